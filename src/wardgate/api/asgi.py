@@ -1,0 +1,68 @@
+"""Plain ASGI plumbing for the data plane: read a bounded body, send JSON, send errors. No framework objects."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from wardgate.core.errors import PayloadTooLarge, WardgateError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+JSON = b"application/json"
+
+
+class Disconnected(Exception):
+    """The client went away before its body was read."""
+
+
+async def read_body(receive: Receive, limit: int, content_length: int | None) -> bytes:
+    if content_length is not None and content_length > limit:
+        raise PayloadTooLarge(f"The request body is {content_length} bytes; this gateway accepts at most {limit}.")
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise Disconnected
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes, the most this gateway accepts.")
+        return body
+    parts = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes, the most this gateway accepts.")
+        parts.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(parts)
+
+
+async def send_bytes(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]], content_type: bytes = JSON
+) -> None:
+    headers.append((b"content-type", content_type))
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Send, status: int, obj: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send_bytes(send, status, orjson.dumps(obj), headers if headers is not None else [])
+
+
+async def send_error(send: Send, exc: WardgateError, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    out = headers if headers is not None else []
+    for name, value in exc.headers.items():
+        out.append((name.encode("latin-1"), value.encode("latin-1")))
+    await send_json(send, exc.status, exc.to_dict(), out)

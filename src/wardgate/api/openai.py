@@ -1,0 +1,219 @@
+"""The OpenAI surface: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models.
+
+Parses and checks the request into a Call, runs the pipeline, writes the answer. JSON answers from OpenAI-family
+providers are relayed as the bytes they sent; streams are relayed chunk batch by chunk batch as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from wardgate.api import validate
+from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error, send_json
+from wardgate.core.call import Call, Operation, Result
+from wardgate.core.errors import InvalidJSON, ModelNotFound, WardgateError
+
+if TYPE_CHECKING:
+    from wardgate.assemble import Runtime
+
+SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+DONE = b"data: [DONE]\n\n"
+_MAX_REQUEST_ID = 128
+
+
+def request_meta(scope: Scope) -> tuple[str | None, str, int | None]:
+    """(bearer credential, request id, content length) from the headers, in one pass."""
+    credential = request_id = None
+    length = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            credential = text[7:].strip() if text[:7].lower() == "bearer " else text.strip()
+        elif name == b"x-api-key" and credential is None:
+            credential = value.decode("latin-1").strip()
+        elif name == b"x-wardgate-request-id":
+            candidate = value.decode("latin-1")
+            if 0 < len(candidate) <= _MAX_REQUEST_ID and candidate.isprintable() and " " not in candidate:
+                request_id = candidate
+        elif name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                length = None
+    return credential or None, request_id or os.urandom(12).hex(), length
+
+
+def _response_headers(call: Call, now: float) -> list[tuple[bytes, bytes]]:
+    headers = [(b"x-wardgate-request-id", call.id.encode())]
+    deployment = call.deployment
+    if deployment is not None:
+        headers.append((b"x-wardgate-deployment", deployment.name.encode()))
+        headers.append((b"x-wardgate-provider", deployment.provider.encode()))
+    overhead = max(0.0, (now - call.started) - call.upstream_s) * 1000
+    headers.append((b"x-wardgate-overhead-ms", f"{overhead:.3f}".encode()))
+    headers.extend(call.response_headers)
+    return headers
+
+
+class OpenAISurface:
+    def __init__(self, runtime: Callable[[], Runtime]) -> None:
+        self._runtime = runtime
+
+    async def chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send, "chat")
+
+    async def completions(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send, "completions")
+
+    async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send, "embeddings")
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, operation: Operation) -> None:
+        started = perf_counter()
+        runtime = self._runtime()
+        credential, request_id, length = request_meta(scope)
+        try:
+            raw = await read_body(receive, runtime.max_body_bytes, length)
+        except Disconnected:
+            return
+        except WardgateError as exc:
+            await send_error(send, exc, [(b"x-wardgate-request-id", request_id.encode())])
+            return
+        watch = DisconnectWatch(receive)
+        call: Call | None = None
+        try:
+            body = _parse(raw)
+            if operation == "chat":
+                model, stream = validate.chat(body)
+            elif operation == "completions":
+                model, stream = validate.completions(body)
+            else:
+                model, stream = validate.embeddings(body), False
+            call = Call(request_id, "openai", operation, model, body, stream, credential, started)
+            result = await runtime.pipeline.run(call)
+            if result.stream is not None:
+                await _send_stream(send, call, result, watch)
+            else:
+                watch.done = True
+                await send_bytes(send, result.status, result.to_bytes(), _response_headers(call, perf_counter()))
+        except WardgateError as exc:
+            watch.done = True
+            headers = _response_headers(call, perf_counter()) if call is not None else [
+                (b"x-wardgate-request-id", request_id.encode())
+            ]
+            await send_error(send, exc, headers)
+        except asyncio.CancelledError:
+            if not watch.disconnected:
+                raise
+            _uncancel()
+        finally:
+            watch.close()
+
+    async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._models(scope, send, None)
+
+    async def model(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._models(scope, send, scope["path"].rsplit("/models/", 1)[1])
+
+    async def _models(self, scope: Scope, send: Send, model_id: str | None) -> None:
+        runtime = self._runtime()
+        credential, request_id, _ = request_meta(scope)
+        headers = [(b"x-wardgate-request-id", request_id.encode())]
+        try:
+            principal = await runtime.authenticate(credential)
+            allowed = principal.allowed_models
+            names = [m for m in runtime.model_names if allowed is None or m in allowed]
+            if model_id is None:
+                await send_json(send, 200, {"object": "list", "data": [_model_object(m) for m in names]}, headers)
+            elif model_id in names:
+                await send_json(send, 200, _model_object(model_id), headers)
+            else:
+                raise ModelNotFound(
+                    f"The model `{model_id}` does not exist or you do not have access to it.", param="model"
+                )
+        except WardgateError as exc:
+            await send_error(send, exc, headers)
+
+
+_CREATED = int(time.time())
+
+
+def _model_object(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": _CREATED, "owned_by": "wardgate"}
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidJSON(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
+            "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidJSON("The request body must be a JSON object.")
+    return body
+
+
+async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:
+    assert result.stream is not None
+    stream = result.stream
+    await send({"type": "http.response.start", "status": 200, "headers": _response_headers(call, perf_counter()) + SSE_HEADERS})
+    try:
+        async for batch in stream:
+            if len(batch) == 1:
+                payload = b"data: " + batch[0].to_bytes() + b"\n\n"
+            else:
+                payload = b"".join([b"data: " + c.to_bytes() + b"\n\n" for c in batch])
+            await send({"type": "http.response.body", "body": payload, "more_body": True})
+    except WardgateError as exc:  # the stream is under way: the error travels as an SSE event, as OpenAI does
+        watch.done = True
+        await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(exc.to_dict()) + b"\n\n"})
+        return
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    watch.done = True
+    await send({"type": "http.response.body", "body": DONE})
+
+
+class DisconnectWatch:
+    """Cancels the request's task when the client goes away, which cancels the upstream request with it.
+
+    ``done`` is set just before the last message is sent: uvicorn reports a disconnect once the response is
+    complete, and that one must not cancel anything.
+    """
+
+    __slots__ = ("_task", "_watcher", "disconnected", "done")
+
+    def __init__(self, receive: Receive) -> None:
+        self.done = False
+        self.disconnected = False
+        self._task = asyncio.current_task()
+        self._watcher = asyncio.ensure_future(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if not self.done and self._task is not None:
+                    self.disconnected = True
+                    self._task.cancel()
+                return
+
+    def close(self) -> None:
+        self._watcher.cancel()
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()

@@ -1,0 +1,109 @@
+"""The ASGI app: a plain route table for the data plane, health, and the lifespan that builds each worker's runtime.
+
+Wiring only: nothing here decides anything about a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+
+from wardgate.api.asgi import Receive, Scope, Send, send_error, send_json
+from wardgate.api.openai import OpenAISurface
+from wardgate.assemble import Runtime, assemble
+from wardgate.config import Settings, load_config
+from wardgate.config.loader import DEMO_CONFIG
+from wardgate.core.errors import MethodNotAllowed, NotFound
+from wardgate.providers.http import UpstreamHTTP, new_session
+
+log = logging.getLogger("wardgate")
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+CONFIG_ENV = "WARDGATE_CONFIG"
+
+
+class Gateway:
+    """One worker's ASGI application."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._runtime: Runtime | None = None
+        self._http: UpstreamHTTP | None = None
+        surface = OpenAISurface(self.runtime)
+        post: dict[str, Handler] = {
+            "/chat/completions": surface.chat,
+            "/completions": surface.completions,
+            "/embeddings": surface.embeddings,
+        }
+        get: dict[str, Handler] = {"/models": surface.models}
+        self._routes: dict[tuple[str, str], Handler] = {}
+        for method, table in (("POST", post), ("GET", get)):
+            for path, handler in table.items():
+                self._routes[(method, "/v1" + path)] = handler
+                self._routes[(method, path)] = handler  # clients configured without the /v1 suffix
+        self._routes[("GET", "/health/live")] = self._live
+        self._routes[("GET", "/health/ready")] = self._ready
+        self._paths = {path for _, path in self._routes}
+        self._model = surface.model
+
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the gateway has not started (lifespan startup did not run)")
+        return self._runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            handler = self._routes.get((scope["method"], path))
+            if handler is not None:
+                await handler(scope, receive, send)
+            elif path in self._paths:
+                await send_error(send, MethodNotAllowed(f"Method {scope['method']} is not allowed on {path}."))
+            elif scope["method"] == "GET" and path.startswith(("/v1/models/", "/models/")):
+                await self._model(scope, receive, send)
+            else:
+                await send_error(send, NotFound(f"Invalid URL ({scope['method']} {path})."))
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def startup(self) -> None:
+        self._http = UpstreamHTTP(new_session())
+        self._runtime = assemble(self.settings, self._http)
+
+    async def shutdown(self) -> None:
+        if self._http is not None:
+            await self._http.session.close()
+            self._http = None
+        self._runtime = None
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # any failure to start must reach the server as a failed startup
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _live(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, {"status": "ok"})
+
+    async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ready = self._runtime is not None and self._http is not None and not self._http.session.closed
+        await send_json(send, 200 if ready else 503, {"status": "ready" if ready else "starting"})
+
+
+def create_app(settings: Settings) -> Gateway:
+    return Gateway(settings)
+
+
+def app_from_env() -> Gateway:
+    """The uvicorn factory for worker processes: the CLI validated the file and names it in WARDGATE_CONFIG."""
+    return create_app(load_config(os.environ.get(CONFIG_ENV) or DEMO_CONFIG))

@@ -1,0 +1,87 @@
+"""Config → the pipeline's stages, in order. The one place that knows every stage; called at start-up and reload."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from wardgate.config.schema import Settings, TimeoutsConfig
+from wardgate.core.call import Call, Result
+from wardgate.core.deployment import Adapter, Deployment, Timeouts
+from wardgate.core.pipeline import Pipeline, Stage
+from wardgate.core.principal import Principal
+from wardgate.identity.master_key import MasterKeyStage
+from wardgate.providers import registry
+from wardgate.providers.http import UpstreamHTTP
+from wardgate.routing.router import RouterStage
+
+Authenticate = Callable[[str | None], Awaitable[Principal]]
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything a request needs, built once from one config; replaced whole on reload."""
+
+    pipeline: Pipeline
+    authenticate: Authenticate
+    model_names: tuple[str, ...]
+    deployments: dict[str, tuple[Deployment, ...]]
+    max_body_bytes: int
+
+
+def build_adapters(settings: Settings, http: UpstreamHTTP) -> dict[str, Adapter]:
+    adapters: dict[str, Adapter] = {}
+    for name, config in settings.providers.items():
+        ptype = registry.get(config.type)
+        assert ptype is not None, "validated at load"
+        adapters[name] = ptype.factory(name, config, http)
+    return adapters
+
+
+def _timeouts(config: TimeoutsConfig) -> Timeouts:
+    return Timeouts(connect=config.connect, first_byte=config.first_byte, total=config.total)
+
+
+def build_deployments(settings: Settings, adapters: dict[str, Adapter]) -> dict[str, tuple[Deployment, ...]]:
+    out: dict[str, tuple[Deployment, ...]] = {}
+    for public, entries in settings.models.items():
+        deployments = []
+        for entry in entries:
+            provider_config = settings.providers[entry.provider]
+            timeouts = entry.timeouts or getattr(provider_config, "timeouts", None) or TimeoutsConfig()
+            deployments.append(
+                Deployment(
+                    name=f"{entry.provider}/{entry.model}",
+                    provider=entry.provider,
+                    upstream_model=entry.model,
+                    adapter=adapters[entry.provider],
+                    timeouts=_timeouts(timeouts),
+                    weight=entry.weight,
+                )
+            )
+        out[public] = tuple(deployments)
+    return out
+
+
+async def call_provider(call: Call) -> Result:
+    """The pipeline's terminal step: hand the call to the chosen deployment's adapter."""
+    assert call.deployment is not None
+    adapter = call.deployment.adapter
+    if call.stream:
+        return Result(stream=await adapter.open_stream(call))
+    return await adapter.send(call)
+
+
+def assemble(settings: Settings, http: UpstreamHTTP) -> Runtime:
+    assert settings.master_key is not None, "validated at load"
+    identity = MasterKeyStage(settings.master_key.get_secret_value())
+    deployments = build_deployments(settings, build_adapters(settings, http))
+    stages: list[Stage] = [identity, RouterStage(deployments)]
+    runtime = Runtime(
+        pipeline=Pipeline(stages, call_provider),
+        authenticate=identity.authenticate,
+        model_names=tuple(settings.models),
+        deployments=deployments,
+        max_body_bytes=settings.server.max_body_bytes,
+    )
+    return runtime

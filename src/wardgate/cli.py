@@ -1,0 +1,95 @@
+"""``wardgate serve | config check``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from wardgate import __version__
+from wardgate.config import ConfigError, load_config
+from wardgate.config.loader import DEMO_CONFIG
+
+DEFAULT_PORT = 4000
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wardgate", description="Wardgate, an open-source AI gateway.")
+    parser.add_argument("--version", action="version", version=f"wardgate {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the gateway")
+    serve.add_argument("--config", help="config file (YAML); default: the built-in demo config")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (production: one per core)")
+    serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+
+    config = commands.add_parser("config", help="config tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate a config file and print every problem")
+    check.add_argument("file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return check(args.file)
+
+
+def check(path: str) -> int:
+    try:
+        settings = load_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{path}: ok ({len(settings.providers)} providers, {len(settings.models)} models)")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    path = Path(args.config) if args.config else DEMO_CONFIG
+    try:
+        load_config(path)  # fail here, once, before any worker starts
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    os.environ["WARDGATE_CONFIG"] = str(path.resolve())
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.config:
+        print(
+            f"wardgate: serving the demo config ({DEMO_CONFIG}) on http://{args.host}:{args.port}/v1\n"
+            "          models: gpt-4o-mini, text-embedding-3-small (built-in mock provider); "
+            "api key: $WARDGATE_MASTER_KEY or sk-wardgate-demo",
+            file=sys.stderr,
+        )
+    uvicorn.run(
+        "wardgate.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=args.log_level,
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=75,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

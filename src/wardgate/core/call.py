@@ -1,0 +1,106 @@
+"""The one object every stage sees, and what the forward pass returns."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from wardgate.core.usage import Usage
+
+if TYPE_CHECKING:
+    from wardgate.core.deployment import Deployment
+    from wardgate.core.principal import Principal
+
+Surface = Literal["openai", "anthropic"]
+Operation = Literal["chat", "completions", "embeddings"]
+
+
+@dataclass(slots=True)
+class Call:
+    """One AI request on its way through the pipeline.
+
+    ``body`` is the canonical request: the OpenAI-shaped body of ``operation`` (chat completions, completions,
+    embeddings), as the OpenAI surface parsed it or another surface translated it. Adapters of OpenAI-family providers
+    forward it with only ``model`` replaced, so fields Wardgate does not know pass through unchanged.
+    """
+
+    id: str
+    surface: Surface
+    operation: Operation
+    model: str  # the public model name the client asked for
+    body: dict[str, Any]
+    stream: bool
+    credential: str | None  # the bearer token as sent; identity turns it into a principal
+    started: float  # perf_counter() when the request arrived
+    principal: Principal | None = None  # set by identity
+    deployment: Deployment | None = None  # set by the router
+    usage: Usage | None = None  # set once the provider reports it (streams: on the chunk that carries it)
+    upstream_s: float = 0.0  # seconds spent waiting on the provider before its first byte; set by the adapter
+    first_token_at: float | None = None  # perf_counter() of the first streamed content chunk
+    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # stages add headers here
+
+
+class Chunk:
+    """One streamed event in OpenAI ``chat.completion.chunk`` (or ``text_completion``) shape.
+
+    ``raw`` holds the exact JSON bytes an OpenAI-family provider sent, so a pass-through stream is relayed byte for
+    byte; ``data`` is parsed from it only when a stage or another surface needs the object.
+    """
+
+    __slots__ = ("_data", "raw", "usage")
+
+    def __init__(
+        self, data: dict[str, Any] | None = None, *, raw: bytes | None = None, usage: Usage | None = None
+    ) -> None:
+        if data is None and raw is None:
+            raise ValueError("a Chunk needs data or raw bytes")
+        self._data = data
+        self.raw = raw
+        self.usage = usage
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            assert self.raw is not None
+            self._data = orjson.loads(self.raw)
+        return self._data
+
+    def to_bytes(self) -> bytes:
+        if self.raw is None:
+            self.raw = orjson.dumps(self._data)
+        return self.raw
+
+
+ChunkStream = AsyncIterator[list[Chunk]]
+"""Batches of chunks: each batch is what one upstream read decoded to, so a burst costs the client one write."""
+
+
+@dataclass(slots=True)
+class Result:
+    """The outcome of the forward pass: a JSON answer or a stream of chunks."""
+
+    status: int = 200
+    raw: bytes | None = None  # the exact answer bytes, when a provider's OpenAI-shaped body is passed through
+    _body: dict[str, Any] | None = None
+    stream: ChunkStream | None = None
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, body: dict[str, Any], status: int = 200) -> Result:
+        return cls(status=status, _body=body)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            if self.raw is None:
+                raise ValueError("a streamed Result has no body")
+            self._body = orjson.loads(self.raw)
+        return self._body
+
+    def to_bytes(self) -> bytes:
+        if self.raw is None:
+            self.raw = orjson.dumps(self._body)
+        return self.raw

@@ -1,0 +1,109 @@
+"""The pipeline: an ordered list of stages, assembled once at start-up, run for every call.
+
+Forward pass: each stage's ``before(call)`` in order; the first one that returns a Result ends the forward pass (a
+cache hit, a refusal); otherwise the terminal step (the provider call) produces it. Backward pass: the ``after`` of
+every stage that was entered, innermost first, so accounting, audit and metrics see every call, failed ones included
+(``after`` receives the error then). For a stream, ``on_chunk`` of each stage sees every chunk and the backward pass
+runs when the stream ends, is cut, or the client goes away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from wardgate.core.call import Call, Chunk, ChunkStream, Result
+
+
+@runtime_checkable
+class Stage(Protocol):
+    name: str
+
+    async def before(self, call: Call) -> Result | None: ...
+
+
+@runtime_checkable
+class AfterStage(Protocol):
+    async def after(self, call: Call, result: Result | None, error: BaseException | None) -> None:
+        """Runs once per entered call; ``error`` is set when the call failed. Must not raise."""
+        ...
+
+
+@runtime_checkable
+class ChunkStage(Protocol):
+    def on_chunk(self, call: Call, chunk: Chunk) -> Chunk | None:
+        """See (and possibly replace) one streamed chunk; return None to hold it back."""
+        ...
+
+
+Terminal = Callable[[Call], Awaitable[Result]]
+
+
+class Pipeline:
+    """Built once from config; immutable. ``run`` is the hot path: keep it allocation-light."""
+
+    __slots__ = ("_afters", "_chunkers", "_stages", "_terminal", "stages")
+
+    def __init__(self, stages: Sequence[Stage], terminal: Terminal) -> None:
+        self.stages = tuple(stages)
+        self._stages = self.stages
+        self._terminal = terminal
+        # per stage index: its after hook, if it has one
+        self._afters = tuple(s if isinstance(s, AfterStage) else None for s in self.stages)
+        self._chunkers = tuple(s for s in self.stages if isinstance(s, ChunkStage))
+
+    async def run(self, call: Call) -> Result:
+        entered = 0
+        result: Result | None = None
+        try:
+            for stage in self._stages:
+                entered += 1
+                result = await stage.before(call)
+                if result is not None:
+                    break
+            else:
+                result = await self._terminal(call)
+        except BaseException as exc:
+            await self._unwind(call, entered, None, exc)
+            raise
+        if result.stream is not None:
+            result.stream = self._wrap_stream(call, entered, result, result.stream)
+        else:
+            await self._unwind(call, entered, result, None)
+        return result
+
+    async def _unwind(self, call: Call, entered: int, result: Result | None, error: BaseException | None) -> None:
+        afters = self._afters
+        for i in range(entered - 1, -1, -1):
+            stage = afters[i]
+            if stage is not None:
+                await stage.after(call, result, error)
+
+    async def _wrap_stream(self, call: Call, entered: int, result: Result, stream: ChunkStream) -> ChunkStream:
+        chunkers = self._chunkers
+        error: BaseException | None = None
+        try:
+            if chunkers:
+                async for batch in stream:
+                    out: list[Chunk] = []
+                    for chunk in batch:
+                        seen: Chunk | None = chunk
+                        for stage in chunkers:
+                            seen = stage.on_chunk(call, seen)
+                            if seen is None:
+                                break
+                        if seen is not None:
+                            out.append(seen)
+                    if out:
+                        yield out
+            else:
+                async for batch in stream:
+                    yield batch
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            await self._unwind(call, entered, result, error)

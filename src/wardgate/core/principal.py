@@ -1,0 +1,19 @@
+"""Who is calling. Issue 4 fills in projects, teams, users and agents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PrincipalKind = Literal["master", "key", "jwt", "agent"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: PrincipalKind
+    id: str
+    project: str | None = None
+    team: str | None = None
+    user: str | None = None
+    allowed_models: frozenset[str] | None = None  # None: every model
+    tags: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,56 @@
+"""Token usage, normalised across providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(slots=True)
+class Usage:
+    """Tokens of one call by kind.
+
+    ``input_tokens`` includes the cached-read and cache-write tokens (OpenAI's convention: ``prompt_tokens`` counts
+    ``cached_tokens``); ``output_tokens`` includes ``reasoning_tokens``. Adapters for providers that count them apart
+    (Anthropic) add them up when they normalise, so every later stage reads one convention.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @classmethod
+    def from_openai(cls, usage: dict[str, Any]) -> Usage:
+        """Read an OpenAI ``usage`` object (chat, completions, embeddings)."""
+        prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
+        completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
+        pdetails = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+        cdetails = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
+        return cls(
+            input_tokens=int(prompt),
+            output_tokens=int(completion),
+            cached_tokens=int(pdetails.get("cached_tokens") or 0),
+            cache_write_tokens=int(pdetails.get("cache_write_tokens") or pdetails.get("cache_creation_tokens") or 0),
+            reasoning_tokens=int(cdetails.get("reasoning_tokens") or 0),
+        )
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI ``usage`` object for these tokens."""
+        return {
+            "prompt_tokens": self.input_tokens,
+            "completion_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": self.reasoning_tokens,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }

@@ -1,0 +1,1 @@
+"""Who is calling: API keys (master and virtual), JWT/OIDC, mTLS → Principal."""

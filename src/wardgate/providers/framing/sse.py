@@ -1,0 +1,72 @@
+"""Incremental Server-Sent Events decoding (https://html.spec.whatwg.org/multipage/server-sent-events.html)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: bytes | None
+    data: bytes
+
+
+class SSEDecoder:
+    """Feed it bytes as they arrive; it returns the events completed so far and keeps the partial tail.
+
+    Events end at a blank line; ``\\r\\n`` line endings are normalised once per read, not per line.
+    """
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = self._buf + data if self._buf else data
+        end = buf.rfind(b"\n\n")
+        if end < 0:
+            self._buf = buf
+            return []
+        self._buf = buf[end + 2 :]
+        events: list[SSEEvent] = []
+        for block in buf[:end].split(b"\n\n"):
+            if block:
+                event = _parse_block(block)
+                if event is not None:
+                    events.append(event)
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """The last event when a stream ends without a trailing blank line."""
+        block, self._buf = self._buf.strip(b"\n"), b""
+        event = _parse_block(block) if block else None
+        return [event] if event is not None else []
+
+
+def _parse_block(block: bytes) -> SSEEvent | None:
+    if block.startswith(b"data: ") and b"\n" not in block:  # the common case: one data line
+        return SSEEvent(None, block[6:])
+    name: bytes | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line.startswith(b":"):
+            continue
+        field, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if field == b"data":
+            data.append(value)
+        elif field == b"event":
+            name = value
+    if not data and name is None:
+        return None
+    return SSEEvent(name, b"\n".join(data))
+
+
+def encode_event(data: bytes, event: bytes | None = None) -> bytes:
+    if event is None:
+        return b"data: " + data + b"\n\n"
+    return b"event: " + event + b"\ndata: " + data + b"\n\n"

@@ -1,0 +1,235 @@
+"""The OpenAI wire format: OpenAI itself, Azure OpenAI and every OpenAI-compatible preset.
+
+The canonical request is already OpenAI-shaped, so translation is only the ``model`` swap: every other field,
+known or not, reaches the provider unchanged, and its answer reaches the client byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from time import perf_counter
+from typing import Annotated, Any
+
+import aiohttp
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from wardgate.config.schema import TimeoutsConfig
+from wardgate.core.call import Call, Chunk, ChunkStream, Result
+from wardgate.core.errors import UpstreamError, WardgateError
+from wardgate.core.usage import Usage
+from wardgate.providers import registry
+from wardgate.providers.framing.sse import SSEDecoder
+from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_errors, upstream_message
+from wardgate.providers.presets import CHAT, COMPLETIONS, EMBEDDINGS, PRESETS, Preset
+
+_PATHS = {CHAT: "/chat/completions", COMPLETIONS: "/completions", EMBEDDINGS: "/embeddings"}
+_USAGE_MARKS = (b'"usage":{', b'"usage": {')
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/") if value else value
+
+
+class OpenAIConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    organization: str | None = None
+    project: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)  # extra static headers sent upstream
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _check_url(value)
+
+    @model_validator(mode="after")
+    def _preset_needs(self) -> OpenAIConfig:
+        preset = PRESETS[self.type]
+        if preset.base_url is None and self.base_url is None:
+            raise ValueError(f"type {self.type} needs base_url (the server's OpenAI-compatible /v1 URL)")
+        if preset.key_required and (self.api_key is None or not self.api_key.get_secret_value()):
+            raise ValueError(f"type {self.type} needs api_key (e.g. api_key: \"${{{self.type.upper()}_API_KEY}}\")")
+        return self
+
+
+class AzureConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+    base_url: Annotated[str, Field(description="https://<resource>.openai.azure.com")]
+    api_key: SecretStr
+    api_version: str = "2024-10-21"
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value) or value
+
+
+class OpenAIAdapter:
+    """One configured provider of the OpenAI wire format. Holds no per-request state."""
+
+    def __init__(self, name: str, type_: str, http: UpstreamHTTP, *, base_url: str, headers: dict[str, str],
+                 operations: frozenset[str], stream_usage: bool, secrets: tuple[str, ...]) -> None:
+        self.name = name
+        self.type = type_
+        self.http = http
+        self.base_url = base_url
+        self.headers = headers
+        self.operations = operations
+        self.stream_usage = stream_usage
+        self.secrets = secrets
+
+    def supports(self, operation: str) -> bool:
+        return operation in self.operations
+
+    def url(self, call: Call) -> str:
+        return self.base_url + _PATHS[call.operation]
+
+    def wire_body(self, call: Call) -> dict[str, Any]:
+        assert call.deployment is not None
+        body = dict(call.body)
+        body["model"] = call.deployment.upstream_model
+        return body
+
+    async def send(self, call: Call) -> Result:
+        assert call.deployment is not None
+        response = await self.http.post(
+            self.name, self.url(call), orjson.dumps(self.wire_body(call)), self.headers, call.deployment.timeouts
+        )
+        try:
+            with upstream_errors(self.name):
+                data = await response.read()
+        finally:
+            response.release()
+        if response.status != 200:
+            raise self.error(response, data)
+        try:
+            body = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(f"{self.name}: the provider answered with invalid JSON.") from exc
+        usage = body.get("usage") if isinstance(body, dict) else None
+        if usage:
+            call.usage = Usage.from_openai(usage)
+        return Result(raw=data, _body=body)
+
+    async def open_stream(self, call: Call) -> ChunkStream:
+        assert call.deployment is not None
+        body = self.wire_body(call)
+        options = body.get("stream_options")
+        client_wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+        inject = self.stream_usage and not client_wants_usage
+        if inject:  # ask for usage so accounting sees it; the usage-only chunk is then kept from the client
+            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        response = await self.http.post(
+            self.name, self.url(call), orjson.dumps(body), self.headers, call.deployment.timeouts
+        )
+        if response.status != 200:
+            try:
+                with upstream_errors(self.name):
+                    data = await response.read()
+            finally:
+                response.release()
+            raise self.error(response, data)
+        return self._chunks(call, response, drop_usage_only=inject)
+
+    async def _chunks(self, call: Call, response: aiohttp.ClientResponse, drop_usage_only: bool) -> AsyncIterator[list[Chunk]]:
+        decoder = SSEDecoder()
+        finished = False
+        try:
+            with upstream_errors(self.name):
+                async for data in response.content.iter_any():
+                    batch: list[Chunk] = []
+                    for event in decoder.feed(data):
+                        chunk = self._chunk(call, event.data, drop_usage_only)
+                        if chunk is not None:
+                            batch.append(chunk)
+                    if batch:
+                        if call.first_token_at is None:
+                            call.first_token_at = perf_counter()
+                        yield batch
+                for event in decoder.flush():
+                    chunk = self._chunk(call, event.data, drop_usage_only)
+                    if chunk is not None:
+                        yield [chunk]
+            finished = True
+        finally:
+            if finished:
+                response.release()
+            else:  # cut short (client gone, error): drop the connection rather than drain it
+                response.close()
+
+    def _chunk(self, call: Call, data: bytes, drop_usage_only: bool) -> Chunk | None:
+        if data == b"[DONE]" or not data:
+            return None
+        if data.startswith(b'{"error"'):
+            message, param, code = upstream_message(data)
+            raise UpstreamError(f"{self.name}: {message}", param=param, code=code)
+        if _USAGE_MARKS[0] in data or _USAGE_MARKS[1] in data:
+            obj = orjson.loads(data)
+            usage = Usage.from_openai(obj["usage"])
+            call.usage = usage
+            if drop_usage_only and not obj.get("choices"):
+                return None
+            return Chunk(obj, raw=data, usage=usage)
+        return Chunk(raw=data)
+
+    def error(self, response: aiohttp.ClientResponse, data: bytes) -> WardgateError:
+        message, param, code = upstream_message(data)
+        return error_from_status(
+            self.name, response.status, message, response.headers, param=param, code=code, secrets=self.secrets
+        )
+
+
+class AzureAdapter(OpenAIAdapter):
+    """Azure OpenAI: the deployment is in the URL (the deployment's ``model`` is the Azure deployment name)."""
+
+    def __init__(self, name: str, http: UpstreamHTTP, config: AzureConfig) -> None:
+        key = config.api_key.get_secret_value()
+        super().__init__(
+            name, "azure", http, base_url=config.base_url,
+            headers={"api-key": key, "content-type": "application/json", **config.headers},
+            operations=frozenset({CHAT, COMPLETIONS, EMBEDDINGS}), stream_usage=True, secrets=(key,),
+        )
+        self.api_version = config.api_version
+
+    def url(self, call: Call) -> str:
+        assert call.deployment is not None
+        return (
+            f"{self.base_url}/openai/deployments/{call.deployment.upstream_model}{_PATHS[call.operation]}"
+            f"?api-version={self.api_version}"
+        )
+
+
+def _openai_factory(preset: Preset) -> registry.AdapterFactory:
+    def build(name: str, config: OpenAIConfig, http: UpstreamHTTP) -> OpenAIAdapter:
+        key = config.api_key.get_secret_value() if config.api_key else ""
+        headers = {"content-type": "application/json"}
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        if config.organization:
+            headers["openai-organization"] = config.organization
+        if config.project:
+            headers["openai-project"] = config.project
+        headers.update(config.headers)
+        base_url = config.base_url or preset.base_url
+        assert base_url is not None
+        return OpenAIAdapter(
+            name, preset.type, http, base_url=base_url, headers=headers, operations=preset.operations,
+            stream_usage=preset.stream_usage, secrets=(key,) if key else (),
+        )
+
+    return build
+
+
+for _preset in PRESETS.values():
+    registry.add(_preset.type, OpenAIConfig, _openai_factory(_preset), _preset.label)
+
+registry.add("azure", AzureConfig, lambda name, config, http: AzureAdapter(name, http, config), "Azure OpenAI")

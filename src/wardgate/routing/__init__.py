@@ -1,0 +1,1 @@
+"""Choosing a deployment for a call: strategies, health, fall-backs, canaries."""
