@@ -55,11 +55,17 @@ def test_tools_get_a_call_with_arguments_from_the_schema(client: openai.OpenAI) 
         "type": "function",
         "function": {
             "name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
         },
     }
     response = client.chat.completions.create(
-        model="chat-model", messages=[{"role": "user", "content": "weather?"}], tools=[tool]  # type: ignore[list-item]
+        model="chat-model",
+        messages=[{"role": "user", "content": "weather?"}],
+        tools=[tool],  # type: ignore[list-item]
     )
     call = response.choices[0].message.tool_calls[0]  # type: ignore[index]
     assert response.choices[0].finish_reason == "tool_calls"

@@ -23,7 +23,11 @@ from wardgate.core.errors import InvalidJSON, ModelNotFound, WardgateError
 if TYPE_CHECKING:
     from wardgate.assemble import Runtime
 
-SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
 DONE = b"data: [DONE]\n\n"
 _MAX_REQUEST_ID = 128
 
@@ -105,9 +109,11 @@ class OpenAISurface:
                 await send_bytes(send, result.status, result.to_bytes(), _response_headers(call, perf_counter()))
         except WardgateError as exc:
             watch.done = True
-            headers = _response_headers(call, perf_counter()) if call is not None else [
-                (b"x-wardgate-request-id", request_id.encode())
-            ]
+            headers = (
+                _response_headers(call, perf_counter())
+                if call is not None
+                else [(b"x-wardgate-request-id", request_id.encode())]
+            )
             await send_error(send, exc, headers)
         except asyncio.CancelledError:
             if not watch.disconnected:
@@ -165,7 +171,13 @@ def _parse(raw: bytes) -> dict[str, Any]:
 async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:
     assert result.stream is not None
     stream = result.stream
-    await send({"type": "http.response.start", "status": 200, "headers": _response_headers(call, perf_counter()) + SSE_HEADERS})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": _response_headers(call, perf_counter()) + SSE_HEADERS,
+        }
+    )
     try:
         async for batch in stream:
             if len(batch) == 1:

@@ -41,20 +41,21 @@ def _integer(body: dict[str, Any], key: str, low: int, high: int | None = None) 
 
 
 def _stream(body: dict[str, Any]) -> bool:
-    stream = body.get("stream", False)
+    stream = body.get("stream")
     if stream is None:
         stream = False
-    if not isinstance(stream, bool):
+    elif not isinstance(stream, bool):
         raise _fail("'stream' must be a boolean.", "stream")
     options = body.get("stream_options")
     if options is not None:
         if not stream:
             raise InvalidRequest(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
             )
         if not isinstance(options, dict):
             raise _fail("'stream_options' must be an object.", "stream_options")
-    return stream
+    return bool(stream)
 
 
 def chat(body: dict[str, Any]) -> tuple[str, bool]:
@@ -72,7 +73,8 @@ def chat(body: dict[str, Any]) -> tuple[str, bool]:
         role = message.get("role")
         if role not in _ROLES:
             raise _fail(
-                f"'messages[{i}].role' must be one of {', '.join(sorted(_ROLES))} (got {role!r}).", f"messages[{i}].role"
+                f"'messages[{i}].role' must be one of {', '.join(sorted(_ROLES))} (got {role!r}).",
+                f"messages[{i}].role",
             )
         content = message.get("content")
         if content is not None and not isinstance(content, str | list):
@@ -130,9 +132,11 @@ def embeddings(body: dict[str, Any]) -> str:
             raise _fail("'input' must be a non-empty string or array.", "input")
     elif not isinstance(data, list) or not data:
         raise _fail("'input' must be a non-empty string or array.", "input")
-    elif not all(isinstance(x, str) for x in data) and not all(
-        isinstance(x, int) and not isinstance(x, bool) for x in data
-    ) and not all(isinstance(x, list) and x and all(isinstance(t, int) for t in x) for x in data):
+    elif (
+        not all(isinstance(x, str) for x in data)
+        and not all(isinstance(x, int) and not isinstance(x, bool) for x in data)
+        and not all(isinstance(x, list) and x and all(isinstance(t, int) for t in x) for x in data)
+    ):
         raise _fail("'input' must be a string, an array of strings, or an array of token arrays.", "input")
     if body.get("encoding_format", "float") not in ("float", "base64"):
         raise _fail("'encoding_format' must be 'float' or 'base64'.", "encoding_format")

@@ -40,7 +40,7 @@ class WardgateError(Exception):
 
 
 class InvalidRequest(WardgateError):
-    status, type, code = 400, "invalid_request_error", None
+    status, type = 400, "invalid_request_error"
 
 
 class InvalidJSON(InvalidRequest):

@@ -89,9 +89,10 @@ class Pipeline:
                     for chunk in batch:
                         seen: Chunk | None = chunk
                         for stage in chunkers:
-                            seen = stage.on_chunk(call, seen)
+                            seen = stage.on_chunk(call, chunk)
                             if seen is None:
                                 break
+                            chunk = seen
                         if seen is not None:
                             out.append(seen)
                     if out:

@@ -3,7 +3,6 @@ WardgateErrors."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -61,7 +60,9 @@ class UpstreamHTTP:
         with upstream_errors(provider):
             return await self.session.post(url, data=data, headers=headers, timeout=self.timeout(timeouts))
 
-    async def get(self, provider: str, url: str, headers: Mapping[str, str], timeouts: Timeouts) -> aiohttp.ClientResponse:
+    async def get(
+        self, provider: str, url: str, headers: Mapping[str, str], timeouts: Timeouts
+    ) -> aiohttp.ClientResponse:
         with upstream_errors(provider):
             return await self.session.get(url, headers=headers, timeout=self.timeout(timeouts))
 
@@ -73,7 +74,7 @@ def upstream_errors(provider: str) -> Iterator[None]:
         yield
     except WardgateError:
         raise
-    except (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise UpstreamTimeout(f"{provider}: the provider did not answer in time.") from exc
     except aiohttp.ClientPayloadError as exc:
         raise UpstreamUnavailable(f"{provider}: the provider's answer was cut off.") from exc

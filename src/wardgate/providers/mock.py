@@ -74,8 +74,13 @@ def _tool_calls(body: dict[str, Any]) -> list[dict[str, Any]] | None:
         fn = tool["function"]
         args = _example(fn.get("parameters") or {"type": "object"}) or {}
         digest = hashlib.sha256(f"{fn['name']}{i}".encode()).hexdigest()[:24]
-        calls.append({"id": f"call_{digest}", "type": "function",
-                      "function": {"name": fn["name"], "arguments": orjson.dumps(args).decode()}})
+        calls.append(
+            {
+                "id": f"call_{digest}",
+                "type": "function",
+                "function": {"name": fn["name"], "arguments": orjson.dumps(args).decode()},
+            }
+        )
     return calls
 
 
@@ -141,8 +146,11 @@ class MockAdapter:
         out_tokens = sum(estimate_tokens(c["function"]["arguments"]) for c in calls) if calls else estimate_tokens(text)
         usage = Usage(input_tokens=_prompt_tokens(call.body), output_tokens=out_tokens * n)
         return {
-            "id": f"chatcmpl-mock{call.id[:20]}", "object": "chat.completion", "created": int(time.time()),
-            "model": call.body.get("model"), "system_fingerprint": "fp_wardgate_mock",
+            "id": f"chatcmpl-mock{call.id[:20]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": call.body.get("model"),
+            "system_fingerprint": "fp_wardgate_mock",
             "choices": [{"index": i, "message": message, "logprobs": None, "finish_reason": finish} for i in range(n)],
             "usage": usage.to_openai(),
         }
@@ -153,11 +161,16 @@ class MockAdapter:
         reply = f" Hello from Wardgate's mock provider. You wrote: {text}"
         usage = Usage(input_tokens=estimate_tokens(text), output_tokens=estimate_tokens(reply))
         return {
-            "id": f"cmpl-mock{call.id[:20]}", "object": "text_completion", "created": int(time.time()),
+            "id": f"cmpl-mock{call.id[:20]}",
+            "object": "text_completion",
+            "created": int(time.time()),
             "model": call.body.get("model"),
             "choices": [{"index": 0, "text": reply, "logprobs": None, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
-                      "total_tokens": usage.total_tokens},
+            "usage": {
+                "prompt_tokens": usage.input_tokens,
+                "completion_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+            },
         }
 
     def _embeddings(self, call: Call) -> dict[str, Any]:
@@ -172,8 +185,12 @@ class MockAdapter:
             vector = _vector(text, dim)
             value: Any = base64.b64encode(struct.pack(f"<{dim}f", *vector)).decode() if b64 else vector
             data.append({"object": "embedding", "index": i, "embedding": value})
-        return {"object": "list", "data": data, "model": call.body.get("model"),
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return {
+            "object": "list",
+            "data": data,
+            "model": call.body.get("model"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     async def open_stream(self, call: Call) -> ChunkStream:
         result = await self.send(call)
@@ -181,8 +198,12 @@ class MockAdapter:
 
     async def _stream(self, call: Call, body: dict[str, Any]) -> AsyncIterator[list[Chunk]]:
         chat = call.operation == "chat"
-        base = {"id": body["id"], "object": "chat.completion.chunk" if chat else "text_completion",
-                "created": body["created"], "model": body["model"]}
+        base = {
+            "id": body["id"],
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": body["created"],
+            "model": body["model"],
+        }
         if chat:
             base["system_fingerprint"] = body["system_fingerprint"]
         batch: list[Chunk] = []
@@ -193,17 +214,45 @@ class MockAdapter:
                     batch.append(Chunk({**base, "choices": [{"index": i, "text": word, "finish_reason": None}]}))
             else:
                 message = choice["message"]
-                batch.append(Chunk({**base, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
-                                                         "finish_reason": None}]}))
+                batch.append(
+                    Chunk(
+                        {
+                            **base,
+                            "choices": [
+                                {
+                                    "index": i,
+                                    "delta": {"role": "assistant", "content": ""},
+                                    "finish_reason": None,
+                                }
+                            ],
+                        }
+                    )
+                )
                 for word in _words(message["content"] or ""):
-                    batch.append(Chunk({**base, "choices": [{"index": i, "delta": {"content": word},
-                                                             "finish_reason": None}]}))
+                    batch.append(
+                        Chunk(
+                            {
+                                **base,
+                                "choices": [{"index": i, "delta": {"content": word}, "finish_reason": None}],
+                            }
+                        )
+                    )
                 for k, tc in enumerate(message.get("tool_calls") or []):
                     args = tc["function"]["arguments"]
-                    head = {"index": k, "id": tc["id"], "type": "function",
-                            "function": {"name": tc["function"]["name"], "arguments": ""}}
-                    batch.append(Chunk({**base, "choices": [{"index": i, "delta": {"tool_calls": [head]},
-                                                             "finish_reason": None}]}))
+                    head = {
+                        "index": k,
+                        "id": tc["id"],
+                        "type": "function",
+                        "function": {"name": tc["function"]["name"], "arguments": ""},
+                    }
+                    batch.append(
+                        Chunk(
+                            {
+                                **base,
+                                "choices": [{"index": i, "delta": {"tool_calls": [head]}, "finish_reason": None}],
+                            }
+                        )
+                    )
                     for part in (args[: len(args) // 2], args[len(args) // 2 :]):
                         delta = {"tool_calls": [{"index": k, "function": {"arguments": part}}]}
                         batch.append(Chunk({**base, "choices": [{"index": i, "delta": delta, "finish_reason": None}]}))
@@ -235,5 +284,9 @@ def _vector(text: str, dim: int) -> list[float]:
     return [v / norm for v in values]
 
 
-registry.add("mock", MockConfig, lambda name, config, http: MockAdapter(name, config),
-             "built-in deterministic provider (demo, tests, load tests)")
+registry.add(
+    "mock",
+    MockConfig,
+    lambda name, config, http: MockAdapter(name, config),
+    "built-in deterministic provider (demo, tests, load tests)",
+)

@@ -54,7 +54,7 @@ class OpenAIConfig(BaseModel):
         if preset.base_url is None and self.base_url is None:
             raise ValueError(f"type {self.type} needs base_url (the server's OpenAI-compatible /v1 URL)")
         if preset.key_required and (self.api_key is None or not self.api_key.get_secret_value()):
-            raise ValueError(f"type {self.type} needs api_key (e.g. api_key: \"${{{self.type.upper()}_API_KEY}}\")")
+            raise ValueError(f'type {self.type} needs api_key (e.g. api_key: "${{{self.type.upper()}_API_KEY}}")')
         return self
 
 
@@ -76,8 +76,18 @@ class AzureConfig(BaseModel):
 class OpenAIAdapter:
     """One configured provider of the OpenAI wire format. Holds no per-request state."""
 
-    def __init__(self, name: str, type_: str, http: UpstreamHTTP, *, base_url: str, headers: dict[str, str],
-                 operations: frozenset[str], stream_usage: bool, secrets: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        name: str,
+        type_: str,
+        http: UpstreamHTTP,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        operations: frozenset[str],
+        stream_usage: bool,
+        secrets: tuple[str, ...],
+    ) -> None:
         self.name = name
         self.type = type_
         self.http = http
@@ -102,7 +112,11 @@ class OpenAIAdapter:
     async def send(self, call: Call) -> Result:
         assert call.deployment is not None
         response = await self.http.post(
-            self.name, self.url(call), orjson.dumps(self.wire_body(call)), self.headers, call.deployment.timeouts
+            self.name,
+            self.url(call),
+            orjson.dumps(self.wire_body(call)),
+            self.headers,
+            call.deployment.timeouts,
         )
         try:
             with upstream_errors(self.name):
@@ -140,7 +154,9 @@ class OpenAIAdapter:
             raise self.error(response, data)
         return self._chunks(call, response, drop_usage_only=inject)
 
-    async def _chunks(self, call: Call, response: aiohttp.ClientResponse, drop_usage_only: bool) -> AsyncIterator[list[Chunk]]:
+    async def _chunks(
+        self, call: Call, response: aiohttp.ClientResponse, drop_usage_only: bool
+    ) -> AsyncIterator[list[Chunk]]:
         decoder = SSEDecoder()
         finished = False
         try:
@@ -184,7 +200,13 @@ class OpenAIAdapter:
     def error(self, response: aiohttp.ClientResponse, data: bytes) -> WardgateError:
         message, param, code = upstream_message(data)
         return error_from_status(
-            self.name, response.status, message, response.headers, param=param, code=code, secrets=self.secrets
+            self.name,
+            response.status,
+            message,
+            response.headers,
+            param=param,
+            code=code,
+            secrets=self.secrets,
         )
 
 
@@ -194,9 +216,14 @@ class AzureAdapter(OpenAIAdapter):
     def __init__(self, name: str, http: UpstreamHTTP, config: AzureConfig) -> None:
         key = config.api_key.get_secret_value()
         super().__init__(
-            name, "azure", http, base_url=config.base_url,
+            name,
+            "azure",
+            http,
+            base_url=config.base_url,
             headers={"api-key": key, "content-type": "application/json", **config.headers},
-            operations=frozenset({CHAT, COMPLETIONS, EMBEDDINGS}), stream_usage=True, secrets=(key,),
+            operations=frozenset({CHAT, COMPLETIONS, EMBEDDINGS}),
+            stream_usage=True,
+            secrets=(key,),
         )
         self.api_version = config.api_version
 
@@ -222,8 +249,14 @@ def _openai_factory(preset: Preset) -> registry.AdapterFactory:
         base_url = config.base_url or preset.base_url
         assert base_url is not None
         return OpenAIAdapter(
-            name, preset.type, http, base_url=base_url, headers=headers, operations=preset.operations,
-            stream_usage=preset.stream_usage, secrets=(key,) if key else (),
+            name,
+            preset.type,
+            http,
+            base_url=base_url,
+            headers=headers,
+            operations=preset.operations,
+            stream_usage=preset.stream_usage,
+            secrets=(key,) if key else (),
         )
 
     return build

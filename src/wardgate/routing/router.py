@@ -34,7 +34,9 @@ class RouterStage:
     def __init__(self, models: Mapping[str, Sequence[Deployment]]) -> None:
         self._choices = {name: WeightedChoice(deps) for name, deps in models.items()}
         self._operations = {
-            name: frozenset(op for op in ("chat", "completions", "embeddings") if any(d.adapter.supports(op) for d in deps))
+            name: frozenset(
+                op for op in ("chat", "completions", "embeddings") if any(d.adapter.supports(op) for d in deps)
+            )
             for name, deps in models.items()
         }
 
