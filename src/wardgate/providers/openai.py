@@ -7,6 +7,7 @@ known or not, reaches the provider unchanged, and its answer reaches the client 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from time import perf_counter
 from typing import Annotated, Any
 
@@ -66,6 +67,12 @@ class AzureConfig(BaseModel):
     api_version: str = "2024-10-21"
     headers: dict[str, str] = Field(default_factory=dict)
     timeouts: TimeoutsConfig = TimeoutsConfig()
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _yaml_date(cls, value: object) -> object:
+        # YAML reads an unquoted 2024-10-21 as a date; it means the version string
+        return value.isoformat() if isinstance(value, date) else value
 
     @field_validator("base_url")
     @classmethod
