@@ -38,10 +38,14 @@ def load_config_text(text: str, *, source: str = "<config>", env: Mapping[str, s
     data = interpolate(raw, os.environ if env is None else env, problems)
     if problems:
         raise ConfigError(source, problems)
+    if data.get("master_key") is None:
+        problems.append(
+            ConfigProblem("master_key", "is required.", 'add master_key: "${WARDGATE_MASTER_KEY}" and export it.')
+        )
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc, Settings)) from None
+        raise ConfigError(source, [*problems, *_problems(exc, Settings)]) from None
     providers = _validate_providers(settings.providers, problems)
     _check_models(settings, providers, problems)
     if problems:
@@ -97,10 +101,6 @@ def _validate_providers(raw: dict[str, Any], problems: list[ConfigProblem]) -> d
 
 
 def _check_models(settings: Settings, providers: dict[str, BaseModel], problems: list[ConfigProblem]) -> None:
-    if settings.master_key is None:
-        problems.append(
-            ConfigProblem("master_key", "is required.", 'add master_key: "${WARDGATE_MASTER_KEY}" and export it.')
-        )
     names = ", ".join(sorted(settings.providers)) or "(none configured: add one under providers:)"
     for public, deployments in settings.models.items():
         for i, dep in enumerate(deployments):

@@ -22,7 +22,7 @@ from wardgate.core.errors import (
     WardgateError,
 )
 
-_KEYISH = re.compile(r"\b(sk|pk|rk|key|gsk|xai|AIza)[-_][A-Za-z0-9*_\-.]{6,}|AIza[A-Za-z0-9_\-]{20,}")
+_KEYISH = re.compile(r"\b(sk|pk|rk|key|gsk|xai|AIza)[-_][A-Za-z0-9*_\-]{6,}|AIza[A-Za-z0-9_\-]{20,}")
 # headers of an upstream error answer that a client may act on
 _KEPT_ERROR_HEADERS = ("retry-after", "retry-after-ms")
 
