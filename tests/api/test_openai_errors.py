@@ -34,9 +34,11 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 
 
 def test_no_key_and_a_wrong_key_are_401(gateway: RunningGateway) -> None:
-    with openai.OpenAI(base_url=gateway.url, api_key="sk-not-the-key", max_retries=0) as bad:
-        with pytest.raises(openai.AuthenticationError) as caught:
-            bad.chat.completions.create(model="gpt", messages=MESSAGES)
+    with (
+        openai.OpenAI(base_url=gateway.url, api_key="sk-not-the-key", max_retries=0) as bad,
+        pytest.raises(openai.AuthenticationError) as caught,
+    ):
+        bad.chat.completions.create(model="gpt", messages=MESSAGES)
     assert caught.value.code == "invalid_api_key"
     with httpx.Client() as http:
         response = http.post(gateway.url + "/chat/completions", json={"model": "gpt", "messages": MESSAGES})
@@ -174,8 +176,7 @@ async def test_a_client_that_leaves_cancels_the_upstream_request(
     body = {"model": model, "messages": MESSAGES, "stream": model == "stall-stream"}
     async with httpx.AsyncClient() as http:
         task = asyncio.create_task(http.post(gateway.url + "/chat/completions", json=body, headers=AUTH))
-        while not any(r.json and r.json.get("model") == model for r in fake.requests[-3:]):
-            await asyncio.sleep(0.01)  # wait for the request to reach the upstream
+        await asyncio.to_thread(fake.wait_for_request, lambda r: bool(r.json) and r.json.get("model") == model)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

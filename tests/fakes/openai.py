@@ -1,0 +1,395 @@
+"""A real HTTP fake of the OpenAI API, and of Azure OpenAI's deployment paths, on loopback.
+
+It serves from its own event loop in a background thread, so sync and async clients alike can call it,
+and it records every request. What it answers lives in `openai_logic` and `openai_chat`, where the
+deterministic rules are documented; this module is the transport: routing, authentication, failure
+modes and the script.
+
+Each request goes through, in order: recording; the next scripted answer, if any (`enqueue`);
+authentication (`Authorization: Bearer <key>` on /v1, `api-key` on Azure paths, where a missing
+`api-version` query is a 404 first); the failure mode named by the model (the deployment on Azure
+paths); the normal answer.
+
+Failure modes, by model name:
+- `error-400`, `error-404`, `error-429`, `error-500`, `error-503`: OpenAI's error body with that status;
+  429 also carries `retry-after: 7` and `x-ratelimit-*` headers.
+- `slow-<ms>`: the normal answer after that many milliseconds.
+- `stall`: no answer until the client goes away.
+- `stall-stream`: for `stream: true`, the headers and the first chunk, then nothing until the client goes
+  away (a non-streaming request gets the normal answer).
+- `reset-stream`: for `stream: true`, two chunks and then the connection is dropped mid-body: no final
+  chunk, no `[DONE]` (a non-streaming request gets the normal answer).
+A client that leaves while the fake is still answering counts in `disconnects` and sets `disconnected`,
+so a test can wait on the event instead of sleeping. Connections the fake drops itself do not count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tests.fakes import openai_chat as chat
+from tests.fakes import openai_logic as logic
+
+_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("POST", re.compile(r"/v1/chat/completions"), "chat"),
+    ("POST", re.compile(r"/v1/completions"), "completions"),
+    ("POST", re.compile(r"/v1/embeddings"), "embeddings"),
+    ("GET", re.compile(r"/v1/models"), "models"),
+    ("GET", re.compile(r"/v1/models/(?P<model>.+)"), "model"),
+    ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions"), "chat"),
+    ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/completions"), "completions"),
+    ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/embeddings"), "embeddings"),
+)
+_SLOW = re.compile(r"slow-(\d+)")
+_ID_PREFIX = {"chat": "chatcmpl-fake", "completions": "cmpl-fake"}
+_AZURE_NOT_FOUND = {"error": {"code": "404", "message": "Resource not found"}}
+_AZURE_UNAUTHORIZED = {
+    "error": {
+        "code": "401",
+        "message": "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+        "provide a valid key for an active subscription and use a correct regional API endpoint for your "
+        "resource.",
+    }
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    json: Any  # the parsed body, or None when it is empty or not JSON
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Scripted:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+class FakeOpenAI:
+    def __init__(
+        self,
+        api_key: str = "sk-fake-upstream",
+        *,
+        embedding_dim: int = 8,
+        cached_tokens: int = 0,
+        reasoning_tokens: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.embedding_dim = embedding_dim
+        self.cached_tokens = cached_tokens
+        self.reasoning_tokens = reasoning_tokens
+        self.requests: list[RecordedRequest] = []
+        self.disconnects = 0
+        self.disconnected = threading.Event()
+        self._script: deque[_Scripted] = deque()
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition()
+        self._ids = itertools.count(1)
+        self._port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopping: asyncio.Event | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> FakeOpenAI:
+        if self._thread is not None:
+            raise RuntimeError("FakeOpenAI is already started")
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="fake-openai", daemon=True)
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._open(), loop).result(timeout=30)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=30)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+            self._loop = self._thread = self._runner = None
+            self._port = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self if self._thread is not None else self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def _open(self) -> None:
+        self._stopping = asyncio.Event()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # handler_cancellation: a client that goes away cancels its handler, which is how we count it.
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0, backlog=1024).start()
+        self._runner = runner
+        self._port = runner.addresses[0][1]
+
+    async def _close(self) -> None:
+        assert self._stopping is not None
+        self._stopping.set()  # wakes stalled handlers so that shutdown does not wait on them
+        if self._runner is not None:
+            await self._runner.cleanup()
+        leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("FakeOpenAI is not started")
+        return self._port
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    # --- scripting and observation --------------------------------------------------------------------
+
+    def enqueue(self, status: int, body: dict[str, Any] | str | bytes, headers: dict[str, str] | None = None) -> None:
+        """Answer the next request (any path, before authentication) with this instead of the normal answer."""
+        if isinstance(body, dict):
+            raw, content_type = orjson.dumps(body), "application/json"
+        elif isinstance(body, str):
+            raw, content_type = body.encode(), "text/plain; charset=utf-8"
+        else:
+            raw, content_type = body, "application/octet-stream"
+        merged = {"content-type": content_type}
+        merged.update({name.lower(): value for name, value in (headers or {}).items()})
+        self._script.append(_Scripted(status, raw, merged))
+
+    def wait_for_request(self, predicate: Callable[[RecordedRequest], bool], timeout: float = 10) -> RecordedRequest:
+        """Block until a recorded request matches (tests wait on this, never on a sleep)."""
+
+        def found() -> RecordedRequest | None:
+            return next((r for r in reversed(self.requests) if predicate(r)), None)
+
+        with self._arrived:
+            match = self._arrived.wait_for(found, timeout)
+        if match is None:
+            raise TimeoutError("no matching request reached the fake")
+        return match
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._script.clear()
+            self.disconnects = 0
+            self.disconnected.clear()
+
+    def _note_disconnect(self) -> None:
+        with self._lock:
+            self.disconnects += 1
+        self.disconnected.set()
+
+    # --- serving --------------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        payload = _parse_json(raw)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        self.requests.append(RecordedRequest(request.method, request.path, dict(request.query), headers, payload, raw))
+        with self._arrived:
+            self._arrived.notify_all()
+        if self._script:
+            scripted = self._script.popleft()
+            return web.Response(status=scripted.status, body=scripted.body, headers=scripted.headers)
+        try:
+            return await self._answer(request, payload)
+        except logic.BadRequest as exc:
+            return _json(400, logic.error_body(str(exc), "invalid_request_error", param=exc.param, code=exc.code))
+        except (asyncio.CancelledError, ConnectionResetError):
+            assert self._stopping is not None
+            if not self._stopping.is_set():
+                self._note_disconnect()
+            raise
+
+    async def _answer(self, request: web.Request, payload: Any) -> web.StreamResponse:
+        route = _route(request.method, request.path)
+        if route is None:
+            message = f"Invalid URL ({request.method} {request.path})"
+            return _json(404, logic.error_body(message, "invalid_request_error"))
+        operation, params = route
+        deployment = params.get("deployment")
+        denied = self._authenticate(request, azure=deployment is not None)
+        if denied is not None:
+            return denied
+        if operation == "models":
+            return _json(200, logic.model_list())
+        if operation == "model":
+            failure = logic.scripted_failure(params["model"])
+            if failure is not None:
+                return _json(*failure)
+            return _json(200, logic.model_object(params["model"]))
+        if not isinstance(payload, dict):
+            raise logic.BadRequest(
+                "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+                "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent "
+                "was not valid JSON.)"
+            )
+        model = deployment or payload.get("model")
+        if not isinstance(model, str) or not model:
+            raise logic.BadRequest("you must provide a model parameter")
+        early = await self._failure_mode(model)
+        if early is not None:
+            return early
+        if operation == "embeddings":
+            return _json(200, logic.embeddings(payload, model, self.embedding_dim))
+        meta = logic.Meta(
+            id=f"{_ID_PREFIX[operation]}{next(self._ids):016d}",
+            created=int(time.time()),
+            model=model,
+            cached_tokens=self.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+        )
+        if operation == "chat":
+            _require_messages(payload)
+            if payload.get("stream"):
+                return await self._stream(request, chat.chat_completion_chunks(payload, meta), model)
+            return _json(200, chat.chat_completion(payload, meta))
+        if payload.get("stream"):
+            return await self._stream(request, logic.completion_chunks(payload, meta), model)
+        return _json(200, logic.completion(payload, meta))
+
+    def _authenticate(self, request: web.Request, *, azure: bool) -> web.Response | None:
+        if azure:
+            if "api-version" not in request.query:
+                return _json(404, _AZURE_NOT_FOUND)
+            if request.headers.get("api-key") != self.api_key:
+                return _json(401, _AZURE_UNAUTHORIZED)
+            return None
+        authorization = request.headers.get("Authorization", "")
+        scheme, _, presented = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            presented = ""
+        presented = presented.strip()
+        if presented == self.api_key:
+            return None
+        return _json(401, logic.invalid_api_key_body(presented or None))
+
+    async def _failure_mode(self, model: str) -> web.Response | None:
+        failure = logic.scripted_failure(model)
+        if failure is not None:
+            return _json(*failure)
+        slow = _SLOW.fullmatch(model)
+        if slow is not None:
+            await asyncio.sleep(int(slow.group(1)) / 1000)
+        elif model == "stall":
+            return await self._stall()
+        return None
+
+    async def _stall(self) -> web.Response:
+        assert self._stopping is not None
+        await self._stopping.wait()
+        return _json(503, logic.error_body("The fake is shutting down.", "server_error"))
+
+    async def _stream(self, request: web.Request, chunks: list[dict[str, Any]], model: str) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "content-type": "text/event-stream; charset=utf-8",
+                "cache-control": "no-cache",
+                "x-request-id": _request_id(),
+            }
+        )
+        await response.prepare(request)
+        if model == "stall-stream":
+            await response.write(_sse(chunks[0]))
+            await self._stall()
+            return response
+        if model == "reset-stream":
+            for chunk in chunks[:2]:
+                await response.write(_sse(chunk))
+            assert request.transport is not None
+            request.transport.abort()  # no await follows, so this handler cannot count it as a disconnect
+            return response
+        for chunk in chunks:
+            await response.write(_sse(chunk))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def _route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    for route_method, pattern, operation in _ROUTES:
+        match = pattern.fullmatch(path)
+        if match is not None and method == route_method:
+            return operation, match.groupdict()
+    return None
+
+
+def _require_messages(payload: dict[str, Any]) -> None:
+    messages = payload.get("messages")
+    if messages is None:
+        raise logic.BadRequest(
+            "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"
+        )
+    if not isinstance(messages, list) or not messages:
+        raise logic.BadRequest(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            param="messages",
+            code="empty_array",
+        )
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+_request_ids = itertools.count(1)
+
+
+def _request_id() -> str:
+    return f"req_fake{next(_request_ids):024d}"
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        headers={"content-type": "application/json", "x-request-id": _request_id(), **(headers or {})},
+    )
+
+
+def _sse(chunk: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
