@@ -1,0 +1,1 @@
+"""Durable state: SQLAlchemy Core tables with Alembic migrations; SQLite (WAL) by default, PostgreSQL to scale."""
