@@ -1,0 +1,178 @@
+"""Virtual API keys: stored only as a hash, shown once, scoped to a project (and optionally team, user, agent)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wardgate.store.common import NotFoundInStore, new_id, now
+from wardgate.store.tables import api_keys
+
+KEY_PREFIX = "sk-wg-"
+VISIBLE = len(KEY_PREFIX) + 6  # "sk-wg-AbC123": enough to tell keys apart in a list, useless to an attacker
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_hash(key: str) -> str:
+    """sha256 is right here (not a slow password hash): keys carry 256 random bits, so there is nothing to
+    brute-force, and the lookup sits on every request."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    id: str
+    prefix: str
+    project_id: str
+    team_id: str | None
+    user_id: str | None
+    agent_id: str | None
+    models: tuple[str, ...] | None
+    tags: dict[str, Any]
+    name: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    rotated_from: str | None
+
+    def usable_at(self, when: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or _aware(self.expires_at) > when)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _record(row: Any) -> KeyRecord:
+    return KeyRecord(
+        row.id,
+        row.prefix,
+        row.project_id,
+        row.team_id,
+        row.user_id,
+        row.agent_id,
+        tuple(row.models) if row.models is not None else None,
+        dict(row.tags or {}),
+        row.name,
+        _aware(row.created_at),
+        _aware(row.expires_at) if row.expires_at else None,
+        _aware(row.revoked_at) if row.revoked_at else None,
+        row.rotated_from,
+    )
+
+
+class KeyStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create(
+        self,
+        project_id: str,
+        *,
+        team_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        models: Sequence[str] | None = None,
+        expires_at: datetime | None = None,
+        name: str | None = None,
+        tags: dict[str, Any] | None = None,
+        rotated_from: str | None = None,
+    ) -> tuple[str, KeyRecord]:
+        """Return the key itself (shown once, never stored) and its record."""
+        key = new_key()
+        record = KeyRecord(
+            new_id("key"),
+            key[:VISIBLE],
+            project_id,
+            team_id,
+            user_id,
+            agent_id,
+            tuple(models) if models is not None else None,
+            tags or {},
+            name,
+            now(),
+            expires_at,
+            None,
+            rotated_from,
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                api_keys.insert().values(
+                    id=record.id,
+                    prefix=record.prefix,
+                    hash=key_hash(key),
+                    name=name,
+                    project_id=project_id,
+                    team_id=team_id,
+                    user_id=user_id,
+                    agent_id=agent_id,
+                    models=list(models) if models is not None else None,
+                    tags=record.tags,
+                    created_at=record.created_at,
+                    expires_at=expires_at,
+                    rotated_from=rotated_from,
+                )
+            )
+        return key, record
+
+    async def by_hash(self, digest: str) -> KeyRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(api_keys).where(api_keys.c.hash == digest))).first()
+        return _record(row) if row is not None else None
+
+    async def get(self, key_id: str) -> KeyRecord:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+        if row is None:
+            raise NotFoundInStore(f"no key {key_id!r}")
+        return _record(row)
+
+    async def list(self, project_ids: Sequence[str] | None = None) -> list[KeyRecord]:
+        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+        if project_ids is not None:
+            query = query.where(api_keys.c.project_id.in_(list(project_ids)))
+        async with self.engine.connect() as conn:
+            return [_record(r) for r in await conn.execute(query)]
+
+    async def revoke(self, key_id: str) -> KeyRecord:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                api_keys.update()
+                .where((api_keys.c.id == key_id) & api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now())
+            )
+        record = await self.get(key_id)
+        if result.rowcount == 0 and record.revoked_at is None:
+            raise NotFoundInStore(f"no key {key_id!r}")
+        return record
+
+    async def rotate(self, key_id: str, overlap: timedelta = timedelta(hours=24)) -> tuple[str, KeyRecord]:
+        """A new key with the same scope; the old one keeps working for ``overlap``, then expires."""
+        old = await self.get(key_id)
+        if old.revoked_at is not None:
+            raise NotFoundInStore(f"key {key_id!r} is revoked")
+        ends = now() + overlap
+        if old.expires_at is None or old.expires_at > ends:
+            async with self.engine.begin() as conn:
+                await conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(expires_at=ends))
+        return await self.create(
+            old.project_id,
+            team_id=old.team_id,
+            user_id=old.user_id,
+            agent_id=old.agent_id,
+            models=old.models,
+            expires_at=None,
+            name=old.name,
+            tags=old.tags,
+            rotated_from=old.id,
+        )
