@@ -54,13 +54,43 @@ from multidict import CIMultiDict
 
 _WORD = re.compile(r"\s*\S+(?:\s+$)?|\s+")
 CHAT_FIELDS = frozenset(
-    {"model", "messages", "tools", "strict_tools", "documents", "citation_options", "response_format",
-     "safety_mode", "max_tokens", "stop_sequences", "temperature", "seed", "frequency_penalty",
-     "presence_penalty", "k", "p", "logprobs", "tool_choice", "thinking", "priority", "stream"}
+    {
+        "model",
+        "messages",
+        "tools",
+        "strict_tools",
+        "documents",
+        "citation_options",
+        "response_format",
+        "safety_mode",
+        "max_tokens",
+        "stop_sequences",
+        "temperature",
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+        "k",
+        "p",
+        "logprobs",
+        "tool_choice",
+        "thinking",
+        "priority",
+        "stream",
+    }
 )
 EMBED_FIELDS = frozenset(
-    {"model", "texts", "images", "inputs", "input_type", "max_tokens", "output_dimension", "embedding_types",
-     "truncate", "priority"}
+    {
+        "model",
+        "texts",
+        "images",
+        "inputs",
+        "input_type",
+        "max_tokens",
+        "output_dimension",
+        "embedding_types",
+        "truncate",
+        "priority",
+    }
 )
 MESSAGE_FIELDS = {
     "system": frozenset({"role", "content"}),
@@ -201,8 +231,11 @@ def chat_reply(body: dict[str, Any]) -> Reply:
         names = [t["function"]["name"] for t in called]
         reply.tool_plan = f"I will call {', '.join(names)}."
         reply.tool_calls = [
-            {"id": f"call_{name}_{k}", "type": "function",
-             "function": {"name": name, "arguments": tool_arguments(t["function"].get("parameters") or {})}}
+            {
+                "id": f"call_{name}_{k}",
+                "type": "function",
+                "function": {"name": name, "arguments": tool_arguments(t["function"].get("parameters") or {})},
+            }
             for k, (name, t) in enumerate(zip(names, called, strict=True))
         ]
         reply.finish_reason = "TOOL_CALL"
@@ -237,7 +270,9 @@ def chat_usage(body: dict[str, Any], reply: Reply, template_tokens: int, cached_
 
 
 def _logprob_items(text: str) -> list[dict[str, Any]]:
-    return [{"text": w, "token_ids": [1000 + i], "logprobs": [-0.25 * (i + 1)]} for i, w in enumerate(split_words(text))]
+    return [
+        {"text": w, "token_ids": [1000 + i], "logprobs": [-0.25 * (i + 1)]} for i, w in enumerate(split_words(text))
+    ]
 
 
 def chat_answer(reply: Reply, usage: dict[str, Any], answer_id: str) -> dict[str, Any]:
@@ -264,11 +299,17 @@ def chat_events(reply: Reply, usage: dict[str, Any], answer_id: str) -> list[dic
     events: list[dict[str, Any]] = [{"id": answer_id, "type": "message-start", "delta": {"message": start}}]
     index = 0
     if reply.thinking:
-        events.append({"type": "content-start", "index": index,
-                       "delta": {"message": {"content": {"type": "thinking", "thinking": ""}}}})
+        events.append(
+            {
+                "type": "content-start",
+                "index": index,
+                "delta": {"message": {"content": {"type": "thinking", "thinking": ""}}},
+            }
+        )
         for word in split_words(reply.thinking):
-            events.append({"type": "content-delta", "index": index,
-                           "delta": {"message": {"content": {"thinking": word}}}})
+            events.append(
+                {"type": "content-delta", "index": index, "delta": {"message": {"content": {"thinking": word}}}}
+            )
         events.append({"type": "content-end", "index": index})
         index += 1
     for word in split_words(reply.tool_plan):
@@ -278,16 +319,25 @@ def chat_events(reply: Reply, usage: dict[str, Any], answer_id: str) -> list[dic
         head = {"id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}
         events.append({"type": "tool-call-start", "index": k, "delta": {"message": {"tool_calls": head}}})
         for part in (args[: len(args) // 2], args[len(args) // 2 :]):
-            events.append({"type": "tool-call-delta", "index": k,
-                           "delta": {"message": {"tool_calls": {"function": {"arguments": part}}}}})
+            events.append(
+                {
+                    "type": "tool-call-delta",
+                    "index": k,
+                    "delta": {"message": {"tool_calls": {"function": {"arguments": part}}}},
+                }
+            )
         events.append({"type": "tool-call-end", "index": k})
     if reply.text:
-        events.append({"type": "content-start", "index": index,
-                       "delta": {"message": {"content": {"type": "text", "text": ""}}}})
+        events.append(
+            {"type": "content-start", "index": index, "delta": {"message": {"content": {"type": "text", "text": ""}}}}
+        )
         items = _logprob_items(reply.text)
         for word, item in zip(split_words(reply.text), items, strict=True):
-            event: dict[str, Any] = {"type": "content-delta", "index": index,
-                                     "delta": {"message": {"content": {"text": word}}}}
+            event: dict[str, Any] = {
+                "type": "content-delta",
+                "index": index,
+                "delta": {"message": {"content": {"text": word}}},
+            }
             if reply.logprobs:
                 event["logprobs"] = item
             events.append(event)
@@ -491,7 +541,11 @@ class FakeCohere:
         events = chat_events(reply, usage, _new_id())
         model = payload["model"]
         if model == "error-stream":
-            events[-1]["delta"] = {"finish_reason": "ERROR", "error": "the model produced invalid output", "usage": usage}
+            events[-1]["delta"] = {
+                "finish_reason": "ERROR",
+                "error": "the model produced invalid output",
+                "usage": usage,
+            }
         response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
         await response.prepare(request)
         if model == "reset-stream":

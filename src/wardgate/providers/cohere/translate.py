@@ -1,6 +1,6 @@
-"""Pure translation between the canonical OpenAI bodies and Cohere's v2 wire format (Chat and Embed).
+"""Pure translation between the canonical OpenAI chat bodies and Cohere's v2 Chat wire format.
 
-Sources: the v2 API reference (docs.cohere.com/reference/chat, /reference/embed) and the request and response types
+Sources: the v2 API reference (docs.cohere.com/reference/chat) and the request and response types
 of the official ``cohere`` Python SDK (``cohere/v2/raw_client.py``, ``cohere/types/*_v2*.py``).
 
 Decisions that are not one-to-one:
@@ -18,8 +18,6 @@ Decisions that are not one-to-one:
 
 from __future__ import annotations
 
-import base64
-import struct
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,8 +33,6 @@ IGNORED_CHAT_FIELDS = frozenset(
 )
 # Cohere-only request fields a client may add to the OpenAI body; sent as they are.
 PASSTHROUGH_CHAT_FIELDS = ("safety_mode", "thinking", "priority")
-IGNORED_EMBED_FIELDS = frozenset({"user"})
-PASSTHROUGH_EMBED_FIELDS = ("truncate", "max_tokens", "priority")
 
 FINISH_REASONS = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length", "TOOL_CALL": "tool_calls"}
 
@@ -129,8 +125,16 @@ _SIMPLE: dict[str, Callable[[dict[str, Any], Any], None]] = {
     "response_format": _response_format,
 }
 _HANDLED = frozenset(
-    {"model", "messages", "stream", "max_tokens", "max_completion_tokens", "tools", "tool_choice",
-     "parallel_tool_calls"}
+    {
+        "model",
+        "messages",
+        "stream",
+        "max_tokens",
+        "max_completion_tokens",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+    }
 )
 
 
@@ -159,7 +163,9 @@ def _tools(body: Mapping[str, Any], wire: dict[str, Any]) -> None:
             raise unsupported(f"tool_choice of type {choice.get('type')!r}", "tool_choice")
         out = [t for t in out if t["function"]["name"] == name]
         if not out:
-            raise InvalidRequest(f"tool_choice names the function {name!r}, which is not in tools.", param="tool_choice")
+            raise InvalidRequest(
+                f"tool_choice names the function {name!r}, which is not in tools.", param="tool_choice"
+            )
         choice = "required"
     if out:
         wire["tools"] = out
@@ -354,53 +360,4 @@ def from_wire(
             }
         ],
         "usage": usage_from_wire(body.get("usage")).to_openai(),
-    }
-
-
-# --- embeddings ---------------------------------------------------------------------------------------
-
-
-def embed_to_wire(body: Mapping[str, Any], model: str) -> dict[str, Any]:
-    """The ``POST /v2/embed`` body for an OpenAI embeddings request (text inputs only)."""
-    data = body.get("input")
-    texts = [data] if isinstance(data, str) else data
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise unsupported("token arrays as embedding input (send text)", "input")
-    input_type = body.get("input_type") or "search_document"
-    if not isinstance(input_type, str):
-        raise InvalidRequest("'input_type' must be a string.", param="input_type")
-    wire: dict[str, Any] = {"model": model, "texts": texts, "input_type": input_type, "embedding_types": ["float"]}
-    if body.get("dimensions") is not None:
-        wire["output_dimension"] = body["dimensions"]
-    for key, value in body.items():
-        if value is None or key in ("model", "input", "input_type", "dimensions", "encoding_format"):
-            continue
-        if key in PASSTHROUGH_EMBED_FIELDS:
-            wire[key] = value
-        elif key not in IGNORED_EMBED_FIELDS:
-            raise unsupported(key, key)
-    return wire
-
-
-def embed_usage_from_wire(body: Mapping[str, Any]) -> Usage:
-    meta = body.get("meta") or {}
-    units = meta.get("billed_units") or meta.get("tokens") or {}
-    return Usage(input_tokens=int(units.get("input_tokens") or 0))
-
-
-def embed_from_wire(body: Mapping[str, Any], model: str, *, encoding_format: str = "float") -> dict[str, Any]:
-    """The OpenAI embeddings list for a ``POST /v2/embed`` answer; ``base64`` is little-endian float32, as OpenAI."""
-    vectors = (body.get("embeddings") or {}).get("float") or []
-    data = []
-    for i, vector in enumerate(vectors):
-        value: Any = vector
-        if encoding_format == "base64":
-            value = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
-        data.append({"object": "embedding", "index": i, "embedding": value})
-    tokens = embed_usage_from_wire(body).input_tokens
-    return {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
