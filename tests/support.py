@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
 
 import uvicorn
 
 from wardgate.app import Gateway
 from wardgate.config import Settings, load_config_text
+from wardgate.services import Services
+
+T = TypeVar("T")
 
 MASTER_KEY = "sk-test-master-key"
 
@@ -46,9 +51,15 @@ class RunningGateway:
         )
         self._server = _Server(config, self._ready)
         self._thread = threading.Thread(target=self._run, name=f"wardgate-{self.port}", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.tmpdir: tempfile.TemporaryDirectory[str] | None = None
 
     def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._sock]))
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._server.serve(sockets=[self._sock])
 
     def start(self) -> RunningGateway:
         self._thread.start()
@@ -60,6 +71,18 @@ class RunningGateway:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._sock.close()
+        if self.tmpdir is not None:
+            self.tmpdir.cleanup()
+
+    @property
+    def services(self) -> Services:
+        assert self.app.services is not None, "the gateway is not running"
+        return self.app.services
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the gateway's own event loop (its store and queues live there)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
 
     def __enter__(self) -> RunningGateway:
         return self
@@ -69,7 +92,19 @@ class RunningGateway:
 
 
 def gateway_from_yaml(text: str, env: Mapping[str, str] | None = None) -> RunningGateway:
-    """Start a gateway on this config (``master_key`` defaults to MASTER_KEY when the text has none)."""
+    """Start a gateway on this config. ``master_key`` defaults to MASTER_KEY and ``store`` to a new SQLite file in a
+    temporary directory (removed at stop) when the text has none."""
     if "master_key:" not in text:
         text = f"master_key: {MASTER_KEY}\n" + text
-    return RunningGateway(load_config_text(text, source="test.yaml", env=env or {})).start()
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if "\nstore:" not in "\n" + text:
+        tmp = tempfile.TemporaryDirectory(prefix="wardgate-test-")
+        text = f"store: sqlite:///{tmp.name}/wardgate.db\n" + text
+    try:
+        gateway = RunningGateway(load_config_text(text, source="test.yaml", env=env or {}))
+    except BaseException:
+        if tmp is not None:
+            tmp.cleanup()
+        raise
+    gateway.tmpdir = tmp
+    return gateway.start()

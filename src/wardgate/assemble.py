@@ -10,10 +10,14 @@ from wardgate.core.call import Call, Result
 from wardgate.core.deployment import Adapter, Deployment, Timeouts
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.principal import Principal
-from wardgate.identity.master_key import MasterKeyStage
+from wardgate.accounting.stage import AccountingStage, CostOf
+from wardgate.identity.external import ProjectDirectory
+from wardgate.identity.keys import IdentityStage
+from wardgate.identity.mtls import MTLSIdentity
 from wardgate.providers import registry
 from wardgate.providers.http import UpstreamHTTP
 from wardgate.routing.router import RouterStage
+from wardgate.services import Services
 
 Authenticate = Callable[[str | None], Awaitable[Principal]]
 
@@ -72,11 +76,22 @@ async def call_provider(call: Call) -> Result:
     return await adapter.send(call)
 
 
-def assemble(settings: Settings, http: UpstreamHTTP) -> Runtime:
+def assemble(settings: Settings, services: Services, cost_of: CostOf) -> Runtime:
+    """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → router →
+    the provider (terminal)."""
     assert settings.master_key is not None, "validated at load"
-    identity = MasterKeyStage(settings.master_key.get_secret_value())
-    deployments = build_deployments(settings, build_adapters(settings, http))
-    stages: list[Stage] = [identity, RouterStage(deployments)]
+    mtls_config, ttl_s = settings.identity.mtls, settings.identity.key_cache_ttl_s
+    mtls = MTLSIdentity(mtls_config, ProjectDirectory(services.tenancy, ttl_s)) if mtls_config else None
+    identity = IdentityStage(
+        settings.master_key.get_secret_value(),
+        services.key_cache,
+        services.audit,
+        settings.identity.key_use_audit,
+        jwt=services.jwt,
+        mtls=mtls,
+    )
+    deployments = build_deployments(settings, build_adapters(settings, services.http))
+    stages: list[Stage] = [identity, AccountingStage(services.ledger, cost_of), RouterStage(deployments)]
     runtime = Runtime(
         pipeline=Pipeline(stages, call_provider),
         authenticate=identity.authenticate,

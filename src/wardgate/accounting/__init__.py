@@ -1,0 +1,1 @@
+"""Token accounting: usage → tokens → cost, the usage ledger and chargeback."""

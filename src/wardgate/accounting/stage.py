@@ -1,0 +1,74 @@
+"""The accounting stage: every authenticated call, answered or not, becomes one usage event in the ledger queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from time import perf_counter
+
+from wardgate.core.batching import BatchWriter
+from wardgate.core.call import Call, Result
+from wardgate.core.errors import WardgateError
+from wardgate.store.usage import UsageEvent
+
+CostOf = Callable[[Call], int]  # nano-dollars for the call's usage on its deployment
+CLIENT_CLOSED = 499  # nginx's convention: the client went away before the answer was complete
+
+
+def status_of(error: BaseException | None) -> tuple[int, str | None]:
+    if error is None:
+        return 200, None
+    if isinstance(error, WardgateError):
+        return error.status, error.code or error.type
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        return CLIENT_CLOSED, "client_closed"
+    return 500, type(error).__name__
+
+
+class AccountingStage:
+    name = "accounting"
+
+    def __init__(self, ledger: BatchWriter[UsageEvent], cost_of: CostOf) -> None:
+        self._ledger = ledger
+        self._cost_of = cost_of
+
+    async def before(self, call: Call) -> Result | None:
+        return None
+
+    async def after(self, call: Call, result: Result | None, error: BaseException | None) -> None:
+        principal = call.principal
+        if principal is None:  # refused before identity: nobody to charge, and no flooding the ledger
+            return
+        status, code = status_of(error)
+        usage = call.usage
+        deployment = call.deployment
+        event = UsageEvent(
+            request_id=call.id,
+            ts=datetime.now(UTC),
+            principal_kind=principal.kind,
+            principal_id=principal.id,
+            surface=call.surface,
+            operation=call.operation,
+            model=call.model,
+            status=status,
+            project_id=principal.project,
+            team_id=principal.team,
+            user_id=principal.user,
+            key_id=principal.id if principal.kind == "key" else None,
+            deployment=deployment.name if deployment is not None else None,
+            provider=deployment.provider if deployment is not None else None,
+            latency_ms=round((perf_counter() - call.started) * 1000),
+            ttft_ms=round((call.first_token_at - call.started) * 1000) if call.first_token_at else None,
+            error_code=code,
+            stream=call.stream,
+        )
+        if usage is not None:
+            event.input_tokens = usage.input_tokens
+            event.output_tokens = usage.output_tokens
+            event.cached_tokens = usage.cached_tokens
+            event.cache_write_tokens = usage.cache_write_tokens
+            event.reasoning_tokens = usage.reasoning_tokens
+            if deployment is not None:
+                event.cost_nanousd = self._cost_of(call)
+        self._ledger.put(event)

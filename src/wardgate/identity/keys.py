@@ -1,0 +1,169 @@
+"""The identity stage: the master key, a virtual key looked up by its hash through a short-lived cache, a JWT from
+the configured OIDC issuer (identity/jwt.py), or the client certificate an ingress forwarded (identity/mtls.py).
+
+The cache keeps the hot path off the database (one lookup per key per TTL per worker, single-flight) and bounds
+how long a revoked key keeps working on any replica: ``ttl_s`` (1 s by default), or at once on the replica that
+revoked it (``invalidate``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from wardgate.core.batching import BatchWriter
+from wardgate.core.call import Call, Result
+from wardgate.core.errors import Unauthenticated
+from wardgate.core.principal import Principal
+from wardgate.identity.jwt import JWTVerifier, looks_like_jwt
+from wardgate.identity.mtls import MTLSIdentity
+from wardgate.store.audit import AuditEntry
+from wardgate.store.common import NotFoundInStore
+from wardgate.store.keys import KEY_PREFIX, KeyRecord, KeyStore, key_hash
+from wardgate.store.tenancy import TenancyStore
+
+MASTER = Principal(kind="master", id="master")
+KeyUseAudit = Literal["all", "denied", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    expires: float
+    record: KeyRecord | None
+    principal: Principal | None
+
+
+def principal_for(record: KeyRecord, project_models: tuple[str, ...] | None) -> Principal:
+    models: frozenset[str] | None = None
+    if record.models is not None and project_models is not None:
+        models = frozenset(record.models) & frozenset(project_models)
+    elif record.models is not None:
+        models = frozenset(record.models)
+    elif project_models is not None:
+        models = frozenset(project_models)
+    return Principal(
+        kind="key",
+        id=record.id,
+        project=record.project_id,
+        team=record.team_id,
+        user=record.user_id,
+        allowed_models=models,
+        tags={str(k): str(v) for k, v in record.tags.items()},
+    )
+
+
+class KeyCache:
+    def __init__(self, keys: KeyStore, tenancy: TenancyStore, ttl_s: float = 1.0) -> None:
+        self.keys = keys
+        self.tenancy = tenancy
+        self.ttl_s = ttl_s
+        self._entries: dict[str, _Entry] = {}
+        self._loading: dict[str, asyncio.Future[_Entry]] = {}
+
+    async def lookup(self, credential: str) -> _Entry:
+        digest = key_hash(credential)
+        entry = self._entries.get(digest)
+        if entry is not None and entry.expires > time.monotonic():
+            return entry
+        pending = self._loading.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
+        self._loading[digest] = future
+        try:
+            entry = await self._load(digest)
+            self._entries[digest] = entry
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, the loop does not log it
+            raise
+        finally:
+            del self._loading[digest]
+
+    async def _load(self, digest: str) -> _Entry:
+        record = await self.keys.by_hash(digest)
+        principal = None
+        if record is not None:
+            try:
+                project = await self.tenancy.get_project(record.project_id)
+            except NotFoundInStore:
+                record = None
+            else:
+                principal = principal_for(record, project.allowed_models)
+        if len(self._entries) > 100_000:  # bounded: drop everything rather than grow without limit
+            self._entries.clear()
+        return _Entry(time.monotonic() + self.ttl_s, record, principal)
+
+    def invalidate(self, digest: str | None = None) -> None:
+        if digest is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(digest, None)
+
+
+class IdentityStage:
+    name = "identity"
+
+    def __init__(
+        self,
+        master_key: str | None,
+        cache: KeyCache | None,
+        audit: BatchWriter[AuditEntry] | None = None,
+        key_use_audit: KeyUseAudit = "all",
+        *,
+        jwt: JWTVerifier | None = None,
+        mtls: MTLSIdentity | None = None,
+    ) -> None:
+        self._master = master_key.encode() if master_key else None
+        self._cache = cache
+        self._audit = audit if key_use_audit != "none" else None
+        self._audit_allowed = key_use_audit == "all"
+        self._jwt = jwt
+        self.mtls = mtls  # the surface reads its header with ``mtls.read(scope)``
+
+    async def before(self, call: Call) -> Result | None:
+        call.principal = await self.authenticate(call.credential, call.model)
+        return None
+
+    async def authenticate(
+        self, credential: str | None, model: str | None = None, *, client_cert: str | None = None
+    ) -> Principal:
+        """Master key → virtual key (``sk-wg-``) → JWT (two dots) → the forwarded client certificate, which counts
+        only when no bearer credential was sent."""
+        if credential is None:
+            if client_cert is not None and self.mtls is not None:
+                return await self.mtls.authenticate(client_cert)
+            raise Unauthenticated(
+                "You didn't provide an API key. Send it as `Authorization: Bearer <key>` (or the `x-api-key` header)."
+            )
+        if self._master is not None and hmac.compare_digest(credential.encode(), self._master):
+            return MASTER
+        if self._cache is None or not credential.startswith(KEY_PREFIX):
+            if self._jwt is not None and looks_like_jwt(credential):
+                return await self._jwt.authenticate(credential)
+            raise Unauthenticated("Incorrect API key provided.")
+        entry = await self._cache.lookup(credential)
+        record = entry.record
+        now = datetime.now(UTC)
+        if record is None or entry.principal is None:
+            self._note(credential[:12], "key.use.denied", {"reason": "unknown key"})
+            raise Unauthenticated("Incorrect API key provided.")
+        if record.revoked_at is not None:
+            self._note(record.id, "key.use.denied", {"reason": "revoked", "model": model})
+            raise Unauthenticated("This API key has been revoked.")
+        if not record.usable_at(now):
+            self._note(record.id, "key.use.denied", {"reason": "expired", "model": model})
+            raise Unauthenticated(f"This API key expired at {record.expires_at:%Y-%m-%dT%H:%M:%SZ}.")
+        if self._audit_allowed:
+            self._note(record.id, "key.use.allowed", {"model": model})
+        return entry.principal
+
+    def _note(self, target: str, action: str, details: dict[str, object]) -> None:
+        if self._audit is not None and (self._audit_allowed or action != "key.use.allowed"):
+            self._audit.put(AuditEntry(f"key:{target}", action, target, details, datetime.now(UTC)))

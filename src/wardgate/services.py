@@ -1,0 +1,79 @@
+"""One worker's long-lived services: the store, the caches and the batch writers. Opened at start-up, closed at
+shutdown; the pipeline's stages and the admin API share them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wardgate.config.schema import Settings
+from wardgate.core.batching import BatchWriter
+from wardgate.identity.external import ProjectDirectory
+from wardgate.identity.jwt import JWTVerifier
+from wardgate.identity.keys import KeyCache
+from wardgate.providers.http import UpstreamHTTP, new_session
+from wardgate.store import audit as audit_store
+from wardgate.store.audit import AuditEntry
+from wardgate.store.engine import create_engine, upgrade
+from wardgate.store.keys import KeyStore
+from wardgate.store.tenancy import TenancyStore
+from wardgate.store.usage import UsageEvent, insert_events
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    http: UpstreamHTTP
+    engine: AsyncEngine
+    tenancy: TenancyStore
+    keys: KeyStore
+    key_cache: KeyCache
+    ledger: BatchWriter[UsageEvent]
+    audit: BatchWriter[AuditEntry]
+    jwt: JWTVerifier | None = None  # identity.jwt: its JWKS is fetched at start-up
+
+    async def close(self) -> None:
+        if self.jwt is not None:
+            await self.jwt.close()
+        await self.ledger.stop()
+        await self.audit.stop()
+        await self.engine.dispose()
+        await self.http.session.close()
+
+
+async def open_services(settings: Settings) -> Services:
+    engine = create_engine(settings.store)
+    try:
+        await upgrade(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    tenancy, keys = TenancyStore(engine), KeyStore(engine)
+    ledger_config = settings.ledger
+
+    async def write_usage(batch: list[UsageEvent]) -> None:
+        await insert_events(engine, batch)
+
+    async def write_audit(batch: list[AuditEntry]) -> None:
+        await audit_store.append(engine, batch)
+
+    services = Services(
+        settings=settings,
+        http=UpstreamHTTP(new_session()),
+        engine=engine,
+        tenancy=tenancy,
+        keys=keys,
+        key_cache=KeyCache(keys, tenancy, ttl_s=settings.identity.key_cache_ttl_s),
+        ledger=BatchWriter("usage-ledger", write_usage, max_batch=ledger_config.max_batch,
+                           interval_s=ledger_config.flush_interval_s),
+        audit=BatchWriter("audit", write_audit, max_batch=ledger_config.max_batch,
+                          interval_s=ledger_config.flush_interval_s),
+    )
+    services.ledger.start()
+    services.audit.start()
+    if settings.identity.jwt is not None:
+        directory = ProjectDirectory(tenancy, ttl_s=settings.identity.key_cache_ttl_s)
+        services.jwt = JWTVerifier(settings.identity.jwt, services.http.session, directory)
+        await services.jwt.start()
+    return services
