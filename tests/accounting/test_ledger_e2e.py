@@ -85,9 +85,11 @@ def test_a_deployment_price_overrides_the_catalog(gateway: RunningGateway, key: 
 
 
 def test_failed_calls_are_recorded_and_unauthenticated_ones_are_not(gateway: RunningGateway) -> None:
-    with openai.OpenAI(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0) as client:
-        with pytest.raises(openai.NotFoundError) as caught:
-            client.chat.completions.create(model="nope", messages=MESSAGES)
+    with (
+        openai.OpenAI(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0) as client,
+        pytest.raises(openai.NotFoundError) as caught,
+    ):
+        client.chat.completions.create(model="nope", messages=MESSAGES)
     row = ledger_row(gateway, caught.value.response.headers["x-wardgate-request-id"])
     assert (row["status"], row["error_code"], row["principal_kind"]) == (404, "model_not_found", "master")
 
@@ -101,7 +103,9 @@ def test_a_revoked_key_is_refused(gateway: RunningGateway) -> None:
         return secret
 
     secret = gateway.run(make())
-    with openai.OpenAI(base_url=gateway.url, api_key=secret, max_retries=0) as client:
-        with pytest.raises(openai.AuthenticationError) as caught:
-            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    with (
+        openai.OpenAI(base_url=gateway.url, api_key=secret, max_retries=0) as client,
+        pytest.raises(openai.AuthenticationError) as caught,
+    ):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert "revoked" in caught.value.message

@@ -118,6 +118,7 @@ class OpenAIAdapter:
 
     async def send(self, call: Call) -> Result:
         assert call.deployment is not None
+        sent = perf_counter()
         response = await self.http.post(
             self.name,
             self.url(call),
@@ -130,6 +131,7 @@ class OpenAIAdapter:
                 data = await response.read()
         finally:
             response.release()
+        call.upstream_s = perf_counter() - sent
         if response.status != 200:
             raise self.error(response, data)
         try:
@@ -149,9 +151,11 @@ class OpenAIAdapter:
         inject = self.stream_usage and not client_wants_usage
         if inject:  # ask for usage so accounting sees it; the usage-only chunk is then kept from the client
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        sent = perf_counter()
         response = await self.http.post(
             self.name, self.url(call), orjson.dumps(body), self.headers, call.deployment.timeouts
         )
+        call.upstream_s = perf_counter() - sent
         if response.status != 200:
             try:
                 with upstream_errors(self.name):
