@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import aiohttp
 import orjson
+import yarl
 
 from wardgate.core.deployment import Timeouts
 from wardgate.core.errors import (
@@ -54,7 +55,7 @@ class UpstreamHTTP:
         return found
 
     async def post(
-        self, provider: str, url: str, data: bytes, headers: Mapping[str, str], timeouts: Timeouts
+        self, provider: str, url: str | yarl.URL, data: bytes, headers: Mapping[str, str], timeouts: Timeouts
     ) -> aiohttp.ClientResponse:
         """POST and return the response once its headers are in; the caller reads or streams the body."""
         with upstream_errors(provider):
@@ -143,6 +144,8 @@ def error_from_status(
         return PayloadTooLarge(text)
     if status in (408, 504):
         return UpstreamTimeout(text, headers=kept)
+    if status == 424:  # AWS: the model failed, not the request
+        return UpstreamError(text, headers=kept)
     if 400 <= status < 500:
         return InvalidRequest(text, param=param, code=code, status=400 if status == 422 else status)
     if status in (502, 503):
