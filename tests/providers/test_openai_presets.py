@@ -75,3 +75,25 @@ def test_error_messages_are_scrubbed_of_keys() -> None:
 def test_one_status_mapping_for_provider_errors(upstream: int, status: int, code: str | None) -> None:
     error = error_from_status("p", upstream, "boom", {"retry-after": "3"})
     assert (error.status, error.code) == (status, code)
+
+
+def test_anthropic_surface_hints_are_stripped_for_openai_upstreams() -> None:
+    from wardgate.providers.openai import strip_anthropic_hints
+
+    body = {
+        "cache_control": {"type": "ephemeral"},
+        "tools": [{"type": "function", "function": {"name": "f"}, "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "assistant", "content": "x", "thinking_blocks": [{"type": "thinking", "signature": "sig"}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "boom", "is_error": True},
+        ],
+    }
+    original = repr(body)
+    out = dict(body)
+    strip_anthropic_hints(out)
+    assert repr(body) == original  # the caller's body is untouched
+    assert "cache_control" not in out and "cache_control" not in out["tools"][0]
+    assert out["messages"][0]["content"] == [{"type": "text", "text": "s"}]
+    assert "thinking_blocks" not in out["messages"][1]
+    assert out["messages"][2] == {"role": "tool", "tool_call_id": "c1", "content": "Error: boom"}

@@ -54,7 +54,7 @@ def request_meta(scope: Scope) -> tuple[str | None, str, int | None]:
     return credential or None, request_id or os.urandom(12).hex(), length
 
 
-def _response_headers(call: Call, now: float) -> list[tuple[bytes, bytes]]:
+def response_headers(call: Call, now: float) -> list[tuple[bytes, bytes]]:
     headers = [(b"x-wardgate-request-id", call.id.encode())]
     deployment = call.deployment
     if deployment is not None:
@@ -106,11 +106,11 @@ class OpenAISurface:
                 await _send_stream(send, call, result, watch)
             else:
                 watch.done = True
-                await send_bytes(send, result.status, result.to_bytes(), _response_headers(call, perf_counter()))
+                await send_bytes(send, result.status, result.to_bytes(), response_headers(call, perf_counter()))
         except WardgateError as exc:
             watch.done = True
             headers = (
-                _response_headers(call, perf_counter())
+                response_headers(call, perf_counter())
                 if call is not None
                 else [(b"x-wardgate-request-id", request_id.encode())]
             )
@@ -118,7 +118,7 @@ class OpenAISurface:
         except asyncio.CancelledError:
             if not watch.disconnected:
                 raise
-            _uncancel()
+            uncancel()
         finally:
             watch.close()
 
@@ -175,7 +175,7 @@ async def _send_stream(send: Send, call: Call, result: Result, watch: Disconnect
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": _response_headers(call, perf_counter()) + SSE_HEADERS,
+            "headers": response_headers(call, perf_counter()) + SSE_HEADERS,
         }
     )
     try:
@@ -225,7 +225,7 @@ class DisconnectWatch:
         self._watcher.cancel()
 
 
-def _uncancel() -> None:
+def uncancel() -> None:
     task = asyncio.current_task()
     if task is not None:
         task.uncancel()

@@ -114,6 +114,8 @@ class OpenAIAdapter:
         assert call.deployment is not None
         body = dict(call.body)
         body["model"] = call.deployment.upstream_model
+        if call.surface == "anthropic":
+            strip_anthropic_hints(body)
         return body
 
     async def send(self, call: Call) -> Result:
@@ -219,6 +221,59 @@ class OpenAIAdapter:
             code=code,
             secrets=self.secrets,
         )
+
+
+def strip_anthropic_hints(body: dict[str, Any]) -> None:
+    """Remove what the Anthropic surface carries for an Anthropic upstream and OpenAI rejects as unknown
+    (``cache_control``, signed ``thinking_blocks``); a tool result's ``is_error`` becomes words the model reads.
+
+    Only for calls that came in through /v1/messages: an OpenAI client sending ``cache_control`` on purpose (e.g. to
+    OpenRouter, which honours it) is passed through untouched. Copies what it changes; the caller's body is shared.
+    """
+    body.pop("cache_control", None)
+    if isinstance(body.get("tools"), list):
+        body["tools"] = [_without(t, "cache_control") for t in body["tools"]]
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return
+    out = []
+    for message in messages:
+        if not isinstance(message, dict):
+            out.append(message)
+            continue
+        message = (
+            _without(message, "cache_control", "thinking_blocks", "is_error")
+            if ("cache_control" in message or "thinking_blocks" in message or "is_error" in message)
+            else message
+        )
+        if message is not None and message.get("role") == "tool" and _original_is_error(messages, message):
+            message = {**message, "content": _error_text(message.get("content"))}
+        content = message.get("content")
+        if isinstance(content, list) and any(isinstance(p, dict) and "cache_control" in p for p in content):
+            message = {**message, "content": [_without(p, "cache_control") for p in content]}
+        out.append(message)
+    body["messages"] = out
+
+
+def _without(obj: Any, *keys: str) -> Any:
+    if isinstance(obj, dict) and any(k in obj for k in keys):
+        return {k: v for k, v in obj.items() if k not in keys}
+    return obj
+
+
+def _original_is_error(messages: list[Any], stripped: dict[str, Any]) -> bool:
+    return any(
+        isinstance(m, dict) and m.get("is_error") and m.get("tool_call_id") == stripped.get("tool_call_id")
+        for m in messages
+    )
+
+
+def _error_text(content: Any) -> Any:
+    if isinstance(content, str):
+        return f"Error: {content}"
+    if isinstance(content, list):
+        return [{"type": "text", "text": "Error:"}, *content]
+    return "Error"
 
 
 class AzureAdapter(OpenAIAdapter):

@@ -1,0 +1,149 @@
+"""The Anthropic Messages surface: ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``.
+
+So that Anthropic-native clients (the ``anthropic`` SDKs, Claude Code with ``ANTHROPIC_BASE_URL``) reach every
+configured model through the same pipeline as OpenAI clients: the request is translated into the canonical OpenAI
+chat body (``anthropic_translate``), the answer back into a ``message`` or, streamed, into Anthropic's event
+sequence (``anthropic_stream``), and every error into Anthropic's error shape with the status it carries. The key
+comes as ``x-api-key`` (the SDKs' way) or ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from wardgate.api.anthropic_count import TextCounter, prompt_tokens
+from wardgate.api.anthropic_response import error_body, error_from_openai, to_message
+from wardgate.api.anthropic_stream import MessageStream, encode
+from wardgate.api.anthropic_translate import to_canonical
+from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_json
+from wardgate.api.openai import SSE_HEADERS, DisconnectWatch, response_headers, uncancel, request_meta
+from wardgate.core.call import Call, Result
+from wardgate.core.errors import InvalidJSON, ModelNotFound, WardgateError
+
+if TYPE_CHECKING:
+    from wardgate.assemble import Runtime
+
+
+class AnthropicSurface:
+    def __init__(self, runtime: Callable[[], Runtime]) -> None:
+        self._runtime = runtime
+        self._counter = TextCounter()
+
+    async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = perf_counter()
+        runtime = self._runtime()
+        credential, request_id, length = request_meta(scope)
+        try:
+            raw = await read_body(receive, runtime.max_body_bytes, length)
+        except Disconnected:
+            return
+        except WardgateError as exc:
+            await _send_error(send, exc, request_id, _id_headers(request_id))
+            return
+        watch = DisconnectWatch(receive)
+        call: Call | None = None
+        try:
+            body = to_canonical(_parse(raw))
+            call = Call(request_id, "anthropic", "chat", body["model"], body, bool(body.get("stream")), credential,
+                        started)  # fmt: skip
+            result = await runtime.pipeline.run(call)
+            stops = tuple(body.get("stop") or ())
+            if result.stream is not None:
+                await _send_stream(send, call, result, watch, MessageStream(call.model, call.id, stops))
+                return
+            watch.done = True
+            if result.status >= 400:
+                answer = error_from_openai(result.status, result.body, call.id)
+            else:
+                answer = to_message(result.body, model=call.model, fallback_id=call.id, usage=call.usage,
+                                    stop_sequences=stops)  # fmt: skip
+            await send_bytes(send, result.status, orjson.dumps(answer), _headers(call))
+        except WardgateError as exc:
+            watch.done = True
+            await _send_error(send, exc, request_id, _headers(call) if call is not None else _id_headers(request_id))
+        except asyncio.CancelledError:
+            if not watch.disconnected:
+                raise
+            uncancel()
+        finally:
+            watch.close()
+
+    async def count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Counted offline (``anthropic_count``): no provider is called and nothing is billed.
+
+        Where the model's deployment can count exactly (Anthropic's own ``count_tokens`` endpoint), asking it is a
+        capability its adapter would offer; this is the place to ask it first, and count offline otherwise.
+        """
+        runtime = self._runtime()
+        credential, request_id, length = request_meta(scope)
+        headers = _id_headers(request_id)
+        try:
+            raw = await read_body(receive, runtime.max_body_bytes, length)
+            body = to_canonical(_parse(raw), counting=True)
+            principal = await runtime.authenticate(credential)
+            model = body["model"]
+            allowed = principal.allowed_models
+            if model not in runtime.deployments or (allowed is not None and model not in allowed):
+                raise ModelNotFound(
+                    f"The model `{model}` does not exist or you do not have access to it.", param="model"
+                )
+            tokens = prompt_tokens(body, await self._counter.get())
+            await send_json(send, 200, {"input_tokens": tokens}, headers)
+        except Disconnected:
+            return
+        except WardgateError as exc:
+            await _send_error(send, exc, request_id, headers)
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidJSON("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidJSON("The request body must be a JSON object.")
+    return body
+
+
+def _id_headers(request_id: str) -> list[tuple[bytes, bytes]]:
+    return [(b"x-wardgate-request-id", request_id.encode()), (b"request-id", request_id.encode())]
+
+
+def _headers(call: Call) -> list[tuple[bytes, bytes]]:
+    """Wardgate's headers, and ``request-id``, which the Anthropic SDKs show as a response's ``_request_id``."""
+    return [*response_headers(call, perf_counter()), (b"request-id", call.id.encode())]
+
+
+async def _send_error(send: Send, exc: WardgateError, request_id: str, headers: list[tuple[bytes, bytes]]) -> None:
+    for name, value in exc.headers.items():  # retry-after and the like
+        headers.append((name.encode("latin-1"), value.encode("latin-1")))
+    await send_json(send, exc.status, error_body(exc, request_id), headers)
+
+
+async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch, state: MessageStream) -> None:
+    assert result.stream is not None
+    stream = result.stream
+    await send({"type": "http.response.start", "status": 200, "headers": _headers(call) + SSE_HEADERS})
+    try:
+        async for batch in stream:
+            events = []
+            for chunk in batch:
+                events.extend(state.feed(chunk.data, chunk.usage))
+            if events:
+                await send({"type": "http.response.body", "body": encode(events), "more_body": True})
+        events = state.close(call.usage)
+    except WardgateError as exc:  # the stream is under way: the error travels as an event, as Anthropic does
+        watch.done = True
+        await send({"type": "http.response.body", "body": encode([("error", error_body(exc, call.id))])})
+        return
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    watch.done = True
+    await send({"type": "http.response.body", "body": encode(events)})
