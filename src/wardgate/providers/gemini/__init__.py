@@ -1,0 +1,98 @@
+"""Google's Gemini models: ``type: gemini`` (Google AI Studio, an API key) and ``type: vertex`` (Vertex AI, a
+service account). One wire format (``generateContent``), translated in ``translate.py``/``stream.py``/
+``embeddings.py``; the adapters in ``adapter.py`` differ only in URLs and authentication."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, FilePath, SecretStr, field_validator
+
+from wardgate.config.schema import TimeoutsConfig
+from wardgate.core.deployment import Timeouts
+from wardgate.providers import registry
+from wardgate.providers.gemini.adapter import GeminiAdapter, VertexAdapter
+from wardgate.providers.gemini.vertex_auth import load_service_account
+from wardgate.providers.http import UpstreamHTTP
+
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")  # project ids and locations go into the URL path
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/") if value else value
+
+
+class GeminiConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+    api_key: SecretStr
+    base_url: str = GEMINI_BASE_URL
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value) or value
+
+    @field_validator("api_key")
+    @classmethod
+    def _key(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError('must not be empty (e.g. api_key: "${GEMINI_API_KEY}")')
+        return value
+
+
+class VertexConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+    project: str
+    location: str = "us-central1"
+    credentials_file: FilePath  # a service-account JSON key; read once, when the gateway starts
+    base_url: str | None = None  # default: https://{location}-aiplatform.googleapis.com/v1
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+
+    @field_validator("project", "location")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.fullmatch(value):
+            raise ValueError("must be lower-case letters, digits and dashes (e.g. my-project, us-central1)")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _check_url(value)
+
+    def endpoint(self) -> str:
+        if self.base_url:
+            return self.base_url
+        if self.location == "global":
+            return "https://aiplatform.googleapis.com/v1"
+        return f"https://{self.location}-aiplatform.googleapis.com/v1"
+
+
+def _timeouts(config: TimeoutsConfig) -> Timeouts:
+    return Timeouts(connect=config.connect, first_byte=config.first_byte, total=config.total)
+
+
+def build_gemini(name: str, config: GeminiConfig, http: UpstreamHTTP) -> GeminiAdapter:
+    return GeminiAdapter(name, http, config.base_url, config.api_key.get_secret_value())
+
+
+def build_vertex(name: str, config: VertexConfig, http: UpstreamHTTP) -> VertexAdapter:
+    return VertexAdapter(
+        name,
+        http,
+        config.endpoint(),
+        project=config.project,
+        location=config.location,
+        account=load_service_account(config.credentials_file),
+        timeouts=_timeouts(config.timeouts),
+    )
+
+
+registry.add("gemini", GeminiConfig, build_gemini, "Google Gemini API (AI Studio, API key)")
+registry.add("vertex", VertexConfig, build_vertex, "Google Vertex AI Gemini (service account)")
