@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from wardgate.config.schema import Settings, TimeoutsConfig
 from wardgate.core.call import Call, Result
@@ -19,7 +20,11 @@ from wardgate.providers.http import UpstreamHTTP
 from wardgate.routing.router import RouterStage
 from wardgate.services import Services
 
-Authenticate = Callable[[str | None], Awaitable[Principal]]
+
+class Authenticate(Protocol):
+    def __call__(
+        self, credential: str | None, model: str | None = None, *, client_cert: str | None = None
+    ) -> Awaitable[Principal]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,7 @@ class Runtime:
     model_names: tuple[str, ...]
     deployments: dict[str, tuple[Deployment, ...]]
     max_body_bytes: int
+    read_client_cert: Callable[[Mapping[str, Any]], str | None] | None = None  # identity.mtls: its header, if trusted
 
 
 def build_adapters(settings: Settings, http: UpstreamHTTP) -> dict[str, Adapter]:
@@ -98,5 +104,6 @@ def assemble(settings: Settings, services: Services, cost_of: CostOf) -> Runtime
         model_names=tuple(settings.models),
         deployments=deployments,
         max_body_bytes=settings.server.max_body_bytes,
+        read_client_cert=mtls.read if mtls is not None else None,
     )
     return runtime

@@ -3,8 +3,10 @@ shutdown; the pipeline's stages and the admin API share them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.config.schema import Settings
@@ -52,10 +54,10 @@ async def open_services(settings: Settings) -> Services:
     tenancy, keys = TenancyStore(engine), KeyStore(engine)
     ledger_config = settings.ledger
 
-    async def write_usage(batch: list[UsageEvent]) -> None:
+    async def write_usage(batch: Sequence[UsageEvent]) -> None:
         await insert_events(engine, batch)
 
-    async def write_audit(batch: list[AuditEntry]) -> None:
+    async def write_audit(batch: Sequence[AuditEntry]) -> None:
         await audit_store.append(engine, batch)
 
     services = Services(

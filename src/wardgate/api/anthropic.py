@@ -51,6 +51,8 @@ class AnthropicSurface:
             body = to_canonical(_parse(raw))
             call = Call(request_id, "anthropic", "chat", body["model"], body, bool(body.get("stream")), credential,
                         started)  # fmt: skip
+            if runtime.read_client_cert is not None:
+                call.client_cert = runtime.read_client_cert(scope)
             result = await runtime.pipeline.run(call)
             stops = tuple(body.get("stop") or ())
             if result.stream is not None:
@@ -85,7 +87,8 @@ class AnthropicSurface:
         try:
             raw = await read_body(receive, runtime.max_body_bytes, length)
             body = to_canonical(_parse(raw), counting=True)
-            principal = await runtime.authenticate(credential)
+            cert = runtime.read_client_cert(scope) if runtime.read_client_cert is not None else None
+            principal = await runtime.authenticate(credential, client_cert=cert)
             model = body["model"]
             allowed = principal.allowed_models
             if model not in runtime.deployments or (allowed is not None and model not in allowed):

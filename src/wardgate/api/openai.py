@@ -101,6 +101,8 @@ class OpenAISurface:
             else:
                 model, stream = validate.embeddings(body), False
             call = Call(request_id, "openai", operation, model, body, stream, credential, started)
+            if runtime.read_client_cert is not None:
+                call.client_cert = runtime.read_client_cert(scope)
             result = await runtime.pipeline.run(call)
             if result.stream is not None:
                 await _send_stream(send, call, result, watch)
@@ -133,7 +135,8 @@ class OpenAISurface:
         credential, request_id, _ = request_meta(scope)
         headers = [(b"x-wardgate-request-id", request_id.encode())]
         try:
-            principal = await runtime.authenticate(credential)
+            cert = runtime.read_client_cert(scope) if runtime.read_client_cert is not None else None
+            principal = await runtime.authenticate(credential, client_cert=cert)
             allowed = principal.allowed_models
             names = [m for m in runtime.model_names if allowed is None or m in allowed]
             if model_id is None:

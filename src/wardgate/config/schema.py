@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from ipaddress import ip_address
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+
+from wardgate.accounting.pricing import PriceConfig
 
 
 class Frozen(BaseModel):
@@ -23,19 +27,144 @@ class ServerConfig(Frozen):
     max_body_bytes: Annotated[int, Field(gt=0)] = 32 * 1024 * 1024
 
 
+JWT_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "ES256K", "EdDSA")
+JWT_SHARED_SECRET = ("HS256", "HS384", "HS512")
+_CLAIM = Annotated[str, Field(min_length=1)]
+
+
+def fetchable_url(value: str) -> str:
+    """https, or plain http to a loopback host only: a JWKS fetched in clear text could be swapped in transit."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} must be an http(s) URL")
+    if parts.scheme == "http" and parts.hostname != "localhost":
+        try:
+            loopback = ip_address(parts.hostname).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"{value!r} must use https (plain http is only allowed to a loopback host)")
+    return value
+
+
+class JWTClaimsConfig(Frozen):
+    """Which claim of the token holds what. ``project`` and ``team`` may hold an id or a name."""
+
+    project: _CLAIM = "wardgate_project"
+    team: _CLAIM | None = "wardgate_team"
+    user: _CLAIM = "sub"
+    roles: _CLAIM | None = "wardgate_roles"
+    models: _CLAIM | None = None  # a list of model names; narrows the project's allow-list
+
+
+class JWTConfig(Frozen):
+    issuer: Annotated[str, Field(min_length=1)]
+    audience: str | Annotated[list[str], Field(min_length=1)]
+    jwks_url: str | None = None  # default: discovered from {issuer}/.well-known/openid-configuration
+    algorithms: Annotated[list[str], Field(min_length=1)] = ["RS256", "ES256"]
+    shared_secret: SecretStr | None = None  # only for HS256/384/512, which need it
+    leeway_s: Annotated[float, Field(ge=0, le=300)] = 30.0
+    jwks_ttl_s: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
+    jwks_min_refresh_s: Annotated[float, Field(ge=0, le=3600)] = 60.0  # floor between two fetches on an unknown kid
+    claims: JWTClaimsConfig = JWTClaimsConfig()
+    require_project: bool = True
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks_url(cls, value: str | None) -> str | None:
+        return fetchable_url(value) if value is not None else None
+
+    @field_validator("algorithms")
+    @classmethod
+    def _algorithms(cls, value: list[str]) -> list[str]:
+        for alg in value:
+            if alg not in JWT_ASYMMETRIC + JWT_SHARED_SECRET:
+                hint = " (unsigned tokens are never accepted)" if alg.lower() == "none" else ""
+                raise ValueError(f"{alg!r} is not allowed{hint}; use {', '.join(JWT_ASYMMETRIC + JWT_SHARED_SECRET)}")
+        return value
+
+    @model_validator(mode="after")
+    def _keys(self) -> Self:
+        shared = [a for a in self.algorithms if a in JWT_SHARED_SECRET]
+        if shared and self.shared_secret is None:
+            raise ValueError(f"{shared[0]} needs shared_secret (or use an asymmetric algorithm such as RS256)")
+        if self.shared_secret is not None:
+            if not shared:
+                raise ValueError("shared_secret is set but algorithms has no HS256/HS384/HS512")
+            need = max(int(a[2:]) // 8 for a in shared)  # RFC 7518 §3.2: a key at least as long as the hash
+            if len(self.shared_secret.get_secret_value().encode()) < need:
+                raise ValueError(f"shared_secret must be at least {need} bytes for {', '.join(shared)}")
+        if self.jwks_url is None and len(shared) < len(self.algorithms):
+            try:
+                fetchable_url(self.issuer)  # the discovery document is fetched from the issuer
+            except ValueError as exc:
+                raise ValueError(f"issuer: {exc} (or set jwks_url)") from None
+        return self
+
+
+class MTLSConfig(Frozen):
+    """The identity an ingress (Envoy, nginx) forwards after verifying the client certificate. Only trusted because
+    it is configured: the ingress must strip this header from client requests."""
+
+    header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$")] = "x-forwarded-client-cert"
+    subject_format: Literal["xfcc", "dn"] = "xfcc"
+    project_from: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9.-]*$")] = "OU"  # a DN attribute; xfcc: or URI
+    user_from: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9.-]*$")] | None = "CN"
+    trusted_proxies: Annotated[list[IPvAnyNetwork], Field(min_length=1)] | None = None  # peers allowed to send it
+
+
+class IdentityConfig(Frozen):
+    key_cache_ttl_s: Annotated[float, Field(gt=0, le=3600)] = 1.0  # bounds how long a revoked key still works
+    key_use_audit: Literal["all", "denied", "none"] = "all"  # which key-use decisions go to the audit trail
+    jwt: JWTConfig | None = None
+    mtls: MTLSConfig | None = None
+
+
+class RedisConfig(Frozen):
+    """The shared Redis of a multi-replica deployment: budgets, rate limits, cache, routing health, invalidations."""
+
+    url: Annotated[str, Field(min_length=1)]
+    key_prefix: Annotated[str, Field(min_length=1, max_length=64)] = "wg:"
+    socket_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://host:port/db (or rediss://, unix://) URL")
+        return value
+
+
+class LedgerConfig(Frozen):
+    flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    max_batch: Annotated[int, Field(gt=0, le=10_000)] = 500
+
+
 class DeploymentConfig(Frozen):
     provider: str
     model: Annotated[str, Field(min_length=1)]
     weight: Annotated[float, Field(gt=0)] = 1.0
     timeouts: TimeoutsConfig | None = None  # overrides the provider's
+    price: PriceConfig | None = None  # USD per 1M tokens; overrides the catalog for this deployment
 
 
 class Settings(Frozen):
     master_key: SecretStr | None = None
+    store: Annotated[str, Field(min_length=1)] = "sqlite:///wardgate.db"
     server: ServerConfig = ServerConfig()
+    identity: IdentityConfig = IdentityConfig()
+    ledger: LedgerConfig = LedgerConfig()
+    redis: RedisConfig | None = None  # unset: every counter and cache is in-process (one replica)
     # provider name → its config; each is validated by the config class its ``type`` registers (loader.py)
     providers: dict[str, Any] = Field(default_factory=dict)
     models: dict[str, Annotated[list[DeploymentConfig], Field(min_length=1)]] = Field(default_factory=dict)
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "sqlite+aiosqlite:", "postgresql:", "postgresql+asyncpg:", "postgres:")):
+            raise ValueError("must be a sqlite:///path or postgresql://user@host/db URL")
+        return value
 
     @field_validator("master_key")
     @classmethod

@@ -41,6 +41,7 @@ class Call:
     upstream_s: float = 0.0  # seconds spent waiting on the provider before its first byte; set by the adapter
     first_token_at: float | None = None  # perf_counter() of the first streamed content chunk
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # stages add headers here
+    client_cert: str | None = None  # what the ingress forwarded about the client cert (identity.mtls); surface sets
 
 
 class Chunk:

@@ -15,6 +15,15 @@ from typing import Protocol, runtime_checkable
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
 
 
+class StopStream(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by an ``on_chunk`` hook to end a stream cleanly (e.g. at a hard budget cap): ``chunk``, if any, is the
+    last one the client receives, and the stream then ends as if the provider had finished it."""
+
+    def __init__(self, chunk: Chunk | None = None) -> None:
+        super().__init__("stream stopped by a stage")
+        self.chunk = chunk
+
+
 @runtime_checkable
 class Stage(Protocol):
     name: str
@@ -86,15 +95,22 @@ class Pipeline:
             if chunkers:
                 async for batch in stream:
                     out: list[Chunk] = []
-                    for chunk in batch:
-                        seen: Chunk | None = chunk
-                        for stage in chunkers:
-                            seen = stage.on_chunk(call, chunk)
-                            if seen is None:
-                                break
-                            chunk = seen
-                        if seen is not None:
-                            out.append(seen)
+                    try:
+                        for chunk in batch:
+                            seen: Chunk | None = chunk
+                            for stage in chunkers:
+                                seen = stage.on_chunk(call, chunk)
+                                if seen is None:
+                                    break
+                                chunk = seen
+                            if seen is not None:
+                                out.append(seen)
+                    except StopStream as stop:
+                        if stop.chunk is not None:
+                            out.append(stop.chunk)
+                        if out:
+                            yield out
+                        return
                     if out:
                         yield out
             else:

@@ -13,6 +13,7 @@ class Principal:
     kind: PrincipalKind
     id: str
     project: str | None = None
+    project_name: str | None = None  # budgets and rate limits may name a project instead of its id
     team: str | None = None
     user: str | None = None
     allowed_models: frozenset[str] | None = None  # None: every model

@@ -37,7 +37,9 @@ class _Entry:
     principal: Principal | None
 
 
-def principal_for(record: KeyRecord, project_models: tuple[str, ...] | None) -> Principal:
+def principal_for(
+    record: KeyRecord, project_models: tuple[str, ...] | None, project_name: str | None = None
+) -> Principal:
     models: frozenset[str] | None = None
     if record.models is not None and project_models is not None:
         models = frozenset(record.models) & frozenset(project_models)
@@ -49,6 +51,7 @@ def principal_for(record: KeyRecord, project_models: tuple[str, ...] | None) -> 
         kind="key",
         id=record.id,
         project=record.project_id,
+        project_name=project_name,
         team=record.team_id,
         user=record.user_id,
         allowed_models=models,
@@ -95,7 +98,7 @@ class KeyCache:
             except NotFoundInStore:
                 record = None
             else:
-                principal = principal_for(record, project.allowed_models)
+                principal = principal_for(record, project.allowed_models, project.name)
         if len(self._entries) > 100_000:  # bounded: drop everything rather than grow without limit
             self._entries.clear()
         return _Entry(time.monotonic() + self.ttl_s, record, principal)
@@ -128,7 +131,7 @@ class IdentityStage:
         self.mtls = mtls  # the surface reads its header with ``mtls.read(scope)``
 
     async def before(self, call: Call) -> Result | None:
-        call.principal = await self.authenticate(call.credential, call.model)
+        call.principal = await self.authenticate(call.credential, call.model, client_cert=call.client_cert)
         return None
 
     async def authenticate(
