@@ -9,13 +9,19 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 
+from wardgate.accounting.cost import cost_function
+from wardgate.api.admin import build_control_plane
+from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_error, send_json
 from wardgate.api.openai import OpenAISurface
 from wardgate.assemble import Runtime, assemble
 from wardgate.config import Settings, load_config
 from wardgate.config.loader import DEMO_CONFIG
 from wardgate.core.errors import MethodNotAllowed, NotFound
-from wardgate.providers.http import UpstreamHTTP, new_session
+from wardgate.limits.build import build_limits, model_classes, new_backend, rebuild_from_ledger
+from wardgate.limits.memory import MemoryLimits
+from wardgate.limits.stage import LimitsStage
+from wardgate.services import Services, open_services
 
 log = logging.getLogger("wardgate")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -28,12 +34,17 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._runtime: Runtime | None = None
-        self._http: UpstreamHTTP | None = None
+        self.services: Services | None = None
+        self.control_plane: Handler | None = None  # the admin API (Starlette), mounted at /admin
+        self.limits: LimitsStage | None = None
         surface = OpenAISurface(self.runtime)
+        anthropic = AnthropicSurface(self.runtime)
         post: dict[str, Handler] = {
             "/chat/completions": surface.chat,
             "/completions": surface.completions,
             "/embeddings": surface.embeddings,
+            "/messages": anthropic.messages,
+            "/messages/count_tokens": anthropic.count_tokens,
         }
         get: dict[str, Handler] = {"/models": surface.models}
         self._routes: dict[tuple[str, str], Handler] = {}
@@ -61,20 +72,29 @@ class Gateway:
                 await send_error(send, MethodNotAllowed(f"Method {scope['method']} is not allowed on {path}."))
             elif scope["method"] == "GET" and path.startswith(("/v1/models/", "/models/")):
                 await self._model(scope, receive, send)
+            elif path.startswith("/admin") and self.control_plane is not None:
+                await self.control_plane(scope, receive, send)
             else:
                 await send_error(send, NotFound(f"Invalid URL ({scope['method']} {path})."))
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 
     async def startup(self) -> None:
-        self._http = UpstreamHTTP(new_session())
-        self._runtime = assemble(self.settings, self._http)
+        self.services = services = await open_services(self.settings)
+        cost_of = cost_function(self.settings)
+        if self.settings.budgets or self.settings.rate_limits:
+            backend = new_backend(services)
+            self.limits = build_limits(self.settings, services, backend, cost_of)
+            if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
+                await rebuild_from_ledger(self.limits, services, model_classes(self.settings))
+        self._runtime = assemble(self.settings, services, cost_of, self.limits)
+        self.control_plane = build_control_plane(services)
 
     async def shutdown(self) -> None:
-        if self._http is not None:
-            await self._http.session.close()
-            self._http = None
         self._runtime = None
+        if self.services is not None:
+            await self.services.close()
+            self.services = None
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -96,7 +116,7 @@ class Gateway:
         await send_json(send, 200, {"status": "ok"})
 
     async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ready = self._runtime is not None and self._http is not None and not self._http.session.closed
+        ready = self._runtime is not None and self.services is not None and not self.services.http.session.closed
         await send_json(send, 200 if ready else 503, {"status": "ready" if ready else "starting"})
 
 

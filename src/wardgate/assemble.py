@@ -14,6 +14,7 @@ from wardgate.core.principal import Principal
 from wardgate.accounting.stage import AccountingStage, CostOf
 from wardgate.identity.external import ProjectDirectory
 from wardgate.identity.keys import IdentityStage
+from wardgate.limits.stage import LimitsStage
 from wardgate.identity.mtls import MTLSIdentity
 from wardgate.providers import registry
 from wardgate.providers.http import UpstreamHTTP
@@ -82,9 +83,9 @@ async def call_provider(call: Call) -> Result:
     return await adapter.send(call)
 
 
-def assemble(settings: Settings, services: Services, cost_of: CostOf) -> Runtime:
-    """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → router →
-    the provider (terminal)."""
+def assemble(settings: Settings, services: Services, cost_of: CostOf, limits: LimitsStage | None = None) -> Runtime:
+    """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → limits
+    (reserve before, settle after) → router → the provider (terminal)."""
     assert settings.master_key is not None, "validated at load"
     mtls_config, ttl_s = settings.identity.mtls, settings.identity.key_cache_ttl_s
     mtls = MTLSIdentity(mtls_config, ProjectDirectory(services.tenancy, ttl_s)) if mtls_config else None
@@ -97,7 +98,10 @@ def assemble(settings: Settings, services: Services, cost_of: CostOf) -> Runtime
         mtls=mtls,
     )
     deployments = build_deployments(settings, build_adapters(settings, services.http))
-    stages: list[Stage] = [identity, AccountingStage(services.ledger, cost_of), RouterStage(deployments)]
+    stages: list[Stage] = [identity, AccountingStage(services.ledger, cost_of)]
+    if limits is not None:
+        stages.append(limits)
+    stages.append(RouterStage(deployments))
     runtime = Runtime(
         pipeline=Pipeline(stages, call_provider),
         authenticate=identity.authenticate,

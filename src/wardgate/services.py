@@ -34,6 +34,7 @@ class Services:
     ledger: BatchWriter[UsageEvent]
     audit: BatchWriter[AuditEntry]
     jwt: JWTVerifier | None = None  # identity.jwt: its JWKS is fetched at start-up
+    redis: aioredis.Redis | None = None  # set when `redis:` is configured; shared by every Redis-backed state
 
     async def close(self) -> None:
         if self.jwt is not None:
@@ -42,6 +43,8 @@ class Services:
         await self.audit.stop()
         await self.engine.dispose()
         await self.http.session.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 async def open_services(settings: Settings) -> Services:
@@ -72,6 +75,14 @@ async def open_services(settings: Settings) -> Services:
         audit=BatchWriter("audit", write_audit, max_batch=ledger_config.max_batch,
                           interval_s=ledger_config.flush_interval_s),
     )
+    if settings.redis is not None:
+        services.redis = aioredis.from_url(
+            settings.redis.url,
+            socket_timeout=settings.redis.socket_timeout_s,
+            socket_connect_timeout=settings.redis.socket_timeout_s,
+            health_check_interval=30,
+        )
+        await services.redis.ping()  # fail at start-up, not on the first request
     services.ledger.start()
     services.audit.start()
     if settings.identity.jwt is not None:

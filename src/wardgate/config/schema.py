@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from ipaddress import ip_address
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -9,6 +10,16 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 
 from wardgate.accounting.pricing import PriceConfig
+from wardgate.limits.config import BudgetConfig, LimitsConfig, RateLimitConfig
+from wardgate.routing.config import (
+    DEFAULT_FALLBACK_ON,
+    BackoffConfig,
+    CanaryRollbackConfig,
+    ClassifierConfig,
+    FailureKind,
+    RoutingConfig,
+    Strategy,
+)
 
 
 class Frozen(BaseModel):
@@ -146,6 +157,57 @@ class DeploymentConfig(Frozen):
     weight: Annotated[float, Field(gt=0)] = 1.0
     timeouts: TimeoutsConfig | None = None  # overrides the provider's
     price: PriceConfig | None = None  # USD per 1M tokens; overrides the catalog for this deployment
+    tags: list[str] = Field(default_factory=list)  # free labels, shown in the routing state
+    model_class: str | None = None  # e.g. frontier / economy: what the model_class strategy and the classifier pick
+    pin: Annotated[str, Field(min_length=1)] | None = None  # the exact upstream version sent instead of `model`
+
+
+class CanaryConfig(Frozen):
+    """A candidate deployment that gets ``percent`` of the calls, sticky per user or key, until promoted or rolled
+    back (automatically when its error rate or p95 latency exceeds the baseline's by a margin)."""
+
+    deployment: DeploymentConfig
+    percent: Annotated[float, Field(gt=0, le=100)]
+    sticky: Literal["user", "key"] = "user"
+    rollback: CanaryRollbackConfig = CanaryRollbackConfig()
+
+
+class ModelConfig(Frozen):
+    """A public model name: its deployments and how calls are routed among them, written as a list of deployments
+    (weighted, no fall-back: the original form) or as a mapping with ``deployments:`` and routing options.
+
+    Iterating it yields every deployment, the canary's included, so code written for the list form keeps working.
+    """
+
+    deployments: Annotated[list[DeploymentConfig], Field(min_length=1)]
+    strategy: Strategy = "weighted"
+    fallbacks: list[str] = Field(default_factory=list)  # other public models, tried in order after these
+    retries: Annotated[int, Field(ge=0, le=10)] = 0  # extra attempts on the same deployment before moving on
+    backoff: BackoffConfig = BackoffConfig()
+    deadline_s: Annotated[float, Field(gt=0, le=3600)] | None = None  # bounds every attempt of a call together
+    fallback_on: list[FailureKind] = Field(default_factory=lambda: list(DEFAULT_FALLBACK_ON))
+    first_chunk_timeout_s: Annotated[float, Field(gt=0, le=600)] | None = None  # a stream stalled longer falls back
+    default_class: str | None = None  # the model class preferred when no classifier or key tag chooses one
+    canary: CanaryConfig | None = None
+    classifier: ClassifierConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_form(cls, value: Any) -> Any:
+        return {"deployments": value} if isinstance(value, list) else value
+
+    @property
+    def all_deployments(self) -> list[DeploymentConfig]:
+        return [*self.deployments, self.canary.deployment] if self.canary is not None else self.deployments
+
+    def __iter__(self) -> Iterator[DeploymentConfig]:  # type: ignore[override]
+        return iter(self.all_deployments)
+
+    def __len__(self) -> int:
+        return len(self.all_deployments)
+
+    def __getitem__(self, index: int) -> DeploymentConfig:
+        return self.all_deployments[index]
 
 
 class Settings(Frozen):
@@ -155,9 +217,13 @@ class Settings(Frozen):
     identity: IdentityConfig = IdentityConfig()
     ledger: LedgerConfig = LedgerConfig()
     redis: RedisConfig | None = None  # unset: every counter and cache is in-process (one replica)
+    limits: LimitsConfig = LimitsConfig()
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    rate_limits: list[RateLimitConfig] = Field(default_factory=list)
     # provider name → its config; each is validated by the config class its ``type`` registers (loader.py)
     providers: dict[str, Any] = Field(default_factory=dict)
-    models: dict[str, Annotated[list[DeploymentConfig], Field(min_length=1)]] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    routing: RoutingConfig = RoutingConfig()
 
     @field_validator("store")
     @classmethod

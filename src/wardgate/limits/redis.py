@@ -1,0 +1,87 @@
+"""The Redis backend: the same contract as memory.py, for many processes and replicas (one Lua call per step)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from wardgate.limits.backend import (
+    BudgetHold,
+    BudgetState,
+    Decision,
+    DenyKind,
+    RateHold,
+    RateSettlement,
+    RateState,
+    Settlement,
+)
+from wardgate.limits.redis_lua import RESERVE, SETTLE
+
+
+class RedisLimits:
+    def __init__(self, client: aioredis.Redis, prefix: str = "wg:") -> None:
+        self._redis = client
+        self._prefix = prefix + "lim:"
+        self._reserve = client.register_script(RESERVE)
+        self._settle = client.register_script(SETTLE)
+
+    def _k(self, key: str) -> str:
+        return "{" + self._prefix + key + "}"  # a hash tag: the derived keys land on the same cluster slot
+
+    async def reserve(
+        self, request_id: str, budgets: list[BudgetHold], rates: list[RateHold], hold_ttl_s: float
+    ) -> Decision:
+        keys = [self._k(b.key) for b in budgets] + [self._k(r.key) for r in rates]
+        args: list[str | int | float] = [request_id, len(budgets), len(rates), hold_ttl_s]
+        for b in budgets:
+            args += [b.limit, "1" if b.hard else "0", b.amount, b.ttl_s, b.burst_over, b.burst_s]
+        for r in rates:
+            args += [r.rpm or 0, r.tpm or 0, r.concurrent or 0, r.tokens, "1" if r.bucket else "0"]
+        out = await self._reserve(keys=keys, args=args)
+        if int(out[0]) == 0:
+            kind: DenyKind = _text(out[2])  # type: ignore[assignment]
+            retry = float(_text(out[3])) if kind != "budget" else None
+            return Decision(False, int(out[1]) - 1, kind, retry_after_s=retry)
+        values = out[4:]
+        states = [BudgetState(int(values[2 * i]), int(values[2 * i + 1])) for i in range(len(budgets))]
+        rest = values[2 * len(budgets) :]
+        rate_states = []
+        for i, hold in enumerate(rates):
+            req, tok, reset_rq, reset_tk = (float(_text(v)) for v in rest[4 * i : 4 * i + 4])
+            rate_states.append(
+                RateState(
+                    requests_remaining=int(req) if hold.rpm is not None and req >= 0 else None,
+                    tokens_remaining=int(tok) if hold.tpm is not None and tok >= 0 else None,
+                    reset_requests_s=reset_rq,
+                    reset_tokens_s=reset_tk,
+                )
+            )
+        return Decision(True, budgets=states, rates=rate_states)
+
+    async def settle(self, request_id: str, budgets: list[Settlement], rates: list[RateSettlement]) -> list[int]:
+        keys = [self._k(b.key) for b in budgets] + [self._k(r.key) for r in rates]
+        args: list[str | int | float] = [request_id, len(budgets), len(rates)]
+        for b in budgets:
+            args += [b.actual, b.ttl_s]
+        for r in rates:
+            args += [r.actual_tokens - r.reserved_tokens, "1" if r.concurrent else "0"]
+        out = await self._settle(keys=keys, args=args)
+        return [int(v) for v in out]
+
+    async def read(self, key: str) -> BudgetState:
+        spent, reserved = await self._redis.hmget(self._k(key), ["spent", "reserved"])
+        return BudgetState(int(spent or 0), int(reserved or 0))
+
+    async def first_crossing(self, key: str, threshold: float, ttl_s: float) -> bool:
+        mark = self._k(key) + f":w:{threshold}"
+        return bool(await self._redis.set(mark, "1", nx=True, ex=max(1, int(ttl_s))))
+
+    async def add_spent(self, key: str, amount: int, ttl_s: float) -> None:
+        await self._redis.hincrby(self._k(key), "spent", amount)
+        await self._redis.expire(self._k(key), max(1, int(ttl_s)))
+
+    async def close(self) -> None:
+        return None
+
+
+def _text(value: bytes | str | int) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

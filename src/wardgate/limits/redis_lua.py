@@ -1,0 +1,179 @@
+"""The Lua scripts of the Redis backend: each runs atomically on the server, one round trip per call.
+
+Time comes from the server (`TIME`), so replicas with skewed clocks still agree on windows and expiries.
+Keys derived from a budget key (`<key>:h` holds, `<key>:a` amounts) share its hash tag, so a cluster could keep
+them on one slot.
+"""
+
+RESERVE = r"""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local rid = ARGV[1]
+local nb = tonumber(ARGV[2])
+local nr = tonumber(ARGV[3])
+local hold_ttl = tonumber(ARGV[4])
+local a = 5
+local budgets = {}
+for i = 1, nb do
+  local key = KEYS[i]
+  local b = {key = key, limit = tonumber(ARGV[a]), hard = ARGV[a + 1] == '1', amount = ARGV[a + 2],
+             ttl = tonumber(ARGV[a + 3]), over = tonumber(ARGV[a + 4]), burst_s = tonumber(ARGV[a + 5])}
+  a = a + 6
+  local expired = redis.call('ZRANGEBYSCORE', key .. ':h', '-inf', now)
+  if #expired > 0 then
+    local amounts = redis.call('HMGET', key .. ':a', unpack(expired))
+    local sum = 0
+    for _, v in ipairs(amounts) do if v then sum = sum + tonumber(v) end end
+    redis.call('HINCRBY', key, 'reserved', string.format('%d', -sum))
+    redis.call('ZREM', key .. ':h', unpack(expired))
+    redis.call('HDEL', key .. ':a', unpack(expired))
+  end
+  local v = redis.call('HMGET', key, 'spent', 'reserved', 'burst_until')
+  b.spent = tonumber(v[1] or '0')
+  b.reserved = tonumber(v[2] or '0')
+  local burst_until = tonumber(v[3] or '0')
+  local cap = b.limit
+  local total = b.spent + b.reserved + tonumber(b.amount)
+  if b.over > 0 then
+    if burst_until == 0 and total > b.limit then
+      b.start_burst = now + b.burst_s
+      cap = b.limit + b.over
+    elseif now < burst_until then
+      cap = b.limit + b.over
+    end
+  end
+  if b.hard and total > cap then
+    return {0, i, 'budget', '0'}
+  end
+  budgets[i] = b
+end
+local rates = {}
+for i = 1, nr do
+  local key = KEYS[nb + i]
+  local r = {key = key, rpm = tonumber(ARGV[a]), tpm = tonumber(ARGV[a + 1]), cc = tonumber(ARGV[a + 2]),
+             tokens = tonumber(ARGV[a + 3]), bucket = ARGV[a + 4] == '1'}
+  a = a + 5
+  local horizon = now - 60
+  if r.cc > 0 then
+    redis.call('ZREMRANGEBYSCORE', key .. ':cc', '-inf', now)
+    if redis.call('ZCARD', key .. ':cc') >= r.cc then return {0, i, 'concurrent', '1'} end
+  end
+  if r.rpm > 0 then
+    if r.bucket then
+      local s = redis.call('HMGET', key .. ':tb', 'level', 'at')
+      local level = tonumber(s[1] or r.rpm)
+      local at = tonumber(s[2] or now)
+      level = math.min(r.rpm, level + (now - at) * r.rpm / 60)
+      r.level = level
+      if level < 1 then return {0, i, 'rpm', tostring((1 - level) * 60 / r.rpm)} end
+    else
+      redis.call('ZREMRANGEBYSCORE', key .. ':rq', '-inf', horizon)
+      local n = redis.call('ZCARD', key .. ':rq')
+      if n >= r.rpm then
+        local first = redis.call('ZRANGE', key .. ':rq', 0, 0, 'WITHSCORES')
+        return {0, i, 'rpm', tostring(math.max(0, tonumber(first[2]) + 60 - now))}
+      end
+      r.n = n
+    end
+  end
+  if r.tpm > 0 then
+    local fields = redis.call('HGETALL', key .. ':tk')
+    local sum = 0
+    local oldest = now
+    local stale = {}
+    for j = 1, #fields, 2 do
+      local sec = tonumber(fields[j])
+      if sec <= horizon then table.insert(stale, fields[j])
+      else sum = sum + tonumber(fields[j + 1]); if sec < oldest then oldest = sec end end
+    end
+    if #stale > 0 then redis.call('HDEL', key .. ':tk', unpack(stale)) end
+    if sum > 0 and sum + r.tokens > r.tpm then return {0, i, 'tpm', tostring(math.max(0, oldest + 60 - now))} end
+    r.sum = sum
+    r.oldest = oldest
+  end
+  rates[i] = r
+end
+local out = {1, 0, '', '0'}
+for i = 1, nb do
+  local b = budgets[i]
+  redis.call('HINCRBY', b.key, 'reserved', b.amount)
+  redis.call('HSET', b.key .. ':a', rid, b.amount)
+  redis.call('ZADD', b.key .. ':h', now + hold_ttl, rid)
+  if b.start_burst then redis.call('HSET', b.key, 'burst_until', tostring(b.start_burst)) end
+  local ttl = math.ceil(b.ttl)
+  redis.call('EXPIRE', b.key, ttl)
+  redis.call('EXPIRE', b.key .. ':a', ttl)
+  redis.call('EXPIRE', b.key .. ':h', ttl)
+  table.insert(out, string.format('%d', b.spent))
+  table.insert(out, string.format('%d', b.reserved + tonumber(b.amount)))
+end
+for i = 1, nr do
+  local r = rates[i]
+  local req_left, tok_left, reset_rq, reset_tk = -1, -1, 0, 0
+  if r.cc > 0 then
+    redis.call('ZADD', r.key .. ':cc', now + hold_ttl, rid)
+    redis.call('EXPIRE', r.key .. ':cc', math.ceil(hold_ttl) + 1)
+  end
+  if r.rpm > 0 then
+    if r.bucket then
+      redis.call('HSET', r.key .. ':tb', 'level', tostring(r.level - 1), 'at', tostring(now))
+      redis.call('EXPIRE', r.key .. ':tb', 120)
+      req_left = math.floor(r.level - 1)
+    else
+      redis.call('ZADD', r.key .. ':rq', now, rid)
+      redis.call('EXPIRE', r.key .. ':rq', 61)
+      req_left = r.rpm - r.n - 1
+      local first = redis.call('ZRANGE', r.key .. ':rq', 0, 0, 'WITHSCORES')
+      reset_rq = math.max(0, tonumber(first[2]) + 60 - now)
+    end
+  end
+  if r.tpm > 0 then
+    redis.call('HINCRBY', r.key .. ':tk', tostring(math.floor(now)), r.tokens)
+    redis.call('EXPIRE', r.key .. ':tk', 61)
+    tok_left = math.max(0, r.tpm - r.sum - r.tokens)
+    reset_tk = math.max(0, r.oldest + 60 - now)
+  end
+  table.insert(out, tostring(req_left))
+  table.insert(out, tostring(tok_left))
+  table.insert(out, tostring(reset_rq))
+  table.insert(out, tostring(reset_tk))
+end
+return out
+"""
+
+SETTLE = r"""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local rid = ARGV[1]
+local nb = tonumber(ARGV[2])
+local nr = tonumber(ARGV[3])
+local a = 4
+local out = {}
+for i = 1, nb do
+  local key = KEYS[i]
+  local actual = ARGV[a]
+  local ttl = math.ceil(tonumber(ARGV[a + 1]))
+  a = a + 2
+  local held = redis.call('HGET', key .. ':a', rid)
+  if held then
+    redis.call('HINCRBY', key, 'reserved', string.format('%d', -tonumber(held)))
+    redis.call('HDEL', key .. ':a', rid)
+    redis.call('ZREM', key .. ':h', rid)
+  end
+  local spent = redis.call('HINCRBY', key, 'spent', actual)
+  redis.call('EXPIRE', key, ttl)
+  table.insert(out, spent)
+end
+for i = 1, nr do
+  local key = KEYS[nb + i]
+  local delta = tonumber(ARGV[a])
+  local cc = ARGV[a + 1] == '1'
+  a = a + 2
+  if delta ~= 0 then
+    redis.call('HINCRBY', key .. ':tk', tostring(math.floor(now)), string.format('%d', delta))
+    redis.call('EXPIRE', key .. ':tk', 61)
+  end
+  if cc then redis.call('ZREM', key .. ':cc', rid) end
+end
+return out
+"""
