@@ -76,12 +76,17 @@ async def open_services(settings: Settings) -> Services:
                           interval_s=ledger_config.flush_interval_s),
     )
     if settings.redis is not None:
-        services.redis = aioredis.from_url(
+        # a blocking pool: under a burst, requests wait (up to socket_timeout_s) for one of max_connections
+        # connections instead of failing or opening one connection per in-flight request
+        pool = aioredis.BlockingConnectionPool.from_url(
             settings.redis.url,
+            max_connections=settings.redis.max_connections,
+            timeout=settings.redis.socket_timeout_s,
             socket_timeout=settings.redis.socket_timeout_s,
             socket_connect_timeout=settings.redis.socket_timeout_s,
             health_check_interval=30,
         )
+        services.redis = aioredis.Redis(connection_pool=pool)
         await services.redis.ping()  # fail at start-up, not on the first request
     services.ledger.start()
     services.audit.start()

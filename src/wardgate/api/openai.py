@@ -7,6 +7,7 @@ providers are relayed as the bytes they sent; streams are relayed chunk batch by
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -18,11 +19,12 @@ import orjson
 from wardgate.api import validate
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error, send_json
 from wardgate.core.call import Call, Operation, Result
-from wardgate.core.errors import InvalidJSON, ModelNotFound, WardgateError
+from wardgate.core.errors import InternalError, InvalidJSON, ModelNotFound, WardgateError
 
 if TYPE_CHECKING:
     from wardgate.assemble import Runtime
 
+log = logging.getLogger("wardgate.api")
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
@@ -52,6 +54,20 @@ def request_meta(scope: Scope) -> tuple[str | None, str, int | None]:
             except ValueError:
                 length = None
     return credential or None, request_id or os.urandom(12).hex(), length
+
+
+def cache_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
+    """x-wardgate-cache, x-wardgate-cache-ttl and x-wardgate-prompt-template as sent (the cache stage checks them)."""
+    control = ttl = template = None
+    for name, value in scope["headers"]:
+        if name[:11] == b"x-wardgate-":
+            if name == b"x-wardgate-cache":
+                control = value.decode("latin-1")
+            elif name == b"x-wardgate-cache-ttl":
+                ttl = value.decode("latin-1")
+            elif name == b"x-wardgate-prompt-template":
+                template = value.decode("latin-1")[:_MAX_REQUEST_ID]
+    return control, ttl, template
 
 
 def response_headers(call: Call, now: float) -> list[tuple[bytes, bytes]]:
@@ -101,6 +117,7 @@ class OpenAISurface:
             else:
                 model, stream = validate.embeddings(body), False
             call = Call(request_id, "openai", operation, model, body, stream, credential, started)
+            call.cache_control, call.cache_ttl, call.prompt_template = cache_headers(scope)
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
             result = await runtime.pipeline.run(call)
@@ -121,6 +138,14 @@ class OpenAISurface:
             if not watch.disconnected:
                 raise
             uncancel()
+        except Exception:  # a bug or an unexpected failure (no response has started: streams handle their own)
+            log.exception("request %s failed", request_id)
+            watch.done = True
+            await send_error(
+                send,
+                InternalError(f"The gateway failed to handle this request (request id {request_id})."),
+                [(b"x-wardgate-request-id", request_id.encode())],
+            )
         finally:
             watch.close()
 
@@ -188,7 +213,10 @@ async def _send_stream(send: Send, call: Call, result: Result, watch: Disconnect
             else:
                 payload = b"".join([b"data: " + c.to_bytes() + b"\n\n" for c in batch])
             await send({"type": "http.response.body", "body": payload, "more_body": True})
-    except WardgateError as exc:  # the stream is under way: the error travels as an SSE event, as OpenAI does
+    except Exception as exc:  # the stream is under way: the error travels as an SSE event, as OpenAI does
+        if not isinstance(exc, WardgateError):
+            log.exception("stream %s failed", call.id)
+            exc = InternalError(f"The gateway failed while streaming (request id {call.id}).")
         watch.done = True
         await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(exc.to_dict()) + b"\n\n"})
         return

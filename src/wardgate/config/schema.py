@@ -137,6 +137,7 @@ class RedisConfig(Frozen):
     url: Annotated[str, Field(min_length=1)]
     key_prefix: Annotated[str, Field(min_length=1, max_length=64)] = "wg:"
     socket_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    max_connections: Annotated[int, Field(gt=0, le=10_000)] = 64  # per worker; a burst queues for a connection
 
     @field_validator("url")
     @classmethod
@@ -160,6 +161,35 @@ class DeploymentConfig(Frozen):
     tags: list[str] = Field(default_factory=list)  # free labels, shown in the routing state
     model_class: str | None = None  # e.g. frontier / economy: what the model_class strategy and the classifier pick
     pin: Annotated[str, Field(min_length=1)] | None = None  # the exact upstream version sent instead of `model`
+
+
+class SemanticCacheConfig(Frozen):
+    """Answer a request with the stored answer of a similar one (same model, tools, system prompt, parameters)."""
+
+    threshold: Annotated[float, Field(gt=0, le=1)] = 0.9  # cosine similarity; all-MiniLM paraphrases score ~0.9+
+    embedding: Annotated[str, Field(min_length=1)] = "local"  # "local" (bundled offline model) or an embeddings model
+
+
+class ModelCacheConfig(Frozen):
+    """One model's response cache (``models.<name>.cache``, or ``cache.default`` for models without one)."""
+
+    enabled: bool = True
+    ttl_s: Annotated[float, Field(gt=0)] = 3600.0
+    stale_s: Annotated[float, Field(ge=0)] = 0.0  # kept this long past ttl_s, served (stale) while one call refreshes
+    scope: Literal["project", "team", "user", "key"] = "project"  # who may share an entry; never wider than a project
+    cache_nondeterministic: bool = False  # also cache temperature > 0 (or n > 1) requests
+    semantic: SemanticCacheConfig | None = None
+
+
+class CacheConfig(Frozen):
+    """The response cache of every worker; with ``redis:`` set, entries, locks and invalidations are shared."""
+
+    default: ModelCacheConfig | None = None  # for models without their own cache: (unset: they are not cached)
+    local_max_bytes: Annotated[int, Field(ge=0)] = 64 * 1024 * 1024  # the in-process tier's size
+    max_entry_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024  # larger answers (and streams) are not stored
+    max_ttl_s: Annotated[float, Field(gt=0)] = 86_400.0  # ceiling for ttl_s and the x-wardgate-cache-ttl header
+    lock_ttl_s: Annotated[float, Field(gt=0, le=600)] = 30.0  # how long identical misses wait for the first one
+    semantic_max_per_bucket: Annotated[int, Field(gt=0, le=100_000)] = 1000  # vectors kept per tenant/route/guard
 
 
 class CanaryConfig(Frozen):
@@ -190,6 +220,7 @@ class ModelConfig(Frozen):
     default_class: str | None = None  # the model class preferred when no classifier or key tag chooses one
     canary: CanaryConfig | None = None
     classifier: ClassifierConfig | None = None
+    cache: ModelCacheConfig | None = None  # this model's response cache; cache.default applies when unset
 
     @model_validator(mode="before")
     @classmethod
@@ -224,6 +255,7 @@ class Settings(Frozen):
     providers: dict[str, Any] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     routing: RoutingConfig = RoutingConfig()
+    cache: CacheConfig = CacheConfig()
 
     @field_validator("store")
     @classmethod
@@ -231,6 +263,20 @@ class Settings(Frozen):
         if not value.startswith(("sqlite:", "sqlite+aiosqlite:", "postgresql:", "postgresql+asyncpg:", "postgres:")):
             raise ValueError("must be a sqlite:///path or postgresql://user@host/db URL")
         return value
+
+    @model_validator(mode="after")
+    def _cache_embeddings(self) -> Self:
+        configs = [("cache.default", self.cache.default)]
+        configs += [(f"models.{name}.cache", model.cache) for name, model in self.models.items()]
+        for where, config in configs:
+            if config is None or config.semantic is None or config.semantic.embedding == "local":
+                continue
+            if config.semantic.embedding not in self.models:
+                raise ValueError(
+                    f"{where}.semantic.embedding: {config.semantic.embedding!r} is not a configured model; "
+                    f"use 'local' (the bundled offline model) or one of: {', '.join(sorted(self.models))}"
+                )
+        return self
 
     @field_validator("master_key")
     @classmethod

@@ -97,5 +97,11 @@ class UpstreamTimeout(UpstreamError):
     status, type, code = 504, "api_error", "upstream_timeout"
 
 
+class InternalError(WardgateError):
+    """A bug or an unexpected failure inside the gateway; the details go to the log, not to the client."""
+
+    status, type, code = 500, "api_error", "internal_error"
+
+
 class ClientDisconnected(Exception):
     """The client went away; nothing is sent back. Not a WardgateError: no client sees it."""
