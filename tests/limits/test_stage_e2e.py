@@ -136,3 +136,16 @@ budgets:
         assert (finals[-1].model_extra or {}).get("wardgate", {}).get("stopped")
         text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
         assert len(text) <= 2 * 4 + len(" word") * 2
+
+
+def test_clamping_lowers_max_tokens_to_what_the_budget_affords(fake: FakeOpenAI) -> None:
+    limits = """
+limits: {clamp_max_tokens: true}
+budgets:
+  - {name: clamp, scope: global, window: day, limit_tokens: 30, cap: hard}
+"""
+    with gateway(fake, limits) as gw, client(gw) as c:
+        raw = c.chat.completions.with_raw_response.create(model="small", messages=MESSAGES, max_tokens=100)
+        clamped = int(raw.headers["x-wardgate-max-tokens-clamped"])
+        assert 0 < clamped < 100
+        assert fake.requests[-1].json["max_tokens"] == clamped

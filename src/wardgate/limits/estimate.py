@@ -48,11 +48,15 @@ class Estimator:
         self._default_output = default_output
 
     def __call__(self, call: Call, model: str) -> tuple[int, int, int]:
+        """(prompt tokens, output bound, worst-case cost in nano-dollars)."""
         prompt = prompt_tokens(call, model)
         output = output_bound(call, self._default_output)
+        return prompt, output, self.cost(model, prompt, output)
+
+    def cost(self, model: str, prompt: int, output: int) -> int:
         usage = Usage(input_tokens=prompt, output_tokens=output)
         worst = 0
         for price in self._prices.get(model, ()):
             if price is not None:
                 worst = max(worst, to_nanousd(cost(usage, price)))
-        return prompt, output, worst
+        return worst

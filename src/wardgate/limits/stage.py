@@ -19,6 +19,7 @@ from wardgate.core.errors import WardgateError
 from wardgate.core.pipeline import StopStream
 from wardgate.limits.backend import BudgetHold, Decision, LimitsBackend, RateHold, RateSettlement, Settlement
 from wardgate.limits.config import LimitsConfig
+from wardgate.limits.estimate import Estimator
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule, matches, scope_value
 from wardgate.limits.windows import Window
 
@@ -33,7 +34,6 @@ class RateLimited(WardgateError):
     status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
 
 
-Estimate = Callable[[Call, str], tuple[int, int, int]]  # (call, model) → (prompt tokens, output bound, cost nano)
 CostOf = Callable[[Call], int]
 Notify = Callable[[dict[str, object]], Awaitable[None]]
 
@@ -57,7 +57,7 @@ class LimitsStage:
         rates: Sequence[RateRule],
         backend: LimitsBackend,
         config: LimitsConfig,
-        estimate: Estimate,
+        estimate: Estimator,
         cost_of: CostOf,
         model_classes: Mapping[str, str],
         notify: Notify | None = None,
@@ -77,10 +77,11 @@ class LimitsStage:
     async def before(self, call: Call) -> Result | None:
         if not self.budgets and not self.rates:
             return None
-        models = [call.model]
         denied: Decision | None = None
         for model in self._candidates(call):
             decision, reservation = await self._reserve(call, model)
+            if not decision.admitted and decision.denied_kind == "budget" and self.config.clamp_max_tokens:
+                decision, reservation = await self._clamped(call, model, decision, reservation)
             if decision.admitted:
                 if model != call.model:
                     call.response_headers.append((b"x-wardgate-budget-fallback", f"{call.model}->{model}".encode()))
@@ -94,9 +95,41 @@ class LimitsStage:
             rule = self._denied_budget(call, decision, model)
             if rule is None or rule.config.on_exceed != "fallback":
                 break
-            models.append(model)
         assert denied is not None
         raise self._refusal(call, denied)
+
+    async def _clamped(
+        self, call: Call, model: str, decision: Decision, reservation: Reservation
+    ) -> tuple[Decision, Reservation]:
+        """Lower the request's max_tokens to what the refusing budget still affords, and try once more."""
+        index = decision.denied_index
+        if index is None or index >= len(reservation.budgets):
+            return decision, reservation
+        rule, key, _, amount = reservation.budgets[index]
+        state = await self.backend.read(key)
+        room = rule.limit - state.spent - state.reserved
+        prompt, output, cost = self._estimate(call, model)
+        if output <= 0 or room <= 0:
+            return decision, reservation
+        if rule.in_usd:
+            prompt_cost = self._estimate.cost(model, prompt, 0)
+            per_token = (cost - prompt_cost) / output
+            affordable = int((room - prompt_cost) // per_token) if per_token > 0 else output
+        else:
+            affordable = room - prompt
+        n = call.body.get("n") if isinstance(call.body.get("n"), int) else 1
+        affordable //= max(1, n or 1)
+        if affordable < 1:
+            return decision, reservation
+        original = call.body
+        call.body = {**original, "max_tokens": affordable}
+        call.body.pop("max_completion_tokens", None)
+        retried, retried_reservation = await self._reserve(call, model)
+        if retried.admitted:
+            call.response_headers.append((b"x-wardgate-max-tokens-clamped", str(affordable).encode()))
+            return retried, retried_reservation
+        call.body = original
+        return decision, reservation
 
     def _candidates(self, call: Call) -> list[str]:
         fallbacks: list[str] = []
