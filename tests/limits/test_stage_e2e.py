@@ -149,3 +149,25 @@ budgets:
         clamped = int(raw.headers["x-wardgate-max-tokens-clamped"])
         assert 0 < clamped < 100
         assert fake.requests[-1].json["max_tokens"] == clamped
+
+
+def test_budget_state_is_visible_as_prometheus_gauges(fake: FakeOpenAI) -> None:
+    import httpx
+
+    from wardgate.limits.state import budget_states
+
+    limits = """
+budgets:
+  - {name: visible, scope: global, window: month, limit_usd: 5, cap: hard}
+"""
+    with gateway(fake, limits) as gw, client(gw) as c:
+        c.chat.completions.create(model="small", messages=MESSAGES, max_tokens=5)
+        assert gw.app.limits is not None
+        [state] = gw.run(budget_states(gw.app.limits, "visible"))
+        assert state["spent"] == "0.000008000"  # 8 tokens at $1/M
+        assert state["reserved"] == "0.000000000" and state["remaining"] == "4.999992000"
+        assert state["resets_at"].endswith("T00:00:00Z")
+        text = httpx.get(gw.root + "/metrics").text
+        assert (
+            'wardgate_budget_spent{budget="visible",cap="hard",scope="global",scope_value="*",unit="usd"} 8e-06' in text
+        )
