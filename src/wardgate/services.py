@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wardgate.cache.runtime import ResponseCache
 from wardgate.config.schema import Settings
 from wardgate.core.batching import BatchWriter
 from wardgate.identity.external import ProjectDirectory
-from wardgate.identity.jwt import JWTVerifier
 from wardgate.identity.keys import KeyCache
 from wardgate.providers.http import UpstreamHTTP, new_session
 from wardgate.store import audit as audit_store
@@ -21,6 +22,11 @@ from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.keys import KeyStore
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, insert_events
+
+if TYPE_CHECKING:  # loaded only when identity.jwt is configured
+    from wardgate.identity.jwt import JWTVerifier
+    from wardgate.limits.refresh import BudgetRefresher
+    from wardgate.limits.stage import LimitsStage
 
 
 @dataclass(slots=True)
@@ -35,10 +41,15 @@ class Services:
     audit: BatchWriter[AuditEntry]
     jwt: JWTVerifier | None = None  # identity.jwt: its JWKS is fetched at start-up
     redis: aioredis.Redis | None = None  # set when `redis:` is configured; shared by every Redis-backed state
+    cache: ResponseCache | None = None  # the response cache (both tiers); set by open_services
+    limits: LimitsStage | None = None  # set by the app at start-up: the admin API reads budget state through it
+    budget_refresher: BudgetRefresher | None = None
 
     async def close(self) -> None:
         if self.jwt is not None:
             await self.jwt.close()
+        if self.cache is not None:
+            await self.cache.close()  # before Redis: it stops its listener and writes its last stats
         await self.ledger.stop()
         await self.audit.stop()
         await self.engine.dispose()
@@ -70,10 +81,12 @@ async def open_services(settings: Settings) -> Services:
         tenancy=tenancy,
         keys=keys,
         key_cache=KeyCache(keys, tenancy, ttl_s=settings.identity.key_cache_ttl_s),
-        ledger=BatchWriter("usage-ledger", write_usage, max_batch=ledger_config.max_batch,
-                           interval_s=ledger_config.flush_interval_s),
-        audit=BatchWriter("audit", write_audit, max_batch=ledger_config.max_batch,
-                          interval_s=ledger_config.flush_interval_s),
+        ledger=BatchWriter(
+            "usage-ledger", write_usage, max_batch=ledger_config.max_batch, interval_s=ledger_config.flush_interval_s
+        ),
+        audit=BatchWriter(
+            "audit", write_audit, max_batch=ledger_config.max_batch, interval_s=ledger_config.flush_interval_s
+        ),
     )
     if settings.redis is not None:
         # a blocking pool: under a burst, requests wait (up to socket_timeout_s) for one of max_connections
@@ -86,12 +99,16 @@ async def open_services(settings: Settings) -> Services:
             socket_connect_timeout=settings.redis.socket_timeout_s,
             health_check_interval=30,
         )
-        services.redis = aioredis.Redis(connection_pool=pool)
+        services.redis = aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes its sockets
         await services.redis.ping()  # fail at start-up, not on the first request
+    prefix = settings.redis.key_prefix if settings.redis is not None else "wg:"
+    services.cache = ResponseCache(settings.cache, services.redis, prefix)
     services.ledger.start()
     services.audit.start()
     if settings.identity.jwt is not None:
         directory = ProjectDirectory(tenancy, ttl_s=settings.identity.key_cache_ttl_s)
+        from wardgate.identity.jwt import JWTVerifier
+
         services.jwt = JWTVerifier(settings.identity.jwt, services.http.session, directory)
         await services.jwt.start()
     return services

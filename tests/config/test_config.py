@@ -59,7 +59,7 @@ def test_an_unknown_key_is_an_error_listing_the_known_ones() -> None:
     text = problems(GOOD.replace("base_url:", "base_ulr:"))
     assert "providers.openai-main.base_ulr: unknown key." in text
     assert "base_url" in text.split("Fix:")[1]
-    assert "unknown key" in problems(GOOD + "\nlimits: {}\n")
+    assert "unknown key" in problems(GOOD + "\nlimitz: {}\n")
 
 
 def test_an_unknown_provider_type_lists_the_types() -> None:

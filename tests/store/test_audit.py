@@ -51,3 +51,15 @@ async def test_migrations_are_idempotent(engine: AsyncEngine) -> None:
     await upgrade(engine)
     await upgrade(engine)
     assert (await audit.verify(engine)).ok
+
+
+def test_the_declared_head_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from wardgate.store import engine as store_engine
+    from wardgate.store.migrations import HEAD
+
+    config = Config()
+    config.set_main_option("script_location", store_engine._MIGRATIONS)
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD

@@ -62,6 +62,7 @@ class AccountingStage:
             ttft_ms=round((call.first_token_at - call.started) * 1000) if call.first_token_at else None,
             error_code=code,
             stream=call.stream,
+            cache_hit=call.cache_status in ("hit", "stale"),
         )
         if usage is not None:
             event.input_tokens = usage.input_tokens

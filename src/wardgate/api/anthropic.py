@@ -21,7 +21,14 @@ from wardgate.api.anthropic_response import error_body, error_from_openai, to_me
 from wardgate.api.anthropic_stream import MessageStream, encode
 from wardgate.api.anthropic_translate import to_canonical
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_json
-from wardgate.api.openai import SSE_HEADERS, DisconnectWatch, response_headers, uncancel, request_meta
+from wardgate.api.openai import (
+    SSE_HEADERS,
+    DisconnectWatch,
+    cache_headers,
+    request_meta,
+    response_headers,
+    uncancel,
+)
 from wardgate.core.call import Call, Result
 from wardgate.core.errors import InvalidJSON, ModelNotFound, WardgateError
 
@@ -53,6 +60,7 @@ class AnthropicSurface:
                         started)  # fmt: skip
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
+            call.cache_control, call.cache_ttl, call.prompt_template = cache_headers(scope)
             result = await runtime.pipeline.run(call)
             stops = tuple(body.get("stop") or ())
             if result.stream is not None:

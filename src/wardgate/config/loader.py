@@ -45,9 +45,11 @@ def load_config_text(text: str, *, source: str = "<config>", env: Mapping[str, s
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, [*problems, *_problems(exc, Settings)]) from None
+        from wardgate.routing.checks import list_form_paths
+
+        raise ConfigError(source, [*problems, *list_form_paths(_problems(exc, Settings), data)]) from None
     providers = _validate_providers(settings.providers, problems)
-    _check_models(settings, providers, problems)
+    _check_models(settings, data, problems)
     if problems:
         raise ConfigError(source, problems)
     return settings.model_copy(update={"providers": providers})
@@ -100,18 +102,10 @@ def _validate_providers(raw: dict[str, Any], problems: list[ConfigProblem]) -> d
     return out
 
 
-def _check_models(settings: Settings, providers: dict[str, BaseModel], problems: list[ConfigProblem]) -> None:
-    names = ", ".join(sorted(settings.providers)) or "(none configured: add one under providers:)"
-    for public, deployments in settings.models.items():
-        for i, dep in enumerate(deployments):
-            if dep.provider not in settings.providers:
-                problems.append(
-                    ConfigProblem(
-                        f"models.{public}[{i}].provider",
-                        f"{dep.provider!r} is not a configured provider.",
-                        f"use one of: {names}.",
-                    )
-                )
+def _check_models(settings: Settings, data: dict[str, Any], problems: list[ConfigProblem]) -> None:
+    from wardgate.routing.checks import check_models  # providers, fall-backs, classes, canary (routing/)
+
+    problems.extend(check_models(settings, data))
 
 
 def _problems(exc: ValidationError, model: type[BaseModel], prefix: tuple[Any, ...] = ()) -> list[ConfigProblem]:

@@ -8,6 +8,7 @@ interval of items.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -37,6 +38,7 @@ class BatchWriter(Generic[T]):
         self._stopping = False
         self.written = 0
         self.failures = 0
+        self.rejected: list[T] = []  # items that failed on their own while others were written: kept, logged
         self._flushed = asyncio.Event()
 
     def put(self, item: T) -> None:
@@ -55,13 +57,12 @@ class BatchWriter(Generic[T]):
 
     async def _run(self) -> None:
         backoff = 0.5
+        streak = 0
         while True:
             if len(self._items) < self.max_batch and not self._stopping:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.interval_s)
-                except TimeoutError:
-                    pass
             if not self._items:
                 if self._stopping:
                     return
@@ -71,14 +72,42 @@ class BatchWriter(Generic[T]):
                 await self._write(batch)
             except Exception:  # any store failure: keep the batch, retry after a pause
                 self.failures += 1
+                streak += 1
                 log.exception("%s: flush of %d items failed; retrying in %.1fs", self.name, len(batch), backoff)
+                if streak >= 3 and await self._isolate(batch):
+                    streak = 0
+                    continue
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
+            streak = 0
             del self._items[: len(batch)]
             self.written += len(batch)
             backoff = 0.5
             self._flushed.set()
+
+    async def _isolate(self, batch: list[T]) -> bool:
+        """After repeated failures, find items that can never be written (bad data, not a store outage): write the
+        batch one item at a time; an item that fails alone is moved to ``rejected`` and logged whole. Returns
+        whether anything was set aside (if every item fails alone, it is the store: keep retrying)."""
+        rejected: list[T] = []
+        written = 0
+        for item in batch:
+            try:
+                await self._write([item])
+                written += 1
+            except Exception:  # this item alone fails
+                rejected.append(item)
+        if not written:
+            return False
+        for item in rejected:
+            log.error("%s: an item cannot be written and is set aside (see `rejected`): %r", self.name, item)
+        self.rejected.extend(rejected)
+        taken = set(map(id, batch))
+        self._items = [i for i in self._items if id(i) not in taken]
+        self.written += written
+        self._flushed.set()
+        return True
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written (tests, shutdown)."""

@@ -18,6 +18,20 @@ Surface = Literal["openai", "anthropic"]
 Operation = Literal["chat", "completions", "embeddings"]
 
 
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    """How the router chose the deployment that answered (or failed last); set by routing/, read by accounting."""
+
+    strategy: str  # "weighted", "lowest_latency", …; "single" for a model with one deployment and no options
+    deployment: str  # the deployment that answered, or the last one tried
+    attempts: int  # calls sent upstream, retries and fall-backs included
+    model: str | None = None  # the fall-back public model that answered, when not the one asked for
+    failed: tuple[str, ...] = ()  # "<deployment>:<failure kind>" of each failed attempt, in order
+    arm: str | None = None  # "canary" or "baseline" when the model has a canary
+    model_class: str | None = None  # the class preferred (classifier, key tag or the model's default_class)
+    difficulty: float | None = None  # the classifier's score of the prompt
+
+
 @dataclass(slots=True)
 class Call:
     """One AI request on its way through the pipeline.
@@ -42,6 +56,13 @@ class Call:
     first_token_at: float | None = None  # perf_counter() of the first streamed content chunk
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # stages add headers here
     client_cert: str | None = None  # what the ingress forwarded about the client cert (identity.mtls); surface sets
+    route: RouteDecision | None = None  # set by the router (routing/execute.py): x-wardgate-route, the usage event
+    # per-request cache options: the x-wardgate-cache / -cache-ttl / -prompt-template request headers as sent; set by
+    # the surface, checked by the cache stage (prompt_template: the prompts stage sets it when it renders one)
+    cache_control: str | None = None
+    cache_ttl: str | None = None
+    prompt_template: str | None = None
+    cache_status: str | None = None  # "hit" | "stale" | "miss" | "bypass"; set by the cache stage, read by accounting
 
 
 class Chunk:

@@ -32,13 +32,9 @@ from wardgate.core.errors import Unauthenticated
 from wardgate.core.principal import Principal
 from wardgate.identity.external import ProjectDirectory, external_principal
 from wardgate.identity.jwks import JWKSCache
+from wardgate.identity.keys import looks_like_jwt  # noqa: F401 - defined with the stage that uses it; kept here too
 
 MAX_TOKEN_BYTES = 16 * 1024
-
-
-def looks_like_jwt(credential: str) -> bool:
-    """A compact JWS: three base64url parts. (A JWE has five and is not accepted.)"""
-    return credential.count(".") == 2
 
 
 def token_error(message: str, code: str = "invalid_token") -> Unauthenticated:

@@ -13,18 +13,26 @@ import hmac
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import Call, Result
 from wardgate.core.errors import Unauthenticated
 from wardgate.core.principal import Principal
-from wardgate.identity.jwt import JWTVerifier, looks_like_jwt
 from wardgate.identity.mtls import MTLSIdentity
 from wardgate.store.audit import AuditEntry
 from wardgate.store.common import NotFoundInStore
 from wardgate.store.keys import KEY_PREFIX, KeyRecord, KeyStore, key_hash
 from wardgate.store.tenancy import TenancyStore
+
+if TYPE_CHECKING:  # PyJWT and cryptography load only when identity.jwt is configured (start-up time, memory)
+    from wardgate.identity.jwt import JWTVerifier
+
+
+def looks_like_jwt(credential: str) -> bool:
+    """A compact JWS: three base64url parts. (A JWE has five and is not accepted.)"""
+    return credential.count(".") == 2
+
 
 MASTER = Principal(kind="master", id="master")
 KeyUseAudit = Literal["all", "denied", "none"]

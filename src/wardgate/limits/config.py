@@ -83,6 +83,7 @@ class LimitsConfig(_Frozen):
     clamp_max_tokens: bool = False  # lower a request's max_tokens to what the tightest hard budget still affords
     webhook_url: str | None = None  # soft-cap crossings are POSTed here (JSON), once per crossing
     max_request_s: Annotated[float, Field(gt=0)] = 900  # a reservation not settled by then is released
+    refresh_s: Annotated[float, Field(gt=0, le=3600)] = 5.0  # how often budgets made in the admin API are re-read
 
     @field_validator("timezone")
     @classmethod

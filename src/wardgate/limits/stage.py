@@ -93,6 +93,11 @@ class LimitsStage:
             if decision.denied_kind != "budget":
                 break
             rule = self._denied_budget(call, decision, model)
+            if rule is not None and rule.config.on_exceed == "cache" and model == call.model:
+                # answer only from the cache: a hit costs nothing; a miss is refused by the cache stage (504)
+                call.cache_control = "only-if-cached"
+                call.response_headers.append((b"x-wardgate-budget", rule.config.name.encode()))
+                return None
             if rule is None or rule.config.on_exceed != "fallback":
                 break
         assert denied is not None
@@ -273,7 +278,7 @@ class LimitsStage:
         reservation = self.reservations.pop(call.id, None)
         if reservation is None or (not reservation.budgets and not reservation.rates):
             return
-        usage = call.usage
+        usage = call.usage if call.cache_status not in ("hit", "stale") else None  # a cached answer costs nothing
         tokens = usage.total_tokens if usage is not None else 0
         cost = self._cost_of(call) if usage is not None else 0
         now = datetime.now(UTC)

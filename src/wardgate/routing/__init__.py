@@ -1,1 +1,1 @@
-"""Choosing a deployment for a call: strategies, health, fall-backs, canaries."""
+"""Choosing a deployment for a call: strategies, health, breakers, fall-backs, retries, canaries, the classifier."""

@@ -7,6 +7,7 @@ Each row's hash is sha256(prev_hash + canonical JSON of its fields). Appends fro
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +41,10 @@ def row_hash(prev_hash: str, ts: datetime, actor: str, action: str, target: str 
 
 
 def _canonical(details: dict[str, Any] | None) -> str:
-    return orjson.dumps(details or {}, option=orjson.OPT_SORT_KEYS).decode()
+    try:
+        return orjson.dumps(details or {}, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # what orjson cannot encode (integers past 64 bits, odd types): the standard encoder can
+        return json.dumps(details or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 async def append(engine: AsyncEngine, entries: Sequence[AuditEntry]) -> None:

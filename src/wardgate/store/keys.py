@@ -137,6 +137,14 @@ class KeyStore:
             raise NotFoundInStore(f"no key {key_id!r}")
         return _record(row)
 
+    async def hash_of(self, key_id: str) -> str:
+        """The digest a key is cached under, so a revocation can drop it from this worker's cache at once."""
+        async with self.engine.connect() as conn:
+            digest = (await conn.execute(select(api_keys.c.hash).where(api_keys.c.id == key_id))).scalar()
+        if digest is None:
+            raise NotFoundInStore(f"no key {key_id!r}")
+        return str(digest)
+
     async def list(self, project_ids: Sequence[str] | None = None) -> list[KeyRecord]:
         query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
         if project_ids is not None:

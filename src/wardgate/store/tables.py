@@ -148,3 +148,13 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
 )
+
+# budgets created through the admin API (YAML budgets live in the config); `config` is a BudgetConfig as JSON
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("config", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,93 @@
+"""Who is calling the admin API, and what they may see and change.
+
+System admins (the master key, or a user with the system admin role) see everything. A user (a virtual key bound
+to a user) sees the projects where they hold a role: admin may change the project, its teams and keys; member may
+read it and manage keys bound to themselves; viewer may read it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+
+from wardgate.core.errors import PermissionDenied, Unauthenticated
+from wardgate.core.principal import Principal
+from wardgate.services import Services
+from wardgate.store.keys import KEY_PREFIX
+from wardgate.store.tenancy import Role
+
+_RANK = {"viewer": 0, "member": 1, "admin": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class AdminActor:
+    id: str  # "master" or "user:<id>"
+    system_role: Role | None
+    project_roles: dict[str, Role] = field(default_factory=dict)
+    team_roles: dict[str, Role] = field(default_factory=dict)
+    user_id: str | None = None
+
+    @property
+    def is_system_admin(self) -> bool:
+        return self.system_role == "admin"
+
+    def project_role(self, project_id: str) -> Role | None:
+        if self.system_role is not None:
+            return self.system_role
+        return self.project_roles.get(project_id)
+
+    def require_project(self, project_id: str, at_least: Role) -> None:
+        role = self.project_role(project_id)
+        if role is None:
+            raise PermissionDenied(f"no access to project {project_id!r}")
+        if _RANK[role] < _RANK[at_least]:
+            raise PermissionDenied(f"this needs the {at_least} role on project {project_id!r} (you are {role})")
+
+    def require_system(self, at_least: Role) -> None:
+        if self.system_role is None or _RANK[self.system_role] < _RANK[at_least]:
+            raise PermissionDenied(f"this needs the system {at_least} role")
+
+    def visible_projects(self) -> list[str] | None:
+        """None: every project."""
+        return None if self.system_role is not None else sorted(self.project_roles)
+
+
+async def authenticate(request: Request, services: Services) -> AdminActor:
+    header = request.headers.get("authorization", "")
+    credential = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key")
+    if not credential:
+        raise Unauthenticated("The admin API needs `Authorization: Bearer <master key or user key>`.")
+    master = services.settings.master_key
+    if master is not None and hmac.compare_digest(credential.encode(), master.get_secret_value().encode()):
+        return AdminActor("master", "admin")
+    if credential.startswith(KEY_PREFIX):
+        principal = await _principal(credential, services)
+        if principal is not None and principal.user is not None:
+            return await actor_for_user(principal.user, services)
+    raise Unauthenticated("Incorrect API key provided (the admin API takes the master key or a key bound to a user).")
+
+
+async def _principal(credential: str, services: Services) -> Principal | None:
+    entry = await services.key_cache.lookup(credential)
+    if entry.record is None or not entry.record.usable_at(datetime.now(UTC)):
+        return None
+    return entry.principal
+
+
+async def actor_for_user(user_id: str, services: Services) -> AdminActor:
+    system: Role | None = None
+    projects: dict[str, Role] = {}
+    teams: dict[str, Role] = {}
+    for m in await services.tenancy.memberships_of(user_id):
+        if m.scope_kind == "system":
+            system = m.role
+        elif m.scope_kind == "project":
+            projects[m.scope_id] = m.role
+        else:
+            teams[m.scope_id] = m.role
+            team = await services.tenancy.get_team(m.scope_id)
+            projects.setdefault(team.project_id, "viewer")
+    return AdminActor(f"user:{user_id}", system, projects, teams, user_id)

@@ -1,0 +1,244 @@
+"""Usage from the ledger (aggregates and single requests, limited to the caller's projects) and the audit trail's
+integrity check. Money is exact: integer nano-dollars, and the same amount as a USD string with 9 decimals."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+from wardgate.api.admin.auth import authenticate
+from wardgate.api.admin.common import Operation, QueryParam, bad_param, can_see, query, reply, utc
+from wardgate.api.admin.schemas import Time, Timestamp, View
+from wardgate.core.errors import NotFound
+from wardgate.services import Services
+from wardgate.store import audit as audit_store
+from wardgate.store import usage as usage_store
+from wardgate.store.usage import GROUP_KEYS, GroupKey
+
+_KEYS = "|".join(GROUP_KEYS)
+GROUP_BY_PATTERN = f"^({_KEYS})(,({_KEYS}))*$"
+
+
+def usd(nanousd: int) -> str:
+    """123456789 → "0.123456789": exact, with no float in between."""
+    sign = "-" if nanousd < 0 else ""
+    whole, frac = divmod(abs(nanousd), 1_000_000_000)
+    return f"{sign}{whole}.{frac:09d}"
+
+
+class UsageSums(View):
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_nanousd: int = Field(description="cost in nano-dollars (1e-9 USD), exact")
+    cost_usd: str = Field(description="the same cost in USD, 9 decimals", pattern=r"^-?\d+\.\d{9}$")
+
+
+class UsageRow(UsageSums):
+    """One group. Only the dimensions asked for in `group_by` are present; null there means "none" (a call made
+    with the master key has no project)."""
+
+    project: str | None = None
+    team: str | None = None
+    user: str | None = None
+    key: str | None = None
+    model: str | None = None
+    deployment: str | None = None
+    provider: str | None = None
+    day: str | None = None
+    month: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_grouped(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        return {k: v for k, v in data.items() if k not in GROUP_KEYS or k in self.model_fields_set}
+
+
+class UsageReport(View):
+    """Rows per group (none without `group_by`) and the totals over everything the caller may see."""
+
+    object: Literal["usage_report"] = "usage_report"
+    from_: Time | None = Field(alias="from")
+    to: Time | None
+    group_by: list[GroupKey]
+    rows: list[UsageRow]
+    totals: UsageSums
+
+
+class UsageRecord(View):
+    object: Literal["usage"] = "usage"
+    request_id: str
+    ts: Time
+    principal_kind: str
+    principal_id: str
+    project_id: str | None
+    team_id: str | None
+    user_id: str | None
+    key_id: str | None
+    surface: str
+    operation: str
+    model: str
+    deployment: str | None
+    provider: str | None
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_nanousd: int
+    cost_usd: str
+    latency_ms: int | None
+    ttft_ms: int | None
+    status: int
+    error_code: str | None
+    cache_hit: bool
+    stream: bool
+    details: dict[str, Any] | None
+
+
+class AuditVerification(View):
+    object: Literal["audit_verification"] = "audit_verification"
+    ok: bool
+    rows: int = Field(description="rows checked before the first problem (all rows when ok)")
+    problem: str | None
+    seq: int | None = Field(description="the first bad row's sequence number")
+
+
+class _Times(BaseModel):
+    model_config = ConfigDict(strict=True)
+    value: Timestamp
+
+
+def parse_time(name: str, raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value: AwareDatetime = _Times.model_validate({"value": raw}).value
+    except ValidationError:
+        raise bad_param(name, "must be an RFC 3339 date-time with a zone, e.g. 2026-11-01T00:00:00Z") from None
+    return utc(value, name)
+
+
+def parse_group_by(raw: str | None) -> list[GroupKey]:
+    if raw is None:
+        return []
+    if not re.fullmatch(GROUP_BY_PATTERN, raw):
+        raise bad_param("group_by", f"a comma-separated list of {', '.join(GROUP_KEYS)}")
+    keys: list[GroupKey] = []
+    for part in raw.split(","):
+        for key in GROUP_KEYS:
+            if key == part and key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _sums(row: dict[str, Any]) -> dict[str, Any]:
+    cost = int(row["cost_nanousd"])
+    return {
+        "requests": int(row["requests"]),
+        "input_tokens": int(row["input_tokens"]),
+        "output_tokens": int(row["output_tokens"]),
+        "cached_tokens": int(row["cached_tokens"]),
+        "cache_write_tokens": int(row["cache_write_tokens"]),
+        "reasoning_tokens": int(row["reasoning_tokens"]),
+        "cost_nanousd": cost,
+        "cost_usd": usd(cost),
+    }
+
+
+class UsageRoutes:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def report(self, request: Request) -> Response:
+        actor = await authenticate(request, self.services)
+        group_by = parse_group_by(query(request, "group_by"))
+        start, end = parse_time("from", query(request, "from")), parse_time("to", query(request, "to"))
+        visible = actor.visible_projects()
+        if (project := query(request, "project")) is not None:
+            can_see(actor, project)
+            visible = [project]
+        engine = self.services.engine
+        rows = (
+            await usage_store.aggregate(engine, group_by, start=start, end=end, project_ids=visible) if group_by else []
+        )
+        totals = await usage_store.aggregate(engine, [], start=start, end=end, project_ids=visible)
+        report = UsageReport.model_validate(
+            {
+                "from": start,
+                "to": end,
+                "group_by": group_by,
+                "rows": [{**{k: row[k] for k in group_by}, **_sums(row)} for row in rows],
+                "totals": _sums(totals[0]),
+            }
+        )
+        return reply(report)
+
+    async def one(self, request: Request) -> Response:
+        actor = await authenticate(request, self.services)
+        request_id = request.path_params["request_id"]
+        row = await usage_store.by_request_id(self.services.engine, request_id)
+        visible = actor.visible_projects()
+        if row is None or visible is not None and row["project_id"] not in visible:
+            raise NotFound(f"no usage recorded for request {request_id!r}")
+        fields = {k: v for k, v in row.items() if k != "id"}
+        return reply(UsageRecord.model_validate({**fields, "cost_usd": usd(int(row["cost_nanousd"]))}))
+
+    async def verify_audit(self, request: Request) -> Response:
+        actor = await authenticate(request, self.services)
+        actor.require_system("admin")
+        result = await audit_store.verify(self.services.engine)
+        return reply(AuditVerification(ok=result.ok, rows=result.rows, problem=result.problem, seq=result.seq))
+
+
+def operations(services: Services) -> list[Operation]:
+    r = UsageRoutes(services)
+    time = {"type": "string", "format": "date-time"}
+    params = (
+        QueryParam(
+            "group_by",
+            "comma-separated dimensions: " + ", ".join(GROUP_KEYS),
+            {"type": "string", "pattern": GROUP_BY_PATTERN},
+        ),
+        QueryParam("from", "start of the window, inclusive (RFC 3339)", time),
+        QueryParam("to", "end of the window, exclusive (RFC 3339)", time),
+        QueryParam("project", "only this project (id)", {"type": "string", "minLength": 1}),
+    )
+    return [
+        Operation(
+            "GET",
+            "/admin/v1/usage",
+            "Usage and cost, grouped; only the caller's projects",
+            "usage",
+            r.report,
+            UsageReport,
+            query=params,
+            errors=(400, 401, 404),
+        ),
+        Operation("GET", "/admin/v1/usage/{request_id}", "One request's ledger row", "usage", r.one, UsageRecord),
+        Operation(
+            "GET",
+            "/admin/v1/audit/verify",
+            "Check the audit trail's hash chain (system admin)",
+            "audit",
+            r.verify_audit,
+            AuditVerification,
+            errors=(401, 403),
+        ),
+    ]

@@ -1,0 +1,205 @@
+"""The cache's long-lived state, one per worker: both tiers, the flights, the generations, the stats and the
+semantic index. It outlives pipeline rebuilds (a config reload keeps the stored answers: keys carry the route's
+fingerprint, so a changed route misses on its own), and the admin API reaches it through the worker's Services.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+
+from wardgate.cache.entry import CachedAnswer
+from wardgate.cache.invalidation import (
+    INVALIDATION_SCOPES,
+    Generations,
+    GenerationStore,
+    InvalidationScope,
+    MemoryGenerations,
+    RedisGenerations,
+)
+from wardgate.cache.local import LocalLRU
+from wardgate.cache.redis import RedisFailure, RedisTier
+from wardgate.cache.singleflight import SingleFlight
+from wardgate.cache.stats import CacheStats, StatsGroup, report
+from wardgate.config.schema import CacheConfig
+
+if TYPE_CHECKING:
+    from wardgate.cache.semantic.embedders import Embedder
+    from wardgate.cache.semantic.index import VectorIndex
+    from wardgate.services import Services
+
+log = logging.getLogger("wardgate.cache")
+
+
+class ResponseCache:
+    def __init__(self, config: CacheConfig, client: aioredis.Redis | None, prefix: str = "wg:") -> None:
+        self.config = config
+        self.client = client
+        self.prefix = prefix
+        self.local = LocalLRU(config.local_max_bytes)
+        self.redis = RedisTier(client, prefix) if client is not None else None
+        self.flights = SingleFlight()
+        self.generations: GenerationStore = (
+            RedisGenerations(client, prefix) if client is not None else MemoryGenerations()
+        )
+        self.stats = CacheStats(client, prefix)
+        self.embedders: dict[str, Embedder] = {}  # "local" is kept across reloads: its model loads once
+        self.redis_errors = 0
+        self._vectors: VectorIndex | None = None
+
+    def reconfigure(self, config: CacheConfig) -> None:
+        self.config = config
+        self.local.resize(config.local_max_bytes)
+
+    @property
+    def vectors(self) -> VectorIndex:
+        """Created on first use: numpy is only needed when a model has a semantic cache."""
+        if self._vectors is None:
+            from wardgate.cache.semantic.index import MemoryVectorIndex, RedisVectorIndex
+
+            per_bucket = self.config.semantic_max_per_bucket
+            self._vectors = (
+                RedisVectorIndex(self.client, self.prefix, per_bucket)
+                if self.client is not None
+                else MemoryVectorIndex(per_bucket)
+            )
+        return self._vectors
+
+    def _redis_failed(self, what: str) -> None:
+        self.redis_errors += 1
+        log.warning("cache: Redis %s failed; answering without the shared tier", what, exc_info=True)
+
+    async def current(self, project: str | None, model: str, template: str | None) -> Generations | None:
+        """None when the counters cannot be read: no key is safe then (it might predate an invalidation)."""
+        try:
+            return await self.generations.current(project, model, template)
+        except RedisFailure:
+            self._redis_failed("generation read")
+            return None
+
+    async def get(self, key: str, now: float) -> tuple[CachedAnswer, str] | None:
+        """The answer and the tier it came from; a Redis hit fills the local tier."""
+        answer = self.local.get(key, now)
+        if answer is not None:
+            return answer, "local"
+        if self.redis is None:
+            return None
+        try:
+            answer = await self.redis.get(key)
+        except RedisFailure:
+            self._redis_failed("read")
+            return None
+        if answer is None or answer.stale_until <= now:
+            return None
+        self.local.put(key, answer)
+        return answer, "redis"
+
+    async def put(self, key: str, answer: CachedAnswer, ttl_s: float) -> None:
+        self.local.put(key, answer)
+        if self.redis is not None:
+            try:
+                await self.redis.put(key, answer, ttl_s)
+            except RedisFailure:
+                self._redis_failed("write")
+
+    async def try_lock(self, key: str) -> tuple[bool, str | None]:
+        """(lead, token): lead is False when another replica is already calling upstream for ``key``."""
+        if self.redis is None:
+            return True, None
+        try:
+            token = await self.redis.try_lock(key, self.config.lock_ttl_s)
+        except RedisFailure:
+            self._redis_failed("lock")
+            return True, None
+        return token is not None, token
+
+    async def release(self, key: str, token: str) -> None:
+        assert self.redis is not None
+        try:
+            await self.redis.release(key, token)
+        except RedisFailure:
+            self._redis_failed("unlock")
+
+    async def wait_for_fill(self, key: str) -> CachedAnswer | None:
+        assert self.redis is not None
+        try:
+            return await self.redis.wait_for_fill(key, self.config.lock_ttl_s)
+        except RedisFailure:
+            self._redis_failed("wait")
+            return None
+
+    async def close(self) -> None:
+        """Stop the background tasks and write the last stats; call before closing the Redis client."""
+        await self.stats.close()
+        if self.redis is not None:
+            await self.redis.close()
+
+
+def cache_of(services: Services) -> ResponseCache:
+    """The worker's cache, opened with its services."""
+    assert services.cache is not None, "open_services builds the cache"
+    return services.cache
+
+
+async def cache_stats(
+    services: Services,
+    group_by: list[StatsGroup] | tuple[StatsGroup, ...] = ("project", "model"),
+    *,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[dict[str, Any]]:
+    """Hits, misses, hit rate, tokens, cost and latency saved, summed by ``group_by`` (project, model, bucket,
+    day) over the days [start, end] (UTC). With Redis the figures cover every replica (each adds its counts every
+    second; this one's are flushed first)."""
+    cache = cache_of(services)
+    return report(await cache.stats.cells(start, end), group_by)
+
+
+async def invalidate(services: Services, scope: InvalidationScope, value: str | None = None) -> int:
+    """Make every stored answer of ``scope`` (all | project id | model name | template name) unreachable, on every
+    replica at once. Returns the scope's new generation."""
+    if scope not in INVALIDATION_SCOPES:
+        raise ValueError(f"cannot invalidate by {scope!r}; use {', '.join(INVALIDATION_SCOPES)}")
+    return await cache_of(services).generations.bump(scope, value)
+
+
+_RESULTS = {"hits": "hit", "stale_hits": "stale", "misses": "miss", "bypassed": "bypass"}
+
+
+def cache_metrics(services: Services) -> list[tuple[str, dict[str, str], float]]:
+    """This process's counters and gauges for Prometheus, as (metric name, labels, value)."""
+    cache = cache_of(services)
+    sums: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for (counter, project, model, bucket), value in cache.stats.totals.items():
+        labels: tuple[tuple[str, str], ...] = (("project", project), ("model", model))
+        if counter in _RESULTS:
+            name, labels, amount = (
+                "wardgate_cache_requests_total",
+                (*labels, ("bucket", bucket), ("result", _RESULTS[counter])),
+                float(value),
+            )
+        elif counter in ("input_tokens_saved", "output_tokens_saved"):
+            name, labels, amount = (
+                "wardgate_cache_tokens_saved_total",
+                (*labels, ("kind", counter.split("_")[0])),
+                float(value),
+            )
+        elif counter == "cost_saved_nanousd":
+            name, amount = "wardgate_cache_cost_saved_usd_total", value / 1e9
+        elif counter == "latency_saved_ms":
+            name, amount = "wardgate_cache_latency_saved_seconds_total", value / 1000
+        elif counter == "stored":
+            name, amount = "wardgate_cache_stores_total", float(value)
+        else:
+            continue
+        sums[(name, labels)] = sums.get((name, labels), 0.0) + amount
+    out = [(name, dict(labels), value) for (name, labels), value in sorted(sums.items())]
+    out.append(("wardgate_cache_coalesced_total", {}, float(cache.flights.coalesced)))
+    out.append(("wardgate_cache_local_bytes", {}, float(cache.local.bytes)))
+    out.append(("wardgate_cache_local_entries", {}, float(len(cache.local))))
+    out.append(("wardgate_cache_local_evictions_total", {}, float(cache.local.evictions)))
+    out.append(("wardgate_cache_redis_errors_total", {}, float(cache.redis_errors)))
+    return out

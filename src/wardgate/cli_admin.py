@@ -1,0 +1,365 @@
+"""``wardgate keys | projects | db | audit | export``: the store, from a shell.
+
+Each command reads only ``store:`` from the config, opens the store, brings its schema up to date, does one thing
+and closes it. Changes are written to the audit trail as actor "cli". A running gateway picks them up through its
+key cache, so a key revoked here stops working within ``identity.key_cache_ttl_s`` (1 s by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import os
+import re
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wardgate.api.admin.keys import audit_details, resolve_scope, status_of
+from wardgate.api.admin.usage import usd
+from wardgate.config.errors import ConfigProblem
+from wardgate.config.interpolate import interpolate
+from wardgate.config.loader import DEMO_CONFIG
+from wardgate.config.schema import Settings
+from wardgate.store import audit as audit_store
+from wardgate.store import usage as usage_store
+from wardgate.store.audit import AuditEntry
+from wardgate.store.common import StoreError
+from wardgate.store.engine import create_engine, upgrade
+from wardgate.store.keys import KeyStore
+from wardgate.store.tenancy import TenancyStore
+
+COMMANDS = ("keys", "projects", "db", "audit", "export")
+ACTOR = "cli"
+CHARGEBACK_COLUMNS = ("project_id", "project", "cost_center", "model", "requests", "tokens", "cost_usd")
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed without a traceback, exit code 1."""
+
+
+def add_commands(commands: Any) -> None:
+    """Register the subcommands on ``wardgate``'s subparsers."""
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", help="config file (YAML) naming the store; default: the built-in demo config")
+
+    keys = commands.add_parser("keys", help="virtual API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", parents=[config], help="create a key and print it (once)")
+    create.add_argument("--project", required=True, help="project id or name")
+    create.add_argument("--team", help="team id or name (within the project)")
+    create.add_argument("--user", help="user id or email")
+    create.add_argument("--agent", help="agent id or name (within the project)")
+    create.add_argument("--models", help="comma-separated allow-list (default: the project's)")
+    create.add_argument("--expires", help="30d, 12h, or an ISO date/time (default: never)")
+    create.add_argument("--name", help="a label for the key")
+    listing = keys.add_parser("list", parents=[config], help="list keys (prefixes only)")
+    listing.add_argument("--project", help="only this project (id or name)")
+    revoke = keys.add_parser("revoke", parents=[config], help="revoke a key")
+    revoke.add_argument("id")
+    rotate = keys.add_parser("rotate", parents=[config], help="replace a key; the old one works for --overlap")
+    rotate.add_argument("id")
+    rotate.add_argument("--overlap", default="24h", help="how long the old key keeps working (default 24h; 0h: none)")
+
+    projects = commands.add_parser("projects", help="projects").add_subparsers(dest="projects_command", required=True)
+    new_project = projects.add_parser("create", parents=[config], help="create a project")
+    new_project.add_argument("name")
+    new_project.add_argument("--cost-center", help="the cost centre chargeback reports name")
+    projects.add_parser("list", parents=[config], help="list projects")
+
+    db = commands.add_parser("db", help="the store").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", parents=[config], help="bring the store's schema to the newest migration")
+
+    audit = commands.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
+    audit.add_parser("verify", parents=[config], help="check the hash chain; exit 1 at the first bad row")
+
+    export = commands.add_parser("export", help="reports").add_subparsers(dest="export_command", required=True)
+    chargeback = export.add_parser("chargeback", parents=[config], help="cost per project and model for a month")
+    chargeback.add_argument("--month", required=True, help="calendar month in UTC, e.g. 2026-11")
+    chargeback.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    chargeback.add_argument("--output", help="file to write (default: stdout; parquet needs a file)")
+
+
+def run(args: argparse.Namespace) -> int:
+    sub = getattr(args, f"{args.command}_command")
+    command: Callable[[AsyncEngine, argparse.Namespace], Awaitable[int]] = _HANDLERS[(args.command, sub)]
+    try:
+        url = store_url(Path(args.config) if args.config else DEMO_CONFIG)
+        return asyncio.run(_with_store(url, command, args))
+    except CommandError as exc:
+        print(f"wardgate: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _with_store(url: str, command: Callable[..., Awaitable[int]], args: argparse.Namespace) -> int:
+    async with open_store(url) as engine:
+        try:
+            return await command(engine, args)
+        except StoreError as exc:
+            raise CommandError(str(exc)) from exc
+
+
+def store_url(path: Path) -> str:
+    """Only ``store:`` matters here: a config whose provider keys are unset still names its store."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CommandError(f"{path}: cannot read the config ({exc})") from exc
+    value = raw.get("store") if isinstance(raw, dict) else None
+    if value is None:
+        return str(Settings.model_fields["store"].default)
+    problems: list[ConfigProblem] = []
+    value = interpolate(value, os.environ, problems, ("store",))
+    if problems:
+        raise CommandError(problems[0].render(str(path)))
+    try:
+        return Settings.model_validate({"store": value}).store
+    except ValidationError as exc:
+        raise CommandError(f"{path}: store: {exc.errors()[0]['msg']}") from exc
+
+
+@asynccontextmanager
+async def open_store(url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(url)
+    try:
+        try:
+            await upgrade(engine)
+        except (OSError, SQLAlchemyError) as exc:
+            raise CommandError(f"cannot open the store {engine.url.render_as_string()}: {exc}") from exc
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def _audit(engine: AsyncEngine, action: str, target: str, details: dict[str, Any]) -> None:
+    await audit_store.append(engine, [AuditEntry(ACTOR, action, target, details, datetime.now(UTC))])
+
+
+def parse_span(value: str, name: str) -> timedelta:
+    """ "30d", "12h", "90m" (or a bare number of hours) → a timedelta."""
+    value = value.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return timedelta(hours=float(value))
+    match = _SPAN.fullmatch(value)
+    if match is None:
+        raise CommandError(f"{name}: {value!r} is not a span like 30d, 12h or 90m")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def parse_expiry(value: str, now: datetime) -> datetime:
+    if _SPAN.fullmatch(value.strip().lower()):
+        return now + parse_span(value, "--expires")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--expires: {value!r} is neither a span (30d, 12h) nor an ISO date/time") from None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if when <= now:
+        raise CommandError(f"--expires: {value} is in the past")
+    return when
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "never"
+
+
+async def keys_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    tenancy = TenancyStore(engine)
+    project = await tenancy.find_project(args.project)
+    scope = await resolve_scope(tenancy, project, args.team, args.user, args.agent)
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    if models is not None and project.allowed_models is not None:
+        outside = sorted(set(models) - set(project.allowed_models))
+        if outside:
+            raise CommandError(f"--models: not allowed on project {project.name!r}: {', '.join(outside)}")
+    expires_at = parse_expiry(args.expires, datetime.now(UTC)) if args.expires else None
+    secret, key = await KeyStore(engine).create(
+        project.id,
+        team_id=scope.team_id,
+        user_id=scope.user_id,
+        agent_id=scope.agent_id,
+        models=models,
+        expires_at=expires_at,
+        name=args.name,
+    )
+    await _audit(engine, "key.create", key.id, audit_details(key))
+    print(f"key      {secret}")
+    print(f"id       {key.id}")
+    print(f"prefix   {key.prefix}")
+    print(f"project  {project.id} ({project.name})")
+    print(f"expires  {_when(key.expires_at)}")
+    print("The key is shown only now: store it in your secret manager.", file=sys.stderr)
+    return 0
+
+
+async def keys_list(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    scope = None
+    if args.project:
+        scope = [(await TenancyStore(engine).find_project(args.project)).id]
+    now = datetime.now(UTC)
+    rows = [
+        (k.id, k.prefix, k.project_id, status_of(k, now), _when(k.expires_at), k.name or "")
+        for k in await KeyStore(engine).list(scope)
+    ]
+    _table(("id", "prefix", "project", "status", "expires", "name"), rows)
+    return 0
+
+
+async def keys_revoke(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    key = await KeyStore(engine).revoke(args.id)
+    await _audit(engine, "key.revoke", key.id, {"project": key.project_id, "prefix": key.prefix})
+    print(f"revoked {key.id} ({key.prefix}); running gateways refuse it within their key cache TTL (1 s by default)")
+    return 0
+
+
+async def keys_rotate(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    overlap = parse_span(args.overlap, "--overlap")
+    keys = KeyStore(engine)
+    old = await keys.get(args.id)
+    if old.revoked_at is not None:
+        raise CommandError(f"key {old.id!r} is revoked; create a new key instead")
+    secret, key = await keys.rotate(old.id, overlap=overlap)
+    await _audit(engine, "key.rotate", old.id, {**audit_details(key), "overlap_hours": overlap.total_seconds() / 3600})
+    print(f"key      {secret}")
+    print(f"id       {key.id}")
+    print(f"prefix   {key.prefix}")
+    print(f"replaces {old.id}, which keeps working until {_when(datetime.now(UTC) + overlap)}")
+    print("The key is shown only now: store it in your secret manager.", file=sys.stderr)
+    return 0
+
+
+async def projects_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    project = await TenancyStore(engine).create_project(args.name, cost_center=args.cost_center)
+    await _audit(engine, "project.create", project.id, {"name": project.name, "cost_center": project.cost_center})
+    print(f"{project.id}  {project.name}")
+    return 0
+
+
+async def projects_list(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    projects = await TenancyStore(engine).list_projects()
+    _table(("id", "name", "cost_center"), [(p.id, p.name, p.cost_center or "") for p in projects])
+    return 0
+
+
+async def db_upgrade(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    async with engine.connect() as conn:
+        revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    print(f"{engine.url.render_as_string()}: schema at the newest migration ({revision})")
+    return 0
+
+
+async def audit_verify(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    result = await audit_store.verify(engine)
+    if result.ok:
+        print(f"audit trail ok: {result.rows} rows, hash chain intact")
+        return 0
+    print(
+        f"audit trail BROKEN at row seq={result.seq}: {result.problem} ({result.rows} rows before it verified)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def month_window(month: str) -> tuple[datetime, datetime]:
+    match = re.fullmatch(r"(\d{4})-(\d{2})", month)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        raise CommandError(f"--month: {month!r} is not a month like 2026-11")
+    year, number = int(match.group(1)), int(match.group(2))
+    start = datetime(year, number, 1, tzinfo=UTC)
+    end = datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def chargeback_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "project_id": row["project_id"],
+            "project": row["project"],
+            "cost_center": row["cost_center"],
+            "model": row["model"],
+            "requests": int(row["requests"]),
+            "tokens": int(row["input_tokens"]) + int(row["output_tokens"]),
+            "cost_usd": usd(int(row["cost_nanousd"])),
+        }
+        for row in rows
+    ]
+
+
+async def export_chargeback(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    start, end = month_window(args.month)
+    rows = chargeback_rows(await usage_store.chargeback(engine, start, end))
+    if args.format == "parquet" and not args.output:
+        raise CommandError("--format parquet needs --output FILE")
+    await asyncio.to_thread(write_chargeback, rows, args.format, args.output)
+    if args.output:
+        print(f"{args.output}: {len(rows)} rows for {args.month}", file=sys.stderr)
+    return 0
+
+
+def write_chargeback(rows: list[dict[str, Any]], fmt: str, output: str | None) -> None:
+    if fmt == "parquet":
+        assert output is not None
+        write_parquet(rows, Path(output))
+        return
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CHARGEBACK_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    if output:
+        Path(output).write_text(out.getvalue(), encoding="utf-8")
+    else:
+        sys.stdout.write(out.getvalue())
+
+
+def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
+    try:
+        import pyarrow as pa  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import pyarrow.parquet as pq  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        raise CommandError("parquet export needs pyarrow: pip install pyarrow (or use --format csv)") from None
+    schema = pa.schema(
+        [
+            ("project_id", pa.string()),
+            ("project", pa.string()),
+            ("cost_center", pa.string()),
+            ("model", pa.string()),
+            ("requests", pa.int64()),
+            ("tokens", pa.int64()),
+            ("cost_usd", pa.decimal128(38, 9)),
+        ]
+    )
+    columns = {name: [row[name] for row in rows] for name in CHARGEBACK_COLUMNS}
+    columns["cost_usd"] = [Decimal(value) for value in columns["cost_usd"]]
+    pq.write_table(pa.table(columns, schema=schema), path)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
+    for line in (header, *rows):
+        print("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+_HANDLERS: dict[tuple[str, str], Callable[[AsyncEngine, argparse.Namespace], Awaitable[int]]] = {
+    ("keys", "create"): keys_create,
+    ("keys", "list"): keys_list,
+    ("keys", "revoke"): keys_revoke,
+    ("keys", "rotate"): keys_rotate,
+    ("projects", "create"): projects_create,
+    ("projects", "list"): projects_list,
+    ("db", "upgrade"): db_upgrade,
+    ("audit", "verify"): audit_verify,
+    ("export", "chargeback"): export_chargeback,
+}

@@ -1,0 +1,302 @@
+"""The pipeline's terminal step: send the call to its model's deployments in the order the route chose, retrying
+and falling back on the failures the model's config names, within its deadline.
+
+- A model with one deployment and no routing options goes straight to the adapter: no extra await, no allocation.
+- Otherwise the candidates are the model's deployments as its strategy ranks them (the canary's candidate first for
+  a call in its slice), then each fall-back model's, transitively; a deployment whose breaker is open is skipped.
+- A failure of a kind in ``fallback_on`` moves on; one also in the retryable kinds is first retried on the same
+  deployment up to ``retries`` times, after a backoff that honours Retry-After. Any other error (the request's own
+  fault, e.g. a 400) reaches the client at once. The options of the model the client asked for govern the whole
+  chain; fall-back models contribute their deployments and strategies.
+- A stream falls back only before its first chunk: the executor waits for that chunk (``first_chunk_timeout_s``
+  bounds the wait: a stall) before it hands the stream over, and after that an error ends the stream.
+- Every outcome feeds the deployment's health and breaker and, where the model has a canary, the arm's metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import nullcontext
+from time import perf_counter
+
+from wardgate.core.call import Call, Chunk, ChunkStream, Result
+from wardgate.core.errors import UpstreamTimeout, UpstreamUnavailable, WardgateError
+from wardgate.routing.config import RETRYABLE, FailureKind
+from wardgate.routing.retry import DEADLINE, STALLED, failure_kind, is_refusal, retry_after, retry_delay
+from wardgate.routing.route import Choice, Route
+from wardgate.routing.state import RoutingState
+from wardgate.routing.strategies import Target
+
+Sleep = Callable[[float], Awaitable[None]]
+_UNLIMITED = nullcontext()  # reusable: no deadline, no stall timeout, no allocation
+
+
+class _Refused(Exception):
+    """A JSON answer the provider's content filter cut, while ``content_policy`` is a fall-back reason."""
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+
+
+class Executor:
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        state: RoutingState,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._routes = routes
+        self._state = state
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    async def __call__(self, call: Call) -> Result:
+        route = self._routes[call.model]
+        single = route.single
+        if single is not None:  # the router stage already set the deployment and the header
+            adapter = single.target.deployment.adapter
+            if call.stream:
+                return Result(stream=await adapter.open_stream(call))
+            return await adapter.send(call)
+        return await self._route(call, route)
+
+    def _candidates(self, call: Call, route: Route, first: Choice, now: float) -> Iterator[tuple[Route, Target]]:
+        for target in first.order:
+            yield route, target
+        seen = {route.model}
+        queue = list(route.fallbacks)
+        while queue:
+            name = queue.pop(0)
+            fallback = self._routes.get(name)
+            if fallback is None or name in seen:
+                continue
+            seen.add(name)
+            for target in fallback.choose(call, now, self._rng).order:
+                yield fallback, target
+            queue.extend(fallback.fallbacks)
+
+    async def _route(self, call: Call, route: Route) -> Result:
+        state = self._state
+        now = state.clock()
+        state.maybe_sync(now)
+        counters = route.counters
+        counters.calls += 1
+        deadline = now + route.deadline_s if route.deadline_s is not None else None
+        choice = route.choose(call, now, self._rng)
+        tried: set[str] = set()
+        failed: list[str] = []
+        attempts = 0
+        last_error: WardgateError | None = None
+        refused: Result | None = None
+        owner, target = route, choice.order[0]  # the last one tried: what the decision reports
+        spent = 0.0  # seconds upstream (or backing off) before the attempt that answered
+        cooling: list[Target] = []
+        try:
+            for candidate_owner, candidate in self._candidates(call, route, choice, now):
+                if candidate.name in tried or not candidate.deployment.adapter.supports(call.operation):
+                    continue
+                tried.add(candidate.name)
+                retry = 0
+                while True:
+                    now = state.clock()
+                    if deadline is not None and now >= deadline:
+                        raise _deadline(route, attempts)
+                    if not candidate.breaker.allow(now):
+                        cooling.append(candidate)
+                        break
+                    owner, target = candidate_owner, candidate
+                    attempts += 1
+                    counters.attempts += 1
+                    if attempts > 1 and retry == 0:
+                        counters.fallbacks += 1
+                    began = perf_counter()
+                    try:
+                        result = await self._attempt(call, route, owner, target, deadline)
+                    except _Refused as refusal:
+                        refused = refusal.result
+                        failed.append(f"{target.name}:content_policy")
+                        spent += perf_counter() - began
+                        break
+                    except WardgateError as exc:
+                        spent += perf_counter() - began
+                        kind = _kind_of(exc, call.stream)
+                        if kind is None or exc.code == DEADLINE:
+                            raise
+                        failed.append(f"{target.name}:{kind}")
+                        last_error = exc
+                        if kind not in route.fallback_on:
+                            raise
+                        if kind in RETRYABLE and retry < route.retries:
+                            delay = retry_delay(exc, retry, route.backoff, self._rng)
+                            if delay is not None and (deadline is None or state.clock() + delay < deadline):
+                                retry += 1
+                                counters.retries += 1
+                                began = perf_counter()
+                                await self._sleep(delay)
+                                spent += perf_counter() - began
+                                continue
+                        break
+                    call.upstream_s += spent
+                    return result
+            if refused is not None:
+                return refused
+            counters.exhausted += 1
+            if last_error is not None:
+                raise last_error
+            raise _unavailable(route, cooling, state.clock())
+        finally:
+            call.route, header = route.decided(
+                target,
+                attempts,
+                fallback=owner.model if owner is not route else None,
+                failed=tuple(failed),
+                model_class=choice.model_class,
+                difficulty=choice.difficulty,
+            )
+            call.response_headers.append(header)
+
+    async def _attempt(self, call: Call, route: Route, owner: Route, target: Target, deadline: float | None) -> Result:
+        """One call to one deployment. Raises the WardgateError of a failure after recording it."""
+        state = self._state
+        call.deployment = target.deployment
+        call.usage = None
+        call.first_token_at = None
+        adapter = target.deployment.adapter
+        remaining = None if deadline is None else max(deadline - state.clock(), 0.0)
+        stall_s = route.first_chunk_timeout_s if call.stream else None
+        limit = remaining if stall_s is None else stall_s if remaining is None else min(stall_s, remaining)
+        health = target.health
+        health.in_flight += 1
+        began = perf_counter()
+        stream: ChunkStream | None = None
+        handed_over = False
+        try:
+            try:
+                async with _UNLIMITED if limit is None else asyncio.timeout(limit):
+                    if call.stream:
+                        stream = await adapter.open_stream(call)
+                        first = await anext(stream, None)
+                    else:
+                        result = await adapter.send(call)
+            except TimeoutError:
+                if stall_s is not None and (remaining is None or stall_s < remaining):
+                    raise UpstreamTimeout(f"{target.name}: no first chunk within {stall_s:g}s.", code=STALLED) from None
+                raise _deadline(route, 0) from None
+            except WardgateError as exc:
+                self._failed(owner, target, exc, _kind_of(exc, call.stream))
+                raise
+            elapsed = perf_counter() - began
+            if not call.stream:
+                if "content_policy" in route.fallback_on and is_refusal(result.body):
+                    self._outcome(owner, target, False, elapsed, kind="content_policy")
+                    raise _Refused(result)
+                self._outcome(owner, target, True, elapsed)
+                return result
+            assert stream is not None
+            handed_over = True
+            return Result(stream=self._relay(owner, target, stream, first, elapsed))
+        except WardgateError as exc:
+            if exc.code == STALLED:
+                self._failed(owner, target, exc, "stall")
+            elif exc.code == DEADLINE:
+                target.breaker.release()
+            raise
+        except _Refused:
+            raise
+        except BaseException:  # cancelled (the client left): no outcome, let the next caller probe
+            target.breaker.release()
+            raise
+        finally:
+            if not handed_over:
+                health.in_flight -= 1
+                if stream is not None:
+                    await _close(stream)
+
+    async def _relay(
+        self, owner: Route, target: Target, stream: ChunkStream, first: list[Chunk] | None, ttft: float
+    ) -> AsyncIterator[list[Chunk]]:
+        """The stream as the client gets it, first chunk included; records its outcome when it ends."""
+        ok = failed = False
+        try:
+            if first is not None:
+                yield first
+            async for batch in stream:
+                yield batch
+            ok = True
+        except WardgateError as exc:
+            failed = True
+            self._failed(owner, target, exc, _kind_of(exc, False))
+            raise
+        finally:
+            target.health.in_flight -= 1
+            if ok:
+                self._outcome(owner, target, True, None, ttft=ttft)
+            elif not failed:  # the client left mid-stream: no outcome
+                target.breaker.release()
+            await _close(stream)
+
+    def _failed(self, owner: Route, target: Target, exc: WardgateError, kind: FailureKind | None) -> None:
+        if kind is None:
+            target.breaker.on_success()  # it answered: the request was at fault, not the deployment
+            return
+        now = self._state.clock()
+        self._outcome(owner, target, False, None, kind=kind)
+        if kind == "rate_limit" and self._state.config.breaker.rate_limit_cooldown:
+            wait = retry_after(exc.headers)
+            if wait:
+                target.breaker.cool_down(now, wait, "rate limited (Retry-After)")
+
+    def _outcome(
+        self,
+        owner: Route,
+        target: Target,
+        ok: bool,
+        latency: float | None,
+        *,
+        ttft: float | None = None,
+        kind: FailureKind | None = None,
+    ) -> None:
+        now = self._state.clock()
+        target.health.record(now, ok, latency=latency, ttft=ttft, kind=kind)
+        if ok:
+            target.breaker.on_success()
+        else:
+            target.breaker.on_failure(now, target.health, kind or "failure")
+        canary = owner.canary
+        if canary is not None:
+            arm = owner.arm_of(target)
+            assert arm is not None
+            canary.record(arm, now, ok, latency if latency is not None else ttft, kind)
+
+
+def _kind_of(exc: WardgateError, stream: bool) -> FailureKind | None:
+    return failure_kind(exc, before_first_chunk=stream)
+
+
+def _deadline(route: Route, attempts: int) -> UpstreamTimeout:
+    tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts else ""
+    return UpstreamTimeout(f"{route.model}: the deadline of {route.deadline_s:g}s passed{tries}.", code=DEADLINE)
+
+
+def _unavailable(route: Route, cooling: list[Target], now: float) -> UpstreamUnavailable:
+    """Every candidate's breaker is open: fail fast, and say when one reopens."""
+    headers = {}
+    if cooling:
+        wait = max(min(t.breaker.open_until for t in cooling) - now, 0.0)
+        headers["retry-after"] = str(max(int(wait + 0.999), 1))
+    return UpstreamUnavailable(
+        f"{route.model}: every deployment is cooling down after failures; try again later.",
+        headers=headers,
+        status=503,
+        code="no_healthy_deployment",
+    )
+
+
+async def _close(stream: ChunkStream) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
