@@ -286,6 +286,7 @@ class Upstream:
         self.prefix = shared / "bench" / "fake_upstream"
         self.conf = self.prefix / "nginx.conf"
         self.pid: int | None = None
+        self.others: list[int] = []
 
     def start(self) -> None:
         UPSTREAM_DIR.mkdir(parents=True, exist_ok=True)
@@ -301,10 +302,11 @@ class Upstream:
                     f"running, or one was left over (stop it with: kill -QUIT {old})"
                 )
         others = fake_upstreams(self.conf)
-        if others:  # also one started in another network namespace, or whose pid file is gone
-            raise BenchError(
-                f"a fake upstream nginx is already running (pid {', '.join(map(str, others))}): another "
-                "benchmark is running, or one was left over; run one benchmark at a time"
+        if others:  # without a pid file, or in another network namespace: it may be idle, or busy
+            self.others = others
+            log(
+                f"WARNING: another fake upstream nginx runs (pid {', '.join(map(str, others))}, no pid file): "
+                "a leftover (stop it: kill -QUIT <pid>) or another benchmark sharing the CPUs"
             )
         if port_open(UPSTREAM_PORT):
             raise BenchError(f"{HOST}:{UPSTREAM_PORT} is already taken; stop whatever listens there first")
@@ -723,6 +725,8 @@ class LoadTest:
         self.preflight()
         try:
             self.upstream.start()
+            if self.upstream.others:
+                self.res["other_fake_upstreams_running"] = self.upstream.others
             for mode in a.modes:
                 d = self.targets(mode)["direct"]
                 check_answer(d["url"], d["body"], d["headers"], mode == "stream")
@@ -849,6 +853,11 @@ def render_markdown(res: dict[str, Any]) -> str:
         f"- runs: {s['duration_s']} s each after a {s['warmup_s']} s warm-up, conc {s['conc']}, "
         f"{s['body_bytes']} B request bodies, max_tokens 64; logs in `{res['logs']}`",
     ]
+    if res.get("other_fake_upstreams_running"):
+        out.append(
+            f"- **warning**: another fake upstream nginx was running (pid {res['other_fake_upstreams_running']}): "
+            "another benchmark may have shared the CPUs"
+        )
     if res.get("error"):
         out += ["", f"**FAILED**: {res['error']}"]
     if res.get("interrupted"):

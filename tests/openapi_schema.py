@@ -47,7 +47,14 @@ def spec_available() -> bool:
 
 
 def validate(schema_name: str, instance: object) -> None:
-    """Raise `jsonschema.ValidationError` unless `instance` matches `#/components/schemas/<schema_name>`."""
+    """Raise `jsonschema.ValidationError` unless `instance` matches `#/components/schemas/<schema_name>`.
+
+    Without the spec (no shared/ beside the clone) the calling test is skipped, except in CI (CI=true), where the
+    spec is always laid beside the clone and its absence is a failure."""
+    if not spec_available() and os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        import pytest
+
+        pytest.skip(SKIP_REASON)
     validator = _validator(schema_name)
     error = best_match(validator.iter_errors(instance))
     if error is None:

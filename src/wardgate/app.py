@@ -22,7 +22,8 @@ from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.metrics import budget_collector
 from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.stage import LimitsStage
-from wardgate.observability.metrics import Metrics
+from wardgate.observability.metrics import Metrics, cache_collector
+from wardgate.routing.metrics import routing_collector
 from wardgate.services import Services, open_services
 from wardgate.store.budgets import BudgetStore
 
@@ -103,6 +104,8 @@ class Gateway:
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(self.limits, services, model_classes(self.settings))
         self.metrics.add(budget_collector(self.limits))
+        self.metrics.add(routing_collector(services))
+        self.metrics.add(cache_collector(services))
         self._runtime = assemble(self.settings, services, cost_of, self.limits)
 
     async def shutdown(self) -> None:

@@ -109,3 +109,12 @@ def test_a_revoked_key_is_refused(gateway: RunningGateway) -> None:
     ):
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert "revoked" in caught.value.message
+
+
+def test_the_ledger_row_explains_the_route(gateway: RunningGateway, key: tuple[str, str]) -> None:
+    with openai.OpenAI(base_url=gateway.url, api_key=key[0], max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    row = ledger_row(gateway, raw.headers["x-wardgate-request-id"])
+    assert row["details"]["route"]["deployment"] == "up/gpt-4o-mini"
+    assert row["details"]["route"]["attempts"] == 1
+    assert "deployment=up/gpt-4o-mini" in raw.headers["x-wardgate-route"]

@@ -63,6 +63,7 @@ class AccountingStage:
             error_code=code,
             stream=call.stream,
             cache_hit=call.cache_status in ("hit", "stale"),
+            details=_route(call),
         )
         if usage is not None:
             event.input_tokens = usage.input_tokens
@@ -73,3 +74,18 @@ class AccountingStage:
             if deployment is not None:
                 event.cost_nanousd = self._cost_of(call)
         self._ledger.put(event)
+
+
+def _route(call: Call) -> dict[str, object] | None:
+    """How the call was routed, as the x-wardgate-route header says it (issue 6: every decision explained)."""
+    route = call.route
+    if route is None:
+        return None
+    out: dict[str, object] = {"strategy": route.strategy, "deployment": route.deployment, "attempts": route.attempts}
+    if route.failed:
+        out["failed"] = list(route.failed)
+    for name in ("model", "arm", "model_class", "difficulty"):
+        value = getattr(route, name)
+        if value is not None:
+            out["fallback_model" if name == "model" else name] = value
+    return {"route": out}

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from wardgate.api.admin.auth import AdminActor, authenticate
 from wardgate.api.admin.common import Operation, QueryParam, bad_param, query, read_body, record, reply
 from wardgate.api.admin.errors import Conflict
-from wardgate.api.admin.schemas import Body
+from wardgate.api.admin.schemas import Body, Deleted
 from wardgate.cache import cache_stats, invalidate
 from wardgate.core.errors import NotFound, PermissionDenied
 from wardgate.limits.config import BudgetConfig
@@ -43,12 +43,6 @@ class CanaryState(BaseModel):
 class Invalidation(Body):
     scope: Literal["all", "project", "model", "template"]
     value: str | None = Field(default=None, min_length=1, max_length=300)
-
-
-class BudgetBody(Body):
-    """A budget, as in the config's `budgets:` list (docs/configuration.md)."""
-
-    model_config = ConfigDict(extra="allow", strict=False)
 
 
 def _visible_rows(actor: AdminActor, rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
@@ -86,7 +80,7 @@ class RuntimeRoutes:
     async def create_budget(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
         actor.require_system("admin")
-        config = self._validated(await read_body(request, BudgetBody))
+        config = await read_body(request, BudgetConfig)
         refresher = self.services.budget_refresher
         if refresher is not None and config.name in refresher.config_names:
             raise Conflict(f"budget {config.name!r} is defined in the config file")
@@ -99,7 +93,7 @@ class RuntimeRoutes:
         actor = await authenticate(request, self.services)
         actor.require_system("admin")
         name = request.path_params["name"]
-        config = self._validated(await read_body(request, BudgetBody))
+        config = await read_body(request, BudgetConfig)
         if config.name != name:
             raise bad_param("name", f"must be {name!r} (the budget in the path)")
         await self.store.replace(name, config.model_dump(mode="json"))
@@ -114,15 +108,7 @@ class RuntimeRoutes:
         await self.store.delete(name)
         await self._reload()
         record(self.services, actor, "budget.delete", name, {})
-        return Response(status_code=204)
-
-    def _validated(self, body: BudgetBody) -> BudgetConfig:
-        try:
-            return BudgetConfig.model_validate(body.model_dump())
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "budget"
-            raise bad_param(where, first["msg"].removeprefix("Value error, ")) from None
+        return reply(Deleted(object="budget", id=name))
 
     async def _reload(self) -> None:
         if self.services.budget_refresher is not None:
@@ -190,6 +176,7 @@ def operations(services: Services) -> list[Operation]:
             r.budgets,
             Rows,
             query=(value,),
+            errors=(400, 401, 403, 404),
         ),
         Operation(
             "POST",
@@ -199,10 +186,19 @@ def operations(services: Services) -> list[Operation]:
             r.create_budget,
             Rows,
             status=201,
-            body=BudgetBody,
+            body=BudgetConfig,
             errors=(400, 401, 403, 409),
         ),
-        Operation("GET", "/admin/v1/budgets/{name}", "One budget's state", "budgets", r.budget, Rows, query=(value,)),
+        Operation(
+            "GET",
+            "/admin/v1/budgets/{name}",
+            "One budget's state",
+            "budgets",
+            r.budget,
+            Rows,
+            query=(value,),
+            errors=(400, 401, 403, 404),
+        ),
         Operation(
             "PUT",
             "/admin/v1/budgets/{name}",
@@ -210,7 +206,7 @@ def operations(services: Services) -> list[Operation]:
             "budgets",
             r.replace_budget,
             Rows,
-            body=BudgetBody,
+            body=BudgetConfig,
             errors=(400, 401, 403, 404),
         ),
         Operation(
@@ -219,8 +215,7 @@ def operations(services: Services) -> list[Operation]:
             "Delete a budget made here (system admin)",
             "budgets",
             r.delete_budget,
-            Rows,
-            status=204,
+            Deleted,
         ),
         Operation(
             "GET",
@@ -231,7 +226,11 @@ def operations(services: Services) -> list[Operation]:
             Rows,
             errors=(400, 401, 403),
             query=(
-                QueryParam("group_by", "comma-separated: project, model, bucket, day", {"type": "string"}),
+                QueryParam(
+                    "group_by",
+                    "comma-separated: project, model, bucket, day",
+                    {"type": "string", "pattern": "^(project|model|bucket|day)(,(project|model|bucket|day))*$"},
+                ),
                 QueryParam("from", "first day (UTC)", day),
                 QueryParam("to", "last day (UTC)", day),
             ),
