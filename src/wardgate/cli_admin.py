@@ -66,6 +66,7 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--models", help="comma-separated allow-list (default: the project's)")
     create.add_argument("--expires", help="30d, 12h, or an ISO date/time (default: never)")
     create.add_argument("--name", help="a label for the key")
+    create.add_argument("--key", help="import this existing key (sk-wg- and ≥ 32 characters) instead of a new one")
     listing = keys.add_parser("list", parents=[config], help="list keys (prefixes only)")
     listing.add_argument("--project", help="only this project (id or name)")
     revoke = keys.add_parser("revoke", parents=[config], help="revoke a key")
@@ -108,7 +109,7 @@ async def _with_store(url: str, command: Callable[..., Awaitable[int]], args: ar
     async with open_store(url) as engine:
         try:
             return await command(engine, args)
-        except StoreError as exc:
+        except (StoreError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
 
 
@@ -194,6 +195,7 @@ async def keys_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
         models=models,
         expires_at=expires_at,
         name=args.name,
+        secret=args.key,
     )
     await _audit(engine, "key.create", key.id, audit_details(key))
     print(f"key      {secret}")

@@ -32,6 +32,7 @@ providers:
 models:
   gpt-4o-mini: [{{provider: up, model: gpt-4o-mini}}]
   custom: [{{provider: up, model: my-finetune, price: {{input: 1, output: 2, cached_input: 0.5}}}}]
+  cut: [{{provider: up, model: reset-stream, price: {{input: 1, output: 2}}}}]
 """
     with gateway_from_yaml(config) as gw:
         yield gw
@@ -118,3 +119,14 @@ def test_the_ledger_row_explains_the_route(gateway: RunningGateway, key: tuple[s
     assert row["details"]["route"]["deployment"] == "up/gpt-4o-mini"
     assert row["details"]["route"]["attempts"] == 1
     assert "deployment=up/gpt-4o-mini" in raw.headers["x-wardgate-route"]
+
+
+def test_a_stream_cut_short_is_charged_what_it_relayed(gateway: RunningGateway, key: tuple[str, str]) -> None:
+    with openai.OpenAI(base_url=gateway.url, api_key=key[0], max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(model="cut", messages=MESSAGES, stream=True)
+        with pytest.raises(openai.APIError):
+            list(raw.parse())
+    row = ledger_row(gateway, raw.headers["x-wardgate-request-id"])
+    assert row["details"]["usage_estimated"] is True
+    assert row["input_tokens"] > 0 and row["cost_nanousd"] > 0  # the prompt was counted with the tokenizer
+    assert row["status"] == 502

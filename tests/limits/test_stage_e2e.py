@@ -171,3 +171,43 @@ budgets:
         assert (
             'wardgate_budget_spent{budget="visible",cap="hard",scope="global",scope_value="*",unit="usd"} 8e-06' in text
         )
+
+
+def test_a_tipped_budget_answers_from_the_cache_or_refuses(fake: FakeOpenAI) -> None:
+    limits = """
+cache: {default: {ttl_s: 300}}
+budgets:
+  - {name: tip, scope: global, window: day, limit_tokens: 20, cap: hard, on_exceed: cache}
+"""
+    with gateway(fake, limits) as gw, client(gw) as c:
+        first = c.chat.completions.with_raw_response.create(model="small", messages=MESSAGES, max_tokens=5)
+        assert first.headers["x-wardgate-cache"] == "miss"  # 8 tokens spent of 20
+        upstream_calls = len(fake.requests)
+        again = c.chat.completions.with_raw_response.create(model="small", messages=MESSAGES, max_tokens=5)
+        assert again.headers["x-wardgate-cache"] == "hit" and again.headers["x-wardgate-budget"] == "tip"
+        assert len(fake.requests) == upstream_calls  # answered without the provider
+        with pytest.raises(openai.RateLimitError) as caught:
+            c.chat.completions.create(model="small", messages=[{"role": "user", "content": "new"}], max_tokens=5)
+        assert caught.value.response.json()["error"]["code"] == "budget_exceeded"
+
+
+def test_embedded_counters_are_rebuilt_from_the_ledger_after_a_restart(fake: FakeOpenAI, tmp_path: Any) -> None:
+    from wardgate.limits.state import budget_states
+
+    config = f"""
+store: sqlite:///{tmp_path}/wardgate.db
+providers:
+  up: {{type: openai, base_url: "{fake.url}", api_key: sk-up}}
+models:
+  small: [{{provider: up, model: gpt-4o-mini, price: {{input: 1, output: 1}}}}]
+budgets:
+  - {{name: durable, scope: global, window: month, limit_tokens: 1000}}
+"""
+    with gateway_from_yaml(config) as gw, client(gw) as c:
+        for _ in range(3):
+            c.chat.completions.create(model="small", messages=MESSAGES, max_tokens=5)
+        gw.run(gw.services.ledger.flush())
+    with gateway_from_yaml(config) as again:
+        assert again.app.limits is not None
+        [state] = again.run(budget_states(again.app.limits, "durable"))
+        assert state["spent"] == 3 * 8  # what the first process spent, read back from the ledger

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from time import perf_counter
 
+from wardgate.accounting.estimate import ensure_usage
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import Call, Result
 from wardgate.core.errors import WardgateError
@@ -41,6 +42,7 @@ class AccountingStage:
         if principal is None:  # refused before identity: nobody to charge, and no flooding the ledger
             return
         status, code = status_of(error)
+        ensure_usage(call)
         usage = call.usage
         deployment = call.deployment
         event = UsageEvent(
@@ -63,7 +65,7 @@ class AccountingStage:
             error_code=code,
             stream=call.stream,
             cache_hit=call.cache_status in ("hit", "stale"),
-            details=_route(call),
+            details=_details(call),
         )
         if usage is not None:
             event.input_tokens = usage.input_tokens
@@ -74,6 +76,13 @@ class AccountingStage:
             if deployment is not None:
                 event.cost_nanousd = self._cost_of(call)
         self._ledger.put(event)
+
+
+def _details(call: Call) -> dict[str, object] | None:
+    route = _route(call)
+    if not call.usage_estimated:
+        return route
+    return {**(route or {}), "usage_estimated": True}
 
 
 def _route(call: Call) -> dict[str, object] | None:

@@ -127,6 +127,8 @@ class CacheStage:
         if control == "only-if-cached":
             if stale is not None:
                 return self._serve(call, principal, *stale, "stale")
+            if call.cache_miss_error is not None:
+                raise call.cache_miss_error
             raise CacheMiss(
                 "x-wardgate-cache: only-if-cached, and no stored answer matches this request.", param=HEADER.decode()
             )
@@ -219,6 +221,8 @@ class CacheStage:
 
     def _bypass(self, call: Call, principal: Principal, control: str | None) -> None:
         if control == "only-if-cached":
+            if call.cache_miss_error is not None:
+                raise call.cache_miss_error
             raise CacheMiss(
                 "x-wardgate-cache: only-if-cached, but this request is not cacheable (non-deterministic, or no-store).",
                 param=HEADER.decode(),

@@ -55,6 +55,9 @@ class Call:
     upstream_s: float = 0.0  # seconds spent waiting on the provider before its first byte; set by the adapter
     first_token_at: float | None = None  # perf_counter() of the first streamed content chunk
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # stages add headers here
+    streamed_chunks: int = 0  # chunks relayed to the client so far; counted by the pipeline
+    cache_miss_error: Exception | None = None  # set by limits when a budget tipped to the cache: raised on a miss
+    usage_estimated: bool = False  # usage was counted by the gateway (the provider reported none); see accounting
     client_cert: str | None = None  # what the ingress forwarded about the client cert (identity.mtls); surface sets
     route: RouteDecision | None = None  # set by the router (routing/execute.py): x-wardgate-route, the usage event
     # per-request cache options: the x-wardgate-cache / -cache-ttl / -prompt-template request headers as sent; set by

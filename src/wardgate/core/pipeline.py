@@ -109,12 +109,15 @@ class Pipeline:
                         if stop.chunk is not None:
                             out.append(stop.chunk)
                         if out:
+                            call.streamed_chunks += len(out)
                             yield out
                         return
                     if out:
+                        call.streamed_chunks += len(out)
                         yield out
             else:
                 async for batch in stream:
+                    call.streamed_chunks += len(batch)
                     yield batch
         except BaseException as exc:
             error = exc

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from wardgate.accounting.cost import price_table
 from wardgate.accounting.pricing import Price
 from wardgate.accounting.stage import CostOf
+from wardgate.cache.build import policy_of
 from wardgate.config.schema import Settings
 from wardgate.limits.backend import LimitsBackend
 from wardgate.limits.estimate import Estimator
@@ -83,6 +84,7 @@ def build_limits(settings: Settings, services: Services, backend: LimitsBackend,
         cost_of,
         model_classes(settings),
         notifier(settings, services),
+        frozenset(m for m in settings.models if policy_of(settings, m) is not None),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from wardgate.accounting.estimate import ensure_usage
 from wardgate.core.call import Call, Chunk, Result
 from wardgate.core.errors import WardgateError
 from wardgate.core.pipeline import StopStream
@@ -61,6 +62,7 @@ class LimitsStage:
         cost_of: CostOf,
         model_classes: Mapping[str, str],
         notify: Notify | None = None,
+        cached_models: frozenset[str] = frozenset(),
     ) -> None:
         self.budgets = tuple(budgets)
         self.rates = tuple(rates)
@@ -71,6 +73,7 @@ class LimitsStage:
         self._cost_of = cost_of
         self._classes = model_classes
         self._notify = notify
+        self._cached = cached_models  # models the response cache serves: the only ones a budget can tip to it
         self.reservations: dict[str, Reservation] = {}  # by call id, while the call runs
         self.seen_keys: dict[str, tuple[BudgetRule, str, Window]] = {}  # budget counters used: for state and gauges
 
@@ -93,9 +96,10 @@ class LimitsStage:
             if decision.denied_kind != "budget":
                 break
             rule = self._denied_budget(call, decision, model)
-            if rule is not None and rule.config.on_exceed == "cache" and model == call.model:
+            if rule is not None and rule.config.on_exceed == "cache" and model == call.model and model in self._cached:
                 # answer only from the cache: a hit costs nothing; a miss is refused by the cache stage (504)
                 call.cache_control = "only-if-cached"
+                call.cache_miss_error = self._refusal(call, decision)  # no stored answer: refused as budgets are
                 call.response_headers.append((b"x-wardgate-budget", rule.config.name.encode()))
                 return None
             if rule is None or rule.config.on_exceed != "fallback":
@@ -278,6 +282,7 @@ class LimitsStage:
         reservation = self.reservations.pop(call.id, None)
         if reservation is None or (not reservation.budgets and not reservation.rates):
             return
+        ensure_usage(call)  # a stream cut short is charged what it relayed
         usage = call.usage if call.cache_status not in ("hit", "stale") else None  # a cached answer costs nothing
         tokens = usage.total_tokens if usage is not None else 0
         cost = self._cost_of(call) if usage is not None else 0

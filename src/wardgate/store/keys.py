@@ -87,9 +87,13 @@ class KeyStore:
         name: str | None = None,
         tags: dict[str, Any] | None = None,
         rotated_from: str | None = None,
+        secret: str | None = None,
     ) -> tuple[str, KeyRecord]:
-        """Return the key itself (shown once, never stored) and its record."""
-        key = new_key()
+        """Return the key itself (shown once, never stored) and its record. ``secret`` imports an existing key
+        (moving from another gateway, a load test); it must look like ours and carry enough randomness."""
+        if secret is not None and not (secret.startswith(KEY_PREFIX) and len(secret) >= len(KEY_PREFIX) + 32):
+            raise ValueError(f"an imported key must start with {KEY_PREFIX} and have at least 32 more characters")
+        key = secret or new_key()
         record = KeyRecord(
             new_id("key"),
             key[:VISIBLE],
