@@ -3,13 +3,31 @@ deployment that may serve it."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from wardgate.accounting import tokens
-from wardgate.accounting.pricing import Price, cost, to_nanousd
+from wardgate.accounting.pricing import Price, PriceTier
 from wardgate.core.call import Call
-from wardgate.core.usage import Usage
+
+
+def prompt_upper_bound(call: Call) -> int:
+    """A bound no tokenizer can exceed, computed in microseconds: a token is at least one byte, and the request's
+    JSON holds every byte of its text (plus quoting). Loose (≈4× for English), so the stage uses it first and counts
+    exactly only when a budget or a TPM limit is close enough for the difference to matter."""
+    body = call.body
+    if call.operation == "chat":
+        size = len(orjson.dumps(body.get("messages") or []))
+        tools = body.get("tools")
+        return size + (len(orjson.dumps(tools)) if tools else 0)
+    data = body.get("prompt") if call.operation == "completions" else body.get("input")
+    if isinstance(data, list) and data and all(isinstance(x, int) for x in data):
+        return len(data)
+    return len(orjson.dumps(data))
 
 
 def prompt_tokens(call: Call, model: str) -> int:
@@ -46,17 +64,36 @@ class Estimator:
     def __init__(self, prices: Mapping[str, Sequence[Price | None]], default_output: int) -> None:
         self._prices = prices
         self._default_output = default_output
+        # the dearest rate of each kind, in nano-dollars a token: a hold is an upper bound, so one multiplication
+        # (no Decimal on the hot path) is enough; the ledger's exact cost comes from accounting
+        self._rates = {model: _worst_rates(ps) for model, ps in prices.items()}
 
-    def __call__(self, call: Call, model: str) -> tuple[int, int, int]:
-        """(prompt tokens, output bound, worst-case cost in nano-dollars)."""
-        prompt = prompt_tokens(call, model)
+    def __call__(self, call: Call, model: str, *, exact: bool = True) -> tuple[int, int, int]:
+        """(prompt tokens, output bound, worst-case cost in nano-dollars); ``exact=False`` bounds the prompt by its
+        size instead of counting it."""
+        prompt = prompt_tokens(call, model) if exact else prompt_upper_bound(call)
         output = output_bound(call, self._default_output)
         return prompt, output, self.cost(model, prompt, output)
 
     def cost(self, model: str, prompt: int, output: int) -> int:
-        usage = Usage(input_tokens=prompt, output_tokens=output)
-        worst = 0
-        for price in self._prices.get(model, ()):
-            if price is not None:
-                worst = max(worst, to_nanousd(cost(usage, price)))
-        return worst
+        rates = self._rates.get(model)
+        if rates is None:
+            return 0
+        return math.ceil(prompt * rates[0] + output * rates[1]) + 1  # +1: float rounding never lowers a hold
+
+
+def _worst_rates(prices: Sequence[Price | None]) -> tuple[float, float] | None:
+    """(input, output) nano-dollars per token: the highest any deployment, tier or token kind charges."""
+    inputs: list[Decimal] = []
+    outputs: list[Decimal] = []
+    for price in prices:
+        if price is None:
+            continue
+        levels: list[Price | PriceTier] = [price, *price.tiers]
+        for rates in levels:
+            inputs += [r for r in (rates.input, rates.cached_input, rates.cache_write) if r is not None]
+            outputs += [r for r in (rates.output, rates.reasoning) if r is not None]
+    if not inputs and not outputs:
+        return None
+    per_token = Decimal(1000)  # USD per 1M tokens → nano-dollars per token
+    return float(max(inputs, default=Decimal(0)) * per_token), float(max(outputs, default=Decimal(0)) * per_token)

@@ -46,6 +46,7 @@ class Reservation:
     budgets: list[tuple[BudgetRule, str, Window, int]] = field(default_factory=list)  # rule, key, window, amount
     rates: list[tuple[RateRule, str, int]] = field(default_factory=list)  # rule, key, tokens
     output_bound: int | None = None  # a stream longer than this is cut (set when the bound came from the budget)
+    estimated: bool = False  # the prompt was bounded by its size, not counted
     streamed_chars: int = 0
 
 
@@ -73,6 +74,7 @@ class LimitsStage:
         self._cost_of = cost_of
         self._classes = model_classes
         self._notify = notify
+        self._windows: dict[tuple[str, object], Window] = {}
         self._cached = cached_models  # models the response cache serves: the only ones a budget can tip to it
         self.reservations: dict[str, Reservation] = {}  # by call id, while the call runs
         self.seen_keys: dict[str, tuple[BudgetRule, str, Window]] = {}  # budget counters used: for state and gauges
@@ -82,7 +84,9 @@ class LimitsStage:
             return None
         denied: Decision | None = None
         for model in self._candidates(call):
-            decision, reservation = await self._reserve(call, model)
+            decision, reservation = await self._reserve(call, model, exact=False)
+            if not decision.admitted and decision.denied_kind in ("budget", "tpm") and reservation.estimated:
+                decision, reservation = await self._reserve(call, model, exact=True)  # close to a cap: count
             if not decision.admitted and decision.denied_kind == "budget" and self.config.clamp_max_tokens:
                 decision, reservation = await self._clamped(call, model, decision, reservation)
             if decision.admitted:
@@ -159,7 +163,7 @@ class LimitsStage:
             for rule in self.budgets:
                 values = scope_value(rule.config.scope, call, self._classes)
                 if matches(rule.config, values):
-                    window = rule.window(now, self.zone)
+                    window = self._window(rule, now)
                     if window is not None:
                         budgets.append((rule, rule.key(values[0], window), window))
             rates = []
@@ -171,14 +175,25 @@ class LimitsStage:
         finally:
             call.model = original
 
-    async def _reserve(self, call: Call, model: str) -> tuple[Decision, Reservation]:
+    def _window(self, rule: BudgetRule, now: datetime) -> Window | None:
+        """The rule's current window, computed once per window rather than per request (time zones are slow)."""
+        slot = (rule.config.name, rule.config.window)  # a budget replaced with another window gets its own
+        found = self._windows.get(slot)
+        if found is not None and found.start <= now < found.end:
+            return found
+        window = rule.window(now, self.zone)
+        if window is not None:
+            self._windows[slot] = window
+        return window
+
+    async def _reserve(self, call: Call, model: str, *, exact: bool = True) -> tuple[Decision, Reservation]:
         budgets, rates = self._applicable(call, model)
         if not budgets and not rates:
             return Decision(True), Reservation()
-        prompt, output, cost = self._estimate(call, model)
+        prompt, output, cost = self._estimate(call, model, exact=exact)
         tokens = prompt + output
         now = datetime.now(UTC)
-        reservation = Reservation()
+        reservation = Reservation(estimated=not exact)
         holds = []
         for rule, key, window in budgets:
             amount = cost if rule.in_usd else tokens
@@ -231,9 +246,9 @@ class LimitsStage:
         )
 
     def _headers(self, call: Call, reservation: Reservation, decision: Decision) -> None:
-        for (rule, key, window, _), state in zip(reservation.budgets, decision.budgets, strict=False):
+        for (rule, key, window, amount), state in zip(reservation.budgets, decision.budgets, strict=False):
             self.seen_keys[key] = (rule, key.split(":", 2)[2].rsplit(":", 1)[0], window)
-            used = state.spent + state.reserved
+            used = state.spent + state.reserved - amount  # what is spent or held by others: not this worst case
             crossed = [t for t in rule.config.warn_at if used >= t * rule.limit]
             if crossed:
                 share = used / rule.limit
