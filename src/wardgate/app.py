@@ -112,6 +112,8 @@ class Gateway:
         self._runtime = None
         if self.budget_refresher is not None:
             await self.budget_refresher.stop()
+        if self.limits is not None:
+            await self.limits.drain()  # settlements in flight reach the counters before Redis closes
         if self.services is not None:
             await self.services.close()
             self.services = None

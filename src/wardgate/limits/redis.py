@@ -18,6 +18,8 @@ from wardgate.limits.redis_lua import RESERVE, SETTLE
 
 
 class RedisLimits:
+    remote = True  # settle through the network: the stage does it behind the answer
+
     def __init__(self, client: aioredis.Redis, prefix: str = "wg:") -> None:
         self._redis = client
         self._prefix = prefix + "lim:"

@@ -8,6 +8,7 @@ reset), falls back to a cheaper model, or asks the cache for an answer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ class LimitsStage:
         self._classes = model_classes
         self._notify = notify
         self._windows: dict[tuple[str, object], Window] = {}
+        self._settling: set[asyncio.Task[None]] = set()
         self._cached = cached_models  # models the response cache serves: the only ones a budget can tip to it
         self.reservations: dict[str, Reservation] = {}  # by call id, while the call runs
         self.seen_keys: dict[str, tuple[BudgetRule, str, Window]] = {}  # budget counters used: for state and gauges
@@ -310,10 +312,29 @@ class LimitsStage:
             RateSettlement(key, reserved, tokens, rate.config.concurrent is not None)
             for rate, key, reserved in reservation.rates
         ]
+        if getattr(self.backend, "remote", False):
+            # a network round trip: settle behind the answer instead of before it (the hold only lasts a little
+            # longer, which errs on the safe side); shutdown waits for these (drain)
+            task = asyncio.get_running_loop().create_task(
+                self._settle(call.id, reservation, settlements, rate_settlements)
+            )
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+            return
+        await self._settle(call.id, reservation, settlements, rate_settlements)
+
+    async def _settle(
+        self,
+        request_id: str,
+        reservation: Reservation,
+        settlements: list[Settlement],
+        rate_settlements: list[RateSettlement],
+    ) -> None:
+        call_id = request_id
         try:
-            totals = await self.backend.settle(call.id, settlements, rate_settlements)
+            totals = await self.backend.settle(call_id, settlements, rate_settlements)
         except Exception:  # the backend is down: the hold expires by itself (max_request_s); say so loudly
-            log.exception("settling %s failed; its holds will expire after %ss", call.id, self.config.max_request_s)
+            log.exception("settling %s failed; its holds will expire after %ss", call_id, self.config.max_request_s)
             return
         for (rule, key, window, _), settlement, total in zip(reservation.budgets, settlements, totals, strict=False):
             before = total - settlement.actual
@@ -321,6 +342,11 @@ class LimitsStage:
                 mark = threshold * rule.limit
                 if before < mark <= total and await self.backend.first_crossing(key, threshold, settlement.ttl_s):
                     await self._crossed(rule, key, window, threshold, total)
+
+    async def drain(self) -> None:
+        """Wait for the settlements still in flight (shutdown)."""
+        while self._settling:
+            await asyncio.gather(*list(self._settling), return_exceptions=True)
 
     async def _crossed(self, rule: BudgetRule, key: str, window: Window, threshold: float, total: int) -> None:
         event: dict[str, object] = {
