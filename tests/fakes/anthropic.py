@@ -39,19 +39,15 @@ whitespace ("echo: hi" → "echo:", " hi"); one word is one streamed `text_delta
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import itertools
 import re
-import threading
-from collections import deque
-from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict
+
+from tests.fakes.server import LoopbackServer, RecordedRequest
 
 _WORD = re.compile(r"\s*\S+(?:\s+$)?|\s+")
 _ARGUMENT_BY_TYPE: dict[str, Any] = {
@@ -78,22 +74,6 @@ _BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result"
 
 class BadRequest(Exception):
     """A request the real API refuses with 400 invalid_request_error."""
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-case names
-    json: Any  # the parsed body, or None when it is empty or not JSON
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class _Scripted:
-    status: int
-    body: bytes
-    headers: CIMultiDict[str]
 
 
 # --- the answer: pure --------------------------------------------------------------------------------------
@@ -321,113 +301,30 @@ def validate(body: Any) -> None:
 # --- the server --------------------------------------------------------------------------------------------
 
 
-class FakeAnthropic:
+class FakeAnthropic(LoopbackServer):
+    """`url` is the base URL a client is configured with (Anthropic's is https://api.anthropic.com, without /v1)."""
+
+    thread_name = "fake-anthropic"
+
     def __init__(
         self, api_key: str = "sk-ant-fake-upstream", *, cache_read_tokens: int = 0, cache_creation_tokens: int = 0
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.cache_read_tokens = cache_read_tokens
         self.cache_creation_tokens = cache_creation_tokens
-        self.requests: list[RecordedRequest] = []
         self.usages: list[dict[str, Any]] = []
-        self._script: deque[_Scripted] = deque()
         self._ids = itertools.count(1)
-        self._port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-
-    # --- lifecycle --------------------------------------------------------------------------------------
-
-    def start(self) -> FakeAnthropic:
-        if self._thread is not None:
-            raise RuntimeError("FakeAnthropic is already started")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="fake-anthropic", daemon=True)
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._open(), loop).result(timeout=30)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=30)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
-            loop.close()
-            self._loop = self._thread = self._runner = None
-            self._port = None
-
-    def __enter__(self) -> FakeAnthropic:
-        return self if self._thread is not None else self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def _open(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        self._runner = runner
-        self._port = runner.addresses[0][1]
-
-    async def _close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @property
-    def url(self) -> str:
-        """The base URL a client is configured with (Anthropic's is https://api.anthropic.com, without /v1)."""
-        if self._port is None:
-            raise RuntimeError("FakeAnthropic is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    # --- scripting and observation ----------------------------------------------------------------------
-
-    def enqueue(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
-        """Answer the next request (before authentication) with this, instead of the normal answer."""
-        if isinstance(body, dict):
-            raw, content_type = orjson.dumps(body), "application/json"
-        else:
-            raw, content_type = body.encode(), "text/plain; charset=utf-8"
-        merged = CIMultiDict({"content-type": content_type})
-        merged.update(headers or {})
-        self._script.append(_Scripted(status, raw, merged))
 
     def reset(self) -> None:
-        self.requests.clear()
-        self.usages.clear()
-        self._script.clear()
-
-    @property
-    def last(self) -> RecordedRequest:
-        return self.requests[-1]
+        with self._lock:
+            super().reset()
+            self.usages.clear()
 
     # --- serving ----------------------------------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            payload = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            payload = None
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        self.requests.append(RecordedRequest(request.method, request.path, headers, payload, raw))
-        if self._script:
-            scripted = self._script.popleft()
-            return web.Response(status=scripted.status, body=scripted.body, headers=scripted.headers)
+    async def _serve(self, request: web.Request, recorded: RecordedRequest) -> web.StreamResponse:
+        payload = recorded.json
         if (request.method, request.path) != ("POST", "/v1/messages"):
             return self._error(404, "not_found_error", f"Not found: {request.method} {request.path}")
         scheme, _, bearer = request.headers.get("authorization", "").partition(" ")

@@ -30,10 +30,7 @@ import itertools
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import orjson
@@ -41,6 +38,7 @@ from aiohttp import web
 
 from tests.fakes import openai_chat as chat
 from tests.fakes import openai_logic as logic
+from tests.fakes.server import LoopbackServer, RecordedRequest
 
 _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"/v1/chat/completions"), "chat"),
@@ -65,24 +63,14 @@ _AZURE_UNAUTHORIZED = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-case names
-    json: Any  # the parsed body, or None when it is empty or not JSON
-    body: bytes
+class FakeOpenAI(LoopbackServer):
+    thread_name = "fake-openai"
+    url_path = "/v1"
+    # a client that goes away cancels its handler, which is how disconnects are counted
+    handler_cancellation = True
+    backlog = 1024
+    cancel_leftover_tasks = True  # stalled handlers
 
-
-@dataclass(frozen=True, slots=True)
-class _Scripted:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-
-class FakeOpenAI:
     def __init__(
         self,
         api_key: str = "sk-fake-upstream",
@@ -91,108 +79,17 @@ class FakeOpenAI:
         cached_tokens: int = 0,
         reasoning_tokens: int = 0,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.embedding_dim = embedding_dim
         self.cached_tokens = cached_tokens
         self.reasoning_tokens = reasoning_tokens
-        self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self.disconnected = threading.Event()
-        self._script: deque[_Scripted] = deque()
-        self._lock = threading.Lock()
         self._arrived = threading.Condition()
         self._ids = itertools.count(1)
-        self._port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
-
-    # --- lifecycle ------------------------------------------------------------------------------------
-
-    def start(self) -> FakeOpenAI:
-        if self._thread is not None:
-            raise RuntimeError("FakeOpenAI is already started")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="fake-openai", daemon=True)
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._open(), loop).result(timeout=30)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=30)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
-            loop.close()
-            self._loop = self._thread = self._runner = None
-            self._port = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self if self._thread is not None else self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def _open(self) -> None:
-        self._stopping = asyncio.Event()
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # handler_cancellation: a client that goes away cancels its handler, which is how we count it.
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0, backlog=1024).start()
-        self._runner = runner
-        self._port = runner.addresses[0][1]
-
-    async def _close(self) -> None:
-        assert self._stopping is not None
-        self._stopping.set()  # wakes stalled handlers so that shutdown does not wait on them
-        if self._runner is not None:
-            await self._runner.cleanup()
-        leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in leftovers:
-            task.cancel()
-        await asyncio.gather(*leftovers, return_exceptions=True)
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FakeOpenAI is not started")
-        return self._port
-
-    @property
-    def root_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.root_url}/v1"
 
     # --- scripting and observation --------------------------------------------------------------------
-
-    def enqueue(self, status: int, body: dict[str, Any] | str | bytes, headers: dict[str, str] | None = None) -> None:
-        """Answer the next request (any path, before authentication) with this instead of the normal answer."""
-        if isinstance(body, dict):
-            raw, content_type = orjson.dumps(body), "application/json"
-        elif isinstance(body, str):
-            raw, content_type = body.encode(), "text/plain; charset=utf-8"
-        else:
-            raw, content_type = body, "application/octet-stream"
-        merged = {"content-type": content_type}
-        merged.update({name.lower(): value for name, value in (headers or {}).items()})
-        self._script.append(_Scripted(status, raw, merged))
 
     def wait_for_request(self, predicate: Callable[[RecordedRequest], bool], timeout: float = 10) -> RecordedRequest:
         """Block until a recorded request matches (tests wait on this, never on a sleep)."""
@@ -208,8 +105,7 @@ class FakeOpenAI:
 
     def reset(self) -> None:
         with self._lock:
-            self.requests.clear()
-            self._script.clear()
+            super().reset()
             self.disconnects = 0
             self.disconnected.clear()
 
@@ -220,18 +116,14 @@ class FakeOpenAI:
 
     # --- serving --------------------------------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        payload = _parse_json(raw)
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        self.requests.append(RecordedRequest(request.method, request.path, dict(request.query), headers, payload, raw))
+    def _record(self, recorded: RecordedRequest) -> None:
+        super()._record(recorded)
         with self._arrived:
             self._arrived.notify_all()
-        if self._script:
-            scripted = self._script.popleft()
-            return web.Response(status=scripted.status, body=scripted.body, headers=scripted.headers)
+
+    async def _serve(self, request: web.Request, recorded: RecordedRequest) -> web.StreamResponse:
         try:
-            return await self._answer(request, payload)
+            return await self._answer(request, recorded.json)
         except logic.BadRequest as exc:
             return _json(400, logic.error_body(str(exc), "invalid_request_error", param=exc.param, code=exc.code))
         except (asyncio.CancelledError, ConnectionResetError):
@@ -365,15 +257,6 @@ def _require_messages(payload: dict[str, Any]) -> None:
             param="messages",
             code="empty_array",
         )
-
-
-def _parse_json(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
 
 
 _request_ids = itertools.count(1)

@@ -1,6 +1,6 @@
 """The AWS event-stream decoder: framing, every header type, both checksums, incremental feeding.
 
-Frames are built by the fake's encoder (tests/fakes/bedrock.py, written from the format description) and, as a
+Frames are built by the fake's encoder (tests/fakes/bedrock_logic.py, written from the format description) and, as a
 cross-check that encoder and decoder do not share one misreading, decoded by botocore's own parser too.
 """
 
