@@ -8,7 +8,7 @@
 #   --no-peers   skip the peer comparison (also BENCH_PEERS=0)
 #   --no-load    skip bench/load.py (also BENCH_LOAD=0)
 # Environment:
-#   BENCH_PEER_ARGS   the peer comparison's options (default: --targets direct,portkey,
+#   BENCH_PEER_ARGS   the peer comparison's options (default: our extra targets, --targets direct,portkey,
 #                     litellm-2w,floor-aiohttp,floor-uvicorn-aiohttp,wardgate --conc 1,16
 #                     --repeats 2 --duration 8)
 #   BENCH_NETNS=0     run load.py in the host's network namespace (default: a fresh one
@@ -24,7 +24,10 @@ cd "$ROOT"
 
 PEERS="${BENCH_PEERS:-1}"
 LOAD="${BENCH_LOAD:-1}"
-DEFAULT_PEER_ARGS="--targets direct,portkey,litellm-2w,floor-aiohttp,floor-uvicorn-aiohttp,wardgate --conc 1,16 --repeats 2 --duration 8"
+# bench/targets.toml adds wardgate-full (virtual key, budget, rate limit, ledger) and wardgate-full-redis (the same
+# on Redis; needs BENCH_NETNS=0 to reach the machine's Redis, so it is not in the default list)
+DEFAULT_PEER_ARGS="--config $SHARED/bench/targets.toml --config $ROOT/bench/targets.toml --targets direct,portkey,litellm-2w,floor-aiohttp,floor-uvicorn-aiohttp,wardgate,wardgate-full --conc 1,16 --repeats 2 --duration 8"
+export WARDGATE_BENCH_DIR="$ROOT/bench"
 PEER_ARGS="${BENCH_PEER_ARGS:-$DEFAULT_PEER_ARGS}"
 load_args=()
 for arg in "$@"; do
