@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from wardgate import __version__, cli_admin
+from wardgate import __version__, cli_args
 from wardgate.config import ConfigError, load_config
 from wardgate.config.loader import DEMO_CONFIG
 
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a config file and print every problem")
     check.add_argument("file")
-    cli_admin.add_commands(commands)
+    cli_args.add_commands(commands)
     return parser
 
 
@@ -41,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
-    if args.command in cli_admin.COMMANDS:
+    if args.command in cli_args.COMMANDS:
+        from wardgate import cli_admin  # the store, the admin API's helpers: only for these commands
+
         return cli_admin.run(args)
     return check(args.file)
 

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.api.admin.keys import audit_details, resolve_scope, status_of
 from wardgate.api.admin.usage import usd
+from wardgate.cli_args import COMMANDS, add_commands  # noqa: F401 - re-exported for callers of this module
 from wardgate.config.errors import ConfigProblem
 from wardgate.config.interpolate import interpolate
 from wardgate.config.loader import DEMO_CONFIG
@@ -41,7 +42,6 @@ from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.keys import KeyStore
 from wardgate.store.tenancy import TenancyStore
 
-COMMANDS = ("keys", "projects", "db", "audit", "export")
 ACTOR = "cli"
 CHARGEBACK_COLUMNS = ("project_id", "project", "cost_center", "model", "requests", "tokens", "cost_usd")
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])")
@@ -50,48 +50,6 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 class CommandError(Exception):
     """A problem the user can fix; printed without a traceback, exit code 1."""
-
-
-def add_commands(commands: Any) -> None:
-    """Register the subcommands on ``wardgate``'s subparsers."""
-    config = argparse.ArgumentParser(add_help=False)
-    config.add_argument("--config", help="config file (YAML) naming the store; default: the built-in demo config")
-
-    keys = commands.add_parser("keys", help="virtual API keys").add_subparsers(dest="keys_command", required=True)
-    create = keys.add_parser("create", parents=[config], help="create a key and print it (once)")
-    create.add_argument("--project", required=True, help="project id or name")
-    create.add_argument("--team", help="team id or name (within the project)")
-    create.add_argument("--user", help="user id or email")
-    create.add_argument("--agent", help="agent id or name (within the project)")
-    create.add_argument("--models", help="comma-separated allow-list (default: the project's)")
-    create.add_argument("--expires", help="30d, 12h, or an ISO date/time (default: never)")
-    create.add_argument("--name", help="a label for the key")
-    create.add_argument("--key", help="import this existing key (sk-wg- and ≥ 32 characters) instead of a new one")
-    listing = keys.add_parser("list", parents=[config], help="list keys (prefixes only)")
-    listing.add_argument("--project", help="only this project (id or name)")
-    revoke = keys.add_parser("revoke", parents=[config], help="revoke a key")
-    revoke.add_argument("id")
-    rotate = keys.add_parser("rotate", parents=[config], help="replace a key; the old one works for --overlap")
-    rotate.add_argument("id")
-    rotate.add_argument("--overlap", default="24h", help="how long the old key keeps working (default 24h; 0h: none)")
-
-    projects = commands.add_parser("projects", help="projects").add_subparsers(dest="projects_command", required=True)
-    new_project = projects.add_parser("create", parents=[config], help="create a project")
-    new_project.add_argument("name")
-    new_project.add_argument("--cost-center", help="the cost centre chargeback reports name")
-    projects.add_parser("list", parents=[config], help="list projects")
-
-    db = commands.add_parser("db", help="the store").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", parents=[config], help="bring the store's schema to the newest migration")
-
-    audit = commands.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
-    audit.add_parser("verify", parents=[config], help="check the hash chain; exit 1 at the first bad row")
-
-    export = commands.add_parser("export", help="reports").add_subparsers(dest="export_command", required=True)
-    chargeback = export.add_parser("chargeback", parents=[config], help="cost per project and model for a month")
-    chargeback.add_argument("--month", required=True, help="calendar month in UTC, e.g. 2026-11")
-    chargeback.add_argument("--format", choices=["csv", "parquet"], default="csv")
-    chargeback.add_argument("--output", help="file to write (default: stdout; parquet needs a file)")
 
 
 def run(args: argparse.Namespace) -> int:
