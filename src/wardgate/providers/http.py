@@ -4,13 +4,16 @@ WardgateErrors."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from time import perf_counter
+from typing import Any
 
 import aiohttp
 import orjson
 import yarl
 
+from wardgate.core.call import Call
 from wardgate.core.deployment import Timeouts
 from wardgate.core.errors import (
     InvalidRequest,
@@ -23,6 +26,7 @@ from wardgate.core.errors import (
     WardgateError,
 )
 
+ErrorOf = Callable[[aiohttp.ClientResponse, bytes], WardgateError]
 _KEYISH = re.compile(r"\b(sk|pk|rk|key|gsk|xai|AIza)[-_][A-Za-z0-9*_\-]{6,}|AIza[A-Za-z0-9_\-]{20,}")
 # headers of an upstream error answer that a client may act on
 _KEPT_ERROR_HEADERS = ("retry-after", "retry-after-ms")
@@ -60,6 +64,45 @@ class UpstreamHTTP:
         """POST and return the response once its headers are in; the caller reads or streams the body."""
         with upstream_errors(provider):
             return await self.session.post(url, data=data, headers=headers, timeout=self.timeout(timeouts))
+
+    async def exchange(
+        self, call: Call, provider: str, url: str | yarl.URL, data: bytes, headers: Mapping[str, str], error_of: ErrorOf
+    ) -> tuple[bytes, Any]:
+        """POST and read the whole answer: (its bytes, its JSON). The wait is the call's upstream time; an answer
+        other than 200 becomes ``error_of(response, body)``; a body that is not JSON is an upstream error."""
+        assert call.deployment is not None
+        started = perf_counter()
+        response = await self.post(provider, url, data, headers, call.deployment.timeouts)
+        try:
+            with upstream_errors(provider):
+                raw = await response.read()
+        finally:
+            response.release()
+        call.upstream_s = perf_counter() - started
+        if response.status != 200:
+            raise error_of(response, raw)
+        try:
+            return raw, orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(f"{provider}: the provider answered with invalid JSON.") from exc
+
+    async def open(
+        self, call: Call, provider: str, url: str | yarl.URL, data: bytes, headers: Mapping[str, str], error_of: ErrorOf
+    ) -> aiohttp.ClientResponse:
+        """POST a streamed request and return the response once the provider accepted it (its headers are in);
+        a refusal is read whole and raised as ``error_of(response, body)`` before any chunk reaches the client."""
+        assert call.deployment is not None
+        started = perf_counter()
+        response = await self.post(provider, url, data, headers, call.deployment.timeouts)
+        call.upstream_s = perf_counter() - started
+        if response.status != 200:
+            try:
+                with upstream_errors(provider):
+                    raw = await response.read()
+            finally:
+                response.release()
+            raise error_of(response, raw)
+        return response
 
     async def get(
         self, provider: str, url: str, headers: Mapping[str, str], timeouts: Timeouts

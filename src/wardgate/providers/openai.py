@@ -119,27 +119,9 @@ class OpenAIAdapter:
         return body
 
     async def send(self, call: Call) -> Result:
-        assert call.deployment is not None
-        sent = perf_counter()
-        response = await self.http.post(
-            self.name,
-            self.url(call),
-            orjson.dumps(self.wire_body(call)),
-            self.headers,
-            call.deployment.timeouts,
+        data, body = await self.http.exchange(
+            call, self.name, self.url(call), orjson.dumps(self.wire_body(call)), self.headers, self.error
         )
-        try:
-            with upstream_errors(self.name):
-                data = await response.read()
-        finally:
-            response.release()
-        call.upstream_s = perf_counter() - sent
-        if response.status != 200:
-            raise self.error(response, data)
-        try:
-            body = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(f"{self.name}: the provider answered with invalid JSON.") from exc
         usage = body.get("usage") if isinstance(body, dict) else None
         if usage:
             call.usage = Usage.from_openai(usage)
@@ -153,18 +135,7 @@ class OpenAIAdapter:
         inject = self.stream_usage and not client_wants_usage
         if inject:  # ask for usage so accounting sees it; the usage-only chunk is then kept from the client
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-        sent = perf_counter()
-        response = await self.http.post(
-            self.name, self.url(call), orjson.dumps(body), self.headers, call.deployment.timeouts
-        )
-        call.upstream_s = perf_counter() - sent
-        if response.status != 200:
-            try:
-                with upstream_errors(self.name):
-                    data = await response.read()
-            finally:
-                response.release()
-            raise self.error(response, data)
+        response = await self.http.open(call, self.name, self.url(call), orjson.dumps(body), self.headers, self.error)
         return self._chunks(call, response, drop_usage_only=inject)
 
     async def _chunks(

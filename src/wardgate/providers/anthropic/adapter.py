@@ -53,20 +53,7 @@ class AnthropicAdapter:
     async def send(self, call: Call) -> Result:
         assert call.deployment is not None
         wire = self.wire_body(call)  # a refused feature fails here, before any I/O
-        started = perf_counter()
-        response = await self.http.post(self.name, self.url, orjson.dumps(wire), self.headers, call.deployment.timeouts)
-        try:
-            with upstream_errors(self.name):
-                data = await response.read()
-        finally:
-            response.release()
-        call.upstream_s = perf_counter() - started
-        if response.status != 200:
-            raise self.error(response, data)
-        try:
-            body = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(f"{self.name}: the provider answered with invalid JSON.") from exc
+        _, body = await self.http.exchange(call, self.name, self.url, orjson.dumps(wire), self.headers, self.error)
         usage = usage_from_wire(body.get("usage") or {})
         call.usage = usage
         chat = from_wire(body)
@@ -76,16 +63,7 @@ class AnthropicAdapter:
         assert call.deployment is not None
         wire = self.wire_body(call)
         wire["stream"] = True
-        started = perf_counter()
-        response = await self.http.post(self.name, self.url, orjson.dumps(wire), self.headers, call.deployment.timeouts)
-        call.upstream_s = perf_counter() - started
-        if response.status != 200:
-            try:
-                with upstream_errors(self.name):
-                    data = await response.read()
-            finally:
-                response.release()
-            raise self.error(response, data)
+        response = await self.http.open(call, self.name, self.url, orjson.dumps(wire), self.headers, self.error)
         options = call.body.get("stream_options")
         state = StreamState(
             provider=self.name,

@@ -52,18 +52,9 @@ class CohereAdapter:
         assert call.deployment is not None
         model = call.deployment.upstream_model
         wire = to_wire(call.body, model, stream=True)
-        started = perf_counter()
-        response = await self.http.post(
-            self.name, self.base_url + "/v2/chat", orjson.dumps(wire), self.headers, call.deployment.timeouts
+        response = await self.http.open(
+            call, self.name, self.base_url + "/v2/chat", orjson.dumps(wire), self.headers, self.error
         )
-        call.upstream_s = perf_counter() - started
-        if response.status != 200:
-            try:
-                with upstream_errors(self.name):
-                    data = await response.read()
-            finally:
-                response.release()
-            raise self.error(response, data)
         options = call.body.get("stream_options")
         state = StreamState(
             model=model,
@@ -116,23 +107,9 @@ class CohereAdapter:
         return batch
 
     async def _post_json(self, call: Call, path: str, wire: dict[str, Any]) -> dict[str, Any]:
-        assert call.deployment is not None
-        started = perf_counter()
-        response = await self.http.post(
-            self.name, self.base_url + path, orjson.dumps(wire), self.headers, call.deployment.timeouts
+        _, body = await self.http.exchange(
+            call, self.name, self.base_url + path, orjson.dumps(wire), self.headers, self.error
         )
-        try:
-            with upstream_errors(self.name):
-                data = await response.read()
-        finally:
-            response.release()
-        call.upstream_s = perf_counter() - started
-        if response.status != 200:
-            raise self.error(response, data)
-        try:
-            body = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(f"{self.name}: the provider answered with invalid JSON.") from exc
         if not isinstance(body, dict):
             raise UpstreamError(f"{self.name}: the provider answered with JSON that is not an object.")
         return body
