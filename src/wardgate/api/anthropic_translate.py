@@ -39,9 +39,14 @@ from typing import Any
 
 import orjson
 
-from wardgate.core.errors import InvalidRequest, UnsupportedOperation
-
-SURFACE = "the Anthropic Messages surface"
+from wardgate.api.anthropic_parts import (
+    document_part,
+    image_part,
+    invalid,
+    text_part,
+    unsupported,
+    with_cache_control,
+)
 
 _TRANSLATED = frozenset(
     {
@@ -55,14 +60,6 @@ _TOOL_IGNORED = frozenset({"eager_input_streaming"})
 _EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
 
 
-def unsupported(feature: str, param: str) -> UnsupportedOperation:
-    return UnsupportedOperation(f"{SURFACE} does not support {feature}", param=param)
-
-
-def _invalid(message: str, param: str) -> InvalidRequest:
-    return InvalidRequest(f"{param}: {message}", param=param)
-
-
 def to_canonical(body: Mapping[str, Any], *, counting: bool = False) -> dict[str, Any]:
     """The canonical (OpenAI chat completions) body for an Anthropic Messages body.
 
@@ -73,11 +70,11 @@ def to_canonical(body: Mapping[str, Any], *, counting: bool = False) -> dict[str
             raise unsupported(f"the '{key}' parameter", key)
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _invalid("Field required (a model name)", "model")
+        raise invalid("Field required (a model name)", "model")
     out: dict[str, Any] = {"model": model}
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise _invalid("Field required (a non-empty array of messages)", "messages")
+        raise invalid("Field required (a non-empty array of messages)", "messages")
     canonical: list[dict[str, Any]] = []
     system = body.get("system")
     if system is not None and system != "" and system != []:
@@ -89,27 +86,27 @@ def to_canonical(body: Mapping[str, Any], *, counting: bool = False) -> dict[str
     tools = body.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
-            raise _invalid("Input should be an array", "tools")
+            raise invalid("Input should be an array", "tools")
         if tools:
             out["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
     _tool_choice(body.get("tool_choice"), bool(tools), out)
     metadata = body.get("metadata")
     if metadata is not None:
         if not isinstance(metadata, dict):
-            raise _invalid("Input should be an object", "metadata")
+            raise invalid("Input should be an object", "metadata")
         if metadata.get("user_id"):
             out["user"] = metadata["user_id"]
     thinking = body.get("thinking")
     if thinking is not None:
         if not isinstance(thinking, dict) or not isinstance(thinking.get("type"), str):
-            raise _invalid("Input should be an object with a 'type'", "thinking")
+            raise invalid("Input should be an object with a 'type'", "thinking")
         out["thinking"] = thinking
     _output_config(body.get("output_config"), out)
     if body.get("cache_control") is not None:
         out["cache_control"] = body["cache_control"]
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
-        raise _invalid("Input should be a valid boolean", "stream")
+        raise invalid("Input should be a valid boolean", "stream")
     if stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
@@ -120,22 +117,22 @@ def _limits(body: Mapping[str, Any], out: dict[str, Any], counting: bool) -> Non
     """Length and sampling: ``max_tokens`` (required but when counting), stop sequences, temperature, top_p, top_k."""
     max_tokens = body.get("max_tokens")
     if max_tokens is None and not counting:
-        raise _invalid("Field required", "max_tokens")
+        raise invalid("Field required", "max_tokens")
     if max_tokens is not None:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
-            raise _invalid("Input should be a non-negative integer", "max_tokens")
+            raise invalid("Input should be a non-negative integer", "max_tokens")
         out["max_tokens"] = max_tokens
     _copy_number(body, out, "temperature", 0.0, 1.0)
     _copy_number(body, out, "top_p", 0.0, 1.0)
     top_k = body.get("top_k")
     if top_k is not None:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-            raise _invalid("Input should be a non-negative integer", "top_k")
+            raise invalid("Input should be a non-negative integer", "top_k")
         out["top_k"] = top_k
     stops = body.get("stop_sequences")
     if stops is not None:
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-            raise _invalid("Input should be an array of strings", "stop_sequences")
+            raise invalid("Input should be an array of strings", "stop_sequences")
         if stops:
             out["stop"] = list(stops)
 
@@ -145,45 +142,39 @@ def _copy_number(body: Mapping[str, Any], out: dict[str, Any], key: str, low: fl
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise _invalid(f"Input should be a number between {low:g} and {high:g}", key)
+        raise invalid(f"Input should be a number between {low:g} and {high:g}", key)
     out[key] = value
-
-
-def _with_cache_control(block: Mapping[str, Any], part: dict[str, Any]) -> dict[str, Any]:
-    if block.get("cache_control") is not None:
-        part["cache_control"] = block["cache_control"]
-    return part
 
 
 def _system(system: Any, where: str) -> dict[str, Any]:
     if isinstance(system, str):
         return {"role": "system", "content": system}
     if not isinstance(system, list):
-        raise _invalid("Input should be a string or an array of text blocks", where)
+        raise invalid("Input should be a string or an array of text blocks", where)
     parts = []
     for j, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
-            raise _invalid("Input should be a text block", f"{where}[{j}]")
-        parts.append(_with_cache_control(block, {"type": "text", "text": block["text"]}))
+            raise invalid("Input should be a text block", f"{where}[{j}]")
+        parts.append(with_cache_control(block, {"type": "text", "text": block["text"]}))
     return {"role": "system", "content": parts}
 
 
 def _message(message: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(message, dict):
-        raise _invalid("Input should be an object", where)
+        raise invalid("Input should be an object", where)
     role = message.get("role")
     content = message.get("content")
     if role not in ("user", "assistant", "system"):
-        raise _invalid("Input should be 'user' or 'assistant'", f"{where}.role")
+        raise invalid("Input should be 'user' or 'assistant'", f"{where}.role")
     if role == "system":
         return [_system(content, f"{where}.content")]
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):
-        raise _invalid("Input should be a string or an array of content blocks", f"{where}.content")
+        raise invalid("Input should be a string or an array of content blocks", f"{where}.content")
     for j, block in enumerate(content):
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise _invalid("Input should be a content block with a 'type'", f"{where}.content[{j}]")
+            raise invalid("Input should be a content block with a 'type'", f"{where}.content[{j}]")
     if role == "assistant":
         return [_assistant(content, where)]
     return _user(content, where)
@@ -218,75 +209,20 @@ def _user(blocks: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
 def _user_part(block: dict[str, Any], where: str) -> dict[str, Any]:
     kind = block["type"]
     if kind == "text":
-        return _text_part(block, where)
+        return text_part(block, where)
     if kind == "image":
-        return _image_part(block, where)
+        return image_part(block, where)
     if kind == "document":
-        return _document_part(block, where)
+        return document_part(block, where)
     if kind in ("tool_use", "thinking", "redacted_thinking"):
-        raise _invalid(f"'{kind}' blocks are only allowed in assistant messages", f"{where}.type")
+        raise invalid(f"'{kind}' blocks are only allowed in assistant messages", f"{where}.type")
     raise unsupported(f"'{kind}' content blocks", f"{where}.type")
-
-
-def _text_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:
-    text = block.get("text")
-    if not isinstance(text, str):
-        raise _invalid("Field required (a string)", f"{where}.text")
-    return _with_cache_control(block, {"type": "text", "text": text})
-
-
-def _source(block: Mapping[str, Any], where: str) -> dict[str, Any]:
-    source = block.get("source")
-    if not isinstance(source, dict):
-        raise _invalid("Field required (an object)", f"{where}.source")
-    return source
-
-
-def _image_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:
-    source = _source(block, where)
-    kind = source.get("type")
-    if kind == "base64":
-        media_type, data = source.get("media_type"), source.get("data")
-        if not isinstance(media_type, str) or not isinstance(data, str):
-            raise _invalid("a base64 source needs 'media_type' and 'data' strings", f"{where}.source")
-        url = f"data:{media_type};base64,{data}"
-    elif kind == "url":
-        if not isinstance(source.get("url"), str):
-            raise _invalid("Field required (a string)", f"{where}.source.url")
-        url = source["url"]
-    else:
-        raise unsupported(f"image sources of type '{kind}' (send base64 data or a URL)", f"{where}.source.type")
-    if block.get("transformations"):
-        raise unsupported("image transformations", f"{where}.transformations")
-    return _with_cache_control(block, {"type": "image_url", "image_url": {"url": url}})
-
-
-def _document_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:
-    source = _source(block, where)
-    if block.get("context"):
-        raise unsupported("document context", f"{where}.context")
-    citations = block.get("citations")
-    if isinstance(citations, dict) and citations.get("enabled"):
-        raise unsupported("citations", f"{where}.citations")
-    kind = source.get("type")
-    if kind == "base64" and source.get("media_type") == "application/pdf" and isinstance(source.get("data"), str):
-        title = block.get("title")
-        file = {
-            "filename": title if isinstance(title, str) and title else "document.pdf",
-            "file_data": f"data:application/pdf;base64,{source['data']}",
-        }
-        return _with_cache_control(block, {"type": "file", "file": file})
-    if kind == "text" and isinstance(source.get("data"), str):
-        return _with_cache_control(block, {"type": "text", "text": source["data"]})
-    raise unsupported(
-        f"documents with a '{kind}' source (send a PDF as base64 data, or plain text)", f"{where}.source.type"
-    )
 
 
 def _tool_result(block: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     tool_use_id = block.get("tool_use_id")
     if not isinstance(tool_use_id, str) or not tool_use_id:
-        raise _invalid("Field required (a string)", f"{where}.tool_use_id")
+        raise invalid("Field required (a string)", f"{where}.tool_use_id")
     content = block.get("content")
     cache_control = block.get("cache_control")
     images: list[dict[str, Any]] = []
@@ -298,15 +234,15 @@ def _tool_result(block: Mapping[str, Any], where: str) -> tuple[dict[str, Any], 
             at = f"{where}.content[{k}]"
             kind = inner.get("type") if isinstance(inner, dict) else None
             if kind == "text":
-                texts.append(_text_part(inner, at)["text"])
+                texts.append(text_part(inner, at)["text"])
                 cache_control = inner.get("cache_control") or cache_control
             elif kind == "image":
-                images.append(_image_part(inner, at))
+                images.append(image_part(inner, at))
             else:
                 raise unsupported(f"'{kind}' blocks in tool results", f"{at}.type")
         text = "\n".join(texts)
     else:
-        raise _invalid("Input should be a string or an array of content blocks", f"{where}.content")
+        raise invalid("Input should be a string or an array of content blocks", f"{where}.content")
     message: dict[str, Any] = {"role": "tool", "tool_call_id": tool_use_id, "content": text}
     if cache_control is not None:
         message["cache_control"] = cache_control
@@ -324,14 +260,14 @@ def _assistant(blocks: list[dict[str, Any]], where: str) -> dict[str, Any]:
         at = f"{where}.content[{j}]"
         kind = block["type"]
         if kind == "text":
-            parts.append(_text_part(block, at))
+            parts.append(text_part(block, at))
         elif kind == "tool_use":
             calls.append(_tool_call(block, at))
             cache_control = block.get("cache_control") or cache_control
         elif kind in ("thinking", "redacted_thinking"):
             thinking.append(dict(block))
         elif kind in ("image", "document", "tool_result"):
-            raise _invalid(f"'{kind}' blocks are only allowed in user messages", f"{at}.type")
+            raise invalid(f"'{kind}' blocks are only allowed in user messages", f"{at}.type")
         else:
             raise unsupported(f"'{kind}' content blocks", f"{at}.type")
     message: dict[str, Any] = {"role": "assistant", "content": parts or None}
@@ -347,9 +283,9 @@ def _assistant(blocks: list[dict[str, Any]], where: str) -> dict[str, Any]:
 def _tool_call(block: Mapping[str, Any], where: str) -> dict[str, Any]:
     call_id, name, arguments = block.get("id"), block.get("name"), block.get("input")
     if not isinstance(call_id, str) or not isinstance(name, str):
-        raise _invalid("'id' and 'name' are required strings", where)
+        raise invalid("'id' and 'name' are required strings", where)
     if not isinstance(arguments, dict):
-        raise _invalid("Input should be an object", f"{where}.input")
+        raise invalid("Input should be an object", f"{where}.input")
     return {
         "id": call_id,
         "type": "function",
@@ -359,7 +295,7 @@ def _tool_call(block: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _tool(tool: Any, where: str) -> dict[str, Any]:
     if not isinstance(tool, dict):
-        raise _invalid("Input should be an object", where)
+        raise invalid("Input should be an object", where)
     kind = tool.get("type")
     if kind not in (None, "custom"):
         raise unsupported(f"the server tool '{kind}' (only custom tools can run behind a gateway)", f"{where}.type")
@@ -368,16 +304,16 @@ def _tool(tool: Any, where: str) -> dict[str, Any]:
             raise unsupported(f"the tool field '{key}'", f"{where}.{key}")
     name, schema = tool.get("name"), tool.get("input_schema")
     if not isinstance(name, str) or not name:
-        raise _invalid("Field required (a string)", f"{where}.name")
+        raise invalid("Field required (a string)", f"{where}.name")
     if not isinstance(schema, dict):
-        raise _invalid("Field required (a JSON schema object)", f"{where}.input_schema")
+        raise invalid("Field required (a JSON schema object)", f"{where}.input_schema")
     function: dict[str, Any] = {"name": name}
     if isinstance(tool.get("description"), str):
         function["description"] = tool["description"]
     function["parameters"] = schema
     if isinstance(tool.get("strict"), bool):
         function["strict"] = tool["strict"]
-    return _with_cache_control(tool, {"type": "function", "function": function})
+    return with_cache_control(tool, {"type": "function", "function": function})
 
 
 def _asks_nothing(key: str, value: Any) -> bool:
@@ -394,15 +330,15 @@ def _tool_choice(choice: Any, has_tools: bool, out: dict[str, Any]) -> None:
         return
     kind = choice.get("type") if isinstance(choice, dict) else None
     if kind not in ("auto", "any", "tool", "none"):
-        raise _invalid("Input should be an object of type 'auto', 'any', 'tool' or 'none'", "tool_choice")
+        raise invalid("Input should be an object of type 'auto', 'any', 'tool' or 'none'", "tool_choice")
     if not has_tools:
         if kind in ("any", "tool"):
-            raise _invalid(f"tool_choice '{kind}' needs 'tools'", "tool_choice")
+            raise invalid(f"tool_choice '{kind}' needs 'tools'", "tool_choice")
         return  # auto and none mean the same as no tool_choice when there are no tools
     if kind == "tool":
         name = choice.get("name")
         if not isinstance(name, str) or not name:
-            raise _invalid("Field required (a string)", "tool_choice.name")
+            raise invalid("Field required (a string)", "tool_choice.name")
         out["tool_choice"] = {"type": "function", "function": {"name": name}}
     else:
         out["tool_choice"] = {"auto": "auto", "any": "required", "none": "none"}[kind]
@@ -414,14 +350,14 @@ def _output_config(config: Any, out: dict[str, Any]) -> None:
     if config is None:
         return
     if not isinstance(config, dict):
-        raise _invalid("Input should be an object", "output_config")
+        raise invalid("Input should be an object", "output_config")
     for key in config:
         if key not in ("format", "effort"):
             raise unsupported(f"the output_config field '{key}'", f"output_config.{key}")
     fmt = config.get("format")
     if fmt is not None:
         if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
-            raise _invalid("Input should be {type: 'json_schema', schema: {...}}", "output_config.format")
+            raise invalid("Input should be {type: 'json_schema', schema: {...}}", "output_config.format")
         out["response_format"] = {
             "type": "json_schema",
             "json_schema": {"name": "response", "schema": fmt["schema"], "strict": True},
@@ -429,5 +365,5 @@ def _output_config(config: Any, out: dict[str, Any]) -> None:
     effort = config.get("effort")
     if effort is not None:
         if effort not in _EFFORTS:
-            raise _invalid(f"Input should be one of {', '.join(sorted(_EFFORTS))}", "output_config.effort")
+            raise invalid(f"Input should be one of {', '.join(sorted(_EFFORTS))}", "output_config.effort")
         out["reasoning_effort"] = effort
