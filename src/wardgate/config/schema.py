@@ -7,7 +7,16 @@ from ipaddress import ip_address
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from wardgate.accounting.pricing import PriceConfig
 from wardgate.limits.config import BudgetConfig, LimitsConfig, RateLimitConfig
@@ -20,6 +29,16 @@ from wardgate.routing.config import (
     RoutingConfig,
     Strategy,
 )
+
+
+def _base_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+BaseURL = Annotated[str, AfterValidator(_base_url)]
+"""A provider's base URL: http(s), kept without a trailing slash (adapters append paths)."""
 
 
 class Frozen(BaseModel):

@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from wardgate.config.schema import TimeoutsConfig
+from wardgate.config.schema import BaseURL, TimeoutsConfig
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamError, WardgateError
 from wardgate.core.usage import Usage
@@ -28,26 +28,15 @@ _PATHS = {CHAT: "/chat/completions", COMPLETIONS: "/completions", EMBEDDINGS: "/
 _USAGE_MARKS = (b'"usage":{', b'"usage": {')
 
 
-def _check_url(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
-    return value.rstrip("/") if value else value
-
-
 class OpenAIConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: str
-    base_url: str | None = None
+    base_url: BaseURL | None = None
     api_key: SecretStr | None = None
     organization: str | None = None
     project: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)  # extra static headers sent upstream
     timeouts: TimeoutsConfig = TimeoutsConfig()
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return _check_url(value)
 
     @model_validator(mode="after")
     def _preset_needs(self) -> OpenAIConfig:
@@ -62,7 +51,7 @@ class OpenAIConfig(BaseModel):
 class AzureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: str
-    base_url: Annotated[str, Field(description="https://<resource>.openai.azure.com")]
+    base_url: Annotated[BaseURL, Field(description="https://<resource>.openai.azure.com")]
     api_key: SecretStr
     api_version: str = "2024-10-21"
     headers: dict[str, str] = Field(default_factory=dict)
@@ -73,11 +62,6 @@ class AzureConfig(BaseModel):
     def _yaml_date(cls, value: object) -> object:
         # YAML reads an unquoted 2024-10-21 as a date; it means the version string
         return value.isoformat() if isinstance(value, date) else value
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_url(value) or value
 
 
 class OpenAIAdapter:

@@ -36,7 +36,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from wardgate.config.schema import TimeoutsConfig
+from wardgate.config.schema import BaseURL, TimeoutsConfig
 from wardgate.providers import registry
 from wardgate.providers.anthropic.adapter import AnthropicAdapter
 from wardgate.providers.anthropic.request import TYPE
@@ -49,7 +49,7 @@ class AnthropicConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: str
     api_key: SecretStr
-    base_url: str = "https://api.anthropic.com"
+    base_url: BaseURL = "https://api.anthropic.com"
     anthropic_version: str = "2023-06-01"
     default_max_tokens: Annotated[int, Field(gt=0)] = 4096
     beta: tuple[str, ...] = ()  # anthropic-beta flags, sent comma-separated
@@ -61,13 +61,6 @@ class AnthropicConfig(BaseModel):
         if not value.get_secret_value():
             raise ValueError('must not be empty (e.g. api_key: "${ANTHROPIC_API_KEY}")')
         return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
 
 def build(name: str, config: AnthropicConfig, http: UpstreamHTTP) -> AnthropicAdapter:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from wardgate.config.schema import TimeoutsConfig
+from wardgate.config.schema import BaseURL, TimeoutsConfig
 
 
 class BedrockConfig(BaseModel):
@@ -17,15 +17,8 @@ class BedrockConfig(BaseModel):
     access_key_id: SecretStr | None = None  # with secret_access_key; both absent: botocore's default chain
     secret_access_key: SecretStr | None = None
     session_token: SecretStr | None = None
-    base_url: str | None = None  # default https://bedrock-runtime.{region}.amazonaws.com
+    base_url: BaseURL | None = None  # default https://bedrock-runtime.{region}.amazonaws.com
     timeouts: TimeoutsConfig = TimeoutsConfig()
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/") if value else value
 
     @model_validator(mode="after")
     def _keys_in_pairs(self) -> BedrockConfig:

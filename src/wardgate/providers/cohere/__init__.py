@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
-from wardgate.config.schema import TimeoutsConfig
+from wardgate.config.schema import BaseURL, TimeoutsConfig
 from wardgate.providers import registry
 from wardgate.providers.cohere.adapter import CohereAdapter
 from wardgate.providers.cohere.embed import embed_from_wire, embed_to_wire
@@ -43,7 +43,7 @@ class CohereConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: str
     api_key: SecretStr
-    base_url: str = "https://api.cohere.com"
+    base_url: BaseURL = "https://api.cohere.com"
     timeouts: TimeoutsConfig = TimeoutsConfig()
 
     @field_validator("api_key")
@@ -52,13 +52,6 @@ class CohereConfig(BaseModel):
         if not value.get_secret_value():
             raise ValueError('must not be empty (e.g. api_key: "${COHERE_API_KEY}")')
         return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
 
 def _build(name: str, config: CohereConfig, http: UpstreamHTTP) -> CohereAdapter:

@@ -8,7 +8,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, FilePath, SecretStr, field_validator
 
-from wardgate.config.schema import TimeoutsConfig
+from wardgate.config.schema import BaseURL, TimeoutsConfig
 from wardgate.core.deployment import Timeouts
 from wardgate.providers import registry
 from wardgate.providers.gemini.adapter import GeminiAdapter, VertexAdapter
@@ -19,23 +19,12 @@ GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")  # project ids and locations go into the URL path
 
 
-def _check_url(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
-    return value.rstrip("/") if value else value
-
-
 class GeminiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: str
     api_key: SecretStr
-    base_url: str = GEMINI_BASE_URL
+    base_url: BaseURL = GEMINI_BASE_URL
     timeouts: TimeoutsConfig = TimeoutsConfig()
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_url(value) or value
 
     @field_validator("api_key")
     @classmethod
@@ -51,7 +40,7 @@ class VertexConfig(BaseModel):
     project: str
     location: str = "us-central1"
     credentials_file: FilePath  # a service-account JSON key; read once, when the gateway starts
-    base_url: str | None = None  # default: https://{location}-aiplatform.googleapis.com/v1
+    base_url: BaseURL | None = None  # default: https://{location}-aiplatform.googleapis.com/v1
     timeouts: TimeoutsConfig = TimeoutsConfig()
 
     @field_validator("project", "location")
@@ -60,11 +49,6 @@ class VertexConfig(BaseModel):
         if not _NAME.fullmatch(value):
             raise ValueError("must be lower-case letters, digits and dashes (e.g. my-project, us-central1)")
         return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return _check_url(value)
 
     def endpoint(self) -> str:
         if self.base_url:
