@@ -1,7 +1,7 @@
 """Validate JSON bodies against the component schemas of OpenAI's official OpenAPI document.
 
-The document (OpenAPI 3.1, ~3 MB of YAML) lives outside the repository, in `shared/specs/` beside the
-clone. Parsing it takes seconds, so the parsed and normalised document is cached as JSON under
+The document (OpenAPI 3.1, ~3 MB of YAML) is vendored in `tests/specs/` with its source and licence.
+Parsing it takes seconds, so the parsed and normalised document is cached as JSON under
 `.pytest_cache/`, keyed by the file's size and mtime; later runs load it in milliseconds.
 
 One adjustment is made to the document, and only one: a few schemas still carry the OpenAPI 3.0 keyword
@@ -34,27 +34,15 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SPEC_PATH = REPO_ROOT.parent / "shared" / "specs" / "openai-openapi.yaml"
-SKIP_REASON = f"OpenAI OpenAPI spec not found at {SPEC_PATH} (a copy of shared/ belongs beside the repo)"
+SPEC_PATH = REPO_ROOT / "tests" / "specs" / "openai-openapi.yaml"
 
 _SPEC_URI = "urn:wardgate:openai-openapi"
 _CACHE_FORMAT = 1  # bump when _normalise changes, so stale caches are ignored
 _ANNOTATIONS = ("description", "title", "deprecated", "example", "examples", "default")
 
 
-def spec_available() -> bool:
-    return SPEC_PATH.is_file()
-
-
 def validate(schema_name: str, instance: object) -> None:
-    """Raise `jsonschema.ValidationError` unless `instance` matches `#/components/schemas/<schema_name>`.
-
-    Without the spec (no shared/ beside the clone) the calling test is skipped, except in CI (CI=true), where the
-    spec is always laid beside the clone and its absence is a failure."""
-    if not spec_available() and os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
-        import pytest
-
-        pytest.skip(SKIP_REASON)
+    """Raise `jsonschema.ValidationError` unless `instance` matches `#/components/schemas/<schema_name>`."""
     validator = _validator(schema_name)
     error = best_match(validator.iter_errors(instance))
     if error is None:
@@ -95,8 +83,6 @@ def _registry() -> Registry[Any]:
 
 @functools.cache
 def _document() -> dict[str, Any]:
-    if not spec_available():
-        raise FileNotFoundError(SKIP_REASON)
     stat = SPEC_PATH.stat()
     cache_file = _cache_dir() / f"openai-openapi-v{_CACHE_FORMAT}-{stat.st_size}-{stat.st_mtime_ns}.json"
     document: dict[str, Any]

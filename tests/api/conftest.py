@@ -8,7 +8,6 @@ import openai
 import pytest
 
 from tests.fakes.openai import FakeOpenAI
-from tests.openapi_schema import SKIP_REASON, spec_available
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 
 UPSTREAM_KEY = "sk-fake-upstream"
@@ -64,9 +63,3 @@ async def aclient(gateway: RunningGateway) -> openai.AsyncOpenAI:
     c = openai.AsyncOpenAI(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0)
     yield c  # type: ignore[misc]
     await c.close()
-
-
-@pytest.fixture
-def needs_spec() -> None:
-    if not spec_available():
-        pytest.skip(SKIP_REASON)

@@ -13,8 +13,6 @@ from tests.fakes.openai_logic import count_prompt_tokens
 from tests.openapi_schema import validate
 from tests.support import RunningGateway
 
-pytestmark = pytest.mark.usefixtures("needs_spec")
-
 MESSAGES: list[Any] = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "hello there gateway"},

@@ -13,7 +13,6 @@ from tests.fakes.openai import FakeOpenAI
 from tests.openapi_schema import validate
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 
-pytestmark = pytest.mark.usefixtures("needs_spec")
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
 

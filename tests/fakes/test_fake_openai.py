@@ -52,8 +52,6 @@ def user(text: str) -> dict[str, Any]:
 
 
 def check(schema_name: str, body: Any) -> None:
-    if not openapi_schema.spec_available():
-        pytest.skip(openapi_schema.SKIP_REASON)
     openapi_schema.validate(schema_name, body)
 
 
@@ -684,7 +682,5 @@ def test_nullable_fields_accept_null_and_nothing_else_new() -> None:
 
 
 def test_an_unknown_schema_name_is_a_key_error() -> None:
-    if not openapi_schema.spec_available():
-        pytest.skip(openapi_schema.SKIP_REASON)
     with pytest.raises(KeyError, match="NoSuchSchema"):
         openapi_schema.validate("NoSuchSchema", {})

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_logic import embedding_vector
-from tests.openapi_schema import SKIP_REASON, spec_available, validate
+from tests.openapi_schema import validate
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.core.deployment import Timeouts
 from wardgate.core.errors import UpstreamError
@@ -43,9 +43,6 @@ WEATHER: Any = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
-
-if not spec_available():
-    pytest.skip(SKIP_REASON, allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

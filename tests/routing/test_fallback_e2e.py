@@ -12,13 +12,10 @@ import pytest
 
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
-from tests.openapi_schema import SKIP_REASON, spec_available, validate
+from tests.openapi_schema import validate
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.routing.state import promote, rollback, routing_state
 from wardgate.store.usage import by_request_id
-
-if not spec_available():
-    pytest.skip(SKIP_REASON, allow_module_level=True)
 
 OPENAI_KEY = "sk-fake-upstream"
 ANTHROPIC_KEY = "sk-ant-api03-fake-upstream-key"

@@ -126,7 +126,7 @@ class FillNotifier:
                 backoff = min(backoff * 2, 5.0)
             finally:
                 with contextlib.suppress(*RedisFailure):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     def _wake(self, data: bytes | str) -> None:
         key = data.decode() if isinstance(data, bytes) else data

@@ -105,3 +105,16 @@ class InternalError(WardgateError):
 
 class ClientDisconnected(Exception):
     """The client went away; nothing is sent back. Not a WardgateError: no client sees it."""
+
+
+class StoreUnavailable(WardgateError):
+    """A state backend (Redis, PostgreSQL, SQLite) or its connection pool could not serve the request in time.
+
+    Not the client's fault and not a bug: 503 with ``retry-after``, so SDKs retry after the pause instead of
+    reporting a server error. Raised by the edge that talks to the backend, never built by hand in a stage.
+    """
+
+    status, type, code = 503, "api_error", "store_unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, **kwargs: object) -> None:
+        super().__init__(message, headers={"retry-after": str(retry_after_s)})
