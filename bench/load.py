@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Wardgate's own quick load test (standard library only, plus nginx and wrk).
 
-Starts the shared fake OpenAI upstream (nginx on 127.0.0.1:18080) and Wardgate
+Starts the harness's fake OpenAI upstream (nginx on 127.0.0.1:18080) and Wardgate
 (`wardgate serve --config bench/config.yaml --port 4010 --workers 2`), measures
 Wardgate's cold start, then for each mode (chat = JSON answers, stream = SSE)
 and each concurrency runs wrk straight at the upstream ("direct") and through
@@ -55,7 +55,7 @@ MASTER_KEY = "sk-bench-master-key"
 UPSTREAM_KEY = "sk-fake-upstream-key"
 BODY_BYTES = 1024  # every request body is padded to exactly this size
 
-# The same shape as the shared harness's request (system + user message,
+# The same shape as the peer harness's request (system + user message,
 # max_tokens 64, temperature 0), with the system prompt padded to ~1 KB.
 SYSTEM = "You are a concise assistant."
 USER = "In one sentence, what does benchmarking an HTTP proxy mean?"
@@ -67,10 +67,10 @@ FILLER = (
 WARDGATE_CMD = (
     "{root}/.venv/bin/wardgate serve --config {root}/bench/config.yaml --host 127.0.0.1 --port {port} --workers 2"
 )
-# Stand-in while the CLI does not exist: the shared bare proxy (floor-uvicorn-aiohttp),
-# same model names and keys (floor/floor_config.json). Its venv: shared/bench/floor/install_floor.sh.
+# The harness's bare proxy (floor-uvicorn-aiohttp),
+# same model names and keys (floor/floor_config.json). Its venv: bench/harness/floor/install_floor.sh.
 FLOOR_CMD = (
-    "CLIENT=aiohttp /tmp/floor-venv/bin/uvicorn asgi_proxy:app --app-dir {shared}/bench/floor"
+    "CLIENT=aiohttp /tmp/floor-venv/bin/uvicorn asgi_proxy:app --app-dir {harness}/floor"
     " --host 127.0.0.1 --port {port} --workers 2 --no-access-log --log-level warning"
     " --loop uvloop --http httptools"
 )
@@ -280,10 +280,10 @@ def fake_upstreams(conf: Path) -> list[int]:
 
 
 class Upstream:
-    """The shared fake upstream, started exactly as the shared harness starts it."""
+    """The harness's fake upstream, started exactly as the harness starts it."""
 
-    def __init__(self, shared: Path) -> None:
-        self.prefix = shared / "bench" / "fake_upstream"
+    def __init__(self, harness: Path) -> None:
+        self.prefix = harness / "fake_upstream"
         self.conf = self.prefix / "nginx.conf"
         self.pid: int | None = None
         self.others: list[int] = []
@@ -311,7 +311,7 @@ class Upstream:
         if port_open(UPSTREAM_PORT):
             raise BenchError(f"{HOST}:{UPSTREAM_PORT} is already taken; stop whatever listens there first")
         if not (self.prefix / "static" / "chat.json").exists():
-            raise BenchError(f"{self.prefix}/static is missing (see shared/bench/fake_upstream/gen_static.py)")
+            raise BenchError(f"{self.prefix}/static is missing (see bench/harness/fake_upstream/gen_static.py)")
         with contextlib.suppress(FileNotFoundError):
             UPSTREAM_PID.unlink()
         subprocess.run(
@@ -458,15 +458,15 @@ class Wrk:
 class LoadTest:
     def __init__(self, a: argparse.Namespace) -> None:
         self.a = a
-        self.shared = Path(a.shared).resolve()
+        self.harness = Path(a.harness).resolve()
         self.stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self.run_dir = Path(f"/tmp/bench-load-{self.stamp}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.out_dir = Path(a.out_dir)
-        self.wrk = Wrk(self.shared / "bench" / "wrk" / "post.lua", self.run_dir)
+        self.wrk = Wrk(self.harness / "wrk" / "post.lua", self.run_dir)
         self.gw_url = f"http://{HOST}:{a.port}"
         self.up_url = f"http://{HOST}:{UPSTREAM_PORT}"
-        self.upstream = Upstream(self.shared)
+        self.upstream = Upstream(self.harness)
         self.gateway = Gateway(self.gateway_cmd(), self.run_dir / "gateway.log", cwd=self.run_dir)
         if a.label:
             self.label = a.label
@@ -497,7 +497,7 @@ class LoadTest:
         cmd = self.a.gateway_cmd or WARDGATE_CMD
         if cmd == "floor":
             cmd = FLOOR_CMD
-        return cmd.format(root=ROOT, shared=self.shared, port=self.a.port)
+        return cmd.format(root=ROOT, harness=self.harness, port=self.a.port)
 
     def targets(self, mode: str) -> dict[str, dict[str, Any]]:
         stream = mode == "stream"
@@ -525,15 +525,15 @@ class LoadTest:
         for tool in ("nginx", "wrk"):
             if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
                 raise BenchError(f"{tool} is not installed (bench/run.sh installs it: apt-get install nginx wrk)")
-        if not (self.shared / "bench" / "wrk" / "post.lua").exists():
-            raise BenchError(f"the shared harness is not at {self.shared}/bench (use --shared DIR)")
+        if not (self.harness / "wrk" / "post.lua").exists():
+            raise BenchError(f"the benchmark harness is not at {self.harness} (use --harness DIR)")
         first = shlex.split(self.gateway.cmd)
         exe = next((w for w in first if "=" not in w), "")
         if "/" in exe and not os.access(exe, os.X_OK):
             raise BenchError(
                 f"{exe} is not an executable file. Until `wardgate serve` exists, "
-                "test with the shared floor proxy: --gateway-cmd floor "
-                "(its venv: bash ../shared/bench/floor/install_floor.sh)"
+                "test with the harness's floor proxy: --gateway-cmd floor "
+                "(its venv: bash bench/harness/floor/install_floor.sh)"
             )
         if port_open(self.a.port):
             raise BenchError(f"{HOST}:{self.a.port} is already taken (a `make run` server?); stop it first")
@@ -1000,8 +1000,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--gateway-cmd",
         default=os.environ.get("BENCH_GATEWAY_CMD"),
-        help="command that serves the gateway on --port (placeholders {root} {shared} {port}; "
-        "VAR=value prefixes allowed); 'floor' = the shared bare proxy as a stand-in. "
+        help="command that serves the gateway on --port (placeholders {root} {harness} {port}; "
+        "VAR=value prefixes allowed); 'floor' = the harness's bare proxy as a stand-in. "
         "Default: .venv/bin/wardgate serve --config bench/config.yaml ... --workers 2",
     )
     ap.add_argument(
@@ -1010,9 +1010,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--port", type=int, default=4010, help="the gateway's port (default 4010)")
     ap.add_argument("--ready-timeout", type=float, default=60, help="seconds to wait for the first answer")
     ap.add_argument(
-        "--shared",
-        default=os.environ.get("BENCH_SHARED") or str(ROOT.parent / "shared"),
-        help="the shared folder (default: <repo>/../shared)",
+        "--harness",
+        default=os.environ.get("BENCH_HARNESS") or str(ROOT / "bench" / "harness"),
+        help="the peer benchmark harness (default: bench/harness, vendored)",
     )
     ap.add_argument(
         "--out-dir",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: Wardgate's own load test (bench/load.py), then the shared peer
-# comparison (../shared/bench/run_peers.sh). See bench/README.md.
+# `make bench`: Wardgate's own load test (bench/load.py), then the peer
+# comparison (bench/harness/run_peers.sh, vendored). See bench/README.md.
 #
 #   bash bench/run.sh [--no-peers] [--no-load] [load.py options...]
 #
@@ -14,19 +14,19 @@
 #   BENCH_NETNS=0     run load.py in the host's network namespace (default: a fresh one
 #                     with only loopback when `unshare -n` is permitted; traffic goes to
 #                     127.0.0.1 only either way)
-#   BENCH_SHARED      the shared folder (default: <repo>/../shared)
+#   BENCH_HARNESS     the peer harness (default: <repo>/bench/harness)
 #   WARDGATE_BIN      the wardgate executable for the peer run (default .venv/bin/wardgate)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SHARED="${BENCH_SHARED:-$(cd "$ROOT/.." && pwd)/shared}"
-export BENCH_SHARED="$SHARED"
+HARNESS="${BENCH_HARNESS:-$ROOT/bench/harness}"
+export BENCH_HARNESS="$HARNESS"
 cd "$ROOT"
 
 PEERS="${BENCH_PEERS:-1}"
 LOAD="${BENCH_LOAD:-1}"
 # bench/targets.toml adds wardgate-full (virtual key, budget, rate limit, ledger) and wardgate-full-redis (the same
 # on Redis; needs BENCH_NETNS=0 to reach the machine's Redis, so it is not in the default list)
-DEFAULT_PEER_ARGS="--config $SHARED/bench/targets.toml --config $ROOT/bench/targets.toml --targets direct,portkey,litellm-2w,floor-aiohttp,floor-uvicorn-aiohttp,wardgate,wardgate-full --conc 1,16 --repeats 2 --duration 8"
+DEFAULT_PEER_ARGS="--config $HARNESS/targets.toml --config $ROOT/bench/targets.toml --targets direct,portkey,litellm-2w,floor-aiohttp,floor-uvicorn-aiohttp,wardgate,wardgate-full --conc 1,16 --repeats 2 --duration 8"
 export WARDGATE_BENCH_DIR="$ROOT/bench"
 PEER_ARGS="${BENCH_PEER_ARGS:-$DEFAULT_PEER_ARGS}"
 load_args=()
@@ -44,7 +44,7 @@ done
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 
-[ -d "$SHARED/bench" ] || { say "no shared harness at $SHARED/bench (set BENCH_SHARED)"; exit 2; }
+[ -f "$HARNESS/run_peers.sh" ] || { say "no benchmark harness at $HARNESS (set BENCH_HARNESS)"; exit 2; }
 
 # ---------------------------------------------------------------- tools
 need=()
@@ -79,5 +79,5 @@ fi
 if [ "$PEERS" = 1 ]; then
   say "peer comparison: run_peers.sh $PEER_ARGS"
   # shellcheck disable=SC2086  # PEER_ARGS is a list of options on purpose
-  WARDGATE_BIN="${WARDGATE_BIN:-$ROOT/.venv/bin/wardgate}" bash "$SHARED/bench/run_peers.sh" $PEER_ARGS
+  WARDGATE_BIN="${WARDGATE_BIN:-$ROOT/.venv/bin/wardgate}" bash "$HARNESS/run_peers.sh" $PEER_ARGS
 fi

@@ -1,4 +1,4 @@
--- wrk script: the shared post.lua plus a delay() hook that paces the requests,
+-- wrk script: the harness's post.lua plus a delay() hook that paces the requests,
 -- so that wrk (closed loop) sends about BENCH_RATE requests per second in total.
 --
 -- It does not copy post.lua: it loads it (the body, the headers and the JSON
@@ -7,7 +7,7 @@
 -- Environment (besides post.lua's BENCH_BODY_FILE, BENCH_HEADERS, BENCH_OUT):
 --   BENCH_RATE       target total rate, requests/s over all wrk threads (required)
 --   BENCH_THREADS    wrk's -t value (default 1): each thread paces BENCH_RATE / BENCH_THREADS
---   BENCH_POST_LUA   path of post.lua (default: ../../shared/bench/wrk/post.lua from this file)
+--   BENCH_POST_LUA   path of post.lua (default: harness/wrk/post.lua from this file)
 --   BENCH_RATE_OUT   optional: where done() writes {"paced":N,"late":M} (send slots
 --                    given out, and those that were already past when a connection
 --                    became free, i.e. every connection was busy)
@@ -33,7 +33,7 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*)/") or "."
 local post = os.getenv("BENCH_POST_LUA")
 if post == nil or post == "" then
-  post = here .. "/../../shared/bench/wrk/post.lua"
+  post = here .. "/harness/wrk/post.lua"
 end
 dofile(post)
 
