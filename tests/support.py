@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import uvicorn
 
 from wardgate.app import Gateway
+from wardgate.assemble import Worker
 from wardgate.config import Settings, load_config_text
-from wardgate.services import Services
 
 T = TypeVar("T")
 
@@ -75,9 +75,9 @@ class RunningGateway:
             self.tmpdir.cleanup()
 
     @property
-    def services(self) -> Services:
-        assert self.app.services is not None, "the gateway is not running"
-        return self.app.services
+    def worker(self) -> Worker:
+        assert self.app.worker is not None, "the gateway is not running"
+        return self.app.worker
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the gateway's own event loop (its store and queues live there)."""

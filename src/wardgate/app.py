@@ -9,23 +9,18 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 
-from wardgate.accounting.cost import cost_function
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
 from wardgate.api.openai import OpenAISurface
-from wardgate.assemble import Runtime, assemble
+from wardgate.assemble import Worker, open_worker
+from wardgate.cache.metrics import cache_collector
 from wardgate.config import Settings, load_config
 from wardgate.config.loader import DEMO_CONFIG
 from wardgate.core.errors import MethodNotAllowed, NotFound
-from wardgate.limits.build import build_limits, model_classes, new_backend, rebuild_from_ledger
-from wardgate.limits.memory import MemoryLimits
+from wardgate.core.runtime import Runtime
 from wardgate.limits.metrics import budget_collector
-from wardgate.limits.refresh import BudgetRefresher
-from wardgate.limits.stage import LimitsStage
-from wardgate.observability.metrics import Metrics, cache_collector
+from wardgate.observability.metrics import Metrics
 from wardgate.routing.metrics import routing_collector
-from wardgate.services import Services, open_services
-from wardgate.store.budgets import BudgetStore
 
 log = logging.getLogger("wardgate")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -38,10 +33,8 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._runtime: Runtime | None = None
-        self.services: Services | None = None
+        self.worker: Worker | None = None
         self.control_plane: Handler | None = None  # the admin API (Starlette), mounted at /admin
-        self.limits: LimitsStage | None = None
-        self.budget_refresher: BudgetRefresher | None = None
         surface = OpenAISurface(self.runtime)
         anthropic = AnthropicSurface(self.runtime)
         post: dict[str, Handler] = {
@@ -79,11 +72,11 @@ class Gateway:
                 await send_error(send, MethodNotAllowed(f"Method {scope['method']} is not allowed on {path}."))
             elif scope["method"] == "GET" and path.startswith(("/v1/models/", "/models/")):
                 await self._model(scope, receive, send)
-            elif path.startswith("/admin") and self.services is not None:
+            elif path.startswith("/admin") and self.worker is not None:
                 if self.control_plane is None:  # built on first use: most workers never serve /admin
                     from wardgate.api.admin import build_control_plane
 
-                    self.control_plane = build_control_plane(self.services)
+                    self.control_plane = build_control_plane(self.worker)
                 await self.control_plane(scope, receive, send)
             else:
                 await send_error(send, NotFound(f"Invalid URL ({scope['method']} {path})."))
@@ -91,32 +84,17 @@ class Gateway:
             await self._lifespan(receive, send)
 
     async def startup(self) -> None:
-        self.services = services = await open_services(self.settings)
-        cost_of = cost_function(self.settings)
-        backend = new_backend(services)
-        self.limits = build_limits(self.settings, services, backend, cost_of)
-        self.budget_refresher = BudgetRefresher(
-            self.limits, BudgetStore(services.engine), self.settings.limits.refresh_s
-        )
-        await self.budget_refresher.load()
-        self.budget_refresher.start()
-        services.limits, services.budget_refresher = self.limits, self.budget_refresher
-        if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
-            await rebuild_from_ledger(self.limits, services, model_classes(self.settings))
-        self.metrics.add(budget_collector(self.limits))
-        self.metrics.add(routing_collector(services))
-        self.metrics.add(cache_collector(services))
-        self._runtime = assemble(self.settings, services, cost_of, self.limits)
+        self.worker = worker = await open_worker(self.settings)
+        self.metrics.add(budget_collector(worker.limits))
+        self.metrics.add(routing_collector(worker.routing))
+        self.metrics.add(cache_collector(worker.cache))
+        self._runtime = worker.runtime
 
     async def shutdown(self) -> None:
         self._runtime = None
-        if self.budget_refresher is not None:
-            await self.budget_refresher.stop()
-        if self.limits is not None:
-            await self.limits.drain()  # settlements in flight reach the counters before Redis closes
-        if self.services is not None:
-            await self.services.close()
-            self.services = None
+        if self.worker is not None:
+            await self.worker.close()
+            self.worker = None
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -142,7 +120,7 @@ class Gateway:
         await send_bytes(send, 200, body, [], b"text/plain; version=0.0.4; charset=utf-8")
 
     async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ready = self._runtime is not None and self.services is not None and not self.services.http.session.closed
+        ready = self._runtime is not None and self.worker is not None and not self.worker.http.session.closed
         await send_json(send, 200 if ready else 503, {"status": "ready" if ready else "starting"})
 
 

@@ -1,49 +1,176 @@
-"""Config → the pipeline's stages, in order. The one place that knows every stage; called at start-up and reload."""
+"""Config → one worker: its long-lived state and the pipeline's stages, in order.
+
+The one place that knows every stage. ``open_worker`` is called once per serving process at start-up; it opens what
+the process holds (store, batched writers, HTTP session, Redis, cache tiers, routing state, limits) and assembles the
+pipeline from them. Stages get the few collaborators they need in their constructors, never the worker itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
-from wardgate.accounting.cost import price_table
-from wardgate.accounting.stage import AccountingStage, CostOf
-from wardgate.cache.build import build_cache_stage
-from wardgate.cache.runtime import cache_of
-from wardgate.config.schema import DeploymentConfig, Settings, TimeoutsConfig
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wardgate.accounting.stage import AccountingStage
+from wardgate.cache.build import build_cache_stage, policy_of
+from wardgate.cache.runtime import ResponseCache
+from wardgate.config.schema import DeploymentConfig, RedisConfig, Settings, TimeoutsConfig
+from wardgate.core.batching import BatchWriter
+from wardgate.core.call import CostOf
 from wardgate.core.deployment import Adapter, Deployment, Timeouts
 from wardgate.core.pipeline import Pipeline, Stage
-from wardgate.core.principal import Principal
+from wardgate.core.runtime import Runtime
+from wardgate.identity.access import ModelAccessStage
 from wardgate.identity.external import ProjectDirectory
-from wardgate.identity.keys import IdentityStage
+from wardgate.identity.keys import IdentityStage, KeyCache
 from wardgate.identity.mtls import MTLSIdentity
+from wardgate.limits.build import build_limits, model_classes, new_backend, notifier, rebuild_from_ledger
+from wardgate.limits.memory import MemoryLimits
+from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.stage import LimitsStage
 from wardgate.providers import registry
-from wardgate.providers.http import UpstreamHTTP
+from wardgate.providers.http import UpstreamHTTP, new_session
 from wardgate.routing.build import build_routes
 from wardgate.routing.execute import Executor
 from wardgate.routing.stage import RouterStage
-from wardgate.routing.state import state_for
+from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import blended_price
-from wardgate.services import Services
+from wardgate.store import audit as audit_store
+from wardgate.store.audit import AuditEntry
+from wardgate.store.budgets import BudgetStore
+from wardgate.store.engine import create_engine, upgrade
+from wardgate.store.keys import KeyStore
+from wardgate.store.tenancy import TenancyStore
+from wardgate.store.usage import UsageEvent, insert_events
+from wardgate.usage.cost import cost_function, price_table
+
+if TYPE_CHECKING:  # loaded only when identity.jwt is configured
+    from wardgate.identity.jwt import JWTVerifier
 
 
-class Authenticate(Protocol):
-    def __call__(
-        self, credential: str | None, model: str | None = None, *, client_cert: str | None = None
-    ) -> Awaitable[Principal]: ...
+@dataclass(frozen=True, slots=True, eq=False)
+class Worker:
+    """Everything one serving process holds, opened by ``open_worker`` and closed by ``close`` (in reverse order)."""
+
+    settings: Settings
+    http: UpstreamHTTP
+    engine: AsyncEngine
+    tenancy: TenancyStore
+    keys: KeyStore
+    key_cache: KeyCache
+    ledger: BatchWriter[UsageEvent]
+    audit: BatchWriter[AuditEntry]
+    redis: aioredis.Redis | None  # when `redis:` is configured; shared by every Redis-backed state
+    cache: ResponseCache
+    routing: RoutingState
+    limits: LimitsStage
+    budget_refresher: BudgetRefresher
+    runtime: Runtime
+    jwt: JWTVerifier | None
+    _exit: contextlib.AsyncExitStack
+
+    async def close(self) -> None:
+        await self._exit.aclose()
 
 
-@dataclass(frozen=True, slots=True)
-class Runtime:
-    """Everything a request needs, built once from one config; replaced whole on reload."""
+async def open_worker(settings: Settings) -> Worker:
+    """Open one worker's state in dependency order; if any step fails, what was opened is closed again."""
+    async with contextlib.AsyncExitStack() as stack:
+        engine = create_engine(settings.store)
+        stack.push_async_callback(engine.dispose)
+        await upgrade(engine)
+        http = UpstreamHTTP(new_session())
+        stack.push_async_callback(http.session.close)
+        redis = await _open_redis(settings.redis)
+        if redis is not None:
+            stack.push_async_callback(redis.aclose)  # the client owns the pool: aclose() closes its sockets
+        prefix = settings.redis.key_prefix if settings.redis is not None else "wg:"
+        cache = ResponseCache(settings.cache, redis, prefix)
+        stack.push_async_callback(cache.close)  # before Redis: it stops its listener and writes its last stats
+        ledger_config = settings.ledger
 
-    pipeline: Pipeline
-    authenticate: Authenticate
-    model_names: tuple[str, ...]
-    deployments: dict[str, tuple[Deployment, ...]]
-    max_body_bytes: int
-    read_client_cert: Callable[[Mapping[str, Any]], str | None] | None = None  # identity.mtls: its header, if trusted
+        async def write_usage(batch: Sequence[UsageEvent]) -> None:
+            await insert_events(engine, batch)
+
+        async def write_audit(batch: Sequence[AuditEntry]) -> None:
+            await audit_store.append(engine, batch)
+
+        batch, interval = ledger_config.max_batch, ledger_config.flush_interval_s
+        ledger = BatchWriter("usage-ledger", write_usage, max_batch=batch, interval_s=interval)
+        audit = BatchWriter("audit", write_audit, max_batch=batch, interval_s=interval)
+        ledger.start()
+        stack.push_async_callback(ledger.stop)
+        audit.start()
+        stack.push_async_callback(audit.stop)
+        tenancy, keys = TenancyStore(engine), KeyStore(engine)
+        jwt = None
+        if settings.identity.jwt is not None:
+            from wardgate.identity.jwt import JWTVerifier
+
+            directory = ProjectDirectory(tenancy, ttl_s=settings.identity.key_cache_ttl_s)
+            jwt = JWTVerifier(settings.identity.jwt, http.session, directory)
+            await jwt.start()
+            stack.push_async_callback(jwt.close)
+        routing = RoutingState(settings.routing, redis=redis, key_prefix=prefix)
+        stack.push_async_callback(routing.close)
+        cost_of = cost_function(settings)
+        backend = new_backend(settings, redis)
+        cached = frozenset(m for m in settings.models if policy_of(settings, m) is not None)
+        limits = build_limits(settings, backend, cost_of, notifier(settings, audit, http.session), cached)
+        stack.push_async_callback(limits.drain)  # settlements in flight reach the counters before Redis closes
+        refresher = BudgetRefresher(limits, BudgetStore(engine), settings.limits.refresh_s)
+        await refresher.load()
+        refresher.start()
+        stack.push_async_callback(refresher.stop)
+        if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
+            await rebuild_from_ledger(limits, engine, model_classes(settings))
+        key_cache = KeyCache(keys, tenancy, ttl_s=settings.identity.key_cache_ttl_s)
+        runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of)
+        worker = Worker(
+            settings=settings,
+            http=http,
+            engine=engine,
+            tenancy=tenancy,
+            keys=keys,
+            key_cache=key_cache,
+            ledger=ledger,
+            audit=audit,
+            redis=redis,
+            cache=cache,
+            routing=routing,
+            limits=limits,
+            budget_refresher=refresher,
+            runtime=runtime,
+            jwt=jwt,
+            _exit=stack.pop_all(),
+        )
+    return worker
+
+
+async def _open_redis(config: RedisConfig | None) -> aioredis.Redis | None:
+    if config is None:
+        return None
+    # a blocking pool: under a burst, requests wait (up to socket_timeout_s) for one of max_connections connections
+    # instead of failing or opening one connection per in-flight request
+    pool = aioredis.BlockingConnectionPool.from_url(
+        config.url,
+        max_connections=config.max_connections,
+        timeout=config.socket_timeout_s,
+        socket_timeout=config.socket_timeout_s,
+        socket_connect_timeout=config.socket_timeout_s,
+        health_check_interval=30,
+    )
+    client = aioredis.Redis.from_pool(pool)
+    try:
+        await client.ping()  # fail at start-up, not on the first request
+    except BaseException:
+        await client.aclose()
+        raise
+    return client
 
 
 def build_adapters(settings: Settings, http: UpstreamHTTP) -> dict[str, Adapter]:
@@ -93,32 +220,44 @@ def deployment_prices(settings: Settings) -> Callable[[DeploymentConfig], float 
     return price_of
 
 
-def assemble(settings: Settings, services: Services, cost_of: CostOf, limits: LimitsStage | None = None) -> Runtime:
-    """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → limits
-    (reserve before, settle after) → cache (a hit ends the forward pass) → router → the provider (terminal)."""
+def assemble(
+    settings: Settings,
+    http: UpstreamHTTP,
+    key_cache: KeyCache,
+    audit: BatchWriter[AuditEntry],
+    ledger: BatchWriter[UsageEvent],
+    jwt: JWTVerifier | None,
+    cache: ResponseCache,
+    routing: RoutingState,
+    limits: LimitsStage | None,
+    cost_of: CostOf,
+) -> Runtime:
+    """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → model access
+    (once, for every later stage) → limits (reserve before, settle after) → cache (a hit ends the forward pass) → router → the provider
+    (terminal)."""
     assert settings.master_key is not None, "validated at load"
     mtls_config, ttl_s = settings.identity.mtls, settings.identity.key_cache_ttl_s
-    mtls = MTLSIdentity(mtls_config, ProjectDirectory(services.tenancy, ttl_s)) if mtls_config else None
+    mtls = MTLSIdentity(mtls_config, ProjectDirectory(key_cache.tenancy, ttl_s)) if mtls_config else None
     identity = IdentityStage(
         settings.master_key.get_secret_value(),
-        services.key_cache,
-        services.audit,
+        key_cache,
+        audit,
         settings.identity.key_use_audit,
-        jwt=services.jwt,
+        jwt=jwt,
         mtls=mtls,
     )
-    deployments = build_deployments(settings, build_adapters(settings, services.http))
-    stages: list[Stage] = [identity, AccountingStage(services.ledger, cost_of)]
+    deployments = build_deployments(settings, build_adapters(settings, http))
+    # accounting before the access check: its after hook runs last and records every outcome, refusals included
+    stages: list[Stage] = [identity, AccountingStage(ledger, cost_of), ModelAccessStage(settings.models)]
     if limits is not None:
         stages.append(limits)
     # the cache: after limits (a hit still counts against rate limits), before the router (a hit calls no provider)
-    cache = build_cache_stage(settings, cache_of(services), cost_of, deployments)
-    if cache is not None:
-        stages.append(cache)
-    routing = state_for(services)
+    cache_stage = build_cache_stage(settings, cache, cost_of, deployments)
+    if cache_stage is not None:
+        stages.append(cache_stage)
     routes = build_routes(settings.models, deployments, deployment_prices(settings), routing)
     stages.append(RouterStage(routes))
-    runtime = Runtime(
+    return Runtime(
         pipeline=Pipeline(stages, Executor(routes, routing)),  # the terminal: retries, fall-backs, breakers
         authenticate=identity.authenticate,
         model_names=tuple(settings.models),
@@ -126,4 +265,3 @@ def assemble(settings: Settings, services: Services, cost_of: CostOf, limits: Li
         max_body_bytes=settings.server.max_body_bytes,
         read_client_cert=mtls.read if mtls is not None else None,
     )
-    return runtime

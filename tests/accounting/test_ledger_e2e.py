@@ -11,9 +11,9 @@ import pytest
 
 from tests.fakes.openai import FakeOpenAI
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
-from wardgate.accounting.pricing import cost, load_catalog, to_nanousd
 from wardgate.core.usage import Usage
 from wardgate.store.usage import by_request_id
+from wardgate.usage.pricing import cost, load_catalog, to_nanousd
 
 MESSAGES: list[Any] = [{"role": "user", "content": "count my tokens please"}]
 
@@ -41,16 +41,16 @@ models:
 @pytest.fixture(scope="module")
 def key(gateway: RunningGateway) -> tuple[str, str]:
     async def make() -> tuple[str, str]:
-        project = await gateway.services.tenancy.create_project("ledger-test", cost_center="CC-9")
-        secret, record = await gateway.services.keys.create(project.id, name="ledger")
+        project = await gateway.worker.tenancy.create_project("ledger-test", cost_center="CC-9")
+        secret, record = await gateway.worker.keys.create(project.id, name="ledger")
         return secret, record.id
 
     return gateway.run(make())
 
 
 def ledger_row(gateway: RunningGateway, request_id: str) -> dict[str, Any]:
-    gateway.run(gateway.services.ledger.flush())
-    row = gateway.run(by_request_id(gateway.services.engine, request_id))
+    gateway.run(gateway.worker.ledger.flush())
+    row = gateway.run(by_request_id(gateway.worker.engine, request_id))
     assert row is not None
     return row
 
@@ -97,10 +97,10 @@ def test_failed_calls_are_recorded_and_unauthenticated_ones_are_not(gateway: Run
 
 def test_a_revoked_key_is_refused(gateway: RunningGateway) -> None:
     async def make() -> str:
-        project = await gateway.services.tenancy.create_project("revoke-test")
-        secret, record = await gateway.services.keys.create(project.id)
-        await gateway.services.keys.revoke(record.id)
-        gateway.services.key_cache.invalidate()
+        project = await gateway.worker.tenancy.create_project("revoke-test")
+        secret, record = await gateway.worker.keys.create(project.id)
+        await gateway.worker.keys.revoke(record.id)
+        gateway.worker.key_cache.invalidate()
         return secret
 
     secret = gateway.run(make())

@@ -196,15 +196,14 @@ def test_a_bad_cache_header_is_a_400_naming_it(gateway: RunningGateway, name: st
 
 
 def test_a_ttl_override_is_capped_at_max_ttl(gateway: RunningGateway) -> None:
-    from wardgate.cache import cache_of
     from wardgate.cache.stage import parse_ttl
 
     assert parse_ttl("30", 600, 900) == 30
     assert parse_ttl("100000", 600, 900) == 900
     messages = prompt()
-    before = len(cache_of(gateway.services).local)
+    before = len(gateway.worker.cache.local)
     chat(gateway, {"model": "gpt", "messages": messages}, {"x-wardgate-cache-ttl": "100000"})
-    assert len(cache_of(gateway.services).local) == before + 1
+    assert len(gateway.worker.cache.local) == before + 1
 
 
 def test_invalidation_by_model_template_and_all(gateway: RunningGateway, fake: FakeOpenAI) -> None:
@@ -214,12 +213,12 @@ def test_invalidation_by_model_template_and_all(gateway: RunningGateway, fake: F
     chat(gateway, body)
     chat(gateway, body, tagged)
     assert chat(gateway, body, tagged).headers["x-wardgate-cache"] == "hit"
-    gateway.run(invalidate(gateway.services, "template", "faq@3"))
+    gateway.run(invalidate(gateway.worker.cache, "template", "faq@3"))
     assert chat(gateway, body, tagged).headers["x-wardgate-cache"] == "miss"
     assert chat(gateway, body).headers["x-wardgate-cache"] == "hit"  # untagged: another template's entry
-    gateway.run(invalidate(gateway.services, "model", "gpt"))
+    gateway.run(invalidate(gateway.worker.cache, "model", "gpt"))
     assert chat(gateway, body).headers["x-wardgate-cache"] == "miss"
-    gateway.run(invalidate(gateway.services, "all"))
+    gateway.run(invalidate(gateway.worker.cache, "all"))
     assert chat(gateway, body).headers["x-wardgate-cache"] == "miss"
     assert chat(gateway, body).headers["x-wardgate-cache"] == "hit"
     assert upstream_calls(fake, messages[0]["content"]) == 5
@@ -229,10 +228,8 @@ def test_a_hit_still_writes_a_ledger_row_with_the_tokens_and_no_cost(gateway: Ru
     messages = prompt()
     miss = chat(gateway, {"model": "gpt", "messages": messages})
     hit = chat(gateway, {"model": "gpt", "messages": messages})
-    gateway.run(gateway.services.ledger.flush())
-    rows = [
-        gateway.run(by_request_id(gateway.services.engine, r.headers["x-wardgate-request-id"])) for r in (miss, hit)
-    ]
+    gateway.run(gateway.worker.ledger.flush())
+    rows = [gateway.run(by_request_id(gateway.worker.engine, r.headers["x-wardgate-request-id"])) for r in (miss, hit)]
     assert rows[0] is not None and rows[1] is not None
     assert rows[1]["input_tokens"] == rows[0]["input_tokens"] > 0
     assert rows[1]["output_tokens"] == rows[0]["output_tokens"] > 0
@@ -243,14 +240,14 @@ def test_a_hit_still_writes_a_ledger_row_with_the_tokens_and_no_cost(gateway: Ru
 def test_the_ledger_row_of_a_hit_is_marked_as_one(gateway: RunningGateway) -> None:
     messages = prompt()
     responses = [chat(gateway, {"model": "gpt", "messages": messages}) for _ in range(2)]
-    gateway.run(gateway.services.ledger.flush())
-    rows = [gateway.run(by_request_id(gateway.services.engine, r.headers["x-wardgate-request-id"])) for r in responses]
+    gateway.run(gateway.worker.ledger.flush())
+    rows = [gateway.run(by_request_id(gateway.worker.engine, r.headers["x-wardgate-request-id"])) for r in responses]
     assert [row["cache_hit"] if row else None for row in rows] == [False, True]
 
 
 def test_stats_count_hits_misses_and_savings_by_model(gateway: RunningGateway) -> None:
     def totals() -> dict[str, Any]:
-        rows = gateway.run(cache_stats(gateway.services, ["model"]))
+        rows = gateway.run(cache_stats(gateway.worker.cache, ["model"]))
         return next(r for r in rows if r["model"] == "gpt")
 
     before = totals()

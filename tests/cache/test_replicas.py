@@ -16,7 +16,7 @@ import pytest
 from tests.cache.conftest import Replicas
 from tests.fakes.openai import FakeOpenAI
 from tests.support import MASTER_KEY, RunningGateway
-from wardgate.cache import cache_of, cache_stats, invalidate
+from wardgate.cache import cache_stats, invalidate
 from wardgate.store.usage import by_request_id
 
 pytestmark = pytest.mark.redis
@@ -29,8 +29,8 @@ def projects(replicas: Replicas) -> dict[str, tuple[str, str]]:
     async def make() -> dict[str, tuple[str, str]]:
         out = {}
         for name in ("alpha", "beta"):
-            project = await replicas.a.services.tenancy.create_project(f"cache-{name}-{uuid.uuid4().hex[:6]}")
-            secret, _ = await replicas.a.services.keys.create(project.id, name=name)
+            project = await replicas.a.worker.tenancy.create_project(f"cache-{name}-{uuid.uuid4().hex[:6]}")
+            secret, _ = await replicas.a.worker.keys.create(project.id, name=name)
             out[name] = (project.id, secret)
         return out
 
@@ -48,8 +48,8 @@ def upstream_calls(fake: FakeOpenAI, marker: str) -> int:
 def coalesced(replicas: Replicas) -> int:
     """Followers that waited for a leader, over both replicas (the report is shared: flush both, read once)."""
     for gateway in replicas:
-        gateway.run(cache_of(gateway.services).stats.flush())
-    return sum(r["coalesced"] for r in replicas.a.run(cache_stats(replicas.a.services, ["model"])))
+        gateway.run(gateway.worker.cache.stats.flush())
+    return sum(r["coalesced"] for r in replicas.a.run(cache_stats(replicas.a.worker.cache, ["model"])))
 
 
 def post(
@@ -69,7 +69,7 @@ def test_a_repeat_prompt_is_a_hit_on_the_other_replica(replicas: Replicas, fake:
     assert [r.headers["x-wardgate-cache"] for r in (first, second, third)] == ["miss", "hit", "hit"]
     assert second.json() == first.json()
     assert upstream_calls(fake, messages[0]["content"]) == 1
-    stats = replicas.b.run(cache_stats(replicas.b.services, ["model", "bucket"]))
+    stats = replicas.b.run(cache_stats(replicas.b.worker.cache, ["model", "bucket"]))
     buckets = {row["bucket"] for row in stats if row["model"] == "gpt" and row["hits"]}
     assert {"redis", "local"} <= buckets  # the Redis hit filled replica b's own tier
 
@@ -128,7 +128,7 @@ def test_invalidating_a_project_takes_effect_on_both_replicas(
         post(replicas.a, key, body)
         for gateway in replicas:  # now in both replicas' local tiers too
             assert post(gateway, key, body, only).headers["x-wardgate-cache"] == "hit"
-    replicas.a.run(invalidate(replicas.a.services, "project", alpha_id))
+    replicas.a.run(invalidate(replicas.a.worker.cache, "project", alpha_id))
     for gateway in replicas:
         gone = post(gateway, alpha, body, only)
         assert gone.status_code == 504 and gone.json()["error"]["code"] == "cache_miss"
@@ -180,12 +180,12 @@ def test_stats_add_up_to_the_ledger(replicas: Replicas, projects: dict[str, tupl
                     (project_id, response.headers["x-wardgate-request-id"], response.headers["x-wardgate-cache"])
                 )
     for gateway in replicas:
-        gateway.run(gateway.services.ledger.flush())
-        gateway.run(cache_of(gateway.services).stats.flush())
-    rows = {rid: replicas.a.run(by_request_id(replicas.a.services.engine, rid)) for _, rid, _ in sent}
+        gateway.run(gateway.worker.ledger.flush())
+        gateway.run(gateway.worker.cache.stats.flush())
+    rows = {rid: replicas.a.run(by_request_id(replicas.a.worker.engine, rid)) for _, rid, _ in sent}
     stats = {
         r["project"]: r
-        for r in replicas.a.run(cache_stats(replicas.a.services, ["project", "model"]))
+        for r in replicas.a.run(cache_stats(replicas.a.worker.cache, ["project", "model"]))
         if r["model"] == "tally"
     }
     assert set(stats) == {projects["alpha"][0], projects["beta"][0]}

@@ -110,7 +110,7 @@ def test_a_paraphrase_hits_and_an_unrelated_prompt_misses(gateway: RunningGatewa
         assert hit.json()["choices"] == stored.json()["choices"]
     for unrelated in ("How do I bake sourdough bread?", "What is the capital of Germany?"):
         assert ask(gateway, unrelated, system).headers["x-wardgate-cache"] == "miss", unrelated
-    rows = gateway.run(cache_stats(gateway.services, ["bucket"]))
+    rows = gateway.run(cache_stats(gateway.worker.cache, ["bucket"]))
     assert any(r["bucket"] == "semantic" and r["hits"] >= 2 for r in rows)
 
 

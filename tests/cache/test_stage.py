@@ -16,7 +16,7 @@ from wardgate.cache.keys import exact_key, tenant_of
 from wardgate.cache.runtime import ResponseCache
 from wardgate.cache.stage import CacheMiss, CacheStage, ModelPolicy
 from wardgate.config.schema import CacheConfig
-from wardgate.core.call import Call, Result
+from wardgate.core.call import CacheOptions, Call, Result
 from wardgate.core.errors import UpstreamError
 from wardgate.core.principal import Principal
 from wardgate.core.usage import Usage
@@ -30,7 +30,7 @@ ANSWER = orjson.dumps({"id": "x", "object": "chat.completion", "choices": [], "u
 def new_call(control: str | None = None) -> Call:
     call = Call("id", "openai", "chat", "gpt", BODY, False, None, perf_counter())
     call.principal = PRINCIPAL
-    call.cache_control = control
+    call.cache_options = CacheOptions(control=control)
     return call
 
 

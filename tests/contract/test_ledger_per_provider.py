@@ -10,9 +10,9 @@ import pytest
 
 from tests.contract.conftest import Upstream
 from tests.support import RunningGateway
-from wardgate.accounting.pricing import cost, load_catalog, to_nanousd
 from wardgate.core.usage import Usage
 from wardgate.store.usage import by_request_id
+from wardgate.usage.pricing import cost, load_catalog, to_nanousd
 
 MESSAGES: Any = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello to Ada."}]
 
@@ -29,8 +29,8 @@ def test_one_ledger_row_with_the_fakes_tokens_and_the_catalog_cost(
     else:
         raw = openai_client.chat.completions.with_raw_response.create(model=upstream.model, messages=MESSAGES)
     reported = upstream.reported()
-    gateway.run(gateway.services.ledger.flush())
-    row = gateway.run(by_request_id(gateway.services.engine, raw.headers["x-wardgate-request-id"]))
+    gateway.run(gateway.worker.ledger.flush())
+    row = gateway.run(by_request_id(gateway.worker.engine, raw.headers["x-wardgate-request-id"]))
     assert row is not None
     tokens = (row["input_tokens"], row["output_tokens"], row["cached_tokens"], row["cache_write_tokens"],
               row["reasoning_tokens"])  # fmt: skip

@@ -41,8 +41,8 @@ def module_issuer() -> Iterator[FakeIssuer]:
 def gateway(module_issuer: FakeIssuer) -> Iterator[RunningGateway]:
     # min refresh 0: a rotation right after start-up is picked up at once (the default waits 60 s between fetches)
     with gateway_from_yaml(config(module_issuer, jwks_min_refresh_s="0")) as gw:
-        gw.run(gw.services.tenancy.create_project("acme", id="prj_acme"))
-        gw.run(gw.services.tenancy.create_team("prj_acme", "ml", id="team_ml"))
+        gw.run(gw.worker.tenancy.create_project("acme", id="prj_acme"))
+        gw.run(gw.worker.tenancy.create_team("prj_acme", "ml", id="team_ml"))
         yield gw
 
 
@@ -56,8 +56,8 @@ def chat(gateway: RunningGateway, token: str, model: str = "chat-model") -> tupl
 
 
 def ledger_row(gateway: RunningGateway, request_id: str) -> dict[str, Any]:
-    gateway.run(gateway.services.ledger.flush())
-    row = gateway.run(by_request_id(gateway.services.engine, request_id))
+    gateway.run(gateway.worker.ledger.flush())
+    row = gateway.run(by_request_id(gateway.worker.engine, request_id))
     assert row is not None
     return row
 
@@ -140,7 +140,7 @@ def test_master_and_virtual_keys_still_work_beside_jwt(gateway: RunningGateway) 
 
 def test_the_key_set_is_fetched_once_for_many_requests() -> None:
     with FakeIssuer() as issuer, gateway_from_yaml(config(issuer)) as gw:
-        gw.run(gw.services.tenancy.create_project("acme"))
+        gw.run(gw.worker.tenancy.create_project("acme"))
         tokens = [
             issuer.token(alg, wardgate_project="acme", sub=f"user-{i}") for i in range(10) for alg in ("RS256", "ES256")
         ]

@@ -37,7 +37,7 @@ models:
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[RunningGateway]:
     with gateway_from_yaml(config()) as gw:
-        gw.run(gw.services.tenancy.create_project("acme", id="prj_acme", allowed_models=["chat-model"]))
+        gw.run(gw.worker.tenancy.create_project("acme", id="prj_acme", allowed_models=["chat-model"]))
         yield gw
 
 
@@ -79,8 +79,8 @@ def test_a_request_with_the_header_is_served_and_charged_to_the_project(gateway:
     request_id = f"mtls-{uuid.uuid4().hex[:12]}"
     response = post(gateway, {"x-forwarded-client-cert": XFCC, "x-wardgate-request-id": request_id})
     assert response.status_code == 200, response.text
-    gateway.run(gateway.services.ledger.flush())
-    row = gateway.run(by_request_id(gateway.services.engine, request_id))
+    gateway.run(gateway.worker.ledger.flush())
+    row = gateway.run(by_request_id(gateway.worker.engine, request_id))
     assert row is not None
     assert (row["principal_id"], row["project_id"], row["user_id"]) == (
         "mtls:spiffe://mesh/acme/billing",
@@ -92,7 +92,7 @@ def test_a_request_with_the_header_is_served_and_charged_to_the_project(gateway:
 @surface_forwards_the_header
 def test_the_header_from_an_untrusted_peer_is_ignored() -> None:
     with gateway_from_yaml(config("[10.0.0.0/8]")) as gw:
-        gw.run(gw.services.tenancy.create_project("acme"))
+        gw.run(gw.worker.tenancy.create_project("acme"))
         assert post(gw, {"x-forwarded-client-cert": XFCC}).status_code == 401
 
 

@@ -38,8 +38,8 @@ def client(gw: RunningGateway, key: str = MASTER_KEY) -> openai.OpenAI:
 
 def make_key(gw: RunningGateway, project: str) -> str:
     async def make() -> str:
-        p = await gw.services.tenancy.create_project(project)
-        secret, _ = await gw.services.keys.create(p.id)
+        p = await gw.worker.tenancy.create_project(project)
+        secret, _ = await gw.worker.keys.create(p.id)
         return secret
 
     return gw.run(make())
@@ -76,7 +76,7 @@ budgets:
             raw = c.chat.completions.with_raw_response.create(model="small", messages=MESSAGES, max_tokens=10)
             headers.append(raw.headers.get("x-wardgate-budget-warning"))
         assert headers[0] is None and headers[-1] is not None and headers[-1].startswith("soft: ")
-        gw.run(gw.services.audit.flush())
+        gw.run(gw.worker.audit.flush())
         crossings = gw.run(_audit_actions(gw))
         assert crossings.count("budget.threshold_crossed") == 2  # 50 % once, 70 % once
 
@@ -86,7 +86,7 @@ async def _audit_actions(gw: RunningGateway) -> list[str]:
 
     from wardgate.store.tables import audit_log
 
-    async with gw.services.engine.connect() as conn:
+    async with gw.worker.engine.connect() as conn:
         return [r[0] for r in await conn.execute(select(audit_log.c.action))]
 
 
@@ -162,8 +162,8 @@ budgets:
 """
     with gateway(fake, limits) as gw, client(gw) as c:
         c.chat.completions.create(model="small", messages=MESSAGES, max_tokens=5)
-        assert gw.app.limits is not None
-        [state] = gw.run(budget_states(gw.app.limits, "visible"))
+        assert gw.worker.limits is not None
+        [state] = gw.run(budget_states(gw.worker.limits, "visible"))
         assert state["spent"] == "0.000008000"  # 8 tokens at $1/M
         assert state["reserved"] == "0.000000000" and state["remaining"] == "4.999992000"
         assert state["resets_at"].endswith("T00:00:00Z")
@@ -206,8 +206,8 @@ budgets:
     with gateway_from_yaml(config) as gw, client(gw) as c:
         for _ in range(3):
             c.chat.completions.create(model="small", messages=MESSAGES, max_tokens=5)
-        gw.run(gw.services.ledger.flush())
+        gw.run(gw.worker.ledger.flush())
     with gateway_from_yaml(config) as again:
-        assert again.app.limits is not None
-        [state] = again.run(budget_states(again.app.limits, "durable"))
+        assert again.worker.limits is not None
+        [state] = again.run(budget_states(again.worker.limits, "durable"))
         assert state["spent"] == 3 * 8  # what the first process spent, read back from the ledger

@@ -120,8 +120,8 @@ def test_a_failing_openai_deployment_falls_back_to_anthropic_with_an_openai_answ
         "attempts": "2",
         "failed": "up/error-500:server_error",
     }
-    gateway.run(gateway.services.ledger.flush())
-    row = gateway.run(by_request_id(gateway.services.engine, raw.headers["x-wardgate-request-id"]))
+    gateway.run(gateway.worker.ledger.flush())
+    row = gateway.run(by_request_id(gateway.worker.engine, raw.headers["x-wardgate-request-id"]))
     assert row is not None and row["deployment"] == "claude/claude-sonnet-4-5"  # charged to who answered
 
 
@@ -175,7 +175,7 @@ def test_a_429_moves_to_the_fall_back_model_and_cools_the_deployment_down(
         "failed": "up2/gpt-4o-mini:rate_limit",
         "fallback": "claude-backup",
     }
-    state = {entry["deployment"]: entry for entry in routing_state(gateway.services)}
+    state = {entry["deployment"]: entry for entry in routing_state(gateway.worker.routing)}
     assert state["up2/gpt-4o-mini"]["breaker"]["state"] == "open"
     assert state["up2/gpt-4o-mini"]["health"]["failures_by_kind"] == {"rate_limit": 1}
     again = client.chat.completions.with_raw_response.create(model="limited", messages=MESSAGES)
@@ -186,18 +186,18 @@ def test_a_429_moves_to_the_fall_back_model_and_cools_the_deployment_down(
 def test_a_canary_is_promoted_and_rolled_back_by_one_call(client: openai.OpenAI, gateway: RunningGateway) -> None:
     first = client.chat.completions.with_raw_response.create(model="canaried", messages=MESSAGES)
     assert route_of(first.headers)["arm"] == "baseline"  # the master key's hash is outside the 1% slice
-    promoted = gateway.run(promote(gateway.services, "canaried"))
+    promoted = gateway.run(promote(gateway.worker.routing, "canaried"))
     assert promoted["status"] == "promoted"
     after = client.chat.completions.with_raw_response.create(model="canaried", messages=MESSAGES)
     assert route_of(after.headers)["deployment"] == "claude/claude-opus-4-5"
     assert route_of(after.headers)["arm"] == "canary"
-    entry = next(e for e in routing_state(gateway.services) if e["deployment"] == "claude/claude-opus-4-5")
+    entry = next(e for e in routing_state(gateway.worker.routing) if e["deployment"] == "claude/claude-opus-4-5")
     assert entry["canary"]["status"] == "promoted" and entry["canary"]["arms"]["canary"]["window_ok"] == 1
-    gateway.run(rollback(gateway.services, "canaried"))
+    gateway.run(rollback(gateway.worker.routing, "canaried"))
     back = client.chat.completions.with_raw_response.create(model="canaried", messages=MESSAGES)
     assert route_of(back.headers)["deployment"] == "up3/gpt-4o-mini"
     with pytest.raises(LookupError):
-        gateway.run(promote(gateway.services, "limited"))
+        gateway.run(promote(gateway.worker.routing, "limited"))
 
 
 def test_the_classifier_sends_easy_prompts_to_economy_and_hard_ones_to_frontier(client: openai.OpenAI) -> None:

@@ -13,7 +13,7 @@ from tests.routing.helpers import FakeClock, canary, target
 from tests.services import redis_url
 from tests.support import MASTER_KEY, gateway_from_yaml
 from wardgate.routing.config import RoutingConfig
-from wardgate.routing.state import RoutingState, routing_state, state_for
+from wardgate.routing.state import RoutingState, routing_state
 
 pytestmark = pytest.mark.redis
 
@@ -153,15 +153,15 @@ models:
                 headers={"authorization": f"Bearer {MASTER_KEY}"},
             )
             assert response.status_code == 200
-        state = state_for(gw.services)
+        state = gw.worker.routing
         assert state.shared
         gw.run(state.sync())
-        entries = {e["deployment"]: e for e in routing_state(gw.services)}
+        entries = {e["deployment"]: e for e in routing_state(gw.worker.routing)}
         assert sum(e["health"]["window_ok"] for e in entries.values()) == 4
 
         async def stored() -> list[bytes]:
-            assert gw.services.redis is not None
-            return [k async for k in gw.services.redis.scan_iter(match=prefix + "rt:h:*")]
+            assert gw.worker.redis is not None
+            return [k async for k in gw.worker.redis.scan_iter(match=prefix + "rt:h:*")]
 
         answered = sorted(f"{prefix}rt:h:d:{name}".encode() for name, e in entries.items() if e["health"]["window_ok"])
         assert answered and sorted(gw.run(stored())) == answered

@@ -1,1 +1,1 @@
-"""Token accounting: usage → tokens → cost, the usage ledger and chargeback."""
+"""The ledger stage: one usage event per call into the batched, idempotent usage ledger."""

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 from time import perf_counter
 
-from wardgate.accounting.estimate import ensure_usage
 from wardgate.core.batching import BatchWriter
-from wardgate.core.call import Call, Result
+from wardgate.core.call import Call, CostOf, Result
 from wardgate.core.errors import WardgateError
 from wardgate.store.usage import UsageEvent
+from wardgate.usage.estimate import ensure_usage
 
-CostOf = Callable[[Call], int]  # nano-dollars for the call's usage on its deployment
 CLIENT_CLOSED = 499  # nginx's convention: the client went away before the answer was complete
 
 

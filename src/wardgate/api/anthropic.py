@@ -33,7 +33,7 @@ from wardgate.core.call import Call, Result
 from wardgate.core.errors import InvalidJSON, ModelNotFound, WardgateError
 
 if TYPE_CHECKING:
-    from wardgate.assemble import Runtime
+    from wardgate.core.runtime import Runtime
 
 
 class AnthropicSurface:
@@ -60,7 +60,7 @@ class AnthropicSurface:
                         started)  # fmt: skip
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
-            call.cache_control, call.cache_ttl, call.prompt_template = cache_headers(scope)
+            call.cache_options = cache_headers(scope)
             result = await runtime.pipeline.run(call)
             stops = tuple(body.get("stop") or ())
             if result.stream is not None:
@@ -98,8 +98,7 @@ class AnthropicSurface:
             cert = runtime.read_client_cert(scope) if runtime.read_client_cert is not None else None
             principal = await runtime.authenticate(credential, client_cert=cert)
             model = body["model"]
-            allowed = principal.allowed_models
-            if model not in runtime.deployments or (allowed is not None and model not in allowed):
+            if model not in runtime.deployments or not principal.may_use(model):
                 raise ModelNotFound(
                     f"The model `{model}` does not exist or you do not have access to it.", param="model"
                 )

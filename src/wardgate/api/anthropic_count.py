@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from wardgate.accounting import tokens
+from wardgate.usage import tokens
 
 IMAGE_TOKENS = 1600
 PDF_PAGE_TOKENS = 1600

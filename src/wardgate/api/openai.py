@@ -18,11 +18,11 @@ import orjson
 
 from wardgate.api import validate
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error, send_json
-from wardgate.core.call import Call, Operation, Result
+from wardgate.core.call import CacheOptions, Call, Operation, Result
 from wardgate.core.errors import InternalError, InvalidJSON, ModelNotFound, WardgateError
 
 if TYPE_CHECKING:
-    from wardgate.assemble import Runtime
+    from wardgate.core.runtime import Runtime
 
 log = logging.getLogger("wardgate.api")
 SSE_HEADERS = [
@@ -56,7 +56,7 @@ def request_meta(scope: Scope) -> tuple[str | None, str, int | None]:
     return credential or None, request_id or os.urandom(12).hex(), length
 
 
-def cache_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
+def cache_headers(scope: Scope) -> CacheOptions | None:
     """x-wardgate-cache, x-wardgate-cache-ttl and x-wardgate-prompt-template as sent (the cache stage checks them)."""
     control = ttl = template = None
     for name, value in scope["headers"]:
@@ -67,7 +67,9 @@ def cache_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
                 ttl = value.decode("latin-1")
             elif name == b"x-wardgate-prompt-template":
                 template = value.decode("latin-1")[:_MAX_REQUEST_ID]
-    return control, ttl, template
+    if control is None and ttl is None and template is None:
+        return None
+    return CacheOptions(control, ttl, template)
 
 
 def response_headers(call: Call, now: float) -> list[tuple[bytes, bytes]]:
@@ -117,7 +119,7 @@ class OpenAISurface:
             else:
                 model, stream = validate.embeddings(body), False
             call = Call(request_id, "openai", operation, model, body, stream, credential, started)
-            call.cache_control, call.cache_ttl, call.prompt_template = cache_headers(scope)
+            call.cache_options = cache_headers(scope)
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
             result = await runtime.pipeline.run(call)
@@ -162,8 +164,7 @@ class OpenAISurface:
         try:
             cert = runtime.read_client_cert(scope) if runtime.read_client_cert is not None else None
             principal = await runtime.authenticate(credential, client_cert=cert)
-            allowed = principal.allowed_models
-            names = [m for m in runtime.model_names if allowed is None or m in allowed]
+            names = [m for m in runtime.model_names if principal.may_use(m)]
             if model_id is None:
                 await send_json(send, 200, {"object": "list", "data": [_model_object(m) for m in names]}, headers)
             elif model_id in names:

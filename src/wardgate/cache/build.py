@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from wardgate.accounting.stage import CostOf
 from wardgate.cache.keys import fingerprint
 from wardgate.cache.runtime import ResponseCache
 from wardgate.cache.stage import CacheStage, ModelPolicy, SemanticPolicy
 from wardgate.config.schema import ModelCacheConfig, SemanticCacheConfig, Settings
+from wardgate.core.call import CostOf
 
 if TYPE_CHECKING:
     from wardgate.cache.semantic.embedders import Embedder

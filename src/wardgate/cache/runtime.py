@@ -1,6 +1,6 @@
 """The cache's long-lived state, one per worker: both tiers, the flights, the generations, the stats and the
 semantic index. It outlives pipeline rebuilds (a config reload keeps the stored answers: keys carry the route's
-fingerprint, so a changed route misses on its own), and the admin API reaches it through the worker's Services.
+fingerprint, so a changed route misses on its own), and the admin API reaches it through the worker (assemble.Worker).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from wardgate.config.schema import CacheConfig
 if TYPE_CHECKING:
     from wardgate.cache.semantic.embedders import Embedder
     from wardgate.cache.semantic.index import VectorIndex
-    from wardgate.services import Services
 
 log = logging.getLogger("wardgate.cache")
 
@@ -138,14 +137,8 @@ class ResponseCache:
             await self.redis.close()
 
 
-def cache_of(services: Services) -> ResponseCache:
-    """The worker's cache, opened with its services."""
-    assert services.cache is not None, "open_services builds the cache"
-    return services.cache
-
-
 async def cache_stats(
-    services: Services,
+    cache: ResponseCache,
     group_by: list[StatsGroup] | tuple[StatsGroup, ...] = ("project", "model"),
     *,
     start: date | None = None,
@@ -154,24 +147,22 @@ async def cache_stats(
     """Hits, misses, hit rate, tokens, cost and latency saved, summed by ``group_by`` (project, model, bucket,
     day) over the days [start, end] (UTC). With Redis the figures cover every replica (each adds its counts every
     second; this one's are flushed first)."""
-    cache = cache_of(services)
     return report(await cache.stats.cells(start, end), group_by)
 
 
-async def invalidate(services: Services, scope: InvalidationScope, value: str | None = None) -> int:
+async def invalidate(cache: ResponseCache, scope: InvalidationScope, value: str | None = None) -> int:
     """Make every stored answer of ``scope`` (all | project id | model name | template name) unreachable, on every
     replica at once. Returns the scope's new generation."""
     if scope not in INVALIDATION_SCOPES:
         raise ValueError(f"cannot invalidate by {scope!r}; use {', '.join(INVALIDATION_SCOPES)}")
-    return await cache_of(services).generations.bump(scope, value)
+    return await cache.generations.bump(scope, value)
 
 
 _RESULTS = {"hits": "hit", "stale_hits": "stale", "misses": "miss", "bypassed": "bypass"}
 
 
-def cache_metrics(services: Services) -> list[tuple[str, dict[str, str], float]]:
+def cache_metrics(cache: ResponseCache) -> list[tuple[str, dict[str, str], float]]:
     """This process's counters and gauges for Prometheus, as (metric name, labels, value)."""
-    cache = cache_of(services)
     sums: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for (counter, project, model, bucket), value in cache.stats.totals.items():
         labels: tuple[tuple[str, str], ...] = (("project", project), ("model", model))

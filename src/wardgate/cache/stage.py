@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from redis.exceptions import RedisError
 
-from wardgate.accounting.stage import CostOf
 from wardgate.cache.collect import StreamAssembler
 from wardgate.cache.entry import CachedAnswer
 from wardgate.cache.keys import CacheScope, deterministic, exact_key, semantic_bucket, semantic_parts, tenant_of
@@ -31,7 +30,7 @@ from wardgate.cache.redis import RedisFailure
 from wardgate.cache.replay import chunks_of, replay
 from wardgate.cache.runtime import ResponseCache
 from wardgate.cache.singleflight import Flight
-from wardgate.core.call import Call, Chunk, Result
+from wardgate.core.call import CacheOptions, Call, Chunk, CostOf, Result
 from wardgate.core.errors import InvalidRequest, WardgateError
 from wardgate.core.principal import Principal
 
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("wardgate.cache")
 CONTROLS = ("no-store", "no-cache", "only-if-cached")
 HEADER = b"x-wardgate-cache"
+_NO_OPTIONS = CacheOptions()
 
 
 class CacheMiss(WardgateError):
@@ -96,19 +96,19 @@ class CacheStage:
         principal = call.principal
         if policy is None or principal is None:
             return None
-        if principal.allowed_models is not None and call.model not in principal.allowed_models:
-            return None  # the router refuses it; a hit must not answer for a model the caller may not use
-        control = parse_control(call.cache_control)
-        ttl_s = parse_ttl(call.cache_ttl, policy.ttl_s, self._cache.config.max_ttl_s)
+        options = call.cache_options or _NO_OPTIONS
+        control = "only-if-cached" if call.cache_only is not None else parse_control(options.control)
+        ttl_s = parse_ttl(options.ttl, policy.ttl_s, self._cache.config.max_ttl_s)
+        template = options.prompt_template
         if control == "no-store" or not (policy.nondeterministic or deterministic(call.operation, call.body)):
             self._bypass(call, principal, control)
             return None
-        generations = await self._cache.current(principal.project, call.model, call.prompt_template)
+        generations = await self._cache.current(principal.project, call.model, template)
         if generations is None:
             self._bypass(call, principal, control)
             return None
         tenant = tenant_of(principal, policy.scope)
-        key = exact_key(call.operation, call.body, tenant, policy.route, generations, call.prompt_template)
+        key = exact_key(call.operation, call.body, tenant, policy.route, generations, template)
         miss = _Miss(call, key, ttl_s, policy.stale_s)
         stale: tuple[CachedAnswer, str] | None = None
         if control != "no-cache":
@@ -120,15 +120,15 @@ class CacheStage:
             if policy.semantic is not None:
                 parts = semantic_parts(call.operation, call.body)
                 if parts is not None:
-                    bucket = semantic_bucket(parts[1], tenant, policy.route, generations, call.prompt_template)
+                    bucket = semantic_bucket(parts[1], tenant, policy.route, generations, template)
                     similar = await self._similar(policy.semantic, bucket, parts[0], miss)
                     if similar is not None:
                         return self._serve(call, principal, similar, "semantic", "hit")
         if control == "only-if-cached":
             if stale is not None:
                 return self._serve(call, principal, *stale, "stale")
-            if call.cache_miss_error is not None:
-                raise call.cache_miss_error
+            if call.cache_only is not None:
+                raise call.cache_only
             raise CacheMiss(
                 "x-wardgate-cache: only-if-cached, and no stored answer matches this request.", param=HEADER.decode()
             )
@@ -221,8 +221,8 @@ class CacheStage:
 
     def _bypass(self, call: Call, principal: Principal, control: str | None) -> None:
         if control == "only-if-cached":
-            if call.cache_miss_error is not None:
-                raise call.cache_miss_error
+            if call.cache_only is not None:
+                raise call.cache_only
             raise CacheMiss(
                 "x-wardgate-cache: only-if-cached, but this request is not cacheable (non-deterministic, or no-store).",
                 param=HEADER.decode(),

@@ -18,7 +18,6 @@ from pydantic import (
     model_validator,
 )
 
-from wardgate.accounting.pricing import PriceConfig
 from wardgate.limits.config import BudgetConfig, LimitsConfig, RateLimitConfig
 from wardgate.routing.config import (
     DEFAULT_FALLBACK_ON,
@@ -29,6 +28,7 @@ from wardgate.routing.config import (
     RoutingConfig,
     Strategy,
 )
+from wardgate.usage.pricing import PriceConfig
 
 
 def _base_url(value: str) -> str:

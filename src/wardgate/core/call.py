@@ -32,6 +32,16 @@ class RouteDecision:
     difficulty: float | None = None  # the classifier's score of the prompt
 
 
+@dataclass(frozen=True, slots=True)
+class CacheOptions:
+    """The per-request cache headers as the client sent them (x-wardgate-cache, -cache-ttl, -prompt-template):
+    unchecked text, which the cache stage parses and bounds."""
+
+    control: str | None = None
+    ttl: str | None = None
+    prompt_template: str | None = None
+
+
 @dataclass(slots=True)
 class Call:
     """One AI request on its way through the pipeline.
@@ -56,15 +66,13 @@ class Call:
     first_token_at: float | None = None  # perf_counter() of the first streamed content chunk
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # stages add headers here
     streamed_chunks: int = 0  # chunks relayed to the client so far; counted by the pipeline
-    cache_miss_error: Exception | None = None  # set by limits when a budget tipped to the cache: raised on a miss
+    # set by limits when a hard budget tips to the cache: only a stored answer may be served; the cache stage raises
+    # this refusal on a miss
+    cache_only: Exception | None = None
     usage_estimated: bool = False  # usage was counted by the gateway (the provider reported none); see accounting
     client_cert: str | None = None  # what the ingress forwarded about the client cert (identity.mtls); surface sets
     route: RouteDecision | None = None  # set by the router (routing/execute.py): x-wardgate-route, the usage event
-    # per-request cache options: the x-wardgate-cache / -cache-ttl / -prompt-template request headers as sent; set by
-    # the surface, checked by the cache stage (prompt_template: the prompts stage sets it when it renders one)
-    cache_control: str | None = None
-    cache_ttl: str | None = None
-    prompt_template: str | None = None
+    cache_options: CacheOptions | None = None  # the x-wardgate-cache* request headers; set by the surface, if sent
     cache_status: str | None = None  # "hit" | "stale" | "miss" | "bypass"; set by the cache stage, read by accounting
 
 
@@ -98,6 +106,9 @@ class Chunk:
             self.raw = orjson.dumps(self._data)
         return self.raw
 
+
+CostOf = Callable[["Call"], int]
+"""Nano-dollars for a call's usage on its deployment; built once at start-up (usage/cost.py), used by any stage."""
 
 ChunkStream = AsyncIterator[list[Chunk]]
 """Batches of chunks: each batch is what one upstream read decoded to, so a burst costs the client one write."""

@@ -18,3 +18,7 @@ class Principal:
     user: str | None = None
     allowed_models: frozenset[str] | None = None  # None: every model
     tags: dict[str, str] = field(default_factory=dict)
+
+    def may_use(self, model: str) -> bool:
+        """The one model-access rule; enforced once per call, right after identity (identity/access.py)."""
+        return self.allowed_models is None or model in self.allowed_models

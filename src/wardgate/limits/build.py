@@ -5,25 +5,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wardgate.accounting.cost import price_table
-from wardgate.accounting.pricing import Price
-from wardgate.accounting.stage import CostOf
-from wardgate.cache.build import policy_of
 from wardgate.config.schema import Settings
+from wardgate.core.batching import BatchWriter
+from wardgate.core.call import CostOf
 from wardgate.limits.backend import LimitsBackend
 from wardgate.limits.estimate import Estimator
 from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.redis import RedisLimits
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule
 from wardgate.limits.stage import LimitsStage, Notify
-from wardgate.services import Services
 from wardgate.store.audit import AuditEntry
 from wardgate.store.tables import usage_events
+from wardgate.usage.cost import price_table
+from wardgate.usage.pricing import Price
+
+if TYPE_CHECKING:
+    import aiohttp
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("wardgate.limits")
 
@@ -56,13 +60,16 @@ def model_prices(settings: Settings) -> dict[str, list[Price | None]]:
     return out
 
 
-def new_backend(services: Services) -> LimitsBackend:
-    if services.redis is not None and services.settings.redis is not None:
-        return RedisLimits(services.redis, services.settings.redis.key_prefix)
+def new_backend(settings: Settings, redis: aioredis.Redis | None) -> LimitsBackend:
+    if redis is not None and settings.redis is not None:
+        return RedisLimits(redis, settings.redis.key_prefix)
     return MemoryLimits()
 
 
-def build_limits(settings: Settings, services: Services, backend: LimitsBackend, cost_of: CostOf) -> LimitsStage:
+def build_limits(
+    settings: Settings, backend: LimitsBackend, cost_of: CostOf, notify: Notify, cached_models: frozenset[str]
+) -> LimitsStage:
+    """``cached_models``: the models the response cache serves, the only ones a budget can tip to it."""
     budgets = [BudgetRule.of(b) for b in settings.budgets]
     rates = [RateRule(r) for r in settings.rate_limits]
     prices = model_prices(settings)
@@ -83,21 +90,21 @@ def build_limits(settings: Settings, services: Services, backend: LimitsBackend,
         Estimator(prices, settings.limits.output_estimate_tokens),
         cost_of,
         model_classes(settings),
-        notifier(settings, services),
-        frozenset(m for m in settings.models if policy_of(settings, m) is not None),
+        notify,
+        cached_models,
     )
 
 
-def notifier(settings: Settings, services: Services) -> Notify:
+def notifier(settings: Settings, audit: BatchWriter[AuditEntry], http: aiohttp.ClientSession) -> Notify:
     """A crossing goes to the log (the stage), the audit trail, and the webhook when one is configured."""
     url = settings.limits.webhook_url
 
     async def notify(event: dict[str, object]) -> None:
-        services.audit.put(AuditEntry("system", str(event["type"]), str(event["budget"]), event, datetime.now(UTC)))
+        audit.put(AuditEntry("system", str(event["type"]), str(event["budget"]), event, datetime.now(UTC)))
         if url is None:
             return
         try:
-            async with services.http.session.post(
+            async with http.post(
                 url, data=orjson.dumps(event), headers={"content-type": "application/json"}
             ) as response:
                 if response.status >= 300:
@@ -117,7 +124,7 @@ _SCOPE_COLUMNS = {
 }
 
 
-async def rebuild_from_ledger(stage: LimitsStage, services: Services, classes: Mapping[str, str]) -> None:
+async def rebuild_from_ledger(stage: LimitsStage, engine: AsyncEngine, classes: Mapping[str, str]) -> None:
     """Embedded backend only: counters live in memory, so a restart re-reads this window's spend from the ledger."""
     now = datetime.now(UTC)
     for rule in stage.budgets:
@@ -135,7 +142,7 @@ async def rebuild_from_ledger(stage: LimitsStage, services: Services, classes: M
         )
         if columns:
             query = query.group_by(*columns)
-        async with services.engine.connect() as conn:
+        async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         ttl = (window.end - now).total_seconds() + WINDOW_SLACK_S
         for row in rows:

@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
-from wardgate.accounting import tokens
-from wardgate.accounting.pricing import Price, PriceTier
 from wardgate.core.call import Call
+from wardgate.usage import tokens
+from wardgate.usage.pricing import Price, PriceTier
 
 
 def prompt_upper_bound(call: Call) -> int:

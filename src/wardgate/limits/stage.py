@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from wardgate.accounting.estimate import ensure_usage
 from wardgate.core.call import Call, Chunk, Result
 from wardgate.core.errors import WardgateError
 from wardgate.core.pipeline import StopStream
@@ -24,6 +23,7 @@ from wardgate.limits.config import LimitsConfig
 from wardgate.limits.estimate import Estimator
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule, matches, scope_value
 from wardgate.limits.windows import Window
+from wardgate.usage.estimate import ensure_usage
 
 log = logging.getLogger("wardgate.limits")
 
@@ -104,8 +104,7 @@ class LimitsStage:
             rule = self._denied_budget(call, decision, model)
             if rule is not None and rule.config.on_exceed == "cache" and model == call.model and model in self._cached:
                 # answer only from the cache: a hit costs nothing; a miss is refused by the cache stage (504)
-                call.cache_control = "only-if-cached"
-                call.cache_miss_error = self._refusal(call, decision)  # no stored answer: refused as budgets are
+                call.cache_only = self._refusal(call, decision)  # no stored answer: refused as budgets are
                 call.response_headers.append((b"x-wardgate-budget", rule.config.name.encode()))
                 return None
             if rule is None or rule.config.on_exceed != "fallback":
@@ -152,7 +151,11 @@ class LimitsStage:
             if rule.config.on_exceed == "fallback" and matches(
                 rule.config, scope_value(rule.config.scope, call, self._classes)
             ):
-                fallbacks.extend(m for m in rule.config.fallback if m not in fallbacks and m != call.model)
+                fallbacks.extend(
+                    m
+                    for m in rule.config.fallback
+                    if m not in fallbacks and m != call.model and (call.principal is None or call.principal.may_use(m))
+                )
         return [call.model, *fallbacks]
 
     def _applicable(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 Labels = dict[str, str]
 
@@ -56,16 +55,3 @@ class Metrics:
             samples.extend(await collect())
         samples.sort(key=lambda s: s.name)  # a metric's lines must be contiguous
         return render(samples)
-
-
-def cache_collector(services: Any) -> Collector:
-    """The response cache's counters (cache.cache_metrics) as samples."""
-    from wardgate.cache import cache_metrics
-
-    async def collect() -> Iterable[Sample]:
-        return [
-            Sample(name, labels, value, kind="counter" if name.endswith("_total") else "gauge")
-            for name, labels, value in cache_metrics(services)
-        ]
-
-    return collect

@@ -8,13 +8,9 @@ view merged across workers and replicas. Nothing is computed on the request path
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from wardgate.observability.metrics import Collector, Sample
-from wardgate.routing.state import RoutingState, state_for
-
-if TYPE_CHECKING:
-    from wardgate.services import Services
+from wardgate.routing.state import RoutingState
 
 _BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 _CANARY = {"active": 0.0, "promoted": 1.0, "rolled_back": 2.0}
@@ -33,11 +29,11 @@ _HEALTH_GAUGES = (
 )
 
 
-def routing_collector(services: Services) -> Collector:
+def routing_collector(state: RoutingState) -> Collector:
     """For ``Metrics.add``: the routing samples of this worker."""
 
     async def collect() -> Iterable[Sample]:
-        return samples(state_for(services))
+        return samples(state)
 
     return collect
 

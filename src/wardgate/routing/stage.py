@@ -1,4 +1,4 @@
-"""The router stage: is the model known to this caller, and can it do this operation? A model with one deployment
+"""The router stage: can the model do this operation? A model with one deployment
 and nothing to decide gets its deployment here; every other choice happens in the terminal step (execute.py),
 where a failed attempt can still move on to the next deployment."""
 
@@ -19,8 +19,7 @@ class RouterStage:
 
     async def before(self, call: Call) -> Result | None:
         route = self._routes.get(call.model)
-        allowed = call.principal.allowed_models if call.principal is not None else None
-        if route is None or (allowed is not None and call.model not in allowed):
+        if route is None:  # identity/access.py refused unknown models already; this guards a mis-assembled pipeline
             raise ModelNotFound(
                 f"The model `{call.model}` does not exist or you do not have access to it.", param="model"
             )

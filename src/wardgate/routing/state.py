@@ -1,5 +1,5 @@
 """One worker's routing state: health and breaker per deployment, canaries per model; in process, or merged
-through Redis when ``redis:`` is configured. Lives as long as the worker's services, so it survives a config
+through Redis when ``redis:`` is configured. Owned by the worker (assemble.Worker), so it survives a config
 reload; the admin API reads it (``routing_state``) and acts on it (``promote``, ``rollback``)."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
-from weakref import WeakKeyDictionary
 
 from redis.exceptions import RedisError
 
@@ -24,8 +23,6 @@ from wardgate.routing.strategies import Target
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
-
-    from wardgate.services import Services
 
 log = logging.getLogger("wardgate.routing")
 Clock = Callable[[], float]
@@ -244,41 +241,22 @@ def _status(value: str) -> CanaryStatus:
     return "active"
 
 
-# -- one RoutingState per worker's Services --------------------------------------------------------------------
-
-_attached: WeakKeyDictionary[Any, RoutingState] = WeakKeyDictionary()
-
-
-def state_for(services: Services) -> RoutingState:
-    """The worker's routing state: ``services.routing`` once Services holds it; until then one kept beside the
-    services (keyed weakly by their ledger writer, which lives exactly as long as they do), created on first use."""
-    held = getattr(services, "routing", None)
-    if isinstance(held, RoutingState):
-        return held
-    state = _attached.get(services.ledger)
-    if state is None:
-        settings = services.settings
-        prefix = settings.redis.key_prefix if settings.redis is not None else "wg:"
-        state = _attached[services.ledger] = RoutingState(settings.routing, redis=services.redis, key_prefix=prefix)
-    return state
-
-
-def routing_state(services: Services) -> list[dict[str, Any]]:
+def routing_state(state: RoutingState) -> list[dict[str, Any]]:
     """For ``GET /admin/v1/deployments``: every deployment with its breaker, health and canary."""
-    return state_for(services).snapshot()
+    return state.snapshot()
 
 
-async def promote(services: Services, model: str) -> dict[str, Any]:
+async def promote(state: RoutingState, model: str) -> dict[str, Any]:
     """Send all of ``model``'s calls to its canary's candidate (the baseline deployments become its fall-backs).
     Raises LookupError when the model has no canary. Lasts until the config changes the canary."""
-    return await state_for(services).set_canary(model, "promoted", "promoted by an operator")
+    return await state.set_canary(model, "promoted", "promoted by an operator")
 
 
-async def rollback(services: Services, model: str) -> dict[str, Any]:
+async def rollback(state: RoutingState, model: str) -> dict[str, Any]:
     """Stop sending ``model``'s calls to its canary's candidate."""
-    return await state_for(services).set_canary(model, "rolled_back", "rolled back by an operator")
+    return await state.set_canary(model, "rolled_back", "rolled back by an operator")
 
 
-async def resume(services: Services, model: str) -> dict[str, Any]:
+async def resume(state: RoutingState, model: str) -> dict[str, Any]:
     """Give the canary its slice again (after a rollback or a promotion)."""
-    return await state_for(services).set_canary(model, "active", "resumed by an operator")
+    return await state.set_canary(model, "active", "resumed by an operator")

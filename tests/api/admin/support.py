@@ -33,8 +33,8 @@ def admin(gateway: RunningGateway, key: str = MASTER_KEY) -> httpx.Client:
 
 def flush(gateway: RunningGateway) -> None:
     """Write everything the gateway has queued: usage events, then audit entries."""
-    gateway.run(gateway.services.ledger.flush())
-    gateway.run(gateway.services.audit.flush())
+    gateway.run(gateway.worker.ledger.flush())
+    gateway.run(gateway.worker.audit.flush())
 
 
 def chat(gateway: RunningGateway, key: str, model: str = "chat", text: str = "hello there") -> httpx.Response:

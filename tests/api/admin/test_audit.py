@@ -34,7 +34,7 @@ def test_verify_is_ok_then_names_the_tampered_row(
     assert "audit trail ok" in capsys.readouterr().out
 
     async def tamper() -> int:
-        async with gateway.services.engine.begin() as conn:
+        async with gateway.worker.engine.begin() as conn:
             await conn.execute(update(audit_log).where(audit_log.c.seq == 2).values(details='{"name":"forged"}'))
         return 2
 

@@ -73,7 +73,7 @@ def test_a_key_created_by_the_cli_works_on_the_running_gateway(
     assert name in out and "CC-1" in out
 
     async def cli_entries() -> list[tuple[str, str]]:
-        async with gateway.services.engine.connect() as conn:
+        async with gateway.worker.engine.connect() as conn:
             result = await conn.execute(
                 select(audit_log.c.action, audit_log.c.details).where(audit_log.c.actor == "cli")
             )
@@ -111,7 +111,7 @@ def test_export_chargeback_csv_is_the_months_ledger(
     key, _ = created_key(run(capsys, "keys", "create", "--project", name, "--config", config)[1])
     ids = [chat(gateway, key, model, "a b c d").headers["x-wardgate-request-id"] for model in ("chat", "chat", "other")]
     flush(gateway)
-    rows = [gateway.run(by_request_id(gateway.services.engine, i)) for i in ids]
+    rows = [gateway.run(by_request_id(gateway.worker.engine, i)) for i in ids]
     month = datetime.now(UTC).strftime("%Y-%m")
 
     output = tmp_path / "chargeback.csv"

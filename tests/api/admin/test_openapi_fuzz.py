@@ -65,5 +65,5 @@ def test_the_admin_api_keeps_to_its_openapi_document(
     )  # fmt: skip
     if result.exit_code != 0:
         pytest.fail(result.output, pytrace=False)
-    routes = len(operations(gateway.services))
+    routes = len(operations(gateway.worker))
     assert f"{routes} selected / {routes} total" in result.output  # every route was fuzzed

@@ -161,7 +161,7 @@ def test_every_change_is_audited_without_the_key(gateway: RunningGateway, client
     flush(gateway)
 
     async def rows() -> list[dict[str, object]]:
-        async with gateway.services.engine.connect() as conn:
+        async with gateway.worker.engine.connect() as conn:
             result = await conn.execute(audit_log.select().where(audit_log.c.actor == "master"))
             return [dict(r) for r in result.mappings()]
 
@@ -182,4 +182,4 @@ def test_every_change_is_audited_without_the_key(gateway: RunningGateway, client
     key_create = next(r for r in entries if r["action"] == "key.create" and r["target"] == created["id"])
     assert created["prefix"] in str(key_create["details"])
     assert all(created["key"] not in str(r["details"]) for r in entries)
-    assert gateway.run(verify(gateway.services.engine)).ok
+    assert gateway.run(verify(gateway.worker.engine)).ok

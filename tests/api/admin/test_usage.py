@@ -51,7 +51,7 @@ def traffic(gateway: RunningGateway) -> Iterator[Traffic]:
     flush(gateway)
     ledger = {}
     for request_id in ids:
-        row = gateway.run(by_request_id(gateway.services.engine, request_id))
+        row = gateway.run(by_request_id(gateway.worker.engine, request_id))
         assert row is not None
         ledger[request_id] = row
     yield Traffic(a, b, team, user, ledger, viewer_key)

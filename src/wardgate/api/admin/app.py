@@ -7,11 +7,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from wardgate.assemble import Worker
 from wardgate.core.errors import WardgateError
-from wardgate.services import Services
 
 
-def build_control_plane(services: Services) -> Starlette:
+def build_control_plane(services: Worker) -> Starlette:
     async def wardgate_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WardgateError)
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
@@ -21,7 +21,7 @@ def build_control_plane(services: Services) -> Starlette:
     return app
 
 
-def routes(services: Services) -> list[Route]:
+def routes(services: Worker) -> list[Route]:
     from wardgate.api.admin import resources
 
     return resources.routes(services)

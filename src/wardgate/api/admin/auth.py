@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
+from wardgate.assemble import Worker
 from wardgate.core.errors import PermissionDenied, Unauthenticated
 from wardgate.core.principal import Principal
-from wardgate.services import Services
 from wardgate.store.keys import KEY_PREFIX
 from wardgate.store.tenancy import Role
 
@@ -55,7 +55,7 @@ class AdminActor:
         return None if self.system_role is not None else sorted(self.project_roles)
 
 
-async def authenticate(request: Request, services: Services) -> AdminActor:
+async def authenticate(request: Request, services: Worker) -> AdminActor:
     header = request.headers.get("authorization", "")
     credential = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key")
     if not credential:
@@ -70,14 +70,14 @@ async def authenticate(request: Request, services: Services) -> AdminActor:
     raise Unauthenticated("Incorrect API key provided (the admin API takes the master key or a key bound to a user).")
 
 
-async def _principal(credential: str, services: Services) -> Principal | None:
+async def _principal(credential: str, services: Worker) -> Principal | None:
     entry = await services.key_cache.lookup(credential)
     if entry.record is None or not entry.record.usable_at(datetime.now(UTC)):
         return None
     return entry.principal
 
 
-async def actor_for_user(user_id: str, services: Services) -> AdminActor:
+async def actor_for_user(user_id: str, services: Worker) -> AdminActor:
     system: Role | None = None
     projects: dict[str, Role] = {}
     teams: dict[str, Role] = {}

@@ -21,8 +21,8 @@ from starlette.responses import Response
 
 from wardgate.api.admin.auth import AdminActor
 from wardgate.api.admin.errors import Conflict
+from wardgate.assemble import Worker
 from wardgate.core.errors import InvalidJSON, InvalidRequest, NotFound
-from wardgate.services import Services
 from wardgate.store.audit import AuditEntry
 from wardgate.store.common import Conflict as StoreConflict
 from wardgate.store.common import NotFoundInStore
@@ -160,7 +160,7 @@ def best(*roles: Role | None) -> Role | None:
     return max(held, key=lambda r: _RANK[r])
 
 
-def record(services: Services, actor: AdminActor | str, action: str, target: str, details: dict[str, Any]) -> None:
+def record(services: Worker, actor: AdminActor | str, action: str, target: str, details: dict[str, Any]) -> None:
     """Queue the audit entry of one change. Never pass a key itself here: only its id and prefix."""
     who = actor if isinstance(actor, str) else actor.id
     services.audit.put(AuditEntry(who, action, target, auditable(details), datetime.now(UTC)))

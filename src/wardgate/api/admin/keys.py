@@ -29,8 +29,8 @@ from wardgate.api.admin.common import (
 )
 from wardgate.api.admin.errors import Conflict
 from wardgate.api.admin.schemas import KeyCreate, KeyCreated, KeyList, KeyRotate, KeyView
+from wardgate.assemble import Worker
 from wardgate.core.errors import NotFound, PermissionDenied
-from wardgate.services import Services
 from wardgate.store.common import NotFoundInStore
 from wardgate.store.keys import KeyRecord
 from wardgate.store.tenancy import Project, Role, TenancyStore
@@ -106,7 +106,7 @@ def may_manage(actor: AdminActor, key: KeyRecord) -> bool:
 
 
 class KeyRoutes:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Worker) -> None:
         self.services = services
         self.keys = services.keys
 
@@ -222,7 +222,7 @@ def audit_details(key: KeyRecord) -> dict[str, object]:
     }
 
 
-def operations(services: Services) -> list[Operation]:
+def operations(services: Worker) -> list[Operation]:
     r = KeyRoutes(services)
     one = "/admin/v1/keys/{key_id}"
     project = QueryParam("project", "only this project's keys (id or name)", {"type": "string", "minLength": 1})

@@ -21,8 +21,8 @@ from wardgate.api.admin.schemas import (
     TeamList,
     TeamView,
 )
+from wardgate.assemble import Worker
 from wardgate.core.errors import NotFound
-from wardgate.services import Services
 from wardgate.store.tenancy import Agent, Project, Team
 
 
@@ -46,7 +46,7 @@ def agent_view(agent: Agent) -> AgentView:
 
 
 class ProjectRoutes:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Worker) -> None:
         self.services = services
         self.tenancy = services.tenancy
 
@@ -139,7 +139,7 @@ class ProjectRoutes:
         return reply(AgentList(data=[agent_view(a) for a in await self.tenancy.list_agents(project_id)]))
 
 
-def operations(services: Services) -> list[Operation]:
+def operations(services: Worker) -> list[Operation]:
     r = ProjectRoutes(services)
     one = "/admin/v1/projects/{project_id}"
     conflict = (400, 401, 403, 404, 409)

@@ -12,11 +12,11 @@ from starlette.routing import Match, Route
 from wardgate.api.admin import keys, projects, runtime, usage, users
 from wardgate.api.admin.common import Operation, store_errors
 from wardgate.api.admin.openapi import document
+from wardgate.assemble import Worker
 from wardgate.core.errors import MethodNotAllowed, NotFound
-from wardgate.services import Services
 
 
-def operations(services: Services) -> list[Operation]:
+def operations(services: Worker) -> list[Operation]:
     return [
         *projects.operations(services),
         *users.operations(services),
@@ -26,7 +26,7 @@ def operations(services: Services) -> list[Operation]:
     ]
 
 
-def routes(services: Services) -> list[Route]:
+def routes(services: Worker) -> list[Route]:
     table = operations(services)
     served = [Route(op.path, store_errors(op.handler), methods=[op.method]) for op in table]
     spec = document(table)

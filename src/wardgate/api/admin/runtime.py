@@ -14,12 +14,12 @@ from wardgate.api.admin.auth import AdminActor, authenticate
 from wardgate.api.admin.common import Operation, QueryParam, bad_param, query, read_body, record, reply
 from wardgate.api.admin.errors import Conflict
 from wardgate.api.admin.schemas import Body, Deleted
+from wardgate.assemble import Worker
 from wardgate.cache import cache_stats, invalidate
 from wardgate.core.errors import NotFound, PermissionDenied
 from wardgate.limits.config import BudgetConfig
 from wardgate.limits.state import budget_states
 from wardgate.routing.state import promote, resume, rollback, routing_state
-from wardgate.services import Services
 from wardgate.store.budgets import BudgetStore
 
 
@@ -51,7 +51,7 @@ def _visible_rows(actor: AdminActor, rows: list[dict[str, Any]], key: str) -> li
 
 
 class RuntimeRoutes:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Worker) -> None:
         self.services = services
         self.store = BudgetStore(services.engine)
 
@@ -121,7 +121,7 @@ class RuntimeRoutes:
         try:
             start = date.fromisoformat(v) if (v := query(request, "from")) else None
             end = date.fromisoformat(v) if (v := query(request, "to")) else None
-            rows = await cache_stats(self.services, group_by, start=start, end=end)  # type: ignore[arg-type]
+            rows = await cache_stats(self.services.cache, group_by, start=start, end=end)  # type: ignore[arg-type]
         except ValueError as exc:
             raise bad_param("group_by", str(exc)) from None
         if "project" in group_by:
@@ -139,14 +139,14 @@ class RuntimeRoutes:
             actor.require_system("admin")
         if body.scope != "all" and body.value is None:
             raise bad_param("value", f"invalidating a {body.scope} needs its name or id")
-        generation = await invalidate(self.services, body.scope, body.value)
+        generation = await invalidate(self.services.cache, body.scope, body.value)
         record(self.services, actor, "cache.invalidate", f"{body.scope}:{body.value or '*'}", {})
         return reply(Generation(scope=body.scope, value=body.value, generation=generation))
 
     async def deployments(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
         actor.require_system("viewer")
-        return reply(Rows(data=routing_state(self.services)))
+        return reply(Rows(data=routing_state(self.services.routing)))
 
     async def canary(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
@@ -156,14 +156,14 @@ class RuntimeRoutes:
         if act is None:
             raise NotFound(f"no canary action {action!r} (promote, rollback, resume)")
         try:
-            state = await act(self.services, model)
+            state = await act(self.services.routing, model)
         except LookupError as exc:
             raise NotFound(str(exc)) from None
         record(self.services, actor, f"canary.{action}", model, {})
         return reply(CanaryState.model_validate(state))
 
 
-def operations(services: Services) -> list[Operation]:
+def operations(services: Worker) -> list[Operation]:
     r = RuntimeRoutes(services)
     value = QueryParam("scope_value", "one scope value (a project id, a model…)", {"type": "string", "minLength": 1})
     day = {"type": "string", "format": "date"}

@@ -22,8 +22,8 @@ from starlette.responses import Response
 from wardgate.api.admin.auth import authenticate
 from wardgate.api.admin.common import Operation, QueryParam, bad_param, can_see, query, reply, utc
 from wardgate.api.admin.schemas import Time, Timestamp, View
+from wardgate.assemble import Worker
 from wardgate.core.errors import NotFound
-from wardgate.services import Services
 from wardgate.store import audit as audit_store
 from wardgate.store import usage as usage_store
 from wardgate.store.usage import GROUP_KEYS, GroupKey
@@ -163,7 +163,7 @@ def _sums(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class UsageRoutes:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Worker) -> None:
         self.services = services
 
     async def report(self, request: Request) -> Response:
@@ -207,7 +207,7 @@ class UsageRoutes:
         return reply(AuditVerification(ok=result.ok, rows=result.rows, problem=result.problem, seq=result.seq))
 
 
-def operations(services: Services) -> list[Operation]:
+def operations(services: Worker) -> list[Operation]:
     r = UsageRoutes(services)
     time = {"type": "string", "format": "date-time"}
     params = (

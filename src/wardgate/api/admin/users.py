@@ -27,8 +27,8 @@ from wardgate.api.admin.schemas import (
     UserList,
     UserView,
 )
+from wardgate.assemble import Worker
 from wardgate.core.errors import NotFound, PermissionDenied
-from wardgate.services import Services
 from wardgate.store.common import NotFoundInStore
 from wardgate.store.tenancy import Membership, User
 
@@ -42,7 +42,7 @@ def _admins_a_project(actor: AdminActor) -> bool:
 
 
 class UserRoutes:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Worker) -> None:
         self.services = services
         self.tenancy = services.tenancy
 
@@ -134,7 +134,7 @@ def _scope_of(grant: SystemRoleGrant | ProjectRoleGrant | TeamRoleGrant) -> Syst
     return TeamScope(scope="team", scope_id=grant.scope_id)
 
 
-def operations(services: Services) -> list[Operation]:
+def operations(services: Worker) -> list[Operation]:
     r = UserRoutes(services)
     roles = "/admin/v1/users/{user_id}/roles"
     return [

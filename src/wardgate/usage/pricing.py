@@ -260,7 +260,7 @@ class Catalog:
 @cache
 def load_catalog() -> Catalog:
     """The catalog shipped in this package, parsed once per process."""
-    text = files("wardgate.accounting").joinpath("catalog.json").read_text(encoding="utf-8")
+    text = files("wardgate.usage").joinpath("catalog.json").read_text(encoding="utf-8")
     return Catalog.from_json(json.loads(text, parse_float=Decimal))
 
 

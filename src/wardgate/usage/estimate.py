@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from wardgate.accounting import tokens
 from wardgate.core.call import Call
 from wardgate.core.usage import Usage
+from wardgate.usage import tokens
 
 _FRAMING_CHUNKS = 2  # the role chunk and the finish chunk carry no output
 

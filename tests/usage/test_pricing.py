@@ -9,7 +9,8 @@ from importlib.resources import files
 import pytest
 from pydantic import ValidationError
 
-from wardgate.accounting.pricing import (
+from wardgate.core.usage import Usage
+from wardgate.usage.pricing import (
     Catalog,
     Price,
     PriceConfig,
@@ -20,7 +21,6 @@ from wardgate.accounting.pricing import (
     normalise_model_id,
     to_nanousd,
 )
-from wardgate.core.usage import Usage
 
 D = Decimal
 
@@ -312,7 +312,7 @@ def test_the_catalog_holds_the_published_decimals_not_floats() -> None:
 
 
 def test_the_shipped_file_parses_to_the_loaded_catalog() -> None:
-    raw = json.loads(files("wardgate.accounting").joinpath("catalog.json").read_text(encoding="utf-8"), parse_float=D)
+    raw = json.loads(files("wardgate.usage").joinpath("catalog.json").read_text(encoding="utf-8"), parse_float=D)
     assert Catalog.from_json(raw).families.keys() == load_catalog().families.keys()
 
 

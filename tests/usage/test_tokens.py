@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from wardgate.accounting import tokens
+from wardgate.usage import tokens
 
 # The example of OpenAI's cookbook ("How to count tokens with tiktoken"), whose published counts the API confirmed:
 # 129 prompt tokens on gpt-3.5-turbo/gpt-4 (cl100k_base), 124 on gpt-4o/gpt-4o-mini (o200k_base).

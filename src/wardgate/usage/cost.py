@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from wardgate.accounting.pricing import Price, PriceTable, cost, load_catalog, to_nanousd
-from wardgate.accounting.stage import CostOf
 from wardgate.config.schema import Settings
-from wardgate.core.call import Call
+from wardgate.core.call import Call, CostOf
+from wardgate.usage.pricing import Price, PriceTable, cost, load_catalog, to_nanousd
 
 
 def price_table(settings: Settings) -> PriceTable:
