@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.routing.helpers import FakeClock, new_state
 from wardgate.routing.breaker import CircuitBreaker
-from wardgate.routing.config import BreakerConfig
+from wardgate.config.routing import BreakerConfig
 from wardgate.routing.health import Stats
 
 

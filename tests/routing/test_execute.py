@@ -29,7 +29,7 @@ from wardgate.core.errors import (
     UpstreamUnavailable,
     WardgateError,
 )
-from wardgate.routing.config import BackoffConfig
+from wardgate.config.routing import BackoffConfig
 from wardgate.routing.execute import Executor
 from wardgate.routing.route import Route
 from wardgate.routing.stage import RouterStage

@@ -20,7 +20,7 @@ from wardgate.core.errors import (
     WardgateError,
 )
 from wardgate.providers.http import error_from_status
-from wardgate.routing.config import BackoffConfig
+from wardgate.config.routing import BackoffConfig
 from wardgate.routing.retry import failure_kind, is_refusal, retry_after, retry_delay
 
 

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from tests.routing.helpers import FakeClock, canary, target
 from tests.services import redis_url
 from tests.support import MASTER_KEY, gateway_from_yaml
-from wardgate.routing.config import RoutingConfig
+from wardgate.config.routing import RoutingConfig
 from wardgate.routing.state import RoutingState, routing_state
 
 pytestmark = pytest.mark.redis

@@ -18,8 +18,8 @@ from pydantic import (
     model_validator,
 )
 
-from wardgate.limits.config import BudgetConfig, LimitsConfig, RateLimitConfig
-from wardgate.routing.config import (
+from wardgate.config.limits import BudgetConfig, LimitsConfig, RateLimitConfig
+from wardgate.config.routing import (
     DEFAULT_FALLBACK_ON,
     BackoffConfig,
     CanaryRollbackConfig,

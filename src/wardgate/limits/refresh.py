@@ -9,7 +9,7 @@ import logging
 
 from pydantic import ValidationError
 
-from wardgate.limits.config import BudgetConfig
+from wardgate.config.limits import BudgetConfig
 from wardgate.limits.rules import BudgetRule
 from wardgate.limits.stage import LimitsStage
 from wardgate.store.budgets import BudgetStore

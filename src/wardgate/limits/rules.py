@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from wardgate.core.call import Call
 from wardgate.core.principal import Principal
-from wardgate.limits.config import BudgetConfig, RateLimitConfig, Scope
+from wardgate.config.limits import BudgetConfig, RateLimitConfig, Scope
 from wardgate.limits.windows import Window, window_at
 
 NANO = Decimal(1_000_000_000)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from wardgate.limits.config import CalendarWindow, ContractPeriod
+from wardgate.config.limits import CalendarWindow, ContractPeriod
 
 
 @dataclass(frozen=True, slots=True)

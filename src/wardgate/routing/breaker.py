@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from wardgate.routing.config import BreakerConfig
+from wardgate.config.routing import BreakerConfig
 from wardgate.routing.health import Stats
 
 BreakerState = Literal["closed", "open", "half_open"]

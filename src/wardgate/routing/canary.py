@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from wardgate.routing.config import CanaryRollbackConfig
+from wardgate.config.routing import CanaryRollbackConfig
 from wardgate.routing.health import Stats
 from wardgate.routing.strategies import Target
 

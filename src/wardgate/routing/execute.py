@@ -23,7 +23,7 @@ from time import perf_counter
 
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamTimeout, UpstreamUnavailable, WardgateError
-from wardgate.routing.config import RETRYABLE, FailureKind
+from wardgate.config.routing import RETRYABLE, FailureKind
 from wardgate.routing.retry import DEADLINE, STALLED, failure_kind, is_refusal, retry_after, retry_delay
 from wardgate.routing.route import Choice, Route
 from wardgate.routing.state import RoutingState

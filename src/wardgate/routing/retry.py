@@ -19,7 +19,7 @@ from wardgate.core.errors import (
     UpstreamUnavailable,
     WardgateError,
 )
-from wardgate.routing.config import BackoffConfig, FailureKind
+from wardgate.config.routing import BackoffConfig, FailureKind
 
 STALLED = "stream_stalled"  # code of the UpstreamTimeout raised when a stream sends nothing in time
 DEADLINE = "deadline_exceeded"  # code of the UpstreamTimeout raised when the model's deadline_s is over

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from wardgate.core.call import Call, RouteDecision
 from wardgate.routing.canary import Arm, Canary
 from wardgate.routing.classifier import DifficultyClassifier
-from wardgate.routing.config import BackoffConfig, ClassifierConfig, FailureKind, Strategy
+from wardgate.config.routing import BackoffConfig, ClassifierConfig, FailureKind, Strategy
 from wardgate.routing.strategies import Target, rank
 
 if TYPE_CHECKING:
