@@ -233,8 +233,8 @@ def assemble(
     cost_of: CostOf,
 ) -> Runtime:
     """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → model access
-    (once, for every later stage) → limits (reserve before, settle after) → cache (a hit ends the forward pass) → router → the provider
-    (terminal)."""
+    (once, for every later stage) → limits (reserve before, settle after) → cache (a hit ends the forward pass) →
+    router → the provider (terminal)."""
     assert settings.master_key is not None, "validated at load"
     mtls_config, ttl_s = settings.identity.mtls, settings.identity.key_cache_ttl_s
     mtls = MTLSIdentity(mtls_config, ProjectDirectory(key_cache.tenancy, ttl_s)) if mtls_config else None

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from wardgate.config.routing import DEFAULT_FALLBACK_ON, CanaryRollbackConfig, RoutingConfig
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.deployment import Deployment
 from wardgate.core.principal import Principal
 from wardgate.routing.canary import Canary
-from wardgate.config.routing import DEFAULT_FALLBACK_ON, CanaryRollbackConfig, RoutingConfig
 from wardgate.routing.route import Route
 from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import Target

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tests.routing.helpers import FakeClock, new_state
-from wardgate.routing.breaker import CircuitBreaker
 from wardgate.config.routing import BreakerConfig
+from wardgate.routing.breaker import CircuitBreaker
 from wardgate.routing.health import Stats
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.routing.helpers import FakeClock, RecordingSleep, make_call, new_state, route, target
 from tests.routing.plugin import LengthScorer
-from wardgate.routing.classifier import BuiltinClassifier, load_classifier
 from wardgate.config.routing import ClassifierConfig
+from wardgate.routing.classifier import BuiltinClassifier, load_classifier
 from wardgate.routing.execute import Executor
 from wardgate.routing.stage import RouterStage
 

@@ -20,6 +20,7 @@ from tests.routing.helpers import (
     route,
     target,
 )
+from wardgate.config.routing import BackoffConfig
 from wardgate.core.call import Call, Result
 from wardgate.core.errors import (
     InvalidRequest,
@@ -29,7 +30,6 @@ from wardgate.core.errors import (
     UpstreamUnavailable,
     WardgateError,
 )
-from wardgate.config.routing import BackoffConfig
 from wardgate.routing.execute import Executor
 from wardgate.routing.route import Route
 from wardgate.routing.stage import RouterStage

@@ -8,6 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from wardgate.config.routing import BackoffConfig
 from wardgate.core.errors import (
     InvalidRequest,
     ModelNotFound,
@@ -20,7 +21,6 @@ from wardgate.core.errors import (
     WardgateError,
 )
 from wardgate.providers.http import error_from_status
-from wardgate.config.routing import BackoffConfig
 from wardgate.routing.retry import failure_kind, is_refusal, retry_after, retry_delay
 
 

@@ -31,6 +31,7 @@ from wardgate.api.openai import (
 )
 from wardgate.core.call import Call, Result
 from wardgate.core.errors import InvalidJSON, ModelNotFound, WardgateError
+from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
     from wardgate.core.runtime import Runtime
@@ -136,11 +137,12 @@ async def _send_error(send: Send, exc: WardgateError, request_id: str, headers: 
 
 
 async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch, state: MessageStream) -> None:
-    assert result.stream is not None
-    stream = result.stream
+    relay = result.stream
+    assert isinstance(relay, Relay), "the pipeline hands every stream over as a Relay"
     await send({"type": "http.response.start", "status": 200, "headers": _headers(call) + SSE_HEADERS})
+    ended: BaseException | None = None
     try:
-        async for batch in stream:
+        async for batch in relay:
             events = []
             for chunk in batch:
                 events.extend(state.feed(chunk.data, chunk.usage))
@@ -148,12 +150,14 @@ async def _send_stream(send: Send, call: Call, result: Result, watch: Disconnect
                 await send({"type": "http.response.body", "body": encode(events), "more_body": True})
         events = state.close(call.usage)
     except WardgateError as exc:  # the stream is under way: the error travels as an event, as Anthropic does
+        ended = exc
         watch.done = True
         await send({"type": "http.response.body", "body": encode([("error", error_body(exc, call.id))])})
         return
+    except BaseException as exc:
+        ended = exc
+        raise
     finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await relay.aclose(ended)
     watch.done = True
     await send({"type": "http.response.body", "body": encode(events)})

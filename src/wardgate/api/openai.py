@@ -20,6 +20,7 @@ from wardgate.api import validate
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error, send_json
 from wardgate.core.call import CacheOptions, Call, Operation, Result
 from wardgate.core.errors import InternalError, InvalidJSON, ModelNotFound, WardgateError
+from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
     from wardgate.core.runtime import Runtime
@@ -198,8 +199,8 @@ def _parse(raw: bytes) -> dict[str, Any]:
 
 
 async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:
-    assert result.stream is not None
-    stream = result.stream
+    relay = result.stream
+    assert isinstance(relay, Relay), "the pipeline hands every stream over as a Relay"
     await send(
         {
             "type": "http.response.start",
@@ -207,24 +208,27 @@ async def _send_stream(send: Send, call: Call, result: Result, watch: Disconnect
             "headers": response_headers(call, perf_counter()) + SSE_HEADERS,
         }
     )
+    ended: BaseException | None = None
     try:
-        async for batch in stream:
+        async for batch in relay:
             if len(batch) == 1:
                 payload = b"data: " + batch[0].to_bytes() + b"\n\n"
             else:
                 payload = b"".join([b"data: " + c.to_bytes() + b"\n\n" for c in batch])
             await send({"type": "http.response.body", "body": payload, "more_body": True})
     except Exception as exc:  # the stream is under way: the error travels as an SSE event, as OpenAI does
+        ended = exc
         if not isinstance(exc, WardgateError):
             log.exception("stream %s failed", call.id)
             exc = InternalError(f"The gateway failed while streaming (request id {call.id}).")
         watch.done = True
         await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(exc.to_dict()) + b"\n\n"})
         return
+    except BaseException as exc:  # cancelled: the client left
+        ended = exc
+        raise
     finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await relay.aclose(ended)
     watch.done = True
     await send({"type": "http.response.body", "body": DONE})
 

@@ -12,16 +12,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from wardgate.core.call import Call, Chunk, ChunkStream, Result
+from wardgate.core.call import Call, Chunk, Result
+from wardgate.core.relay import Relay, StopStream
 
-
-class StopStream(Exception):  # noqa: N818 - a signal, not an error
-    """Raised by an ``on_chunk`` hook to end a stream cleanly (e.g. at a hard budget cap): ``chunk``, if any, is the
-    last one the client receives, and the stream then ends as if the provider had finished it."""
-
-    def __init__(self, chunk: Chunk | None = None) -> None:
-        super().__init__("stream stopped by a stage")
-        self.chunk = chunk
+__all__ = ["AfterStage", "ChunkStage", "Pipeline", "Stage", "StopStream", "Terminal"]
 
 
 @runtime_checkable
@@ -51,7 +45,7 @@ Terminal = Callable[[Call], Awaitable[Result]]
 class Pipeline:
     """Built once from config; immutable. ``run`` is the hot path: keep it allocation-light."""
 
-    __slots__ = ("_afters", "_chunkers", "_stages", "_terminal", "stages")
+    __slots__ = ("_afters", "_hooks", "_stages", "_terminal", "stages")
 
     def __init__(self, stages: Sequence[Stage], terminal: Terminal) -> None:
         self.stages = tuple(stages)
@@ -59,7 +53,7 @@ class Pipeline:
         self._terminal = terminal
         # per stage index: its after hook, if it has one
         self._afters = tuple(s if isinstance(s, AfterStage) else None for s in self.stages)
-        self._chunkers = tuple(s for s in self.stages if isinstance(s, ChunkStage))
+        self._hooks = tuple(s.on_chunk for s in self.stages if isinstance(s, ChunkStage))
 
     async def run(self, call: Call) -> Result:
         entered = 0
@@ -76,7 +70,15 @@ class Pipeline:
             await self._unwind(call, entered, None, exc)
             raise
         if result.stream is not None:
-            result.stream = self._wrap_stream(call, entered, result, result.stream)
+            relay = result.stream if isinstance(result.stream, Relay) else Relay(call, result.stream)
+            relay.set_hooks(self._hooks)
+            streamed = result
+
+            async def unwind(error: BaseException | None) -> None:
+                await self._unwind(call, entered, streamed, error)
+
+            relay.on_end(unwind)
+            result.stream = relay
         else:
             await self._unwind(call, entered, result, None)
         return result
@@ -87,43 +89,3 @@ class Pipeline:
             stage = afters[i]
             if stage is not None:
                 await stage.after(call, result, error)
-
-    async def _wrap_stream(self, call: Call, entered: int, result: Result, stream: ChunkStream) -> ChunkStream:
-        chunkers = self._chunkers
-        error: BaseException | None = None
-        try:
-            if chunkers:
-                async for batch in stream:
-                    out: list[Chunk] = []
-                    try:
-                        for chunk in batch:
-                            seen: Chunk | None = chunk
-                            for stage in chunkers:
-                                seen = stage.on_chunk(call, chunk)
-                                if seen is None:
-                                    break
-                                chunk = seen
-                            if seen is not None:
-                                out.append(seen)
-                    except StopStream as stop:
-                        if stop.chunk is not None:
-                            out.append(stop.chunk)
-                        if out:
-                            call.streamed_chunks += len(out)
-                            yield out
-                        return
-                    if out:
-                        call.streamed_chunks += len(out)
-                        yield out
-            else:
-                async for batch in stream:
-                    call.streamed_chunks += len(batch)
-                    yield batch
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            await self._unwind(call, entered, result, error)

@@ -8,9 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from wardgate.config.limits import BudgetConfig, RateLimitConfig, Scope
 from wardgate.core.call import Call
 from wardgate.core.principal import Principal
-from wardgate.config.limits import BudgetConfig, RateLimitConfig, Scope
 from wardgate.limits.windows import Window, window_at
 
 NANO = Decimal(1_000_000_000)

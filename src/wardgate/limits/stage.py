@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from wardgate.config.limits import LimitsConfig
 from wardgate.core.call import Call, Chunk, Result
 from wardgate.core.errors import WardgateError
 from wardgate.core.pipeline import StopStream
 from wardgate.limits.backend import BudgetHold, Decision, LimitsBackend, RateHold, RateSettlement, Settlement
-from wardgate.config.limits import LimitsConfig
 from wardgate.limits.estimate import Estimator
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule, matches, scope_value
 from wardgate.limits.windows import Window

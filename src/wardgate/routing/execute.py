@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import nullcontext
+from functools import partial
 from time import perf_counter
 
-from wardgate.core.call import Call, Chunk, ChunkStream, Result
-from wardgate.core.errors import UpstreamTimeout, UpstreamUnavailable, WardgateError
 from wardgate.config.routing import RETRYABLE, FailureKind
+from wardgate.core.call import Call, ChunkStream, Result
+from wardgate.core.errors import UpstreamTimeout, UpstreamUnavailable, WardgateError
+from wardgate.core.relay import Relay
 from wardgate.routing.retry import DEADLINE, STALLED, failure_kind, is_refusal, retry_after, retry_delay
 from wardgate.routing.route import Choice, Route
 from wardgate.routing.state import RoutingState
@@ -197,8 +199,10 @@ class Executor:
                 self._outcome(owner, target, True, elapsed)
                 return result
             assert stream is not None
+            relay = Relay(call, stream, first)
+            relay.on_end(partial(self._stream_ended, owner, target, elapsed))
             handed_over = True
-            return Result(stream=self._relay(owner, target, stream, first, elapsed))
+            return Result(stream=relay)
         except WardgateError as exc:
             if exc.code == STALLED:
                 self._failed(owner, target, exc, "stall")
@@ -216,28 +220,15 @@ class Executor:
                 if stream is not None:
                     await _close(stream)
 
-    async def _relay(
-        self, owner: Route, target: Target, stream: ChunkStream, first: list[Chunk] | None, ttft: float
-    ) -> AsyncIterator[list[Chunk]]:
-        """The stream as the client gets it, first chunk included; records its outcome when it ends."""
-        ok = failed = False
-        try:
-            if first is not None:
-                yield first
-            async for batch in stream:
-                yield batch
-            ok = True
-        except WardgateError as exc:
-            failed = True
-            self._failed(owner, target, exc, _kind_of(exc, False))
-            raise
-        finally:
-            target.health.in_flight -= 1
-            if ok:
-                self._outcome(owner, target, True, None, ttft=ttft)
-            elif not failed:  # the client left mid-stream: no outcome
-                target.breaker.release()
-            await _close(stream)
+    async def _stream_ended(self, owner: Route, target: Target, ttft: float, error: BaseException | None) -> None:
+        """The relay's end callback: the stream's outcome for the deployment's health, breaker and canary."""
+        target.health.in_flight -= 1
+        if error is None:
+            self._outcome(owner, target, True, None, ttft=ttft)
+        elif isinstance(error, WardgateError):
+            self._failed(owner, target, error, _kind_of(error, False))
+        else:  # the client left mid-stream: no outcome
+            target.breaker.release()
 
     def _failed(self, owner: Route, target: Target, exc: WardgateError, kind: FailureKind | None) -> None:
         if kind is None:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from wardgate.config.routing import BackoffConfig, FailureKind
 from wardgate.core.errors import (
     InvalidRequest,
     ModelNotFound,
@@ -19,7 +20,6 @@ from wardgate.core.errors import (
     UpstreamUnavailable,
     WardgateError,
 )
-from wardgate.config.routing import BackoffConfig, FailureKind
 
 STALLED = "stream_stalled"  # code of the UpstreamTimeout raised when a stream sends nothing in time
 DEADLINE = "deadline_exceeded"  # code of the UpstreamTimeout raised when the model's deadline_s is over

@@ -8,10 +8,10 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from wardgate.config.routing import BackoffConfig, ClassifierConfig, FailureKind, Strategy
 from wardgate.core.call import Call, RouteDecision
 from wardgate.routing.canary import Arm, Canary
 from wardgate.routing.classifier import DifficultyClassifier
-from wardgate.config.routing import BackoffConfig, ClassifierConfig, FailureKind, Strategy
 from wardgate.routing.strategies import Target, rank
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from redis.exceptions import RedisError
 
+from wardgate.config.routing import CanaryRollbackConfig, RoutingConfig
 from wardgate.routing.breaker import CircuitBreaker
 from wardgate.routing.canary import Arm, Canary, CanaryStatus
-from wardgate.config.routing import CanaryRollbackConfig, RoutingConfig
 from wardgate.routing.health import Delta, Stats
 from wardgate.routing.route import Route, deployment_models
 from wardgate.routing.shared import SCRIPT, Merged, parse, payload

@@ -16,8 +16,8 @@ from wardgate.api.admin.errors import Conflict
 from wardgate.api.admin.schemas import Body, Deleted
 from wardgate.assemble import Worker
 from wardgate.cache import cache_stats, invalidate
-from wardgate.core.errors import NotFound, PermissionDenied
 from wardgate.config.limits import BudgetConfig
+from wardgate.core.errors import NotFound, PermissionDenied
 from wardgate.limits.state import budget_states
 from wardgate.routing.state import promote, resume, rollback, routing_state
 from wardgate.store.budgets import BudgetStore
