@@ -21,7 +21,7 @@ from wardgate.store.audit import AuditEntry
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.keys import KeyStore
 from wardgate.store.tenancy import TenancyStore
-from wardgate.store.usage import UsageEvent, insert_events
+from wardgate.store.usage import UsageEvent, describe, insert_events
 
 if TYPE_CHECKING:  # loaded only when identity.jwt is configured
     from wardgate.identity.jwt import JWTVerifier
@@ -82,7 +82,11 @@ async def open_services(settings: Settings) -> Services:
         keys=keys,
         key_cache=KeyCache(keys, tenancy, ttl_s=settings.identity.key_cache_ttl_s),
         ledger=BatchWriter(
-            "usage-ledger", write_usage, max_batch=ledger_config.max_batch, interval_s=ledger_config.flush_interval_s
+            "usage-ledger",
+            write_usage,
+            max_batch=ledger_config.max_batch,
+            interval_s=ledger_config.flush_interval_s,
+            describe=describe,
         ),
         audit=BatchWriter(
             "audit", write_audit, max_batch=ledger_config.max_batch, interval_s=ledger_config.flush_interval_s
