@@ -23,7 +23,6 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger("wardgate.batching")
-FIRST_BACKOFF_S = 0.5
 MAX_REJECTED_KEPT = 1000  # set-aside items kept in memory for inspection; every one is logged
 _MAX_ERROR = 300
 _MAX_ITEM = 500
@@ -62,6 +61,7 @@ class BatchWriter(Generic[T]):
         *,
         max_batch: int = 500,
         interval_s: float = 1.0,
+        min_backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         describe: Callable[[T], str] = short_repr,
     ) -> None:
@@ -70,6 +70,7 @@ class BatchWriter(Generic[T]):
         self._describe = describe
         self.max_batch = max_batch
         self.interval_s = interval_s
+        self.min_backoff_s = min_backoff_s
         self.max_backoff_s = max_backoff_s
         self._items: list[T] = []
         self._wake = asyncio.Event()
@@ -79,7 +80,7 @@ class BatchWriter(Generic[T]):
         self.failures = 0  # flushes that wrote nothing at all
         self.rejected: list[T] = []  # items that failed on their own while others were written: kept, logged
         self.rejected_total = 0
-        self.backoff_s = FIRST_BACKOFF_S  # the pause after the next flush that writes nothing
+        self.backoff_s = min_backoff_s  # the pause after the next flush that writes nothing
         self._flushed = asyncio.Event()
 
     def put(self, item: T) -> None:
@@ -175,7 +176,7 @@ class BatchWriter(Generic[T]):
         keep = [item for item, state in zip(batch, states, strict=True) if state == _PENDING]
         self._items[: len(batch)] = keep
         self.written += written
-        self.backoff_s = FIRST_BACKOFF_S
+        self.backoff_s = self.min_backoff_s
         self._flushed.set()
 
     def _set_aside(self, item: T, reason: BaseException) -> None:
