@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import (
     UsageEvent,
@@ -116,3 +117,35 @@ async def test_a_client_id_shared_by_many_calls_finds_them_all_within_the_caller
     everyone = await by_client_request_id(engine, "retry-7")
     assert len(everyone) == 4
     assert await by_client_request_id(engine, "retry-7", project_ids=[]) == []
+
+
+async def test_the_migration_marks_earlier_refused_rows_not_billable(store_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from wardgate.store import engine as store_engine
+
+    engine = create_engine(store_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda c: command.upgrade(store_engine._alembic_config(c), "0002"))
+            await conn.commit()
+            columns = (
+                "request_id, ts, principal_kind, principal_id, surface, operation, model, status, input_tokens, "
+                "output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_nanousd, cache_hit, stream"
+            )
+            for request_id, status, tokens in (("answered", 200, 9), ("refused", 404, 0), ("cut", 502, 7)):
+                await conn.execute(
+                    text(
+                        f"INSERT INTO usage_events ({columns}) VALUES (:r, :ts, 'key', 'k', 'openai', 'chat', 'm', :s, :t, 0, 0, 0, 0, 0, false, false)"
+                    ),
+                    {"r": request_id, "ts": T0, "s": status, "t": tokens},
+                )
+            await conn.commit()
+        await upgrade(engine)
+        billable = {r: (await by_request_id(engine, r) or {}).get("billable") for r in ("answered", "refused", "cut")}
+        assert billable == {"answered": True, "refused": False, "cut": True}
+        await insert_events(engine, [event("new", client_request_id="c")])
+        assert [r["request_id"] for r in await by_client_request_id(engine, "c")] == ["new"]
+    finally:
+        await engine.dispose()

@@ -51,14 +51,14 @@ def request_meta(scope: Scope) -> tuple[str | None, str, str | None, int | None]
             credential = text[7:].strip() if text[:7].lower() == "bearer " else text.strip()
         elif name == b"x-api-key" and credential is None:
             credential = value.decode("latin-1").strip()
-        elif name in _CLIENT_ID_HEADERS and _CLIENT_ID_HEADERS[name] < rank:
-            if (candidate := client_request_id(value)) is not None:
-                client_id, rank = candidate, _CLIENT_ID_HEADERS[name]
         elif name == b"content-length":
             try:
                 length = int(value)
             except ValueError:
                 length = None
+        elif (order := _CLIENT_ID_HEADERS.get(name, rank)) < rank:
+            if (candidate := client_request_id(value)) is not None:
+                client_id, rank = candidate, order
     return credential or None, os.urandom(12).hex(), client_id, length
 
 
