@@ -137,7 +137,8 @@ async def test_the_migration_marks_earlier_refused_rows_not_billable(store_url: 
             for request_id, status, tokens in (("answered", 200, 9), ("refused", 404, 0), ("cut", 502, 7)):
                 await conn.execute(
                     text(
-                        f"INSERT INTO usage_events ({columns}) VALUES (:r, :ts, 'key', 'k', 'openai', 'chat', 'm', :s, :t, 0, 0, 0, 0, 0, false, false)"
+                        f"INSERT INTO usage_events ({columns}) "
+                        "VALUES (:r, :ts, 'key', 'k', 'openai', 'chat', 'm', :s, :t, 0, 0, 0, 0, 0, false, false)"
                     ),
                     {"r": request_id, "ts": T0, "s": status, "t": tokens},
                 )

@@ -56,9 +56,8 @@ def request_meta(scope: Scope) -> tuple[str | None, str, str | None, int | None]
                 length = int(value)
             except ValueError:
                 length = None
-        elif (order := _CLIENT_ID_HEADERS.get(name, rank)) < rank:
-            if (candidate := client_request_id(value)) is not None:
-                client_id, rank = candidate, order
+        elif (order := _CLIENT_ID_HEADERS.get(name, rank)) < rank and (kept := client_request_id(value)) is not None:
+            client_id, rank = kept, order
     return credential or None, os.urandom(12).hex(), client_id, length
 
 
