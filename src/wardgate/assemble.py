@@ -45,7 +45,7 @@ from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.keys import KeyStore
 from wardgate.store.tenancy import TenancyStore
-from wardgate.store.usage import UsageEvent, insert_events
+from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
 
 if TYPE_CHECKING:  # loaded only when identity.jwt is configured
@@ -100,7 +100,7 @@ async def open_worker(settings: Settings) -> Worker:
             await audit_store.append(engine, batch)
 
         batch, interval = ledger_config.max_batch, ledger_config.flush_interval_s
-        ledger = BatchWriter("usage-ledger", write_usage, max_batch=batch, interval_s=interval)
+        ledger = BatchWriter("usage-ledger", write_usage, max_batch=batch, interval_s=interval, describe=describe)
         audit = BatchWriter("audit", write_audit, max_batch=batch, interval_s=interval)
         ledger.start()
         stack.push_async_callback(ledger.stop)

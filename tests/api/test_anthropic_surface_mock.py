@@ -12,6 +12,7 @@ import pytest
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.api.anthropic_count import TextCounter, prompt_tokens
 from wardgate.api.anthropic_translate import to_canonical
+from wardgate.store.usage import by_request_id
 
 CONFIG = """
 providers:
@@ -60,6 +61,24 @@ def test_a_text_answer_with_a_system_prompt(client: anthropic.Anthropic) -> None
     assert message.stop_reason == "end_turn"
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
     assert message._request_id is not None
+
+
+def test_the_request_id_is_the_gateways_and_the_clients_own_is_echoed(
+    client: anthropic.Anthropic, gateway: RunningGateway
+) -> None:
+    raw = client.messages.with_raw_response.create(
+        model="claude-mock",
+        max_tokens=10,
+        messages=[{"role": "user", "content": "ping"}],
+        extra_headers={"x-client-request-id": "trace-7"},
+    )
+    ours = raw.headers["x-wardgate-request-id"]
+    assert ours != "trace-7" and raw.headers["request-id"] == ours == raw.headers["x-request-id"]
+    assert raw.parse()._request_id == ours  # what the Anthropic SDK reports
+    assert raw.headers["x-wardgate-client-request-id"] == "trace-7"
+    gateway.run(gateway.worker.ledger.flush())
+    row = gateway.run(by_request_id(gateway.worker.engine, ours))
+    assert row is not None and row["client_request_id"] == "trace-7" and row["surface"] == "anthropic"
 
 
 async def test_a_streamed_answer_equals_the_plain_answer(aclient: anthropic.AsyncAnthropic) -> None:

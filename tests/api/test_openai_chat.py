@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.openai_logic import count_prompt_tokens
 from tests.openapi_schema import validate
-from tests.support import RunningGateway
+from tests.support import MASTER_KEY, RunningGateway
 
 MESSAGES: list[Any] = [
     {"role": "system", "content": "You are terse."},
@@ -24,6 +26,7 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
+AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
 TIME = {
     "type": "function",
     "function": {
@@ -59,11 +62,35 @@ def test_usage_is_the_upstreams_to_the_token(client: openai.OpenAI) -> None:
     assert answer.usage.prompt_tokens_details.cached_tokens == 2
 
 
-def test_a_client_request_id_is_kept(client: openai.OpenAI) -> None:
+def test_a_client_request_id_is_echoed_but_the_request_id_is_the_gateways_own(client: openai.OpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(
         model="gpt", messages=MESSAGES, extra_headers={"x-wardgate-request-id": "trace-42"}
     )
-    assert raw.headers["x-wardgate-request-id"] == "trace-42"
+    ours = raw.headers["x-wardgate-request-id"]
+    assert ours != "trace-42" and re.fullmatch(r"[0-9a-f]{24}", ours)
+    assert raw.headers["x-request-id"] == ours and raw.request_id == ours  # what the OpenAI SDK reports
+    assert raw.headers["x-wardgate-client-request-id"] == "trace-42"
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ({"x-client-request-id": "c-1", "x-request-id": "r-1"}, "c-1"),
+        ({"x-request-id": "r-1"}, "r-1"),
+        ({"x-request-id": "r-1", "x-wardgate-request-id": "w-1"}, "w-1"),
+        ({"x-wardgate-request-id": "x" * 129}, None),
+        ({"x-wardgate-request-id": "two words"}, None),
+        ({"x-wardgate-request-id": "café".encode()}, None),
+    ],
+)
+def test_the_client_id_comes_from_the_first_header_that_holds_a_plain_id(
+    gateway: RunningGateway, sent: dict[str, str | bytes], kept: str | None
+) -> None:
+    body = {"model": "gpt", "messages": MESSAGES}
+    response = httpx.post(gateway.url + "/chat/completions", json=body, headers={**AUTH, **sent})
+    assert response.status_code == 200
+    assert response.headers.get("x-wardgate-client-request-id") == kept
+    assert response.headers["x-request-id"] == response.headers["x-wardgate-request-id"] not in sent.values()
 
 
 def test_unknown_and_sampling_fields_reach_the_upstream_unchanged(client: openai.OpenAI, fake: FakeOpenAI) -> None:

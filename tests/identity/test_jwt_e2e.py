@@ -47,12 +47,14 @@ def gateway(module_issuer: FakeIssuer) -> Iterator[RunningGateway]:
 
 
 def chat(gateway: RunningGateway, token: str, model: str = "chat-model") -> tuple[str, Any]:
-    request_id = f"jwt-{uuid.uuid4().hex[:12]}"
+    """(the gateway's request id, the answer); the client's own id is sent too and must land beside it."""
+    client_id = f"jwt-{uuid.uuid4().hex[:12]}"
     with openai.OpenAI(base_url=gateway.url, api_key=token, max_retries=0) as client:
-        response = client.chat.completions.create(
-            model=model, messages=MESSAGES, extra_headers={"x-wardgate-request-id": request_id}
+        raw = client.chat.completions.with_raw_response.create(
+            model=model, messages=MESSAGES, extra_headers={"x-wardgate-request-id": client_id}
         )
-    return request_id, response
+    assert raw.headers["x-wardgate-client-request-id"] == client_id
+    return raw.headers["x-wardgate-request-id"], raw.parse()
 
 
 def ledger_row(gateway: RunningGateway, request_id: str) -> dict[str, Any]:

@@ -76,12 +76,12 @@ def post(gateway: RunningGateway, headers: dict[str, str]) -> httpx.Response:
 
 @surface_forwards_the_header
 def test_a_request_with_the_header_is_served_and_charged_to_the_project(gateway: RunningGateway) -> None:
-    request_id = f"mtls-{uuid.uuid4().hex[:12]}"
-    response = post(gateway, {"x-forwarded-client-cert": XFCC, "x-wardgate-request-id": request_id})
+    client_id = f"mtls-{uuid.uuid4().hex[:12]}"
+    response = post(gateway, {"x-forwarded-client-cert": XFCC, "x-wardgate-request-id": client_id})
     assert response.status_code == 200, response.text
     gateway.run(gateway.worker.ledger.flush())
-    row = gateway.run(by_request_id(gateway.worker.engine, request_id))
-    assert row is not None
+    row = gateway.run(by_request_id(gateway.worker.engine, response.headers["x-wardgate-request-id"]))
+    assert row is not None and row["client_request_id"] == client_id
     assert (row["principal_id"], row["project_id"], row["user_id"]) == (
         "mtls:spiffe://mesh/acme/billing",
         "prj_acme",

@@ -1,4 +1,9 @@
-"""The accounting stage: every authenticated call, answered or not, becomes one usage event in the ledger queue."""
+"""The accounting stage: every authenticated call, answered or not, becomes one usage event in the ledger queue.
+
+The row is keyed by the gateway's request id (``call.id``); the client's own id is stored beside it. A call that was
+refused, or failed with nothing consumed, is recorded with ``billable`` false: it stays on the record (who asked for
+what, and why it was refused) but is not usage, so aggregates and chargeback never count it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from time import perf_counter
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import Call, CostOf, Result
 from wardgate.core.errors import WardgateError
-from wardgate.store.usage import UsageEvent
+from wardgate.store.usage import UsageEvent, bounded
 from wardgate.usage.estimate import ensure_usage
 
 CLIENT_CLOSED = 499  # nginx's convention: the client went away before the answer was complete
@@ -64,6 +69,8 @@ class AccountingStage:
             stream=call.stream,
             cache_hit=call.cache_status in ("hit", "stale"),
             details=_details(call),
+            client_request_id=call.client_request_id,
+            billable=status < 400 or usage is not None,  # answered, or tokens were consumed (a stream cut short)
         )
         if usage is not None:
             event.input_tokens = usage.input_tokens
@@ -73,7 +80,7 @@ class AccountingStage:
             event.reasoning_tokens = usage.reasoning_tokens
             if deployment is not None:
                 event.cost_nanousd = self._cost_of(call)
-        self._ledger.put(event)
+        self._ledger.put(bounded(event))  # every value storable: one hostile field never stalls the ledger
 
 
 def _details(call: Call) -> dict[str, object] | None:

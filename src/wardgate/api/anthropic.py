@@ -25,6 +25,7 @@ from wardgate.api.openai import (
     SSE_HEADERS,
     DisconnectWatch,
     cache_headers,
+    id_headers,
     request_meta,
     response_headers,
     uncancel,
@@ -45,13 +46,13 @@ class AnthropicSurface:
     async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
         runtime = self._runtime()
-        credential, request_id, length = request_meta(scope)
+        credential, request_id, client_id, length = request_meta(scope)
         try:
             raw = await read_body(receive, runtime.max_body_bytes, length)
         except Disconnected:
             return
         except WardgateError as exc:
-            await _send_error(send, exc, request_id, _id_headers(request_id))
+            await _send_error(send, exc, request_id, _id_headers(request_id, client_id))
             return
         watch = DisconnectWatch(receive)
         call: Call | None = None
@@ -59,6 +60,7 @@ class AnthropicSurface:
             body = to_canonical(_parse(raw))
             call = Call(request_id, "anthropic", "chat", body["model"], body, bool(body.get("stream")), credential,
                         started)  # fmt: skip
+            call.client_request_id = client_id
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
             call.cache_options = cache_headers(scope)
@@ -76,7 +78,9 @@ class AnthropicSurface:
             await send_bytes(send, result.status, orjson.dumps(answer), _headers(call))
         except WardgateError as exc:
             watch.done = True
-            await _send_error(send, exc, request_id, _headers(call) if call is not None else _id_headers(request_id))
+            await _send_error(
+                send, exc, request_id, _headers(call) if call is not None else _id_headers(request_id, client_id)
+            )
         except asyncio.CancelledError:
             if not watch.disconnected:
                 raise
@@ -91,8 +95,8 @@ class AnthropicSurface:
         capability its adapter would offer; this is the place to ask it first, and count offline otherwise.
         """
         runtime = self._runtime()
-        credential, request_id, length = request_meta(scope)
-        headers = _id_headers(request_id)
+        credential, request_id, client_id, length = request_meta(scope)
+        headers = _id_headers(request_id, client_id)
         try:
             raw = await read_body(receive, runtime.max_body_bytes, length)
             body = to_canonical(_parse(raw), counting=True)
@@ -121,8 +125,8 @@ def _parse(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _id_headers(request_id: str) -> list[tuple[bytes, bytes]]:
-    return [(b"x-wardgate-request-id", request_id.encode()), (b"request-id", request_id.encode())]
+def _id_headers(request_id: str, client_id: str | None) -> list[tuple[bytes, bytes]]:
+    return [*id_headers(request_id, client_id), (b"request-id", request_id.encode())]
 
 
 def _headers(call: Call) -> list[tuple[bytes, bytes]]:

@@ -33,11 +33,18 @@ SSE_HEADERS = [
 ]
 DONE = b"data: [DONE]\n\n"
 _MAX_REQUEST_ID = 128
+# where a client's own request id may come from, first match wins: ours, OpenAI's documented one, the common one
+_CLIENT_ID_HEADERS = {b"x-wardgate-request-id": 0, b"x-client-request-id": 1, b"x-request-id": 2}
 
 
-def request_meta(scope: Scope) -> tuple[str | None, str, int | None]:
-    """(bearer credential, request id, content length) from the headers, in one pass."""
-    credential = request_id = None
+def request_meta(scope: Scope) -> tuple[str | None, str, str | None, int | None]:
+    """(bearer credential, the gateway's request id, the client's request id, content length), in one pass.
+
+    The request id is always generated here, never taken from the client: it keys the ledger row, budget holds and
+    concurrency slots, so a client must not be able to choose (or collide with) it. The client's id is only kept.
+    """
+    credential = client_id = None
+    rank = len(_CLIENT_ID_HEADERS)
     length = None
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -45,16 +52,32 @@ def request_meta(scope: Scope) -> tuple[str | None, str, int | None]:
             credential = text[7:].strip() if text[:7].lower() == "bearer " else text.strip()
         elif name == b"x-api-key" and credential is None:
             credential = value.decode("latin-1").strip()
-        elif name == b"x-wardgate-request-id":
-            candidate = value.decode("latin-1")
-            if 0 < len(candidate) <= _MAX_REQUEST_ID and candidate.isprintable() and " " not in candidate:
-                request_id = candidate
         elif name == b"content-length":
             try:
                 length = int(value)
             except ValueError:
                 length = None
-    return credential or None, request_id or os.urandom(12).hex(), length
+        elif (order := _CLIENT_ID_HEADERS.get(name, rank)) < rank and (kept := client_request_id(value)) is not None:
+            client_id, rank = kept, order
+    return credential or None, os.urandom(12).hex(), client_id, length
+
+
+def client_request_id(value: bytes) -> str | None:
+    """A client's request id if it is 1–128 visible ASCII characters; anything else is ignored (not an error)."""
+    if 0 < len(value) <= _MAX_REQUEST_ID and value.isascii():
+        text = value.decode("ascii")
+        if text.isprintable() and " " not in text:
+            return text
+    return None
+
+
+def id_headers(request_id: str, client_id: str | None) -> list[tuple[bytes, bytes]]:
+    """The gateway's id under both names (``x-request-id`` is what the OpenAI SDKs read), and the client's echoed."""
+    encoded = request_id.encode()
+    headers = [(b"x-wardgate-request-id", encoded), (b"x-request-id", encoded)]
+    if client_id is not None:
+        headers.append((b"x-wardgate-client-request-id", client_id.encode()))
+    return headers
 
 
 def cache_headers(scope: Scope) -> CacheOptions | None:
@@ -74,7 +97,7 @@ def cache_headers(scope: Scope) -> CacheOptions | None:
 
 
 def response_headers(call: Call, now: float) -> list[tuple[bytes, bytes]]:
-    headers = [(b"x-wardgate-request-id", call.id.encode())]
+    headers = id_headers(call.id, call.client_request_id)
     deployment = call.deployment
     if deployment is not None:
         headers.append((b"x-wardgate-deployment", deployment.name.encode()))
@@ -101,13 +124,13 @@ class OpenAISurface:
     async def _handle(self, scope: Scope, receive: Receive, send: Send, operation: Operation) -> None:
         started = perf_counter()
         runtime = self._runtime()
-        credential, request_id, length = request_meta(scope)
+        credential, request_id, client_id, length = request_meta(scope)
         try:
             raw = await read_body(receive, runtime.max_body_bytes, length)
         except Disconnected:
             return
         except WardgateError as exc:
-            await send_error(send, exc, [(b"x-wardgate-request-id", request_id.encode())])
+            await send_error(send, exc, id_headers(request_id, client_id))
             return
         watch = DisconnectWatch(receive)
         call: Call | None = None
@@ -120,6 +143,7 @@ class OpenAISurface:
             else:
                 model, stream = validate.embeddings(body), False
             call = Call(request_id, "openai", operation, model, body, stream, credential, started)
+            call.client_request_id = client_id
             call.cache_options = cache_headers(scope)
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
@@ -131,11 +155,7 @@ class OpenAISurface:
                 await send_bytes(send, result.status, result.to_bytes(), response_headers(call, perf_counter()))
         except WardgateError as exc:
             watch.done = True
-            headers = (
-                response_headers(call, perf_counter())
-                if call is not None
-                else [(b"x-wardgate-request-id", request_id.encode())]
-            )
+            headers = response_headers(call, perf_counter()) if call is not None else id_headers(request_id, client_id)
             await send_error(send, exc, headers)
         except asyncio.CancelledError:
             if not watch.disconnected:
@@ -147,7 +167,7 @@ class OpenAISurface:
             await send_error(
                 send,
                 InternalError(f"The gateway failed to handle this request (request id {request_id})."),
-                [(b"x-wardgate-request-id", request_id.encode())],
+                id_headers(request_id, client_id),
             )
         finally:
             watch.close()
@@ -160,8 +180,8 @@ class OpenAISurface:
 
     async def _models(self, scope: Scope, send: Send, model_id: str | None) -> None:
         runtime = self._runtime()
-        credential, request_id, _ = request_meta(scope)
-        headers = [(b"x-wardgate-request-id", request_id.encode())]
+        credential, request_id, client_id, _ = request_meta(scope)
+        headers = id_headers(request_id, client_id)
         try:
             cert = runtime.read_client_cert(scope) if runtime.read_client_cert is not None else None
             principal = await runtime.authenticate(credential, client_cert=cert)

@@ -59,6 +59,8 @@ class Call:
     stream: bool
     credential: str | None  # the bearer token as sent; identity turns it into a principal
     started: float  # perf_counter() when the request arrived
+    client_request_id: str | None = None  # the client's own id as sent (bounded, printable); set by the surface,
+    # echoed and stored by accounting, never a key and never de-duplicating: `id` is the gateway's, always generated
     principal: Principal | None = None  # set by identity
     deployment: Deployment | None = None  # set by the router
     usage: Usage | None = None  # set once the provider reports it (streams: on the chunk that carries it)

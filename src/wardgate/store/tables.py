@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 
 metadata = MetaData(
@@ -131,9 +132,14 @@ usage_events = Table(
     Column("cache_hit", Boolean, nullable=False, default=False),
     Column("stream", Boolean, nullable=False, default=False),
     Column("details", JSON),
+    # 0003: the client's own request id (never unique: `request_id` is the gateway's), and whether the row is usage
+    # to charge (false: refused or failed before anything was consumed; kept for the record, never aggregated)
+    Column("client_request_id", String(128)),
+    Column("billable", Boolean, nullable=False, default=True, server_default=true()),
     UniqueConstraint("request_id", name="uq_usage_events_request_id"),
     Index("ix_usage_events_ts", "ts"),
     Index("ix_usage_events_project_ts", "project_id", "ts"),
+    Index("ix_usage_events_client_request_id", "client_request_id"),
 )
 
 audit_log = Table(

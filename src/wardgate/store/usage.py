@@ -1,4 +1,10 @@
-"""The usage ledger: one row per request, written in batches, idempotent by request id, and its aggregates."""
+"""The usage ledger: one row per request, written in batches, idempotent by the gateway's request id, and its
+aggregates.
+
+Every event is made writable when it is created (``bounded``): a value a client chose (a model name, its own request
+id) can never make a batch fail on PostgreSQL, which rejects NUL bytes, over-long strings and out-of-range integers.
+Only billable rows (``billable``: something was answered or consumed) are summed; refused calls stay on the record.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import BigInteger, Column, Integer, String, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.store.tables import projects, usage_events
@@ -53,9 +60,83 @@ class UsageEvent:
     cache_hit: bool = False
     stream: bool = False
     details: dict[str, Any] | None = field(default=None)
+    client_request_id: str | None = None  # the client's own id, as sent; never unique
+    billable: bool = True  # false: refused, or failed with nothing consumed; never in aggregates or chargeback
 
 
 _FIELDS = tuple(f.name for f in fields(UsageEvent))
+_TEXT = tuple(
+    (c.name, c.type.length)
+    for c in usage_events.c
+    if c.name in _FIELDS and isinstance(c.type, String) and c.type.length
+)
+
+
+def _int_range(column: Column[Any]) -> tuple[int, int]:
+    bits = 63 if isinstance(column.type, BigInteger) else 31
+    return -(2**bits), 2**bits - 1
+
+
+_INTS = tuple((c.name, *_int_range(c)) for c in usage_events.c if c.name in _FIELDS and isinstance(c.type, Integer))
+
+
+def bounded(event: UsageEvent) -> UsageEvent:
+    """The event with every value storable: text without NUL bytes or lone surrogates and cut to its column's length,
+    integers clamped to their column's range. Cheap when nothing needs fixing (the usual case)."""
+    for name, length in _TEXT:
+        value = getattr(event, name)
+        if value is not None and not (len(value) <= length and value.isascii() and "\x00" not in value):
+            setattr(event, name, clean_text(value, length))
+    for name, low, high in _INTS:
+        value = getattr(event, name)
+        if value is not None and not low <= value <= high:
+            setattr(event, name, min(max(value, low), high))
+    if event.details is not None:
+        event.details = _clean_details(event.details)
+    return event
+
+
+def clean_text(value: str, length: int | None = None) -> str:
+    """``value`` without NUL bytes, with lone surrogates replaced, and at most ``length`` characters."""
+    text = value[: length * 2] if length is not None else value  # bound the work before cleaning
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")  # "replace": a lone surrogate becomes "?"
+    return text[:length] if length is not None else text
+
+
+def _clean_details(details: dict[str, Any]) -> dict[str, Any]:
+    try:
+        encoded = orjson.dumps(details)
+    except TypeError:  # a lone surrogate or a value JSON cannot hold: rebuild it from its text
+        return {str(k): _clean_json(v) for k, v in details.items()}
+    if b"\\u0000" in encoded:  # PostgreSQL's json accepts it, jsonb and text conversions do not
+        return {clean_text(str(k)): _clean_json(v) for k, v in details.items()}
+    return details
+
+
+def _clean_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_json(v) for v in value]
+    if value is None or isinstance(value, bool | float) or (isinstance(value, int) and -(2**63) <= value < 2**64):
+        return value
+    return clean_text(str(value))
+
+
+def describe(event: UsageEvent) -> str:
+    """A bounded one-line summary of an event for a log line (the row itself may hold anything a client sent)."""
+    model = event.model if len(event.model) <= 64 else event.model[:64] + f"… ({len(event.model)} chars)"
+    return (
+        f"usage event request_id={event.request_id[:64]!r} principal={event.principal_id[:64]!r} "
+        f"project={(event.project_id or '')[:64]!r} model={model!r} status={event.status}"
+    )
+
+
 # one statement per dialect, executed with many parameter sets: compiled once and cached by SQLAlchemy (a
 # multi-VALUES statement built per batch costs a fresh compile, ~40 % of a worker's CPU under load)
 _INSERT: dict[str, Any] = {}
@@ -78,7 +159,8 @@ def _insert(dialect: str) -> Any:
 
 
 async def insert_events(engine: AsyncEngine, events: Sequence[UsageEvent]) -> None:
-    """Write a batch. A retried batch (after a failed flush) never doubles a row: request ids are unique."""
+    """Write a batch. A retried batch (after a failed flush) never doubles a row: request ids are unique, and are
+    the gateway's own (a client's id is only stored in ``client_request_id``)."""
     if not events:
         return
     rows = [{name: getattr(e, name) for name in _FIELDS} for e in events]
@@ -100,7 +182,8 @@ async def aggregate(
     end: datetime | None = None,
     project_ids: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Sum tokens, cost and requests by the given keys over [start, end). ``project_ids`` limits what is visible."""
+    """Sum tokens, cost and requests by the given keys over [start, end), billable rows only. ``project_ids`` limits
+    what is visible."""
     columns = []
     for key in group_by:
         if key in ("day", "month"):
@@ -116,7 +199,7 @@ async def aggregate(
         func.coalesce(func.sum(usage_events.c.reasoning_tokens), 0).label("reasoning_tokens"),
         func.coalesce(func.sum(usage_events.c.cost_nanousd), 0).label("cost_nanousd"),
     ]
-    query = select(*columns, *sums)
+    query = select(*columns, *sums).where(usage_events.c.billable)
     if start is not None:
         query = query.where(usage_events.c.ts >= start)
     if end is not None:
@@ -130,7 +213,8 @@ async def aggregate(
 
 
 async def chargeback(engine: AsyncEngine, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Per project (with its cost centre) and model over [start, end): what each cost centre is charged."""
+    """Per project (with its cost centre) and model over [start, end): what each cost centre is charged. Refused
+    calls (``billable`` false) are not usage and never appear here."""
     query = (
         select(
             usage_events.c.project_id.label("project_id"),
@@ -144,7 +228,7 @@ async def chargeback(engine: AsyncEngine, start: datetime, end: datetime) -> lis
             func.coalesce(func.sum(usage_events.c.cost_nanousd), 0).label("cost_nanousd"),
         )
         .select_from(usage_events.outerjoin(projects, projects.c.id == usage_events.c.project_id))
-        .where((usage_events.c.ts >= start) & (usage_events.c.ts < end))
+        .where((usage_events.c.ts >= start) & (usage_events.c.ts < end) & usage_events.c.billable)
         .group_by(usage_events.c.project_id, projects.c.name, projects.c.cost_center, usage_events.c.model)
         .order_by(usage_events.c.project_id, usage_events.c.model)
     )
@@ -158,3 +242,16 @@ async def by_request_id(engine: AsyncEngine, request_id: str) -> dict[str, Any] 
             (await conn.execute(select(usage_events).where(usage_events.c.request_id == request_id))).mappings().first()
         )
     return dict(row) if row is not None else None
+
+
+async def by_client_request_id(
+    engine: AsyncEngine, client_request_id: str, *, project_ids: Sequence[str] | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The rows a client tagged with its own id, newest first: several calls may share one (it never de-duplicates).
+    ``project_ids`` limits what is visible."""
+    query = select(usage_events).where(usage_events.c.client_request_id == client_request_id)
+    if project_ids is not None:
+        query = query.where(usage_events.c.project_id.in_(list(project_ids)))
+    query = query.order_by(usage_events.c.ts.desc(), usage_events.c.id.desc()).limit(limit)
+    async with engine.connect() as conn:
+        return [dict(row) for row in (await conn.execute(query)).mappings()]

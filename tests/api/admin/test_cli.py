@@ -110,6 +110,7 @@ def test_export_chargeback_csv_is_the_months_ledger(
     run(capsys, "projects", "create", name, "--cost-center", "CC-77", "--config", config)
     key, _ = created_key(run(capsys, "keys", "create", "--project", name, "--config", config)[1])
     ids = [chat(gateway, key, model, "a b c d").headers["x-wardgate-request-id"] for model in ("chat", "chat", "other")]
+    assert chat(gateway, key, "no-such-model").status_code == 404  # refused: on the record, never charged
     flush(gateway)
     rows = [gateway.run(by_request_id(gateway.worker.engine, i)) for i in ids]
     month = datetime.now(UTC).strftime("%Y-%m")

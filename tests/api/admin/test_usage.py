@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.admin.support import admin, chat, create_project, create_user, flush, grant
+from tests.api.admin.support import admin, chat, create_project, create_user, flush, grant, unique, user_key
 from tests.support import MASTER_KEY, RunningGateway
 from wardgate.api.admin.usage import usd
 from wardgate.store.usage import by_request_id
@@ -151,3 +151,56 @@ def test_usd_strings_are_exact() -> None:
     assert usd(1) == "0.000000001"
     assert usd(123_456_789_012) == "123.456789012"
     assert usd(-5) == "-0.000000005"
+
+
+def _chat_as(gateway: RunningGateway, key: str, client_id: str, model: str = "chat") -> httpx.Response:
+    return httpx.post(
+        gateway.url + "/chat/completions",
+        headers={"authorization": f"Bearer {key}", "x-wardgate-request-id": client_id},
+        json={"model": model, "messages": [{"role": "user", "content": "same id again"}]},
+        timeout=10,
+    )
+
+
+def test_a_client_id_finds_every_call_that_sent_it_within_the_callers_projects(
+    gateway: RunningGateway, client: httpx.Client
+) -> None:
+    with admin(gateway) as root:
+        mine, theirs = create_project(root), create_project(root)
+        viewer = create_user(root)
+        grant(root, viewer["id"], "project", mine["id"], "viewer")
+        viewer_key = user_key(root, mine["id"], viewer["id"])
+        key_mine = root.post("/admin/v1/keys", json={"project": mine["id"]}).json()["key"]
+        key_theirs = root.post("/admin/v1/keys", json={"project": theirs["id"]}).json()["key"]
+    client_id = unique("retry")
+    answers = [_chat_as(gateway, key_mine, client_id) for _ in range(3)]
+    answers.append(_chat_as(gateway, key_theirs, client_id))
+    assert [a.status_code for a in answers] == [200] * 4
+    ids = [a.headers["x-wardgate-request-id"] for a in answers]
+    assert len(set(ids)) == 4 and all(a.headers["x-wardgate-client-request-id"] == client_id for a in answers)
+    flush(gateway)
+    with admin(gateway, viewer_key) as c:
+        listed = c.get("/admin/v1/usage/requests", params={"client_request_id": client_id})
+        assert listed.status_code == 200, listed.text
+        assert {r["request_id"] for r in listed.json()["data"]} == set(ids[:3])  # not the other project's call
+        assert c.get(f"/admin/v1/usage/{ids[3]}").status_code == 404
+    everyone = client.get("/admin/v1/usage/requests", params={"client_request_id": client_id}).json()
+    assert sorted(r["request_id"] for r in everyone["data"]) == sorted(ids)
+    assert {(r["client_request_id"], r["billable"]) for r in everyone["data"]} == {(client_id, True)}
+    for bad in ("", "two words", "x" * 129, "nul\x00"):
+        assert client.get("/admin/v1/usage/requests", params={"client_request_id": bad}).status_code == 400
+    assert client.get("/admin/v1/usage/nul%00").status_code == 404
+
+
+def test_a_refused_call_is_on_the_record_but_not_in_the_report(gateway: RunningGateway, client: httpx.Client) -> None:
+    project = create_project(client)
+    key = client.post("/admin/v1/keys", json={"project": project["id"], "models": ["chat"]}).json()["key"]
+    answered = chat(gateway, key)
+    refused = [chat(gateway, key, model) for model in ("nope", "other")]  # unknown; not allowed for this key
+    assert answered.status_code == 200 and [r.status_code for r in refused] == [404, 404]
+    flush(gateway)
+    report = client.get("/admin/v1/usage", params={"project": project["id"], "group_by": "model"}).json()
+    assert [r["model"] for r in report["rows"]] == ["chat"] and report["totals"]["requests"] == 1
+    for response in refused:
+        row = client.get(f"/admin/v1/usage/{response.headers['x-wardgate-request-id']}").json()
+        assert (row["status"], row["error_code"], row["billable"]) == (404, "model_not_found", False)

@@ -83,7 +83,9 @@ class UsageReport(View):
 
 class UsageRecord(View):
     object: Literal["usage"] = "usage"
-    request_id: str
+    request_id: str = Field(description="the gateway's own id (the x-wardgate-request-id / x-request-id answered)")
+    client_request_id: str | None = Field(description="the id the client sent (x-wardgate-request-id, …), if any")
+    billable: bool = Field(description="false: refused or failed with nothing consumed; never in sums or chargeback")
     ts: Time
     principal_kind: str
     principal_id: str
@@ -110,6 +112,13 @@ class UsageRecord(View):
     cache_hit: bool
     stream: bool
     details: dict[str, Any] | None
+
+
+class UsageRecordList(View):
+    """The calls a client tagged with its own request id, newest first (at most 100): a client's id is not unique."""
+
+    object: Literal["list"] = "list"
+    data: list[UsageRecord]
 
 
 class AuditVerification(View):
@@ -162,6 +171,22 @@ def _sums(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_MAX_LISTED = 100
+
+
+CLIENT_ID_PATTERN = "^[!-~]{1,128}$"  # what the surfaces keep of a client's id: visible ASCII, no spaces
+
+
+def _storable_id(text: str) -> bool:
+    """What a stored request id can be; anything else (a NUL byte the database would refuse) matches no row."""
+    return re.fullmatch(CLIENT_ID_PATTERN, text) is not None
+
+
+def _record(row: dict[str, Any]) -> UsageRecord:
+    fields = {k: v for k, v in row.items() if k != "id"}
+    return UsageRecord.model_validate({**fields, "cost_usd": usd(int(row["cost_nanousd"]))})
+
+
 class UsageRoutes:
     def __init__(self, services: Worker) -> None:
         self.services = services
@@ -193,12 +218,21 @@ class UsageRoutes:
     async def one(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
         request_id = request.path_params["request_id"]
-        row = await usage_store.by_request_id(self.services.engine, request_id)
+        row = await usage_store.by_request_id(self.services.engine, request_id) if _storable_id(request_id) else None
         visible = actor.visible_projects()
         if row is None or visible is not None and row["project_id"] not in visible:
             raise NotFound(f"no usage recorded for request {request_id!r}")
-        fields = {k: v for k, v in row.items() if k != "id"}
-        return reply(UsageRecord.model_validate({**fields, "cost_usd": usd(int(row["cost_nanousd"]))}))
+        return reply(_record(row))
+
+    async def by_client_id(self, request: Request) -> Response:
+        actor = await authenticate(request, self.services)
+        client_request_id = query(request, "client_request_id")
+        if client_request_id is None or not _storable_id(client_request_id):
+            raise bad_param("client_request_id", "is required: 1–128 visible ASCII characters, as the client sent it")
+        rows = await usage_store.by_client_request_id(
+            self.services.engine, client_request_id, project_ids=actor.visible_projects(), limit=_MAX_LISTED
+        )
+        return reply(UsageRecordList(data=[_record(row) for row in rows]))
 
     async def verify_audit(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
@@ -230,6 +264,23 @@ def operations(services: Worker) -> list[Operation]:
             UsageReport,
             query=params,
             errors=(400, 401, 404),
+        ),
+        Operation(  # before /usage/{request_id}: the first match serves
+            "GET",
+            "/admin/v1/usage/requests",
+            "The ledger rows a client tagged with its own request id; only the caller's projects",
+            "usage",
+            r.by_client_id,
+            UsageRecordList,
+            query=(
+                QueryParam(
+                    "client_request_id",
+                    "the id the client sent (x-wardgate-request-id, x-client-request-id or x-request-id)",
+                    {"type": "string", "pattern": CLIENT_ID_PATTERN},
+                    required=True,
+                ),
+            ),
+            errors=(400, 401),
         ),
         Operation("GET", "/admin/v1/usage/{request_id}", "One request's ledger row", "usage", r.one, UsageRecord),
         Operation(
