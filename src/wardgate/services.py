@@ -4,7 +4,8 @@ shutdown; the pipeline's stages and the admin API share them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
@@ -13,13 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wardgate.cache.runtime import ResponseCache
 from wardgate.config.schema import Settings
 from wardgate.core.batching import BatchWriter
+from wardgate.core.outage import Outage
 from wardgate.identity.external import ProjectDirectory
+from wardgate.identity.key_events import KeyEventListener, open_key_events
 from wardgate.identity.keys import KeyCache
 from wardgate.providers.http import UpstreamHTTP, new_session
 from wardgate.store import audit as audit_store
 from wardgate.store.audit import AuditEntry
+from wardgate.store.availability import store_outage
 from wardgate.store.engine import create_engine, upgrade
-from wardgate.store.keys import KeyStore
+from wardgate.store.keys import KeyStore, key_events_channel
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, insert_events
 
@@ -44,8 +48,12 @@ class Services:
     cache: ResponseCache | None = None  # the response cache (both tiers); set by open_services
     limits: LimitsStage | None = None  # set by the app at start-up: the admin API reads budget state through it
     budget_refresher: BudgetRefresher | None = None
+    store_outage: Outage = field(default_factory=store_outage)  # the store's up/down state, logged once per outage
+    key_events: KeyEventListener | None = None  # pushed revocations (Redis or PostgreSQL)
 
     async def close(self) -> None:
+        if self.key_events is not None:
+            await self.key_events.close()
         if self.jwt is not None:
             await self.jwt.close()
         if self.cache is not None:
@@ -66,7 +74,7 @@ async def open_services(settings: Settings) -> Services:
         await engine.dispose()
         raise
     tenancy, keys = TenancyStore(engine), KeyStore(engine)
-    ledger_config = settings.ledger
+    ledger_config, identity, outage = settings.ledger, settings.identity, store_outage()
 
     async def write_usage(batch: Sequence[UsageEvent]) -> None:
         await insert_events(engine, batch)
@@ -80,7 +88,8 @@ async def open_services(settings: Settings) -> Services:
         engine=engine,
         tenancy=tenancy,
         keys=keys,
-        key_cache=KeyCache(keys, tenancy, ttl_s=settings.identity.key_cache_ttl_s),
+        key_cache=KeyCache(keys, tenancy, identity.key_cache_ttl_s, stale_s=identity.stale_key_s, outage=outage),
+        store_outage=outage,
         ledger=BatchWriter(
             "usage-ledger", write_usage, max_batch=ledger_config.max_batch, interval_s=ledger_config.flush_interval_s
         ),
@@ -101,12 +110,14 @@ async def open_services(settings: Settings) -> Services:
         )
         services.redis = aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes its sockets
         await services.redis.ping()  # fail at start-up, not on the first request
+        keys.publish = partial(services.redis.publish, key_events_channel(settings.redis.key_prefix))
     prefix = settings.redis.key_prefix if settings.redis is not None else "wg:"
+    services.key_events = await open_key_events(services.key_cache, engine, services.redis, prefix)
     services.cache = ResponseCache(settings.cache, services.redis, prefix)
     services.ledger.start()
     services.audit.start()
     if settings.identity.jwt is not None:
-        directory = ProjectDirectory(tenancy, ttl_s=settings.identity.key_cache_ttl_s)
+        directory = ProjectDirectory(tenancy, ttl_s=settings.identity.key_cache_ttl_s, outage=outage)
         from wardgate.identity.jwt import JWTVerifier
 
         services.jwt = JWTVerifier(settings.identity.jwt, services.http.session, directory)
