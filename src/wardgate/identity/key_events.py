@@ -64,7 +64,7 @@ class KeyEventListener:
         async def subscribe(on_message: Callable[[str | bytes], None], ready: asyncio.Event) -> None:
             import asyncpg  # type: ignore[import-untyped]
 
-            conn = await asyncpg.connect(dsn, timeout=5)
+            conn = await asyncpg.connect(dsn, timeout=5, server_settings={"application_name": "wardgate-key-events"})
             lost = asyncio.Event()
             try:
                 conn.add_termination_listener(lambda _conn: lost.set())
