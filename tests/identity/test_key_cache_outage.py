@@ -96,5 +96,12 @@ async def test_the_listener_reconnects_after_losing_its_connection_and_applies_r
         while (await cache.lookup(secret)).record.revoked_at is None:  # type: ignore[union-attr]
             assert time.monotonic() < deadline
             await asyncio.sleep(0.005)
+        other, other_id = await new_key(engine)  # a project deleted with its keys: every replica drops them
+        assert (await cache.lookup(other)).principal is not None
+        await TenancyStore(engine).delete_project((await keys.get(other_id)).project_id)
+        await keys.announce_all()
+        while (await cache.lookup(other)).principal is not None:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.005)
     finally:
         await listener.close()

@@ -101,8 +101,10 @@ class KeyEventListener:
         event, digest = parsed
         if event == "revoked":
             self._cache.revoked(digest)
-        else:
+        elif event == "changed":
             self._cache.changed(digest)
+        else:
+            self._cache.invalidate()
 
     async def _supervise(self) -> None:
         backoff = 0.1

@@ -26,7 +26,7 @@ from wardgate.store.tables import api_keys
 log = logging.getLogger("wardgate.store")
 KEY_PREFIX = "sk-wg-"
 KEY_EVENTS_CHANNEL = "wardgate_key_events"  # the PostgreSQL NOTIFY channel
-KeyEvent = Literal["revoked", "changed"]
+KeyEvent = Literal["revoked", "changed", "flush"]  # flush: many keys changed at once (a project or team deleted)
 Publish = Callable[[str], Awaitable[object]]  # sends one payload to every replica (Redis pub/sub)
 VISIBLE = len(KEY_PREFIX) + 6  # "sk-wg-AbC123": enough to tell keys apart in a list, useless to an attacker
 
@@ -97,6 +97,8 @@ def parse_key_event(payload: str | bytes) -> tuple[KeyEvent, str] | None:
     if isinstance(payload, bytes):
         payload = payload.decode("ascii", "replace")
     event, _, digest = payload.partition(" ")
+    if event == "flush" and not digest:
+        return "flush", ""
     if event not in ("revoked", "changed") or len(digest) != 64:
         return None
     return ("revoked" if event == "revoked" else "changed"), digest
@@ -118,6 +120,17 @@ class KeyStore:
                 text("SELECT pg_notify(:channel, :payload)"), {"channel": KEY_EVENTS_CHANNEL, "payload": payload}
             )
         return payload
+
+    async def announce_all(self) -> None:
+        """Every replica drops its cached keys: many changed at once (a project or team and its keys deleted, a
+        project's allow-list changed)."""
+        payload = key_event("flush", "").rstrip()
+        if self.engine.dialect.name == "postgresql":
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    text("SELECT pg_notify(:channel, :payload)"), {"channel": KEY_EVENTS_CHANNEL, "payload": payload}
+                )
+        await self._publish(payload)
 
     async def _publish(self, payload: str | None) -> None:
         if payload is None or self.publish is None:
