@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
@@ -22,10 +23,12 @@ from wardgate.config.schema import DeploymentConfig, RedisConfig, Settings, Time
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import CostOf
 from wardgate.core.deployment import Adapter, Deployment, Timeouts
+from wardgate.core.outage import Outage
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.runtime import Runtime
 from wardgate.identity.access import ModelAccessStage
 from wardgate.identity.external import ProjectDirectory
+from wardgate.identity.key_events import KeyEventListener, open_key_events
 from wardgate.identity.keys import IdentityStage, KeyCache
 from wardgate.identity.mtls import MTLSIdentity
 from wardgate.limits.build import build_limits, model_classes, new_backend, notifier, rebuild_from_ledger
@@ -41,9 +44,10 @@ from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import blended_price
 from wardgate.store import audit as audit_store
 from wardgate.store.audit import AuditEntry
+from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
-from wardgate.store.keys import KeyStore
+from wardgate.store.keys import KeyStore, key_events_channel
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
@@ -71,6 +75,8 @@ class Worker:
     budget_refresher: BudgetRefresher
     runtime: Runtime
     jwt: JWTVerifier | None
+    store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
+    key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -106,13 +112,19 @@ async def open_worker(settings: Settings) -> Worker:
         stack.push_async_callback(ledger.stop)
         audit.start()
         stack.push_async_callback(audit.stop)
-        tenancy, keys = TenancyStore(engine), KeyStore(engine)
+        tenancy, keys, identity, outage = TenancyStore(engine), KeyStore(engine), settings.identity, store_outage()
+        if redis is not None:
+            keys.publish = partial(redis.publish, key_events_channel(prefix))
+        key_cache = KeyCache(keys, tenancy, identity.key_cache_ttl_s, stale_s=identity.stale_key_s, outage=outage)
+        key_events = await open_key_events(key_cache, engine, redis, prefix)
+        if key_events is not None:
+            stack.push_async_callback(key_events.close)
         jwt = None
-        if settings.identity.jwt is not None:
+        if identity.jwt is not None:
             from wardgate.identity.jwt import JWTVerifier
 
-            directory = ProjectDirectory(tenancy, ttl_s=settings.identity.key_cache_ttl_s)
-            jwt = JWTVerifier(settings.identity.jwt, http.session, directory)
+            directory = ProjectDirectory(tenancy, ttl_s=identity.key_cache_ttl_s, outage=outage)
+            jwt = JWTVerifier(identity.jwt, http.session, directory)
             await jwt.start()
             stack.push_async_callback(jwt.close)
         routing = RoutingState(settings.routing, redis=redis, key_prefix=prefix)
@@ -128,7 +140,6 @@ async def open_worker(settings: Settings) -> Worker:
         stack.push_async_callback(refresher.stop)
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(limits, engine, model_classes(settings))
-        key_cache = KeyCache(keys, tenancy, ttl_s=settings.identity.key_cache_ttl_s)
         runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of)
         worker = Worker(
             settings=settings,
@@ -146,6 +157,8 @@ async def open_worker(settings: Settings) -> Worker:
             budget_refresher=refresher,
             runtime=runtime,
             jwt=jwt,
+            store_outage=outage,
+            key_events=key_events,
             _exit=stack.pop_all(),
         )
     return worker
@@ -237,7 +250,8 @@ def assemble(
     router → the provider (terminal)."""
     assert settings.master_key is not None, "validated at load"
     mtls_config, ttl_s = settings.identity.mtls, settings.identity.key_cache_ttl_s
-    mtls = MTLSIdentity(mtls_config, ProjectDirectory(key_cache.tenancy, ttl_s)) if mtls_config else None
+    directory = ProjectDirectory(key_cache.tenancy, ttl_s, outage=key_cache.outage)
+    mtls = MTLSIdentity(mtls_config, directory) if mtls_config else None
     identity = IdentityStage(
         settings.master_key.get_secret_value(),
         key_cache,

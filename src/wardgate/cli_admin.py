@@ -1,8 +1,9 @@
 """``wardgate keys | projects | db | audit | export``: the store, from a shell.
 
 Each command reads only ``store:`` from the config, opens the store, brings its schema up to date, does one thing
-and closes it. Changes are written to the audit trail as actor "cli". A running gateway picks them up through its
-key cache, so a key revoked here stops working within ``identity.key_cache_ttl_s`` (1 s by default).
+and closes it. Changes are written to the audit trail as actor "cli". A key revoked (or rotated) here is announced
+to the running gateways like one revoked through the admin API: on Redis when the config has ``redis:``, else by
+PostgreSQL NOTIFY; without either, they refuse it within ``identity.key_cache_ttl_s`` (1 s by default).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import text
@@ -33,13 +36,13 @@ from wardgate.cli_args import COMMANDS, add_commands  # noqa: F401 - re-exported
 from wardgate.config.errors import ConfigProblem
 from wardgate.config.interpolate import interpolate
 from wardgate.config.loader import DEMO_CONFIG
-from wardgate.config.schema import Settings
+from wardgate.config.schema import RedisConfig, Settings
 from wardgate.store import audit as audit_store
 from wardgate.store import usage as usage_store
 from wardgate.store.audit import AuditEntry
 from wardgate.store.common import StoreError
 from wardgate.store.engine import create_engine, upgrade
-from wardgate.store.keys import KeyStore
+from wardgate.store.keys import KeyStore, key_events_channel
 from wardgate.store.tenancy import TenancyStore
 
 ACTOR = "cli"
@@ -178,20 +181,53 @@ async def keys_list(engine: AsyncEngine, args: argparse.Namespace) -> int:
     return 0
 
 
+@asynccontextmanager
+async def key_store(engine: AsyncEngine, args: argparse.Namespace) -> AsyncIterator[KeyStore]:
+    """The key store, publishing key events on the gateways' Redis when the config names one."""
+    config = redis_config(Path(args.config) if args.config else DEMO_CONFIG)
+    if config is None:
+        yield KeyStore(engine)
+        return
+    client = aioredis.Redis.from_url(config.url, socket_timeout=config.socket_timeout_s)
+    try:
+        yield KeyStore(engine, publish=partial(client.publish, key_events_channel(config.key_prefix)))
+    finally:
+        await client.aclose()
+
+
+def redis_config(path: Path) -> RedisConfig | None:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CommandError(f"{path}: cannot read the config ({exc})") from exc
+    value = raw.get("redis") if isinstance(raw, dict) else None
+    if value is None:
+        return None
+    problems: list[ConfigProblem] = []
+    value = interpolate(value, os.environ, problems, ("redis",))
+    if problems:
+        raise CommandError(problems[0].render(str(path)))
+    try:
+        return RedisConfig.model_validate(value)
+    except ValidationError as exc:
+        raise CommandError(f"{path}: redis: {exc.errors()[0]['msg']}") from exc
+
+
 async def keys_revoke(engine: AsyncEngine, args: argparse.Namespace) -> int:
-    key = await KeyStore(engine).revoke(args.id)
+    async with key_store(engine, args) as keys:
+        key = await keys.revoke(args.id)
     await _audit(engine, "key.revoke", key.id, {"project": key.project_id, "prefix": key.prefix})
-    print(f"revoked {key.id} ({key.prefix}); running gateways refuse it within their key cache TTL (1 s by default)")
+    print(f"revoked {key.id} ({key.prefix}); running gateways refuse it from now on")
     return 0
 
 
 async def keys_rotate(engine: AsyncEngine, args: argparse.Namespace) -> int:
     overlap = parse_span(args.overlap, "--overlap")
-    keys = KeyStore(engine)
-    old = await keys.get(args.id)
-    if old.revoked_at is not None:
-        raise CommandError(f"key {old.id!r} is revoked; create a new key instead")
-    secret, key = await keys.rotate(old.id, overlap=overlap)
+    async with key_store(engine, args) as keys:
+        old = await keys.get(args.id)
+        if old.revoked_at is not None:
+            raise CommandError(f"key {old.id!r} is revoked; create a new key instead")
+        secret, key = await keys.rotate(old.id, overlap=overlap)
     await _audit(engine, "key.rotate", old.id, {**audit_details(key), "overlap_hours": overlap.total_seconds() / 3600})
     print(f"key      {secret}")
     print(f"id       {key.id}")

@@ -85,9 +85,21 @@ async def test_unknown_kids_refresh_at_most_once_per_min_refresh(
 ) -> None:
     cache = JWKSCache(session, issuer.url, issuer.url + "/jwks", min_refresh_s=60)
     await cache.start()
-    for _ in range(5):
-        await cache.refresh_for_unknown_kid()
-    assert issuer.jwks_fetches == 1  # the start-up fetch was less than 60 s ago
+    refetched = [await cache.refresh_for_unknown_kid() for _ in range(5)]
+    assert refetched == [True, False, False, False, False]
+    assert issuer.jwks_fetches == 2  # start-up, then one for the first unknown kid; the rest wait 60 s
+    await cache.close()
+
+
+async def test_a_key_published_right_after_start_up_is_fetched_for_its_first_token(
+    issuer: FakeIssuer, session: aiohttp.ClientSession
+) -> None:
+    cache = JWKSCache(session, issuer.url, issuer.url + "/jwks", min_refresh_s=60)
+    await cache.start()
+    issuer.rotate()
+    assert not cache.knows(issuer.keys["RS256"].kid)
+    assert await cache.refresh_for_unknown_kid()  # the start-up fetch does not count toward the window
+    assert cache.knows(issuer.keys["RS256"].kid)
     await cache.close()
 
 

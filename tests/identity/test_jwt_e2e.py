@@ -131,7 +131,7 @@ def test_a_rotated_key_is_accepted_without_a_restart(gateway: RunningGateway, mo
     chat(gateway, new)
     chat(gateway, module_issuer.token("ES256", wardgate_project="acme"))
     error = refused(gateway, old, openai.AuthenticationError)
-    assert "does not publish" in error.message
+    assert "is not in the issuer's key set (fetched just now)" in error.message
 
 
 def test_master_and_virtual_keys_still_work_beside_jwt(gateway: RunningGateway) -> None:
@@ -148,7 +148,22 @@ def test_the_key_set_is_fetched_once_for_many_requests() -> None:
         ]
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda token: chat(gw, token), tokens))
-        for _ in range(5):  # made-up kids do not make it fetch again within jwks_min_refresh_s
+        for _ in range(5):  # the first made-up kid refetches; the others wait out jwks_min_refresh_s
             with pytest.raises(openai.AuthenticationError):
                 chat(gw, issuer.token(kid=f"made-up-{uuid.uuid4().hex}", wardgate_project="acme"))
-        assert (issuer.discovery_fetches, issuer.jwks_fetches) == (1, 1)
+        assert (issuer.discovery_fetches, issuer.jwks_fetches) == (1, 2)
+
+
+def test_a_key_published_after_start_up_is_accepted_within_2_s_with_the_default_refresh_window() -> None:
+    with FakeIssuer() as issuer, gateway_from_yaml(config(issuer)) as gw:  # jwks_min_refresh_s: 60 (the default)
+        gw.run(gw.worker.tenancy.create_project("acme"))
+        chat(gw, issuer.token(wardgate_project="acme"))
+        issuer.rotate()  # the issuer publishes new keys: the gateway fetched the old set at start-up, just now
+        started = time.monotonic()
+        _, response = chat(gw, issuer.token(wardgate_project="acme"))
+        assert response.choices[0].message.content
+        assert time.monotonic() - started < 2.0
+        issuer.rotate()  # a second rotation inside the window: refused, and the message says why
+        error = refused(gw, issuer.token(wardgate_project="acme"), openai.AuthenticationError)
+        assert "when it was fetched" in error.message and "at most every 60 s" in error.message
+        assert "does not publish" not in error.message

@@ -145,6 +145,7 @@ class MTLSConfig(Frozen):
 
 class IdentityConfig(Frozen):
     key_cache_ttl_s: Annotated[float, Field(gt=0, le=3600)] = 1.0  # bounds how long a revoked key still works
+    stale_key_s: Annotated[float, Field(ge=0, le=3600)] = 30.0  # a key validated this recently survives a DB outage
     key_use_audit: Literal["all", "denied", "none"] = "all"  # which key-use decisions go to the audit trail
     jwt: JWTConfig | None = None
     mtls: MTLSConfig | None = None

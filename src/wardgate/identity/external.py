@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 from wardgate.core.errors import PermissionDenied
+from wardgate.core.outage import Outage
 from wardgate.core.principal import Principal, PrincipalKind
+from wardgate.store.availability import reaching_store, store_outage
 from wardgate.store.common import NotFoundInStore
 from wardgate.store.tenancy import Project, Team, TenancyStore
 
@@ -73,8 +75,9 @@ class _TTLCache(Generic[K, V]):
 class ProjectDirectory:
     """Project and team references (id or name) → records, cached."""
 
-    def __init__(self, tenancy: TenancyStore, ttl_s: float = 1.0) -> None:
+    def __init__(self, tenancy: TenancyStore, ttl_s: float = 1.0, outage: Outage | None = None) -> None:
         self._tenancy = tenancy
+        self._outage = outage or store_outage()  # an unreachable store is a 503, not a 500
         self._projects: _TTLCache[str, Project | None] = _TTLCache(self._find_project, ttl_s)
         self._teams: _TTLCache[tuple[str, str], Team | None] = _TTLCache(self._find_team, ttl_s)
 
@@ -86,13 +89,15 @@ class ProjectDirectory:
 
     async def _find_project(self, ref: str) -> Project | None:
         try:
-            return await self._tenancy.find_project(ref)
+            with reaching_store(self._outage):
+                return await self._tenancy.find_project(ref)
         except NotFoundInStore:
             return None
 
     async def _find_team(self, key: tuple[str, str]) -> Team | None:
         try:
-            return await self._tenancy.find_team(*key)
+            with reaching_store(self._outage):
+                return await self._tenancy.find_team(*key)
         except NotFoundInStore:
             return None
 

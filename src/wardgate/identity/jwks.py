@@ -3,8 +3,9 @@
 Flow: fetched at start-up (after OIDC discovery when no ``jwks_url`` is configured); looked up by ``kid`` on every
 token, CPU only; refreshed in the background once ``ttl_s`` has passed (a request never waits for that), and at once
 when a token names a kid we do not hold — which is how a key rotated at the issuer is picked up. That refresh is
-single-flight and happens at most once per ``min_refresh_s``, so tokens with made-up kids cannot make the gateway
-hammer the issuer. A failed fetch keeps the keys we have: an issuer outage does not lock out valid tokens.
+single-flight, and only unknown-kid fetches count toward ``min_refresh_s`` (at most one per window), so tokens with
+made-up kids cannot make the gateway hammer the issuer, while a key published right after start-up is picked up on
+its first token. A failed fetch keeps the keys we have: an issuer outage does not lock out valid tokens.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ class JWKSCache:
         self._by_kid: dict[str, SigningKey] = {}
         self._keys: list[SigningKey] = []
         self._attempted = float("-inf")  # monotonic time of the last fetch, failed or not
+        self._unknown_kid_fetch = float("-inf")  # monotonic time of the last fetch an unknown kid caused
         self._failed = False
         self._inflight: asyncio.Task[None] | None = None
         self.fetches = 0  # key-set fetches, for metrics and tests
@@ -150,11 +152,25 @@ class JWKSCache:
     def knows(self, kid: str) -> bool:
         return kid in self._by_kid
 
-    async def refresh_for_unknown_kid(self) -> None:
-        """Wait for a fetch, unless one happened less than ``min_refresh_s`` ago; shares one that is running."""
-        if self._inflight is None and time.monotonic() - self._attempted < self.min_refresh_s:
-            return
+    @property
+    def failed(self) -> bool:
+        """The last fetch failed (we hold the keys of an earlier one, or none)."""
+        return self._failed
+
+    def fetched_ago(self) -> float:
+        return time.monotonic() - self._attempted
+
+    async def refresh_for_unknown_kid(self) -> bool:
+        """Fetch the key set at once and wait for it (sharing a fetch already running), unless a fetch caused by an
+        unknown kid happened less than ``min_refresh_s`` ago. The start-up and TTL fetches do not count: a key
+        published just after start-up must not wait a whole window. Returns whether a fresh key set was awaited."""
+        if self._inflight is None:
+            now = time.monotonic()
+            if now - self._unknown_kid_fetch < self.min_refresh_s:
+                return False
+            self._unknown_kid_fetch = now
         await asyncio.shield(self._start_refresh())
+        return True
 
     def _refresh_if_due(self) -> None:
         if self._inflight is not None:

@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 import jwt
 from jwt.exceptions import (
-    DecodeError,
     ExpiredSignatureError,
     ImmatureSignatureError,
     InvalidAlgorithmError,
@@ -25,6 +24,7 @@ from jwt.exceptions import (
     InvalidSignatureError,
     InvalidTokenError,
     MissingRequiredClaimError,
+    PyJWTError,
 )
 
 from wardgate.config.schema import JWT_SHARED_SECRET, JWTConfig
@@ -35,6 +35,8 @@ from wardgate.identity.jwks import JWKSCache
 from wardgate.identity.keys import looks_like_jwt  # noqa: F401 - defined with the stage that uses it; kept here too
 
 MAX_TOKEN_BYTES = 16 * 1024
+MAX_KID_CHARS = 256
+ACCEPTED_TYP = frozenset({"jwt", "application/jwt", "at+jwt", "application/at+jwt"})  # RFC 7519, RFC 9068
 
 
 def token_error(message: str, code: str = "invalid_token") -> Unauthenticated:
@@ -77,17 +79,7 @@ class JWTVerifier:
         """The token's claims once its signature, lifetime, issuer and audience hold; else a 401 naming what failed."""
         if len(token) > MAX_TOKEN_BYTES:
             raise token_error("The token is too large.")
-        try:
-            header = jwt.get_unverified_header(token)
-        except DecodeError:
-            raise token_error("The token is malformed (not a signed JWT).") from None
-        alg, kid = header.get("alg"), header.get("kid")
-        if not isinstance(alg, str) or alg not in self._algorithms:
-            raise token_error(
-                f"The token's algorithm {alg!r} is not accepted; expected one of {list(self._algorithms)}."
-            )
-        if kid is not None and (not isinstance(kid, str) or len(kid) > 256):
-            raise token_error("The token's key id (kid) is not a string of at most 256 characters.")
+        alg, kid = self._header(token)
         keys = await self._keys(alg, kid)
         last: InvalidSignatureError | None = None
         for key in keys:
@@ -97,15 +89,39 @@ class JWTVerifier:
                 last = exc
         raise self._error(last or InvalidSignatureError())
 
+    def _header(self, token: str) -> tuple[str, str | None]:
+        """The algorithm and key id, once the header is one we understand. Anything else is the client's problem:
+        a 401 naming it, never an exception from the JWT library."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except (PyJWTError, ValueError, TypeError, RecursionError):  # RecursionError: a deeply nested header
+            raise token_error("The token is malformed (not a signed JWT).") from None
+        alg, kid = header.get("alg"), header.get("kid")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            shown = repr(alg)[:40] if isinstance(alg, str | None) else type(alg).__name__
+            raise token_error(
+                f"The token's algorithm {shown} is not accepted; expected one of {list(self._algorithms)}."
+            )
+        if kid is not None and (not isinstance(kid, str) or len(kid) > MAX_KID_CHARS):
+            raise token_error(f"The token's key id (kid) is not a string of at most {MAX_KID_CHARS} characters.")
+        if "crit" in header or "b64" in header:  # RFC 7515 §4.1.11: a critical extension we do not know is fatal
+            raise token_error("The token's header names critical extensions (crit, b64), which are not supported.")
+        typ, cty = header.get("typ"), header.get("cty")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYP):
+            raise token_error("The token's type (typ) is not a JWT (expected JWT or at+jwt).")
+        if cty is not None and (not isinstance(cty, str) or cty.upper() == "JWT"):
+            raise token_error("Nested tokens (cty JWT) are not accepted.")
+        return alg, kid
+
     async def _keys(self, alg: str, kid: str | None) -> Sequence[Any]:
         if alg in JWT_SHARED_SECRET:
             return [self._secret]
         jwks = self.jwks
         assert jwks is not None, "an asymmetric algorithm is configured"
         if kid is not None and not jwks.knows(kid):
-            await jwks.refresh_for_unknown_kid()
+            refetched = await jwks.refresh_for_unknown_kid()
             if not jwks.knows(kid):
-                raise token_error(f"The token was signed with key {kid!r}, which the issuer does not publish.")
+                raise token_error(_unknown_kid_message(kid, jwks, refetched=refetched))
         keys = [k.key for k in jwks.candidates(kid, alg)]
         if not keys:
             raise token_error(
@@ -128,6 +144,8 @@ class JWTVerifier:
             raise
         except InvalidTokenError as exc:
             raise self._error(exc) from None
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # absurd claim types the library trips on
+            raise token_error(f"The token is malformed ({type(exc).__name__}).") from None
         return claims
 
     def _error(self, exc: InvalidTokenError) -> Unauthenticated:
@@ -167,6 +185,22 @@ class JWTVerifier:
             require_project=self.config.require_project,
             source=f"token claim {names.project!r}",
         )
+
+
+def _unknown_kid_message(kid: str, jwks: JWKSCache, *, refetched: bool) -> str:
+    """Say what we know: the key set may be stale (not refetched within the window) or unreachable."""
+    head = f"The token was signed with key {kid!r}, which"
+    if jwks.failed:
+        return (
+            f"{head} we do not hold: the issuer's key set could not be fetched (it is retried, at most every "
+            f"{jwks.min_refresh_s:g} s)."
+        )
+    if refetched:
+        return f"{head} is not in the issuer's key set (fetched just now)."
+    return (
+        f"{head} was not in the issuer's key set when it was fetched {jwks.fetched_ago():.0f} s ago; "
+        f"it is fetched again for unknown key ids at most every {jwks.min_refresh_s:g} s."
+    )
 
 
 def _string(claims: dict[str, Any], name: str) -> str | None:

@@ -1,9 +1,11 @@
 """The identity stage: the master key, a virtual key looked up by its hash through a short-lived cache, a JWT from
 the configured OIDC issuer (identity/jwt.py), or the client certificate an ingress forwarded (identity/mtls.py).
 
-The cache keeps the hot path off the database (one lookup per key per TTL per worker, single-flight) and bounds
-how long a revoked key keeps working on any replica: ``ttl_s`` (1 s by default), or at once on the replica that
-revoked it (``invalidate``).
+The cache keeps the hot path off the database (one lookup per key per TTL per worker, single-flight). A revocation
+reaches it at once: on the replica that wrote it (``revoked``), and on every other replica through the pushed key
+events (identity/key_events.py); ``ttl_s`` (1 s by default) bounds it when no push arrives. While the store is
+unreachable, a key the store vouched for within ``stale_s`` is still served, unless it is known to be revoked; any
+other key gets 503, never a 401 that would tell a valid client its key is wrong.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import Call, Result
-from wardgate.core.errors import Unauthenticated
+from wardgate.core.errors import StoreUnavailable, Unauthenticated
+from wardgate.core.outage import Outage
 from wardgate.core.principal import Principal
 from wardgate.identity.mtls import MTLSIdentity
 from wardgate.store.audit import AuditEntry
+from wardgate.store.availability import reaching_store, store_outage
 from wardgate.store.common import NotFoundInStore
 from wardgate.store.keys import KEY_PREFIX, KeyRecord, KeyStore, key_hash
 from wardgate.store.tenancy import TenancyStore
@@ -38,9 +42,14 @@ MASTER = Principal(kind="master", id="master")
 KeyUseAudit = Literal["all", "denied", "none"]
 
 
+MAX_ENTRIES = 100_000
+MAX_REVOKED = 100_000
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    expires: float
+    expires: float  # monotonic: fresh until then
+    validated: float  # monotonic: when the store last answered for this key
     record: KeyRecord | None
     principal: Principal | None
 
@@ -68,25 +77,45 @@ def principal_for(
 
 
 class KeyCache:
-    def __init__(self, keys: KeyStore, tenancy: TenancyStore, ttl_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        keys: KeyStore,
+        tenancy: TenancyStore,
+        ttl_s: float = 1.0,
+        *,
+        stale_s: float = 30.0,
+        outage: Outage | None = None,
+    ) -> None:
         self.keys = keys
         self.tenancy = tenancy
         self.ttl_s = ttl_s
+        self.stale_s = stale_s
+        self.outage = outage or store_outage()
         self._entries: dict[str, _Entry] = {}
         self._loading: dict[str, asyncio.Future[_Entry]] = {}
+        self._revoked: dict[str, None] = {}  # digests known revoked (pushed or written here); insertion-ordered
 
     async def lookup(self, credential: str) -> _Entry:
         digest = key_hash(credential)
         entry = self._entries.get(digest)
         if entry is not None and entry.expires > time.monotonic():
             return entry
+        try:
+            return await self._load_shared(digest)
+        except StoreUnavailable:
+            entry = self._entries.get(digest)  # again: a pushed revocation may have replaced it meanwhile
+            if entry is not None and time.monotonic() - entry.validated <= self.stale_s:
+                return entry
+            raise
+
+    async def _load_shared(self, digest: str) -> _Entry:
         pending = self._loading.get(digest)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
         self._loading[digest] = future
         try:
-            entry = await self._load(digest)
+            entry = self._known_revoked(digest, await self._load(digest))
             self._entries[digest] = entry
             future.set_result(entry)
             return entry
@@ -98,18 +127,42 @@ class KeyCache:
             del self._loading[digest]
 
     async def _load(self, digest: str) -> _Entry:
-        record = await self.keys.by_hash(digest)
-        principal = None
-        if record is not None:
-            try:
-                project = await self.tenancy.get_project(record.project_id)
-            except NotFoundInStore:
-                record = None
-            else:
-                principal = principal_for(record, project.allowed_models, project.name)
-        if len(self._entries) > 100_000:  # bounded: drop everything rather than grow without limit
+        with reaching_store(self.outage):
+            record = await self.keys.by_hash(digest)
+            principal = None
+            if record is not None:
+                try:
+                    project = await self.tenancy.get_project(record.project_id)
+                except NotFoundInStore:
+                    record = None
+                else:
+                    principal = principal_for(record, project.allowed_models, project.name)
+        if len(self._entries) > MAX_ENTRIES:  # bounded: drop everything rather than grow without limit
             self._entries.clear()
-        return _Entry(time.monotonic() + self.ttl_s, record, principal)
+        now = time.monotonic()
+        return _Entry(now + self.ttl_s, now, record, principal)
+
+    def _known_revoked(self, digest: str, entry: _Entry) -> _Entry:
+        """A load that read the row just before a revocation committed must not bring the key back."""
+        record = entry.record
+        if digest not in self._revoked or record is None or record.revoked_at is not None:
+            return entry
+        return replace(entry, record=replace(record, revoked_at=datetime.now(UTC)))
+
+    def revoked(self, digest: str) -> None:
+        """A revocation (written here or pushed): refused from now on, even from a stale entry in an outage."""
+        if len(self._revoked) >= MAX_REVOKED:  # bounded; the oldest are in the store long since
+            del self._revoked[next(iter(self._revoked))]
+        self._revoked[digest] = None
+        entry = self._entries.get(digest)
+        if entry is not None:
+            self._entries[digest] = self._known_revoked(digest, entry)
+
+    def changed(self, digest: str) -> None:
+        """The key's row changed (expiry, rotation): reload it on its next use."""
+        entry = self._entries.get(digest)
+        if entry is not None:
+            self._entries[digest] = replace(entry, expires=0.0)
 
     def invalidate(self, digest: str | None = None) -> None:
         if digest is None:

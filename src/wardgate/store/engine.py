@@ -41,7 +41,8 @@ def create_engine(url: str = DEFAULT_URL) -> AsyncEngine:
     target = async_url(url)
     kwargs: dict[str, Any] = {}
     if target.startswith("postgresql"):
-        kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True)
+        # bounded waits: an unreachable database or a full pool is a 503 in seconds, not a request hung for a minute
+        kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True, pool_timeout=5, connect_args={"timeout": 5})
     engine = create_async_engine(target, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

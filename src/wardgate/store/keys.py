@@ -1,21 +1,33 @@
-"""Virtual API keys: stored only as a hash, shown once, scoped to a project (and optionally team, user, agent)."""
+"""Virtual API keys: stored only as a hash, shown once, scoped to a project (and optionally team, user, agent).
+
+Every change that can stop a key working (revocation, a new expiry) is announced where it is written, so the
+gateway that wrote it and a ``wardgate keys`` command alike reach every replica's key cache at once: in the same
+transaction with PostgreSQL NOTIFY on ``KEY_EVENTS_CHANNEL``, and after the commit on Redis pub/sub when a
+``publish`` function is given (``redis:`` configured). The payload is ``"<event> <key hash>"``; losing one is
+harmless, the caches' short TTL is the safety net.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wardgate.store.common import NotFoundInStore, new_id, now
 from wardgate.store.tables import api_keys
 
+log = logging.getLogger("wardgate.store")
 KEY_PREFIX = "sk-wg-"
+KEY_EVENTS_CHANNEL = "wardgate_key_events"  # the PostgreSQL NOTIFY channel
+KeyEvent = Literal["revoked", "changed", "flush"]  # flush: many keys changed at once (a project or team deleted)
+Publish = Callable[[str], Awaitable[object]]  # sends one payload to every replica (Redis pub/sub)
 VISIBLE = len(KEY_PREFIX) + 6  # "sk-wg-AbC123": enough to tell keys apart in a list, useless to an attacker
 
 
@@ -71,9 +83,66 @@ def _record(row: Any) -> KeyRecord:
     )
 
 
+def key_events_channel(redis_prefix: str) -> str:
+    """The Redis pub/sub channel of key events."""
+    return f"{redis_prefix}key-events"
+
+
+def key_event(event: KeyEvent, digest: str) -> str:
+    return f"{event} {digest}"
+
+
+def parse_key_event(payload: str | bytes) -> tuple[KeyEvent, str] | None:
+    """``None`` for anything that is not ours (a payload on a shared channel is not trusted blindly)."""
+    if isinstance(payload, bytes):
+        payload = payload.decode("ascii", "replace")
+    event, _, digest = payload.partition(" ")
+    if event == "flush" and not digest:
+        return "flush", ""
+    if event not in ("revoked", "changed") or len(digest) != 64:
+        return None
+    return ("revoked" if event == "revoked" else "changed"), digest
+
+
 class KeyStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, publish: Publish | None = None) -> None:
         self.engine = engine
+        self.publish = publish
+
+    async def _announce(self, conn: AsyncConnection, event: KeyEvent, key_id: str) -> str | None:
+        """NOTIFY inside the writing transaction (delivered at commit); the payload for Redis, after it."""
+        digest = (await conn.execute(select(api_keys.c.hash).where(api_keys.c.id == key_id))).scalar()
+        if digest is None:
+            return None
+        payload = key_event(event, str(digest))
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"), {"channel": KEY_EVENTS_CHANNEL, "payload": payload}
+            )
+        return payload
+
+    async def announce_all(self) -> None:
+        """Every replica drops its cached keys: many changed at once (a project or team and its keys deleted, a
+        project's allow-list changed)."""
+        payload = key_event("flush", "").rstrip()
+        if self.engine.dialect.name == "postgresql":
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    text("SELECT pg_notify(:channel, :payload)"), {"channel": KEY_EVENTS_CHANNEL, "payload": payload}
+                )
+        await self._publish(payload)
+
+    async def _publish(self, payload: str | None) -> None:
+        if payload is None or self.publish is None:
+            return
+        try:
+            await self.publish(payload)
+        except Exception as exc:  # noqa: BLE001 - written already; other replicas fall back on their cache TTL
+            log.warning(
+                "key event not published (%s: %s); replicas pick it up within their key cache TTL",
+                type(exc).__name__,
+                str(exc)[:200],
+            )
 
     async def create(
         self,
@@ -163,6 +232,8 @@ class KeyStore:
                 .where((api_keys.c.id == key_id) & api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now())
             )
+            payload = await self._announce(conn, "revoked", key_id) if result.rowcount else None
+        await self._publish(payload)
         record = await self.get(key_id)
         if result.rowcount == 0 and record.revoked_at is None:
             raise NotFoundInStore(f"no key {key_id!r}")
@@ -177,6 +248,8 @@ class KeyStore:
         if old.expires_at is None or old.expires_at > ends:
             async with self.engine.begin() as conn:
                 await conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(expires_at=ends))
+                payload = await self._announce(conn, "revoked" if overlap <= timedelta(0) else "changed", key_id)
+            await self._publish(payload)
         return await self.create(
             old.project_id,
             team_id=old.team_id,

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, RootModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,6 +25,7 @@ from wardgate.api.admin.errors import Conflict
 from wardgate.assemble import Worker
 from wardgate.core.errors import InvalidJSON, InvalidRequest, NotFound
 from wardgate.store.audit import AuditEntry
+from wardgate.store.availability import is_unavailable, unavailable
 from wardgate.store.common import Conflict as StoreConflict
 from wardgate.store.common import NotFoundInStore
 from wardgate.store.tenancy import Role
@@ -71,6 +73,10 @@ def store_errors(handler: Handler) -> Handler:
             raise NotFound(str(exc)) from exc
         except StoreConflict as exc:
             raise Conflict(str(exc)) from exc
+        except (OSError, TimeoutError, SQLAlchemyError) as exc:
+            if not is_unavailable(exc):
+                raise
+            raise unavailable(request.app.state.services.store_outage, exc) from None  # 503 + retry-after
 
     return guarded
 

@@ -1,8 +1,9 @@
 """Virtual keys: create (the key is shown once, in that answer), list, read, revoke, rotate.
 
 Who may do what, per project: an admin manages every key of the project; a member creates, revokes and rotates
-keys bound to themselves; a viewer reads. A role on a team counts for the keys bound to that team. Revoking drops
-the key from this worker's cache at once; other replicas stop accepting it within the cache TTL (1 s by default).
+keys bound to themselves; a viewer reads. A role on a team counts for the keys bound to that team. Revoking refuses
+the key on this worker at once; other replicas get the revocation pushed (Redis or PostgreSQL, milliseconds), and
+within the key cache TTL (1 s by default) if the push is lost.
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ class KeyRoutes:
         actor = await authenticate(request, self.services)
         key = await self._managed_key(actor, request.path_params["key_id"])
         revoked = await self.keys.revoke(key.id)
-        self.services.key_cache.invalidate(await self.keys.hash_of(key.id))
+        self.services.key_cache.revoked(await self.keys.hash_of(key.id))
         record(self.services, actor, "key.revoke", key.id, {"project": key.project_id, "prefix": key.prefix})
         return reply(key_view(revoked))
 
@@ -201,7 +202,7 @@ class KeyRoutes:
         if key.revoked_at is not None:
             raise Conflict(f"Key {key.id!r} is revoked; create a new key instead.")
         secret, new = await self.keys.rotate(key.id, overlap=timedelta(hours=body.overlap_hours))
-        self.services.key_cache.invalidate(await self.keys.hash_of(key.id))
+        self.services.key_cache.changed(await self.keys.hash_of(key.id))
         details = {**audit_details(new), "overlap_hours": body.overlap_hours}
         record(self.services, actor, "key.rotate", key.id, details)
         return reply(key_created(secret, new), 201)
@@ -252,7 +253,7 @@ def operations(services: Worker) -> list[Operation]:
         Operation(
             "POST",
             one + "/revoke",
-            "Revoke a key (at once on this replica, within the cache TTL elsewhere)",
+            "Revoke a key (at once on this replica, pushed to the others)",
             "keys",
             r.revoke,
             KeyView,

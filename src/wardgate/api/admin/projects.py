@@ -82,6 +82,7 @@ class ProjectRoutes:
         project = await self.tenancy.update_project(project_id, **changes)
         if "allowed_models" in changes:
             self.services.key_cache.invalidate()  # every cached key of the project carries the old allow-list
+            await self.services.keys.announce_all()  # and on every other replica
         record(self.services, actor, "project.update", project_id, body.model_dump(mode="json", exclude_unset=True))
         return reply(project_view(project))
 
@@ -92,6 +93,7 @@ class ProjectRoutes:
         actor.require_system("admin")
         await self.tenancy.delete_project(project_id)
         self.services.key_cache.invalidate()  # its keys went with it
+        await self.services.keys.announce_all()  # and on every other replica
         record(self.services, actor, "project.delete", project_id, {})
         return reply(Deleted(object="project", id=project_id))
 
@@ -119,6 +121,7 @@ class ProjectRoutes:
         require(actor, team.project_id, "admin")
         await self.tenancy.delete_team(team.id)
         self.services.key_cache.invalidate()  # keys bound to the team went with it
+        await self.services.keys.announce_all()  # and on every other replica
         record(self.services, actor, "team.delete", team.id, {"project": team.project_id, "name": team.name})
         return reply(Deleted(object="team", id=team.id))
 
