@@ -106,17 +106,17 @@ async def test_a_breaker_opened_by_one_worker_keeps_the_other_away(prefix: str, 
 async def test_a_rollback_on_one_worker_reaches_the_other(prefix: str, clients: list[aioredis.Redis]) -> None:
     clock = FakeClock()
     one, two = worker(clients, prefix, clock, "one"), worker(clients, prefix, clock, "two")
-    first = canary(one, "m", target(one, "p/new"), 10, min_requests=2)
-    second = canary(two, "m", target(two, "p/new"), 10, min_requests=2)
+    first = canary(one, "m", target(one, "p/new"), 10, min_requests=3)
+    second = canary(two, "m", target(two, "p/new"), 10, min_requests=3)
     await two.sync()
-    first.record("canary", clock(), False, None, "server_error")
-    first.record("canary", clock(), False, None, "server_error")
+    for _ in range(3):  # 3 failures in 3: significant against the 5% margin (2 in 2 is not, at 0.001)
+        first.record("canary", clock(), False, None, "server_error")
     assert first.status == "rolled_back"
     await one.sync()
     await two.sync()
     assert second.status == "rolled_back" and second.reason == first.reason
     assert second.arm_for("anyone") == "baseline"
-    assert second.arms["canary"].counts(clock()) == (0, 2)  # the per-arm metrics are shared as well
+    assert second.arms["canary"].counts(clock()) == (0, 3)  # the per-arm metrics are shared as well
 
 
 async def test_an_unreachable_redis_keeps_the_outcomes_for_the_next_merge(
