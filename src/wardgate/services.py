@@ -17,7 +17,7 @@ from wardgate.identity.external import ProjectDirectory
 from wardgate.identity.keys import KeyCache
 from wardgate.providers.http import UpstreamHTTP, new_session
 from wardgate.store import audit as audit_store
-from wardgate.store.audit import AuditEntry
+from wardgate.store.audit import AuditEntry, AuditLog
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.keys import KeyStore
 from wardgate.store.tenancy import TenancyStore
@@ -39,6 +39,7 @@ class Services:
     key_cache: KeyCache
     ledger: BatchWriter[UsageEvent]
     audit: BatchWriter[AuditEntry]
+    audit_log: AuditLog  # the audit writer's sink: the key-anchored chain and its checkpoints
     jwt: JWTVerifier | None = None  # identity.jwt: its JWKS is fetched at start-up
     redis: aioredis.Redis | None = None  # set when `redis:` is configured; shared by every Redis-backed state
     cache: ResponseCache | None = None  # the response cache (both tiers); set by open_services
@@ -52,6 +53,7 @@ class Services:
             await self.cache.close()  # before Redis: it stops its listener and writes its last stats
         await self.ledger.stop()
         await self.audit.stop()
+        await self.audit_log.close()  # after the last batch: its checkpoint holds the final head
         await self.engine.dispose()
         await self.http.session.close()
         if self.redis is not None:
@@ -71,8 +73,15 @@ async def open_services(settings: Settings) -> Services:
     async def write_usage(batch: Sequence[UsageEvent]) -> None:
         await insert_events(engine, batch)
 
-    async def write_audit(batch: Sequence[AuditEntry]) -> None:
-        await audit_store.append(engine, batch)
+    hmac_key, master_key = settings.audit.hmac_key, settings.master_key
+    audit_log = AuditLog(
+        engine,
+        audit_store.audit_key(
+            hmac_key.get_secret_value() if hmac_key else None, master_key.get_secret_value() if master_key else None
+        ),
+        checkpoint_interval_s=settings.audit.checkpoint_interval_s,
+    )
+    await audit_log.check_at_start(derived=hmac_key is None)
 
     services = Services(
         settings=settings,
@@ -85,8 +94,9 @@ async def open_services(settings: Settings) -> Services:
             "usage-ledger", write_usage, max_batch=ledger_config.max_batch, interval_s=ledger_config.flush_interval_s
         ),
         audit=BatchWriter(
-            "audit", write_audit, max_batch=ledger_config.max_batch, interval_s=ledger_config.flush_interval_s
+            "audit", audit_log.append, max_batch=ledger_config.max_batch, interval_s=ledger_config.flush_interval_s
         ),
+        audit_log=audit_log,
     )
     if settings.redis is not None:
         # a blocking pool: under a burst, requests wait (up to socket_timeout_s) for one of max_connections
@@ -105,6 +115,7 @@ async def open_services(settings: Settings) -> Services:
     services.cache = ResponseCache(settings.cache, services.redis, prefix)
     services.ledger.start()
     services.audit.start()
+    audit_log.start()
     if settings.identity.jwt is not None:
         directory = ProjectDirectory(tenancy, ttl_s=settings.identity.key_cache_ttl_s)
         from wardgate.identity.jwt import JWTVerifier

@@ -18,9 +18,11 @@ own write lock) so the chain has one order.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,10 +31,12 @@ from typing import Any, Literal
 
 import orjson
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wardgate.store.tables import audit_checkpoints, audit_log
 
+log = logging.getLogger("wardgate.audit")
 GENESIS = "0" * 64
 ANCHORED = 2  # the row format written when a key is configured
 _PG_AUDIT_LOCK = 0x41554454  # "AUDT"
@@ -154,9 +158,10 @@ def _checkpoint_mac(key: bytes, n: int, seq: int, head: str, at: datetime) -> st
 
 
 class AuditLog:
-    """Appends batches (the audit BatchWriter's sink) and writes checkpoints: after a batch when the last one is
-    older than ``checkpoint_interval_s``, and on ``checkpoint()`` (shutdown). Without a key it writes format-1 rows
-    and no checkpoints (unanchored: the gateway warns at start-up)."""
+    """Appends batches (the audit BatchWriter's sink) and writes checkpoints: with a batch when the last one is
+    older than ``checkpoint_interval_s``, every ``checkpoint_interval_s`` while rows are left uncovered (``start``),
+    and on ``close`` (shutdown). Without a key it writes format-1 rows and no checkpoints (unanchored: the gateway
+    warns at start-up)."""
 
     def __init__(
         self,
@@ -171,20 +176,76 @@ class AuditLog:
         self.checkpoint_interval_s = checkpoint_interval_s
         self._clock = clock
         self._last_checkpoint: float | None = None
+        self._uncovered = False  # rows appended since the last checkpoint
+        self._task: asyncio.Task[None] | None = None
+
+    async def check_at_start(self, *, derived: bool) -> None:
+        """One loud line when the trail cannot be trusted as configured."""
+        if self.key is None:
+            log.warning(
+                "audit trail NOT anchored: no audit.hmac_key and no master_key; rows are plain SHA-256 and an edit "
+                "with a recomputed chain cannot be detected. Set audit.hmac_key."
+            )
+            return
+        if derived:
+            log.warning(
+                "audit.hmac_key is not set: the audit chain is keyed by a key derived from master_key, so rotating "
+                "master_key breaks `wardgate audit verify` for older rows. Set audit.hmac_key (32+ random bytes)."
+            )
+        try:
+            matches = await head_matches(self.engine, self.key)
+        except SQLAlchemyError as exc:
+            log.warning("audit trail: cannot check the newest row at start-up (%s)", exc)
+            return
+        if matches is False:
+            log.error(
+                "audit trail: the newest anchored row does not verify with the configured key (key id %s): the key "
+                "changed, or the row was tampered with. Run `wardgate audit verify`.",
+                key_id(self.key),
+            )
+
+    def start(self) -> None:
+        if self.key is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._periodic(), name="audit-checkpoints")
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(self.checkpoint_interval_s)
+            if not self._uncovered:
+                continue
+            try:
+                await self.checkpoint()
+            except (SQLAlchemyError, OSError) as exc:  # the store is down: the next round (or shutdown) retries
+                log.warning("audit checkpoint failed (%s); retrying in %gs", exc, self.checkpoint_interval_s)
+
+    async def close(self) -> None:
+        """Stop the periodic checkpoints and sign the final head."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self.key is None or not self._uncovered:
+            return
+        try:
+            await self.checkpoint()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("audit checkpoint at shutdown failed (%s); the next start-up writes one", exc)
 
     async def append(self, entries: Sequence[AuditEntry]) -> None:
         if not entries:
             return
-        due = self.key is not None and (
+        key = self.key
+        due = key is not None and (
             self._last_checkpoint is None or self._clock() - self._last_checkpoint >= self.checkpoint_interval_s
         )
         async with self.engine.begin() as conn:
             await _lock(conn)
-            await _insert(conn, self.key, entries)
-            if due:
-                await _write_checkpoint(conn, self.key)
+            await _insert(conn, key, entries)
+            if due and key is not None:
+                await _write_checkpoint(conn, key)
         if due:
             self._last_checkpoint = self._clock()
+        self._uncovered = not due
 
     async def checkpoint(self) -> Checkpoint | None:
         """Sign the current head (unless the newest checkpoint already holds it)."""
@@ -194,6 +255,7 @@ class AuditLog:
             await _lock(conn)
             written = await _write_checkpoint(conn, self.key)
         self._last_checkpoint = self._clock()
+        self._uncovered = False
         return written
 
 
@@ -288,6 +350,13 @@ async def checkpoints(engine: AsyncEngine) -> list[Checkpoint]:
     async with engine.connect() as conn:
         rows = (await conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.id))).mappings().all()
     return [Checkpoint(r["n"], r["seq"], r["hash"], r["at"], r["key_id"], r["mac"]) for r in rows]
+
+
+async def is_anchored(engine: AsyncEngine) -> bool:
+    """Has a format-2 (keyed) row been written? Then every later row must be keyed too."""
+    async with engine.connect() as conn:
+        query = select(audit_log.c.seq).where(audit_log.c.v >= ANCHORED).limit(1)
+        return (await conn.execute(query)).first() is not None
 
 
 async def head_matches(engine: AsyncEngine, key: bytes) -> bool | None:
