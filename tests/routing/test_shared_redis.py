@@ -165,3 +165,19 @@ models:
 
         answered = sorted(f"{prefix}rt:h:d:{name}".encode() for name, e in entries.items() if e["health"]["window_ok"])
         assert answered and sorted(gw.run(stored())) == answered
+
+
+async def test_a_retry_after_pause_reaches_the_other_worker_as_a_pause_not_a_trip(
+    prefix: str, clients: list[aioredis.Redis]
+) -> None:
+    clock = FakeClock()
+    one, two = worker(clients, prefix, clock, "one"), worker(clients, prefix, clock, "two")
+    a, b = one.breaker("p/x"), two.breaker("p/x")
+    a.cool_down(clock(), 7, "rate limited (Retry-After: 7s)")
+    await one.sync()
+    await two.sync()
+    assert b.paused(clock()) and b.paused_until == clock() + 7
+    assert b.current_state(clock()) == "closed" and b.opened_total == 0
+    assert not b.allow(clock() + 6.9)
+    clock.advance(7)
+    assert b.allow(clock()) and b.allow(clock())  # over at once, for every caller: no probe, no doubling
