@@ -23,9 +23,8 @@ from wardgate.store.usage import by_request_id
 def config(tmp_path: Path, store_path: Path) -> str:
     path = tmp_path / "wardgate.yaml"
     # only store: and the audit key (master_key here) are read; a provider whose key is unset does not stop the CLI
-    path.write_text(
-        f'master_key: {MASTER_KEY}\nstore: sqlite:///{store_path}\nproviders:\n  up: {{type: openai, api_key: "${{UNSET_KEY}}"}}\n'
-    )
+    providers = 'providers:\n  up: {type: openai, api_key: "${UNSET_KEY}"}\n'
+    path.write_text(f"master_key: {MASTER_KEY}\nstore: sqlite:///{store_path}\n" + providers)
     return str(path)
 
 
