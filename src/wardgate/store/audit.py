@@ -1,5 +1,5 @@
 """The audit trail: append-only, hash-chained, and anchored outside the database, so that an edited, deleted,
-truncated or re-chained row is detectable (docs/decisions/004-audit-anchoring.md).
+truncated or re-chained row is detectable (docs/decisions/003-audit-anchoring.md).
 
 - Row format 2 (``v = 2``): ``hash = HMAC-SHA256(key, [2, n, prev_hash, ts, actor, action, target, details])``.
   The key is not in the database (``audit.hmac_key``, else derived from ``master_key``), so someone who can write
