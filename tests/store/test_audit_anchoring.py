@@ -179,3 +179,22 @@ async def test_two_writers_appending_at_once_keep_one_valid_chain(store_url: str
     async with engine.connect() as conn:
         ordinals = (await conn.execute(select(audit_log.c.n).order_by(audit_log.c.seq))).scalars().all()
     assert ordinals == list(range(1, 101))
+
+
+async def test_the_cli_refuses_a_change_it_could_not_record_in_an_anchored_trail(
+    engine: AsyncEngine, store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await fill(AuditLog(engine, KEY), 3)
+    keyless = tmp_path / "keyless.yaml"
+    keyless.write_text(f'store: "{store_url}"\n')
+    code = await asyncio.to_thread(cli.main, ["projects", "create", "unrecorded", "--config", str(keyless)])
+    assert code == 1 and "the audit trail is anchored with a key" in capsys.readouterr().err
+    other = tmp_path / "other.yaml"
+    other.write_text(f'store: "{store_url}"\naudit:\n  hmac_key: "{"z" * 40}"\n')
+    code = await asyncio.to_thread(cli.main, ["projects", "create", "unrecorded", "--config", str(other)])
+    assert code == 1 and "does not verify with this config's key" in capsys.readouterr().err
+    right = tmp_path / "right.yaml"
+    right.write_text(f'store: "{store_url}"\naudit:\n  hmac_key: "{"k" * 40}"\n')
+    assert await asyncio.to_thread(cli.main, ["projects", "create", "recorded", "--config", str(right)]) == 0
+    result = await audit.verify(engine, KEY)
+    assert result.ok and result.total == 4  # only the change made with the gateway's key, and it verifies
