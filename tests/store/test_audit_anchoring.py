@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -198,3 +200,45 @@ async def test_the_cli_refuses_a_change_it_could_not_record_in_an_anchored_trail
     assert await asyncio.to_thread(cli.main, ["projects", "create", "recorded", "--config", str(right)]) == 0
     result = await audit.verify(engine, KEY)
     assert result.ok and result.total == 4  # only the change made with the gateway's key, and it verifies
+
+
+async def test_a_trail_written_before_migration_0003_keeps_verifying_after_it(store_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from wardgate.store import engine as store_engine
+    from wardgate.store.engine import upgrade
+
+    def to_0002(connection: Any) -> None:
+        command.upgrade(store_engine._alembic_config(connection), "0002")
+
+    old = create_engine(store_url)
+    try:
+        async with old.connect() as conn:
+            await conn.run_sync(to_0002)
+            await conn.commit()
+        prev = audit.GENESIS
+        async with old.begin() as conn:  # rows as the old code wrote them: no v, no n
+            for i in range(6):
+                ts = datetime(2026, 11, 1, 12, 0, i, tzinfo=UTC)
+                details = f'{{"i":{i}}}'
+                digest = audit.row_hash(prev, ts, "master", "project.create", f"p{i}", details)
+                await conn.execute(
+                    text(
+                        "INSERT INTO audit_log (ts, actor, action, target, details, prev_hash, hash) "
+                        "VALUES (:ts, 'master', 'project.create', :target, :details, :prev, :hash)"
+                    ),
+                    {"ts": ts, "target": f"p{i}", "details": details, "prev": prev, "hash": digest},
+                )
+                prev = digest
+        await upgrade(old)
+        log = AuditLog(old, KEY)
+        await fill(log, 4)
+        await log.checkpoint()
+        result = await audit.verify(old, KEY)
+        assert result.ok and (result.total, result.anchored) == (10, 4)
+        async with old.begin() as conn:  # an edit of a pre-migration row is still found
+            await conn.execute(update(audit_log).where(audit_log.c.seq == 2).values(details='{"i":42}'))
+        assert await kinds(old) == [("edited", 2, 1)]
+    finally:
+        await old.dispose()
