@@ -42,8 +42,7 @@ from wardgate.routing.execute import Executor
 from wardgate.routing.stage import RouterStage
 from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import blended_price
-from wardgate.store import audit as audit_store
-from wardgate.store.audit import AuditEntry
+from wardgate.store.audit import AuditEntry, AuditLog, audit_key
 from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
@@ -68,6 +67,7 @@ class Worker:
     key_cache: KeyCache
     ledger: BatchWriter[UsageEvent]
     audit: BatchWriter[AuditEntry]
+    audit_log: AuditLog  # the audit writer's sink: the key-anchored chain and its checkpoints
     redis: aioredis.Redis | None  # when `redis:` is configured; shared by every Redis-backed state
     cache: ResponseCache
     routing: RoutingState
@@ -102,14 +102,23 @@ async def open_worker(settings: Settings) -> Worker:
         async def write_usage(batch: Sequence[UsageEvent]) -> None:
             await insert_events(engine, batch)
 
-        async def write_audit(batch: Sequence[AuditEntry]) -> None:
-            await audit_store.append(engine, batch)
-
+        hmac_key, master_key = settings.audit.hmac_key, settings.master_key
+        audit_log = AuditLog(
+            engine,
+            audit_key(
+                hmac_key.get_secret_value() if hmac_key else None,
+                master_key.get_secret_value() if master_key else None,
+            ),
+            checkpoint_interval_s=settings.audit.checkpoint_interval_s,
+        )
+        await audit_log.check_at_start(derived=hmac_key is None)
         batch, interval = ledger_config.max_batch, ledger_config.flush_interval_s
         ledger = BatchWriter("usage-ledger", write_usage, max_batch=batch, interval_s=interval, describe=describe)
-        audit = BatchWriter("audit", write_audit, max_batch=batch, interval_s=interval)
+        audit = BatchWriter("audit", audit_log.append, max_batch=batch, interval_s=interval)
         ledger.start()
         stack.push_async_callback(ledger.stop)
+        audit_log.start()
+        stack.push_async_callback(audit_log.close)  # after the last batch: its checkpoint holds the final head
         audit.start()
         stack.push_async_callback(audit.stop)
         tenancy, keys, identity, outage = TenancyStore(engine), KeyStore(engine), settings.identity, store_outage()
@@ -150,6 +159,7 @@ async def open_worker(settings: Settings) -> Worker:
             key_cache=key_cache,
             ledger=ledger,
             audit=audit,
+            audit_log=audit_log,
             redis=redis,
             cache=cache,
             routing=routing,

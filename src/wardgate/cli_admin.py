@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import csv
 import io
+import json
 import os
 import re
 import sys
@@ -59,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     sub = getattr(args, f"{args.command}_command")
     command: Callable[[AsyncEngine, argparse.Namespace], Awaitable[int]] = _HANDLERS[(args.command, sub)]
     try:
-        url = store_url(Path(args.config) if args.config else DEMO_CONFIG)
+        path = Path(args.config) if args.config else DEMO_CONFIG
+        url = store_url(path)
+        args.audit_key = audit_key_of(path)
         return asyncio.run(_with_store(url, command, args))
     except CommandError as exc:
         print(f"wardgate: {exc}", file=sys.stderr)
@@ -93,6 +96,28 @@ def store_url(path: Path) -> str:
         raise CommandError(f"{path}: store: {exc.errors()[0]['msg']}") from exc
 
 
+def audit_key_of(path: Path) -> bytes | None:
+    """The audit chain's key as the gateway derives it: ``audit.hmac_key``, else from ``master_key``; None when the
+    config names neither. A key the config names but the environment does not hold is an error, not None."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        return None
+    audit = raw.get("audit")
+    values: dict[str, str | None] = {"hmac_key": None, "master_key": None}
+    for name, value, where in (
+        ("hmac_key", audit.get("hmac_key") if isinstance(audit, dict) else None, ("audit", "hmac_key")),
+        ("master_key", raw.get("master_key"), ("master_key",)),
+    ):
+        if value is None:
+            continue
+        problems: list[ConfigProblem] = []
+        value = interpolate(value, os.environ, problems, where)
+        if problems:
+            raise CommandError(problems[0].render(str(path)))
+        values[name] = str(value)
+    return audit_store.audit_key(values["hmac_key"], values["master_key"])
+
+
 @asynccontextmanager
 async def open_store(url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(url)
@@ -106,8 +131,23 @@ async def open_store(url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-async def _audit(engine: AsyncEngine, action: str, target: str, details: dict[str, Any]) -> None:
-    await audit_store.append(engine, [AuditEntry(ACTOR, action, target, details, datetime.now(UTC))])
+async def _audit(engine: AsyncEngine, action: str, target: str, details: dict[str, Any], key: bytes | None) -> None:
+    await audit_store.append(engine, [AuditEntry(ACTOR, action, target, details, datetime.now(UTC))], key)
+
+
+async def _can_audit(engine: AsyncEngine, key: bytes | None) -> None:
+    """Refuse a change the audit trail could not record as the gateway does, before making it."""
+    if key is None:
+        if await audit_store.is_anchored(engine):
+            raise CommandError(
+                "the audit trail is anchored with a key: give --config with the gateway's audit.hmac_key "
+                "(or master_key), so this change is recorded in it"
+            )
+    elif await audit_store.head_matches(engine, key) is False:
+        raise CommandError(
+            "the audit trail's newest row does not verify with this config's key: use the gateway's config "
+            "(audit.hmac_key or master_key), or run `wardgate audit verify`"
+        )
 
 
 def parse_span(value: str, name: str) -> timedelta:
@@ -139,6 +179,7 @@ def _when(value: datetime | None) -> str:
 
 
 async def keys_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    await _can_audit(engine, args.audit_key)
     tenancy = TenancyStore(engine)
     project = await tenancy.find_project(args.project)
     scope = await resolve_scope(tenancy, project, args.team, args.user, args.agent)
@@ -158,7 +199,7 @@ async def keys_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
         name=args.name,
         secret=args.key,
     )
-    await _audit(engine, "key.create", key.id, audit_details(key))
+    await _audit(engine, "key.create", key.id, audit_details(key), args.audit_key)
     print(f"key      {secret}")
     print(f"id       {key.id}")
     print(f"prefix   {key.prefix}")
@@ -214,21 +255,29 @@ def redis_config(path: Path) -> RedisConfig | None:
 
 
 async def keys_revoke(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    await _can_audit(engine, args.audit_key)
     async with key_store(engine, args) as keys:
         key = await keys.revoke(args.id)
-    await _audit(engine, "key.revoke", key.id, {"project": key.project_id, "prefix": key.prefix})
+    await _audit(engine, "key.revoke", key.id, {"project": key.project_id, "prefix": key.prefix}, args.audit_key)
     print(f"revoked {key.id} ({key.prefix}); running gateways refuse it from now on")
     return 0
 
 
 async def keys_rotate(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    await _can_audit(engine, args.audit_key)
     overlap = parse_span(args.overlap, "--overlap")
     async with key_store(engine, args) as keys:
         old = await keys.get(args.id)
         if old.revoked_at is not None:
             raise CommandError(f"key {old.id!r} is revoked; create a new key instead")
         secret, key = await keys.rotate(old.id, overlap=overlap)
-    await _audit(engine, "key.rotate", old.id, {**audit_details(key), "overlap_hours": overlap.total_seconds() / 3600})
+    await _audit(
+        engine,
+        "key.rotate",
+        old.id,
+        {**audit_details(key), "overlap_hours": overlap.total_seconds() / 3600},
+        args.audit_key,
+    )
     print(f"key      {secret}")
     print(f"id       {key.id}")
     print(f"prefix   {key.prefix}")
@@ -238,8 +287,11 @@ async def keys_rotate(engine: AsyncEngine, args: argparse.Namespace) -> int:
 
 
 async def projects_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    await _can_audit(engine, args.audit_key)
     project = await TenancyStore(engine).create_project(args.name, cost_center=args.cost_center)
-    await _audit(engine, "project.create", project.id, {"name": project.name, "cost_center": project.cost_center})
+    await _audit(
+        engine, "project.create", project.id, {"name": project.name, "cost_center": project.cost_center}, args.audit_key
+    )
     print(f"{project.id}  {project.name}")
     return 0
 
@@ -258,15 +310,53 @@ async def db_upgrade(engine: AsyncEngine, args: argparse.Namespace) -> int:
 
 
 async def audit_verify(engine: AsyncEngine, args: argparse.Namespace) -> int:
-    result = await audit_store.verify(engine)
+    given: list[audit_store.Checkpoint] = []
+    if args.checkpoints:
+        given = await asyncio.to_thread(read_checkpoints, Path(args.checkpoints))
+    result = await audit_store.verify(engine, args.audit_key, given)
+    checked = f"{result.checkpoints} checkpoint{'s' if result.checkpoints != 1 else ''}"
     if result.ok:
-        print(f"audit trail ok: {result.rows} rows, hash chain intact")
+        anchored = f"{result.anchored} anchored" if args.audit_key is not None else "NOT anchored (no key)"
+        print(f"audit trail ok: {result.total} rows ({anchored}), hash chain intact, {checked} hold")
         return 0
     print(
-        f"audit trail BROKEN at row seq={result.seq}: {result.problem} ({result.rows} rows before it verified)",
-        file=sys.stderr,
+        f"audit trail BROKEN: {result.total} rows, {checked}; the first problem at seq={result.seq}:", file=sys.stderr
     )
+    for finding in result.findings:
+        print(f"  {finding.describe()}", file=sys.stderr)
+    if result.more_findings:
+        print(f"  … and {result.more_findings} more", file=sys.stderr)
     return 1
+
+
+def read_checkpoints(path: Path) -> list[audit_store.Checkpoint]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CommandError(f"--checkpoints: cannot read {path} ({exc})") from exc
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(audit_store.Checkpoint.from_json(json.loads(line)))
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            raise CommandError(f"--checkpoints: {path}:{number}: not a checkpoint ({exc})") from exc
+    return out
+
+
+async def audit_checkpoint(engine: AsyncEngine, args: argparse.Namespace) -> int:
+    """``audit checkpoint export``: sign the head now (so the copy covers every row there is), then write all."""
+    if args.audit_key is None:
+        raise CommandError("checkpoints are signed with the audit key: give --config with audit.hmac_key or master_key")
+    await audit_store.AuditLog(engine, args.audit_key).checkpoint()
+    lines = [json.dumps(cp.to_json(), sort_keys=True) + "\n" for cp in await audit_store.checkpoints(engine)]
+    if args.output:
+        await asyncio.to_thread(Path(args.output).write_text, "".join(lines), encoding="utf-8")
+        print(f"{args.output}: {len(lines)} checkpoints", file=sys.stderr)
+    else:
+        sys.stdout.write("".join(lines))
+    return 0
 
 
 def month_window(month: str) -> tuple[datetime, datetime]:
@@ -357,5 +447,6 @@ _HANDLERS: dict[tuple[str, str], Callable[[AsyncEngine, argparse.Namespace], Awa
     ("projects", "list"): projects_list,
     ("db", "upgrade"): db_upgrade,
     ("audit", "verify"): audit_verify,
+    ("audit", "checkpoint"): audit_checkpoint,
     ("export", "chargeback"): export_chargeback,
 }

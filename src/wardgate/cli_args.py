@@ -42,7 +42,17 @@ def add_commands(commands: Any) -> None:
     db.add_parser("upgrade", parents=[config], help="bring the store's schema to the newest migration")
 
     audit = commands.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
-    audit.add_parser("verify", parents=[config], help="check the hash chain; exit 1 at the first bad row")
+    verify = audit.add_parser(
+        "verify", parents=[config], help="check the chain and its checkpoints; list every problem, exit 1 if any"
+    )
+    verify.add_argument("--checkpoints", help="also check against checkpoints exported earlier (a file, JSON lines)")
+    checkpoint = audit.add_parser("checkpoint", help="signed heads of the chain").add_subparsers(
+        dest="checkpoint_command", required=True
+    )
+    export_checkpoints = checkpoint.add_parser(
+        "export", parents=[config], help="sign the current head, then write every checkpoint (JSON lines)"
+    )
+    export_checkpoints.add_argument("--output", help="file to write (default: stdout)")
 
     export = commands.add_parser("export", help="reports").add_subparsers(dest="export_command", required=True)
     chargeback = export.add_parser("chargeback", parents=[config], help="cost per project and model for a month")

@@ -85,7 +85,28 @@ def test_a_retry_after_cools_the_deployment_down_without_counting_a_trip() -> No
     clock.advance(7)
     assert breaker.allow(clock())
     breaker.cool_down(clock(), 3600, "rate limited")
-    assert breaker.open_until == clock() + 60
+    assert breaker.paused_until == clock() + 60  # capped at max_cooldown_s
+    assert breaker.state == "closed" and breaker.open_until == 0.0  # a pause is not a trip
+
+
+def test_a_pause_during_half_open_neither_doubles_the_cooldown_nor_holds_calls_back_after_it() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("p/x", BreakerConfig(failures=1, cooldown_s=10, max_cooldown_s=300))
+    breaker.on_failure(clock(), stats(), "server_error")
+    clock.advance(10)
+    assert breaker.allow(clock())  # the probe
+    breaker.cool_down(clock(), 4, "rate limited")  # the probe got a 429 with Retry-After: 4
+    assert not breaker.allow(clock() + 3.999)
+    clock.advance(4)
+    assert breaker.allow(clock())  # exactly 4 s later the next caller probes: no doubled cooldown
+    breaker.on_success()
+    assert breaker.state == "closed"
+    for _ in range(5):  # repeated 429s: each pause as long as asked, never longer
+        breaker.cool_down(clock(), 2, "rate limited")
+        assert not breaker.allow(clock() + 1.999) and breaker.paused_until == clock() + 2
+        clock.advance(2)
+        assert breaker.allow(clock()) and breaker.allow(clock())  # closed: everyone, not one probe
+    assert breaker.opened_total == 1
 
 
 def test_the_routing_state_shows_the_breaker() -> None:

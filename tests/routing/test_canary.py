@@ -75,18 +75,43 @@ async def test_an_error_spike_on_the_canary_rolls_it_back_and_its_users_still_ge
     assert c.arms["baseline"].counts(clock())[0] == 200
 
 
-def test_a_slower_canary_is_rolled_back_on_p95() -> None:
+def test_a_slower_canary_is_rolled_back_on_p95_once_each_arm_has_enough_latencies() -> None:
     clock = FakeClock()
     state = new_state(clock)
-    c = canary(state, "m", target(state, "p/new"), 10, min_requests=20, p95_margin=0.5)
+    c = canary(state, "m", target(state, "p/new"), 10, min_requests=20, p95_margin=0.5, latency_min_samples=30)
     for _ in range(50):
         c.record("baseline", clock(), True, 0.2, None)
-    for _ in range(19):
+    for _ in range(29):
         c.record("canary", clock(), True, 0.5, None)
-    assert c.status == "active"  # not judged before min_requests
+    assert c.status == "active"  # not judged on fewer than latency_min_samples latencies
     c.record("canary", clock(), True, 0.5, None)
     assert c.status == "rolled_back"
     assert c.reason is not None and c.reason.startswith("p95 latency")
+    assert "30 of 30 calls above" in c.reason
+
+
+def test_a_p95_from_a_handful_of_samples_never_rolls_a_canary_back() -> None:
+    clock = FakeClock()
+    state = new_state(clock)
+    c = canary(state, "m", target(state, "p/new"), 10, min_requests=5, p95_margin=0.5)
+    for _ in range(50):
+        c.record("baseline", clock(), True, 0.2, None)
+    for latency in (0.2, 0.2, 0.2, 0.2, 0.9):  # one slow call among five: a p95 of 0.9 s
+        c.record("canary", clock(), True, latency, None)
+    assert c.arms["canary"].p95(clock()) is not None and c.arms["canary"].p95(clock()) > 0.3  # type: ignore[operator]
+    assert c.status == "active"
+
+
+def test_a_few_slow_calls_of_an_equal_canary_are_not_significant() -> None:
+    clock = FakeClock()
+    state = new_state(clock)
+    c = canary(state, "m", target(state, "p/new"), 10, min_requests=20, p95_margin=0.5, latency_min_samples=50)
+    for i in range(200):
+        c.record("baseline", clock(), True, 1.0 if i % 25 == 0 else 0.2, None)  # 4% slow
+    for i in range(60):
+        c.record("canary", clock(), True, 1.0 if i % 12 == 0 else 0.2, None)  # 5 of 60 slow: p95 is 1.0 s
+    assert c.arms["canary"].p95(clock()) == c.arms["baseline"].p95(clock()) or c.status == "active"
+    assert c.status == "active"
 
 
 def test_a_canary_within_the_margins_stays() -> None:

@@ -92,7 +92,8 @@ async def test_a_retry_after_above_the_cap_moves_on_at_once_and_cools_the_deploy
     call, result = await s.run(r)
     assert s.sleep.delays == []
     assert result.body["choices"][0]["message"]["content"] == "from p/b"
-    assert a.breaker.current_state(s.clock()) == "open" and a.breaker.open_until == s.clock() + 120
+    assert a.breaker.paused(s.clock()) and a.breaker.paused_until == s.clock() + 120
+    assert a.breaker.current_state(s.clock()) == "closed"  # paused, not tripped
     assert header(call) == "strategy=lowest_cost; deployment=p/b; attempts=2; failed=p/a:rate_limit"
 
 
@@ -167,14 +168,47 @@ async def test_fall_back_models_follow_the_models_own_deployments() -> None:
 
 
 async def test_when_every_breaker_is_open_the_call_fails_fast_with_503() -> None:
-    s = Setup()
+    s = Setup(breaker={"failures": 1, "cooldown_s": 5})
     a, b = target(s.state, "p/a", s.adapter("p/a")), target(s.state, "p/b", s.adapter("p/b"), price=2.0)
-    a.breaker.cool_down(s.clock(), 5, "test")
-    b.breaker.cool_down(s.clock(), 9, "test")
+    a.breaker.on_failure(s.clock(), a.health, "server_error")  # tripped for 5 s
+    b.breaker.cool_down(s.clock(), 9, "test")  # paused for 9 s
     with pytest.raises(WardgateError) as caught:
         await s.run(route("m", [a, b]))
     assert caught.value.status == 503 and caught.value.code == "no_healthy_deployment"
     assert caught.value.headers == {"retry-after": "5"}
+    assert s.adapters["p/a"].calls == s.adapters["p/b"].calls == 0
+
+
+async def test_a_429_with_retry_after_pauses_the_deployment_exactly_that_long_and_never_escalates() -> None:
+    s = Setup(breaker={"failures": 3, "cooldown_s": 30})
+    limited = s.adapter("p/a", *[rate_limited("7") for _ in range(10)])
+    a = target(s.state, "p/a", limited)
+    r = route("m", [a], deadline_s=600)  # one deployment with routing options: the router's path
+    for _ in range(10):  # ten 429s in a row: each pauses it for exactly 7 s, none trips or lengthens anything
+        began = s.clock()
+        with pytest.raises(WardgateError) as caught:
+            await s.run(r)
+        assert caught.value.status == 429 and caught.value.headers.get("retry-after") == "7"
+        for offset, left in ((0.0, "7"), (3.0, "4"), (6.999, "1")):
+            s.clock.now = began + offset
+            with pytest.raises(WardgateError) as paused:  # held back: a 429 with the wait left, not a 503
+                await s.run(r)
+            assert (paused.value.status, paused.value.headers.get("retry-after")) == (429, left)
+        s.clock.now = began + 7.0
+    assert limited.calls == 10  # every call after each pause reached the provider again
+    assert a.breaker.opened_total == 0 and a.breaker.current_state(s.clock()) == "closed"
+
+
+async def test_when_every_deployment_is_paused_the_call_gets_a_429_with_the_wait_left() -> None:
+    s = Setup()
+    a, b = target(s.state, "p/a", s.adapter("p/a")), target(s.state, "p/b", s.adapter("p/b"), price=2.0)
+    a.breaker.cool_down(s.clock(), 5, "rate limited")
+    b.breaker.cool_down(s.clock(), 9, "rate limited")
+    s.clock.advance(1.5)
+    with pytest.raises(WardgateError) as caught:
+        await s.run(route("m", [a, b]))
+    assert caught.value.status == 429 and caught.value.code == "rate_limit_exceeded"
+    assert caught.value.headers == {"retry-after": "4"}
     assert s.adapters["p/a"].calls == s.adapters["p/b"].calls == 0
 
 

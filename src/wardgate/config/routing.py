@@ -69,11 +69,17 @@ class BackoffConfig(_Frozen):
 
 
 class CanaryRollbackConfig(_Frozen):
+    """A canary is rolled back when its error rate, or the share of its calls slower than the baseline's p95 plus
+    ``p95_margin``, is above what the margin allows with a one-sided binomial test at ``significance``
+    (routing/significance.py): the margins say how much worse is too much, the test that it is not noise."""
+
     enabled: bool = True
     window_s: Annotated[float, Field(ge=10, le=86_400)] = 300.0  # outcomes compared: the last window_s seconds
     min_requests: Annotated[int, Field(ge=1)] = 20  # the canary must have this many before it can be judged
     error_rate_margin: Annotated[float, Field(ge=0, le=1)] = 0.05  # absolute: canary 8% vs baseline 2% is 0.06
     p95_margin: Annotated[float, Field(ge=0)] = 0.5  # relative: 0.5 means a p95 latency 50% above the baseline's
+    latency_min_samples: Annotated[int, Field(ge=5, le=1_000_000)] = 50  # latencies each arm needs for the p95 rule
+    significance: Annotated[float, Field(gt=0, le=0.5)] = 0.001  # the test's false-rollback rate per judgement
 
 
 class ClassifierConfig(_Frozen):

@@ -22,6 +22,7 @@ from wardgate.config.limits import BudgetConfig, LimitsConfig, RateLimitConfig
 from wardgate.config.routing import (
     DEFAULT_FALLBACK_ON,
     BackoffConfig,
+    BreakerConfig,
     CanaryRollbackConfig,
     ClassifierConfig,
     FailureKind,
@@ -172,6 +173,24 @@ class LedgerConfig(Frozen):
     max_batch: Annotated[int, Field(gt=0, le=10_000)] = 500
 
 
+class AuditConfig(Frozen):
+    """The audit trail's anchor outside the database (store/audit.py). ``hmac_key`` keys the chain and signs its
+    checkpoints; unset, a key derived from ``master_key`` is used (and a warning logged at start-up), so rotating
+    the master key then breaks ``audit verify`` for older rows: production sets its own key."""
+
+    hmac_key: SecretStr | None = None
+    checkpoint_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0  # at most this long between checkpoints
+
+    @field_validator("hmac_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError(
+                "must be at least 32 bytes (e.g. `openssl rand -hex 32`; an empty ${VAR} is the usual cause)"
+            )
+        return value
+
+
 class DeploymentConfig(Frozen):
     provider: str
     model: Annotated[str, Field(min_length=1)]
@@ -241,6 +260,7 @@ class ModelConfig(Frozen):
     canary: CanaryConfig | None = None
     classifier: ClassifierConfig | None = None
     cache: ModelCacheConfig | None = None  # this model's response cache; cache.default applies when unset
+    breaker: BreakerConfig | None = None  # this model's own breakers for its deployments; unset: routing.breaker
 
     @model_validator(mode="before")
     @classmethod
@@ -267,6 +287,7 @@ class Settings(Frozen):
     server: ServerConfig = ServerConfig()
     identity: IdentityConfig = IdentityConfig()
     ledger: LedgerConfig = LedgerConfig()
+    audit: AuditConfig = AuditConfig()
     redis: RedisConfig | None = None  # unset: every counter and cache is in-process (one replica)
     limits: LimitsConfig = LimitsConfig()
     budgets: list[BudgetConfig] = Field(default_factory=list)

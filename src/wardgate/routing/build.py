@@ -29,12 +29,12 @@ def build_routes(
     for name, config in models.items():
         built = deployments[name]
         targets = [
-            _target(entry, deployment, price_of, state)
+            _target(entry, deployment, price_of, state, config, name)
             for entry, deployment in zip(config.deployments, built, strict=False)
         ]
         canary = None
         if config.canary is not None:
-            candidate = _target(config.canary.deployment, built[len(config.deployments)], price_of, state)
+            candidate = _target(config.canary.deployment, built[len(config.deployments)], price_of, state, config, name)
             canary = state.canary(name, candidate, config.canary.percent, config.canary.sticky, config.canary.rollback)
         classifier = None
         if config.classifier is not None:
@@ -63,11 +63,18 @@ def build_routes(
     return routes
 
 
-def _target(entry: DeploymentConfig, deployment: Deployment, price_of: PriceOf, state: RoutingState) -> Target:
+def _target(
+    entry: DeploymentConfig,
+    deployment: Deployment,
+    price_of: PriceOf,
+    state: RoutingState,
+    model: ModelConfig,
+    name: str,
+) -> Target:
     return Target(
         deployment=deployment,
         health=state.health(deployment.name),
-        breaker=state.breaker(deployment.name),
+        breaker=state.breaker(deployment.name, model.breaker, name),
         weight=entry.weight,
         price=price_of(entry),
         model_class=entry.model_class,

@@ -3,8 +3,11 @@
 The slice is sticky: a user (or key) is in it or not by a hash of their id, salted with the model and the
 candidate, so they see one model version throughout, and each canary draws a different slice. Each arm keeps its own
 health (attempts on the candidate vs attempts on the baseline deployments), and the canary is rolled back on its
-own as soon as its error rate exceeds the baseline's by ``error_rate_margin`` or its p95 latency exceeds the
-baseline's by ``p95_margin`` (relative), once it has ``min_requests`` outcomes in the window. Promotion is one call
+own as soon as its error rate is significantly above the baseline's plus ``error_rate_margin``, or significantly
+more than 5% of its latencies are above the baseline's p95 plus ``p95_margin`` (relative): a one-sided binomial test
+at ``significance``, once it has ``min_requests`` outcomes (and each arm ``latency_min_samples`` latencies) in the
+window. A call of its slice that its open breaker turned away counts as a failure of the canary, so a breaker never
+hides a failing canary from this rule (a Retry-After pause does not count). Promotion is one call
 (state.py ``promote``). Both are runtime decisions, merged across workers with Redis; the config stays as written
 until an operator edits it.
 """
@@ -15,10 +18,13 @@ import hashlib
 from typing import Any, Literal
 
 from wardgate.config.routing import CanaryRollbackConfig
-from wardgate.routing.health import Stats
+from wardgate.routing.health import LATENCY_BOUNDS, Stats
+from wardgate.routing.significance import count_above, exceeds
 from wardgate.routing.strategies import Target
 
 Arm = Literal["canary", "baseline"]
+BREAKER_OPEN = "breaker_open"  # the failure kind of a slice's call that the canary's open breaker turned away
+_P95_SHARE = 0.05  # at most this share of a canary no slower than the baseline is above the baseline's p95
 CanaryStatus = Literal["active", "rolled_back", "promoted"]
 _SCALE = 10_000  # percent is applied in hundredths, so 0.05% is a slice too
 
@@ -92,14 +98,25 @@ class Canary:
             return None
         canary_errors = failed / (ok + failed)
         baseline_errors = baseline.error_rate(now) or 0.0
-        if canary_errors > baseline_errors + config.error_rate_margin:
+        allowed = min(baseline_errors + config.error_rate_margin, 1.0)
+        if exceeds(failed, ok + failed, allowed, config.significance):
             return (
                 f"error rate {canary_errors:.1%} vs baseline {baseline_errors:.1%} "
-                f"(margin {config.error_rate_margin:.1%})"
+                f"(margin {config.error_rate_margin:.1%}, {failed} of {ok + failed} failed)"
             )
-        canary_p95, baseline_p95 = canary.p95(now), baseline.p95(now)
-        if canary_p95 is not None and baseline_p95 is not None and canary_p95 > baseline_p95 * (1 + config.p95_margin):
-            return f"p95 latency {canary_p95:.3f}s vs baseline {baseline_p95:.3f}s (margin {config.p95_margin:.0%})"
+        canary_bins, baseline_bins = canary.histogram(now), baseline.histogram(now)
+        if min(sum(canary_bins.values()), sum(baseline_bins.values())) < config.latency_min_samples:
+            return None
+        baseline_p95 = baseline.p95(now)
+        if baseline_p95 is None:
+            return None
+        slow, samples = count_above(canary_bins, LATENCY_BOUNDS, baseline_p95 * (1 + config.p95_margin))
+        if exceeds(slow, samples, _P95_SHARE, config.significance):
+            canary_p95 = canary.p95(now) or 0.0
+            return (
+                f"p95 latency {canary_p95:.3f}s vs baseline {baseline_p95:.3f}s (margin {config.p95_margin:.0%}, "
+                f"{slow} of {samples} calls above {baseline_p95 * (1 + config.p95_margin):.3f}s)"
+            )
         return None
 
     def set_status(self, status: CanaryStatus, now: float, reason: str | None) -> None:

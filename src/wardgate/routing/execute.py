@@ -3,7 +3,8 @@ and falling back on the failures the model's config names, within its deadline.
 
 - A model with one deployment and no routing options goes straight to the adapter: no extra await, no allocation.
 - Otherwise the candidates are the model's deployments as its strategy ranks them (the canary's candidate first for
-  a call in its slice), then each fall-back model's, transitively; a deployment whose breaker is open is skipped.
+  a call in its slice), then each fall-back model's, transitively; a deployment whose breaker is open, or that a
+  Retry-After paused, is skipped. When every candidate is paused the call gets a 429 with the shortest wait left.
 - A failure of a kind in ``fallback_on`` moves on; one also in the retryable kinds is first retried on the same
   deployment up to ``retries`` times, after a backoff that honours Retry-After. Any other error (the request's own
   fault, e.g. a 400) reaches the client at once. The options of the model the client asked for govern the whole
@@ -16,6 +17,7 @@ and falling back on the failures the model's config names, within its deadline.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import nullcontext
@@ -24,8 +26,9 @@ from time import perf_counter
 
 from wardgate.config.routing import RETRYABLE, FailureKind
 from wardgate.core.call import Call, ChunkStream, Result
-from wardgate.core.errors import UpstreamTimeout, UpstreamUnavailable, WardgateError
+from wardgate.core.errors import UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable, WardgateError
 from wardgate.core.relay import Relay
+from wardgate.routing.canary import BREAKER_OPEN
 from wardgate.routing.retry import DEADLINE, STALLED, failure_kind, is_refusal, retry_after, retry_delay
 from wardgate.routing.route import Choice, Route
 from wardgate.routing.state import RoutingState
@@ -109,6 +112,7 @@ class Executor:
                         raise _deadline(route, attempts)
                     if not candidate.breaker.allow(now):
                         cooling.append(candidate)
+                        _turned_away(candidate_owner, candidate, now)
                         break
                     owner, target = candidate_owner, candidate
                     attempts += 1
@@ -234,12 +238,15 @@ class Executor:
         if kind is None:
             target.breaker.on_success()  # it answered: the request was at fault, not the deployment
             return
-        now = self._state.clock()
+        breaker = target.breaker
+        wait = retry_after(exc.headers) if kind == "rate_limit" and breaker.config.rate_limit_cooldown else None
+        if wait:
+            # the provider said how long to wait: a pause of exactly that long, never a trip (no escalation)
+            now = self._state.clock()
+            breaker.cool_down(now, wait, f"rate limited (Retry-After: {wait:g}s)")
+            self._outcome(owner, target, False, None, kind=kind, trip=False)
+            return
         self._outcome(owner, target, False, None, kind=kind)
-        if kind == "rate_limit" and self._state.config.breaker.rate_limit_cooldown:
-            wait = retry_after(exc.headers)
-            if wait:
-                target.breaker.cool_down(now, wait, "rate limited (Retry-After)")
 
     def _outcome(
         self,
@@ -250,12 +257,13 @@ class Executor:
         *,
         ttft: float | None = None,
         kind: FailureKind | None = None,
+        trip: bool = True,
     ) -> None:
         now = self._state.clock()
         target.health.record(now, ok, latency=latency, ttft=ttft, kind=kind)
         if ok:
             target.breaker.on_success()
-        else:
+        elif trip:
             target.breaker.on_failure(now, target.health, kind or "failure")
         canary = owner.canary
         if canary is not None:
@@ -273,11 +281,27 @@ def _deadline(route: Route, attempts: int) -> UpstreamTimeout:
     return UpstreamTimeout(f"{route.model}: the deadline of {route.deadline_s:g}s passed{tries}.", code=DEADLINE)
 
 
-def _unavailable(route: Route, cooling: list[Target], now: float) -> UpstreamUnavailable:
-    """Every candidate's breaker is open: fail fast, and say when one reopens."""
+def _turned_away(owner: Route, target: Target, now: float) -> None:
+    """A call of a canary's slice that the candidate's open breaker refused is a failure of the canary: otherwise
+    the breaker would hide a failing canary from its rollback rule. A Retry-After pause is the provider pacing
+    calls, not the canary failing, so it does not count."""
+    canary = owner.canary
+    if canary is not None and target is canary.target and not target.breaker.paused(now):
+        canary.record("canary", now, False, None, BREAKER_OPEN)
+
+
+def _unavailable(route: Route, cooling: list[Target], now: float) -> WardgateError:
+    """Every candidate is held back: fail fast, and say when one takes calls again. When each was paused by its
+    provider's Retry-After, that is a 429 (the provider's own answer, with the time left); otherwise a 503."""
     headers = {}
     if cooling:
-        wait = max(min(t.breaker.open_until for t in cooling) - now, 0.0)
+        if all(t.breaker.paused(now) for t in cooling):
+            wait = max(min(t.breaker.paused_until for t in cooling) - now, 0.0)
+            return UpstreamRateLimited(
+                f"{route.model}: the provider asked to wait {wait:.3g}s before the next call; try again then.",
+                headers={"retry-after": str(max(math.ceil(wait), 1))},
+            )
+        wait = max(min(max(t.breaker.open_until, t.breaker.paused_until) for t in cooling) - now, 0.0)
         headers["retry-after"] = str(max(int(wait + 0.999), 1))
     return UpstreamUnavailable(
         f"{route.model}: every deployment is cooling down after failures; try again later.",

@@ -198,12 +198,17 @@ class Stats:
     def p95(self, now: float) -> float | None:
         return self.quantile(now, 0.95)
 
-    def quantile(self, now: float, q: float) -> float | None:
-        """The upper bound of the histogram bin holding the q-quantile of the window's latencies."""
+    def histogram(self, now: float) -> dict[int, int]:
+        """The window's latencies: bin index → count (bins of LATENCY_BOUNDS)."""
         merged: dict[int, int] = {}
         for bucket in self._window(now):
             for b, n in bucket.bins.items():
                 merged[b] = merged.get(b, 0) + n
+        return merged
+
+    def quantile(self, now: float, q: float) -> float | None:
+        """The upper bound of the histogram bin holding the q-quantile of the window's latencies."""
+        merged = self.histogram(now)
         total = sum(merged.values())
         if not total:
             return None

@@ -9,7 +9,8 @@ so a merge never sits on the request path.
 EWMAs merge as if the worker's n observations had all been its mean: ``v ← (1-α)^n·v + (1-(1-α)^n)·mean``. Buckets
 are counters (HINCRBY) keyed by window bucket and pruned as they leave the window. In-flight counts are per worker,
 each with its time, and only recent ones are summed, so a worker that died stops counting after a few intervals.
-A breaker's open period and a canary's status are last-writer-wins by time. Keys are not declared to the script,
+A breaker's open period, a Retry-After pause (kept apart, so a pause never turns into a trip) and a canary's status
+are last-writer-wins by time. Keys are not declared to the script,
 so this needs one Redis (or a primary with replicas), not a Redis Cluster.
 """
 
@@ -27,7 +28,7 @@ SCRIPT = """
 local p = cjson.decode(ARGV[1])
 local now = p.now
 local prefix = p.prefix
-local out = {subjects = {}, breakers = {}, canaries = {}}
+local out = {subjects = {}, breakers = {}, pauses = {}, canaries = {}}
 for _, s in ipairs(p.subjects) do
   local h = prefix .. 'h:' .. s.key
   local f = prefix .. 'f:' .. s.key
@@ -86,19 +87,21 @@ for _, s in ipairs(p.subjects) do
   end
   out.subjects[#out.subjects + 1] = {s.key, kept, elsewhere}
 end
-local bkey = prefix .. 'breakers'
-for _, b in ipairs(p.breakers) do
-  local cur = redis.call('HGET', bkey, b[1])
-  local until_ = cur and tonumber(string.match(cur, '^([^|]+)')) or 0
-  if b[2] > until_ then redis.call('HSET', bkey, b[1], string.format('%.17g', b[2]) .. '|' .. b[3]) end
-end
-local breakers = redis.call('HGETALL', bkey)
-for i = 1, #breakers, 2 do
-  local until_ = tonumber(string.match(breakers[i + 1], '^([^|]+)'))
-  if until_ < now - 3600 then
-    redis.call('HDEL', bkey, breakers[i])
-  elseif until_ > now then
-    out.breakers[#out.breakers + 1] = {breakers[i], breakers[i + 1]}
+for _, kind in ipairs({'breakers', 'pauses'}) do
+  local bkey = prefix .. kind
+  for _, b in ipairs(p[kind]) do
+    local cur = redis.call('HGET', bkey, b[1])
+    local until_ = cur and tonumber(string.match(cur, '^([^|]+)')) or 0
+    if b[2] > until_ then redis.call('HSET', bkey, b[1], string.format('%.17g', b[2]) .. '|' .. b[3]) end
+  end
+  local breakers = redis.call('HGETALL', bkey)
+  for i = 1, #breakers, 2 do
+    local until_ = tonumber(string.match(breakers[i + 1], '^([^|]+)'))
+    if until_ < now - 3600 then
+      redis.call('HDEL', bkey, breakers[i])
+    elseif until_ > now then
+      out[kind][#out[kind] + 1] = {breakers[i], breakers[i + 1]}
+    end
   end
 end
 local ckey = prefix .. 'canaries'
@@ -118,7 +121,8 @@ class Merged:
     """The script's answer: per subject its buckets, EWMAs and other workers' in-flight count."""
 
     subjects: dict[str, tuple[tuple[float, float] | None, tuple[float, float] | None, dict[int, Bucket], int]]
-    breakers: dict[str, tuple[float, str]]  # deployment → (open until, reason)
+    breakers: dict[str, tuple[float, str]]  # breaker → (open until, reason)
+    pauses: dict[str, tuple[float, str]]  # breaker → (paused until, reason): a provider's Retry-After
     canaries: dict[str, tuple[str, float, str | None]]  # canary key → (status, changed at, reason)
 
 
@@ -133,6 +137,7 @@ def payload(
     subjects: Iterable[tuple[Stats, Delta | None]],
     breakers: Iterable[tuple[str, float, str]],
     canaries: Iterable[tuple[str, str, float, str | None]],
+    pauses: Iterable[tuple[str, float, str]] = (),
 ) -> bytes:
     items: list[dict[str, Any]] = []
     keep_s = 0.0
@@ -168,6 +173,7 @@ def payload(
             "keep_ms": int((max(keep_s, stale_s) * 2 + 60) * 1000),
             "subjects": items,
             "breakers": [[name, until, reason] for name, until, reason in breakers],
+            "pauses": [[name, until, reason] for name, until, reason in pauses],
             "canaries": [[key, status, at, reason] for key, status, at, reason in canaries],
         }
     )
@@ -197,15 +203,20 @@ def parse(answer: bytes | str) -> Merged:
             buckets,
             int(elsewhere),
         )
-    breakers = {}
-    for name, raw in _list(data.get("breakers")):
-        until, _, reason = raw.partition("|")
-        breakers[name] = (float(until), reason)
+    breakers, pauses = _until(data.get("breakers")), _until(data.get("pauses"))
     canaries = {}
     for key, raw in _list(data.get("canaries")):
         status, at, reason = orjson.loads(raw)
         canaries[key] = (status, float(at), reason)
-    return Merged(subjects, breakers, canaries)
+    return Merged(subjects, breakers, pauses, canaries)
+
+
+def _until(value: Any) -> dict[str, tuple[float, str]]:
+    out = {}
+    for name, raw in _list(value):
+        until, _, reason = raw.partition("|")
+        out[name] = (float(until), reason)
+    return out
 
 
 def _list(value: Any) -> list[Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from redis.exceptions import RedisError
 
-from wardgate.config.routing import CanaryRollbackConfig, RoutingConfig
+from wardgate.config.routing import BreakerConfig, CanaryRollbackConfig, RoutingConfig
 from wardgate.routing.breaker import CircuitBreaker
 from wardgate.routing.canary import Arm, Canary, CanaryStatus
 from wardgate.routing.health import Delta, Stats
@@ -75,10 +75,17 @@ class RoutingState:
     def health(self, deployment: str) -> Stats:
         return self._stats("d:" + deployment, self.config.health.window_s)
 
-    def breaker(self, deployment: str) -> CircuitBreaker:
-        found = self._breakers.get(deployment)
+    def breaker(self, deployment: str, config: BreakerConfig | None = None, model: str | None = None) -> CircuitBreaker:
+        """The deployment's breaker under ``routing.breaker``; a model with its own ``breaker:`` (``config``) gets
+        breakers of its own for its deployments (``deployment@model``), so its thresholds judge only its calls.
+        The same object after a reload, with the reloaded thresholds."""
+        name = deployment if config is None else f"{deployment}@{model}"
+        config = config or self.config.breaker
+        found = self._breakers.get(name)
         if found is None:
-            found = self._breakers[deployment] = CircuitBreaker(deployment, self.config.breaker)
+            found = self._breakers[name] = CircuitBreaker(name, config)
+        else:
+            found.reconfigure(config)
         return found
 
     def canary(
@@ -131,10 +138,14 @@ class RoutingState:
         subjects = list(self._subjects.values())
         deltas: list[tuple[Stats, Delta | None]] = [(s, s.take_delta()) for s in subjects]
         breakers = []
+        pauses = []
         for breaker in self._breakers.values():
             if breaker.publish is not None:
                 breakers.append((breaker.name, breaker.publish, breaker.reason or ""))
                 breaker.publish = None
+            if breaker.publish_pause is not None:
+                pauses.append((breaker.name, breaker.publish_pause, breaker.pause_reason or ""))
+                breaker.publish_pause = None
         canaries = []
         for canary in self._canaries.values():
             if canary.publish:
@@ -150,6 +161,7 @@ class RoutingState:
             fresh_s=max(3 * health.sync_interval_s, 5.0),
             subjects=deltas,
             breakers=breakers,
+            pauses=pauses,
             canaries=canaries,
         )
         try:
@@ -162,6 +174,8 @@ class RoutingState:
                     stats.restore_delta(delta)
             for name, until, _ in breakers:
                 self._breakers[name].publish = until
+            for name, until, _ in pauses:
+                self._breakers[name].publish_pause = until
             for key, *_ in canaries:
                 self._canaries[key].publish = True
             return
@@ -176,6 +190,10 @@ class RoutingState:
             breaker = self._breakers.get(name)
             if breaker is not None:
                 breaker.adopt(until, now, reason)
+        for name, (until, reason) in merged.pauses.items():
+            breaker = self._breakers.get(name)
+            if breaker is not None:
+                breaker.adopt_pause(until, now, reason)
         for key, (status, at, why) in merged.canaries.items():
             canary = self._canaries.get(key)
             if canary is not None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -153,6 +154,21 @@ audit_log = Table(
     Column("details", Text, nullable=False),  # canonical JSON, hashed as stored
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+    Column("v", SmallInteger, nullable=False, server_default="1"),  # row format: 1 plain SHA-256, 2 HMAC (audit.py)
+    Column("n", BigInteger),  # format 2: the row's ordinal in the trail
+)
+
+# signed heads of the audit chain (audit.py): a truncated tail is a checkpoint the trail no longer reaches
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("mac", String(64), nullable=False),
 )
 
 # budgets created through the admin API (YAML budgets live in the config); `config` is a BudgetConfig as JSON

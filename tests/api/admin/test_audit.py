@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import update
 
 from tests.api.admin.support import create_project, flush
-from tests.support import RunningGateway
+from tests.support import MASTER_KEY, RunningGateway
 from wardgate import cli
 from wardgate.store.tables import audit_log
 
 
 def _config(tmp_path: Path, store_path: Path) -> str:
     path = tmp_path / "wardgate.yaml"
-    path.write_text(f"store: sqlite:///{store_path}\n")
+    path.write_text(f"master_key: {MASTER_KEY}\nstore: sqlite:///{store_path}\n")  # the gateway's audit key
     return str(path)
 
 

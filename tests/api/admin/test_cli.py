@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.api.admin.support import chat, flush, unique
-from tests.support import RunningGateway
+from tests.support import MASTER_KEY, RunningGateway
 from wardgate import cli
 from wardgate.store.tables import audit_log
 from wardgate.store.usage import by_request_id
@@ -22,8 +22,9 @@ from wardgate.store.usage import by_request_id
 @pytest.fixture
 def config(tmp_path: Path, store_path: Path) -> str:
     path = tmp_path / "wardgate.yaml"
-    # only store: is read; a provider whose key is unset does not stop the CLI
-    path.write_text(f'store: sqlite:///{store_path}\nproviders:\n  up: {{type: openai, api_key: "${{UNSET_KEY}}"}}\n')
+    # only store: and the audit key (master_key here) are read; a provider whose key is unset does not stop the CLI
+    providers = 'providers:\n  up: {type: openai, api_key: "${UNSET_KEY}"}\n'
+    path.write_text(f"master_key: {MASTER_KEY}\nstore: sqlite:///{store_path}\n" + providers)
     return str(path)
 
 

@@ -182,4 +182,4 @@ def test_every_change_is_audited_without_the_key(gateway: RunningGateway, client
     key_create = next(r for r in entries if r["action"] == "key.create" and r["target"] == created["id"])
     assert created["prefix"] in str(key_create["details"])
     assert all(created["key"] not in str(r["details"]) for r in entries)
-    assert gateway.run(verify(gateway.worker.engine)).ok
+    assert gateway.run(verify(gateway.worker.engine, gateway.worker.audit_log.key)).ok

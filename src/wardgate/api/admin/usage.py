@@ -127,6 +127,9 @@ class AuditVerification(View):
     rows: int = Field(description="rows checked before the first problem (all rows when ok)")
     problem: str | None
     seq: int | None = Field(description="the first bad row's sequence number")
+    findings: list[str] = Field(
+        default_factory=list, description="every problem: edited, deleted, truncated, re-chained rows, with seqs"
+    )
 
 
 class _Times(BaseModel):
@@ -237,8 +240,11 @@ class UsageRoutes:
     async def verify_audit(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
         actor.require_system("admin")
-        result = await audit_store.verify(self.services.engine)
-        return reply(AuditVerification(ok=result.ok, rows=result.rows, problem=result.problem, seq=result.seq))
+        result = await audit_store.verify(self.services.engine, self.services.audit_log.key)
+        findings = [f.describe() for f in result.findings]
+        return reply(
+            AuditVerification(ok=result.ok, rows=result.rows, problem=result.problem, seq=result.seq, findings=findings)
+        )
 
 
 def operations(services: Worker) -> list[Operation]:
