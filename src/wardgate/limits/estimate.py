@@ -14,6 +14,8 @@ from wardgate.accounting import tokens
 from wardgate.accounting.pricing import Price, PriceTier
 from wardgate.core.call import Call
 
+EXACT_BELOW_BYTES = 8192  # a prompt this short is counted exactly for its first hold: it costs microseconds
+
 
 def prompt_upper_bound(call: Call) -> int:
     """A bound no tokenizer can exceed, computed in microseconds: a token is at least one byte, and the request's
@@ -33,7 +35,9 @@ def prompt_upper_bound(call: Call) -> int:
 def prompt_tokens(call: Call, model: str) -> int:
     body = call.body
     if call.operation == "chat":
-        return tokens.count_chat(body.get("messages") or [], model)
+        tools = body.get("tools")
+        extra = tokens.count_text(orjson.dumps(tools).decode(), model) if tools else 0
+        return tokens.count_chat(body.get("messages") or [], model) + extra
     data = body.get("prompt") if call.operation == "completions" else body.get("input")
     return _count_input(data, model)
 
