@@ -3,6 +3,7 @@ shutdown; the pipeline's stages and the admin API share them."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wardgate.cache.runtime import ResponseCache
 from wardgate.config.schema import Settings
 from wardgate.core.batching import BatchWriter
+from wardgate.core.outage import Outage
 from wardgate.identity.external import ProjectDirectory
 from wardgate.identity.keys import KeyCache
 from wardgate.providers.http import UpstreamHTTP, new_session
@@ -41,6 +43,7 @@ class Services:
     audit: BatchWriter[AuditEntry]
     jwt: JWTVerifier | None = None  # identity.jwt: its JWKS is fetched at start-up
     redis: aioredis.Redis | None = None  # set when `redis:` is configured; shared by every Redis-backed state
+    redis_outage: Outage | None = None  # every Redis edge reports to it: one line per outage, not one per user
     cache: ResponseCache | None = None  # the response cache (both tiers); set by open_services
     limits: LimitsStage | None = None  # set by the app at start-up: the admin API reads budget state through it
     budget_refresher: BudgetRefresher | None = None
@@ -100,9 +103,10 @@ async def open_services(settings: Settings) -> Services:
             health_check_interval=30,
         )
         services.redis = aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes its sockets
+        services.redis_outage = Outage("Redis", logging.getLogger("wardgate.redis"), quiet_s=1.0)
         await services.redis.ping()  # fail at start-up, not on the first request
     prefix = settings.redis.key_prefix if settings.redis is not None else "wg:"
-    services.cache = ResponseCache(settings.cache, services.redis, prefix)
+    services.cache = ResponseCache(settings.cache, services.redis, prefix, services.redis_outage)
     services.ledger.start()
     services.audit.start()
     if settings.identity.jwt is not None:

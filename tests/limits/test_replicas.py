@@ -175,6 +175,7 @@ budgets:
 """,
     )
     admitted = statuses.count(200)
+    print("SPENT", spent, admitted)
     assert set(statuses) <= {200, 429} and admitted > 0 and statuses.count(429) > 0
     assert spent <= 1_000_000_000 + ONE_CALL_NANO
     assert rows == admitted  # no admitted request is missing from the ledger

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.accounting.cost import price_table
 from wardgate.accounting.pricing import Price
@@ -64,7 +65,7 @@ def model_prices(settings: Settings) -> dict[str, list[Price | None]]:
 
 def new_backend(services: Services) -> LimitsBackend:
     if services.redis is not None and services.settings.redis is not None:
-        return RedisLimits(services.redis, services.settings.redis.key_prefix)
+        return RedisLimits(services.redis, services.settings.redis.key_prefix, services.redis_outage)
     return MemoryLimits()
 
 
@@ -91,7 +92,7 @@ def build_limits(settings: Settings, services: Services, backend: LimitsBackend,
         model_classes(settings),
         notifier(settings, services),
         frozenset(m for m in settings.models if policy_of(settings, m) is not None),
-        ledger_spend(services, model_classes(settings)),
+        ledger_spend(services.engine, model_classes(settings)),
     )
 
 
@@ -134,7 +135,7 @@ def _amount(rule: BudgetRule) -> Any:
 _COUNTED = usage_events.c.cache_hit.is_(False)
 
 
-def ledger_spend(services: Services, classes: Mapping[str, str]) -> LedgerSpend:
+def ledger_spend(engine: AsyncEngine, classes: Mapping[str, str]) -> LedgerSpend:
     """One budget counter's spend in its window, read from the ledger (rows already flushed)."""
     outage = Outage("the ledger (rebuilding budget counters)", log)
 
@@ -148,7 +149,7 @@ def ledger_spend(services: Services, classes: Mapping[str, str]) -> LedgerSpend:
             where &= _SCOPE_COLUMNS[scope] == value
         query = select(func.coalesce(func.sum(_amount(rule)), 0)).where(where)
         try:
-            async with services.engine.connect() as conn:
+            async with engine.connect() as conn:
                 total = int((await conn.execute(query)).scalar_one())
         except (SQLAlchemyError, OSError) as exc:
             outage.failed(exc)

@@ -33,13 +33,13 @@ log = logging.getLogger("wardgate.limits")
 class RedisLimits:
     remote = True  # settle through the network: the stage does it behind the answer
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "wg:") -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str = "wg:", outage: Outage | None = None) -> None:
         self._redis = client
         self._prefix = prefix + "lim:"
         self._reserve = client.register_script(RESERVE)
         self._settle = client.register_script(SETTLE)
         self._init = client.register_script(INIT)
-        self.outage = Outage("Redis (budgets and rate limits)", log)
+        self.outage = outage or Outage("Redis (budgets and rate limits)", log, quiet_s=1.0)
 
     @contextmanager
     def _store(self) -> Iterator[None]:

@@ -14,6 +14,7 @@ from weakref import WeakKeyDictionary
 
 from redis.exceptions import RedisError
 
+from wardgate.core.outage import Outage
 from wardgate.routing.breaker import CircuitBreaker
 from wardgate.routing.canary import Arm, Canary, CanaryStatus
 from wardgate.routing.config import CanaryRollbackConfig, RoutingConfig
@@ -40,8 +41,10 @@ class RoutingState:
         key_prefix: str = "wg:",
         clock: Clock = time.time,
         replica: str | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.config = config
+        self.outage = outage or Outage("Redis (routing health)", log, quiet_s=1.0)
         self.clock = clock
         self._redis = redis
         self._prefix = key_prefix + "rt:"
@@ -159,7 +162,7 @@ class RoutingState:
             answer = await self._script(keys=[], args=[body])
         except (RedisError, OSError) as exc:
             self.sync_failures += 1
-            log.warning("routing health merge through Redis failed (%s); routing on this worker's view", exc)
+            self.outage.failed(exc)  # one line per outage; meanwhile each worker routes on its own view
             for stats, delta in deltas:
                 if delta is not None:
                     stats.restore_delta(delta)
@@ -168,6 +171,7 @@ class RoutingState:
             for key, *_ in canaries:
                 self._canaries[key].publish = True
             return
+        self.outage.recovered()
         self._adopt(parse(answer), now)
 
     def _adopt(self, merged: Merged, now: float) -> None:
@@ -259,7 +263,9 @@ def state_for(services: Services) -> RoutingState:
     if state is None:
         settings = services.settings
         prefix = settings.redis.key_prefix if settings.redis is not None else "wg:"
-        state = _attached[services.ledger] = RoutingState(settings.routing, redis=services.redis, key_prefix=prefix)
+        state = _attached[services.ledger] = RoutingState(
+            settings.routing, redis=services.redis, key_prefix=prefix, outage=getattr(services, "redis_outage", None)
+        )
     return state
 
 
