@@ -48,8 +48,8 @@ class BudgetConfig(_Frozen):
     scope: Scope
     match: str | None = None  # one scope value (a project name or id, a model …); unset: each value has its own
     window: CalendarWindow | ContractPeriod = "month"
-    limit_usd: Annotated[Decimal, Field(gt=0, le=MAX_LIMIT_USD, allow_inf_nan=False)] | None = None
-    limit_tokens: Annotated[int, Field(gt=0, le=MAX_LIMIT_TOKENS)] | None = None
+    limit_usd: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    limit_tokens: Annotated[int, Field(gt=0)] | None = None
     cap: Literal["hard", "soft"] = "hard"
     warn_at: tuple[Annotated[float, Field(gt=0, le=10)], ...] = (0.8, 1.0)
     burst: BurstConfig | None = None
@@ -58,9 +58,20 @@ class BudgetConfig(_Frozen):
 
     @field_validator("limit_usd")
     @classmethod
-    def _whole_nanodollars(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and value != value.quantize(Decimal(1).scaleb(-USD_PLACES)):
+    def _usd_in_range(cls, value: Decimal | None) -> Decimal | None:
+        if value is None:
+            return None
+        if value > MAX_LIMIT_USD:
+            raise ValueError(f"must be at most {MAX_LIMIT_USD} (USD per window; counters are 64-bit nano-dollars)")
+        if value != value.quantize(Decimal(1).scaleb(-USD_PLACES)):
             raise ValueError(f"at most {USD_PLACES} decimal places (budgets count in nano-dollars)")
+        return value
+
+    @field_validator("limit_tokens")
+    @classmethod
+    def _tokens_in_range(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_LIMIT_TOKENS:
+            raise ValueError(f"must be at most {MAX_LIMIT_TOKENS} (tokens per window; counters are 64-bit)")
         return value
 
     @model_validator(mode="after")
