@@ -175,9 +175,11 @@ budgets:
 """,
     )
     admitted = statuses.count(200)
-    print("SPENT", spent, admitted)
     assert set(statuses) <= {200, 429} and admitted > 0 and statuses.count(429) > 0
-    assert spent <= 1_000_000_000 + ONE_CALL_NANO
+    assert spent <= 1_003_500_000  # settled: within one request of the cap
+    # and the cap is really spendable: holds are tight, and near the cap a request waits for the other requests'
+    # holds to settle instead of being refused while they are still open (the old code stopped at 42-68%)
+    assert spent >= 950_000_000
     assert rows == admitted  # no admitted request is missing from the ledger
 
 
