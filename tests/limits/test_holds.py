@@ -40,23 +40,32 @@ budgets:
 """)
 
 
-def call(body: dict[str, Any]) -> Call:
-    return Call("req-1", "openai", "chat", body["model"], body, False, None, time.perf_counter())
+def call(body: dict[str, Any], request_id: str) -> Call:
+    return Call(request_id, "openai", "chat", body["model"], body, False, None, time.perf_counter())
 
 
-def test_the_first_hold_of_a_short_prompt_is_its_exact_token_count(fake: FakeOpenAI) -> None:
-    budgets = "  - {name: tokens, scope: global, window: day, limit_tokens: 100000}"
+def test_near_a_cap_the_first_hold_is_the_exact_prompt_count_far_from_it_the_cheap_bound(fake: FakeOpenAI) -> None:
+    budgets = """  - {name: roomy, scope: model, match: small, window: day, limit_tokens: 100000000}
+  - {name: tight, scope: model, match: slow, window: day, limit_tokens: 2000}"""
     with gateway(fake, budgets) as gw:
         stage = gw.services.limits
         assert stage is not None
-        c = call({"model": "small", "messages": MESSAGES, "max_tokens": 10})
-        assert gw.run(stage.before(c)) is None
-        reservation = stage.reservations[c.id]
-        (_, _, _, amount) = reservation.budgets[0]
+
+        def first_hold(model: str, n: int) -> tuple[int, bool]:
+            c = call({"model": model, "messages": MESSAGES, "max_tokens": 10}, f"{model}-{n}")
+            assert gw.run(stage.before(c)) is None
+            reservation = stage.reservations[c.id]
+            gw.run(stage.after(c, None, None))
+            return reservation.budgets[0][3], reservation.estimated
+
         exact = tokens.count_chat(MESSAGES, "small") + 10
-        assert not reservation.estimated and amount == exact
-        assert amount < prompt_upper_bound(c) + 10  # the byte bound held about 3× more
-        gw.run(stage.after(c, None, None))
+        bound = prompt_upper_bound(call({"model": "small", "messages": MESSAGES}, "x")) + 10
+        assert bound > 2 * exact
+        # far from the cap: the size bound (microseconds), however many calls
+        assert [first_hold("small", n) for n in range(3)] == [(bound, True)] * 3
+        # the first call learns the counter is near its cap (2000 < 64 holds): the next first holds are exact
+        assert first_hold("slow", 0) == (bound, True)
+        assert [first_hold("slow", n) for n in range(1, 3)] == [(exact, False)] * 2
 
 
 async def _fire(url: str, n: int) -> list[int]:
@@ -94,4 +103,7 @@ def test_with_hold_wait_off_requests_blocked_by_holds_are_refused_at_once(fake: 
     budgets = f"  - {{name: tokens, scope: global, window: day, limit_tokens: {10 * held}}}"
     with gateway(fake, budgets, "limits: {hold_wait_s: 0}") as gw:
         statuses = asyncio.run(_fire(gw.url + "/chat/completions", 30))
-        assert statuses.count(200) == 10
+        assert 0 < statuses.count(200) <= 10 and gw.services.limits is not None
+        gw.run(gw.services.limits.drain())
+        spent = int(gw.run(budget_states(gw.services.limits))[0]["spent"])
+        assert spent < 10 * held - held  # refused while the spend itself still had room: what the wait is for

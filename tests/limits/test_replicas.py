@@ -30,6 +30,11 @@ BODY = {"model": "priced", "messages": [{"role": "user", "content": "hello budge
 # one call settles to 5 prompt + 3 completion tokens at $1000/M each: $0.008; it reserves (8 + 10) × $0.001
 
 
+# 150 requests land on each replica at once: on a loaded 2-core machine the event loop can take seconds to hand its
+# 64 Redis connections back, longer than the default 2 s wait for one (that would be a 503, not a lost cap)
+BURST_POOL_WAIT_S = 10
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -121,7 +126,7 @@ def run_scenario(fake: FakeOpenAI, tmp_path: Path, limit_block: str) -> tuple[li
     config.write_text(f"""
 master_key: {MASTER}
 store: "{store}"
-redis: {{url: "{redis_url()}", key_prefix: "{prefix}"}}
+redis: {{url: "{redis_url()}", key_prefix: "{prefix}", socket_timeout_s: {BURST_POOL_WAIT_S}}}
 ledger: {{flush_interval_s: 0.2}}
 identity: {{key_use_audit: none}}
 providers:

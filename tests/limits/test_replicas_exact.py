@@ -16,7 +16,16 @@ import pytest
 import redis
 
 from tests.fakes.openai import FakeOpenAI
-from tests.limits.test_replicas import BODY, MASTER, ONE_CALL_NANO, Replicas, _ledger_all, fire, prepare_store
+from tests.limits.test_replicas import (
+    BODY,
+    BURST_POOL_WAIT_S,
+    MASTER,
+    ONE_CALL_NANO,
+    Replicas,
+    _ledger_all,
+    fire,
+    prepare_store,
+)
 from tests.limits.throwaway_redis import ThrowawayRedis
 from tests.services import REDIS_HOST, REDIS_PORT, create_postgres_database, drop_postgres_database, postgres_url
 from wardgate.store.engine import create_engine
@@ -128,7 +137,8 @@ def test_an_absurd_budget_is_refused_and_a_bad_stored_row_never_stops_a_replica(
 def test_a_redis_flush_and_a_restart_of_both_replicas_mid_run_never_overspend(
     fake: FakeOpenAI, tmp_path: Path, database: str
 ) -> None:
-    redis_block = f'{{url: "redis://{REDIS_HOST}:{REDIS_PORT}/{FLUSHED_DB}", key_prefix: "wgflush:"}}'
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{FLUSHED_DB}"
+    redis_block = f'{{url: "{url}", key_prefix: "wgflush:", socket_timeout_s: {BURST_POOL_WAIT_S}}}'
     budget = "budgets:\n  - {name: dollar, scope: project, window: day, limit_usd: 1.00, cap: hard}"
     config = write_config(tmp_path, fake, database, redis_block, budget)
     project_id, key = asyncio.run(prepare_store(database, "flushed"))

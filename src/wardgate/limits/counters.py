@@ -46,6 +46,11 @@ class Counters:
         self, request_id: str, holds: list[BudgetHold], rates: list[RateHold], hold_ttl_s: float, sources: list[Source]
     ) -> Decision:
         for _ in range(len(holds) + 2):
+            if self._rebuilding:  # a counter being rebuilt here: wait for it rather than be told it is missing
+                for hold in holds:
+                    pending = self._rebuilding.get(hold.key)
+                    if pending is not None:
+                        await asyncio.shield(pending)
             decision = await self.backend.reserve(request_id, holds, rates, hold_ttl_s)
             if decision.denied_kind != "missing":
                 if self._owed and self._paying is None:

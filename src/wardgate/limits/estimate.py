@@ -14,8 +14,6 @@ from wardgate.accounting import tokens
 from wardgate.accounting.pricing import Price, PriceTier
 from wardgate.core.call import Call
 
-EXACT_BELOW_BYTES = 8192  # a prompt this short is counted exactly for its first hold: it costs microseconds
-
 
 def prompt_upper_bound(call: Call) -> int:
     """A bound no tokenizer can exceed, computed in microseconds: a token is at least one byte, and the request's

@@ -19,27 +19,25 @@ from wardgate.accounting.estimate import ensure_usage
 from wardgate.core.call import Call, Chunk, Result
 from wardgate.core.errors import StoreUnavailable, WardgateError
 from wardgate.core.pipeline import StopStream
+from wardgate.limits.answers import refusal, state_headers
 from wardgate.limits.backend import BudgetHold, Decision, LimitsBackend, RateHold, RateSettlement, Settlement
 from wardgate.limits.config import LimitsConfig
 from wardgate.limits.counters import Counters, LedgerSpend, Source
-from wardgate.limits.estimate import EXACT_BELOW_BYTES, Estimator, prompt_upper_bound
+from wardgate.limits.estimate import Estimator
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule, matches, scope_value
 from wardgate.limits.windows import Window
 
 log = logging.getLogger("wardgate.limits")
 
 
-class BudgetExceeded(WardgateError):
-    status, type, code = 429, "insufficient_quota", "budget_exceeded"
-
-
-class RateLimited(WardgateError):
-    status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
-
-
 CostOf = Callable[[Call], int]
 MAX_AMOUNT = 2**62  # a hold or a settlement (client- or upstream-controlled sizes) never overflows a 64-bit counter
 UNCOUNTED = (b"x-wardgate-limits", b"unenforced; the limits store is unavailable")
+# A counter is "near" its cap when its room is less than this many of the last loose hold: then first holds on it
+# count the prompt exactly (tens to thousands of µs) instead of bounding it by its size (a few µs)
+NEAR_HOLDS = 64
+EXACT_RATIO = 8  # an exact hold is smaller than the size bound (≈4× for English): it must not flip "near" back
+MAX_NEAR = 10_000
 Notify = Callable[[dict[str, object]], Awaitable[None]]
 
 
@@ -77,6 +75,7 @@ class LimitsStage:
         self.counters = Counters(backend, ledger)
         self.warnings: tuple[str, ...] = ()  # stored budgets skipped as invalid (set by the refresher)
         self._admitting_uncounted = False
+        self._near: set[str] = set()  # budget counters whose last decision left little room: count exactly
         self.config = config
         self.zone = ZoneInfo(config.timezone)
         self._estimate = estimate
@@ -244,8 +243,8 @@ class LimitsStage:
         budgets, rates = self._applicable(call, model)
         if not budgets and not rates:
             return Decision(True), Reservation()
-        if not exact and prompt_upper_bound(call) <= EXACT_BELOW_BYTES:
-            exact = True  # a short prompt is counted at once (microseconds): the first hold is already tight
+        if not exact and self._near and any(key in self._near for _, key, _ in budgets):
+            exact = True  # close to a cap: the first hold is tight, so the cap's last percent can be spent
         prompt, output, cost = self._estimate(call, model, exact=exact)
         tokens = min(prompt + output, MAX_AMOUNT)
         cost = min(cost, MAX_AMOUNT)
@@ -277,7 +276,28 @@ class LimitsStage:
         if not _has_output_limit(call.body) and any(r.config.cap == "hard" for r, *_ in reservation.budgets):
             reservation.output_bound = output
         decision = await self.counters.reserve(call.id, holds, rate_holds, self.config.max_request_s, sources)
+        self._remember_room(decision, reservation)
         return decision, reservation
+
+    def _remember_room(self, decision: Decision, reservation: Reservation) -> None:
+        """Which counters are near their cap, from what this reservation saw (no extra round trip)."""
+        if decision.admitted:
+            for (rule, key, _, amount), state in zip(reservation.budgets, decision.budgets, strict=False):
+                if rule.config.cap != "hard":
+                    continue
+                room = rule.limit - state.spent - state.reserved
+                if room < NEAR_HOLDS * amount:
+                    if len(self._near) >= MAX_NEAR:
+                        self._near.clear()
+                    self._near.add(key)
+                elif room >= NEAR_HOLDS * amount * (1 if reservation.estimated else EXACT_RATIO):
+                    self._near.discard(key)
+            return
+        index = decision.denied_index
+        if decision.denied_kind == "budget" and index is not None and index < len(reservation.budgets):
+            if len(self._near) >= MAX_NEAR:
+                self._near.clear()
+            self._near.add(reservation.budgets[index][1])
 
     def _denied_budget(self, call: Call, decision: Decision, model: str) -> BudgetRule | None:
         budgets, _ = self._applicable(call, model)
@@ -287,51 +307,12 @@ class LimitsStage:
 
     def _refusal(self, call: Call, decision: Decision) -> WardgateError:
         budgets, rates = self._applicable(call, call.model)
-        index = decision.denied_index or 0
-        if decision.denied_kind == "budget" and index < len(budgets):
-            rule, _, window = budgets[index]
-            reset = window.end.strftime("%Y-%m-%dT%H:%M:%SZ")
-            return BudgetExceeded(
-                f"Budget '{rule.config.name}' ({rule.config.scope} budget of {rule.describe_limit()} per "
-                f"{_window_name(rule)}) has no room for this request; it resets at {reset}.",
-                headers={"x-wardgate-budget": rule.config.name, "x-wardgate-budget-reset": reset},
-            )
-        name = rates[index][0].config.name if index < len(rates) else "rate limit"
-        what = {"rpm": "requests per minute", "tpm": "tokens per minute", "concurrent": "concurrent requests"}
-        retry = decision.retry_after_s or 1.0
-        return RateLimited(
-            f"Rate limit '{name}' reached ({what.get(decision.denied_kind or '', 'limit')}); retry after {retry:.1f}s.",
-            headers={"retry-after": str(max(1, round(retry + 0.499)))},
-        )
+        return refusal(budgets, rates, decision)
 
     def _headers(self, call: Call, reservation: Reservation, decision: Decision) -> None:
-        for (rule, key, window, amount), state in zip(reservation.budgets, decision.budgets, strict=False):
-            self.seen_keys[key] = (rule, key.split(":", 2)[2].rsplit(":", 1)[0], window)
-            used = state.spent + state.reserved - amount  # what is spent or held by others: not this worst case
-            crossed = [t for t in rule.config.warn_at if used >= t * rule.limit]
-            if crossed:
-                share = used / rule.limit
-                call.response_headers.append(
-                    (
-                        b"x-wardgate-budget-warning",
-                        f"{rule.config.name}: {share:.0%} of {rule.describe_limit()} used this {_window_name(rule)}"
-                        f" (resets {window.end:%Y-%m-%dT%H:%M:%SZ})".encode(),
-                    )
-                )
-        for (rate, _, _), rstate in zip(reservation.rates, decision.rates, strict=False):
-            cfg = rate.config
-            if cfg.rpm is not None and rstate.requests_remaining is not None:
-                call.response_headers += [
-                    (b"x-ratelimit-limit-requests", str(cfg.rpm).encode()),
-                    (b"x-ratelimit-remaining-requests", str(rstate.requests_remaining).encode()),
-                    (b"x-ratelimit-reset-requests", f"{rstate.reset_requests_s:.3f}s".encode()),
-                ]
-            if cfg.tpm is not None and rstate.tokens_remaining is not None:
-                call.response_headers += [
-                    (b"x-ratelimit-limit-tokens", str(cfg.tpm).encode()),
-                    (b"x-ratelimit-remaining-tokens", str(rstate.tokens_remaining).encode()),
-                    (b"x-ratelimit-reset-tokens", f"{rstate.reset_tokens_s:.3f}s".encode()),
-                ]
+        for rule, key, window, _ in reservation.budgets:
+            self.seen_keys[key] = (rule, rule.value_of(key), window)
+        call.response_headers += state_headers(reservation.budgets, reservation.rates, decision)
 
     def on_chunk(self, call: Call, chunk: Chunk) -> Chunk | None:
         reservation = self.reservations.get(call.id)
@@ -431,8 +412,3 @@ class LimitsStage:
 
 def _has_output_limit(body: Mapping[str, object]) -> bool:
     return body.get("max_tokens") is not None or body.get("max_completion_tokens") is not None
-
-
-def _window_name(rule: BudgetRule) -> str:
-    window = rule.config.window
-    return window if isinstance(window, str) else f"contract period {window.start}–{window.end}"
