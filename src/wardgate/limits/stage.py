@@ -31,7 +31,7 @@ log = logging.getLogger("wardgate.limits")
 
 
 CostOf = Callable[[Call], int]
-MAX_AMOUNT = 2**62  # a hold or a settlement (client- or upstream-controlled sizes) never overflows a 64-bit counter
+MAX_AMOUNT = 2**50  # one hold or settlement (client- or upstream-controlled sizes): thousands never overflow 64 bits
 UNCOUNTED = (b"x-wardgate-limits", b"unenforced; the limits store is unavailable")
 # A counter is "near" its cap when its room is less than this many of the last loose hold: then first holds on it
 # count the prompt exactly (tens to thousands of µs) instead of bounding it by its size (a few µs)
