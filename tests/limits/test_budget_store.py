@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.api.admin.support import CONFIG, admin, chat
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
-from wardgate.store.tables import budgets
+from wardgate.store.tables import budgets, usage_events
 
 
 @pytest.fixture
@@ -28,6 +28,15 @@ def stored_names(gw: RunningGateway) -> list[str]:
             return [r[0] for r in await conn.execute(select(budgets.c.name))]
 
     return gw.run(names())
+
+
+def ledger_tokens(gw: RunningGateway) -> int:
+    async def total() -> int:
+        async with gw.services.engine.connect() as conn:
+            query = select(func.sum(usage_events.c.input_tokens + usage_events.c.output_tokens))
+            return int((await conn.execute(query)).scalar_one() or 0)
+
+    return gw.run(total())
 
 
 def plant(gw: RunningGateway, name: str, config: object) -> None:
@@ -81,3 +90,21 @@ def test_a_bad_stored_row_is_skipped_with_a_warning_and_the_others_still_load(
     # the valid row is enforced: one token a day refuses the next call
     refused = chat(gateway, MASTER_KEY)
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"
+
+
+def test_a_budget_created_mid_window_starts_from_the_spend_already_in_the_ledger(gateway: RunningGateway) -> None:
+    for _ in range(3):
+        assert chat(gateway, MASTER_KEY).status_code == 200
+    gateway.run(gateway.services.ledger.flush())
+    with admin(gateway) as client:
+        spent = ledger_tokens(gateway)
+        assert spent > 0
+        created = client.post(
+            "/admin/v1/budgets", json={"name": "late", "scope": "global", "window": "day", "limit_tokens": spent}
+        )
+        assert created.status_code == 201
+        # the window's spend already fills the new budget: the next call is refused, not counted from zero
+        refused = chat(gateway, MASTER_KEY)
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"
+        state = client.get("/admin/v1/budgets/late").json()["data"][0]
+        assert state["spent"] == spent
