@@ -8,6 +8,7 @@ pipeline from them. Stages get the few collaborators they need in their construc
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -95,7 +96,9 @@ async def open_worker(settings: Settings) -> Worker:
         if redis is not None:
             stack.push_async_callback(redis.aclose)  # the client owns the pool: aclose() closes its sockets
         prefix = settings.redis.key_prefix if settings.redis is not None else "wg:"
-        cache = ResponseCache(settings.cache, redis, prefix)
+        # every Redis edge (limits, cache, routing health) reports to one Outage: one log line per outage per process
+        redis_outage = Outage("Redis", logging.getLogger("wardgate.redis"), quiet_s=1.0)
+        cache = ResponseCache(settings.cache, redis, prefix, redis_outage)
         stack.push_async_callback(cache.close)  # before Redis: it stops its listener and writes its last stats
         ledger_config = settings.ledger
 
@@ -136,12 +139,13 @@ async def open_worker(settings: Settings) -> Worker:
             jwt = JWTVerifier(identity.jwt, http.session, directory)
             await jwt.start()
             stack.push_async_callback(jwt.close)
-        routing = RoutingState(settings.routing, redis=redis, key_prefix=prefix)
+        routing = RoutingState(settings.routing, redis=redis, key_prefix=prefix, outage=redis_outage)
         stack.push_async_callback(routing.close)
         cost_of = cost_function(settings)
-        backend = new_backend(settings, redis)
+        backend = new_backend(settings, redis, redis_outage)
         cached = frozenset(m for m in settings.models if policy_of(settings, m) is not None)
-        limits = build_limits(settings, backend, cost_of, notifier(settings, audit, http.session), cached)
+        notify = notifier(settings, audit, http.session)
+        limits = build_limits(settings, backend, cost_of, notify, cached, engine)
         stack.push_async_callback(limits.drain)  # settlements in flight reach the counters before Redis closes
         refresher = BudgetRefresher(limits, BudgetStore(engine), settings.limits.refresh_s)
         await refresher.load()

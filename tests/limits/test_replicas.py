@@ -30,6 +30,11 @@ BODY = {"model": "priced", "messages": [{"role": "user", "content": "hello budge
 # one call settles to 5 prompt + 3 completion tokens at $1000/M each: $0.008; it reserves (8 + 10) × $0.001
 
 
+# 150 requests land on each replica at once: on a loaded 2-core machine the event loop can take seconds to hand its
+# 64 Redis connections back, longer than the default 2 s wait for one (that would be a 503, not a lost cap)
+BURST_POOL_WAIT_S = 10
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -121,7 +126,7 @@ def run_scenario(fake: FakeOpenAI, tmp_path: Path, limit_block: str) -> tuple[li
     config.write_text(f"""
 master_key: {MASTER}
 store: "{store}"
-redis: {{url: "{redis_url()}", key_prefix: "{prefix}"}}
+redis: {{url: "{redis_url()}", key_prefix: "{prefix}", socket_timeout_s: {BURST_POOL_WAIT_S}}}
 ledger: {{flush_interval_s: 0.2}}
 identity: {{key_use_audit: none}}
 providers:
@@ -176,7 +181,10 @@ budgets:
     )
     admitted = statuses.count(200)
     assert set(statuses) <= {200, 429} and admitted > 0 and statuses.count(429) > 0
-    assert spent <= 1_000_000_000 + ONE_CALL_NANO
+    assert spent <= 1_003_500_000  # settled: within one request of the cap
+    # and the cap is really spendable: holds are tight, and near the cap a request waits for the other requests'
+    # holds to settle instead of being refused while they are still open (the old code stopped at 42-68%)
+    assert spent >= 950_000_000
     assert rows == admitted  # no admitted request is missing from the ledger
 
 

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from wardgate.cache.entry import CachedAnswer
+from wardgate.core.outage import Outage
 
 log = logging.getLogger("wardgate.cache")
 RedisFailure = (RedisError, OSError)  # what a Redis call may raise; the cache then degrades to a plain call
@@ -29,12 +30,12 @@ return 1
 
 
 class RedisTier:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, outage: Outage | None = None) -> None:
         self.client = client
         self.prefix = prefix + "cache:"
         self.channel = self.prefix + "filled"
         self._release = client.register_script(_RELEASE)
-        self._notifier = FillNotifier(client, self.channel)
+        self._notifier = FillNotifier(client, self.channel, outage or Outage("Redis (cache fills)", log, quiet_s=1.0))
 
     def _entry(self, key: str) -> str:
         return self.prefix + "e:" + key
@@ -82,7 +83,8 @@ class RedisTier:
 class FillNotifier:
     """One pub/sub subscription per replica; a message names a key whose lock was released (filled or not)."""
 
-    def __init__(self, client: aioredis.Redis, channel: str) -> None:
+    def __init__(self, client: aioredis.Redis, channel: str, outage: Outage) -> None:
+        self._outage = outage
         self._client = client
         self._channel = channel
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -113,15 +115,16 @@ class FillNotifier:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
+                self._outage.recovered()
                 self._subscribed.set()
                 backoff = 0.1
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         self._wake(message["data"])
-            except RedisFailure:
+            except RedisFailure as exc:
                 self._subscribed.clear()
-                log.warning("cache: lost the fill subscription; retrying in %.1fs", backoff, exc_info=True)
+                self._outage.failed(exc)  # logged once per outage; the subscription is retried with a backoff
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:

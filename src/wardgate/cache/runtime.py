@@ -6,6 +6,7 @@ fingerprint, so a changed route misses on its own), and the admin API reaches it
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ from wardgate.cache.redis import RedisFailure, RedisTier
 from wardgate.cache.singleflight import SingleFlight
 from wardgate.cache.stats import CacheStats, StatsGroup, report
 from wardgate.config.schema import CacheConfig
+from wardgate.core.errors import StoreUnavailable
+from wardgate.core.outage import Outage
 
 if TYPE_CHECKING:
     from wardgate.cache.semantic.embedders import Embedder
@@ -34,17 +37,21 @@ log = logging.getLogger("wardgate.cache")
 
 
 class ResponseCache:
-    def __init__(self, config: CacheConfig, client: aioredis.Redis | None, prefix: str = "wg:") -> None:
+    def __init__(
+        self, config: CacheConfig, client: aioredis.Redis | None, prefix: str = "wg:", outage: Outage | None = None
+    ) -> None:
         self.config = config
+        # Redis down: the cache answers without its shared tier, and says so once per outage (not per request)
+        self.outage = outage or Outage("Redis (response cache)", log, quiet_s=1.0)
         self.client = client
         self.prefix = prefix
         self.local = LocalLRU(config.local_max_bytes)
-        self.redis = RedisTier(client, prefix) if client is not None else None
+        self.redis = RedisTier(client, prefix, self.outage) if client is not None else None
         self.flights = SingleFlight()
         self.generations: GenerationStore = (
             RedisGenerations(client, prefix) if client is not None else MemoryGenerations()
         )
-        self.stats = CacheStats(client, prefix)
+        self.stats = CacheStats(client, prefix, outage=self.outage)
         self.embedders: dict[str, Embedder] = {}  # "local" is kept across reloads: its model loads once
         self.redis_errors = 0
         self._vectors: VectorIndex | None = None
@@ -69,15 +76,17 @@ class ResponseCache:
 
     def _redis_failed(self, what: str) -> None:
         self.redis_errors += 1
-        log.warning("cache: Redis %s failed; answering without the shared tier", what, exc_info=True)
+        self.outage.failed(sys.exc_info()[1] or RuntimeError(f"cache {what} failed"))
 
     async def current(self, project: str | None, model: str, template: str | None) -> Generations | None:
         """None when the counters cannot be read: no key is safe then (it might predate an invalidation)."""
         try:
-            return await self.generations.current(project, model, template)
+            found = await self.generations.current(project, model, template)
         except RedisFailure:
             self._redis_failed("generation read")
             return None
+        self.outage.recovered()
+        return found
 
     async def get(self, key: str, now: float) -> tuple[CachedAnswer, str] | None:
         """The answer and the tier it came from; a Redis hit fills the local tier."""
@@ -147,7 +156,11 @@ async def cache_stats(
     """Hits, misses, hit rate, tokens, cost and latency saved, summed by ``group_by`` (project, model, bucket,
     day) over the days [start, end] (UTC). With Redis the figures cover every replica (each adds its counts every
     second; this one's are flushed first)."""
-    return report(await cache.stats.cells(start, end), group_by)
+    try:
+        return report(await cache.stats.cells(start, end), group_by)
+    except RedisFailure as exc:
+        cache.outage.failed(exc)
+        raise StoreUnavailable("Cache statistics are unavailable right now (Redis); retry shortly.") from None
 
 
 async def invalidate(cache: ResponseCache, scope: InvalidationScope, value: str | None = None) -> int:
@@ -155,7 +168,11 @@ async def invalidate(cache: ResponseCache, scope: InvalidationScope, value: str 
     replica at once. Returns the scope's new generation."""
     if scope not in INVALIDATION_SCOPES:
         raise ValueError(f"cannot invalidate by {scope!r}; use {', '.join(INVALIDATION_SCOPES)}")
-    return await cache.generations.bump(scope, value)
+    try:
+        return await cache.generations.bump(scope, value)
+    except RedisFailure as exc:
+        cache.outage.failed(exc)
+        raise StoreUnavailable("The cache cannot be invalidated right now (Redis); retry shortly.") from None
 
 
 _RESULTS = {"hits": "hit", "stale_hits": "stale", "misses": "miss", "bypassed": "bypass"}

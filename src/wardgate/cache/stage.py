@@ -180,7 +180,10 @@ class CacheStage:
         try:
             vector = await semantic.embedder.embed(text)
             match = await self._cache.vectors.search(bucket, vector, semantic.threshold)
-        except (WardgateError, ValueError, RedisError, OSError):  # no embedding, no search: an exact-only lookup
+        except (RedisError, OSError) as exc:  # no search: an exact-only lookup (said once per outage)
+            self._cache.outage.failed(exc)
+            return None
+        except (WardgateError, ValueError):  # no embedding, no search: an exact-only lookup
             log.warning("cache: semantic lookup failed (embedder %s)", semantic.embedder.name, exc_info=True)
             return None
         miss.semantic = (bucket, vector)
@@ -271,8 +274,8 @@ class CacheStage:
                         bucket, vector = miss.semantic
                         try:
                             await self._cache.vectors.add(bucket, miss.key, vector, lifetime)
-                        except RedisFailure:
-                            log.warning("cache: could not index the answer for semantic lookups", exc_info=True)
+                        except RedisFailure as exc:
+                            self._cache.outage.failed(exc)
         finally:
             if miss.lock is not None:
                 await self._cache.release(miss.key, miss.lock)

@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 import redis.asyncio as aioredis
 
 from wardgate.cache.redis import RedisFailure
+from wardgate.core.outage import Outage
 
 log = logging.getLogger("wardgate.cache")
 StatsGroup = Literal["project", "model", "bucket", "day"]
@@ -41,7 +42,10 @@ Cell = tuple[str, str, str, str]  # day, project, model, bucket ("" for none)
 
 
 class CacheStats:
-    def __init__(self, client: aioredis.Redis | None, prefix: str, flush_interval_s: float = 1.0) -> None:
+    def __init__(
+        self, client: aioredis.Redis | None, prefix: str, flush_interval_s: float = 1.0, outage: Outage | None = None
+    ) -> None:
+        self._outage = outage or Outage("Redis (cache statistics)", log, quiet_s=1.0)
         self._client = client
         self._prefix = prefix + "cache:stats:"
         self._interval = flush_interval_s
@@ -68,8 +72,10 @@ class CacheStats:
             await asyncio.sleep(self._interval)
             try:
                 await self.flush()
-            except RedisFailure:  # kept in _pending, retried next round
-                log.warning("cache: could not write the stats; retrying", exc_info=True)
+            except RedisFailure as exc:  # kept in _pending, retried next round
+                self._outage.failed(exc)
+            else:
+                self._outage.recovered()
 
     async def flush(self) -> None:
         """Add what this replica counted to the shared hashes (no-op without Redis)."""

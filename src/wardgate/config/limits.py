@@ -12,6 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Scope = Literal["global", "project", "team", "user", "key", "model", "model_class"]
 CalendarWindow = Literal["minute", "hour", "day", "week", "month"]
 
+# Counters are 64-bit integers (nano-dollars or tokens) in Redis and in Lua: a limit, its burst (up to 10× more) and
+# the spend a soft cap lets past it must all fit, with room to spare.
+MAX_LIMIT_USD = Decimal(100_000_000)  # per window: $100M is 10^17 nano-dollars
+MAX_LIMIT_TOKENS = 10**15
+USD_PLACES = 9  # the counters' unit is one nano-dollar
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -42,13 +48,31 @@ class BudgetConfig(_Frozen):
     scope: Scope
     match: str | None = None  # one scope value (a project name or id, a model …); unset: each value has its own
     window: CalendarWindow | ContractPeriod = "month"
-    limit_usd: Annotated[Decimal, Field(gt=0)] | None = None
+    limit_usd: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
     limit_tokens: Annotated[int, Field(gt=0)] | None = None
     cap: Literal["hard", "soft"] = "hard"
     warn_at: tuple[Annotated[float, Field(gt=0, le=10)], ...] = (0.8, 1.0)
     burst: BurstConfig | None = None
     on_exceed: Literal["refuse", "fallback", "cache"] = "refuse"
     fallback: tuple[str, ...] = ()  # public model names, cheapest last tried … in order
+
+    @field_validator("limit_usd")
+    @classmethod
+    def _usd_in_range(cls, value: Decimal | None) -> Decimal | None:
+        if value is None:
+            return None
+        if value > MAX_LIMIT_USD:
+            raise ValueError(f"must be at most {MAX_LIMIT_USD} (USD per window; counters are 64-bit nano-dollars)")
+        if value != value.quantize(Decimal(1).scaleb(-USD_PLACES)):
+            raise ValueError(f"at most {USD_PLACES} decimal places (budgets count in nano-dollars)")
+        return value
+
+    @field_validator("limit_tokens")
+    @classmethod
+    def _tokens_in_range(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_LIMIT_TOKENS:
+            raise ValueError(f"must be at most {MAX_LIMIT_TOKENS} (tokens per window; counters are 64-bit)")
+        return value
 
     @model_validator(mode="after")
     def _one_limit(self) -> BudgetConfig:
@@ -84,6 +108,8 @@ class LimitsConfig(_Frozen):
     webhook_url: str | None = None  # soft-cap crossings are POSTed here (JSON), once per crossing
     max_request_s: Annotated[float, Field(gt=0)] = 900  # a reservation not settled by then is released
     refresh_s: Annotated[float, Field(gt=0, le=3600)] = 5.0  # how often budgets made in the admin API are re-read
+    on_store_error: Literal["refuse", "allow"] = "refuse"  # Redis down: answer 503, or admit without counting
+    hold_wait_s: Annotated[float, Field(ge=0, le=60)] = 5.0  # near a cap, wait this long for others' holds to settle
 
     @field_validator("timezone")
     @classmethod

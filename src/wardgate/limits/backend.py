@@ -1,4 +1,4 @@
-"""What a limits backend does, in one atomic step each: reserve, settle, read.
+"""What a limits backend does, in one atomic step each: reserve, settle, read, initialise.
 
 A reservation either takes every hold it needs (each matching budget, each rate limit) or none, so concurrent
 requests can never together pass a hard cap: that is what "hold under concurrency" means. Amounts are integers:
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-DenyKind = Literal["budget", "rpm", "tpm", "concurrent"]
+DenyKind = Literal["budget", "rpm", "tpm", "concurrent", "missing"]  # missing: a counter to rebuild first
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,7 @@ class Decision:
     retry_after_s: float | None = None
     budgets: list[BudgetState] = field(default_factory=list)
     rates: list[RateState] = field(default_factory=list)
+    denied_state: BudgetState | None = None  # the refusing budget counter (without this call's hold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,12 @@ class LimitsBackend(Protocol):
         """True for exactly one caller (across replicas) per budget window and threshold."""
         ...
 
-    async def add_spent(self, key: str, amount: int, ttl_s: float) -> None:
-        """Used to rebuild counters from the ledger at start-up (embedded backend)."""
+    async def initialise(self, key: str, spent: int, ttl_s: float) -> bool:
+        """Start a counter at ``spent`` (this window's spend in the ledger), only if nothing initialised it yet.
+
+        Every counter starts uninitialised (a new budget, a new window, a Redis flush or eviction): ``reserve``
+        refuses it with ``missing`` until this is called, so no reservation ever counts from 0. Concurrent callers
+        (other workers, other replicas) may all rebuild; only the first one's value is kept. Amounts settled on an
+        uninitialised counter are kept and added to. Returns whether this call initialised it.
+        """
         ...

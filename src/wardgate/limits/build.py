@@ -1,4 +1,5 @@
-"""Config → the limits stage and its backend; rebuilding embedded counters from the ledger at start-up."""
+"""Config → the limits stage and its backend; budget counters rebuilt from the ledger (at start-up for the embedded
+backend, and whenever a counter is missing: a new budget or window, a Redis flush or eviction)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.config.schema import Settings
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import CostOf
+from wardgate.core.errors import StoreUnavailable
+from wardgate.core.outage import Outage
 from wardgate.limits.backend import LimitsBackend
+from wardgate.limits.counters import LedgerSpend
 from wardgate.limits.estimate import Estimator
 from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.redis import RedisLimits
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule
 from wardgate.limits.stage import LimitsStage, Notify
+from wardgate.limits.windows import Window
 from wardgate.store.audit import AuditEntry
 from wardgate.store.tables import usage_events
 from wardgate.usage.cost import price_table
@@ -60,16 +66,22 @@ def model_prices(settings: Settings) -> dict[str, list[Price | None]]:
     return out
 
 
-def new_backend(settings: Settings, redis: aioredis.Redis | None) -> LimitsBackend:
+def new_backend(settings: Settings, redis: aioredis.Redis | None, redis_outage: Outage) -> LimitsBackend:
     if redis is not None and settings.redis is not None:
-        return RedisLimits(redis, settings.redis.key_prefix)
+        return RedisLimits(redis, settings.redis.key_prefix, redis_outage)
     return MemoryLimits()
 
 
 def build_limits(
-    settings: Settings, backend: LimitsBackend, cost_of: CostOf, notify: Notify, cached_models: frozenset[str]
+    settings: Settings,
+    backend: LimitsBackend,
+    cost_of: CostOf,
+    notify: Notify,
+    cached_models: frozenset[str],
+    engine: AsyncEngine,
 ) -> LimitsStage:
-    """``cached_models``: the models the response cache serves, the only ones a budget can tip to it."""
+    """``cached_models``: the models the response cache serves, the only ones a budget can tip to it; ``engine``:
+    the store whose ledger rebuilds a missing counter."""
     budgets = [BudgetRule.of(b) for b in settings.budgets]
     rates = [RateRule(r) for r in settings.rate_limits]
     prices = model_prices(settings)
@@ -92,6 +104,7 @@ def build_limits(
         model_classes(settings),
         notify,
         cached_models,
+        ledger_spend(engine, model_classes(settings)),
     )
 
 
@@ -124,27 +137,62 @@ _SCOPE_COLUMNS = {
 }
 
 
+def _amount(rule: BudgetRule) -> Any:
+    if rule.in_usd:
+        return usage_events.c.cost_nanousd
+    return usage_events.c.input_tokens + usage_events.c.output_tokens
+
+
+# a cached answer costs nothing against a budget (the stage settles it at 0), so the ledger's sum skips it
+_COUNTED = usage_events.c.cache_hit.is_(False)
+
+
+def ledger_spend(engine: AsyncEngine, classes: Mapping[str, str]) -> LedgerSpend:
+    """One budget counter's spend in its window, read from the ledger (rows already flushed)."""
+    outage = Outage("the ledger (rebuilding budget counters)", log)
+
+    async def spend(rule: BudgetRule, key: str, window: Window) -> int:
+        value = rule.value_of(key)
+        scope = rule.config.scope
+        where = (usage_events.c.ts >= window.start) & (usage_events.c.ts < window.end) & _COUNTED
+        if scope == "model_class":
+            where &= usage_events.c.model.in_(sorted(m for m, c in classes.items() if c == value))
+        elif scope != "global":
+            where &= _SCOPE_COLUMNS[scope] == value
+        query = select(func.coalesce(func.sum(_amount(rule)), 0)).where(where)
+        try:
+            async with engine.connect() as conn:
+                total = int((await conn.execute(query)).scalar_one())
+        except (SQLAlchemyError, OSError) as exc:
+            outage.failed(exc)
+            raise StoreUnavailable("Budget counters cannot be rebuilt right now (the ledger is unavailable).") from None
+        outage.recovered()
+        return total
+
+    return spend
+
+
 async def rebuild_from_ledger(stage: LimitsStage, engine: AsyncEngine, classes: Mapping[str, str]) -> None:
-    """Embedded backend only: counters live in memory, so a restart re-reads this window's spend from the ledger."""
+    """Embedded backend, at start-up: counters live in memory, so each one with spend this window starts from the
+    ledger in one grouped query per budget (counters without spend are rebuilt on first use)."""
     now = datetime.now(UTC)
     for rule in stage.budgets:
         window = rule.window(now, stage.zone)
         if window is None:
             continue
-        amount = (
-            usage_events.c.cost_nanousd if rule.in_usd else (usage_events.c.input_tokens + usage_events.c.output_tokens)
-        )
+        amount = _amount(rule)
         scope = rule.config.scope
         group = usage_events.c.model if scope == "model_class" else _SCOPE_COLUMNS.get(scope)
         columns = [group] if group is not None else []
         query = select(*columns, func.coalesce(func.sum(amount), 0)).where(
-            (usage_events.c.ts >= window.start) & (usage_events.c.ts < window.end)
+            (usage_events.c.ts >= window.start) & (usage_events.c.ts < window.end) & _COUNTED
         )
         if columns:
             query = query.group_by(*columns)
         async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         ttl = (window.end - now).total_seconds() + WINDOW_SLACK_S
+        spent: dict[str, int] = {}  # several models may share a class: one sum per counter
         for row in rows:
             value = "*" if not columns else row[0]
             if scope == "model_class":
@@ -152,5 +200,8 @@ async def rebuild_from_ledger(stage: LimitsStage, engine: AsyncEngine, classes: 
             if value is None or not row[-1]:
                 continue
             if rule.config.match is not None and rule.config.match != value:
-                continue
-            await stage.backend.add_spent(rule.key(str(value), window), int(row[-1]), ttl)
+                continue  # (a match by project name is rebuilt on first use)
+            key = rule.key(str(value), window)
+            spent[key] = spent.get(key, 0) + int(row[-1])
+        for key, amount in spent.items():
+            await stage.backend.initialise(key, amount, ttl)

@@ -33,7 +33,9 @@ def prompt_upper_bound(call: Call) -> int:
 def prompt_tokens(call: Call, model: str) -> int:
     body = call.body
     if call.operation == "chat":
-        return tokens.count_chat(body.get("messages") or [], model)
+        tools = body.get("tools")
+        extra = tokens.count_text(orjson.dumps(tools).decode(), model) if tools else 0
+        return tokens.count_chat(body.get("messages") or [], model) + extra
     data = body.get("prompt") if call.operation == "completions" else body.get("input")
     return _count_input(data, model)
 

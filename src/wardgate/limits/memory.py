@@ -27,6 +27,7 @@ class _Budget:
     holds: dict[str, tuple[int, float]] = field(default_factory=dict)  # request id → (amount, expires)
     burst_until: float = 0.0
     expires: float = 0.0
+    initialised: bool = False
 
 
 @dataclass(slots=True)
@@ -86,6 +87,8 @@ class MemoryLimits:
         opened: list[tuple[_Budget, BudgetHold]] = []
         for i, hold in enumerate(budgets):
             budget = self._budget(hold.key, now, hold.ttl_s)
+            if not budget.initialised:
+                return Decision(False, i, "missing")
             cap = hold.limit
             starts_burst = False
             if hold.burst_over:
@@ -94,7 +97,7 @@ class MemoryLimits:
                 if starts_burst or now < budget.burst_until:
                     cap = hold.limit + hold.burst_over
             if hold.hard and budget.spent + budget.reserved + hold.amount > cap:
-                return Decision(False, i, "budget")
+                return Decision(False, i, "budget", denied_state=BudgetState(budget.spent, budget.reserved))
             opened.append((budget, hold))
             if starts_burst:
                 budget.burst_until = now + hold.burst_s
@@ -186,8 +189,13 @@ class MemoryLimits:
         self._warned[mark] = now + ttl_s
         return True
 
-    async def add_spent(self, key: str, amount: int, ttl_s: float) -> None:
-        self._budget(key, self._now(), ttl_s).spent += amount
+    async def initialise(self, key: str, spent: int, ttl_s: float) -> bool:
+        budget = self._budget(key, self._now(), ttl_s)
+        if budget.initialised:
+            return False
+        budget.spent += spent
+        budget.initialised = True
+        return True
 
     async def close(self) -> None:
         return None

@@ -1,9 +1,20 @@
-"""The Redis backend: the same contract as memory.py, for many processes and replicas (one Lua call per step)."""
+"""The Redis backend: the same contract as memory.py, for many processes and replicas (one Lua call per step).
+
+Redis down, slow, or its pool exhausted: every method raises ``StoreUnavailable`` (503 + retry-after) and the
+outage is logged once when it starts and once when it ends, never a traceback per request.
+"""
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from wardgate.core.errors import StoreUnavailable
+from wardgate.core.outage import Outage
 from wardgate.limits.backend import (
     BudgetHold,
     BudgetState,
@@ -14,17 +25,30 @@ from wardgate.limits.backend import (
     RateState,
     Settlement,
 )
-from wardgate.limits.redis_lua import RESERVE, SETTLE
+from wardgate.limits.redis_lua import INIT, RESERVE, SETTLE
+
+log = logging.getLogger("wardgate.limits")
 
 
 class RedisLimits:
     remote = True  # settle through the network: the stage does it behind the answer
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "wg:") -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str = "wg:", outage: Outage | None = None) -> None:
         self._redis = client
         self._prefix = prefix + "lim:"
         self._reserve = client.register_script(RESERVE)
         self._settle = client.register_script(SETTLE)
+        self._init = client.register_script(INIT)
+        self.outage = outage or Outage("Redis (budgets and rate limits)", log, quiet_s=1.0)
+
+    @contextmanager
+    def _store(self) -> Iterator[None]:
+        try:
+            yield
+        except (RedisError, OSError) as exc:  # OSError: socket errors and timeouts; RedisError: pool exhausted too
+            self.outage.failed(exc)
+            raise StoreUnavailable("Budgets and rate limits cannot be checked right now; retry shortly.") from None
+        self.outage.recovered()
 
     def _k(self, key: str) -> str:
         return "{" + self._prefix + key + "}"  # a hash tag: the derived keys land on the same cluster slot
@@ -38,11 +62,13 @@ class RedisLimits:
             args += [b.limit, "1" if b.hard else "0", b.amount, b.ttl_s, b.burst_over, b.burst_s]
         for r in rates:
             args += [r.rpm or 0, r.tpm or 0, r.concurrent or 0, r.tokens, "1" if r.bucket else "0"]
-        out = await self._reserve(keys=keys, args=args)
+        with self._store():
+            out = await self._reserve(keys=keys, args=args)
         if int(out[0]) == 0:
             kind: DenyKind = _text(out[2])  # type: ignore[assignment]
-            retry = float(_text(out[3])) if kind != "budget" else None
-            return Decision(False, int(out[1]) - 1, kind, retry_after_s=retry)
+            retry = float(_text(out[3])) if kind not in ("budget", "missing") else None
+            state = BudgetState(int(out[4]), int(out[5])) if kind == "budget" else None
+            return Decision(False, int(out[1]) - 1, kind, retry_after_s=retry, denied_state=state)
         values = out[4:]
         states = [BudgetState(int(values[2 * i]), int(values[2 * i + 1])) for i in range(len(budgets))]
         rest = values[2 * len(budgets) :]
@@ -66,20 +92,23 @@ class RedisLimits:
             args += [b.actual, b.ttl_s]
         for r in rates:
             args += [r.actual_tokens - r.reserved_tokens, "1" if r.concurrent else "0"]
-        out = await self._settle(keys=keys, args=args)
+        with self._store():
+            out = await self._settle(keys=keys, args=args)
         return [int(v) for v in out]
 
     async def read(self, key: str) -> BudgetState:
-        spent, reserved = await self._redis.hmget(self._k(key), ["spent", "reserved"])
+        with self._store():
+            spent, reserved = await self._redis.hmget(self._k(key), ["spent", "reserved"])
         return BudgetState(int(spent or 0), int(reserved or 0))
 
     async def first_crossing(self, key: str, threshold: float, ttl_s: float) -> bool:
         mark = self._k(key) + f":w:{threshold}"
-        return bool(await self._redis.set(mark, "1", nx=True, ex=max(1, int(ttl_s))))
+        with self._store():
+            return bool(await self._redis.set(mark, "1", nx=True, ex=max(1, int(ttl_s))))
 
-    async def add_spent(self, key: str, amount: int, ttl_s: float) -> None:
-        await self._redis.hincrby(self._k(key), "spent", amount)
-        await self._redis.expire(self._k(key), max(1, int(ttl_s)))
+    async def initialise(self, key: str, spent: int, ttl_s: float) -> bool:
+        with self._store():
+            return bool(await self._init(keys=[self._k(key)], args=[spent, max(1, int(ttl_s + 0.999))]))
 
     async def close(self) -> None:
         return None

@@ -2,7 +2,8 @@
 
 Time comes from the server (`TIME`), so replicas with skewed clocks still agree on windows and expiries.
 Keys derived from a budget key (`<key>:h` holds, `<key>:a` amounts) share its hash tag, so a cluster could keep
-them on one slot.
+them on one slot. A budget counter carries the field ``i`` once it was initialised from the ledger (INIT); RESERVE
+refuses a counter without it (``missing``), so a flushed or evicted counter is rebuilt, never restarted from 0.
 """
 
 RESERVE = r"""
@@ -19,6 +20,7 @@ for i = 1, nb do
   local b = {key = key, limit = tonumber(ARGV[a]), hard = ARGV[a + 1] == '1', amount = ARGV[a + 2],
              ttl = tonumber(ARGV[a + 3]), over = tonumber(ARGV[a + 4]), burst_s = tonumber(ARGV[a + 5])}
   a = a + 6
+  if redis.call('HEXISTS', key, 'i') == 0 then return {0, i, 'missing', '0'} end
   local expired = redis.call('ZRANGEBYSCORE', key .. ':h', '-inf', now)
   if #expired > 0 then
     local amounts = redis.call('HMGET', key .. ':a', unpack(expired))
@@ -43,7 +45,7 @@ for i = 1, nb do
     end
   end
   if b.hard and total > cap then
-    return {0, i, 'budget', '0'}
+    return {0, i, 'budget', '0', string.format('%d', b.spent), string.format('%d', b.reserved)}
   end
   budgets[i] = b
 end
@@ -176,4 +178,17 @@ for i = 1, nr do
   if cc then redis.call('ZREM', key .. ':cc', rid) end
 end
 return out
+"""
+
+# Start a budget counter from the ledger's spend, only if nobody did: whatever was settled on it meanwhile is kept
+# (it may count a call twice, never zero times); the reserved total is recomputed from the holds that survived.
+INIT = r"""
+if redis.call('HEXISTS', KEYS[1], 'i') == 1 then return 0 end
+local held = redis.call('HVALS', KEYS[1] .. ':a')
+local sum = 0
+for _, v in ipairs(held) do sum = sum + tonumber(v) end
+redis.call('HINCRBY', KEYS[1], 'spent', ARGV[1])
+redis.call('HSET', KEYS[1], 'reserved', string.format('%d', sum), 'i', '1')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
 """

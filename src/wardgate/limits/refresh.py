@@ -1,20 +1,41 @@
 """Budgets from the admin API join the config's budgets on every worker: loaded at start-up, then re-read every
-``limits.refresh_s`` (and at once on the worker that changed them)."""
+``limits.refresh_s`` (and at once on the worker that changed them).
+
+A stored row that no longer compiles (written by an older version, or by hand) is skipped, never fatal: it is
+logged once (bounded), counted in ``wardgate_budget_rows_skipped``, and listed in ``GET /admin/v1/budgets``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from wardgate.config.limits import BudgetConfig
+from wardgate.core.outage import Outage
 from wardgate.limits.rules import BudgetRule
 from wardgate.limits.stage import LimitsStage
 from wardgate.store.budgets import BudgetStore
 
 log = logging.getLogger("wardgate.limits")
+_MAX_REASON = 300
+
+
+def compile_row(raw: Any) -> BudgetRule:
+    """A stored row as a rule; ValueError (with a short reason) when it is not a valid budget."""
+    if not isinstance(raw, dict):
+        raise ValueError("its config is not a JSON object")
+    try:
+        return BudgetRule.of(BudgetConfig.model_validate(raw))
+    except ValidationError as exc:
+        reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'budget'}: {e['msg']}" for e in exc.errors())
+        raise ValueError(reason) from None
+    except (ArithmeticError, TypeError) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
 
 
 class BudgetRefresher:
@@ -24,6 +45,8 @@ class BudgetRefresher:
         self.interval_s = interval_s
         self._from_config = stage.budgets
         self._task: asyncio.Task[None] | None = None
+        self._reported: set[str] = set()  # warnings already logged: one line per bad row, not one per reload
+        self.outage = Outage("the budget store (budgets kept as last loaded)", log)
 
     @property
     def config_names(self) -> frozenset[str]:
@@ -32,14 +55,21 @@ class BudgetRefresher:
     async def load(self) -> None:
         rules = list(self._from_config)
         names = self.config_names
-        for raw in await self.store.list():
+        warnings: list[str] = []
+        for name, raw in await self.store.list():
             try:
-                config = BudgetConfig.model_validate(raw)
-            except ValidationError:
-                log.exception("budget %r in the store is not valid; skipped", raw.get("name"))
+                rule = compile_row(raw)
+            except ValueError as exc:
+                warning = f"budget {name[:100]!r} in the store is not valid and is not enforced: {exc}"[:_MAX_REASON]
+                warnings.append(warning)
                 continue
-            if config.name not in names:
-                rules.append(BudgetRule.of(config))
+            if rule.config.name not in names:
+                rules.append(rule)
+        for warning in warnings:
+            if warning not in self._reported:
+                log.error("%s", warning)
+        self._reported = set(warnings)
+        self.stage.warnings = tuple(warnings)
         self.stage.budgets = tuple(rules)  # one assignment: a request sees the old set or the new one
 
     def start(self) -> None:
@@ -50,8 +80,12 @@ class BudgetRefresher:
             await asyncio.sleep(self.interval_s)
             try:
                 await self.load()
-            except Exception:  # the store is unreachable: keep the last known budgets
+            except (SQLAlchemyError, OSError) as exc:  # the store is unreachable: keep the last known budgets
+                self.outage.failed(exc)
+            except Exception:  # a bug must not stop the refresh loop; keep the last known budgets
                 log.exception("reloading budgets failed; keeping the current set")
+            else:
+                self.outage.recovered()
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -58,6 +58,10 @@ class BudgetRule:
     def key(self, value: str, window: Window) -> str:
         return f"b:{self.config.name}:{value}:{window.id}"
 
+    def value_of(self, key: str) -> str:
+        """The scope value in one of this rule's keys (names and window ids hold no ':'; values may)."""
+        return key.split(":", 2)[2].rsplit(":", 1)[0]
+
     def window(self, now: datetime, zone: ZoneInfo) -> Window | None:
         return window_at(self.config.window, now, zone)
 

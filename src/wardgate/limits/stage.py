@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 
 from wardgate.config.limits import LimitsConfig
 from wardgate.core.call import Call, Chunk, Result
-from wardgate.core.errors import WardgateError
+from wardgate.core.errors import StoreUnavailable, WardgateError
 from wardgate.core.pipeline import StopStream
+from wardgate.limits.answers import refusal, state_headers
 from wardgate.limits.backend import BudgetHold, Decision, LimitsBackend, RateHold, RateSettlement, Settlement
+from wardgate.limits.counters import Counters, LedgerSpend, Source
 from wardgate.limits.estimate import Estimator
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule, matches, scope_value
 from wardgate.limits.windows import Window
@@ -28,15 +30,14 @@ from wardgate.usage.estimate import ensure_usage
 log = logging.getLogger("wardgate.limits")
 
 
-class BudgetExceeded(WardgateError):
-    status, type, code = 429, "insufficient_quota", "budget_exceeded"
-
-
-class RateLimited(WardgateError):
-    status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
-
-
 CostOf = Callable[[Call], int]
+MAX_AMOUNT = 2**50  # one hold or settlement (client- or upstream-controlled sizes): thousands never overflow 64 bits
+UNCOUNTED = (b"x-wardgate-limits", b"unenforced; the limits store is unavailable")
+# A counter is "near" its cap when its room is less than this many of the last loose hold: then first holds on it
+# count the prompt exactly (tens to thousands of µs) instead of bounding it by its size (a few µs)
+NEAR_HOLDS = 64
+EXACT_RATIO = 8  # an exact hold is smaller than the size bound (≈4× for English): it must not flip "near" back
+MAX_NEAR = 10_000
 Notify = Callable[[dict[str, object]], Awaitable[None]]
 
 
@@ -48,6 +49,7 @@ class Reservation:
     rates: list[tuple[RateRule, str, int]] = field(default_factory=list)  # rule, key, tokens
     output_bound: int | None = None  # a stream longer than this is cut (set when the bound came from the budget)
     estimated: bool = False  # the prompt was bounded by its size, not counted
+    uncounted: bool = False  # admitted while the store was down (limits.on_store_error: allow): nothing is held
     streamed_chars: int = 0
 
 
@@ -65,10 +67,15 @@ class LimitsStage:
         model_classes: Mapping[str, str],
         notify: Notify | None = None,
         cached_models: frozenset[str] = frozenset(),
+        ledger: LedgerSpend | None = None,
     ) -> None:
         self.budgets = tuple(budgets)
         self.rates = tuple(rates)
         self.backend = backend
+        self.counters = Counters(backend, ledger)
+        self.warnings: tuple[str, ...] = ()  # stored budgets skipped as invalid (set by the refresher)
+        self._admitting_uncounted = False
+        self._near: set[str] = set()  # budget counters whose last decision left little room: count exactly
         self.config = config
         self.zone = ZoneInfo(config.timezone)
         self._estimate = estimate
@@ -84,14 +91,34 @@ class LimitsStage:
     async def before(self, call: Call) -> Result | None:
         if not self.budgets and not self.rates:
             return None
+        try:
+            return await self._admit(call)
+        except StoreUnavailable:
+            if self.config.on_store_error == "refuse":
+                raise
+        # limits.on_store_error: allow: admitted without a hold; what it spends is settled (or owed) afterwards
+        if not self._admitting_uncounted:
+            self._admitting_uncounted = True
+            log.warning("admitting requests without budgets or rate limits until the limits store recovers")
+        budgets, _ = self._applicable(call, call.model)
+        reservation = Reservation(uncounted=True)
+        reservation.budgets = [(rule, key, window, 0) for rule, key, window in budgets]
+        self.reservations[call.id] = reservation
+        call.response_headers.append(UNCOUNTED)
+        return None
+
+    async def _admit(self, call: Call) -> Result | None:
         denied: Decision | None = None
         for model in self._candidates(call):
             decision, reservation = await self._reserve(call, model, exact=False)
             if not decision.admitted and decision.denied_kind in ("budget", "tpm") and reservation.estimated:
                 decision, reservation = await self._reserve(call, model, exact=True)  # close to a cap: count
+            if self._blocked_by_holds(decision, reservation):
+                decision, reservation = await self._wait_for_room(call, model, decision, reservation)
             if not decision.admitted and decision.denied_kind == "budget" and self.config.clamp_max_tokens:
                 decision, reservation = await self._clamped(call, model, decision, reservation)
             if decision.admitted:
+                self._admitting_uncounted = False
                 if model != call.model:
                     call.response_headers.append((b"x-wardgate-budget-fallback", f"{call.model}->{model}".encode()))
                     call.model = model
@@ -111,6 +138,30 @@ class LimitsStage:
                 break
         assert denied is not None
         raise self._refusal(call, denied)
+
+    def _blocked_by_holds(self, decision: Decision, reservation: Reservation) -> bool:
+        """Refused by a hard budget that could afford the call if other requests' holds settled."""
+        index, state = decision.denied_index, decision.denied_state
+        if decision.denied_kind != "budget" or state is None or index is None or index >= len(reservation.budgets):
+            return False
+        rule, _, _, amount = reservation.budgets[index]
+        return self.config.hold_wait_s > 0 and state.reserved > 0 and state.spent + amount <= rule.limit
+
+    async def _wait_for_room(
+        self, call: Call, model: str, decision: Decision, reservation: Reservation
+    ) -> tuple[Decision, Reservation]:
+        """Near the cap, wait for other requests' holds to settle before refusing (limits.hold_wait_s)."""
+        latest = (decision, reservation)
+        _, key, _, _ = reservation.budgets[decision.denied_index or 0]
+
+        async def retry() -> bool:
+            nonlocal latest
+            latest = await self._reserve(call, model, exact=True)
+            return not self._blocked_by_holds(*latest)
+
+        deadline = asyncio.get_running_loop().time() + self.config.hold_wait_s
+        await self.counters.wait_for_room(key, deadline, retry)
+        return latest
 
     async def _clamped(
         self, call: Call, model: str, decision: Decision, reservation: Reservation
@@ -195,12 +246,17 @@ class LimitsStage:
         budgets, rates = self._applicable(call, model)
         if not budgets and not rates:
             return Decision(True), Reservation()
+        if not exact and self._near and any(key in self._near for _, key, _ in budgets):
+            exact = True  # close to a cap: the first hold is tight, so the cap's last percent can be spent
         prompt, output, cost = self._estimate(call, model, exact=exact)
-        tokens = prompt + output
+        tokens = min(prompt + output, MAX_AMOUNT)
+        cost = min(cost, MAX_AMOUNT)
         now = datetime.now(UTC)
         reservation = Reservation(estimated=not exact)
         holds = []
+        sources: list[Source] = []
         for rule, key, window in budgets:
+            sources.append((rule, key, window))
             amount = cost if rule.in_usd else tokens
             ttl = (window.end - now).total_seconds() + WINDOW_SLACK_S
             holds.append(
@@ -222,8 +278,29 @@ class LimitsStage:
             reservation.rates.append((rate, key, tokens))
         if not _has_output_limit(call.body) and any(r.config.cap == "hard" for r, *_ in reservation.budgets):
             reservation.output_bound = output
-        decision = await self.backend.reserve(call.id, holds, rate_holds, self.config.max_request_s)
+        decision = await self.counters.reserve(call.id, holds, rate_holds, self.config.max_request_s, sources)
+        self._remember_room(decision, reservation)
         return decision, reservation
+
+    def _remember_room(self, decision: Decision, reservation: Reservation) -> None:
+        """Which counters are near their cap, from what this reservation saw (no extra round trip)."""
+        if decision.admitted:
+            for (rule, key, _, amount), state in zip(reservation.budgets, decision.budgets, strict=False):
+                if rule.config.cap != "hard":
+                    continue
+                room = rule.limit - state.spent - state.reserved
+                if room < NEAR_HOLDS * amount:
+                    if len(self._near) >= MAX_NEAR:
+                        self._near.clear()
+                    self._near.add(key)
+                elif room >= NEAR_HOLDS * amount * (1 if reservation.estimated else EXACT_RATIO):
+                    self._near.discard(key)
+            return
+        index = decision.denied_index
+        if decision.denied_kind == "budget" and index is not None and index < len(reservation.budgets):
+            if len(self._near) >= MAX_NEAR:
+                self._near.clear()
+            self._near.add(reservation.budgets[index][1])
 
     def _denied_budget(self, call: Call, decision: Decision, model: str) -> BudgetRule | None:
         budgets, _ = self._applicable(call, model)
@@ -233,51 +310,12 @@ class LimitsStage:
 
     def _refusal(self, call: Call, decision: Decision) -> WardgateError:
         budgets, rates = self._applicable(call, call.model)
-        index = decision.denied_index or 0
-        if decision.denied_kind == "budget" and index < len(budgets):
-            rule, _, window = budgets[index]
-            reset = window.end.strftime("%Y-%m-%dT%H:%M:%SZ")
-            return BudgetExceeded(
-                f"Budget '{rule.config.name}' ({rule.config.scope} budget of {rule.describe_limit()} per "
-                f"{_window_name(rule)}) has no room for this request; it resets at {reset}.",
-                headers={"x-wardgate-budget": rule.config.name, "x-wardgate-budget-reset": reset},
-            )
-        name = rates[index][0].config.name if index < len(rates) else "rate limit"
-        what = {"rpm": "requests per minute", "tpm": "tokens per minute", "concurrent": "concurrent requests"}
-        retry = decision.retry_after_s or 1.0
-        return RateLimited(
-            f"Rate limit '{name}' reached ({what.get(decision.denied_kind or '', 'limit')}); retry after {retry:.1f}s.",
-            headers={"retry-after": str(max(1, round(retry + 0.499)))},
-        )
+        return refusal(budgets, rates, decision)
 
     def _headers(self, call: Call, reservation: Reservation, decision: Decision) -> None:
-        for (rule, key, window, amount), state in zip(reservation.budgets, decision.budgets, strict=False):
-            self.seen_keys[key] = (rule, key.split(":", 2)[2].rsplit(":", 1)[0], window)
-            used = state.spent + state.reserved - amount  # what is spent or held by others: not this worst case
-            crossed = [t for t in rule.config.warn_at if used >= t * rule.limit]
-            if crossed:
-                share = used / rule.limit
-                call.response_headers.append(
-                    (
-                        b"x-wardgate-budget-warning",
-                        f"{rule.config.name}: {share:.0%} of {rule.describe_limit()} used this {_window_name(rule)}"
-                        f" (resets {window.end:%Y-%m-%dT%H:%M:%SZ})".encode(),
-                    )
-                )
-        for (rate, _, _), rstate in zip(reservation.rates, decision.rates, strict=False):
-            cfg = rate.config
-            if cfg.rpm is not None and rstate.requests_remaining is not None:
-                call.response_headers += [
-                    (b"x-ratelimit-limit-requests", str(cfg.rpm).encode()),
-                    (b"x-ratelimit-remaining-requests", str(rstate.requests_remaining).encode()),
-                    (b"x-ratelimit-reset-requests", f"{rstate.reset_requests_s:.3f}s".encode()),
-                ]
-            if cfg.tpm is not None and rstate.tokens_remaining is not None:
-                call.response_headers += [
-                    (b"x-ratelimit-limit-tokens", str(cfg.tpm).encode()),
-                    (b"x-ratelimit-remaining-tokens", str(rstate.tokens_remaining).encode()),
-                    (b"x-ratelimit-reset-tokens", f"{rstate.reset_tokens_s:.3f}s".encode()),
-                ]
+        for rule, key, window, _ in reservation.budgets:
+            self.seen_keys[key] = (rule, rule.value_of(key), window)
+        call.response_headers += state_headers(reservation.budgets, reservation.rates, decision)
 
     def on_chunk(self, call: Call, chunk: Chunk) -> Chunk | None:
         reservation = self.reservations.get(call.id)
@@ -304,8 +342,8 @@ class LimitsStage:
             return
         ensure_usage(call)  # a stream cut short is charged what it relayed
         usage = call.usage if call.cache_status not in ("hit", "stale") else None  # a cached answer costs nothing
-        tokens = usage.total_tokens if usage is not None else 0
-        cost = self._cost_of(call) if usage is not None else 0
+        tokens = min(usage.total_tokens, MAX_AMOUNT) if usage is not None else 0
+        cost = min(self._cost_of(call), MAX_AMOUNT) if usage is not None else 0
         now = datetime.now(UTC)
         settlements = [
             Settlement(key, cost if rule.in_usd else tokens, (window.end - now).total_seconds() + WINDOW_SLACK_S)
@@ -333,23 +371,28 @@ class LimitsStage:
         settlements: list[Settlement],
         rate_settlements: list[RateSettlement],
     ) -> None:
-        call_id = request_id
-        try:
-            totals = await self.backend.settle(call_id, settlements, rate_settlements)
-        except Exception:  # the backend is down: the hold expires by itself (max_request_s); say so loudly
-            log.exception("settling %s failed; its holds will expire after %ss", call_id, self.config.max_request_s)
+        # the store down: the amounts are owed and added when it answers again; the holds expire (max_request_s)
+        totals = await self.counters.settle(request_id, settlements, rate_settlements)
+        if totals is None:
             return
         for (rule, key, window, _), settlement, total in zip(reservation.budgets, settlements, totals, strict=False):
             before = total - settlement.actual
             for threshold in rule.config.warn_at:
                 mark = threshold * rule.limit
-                if before < mark <= total and await self.backend.first_crossing(key, threshold, settlement.ttl_s):
+                try:
+                    first = before < mark <= total and await self.backend.first_crossing(
+                        key, threshold, settlement.ttl_s
+                    )
+                except StoreUnavailable:
+                    return  # logged by the backend's outage; the next settlement past the mark reports it
+                if first:
                     await self._crossed(rule, key, window, threshold, total)
 
     async def drain(self) -> None:
         """Wait for the settlements still in flight (shutdown)."""
         while self._settling:
             await asyncio.gather(*list(self._settling), return_exceptions=True)
+        await self.counters.drain()
 
     async def _crossed(self, rule: BudgetRule, key: str, window: Window, threshold: float, total: int) -> None:
         event: dict[str, object] = {
@@ -372,8 +415,3 @@ class LimitsStage:
 
 def _has_output_limit(body: Mapping[str, object]) -> bool:
     return body.get("max_tokens") is not None or body.get("max_completion_tokens") is not None
-
-
-def _window_name(rule: BudgetRule) -> str:
-    window = rule.config.window
-    return window if isinstance(window, str) else f"contract period {window.start}–{window.end}"

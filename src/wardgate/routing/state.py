@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from redis.exceptions import RedisError
 
 from wardgate.config.routing import BreakerConfig, CanaryRollbackConfig, RoutingConfig
+from wardgate.core.outage import Outage
 from wardgate.routing.breaker import CircuitBreaker
 from wardgate.routing.canary import Arm, Canary, CanaryStatus
 from wardgate.routing.health import Delta, Stats
@@ -37,8 +38,10 @@ class RoutingState:
         key_prefix: str = "wg:",
         clock: Clock = time.time,
         replica: str | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.config = config
+        self.outage = outage or Outage("Redis (routing health)", log, quiet_s=1.0)
         self.clock = clock
         self._redis = redis
         self._prefix = key_prefix + "rt:"
@@ -168,7 +171,7 @@ class RoutingState:
             answer = await self._script(keys=[], args=[body])
         except (RedisError, OSError) as exc:
             self.sync_failures += 1
-            log.warning("routing health merge through Redis failed (%s); routing on this worker's view", exc)
+            self.outage.failed(exc)  # one line per outage; meanwhile each worker routes on its own view
             for stats, delta in deltas:
                 if delta is not None:
                     stats.restore_delta(delta)
@@ -179,6 +182,7 @@ class RoutingState:
             for key, *_ in canaries:
                 self._canaries[key].publish = True
             return
+        self.outage.recovered()
         self._adopt(parse(answer), now)
 
     def _adopt(self, merged: Merged, now: float) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+import orjson
+from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,10 +17,19 @@ class BudgetStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[tuple[str, Any]]:
+        """(name, config) of each row as stored: read as text and parsed row by row, so one damaged row cannot fail
+        the others. The caller validates; a config that is not JSON comes back as None."""
+        query = select(budgets.c.name, cast(budgets.c.config, Text)).order_by(budgets.c.name)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(budgets.c.config).order_by(budgets.c.name))
-            return [dict(r[0]) for r in rows]
+            rows = (await conn.execute(query)).all()
+        out: list[tuple[str, Any]] = []
+        for name, text in rows:
+            try:
+                out.append((name, orjson.loads(text) if text is not None else None))
+            except orjson.JSONDecodeError:
+                out.append((name, None))
+        return out
 
     async def create(self, config: dict[str, Any]) -> None:
         stamp = now()

@@ -18,6 +18,7 @@ from wardgate.assemble import Worker
 from wardgate.cache import cache_stats, invalidate
 from wardgate.config.limits import BudgetConfig
 from wardgate.core.errors import NotFound, PermissionDenied
+from wardgate.limits.refresh import compile_row
 from wardgate.limits.state import budget_states
 from wardgate.routing.state import promote, resume, rollback, routing_state
 from wardgate.store.budgets import BudgetStore
@@ -28,6 +29,12 @@ class Rows(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     data: list[dict[str, Any]]
+
+
+class BudgetRows(Rows):
+    """Budget state rows, and the stored budgets skipped because they are not valid (not enforced)."""
+
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Generation(BaseModel):
@@ -50,6 +57,15 @@ def _visible_rows(actor: AdminActor, rows: list[dict[str, Any]], key: str) -> li
     return rows if visible is None else [r for r in rows if r.get(key) in visible]
 
 
+def _compiled(config: BudgetConfig) -> BudgetConfig:
+    """Checked as every worker will load it, before it is saved: a row that cannot load is never stored."""
+    try:
+        compile_row(config.model_dump(mode="json"))
+    except ValueError as exc:
+        raise bad_param("limit_usd" if config.limit_usd is not None else "limit_tokens", str(exc)) from None
+    return config
+
+
 class RuntimeRoutes:
     def __init__(self, services: Worker) -> None:
         self.services = services
@@ -62,10 +78,12 @@ class RuntimeRoutes:
 
     async def budgets(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
-        rows = await budget_states(self._limits(), None, query(request, "scope_value"))
+        limits = self._limits()
+        rows = await budget_states(limits, None, query(request, "scope_value"))
         if actor.system_role is None:  # a project role sees the budgets of its projects only
             rows = [r for r in rows if r["scope"] == "project" and actor.project_role(r["scope_value"])]
-        return reply(Rows(data=rows))
+        warnings = list(limits.warnings) if actor.system_role is not None else []
+        return reply(BudgetRows(data=rows, warnings=warnings))
 
     async def budget(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
@@ -80,7 +98,7 @@ class RuntimeRoutes:
     async def create_budget(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
         actor.require_system("admin")
-        config = await read_body(request, BudgetConfig)
+        config = _compiled(await read_body(request, BudgetConfig))
         refresher = self.services.budget_refresher
         if refresher is not None and config.name in refresher.config_names:
             raise Conflict(f"budget {config.name!r} is defined in the config file")
@@ -93,7 +111,7 @@ class RuntimeRoutes:
         actor = await authenticate(request, self.services)
         actor.require_system("admin")
         name = request.path_params["name"]
-        config = await read_body(request, BudgetConfig)
+        config = _compiled(await read_body(request, BudgetConfig))
         if config.name != name:
             raise bad_param("name", f"must be {name!r} (the budget in the path)")
         await self.store.replace(name, config.model_dump(mode="json"))
@@ -174,7 +192,7 @@ def operations(services: Worker) -> list[Operation]:
             "Budget state: spent, reserved, remaining, resets at",
             "budgets",
             r.budgets,
-            Rows,
+            BudgetRows,
             query=(value,),
             errors=(400, 401, 403, 404),
         ),
