@@ -13,10 +13,10 @@ import pytest
 
 from tests.fakes.openai import FakeOpenAI
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
-from wardgate.usage import tokens
 from wardgate.core.call import Call
 from wardgate.limits.estimate import prompt_upper_bound
 from wardgate.limits.state import budget_states
+from wardgate.usage import tokens
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hello budget, how are you today?"}]
 
