@@ -59,8 +59,9 @@ def check(path: str) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Validate the config and migrate the store once, then become uvicorn (exec): the serving processes start
-    without the validation's imports, and with ``--workers 1`` the server runs in this very process."""
+    """Validate the config and migrate the store once, then become the server (exec ``python -m wardgate.server``,
+    which prints the banner and runs uvicorn): the serving processes start without the migration's imports, and
+    with ``--workers 1`` the server runs in this very process."""
     path = Path(args.config) if args.config else DEMO_CONFIG
     try:
         settings = load_config(path)  # fail here, once, before any worker starts
@@ -76,19 +77,10 @@ def serve(args: argparse.Namespace) -> int:
     except Exception as exc:  # any failure to reach or migrate the store: say so and do not start
         print(f"wardgate: cannot open the store {_safe_url(settings.store)}: {exc}", file=sys.stderr)
         return 1
-    if not args.config:
-        print(
-            f"wardgate: serving the demo config ({DEMO_CONFIG}) on http://{args.host}:{args.port}/v1\n"
-            "          models: gpt-4o-mini, text-embedding-3-small (built-in mock provider); "
-            "api key: $WARDGATE_MASTER_KEY or sk-wardgate-demo",
-            file=sys.stderr,
-        )
     os.environ["WARDGATE_CONFIG"] = str(path.resolve())
     argv = [
-        sys.executable, "-m", "uvicorn", "wardgate.app:app_from_env", "--factory",
-        "--host", args.host, "--port", str(args.port), "--workers", str(args.workers),
-        "--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log",
-        "--log-level", args.log_level, "--no-server-header", "--no-date-header", "--timeout-keep-alive", "75",
+        sys.executable, "-m", "wardgate.server", "--host", args.host, "--port", str(args.port),
+        "--workers", str(args.workers), "--log-level", args.log_level,
     ]  # fmt: skip
     sys.stdout.flush()
     sys.stderr.flush()

@@ -16,10 +16,13 @@ and falling back on the failures the model's config names, within its deadline.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import nullcontext
 from time import perf_counter
+
+import orjson
 
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamTimeout, UpstreamUnavailable, WardgateError
@@ -30,6 +33,8 @@ from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import Target
 
 Sleep = Callable[[float], Awaitable[None]]
+log = logging.getLogger("wardgate.upstream")
+MAX_LOGGED_MESSAGE = 300  # characters of the provider's (scrubbed) message in a failure's log line
 _UNLIMITED = nullcontext()  # reusable: no deadline, no stall timeout, no allocation
 
 
@@ -59,9 +64,14 @@ class Executor:
         single = route.single
         if single is not None:  # the router stage already set the deployment and the header
             adapter = single.target.deployment.adapter
-            if call.stream:
-                return Result(stream=await adapter.open_stream(call))
-            return await adapter.send(call)
+            began = perf_counter()
+            try:
+                if call.stream:
+                    return Result(stream=_logged(call, single.target.name, await adapter.open_stream(call), began))
+                return await adapter.send(call)
+            except WardgateError as exc:
+                log_failure(call, single.target.name, exc, began, _kind_of(exc, call.stream))
+                raise
         return await self._route(call, route)
 
     def _candidates(self, call: Call, route: Route, first: Choice, now: float) -> Iterator[tuple[Route, Target]]:
@@ -198,8 +208,9 @@ class Executor:
                 return result
             assert stream is not None
             handed_over = True
-            return Result(stream=self._relay(owner, target, stream, first, elapsed))
+            return Result(stream=self._relay(call, owner, target, stream, first, elapsed, began))
         except WardgateError as exc:
+            log_failure(call, target.name, exc, began, _kind_of(exc, call.stream) or exc.code in (STALLED, DEADLINE))
             if exc.code == STALLED:
                 self._failed(owner, target, exc, "stall")
             elif exc.code == DEADLINE:
@@ -217,7 +228,14 @@ class Executor:
                     await _close(stream)
 
     async def _relay(
-        self, owner: Route, target: Target, stream: ChunkStream, first: list[Chunk] | None, ttft: float
+        self,
+        call: Call,
+        owner: Route,
+        target: Target,
+        stream: ChunkStream,
+        first: list[Chunk] | None,
+        ttft: float,
+        began: float,
     ) -> AsyncIterator[list[Chunk]]:
         """The stream as the client gets it, first chunk included; records its outcome when it ends."""
         ok = failed = False
@@ -229,7 +247,9 @@ class Executor:
             ok = True
         except WardgateError as exc:
             failed = True
-            self._failed(owner, target, exc, _kind_of(exc, False))
+            kind = _kind_of(exc, False)
+            log_failure(call, target.name, exc, began, kind)
+            self._failed(owner, target, exc, kind)
             raise
         finally:
             target.health.in_flight -= 1
@@ -271,6 +291,33 @@ class Executor:
             arm = owner.arm_of(target)
             assert arm is not None
             canary.record(arm, now, ok, latency if latency is not None else ttft, kind)
+
+
+def log_failure(call: Call, deployment: str, exc: WardgateError, began: float, kind: object) -> None:
+    """One bounded line per failed upstream attempt: WARNING for a failure of the deployment, INFO for an answer
+    that blames the request (the provider judged it: a 400)."""
+    log.log(
+        logging.WARNING if kind else logging.INFO,
+        "upstream failure: deployment=%s status=%d code=%s duration_ms=%.1f request_id=%s message=%s",
+        deployment,
+        exc.status,
+        exc.code,
+        (perf_counter() - began) * 1000,
+        call.id,
+        orjson.dumps(exc.message[:MAX_LOGGED_MESSAGE]).decode(),
+    )
+
+
+async def _logged(call: Call, deployment: str, stream: ChunkStream, began: float) -> AsyncIterator[list[Chunk]]:
+    """A single deployment's stream, with its failure logged should it break mid-way."""
+    try:
+        async for batch in stream:
+            yield batch
+    except WardgateError as exc:
+        log_failure(call, deployment, exc, began, _kind_of(exc, False))
+        raise
+    finally:
+        await _close(stream)
 
 
 def _kind_of(exc: WardgateError, stream: bool) -> FailureKind | None:
