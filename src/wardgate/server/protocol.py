@@ -21,6 +21,7 @@ from wardgate.core.errors import InvalidRequest, WardgateError
 from wardgate.server.guard import Admission, ConnectionGuard
 
 log = logging.getLogger("wardgate.server")
+LINGER_S = 2.0  # after a refusal, what the client still sends is read and dropped this long (see _refuse)
 
 
 class HeadersTooLarge(WardgateError):
@@ -59,6 +60,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._health_only = False
         self._refusal: WardgateError | None = None
+        self._discarding = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -85,6 +87,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()  # a connection that never sent a byte gets no answer
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         if not self._reading and (self.cycle is None or self.cycle.response_complete):
             self._reading = True  # the next request on a kept-alive connection
             self._received = 0
@@ -148,7 +152,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         raise _Refused
 
     def _refuse(self, exc: WardgateError) -> None:
-        """Answer with the error and close: the rest of what the client sent cannot be trusted to frame."""
+        """Answer with the error and close: the rest of what the client sent cannot be trusted to frame.
+
+        Closing at once, with the client's bytes unread, would make the kernel send a reset that can destroy the
+        answer before the client reads it; so the answer is followed by our FIN, and what still arrives is dropped
+        until the client closes or ``LINGER_S`` passes (nginx's lingering close)."""
         self._reading = False
         self.guard.forget(self)
         if self.transport.is_closing():
@@ -164,7 +172,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             body,
         ]
         self.transport.write(b"".join(content))
-        self.transport.close()
+        self._discarding = True
+        self.flow.resume_reading()
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
 
 
 class GuardedProtocolFactory:
