@@ -13,7 +13,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import uvicorn
 
@@ -61,16 +60,18 @@ def app() -> ASGIApp:
 
 
 def redact(url: str) -> str:
-    """A store or Redis URL without its password (in the user part or a query parameter)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, host = netloc.rsplit("@", 1)
+    """A store or Redis URL without its password (in the user part or a query parameter); otherwise as written."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        user, host = authority.rsplit("@", 1)
         if ":" in user:
-            user = user.split(":", 1)[0] + ":***"
-        netloc = f"{user}@{host}"
-    query = urlencode([(k, "***" if "pass" in k.lower() else v) for k, v in parse_qsl(parts.query)], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+            authority = user.split(":", 1)[0] + ":***@" + host
+    path, question, query = path.partition("?")
+    if question:
+        pairs = [pair.partition("=") for pair in query.split("&")]
+        query = "&".join(k + eq + ("***" if "pass" in k.lower() else v) for k, eq, v in pairs)
+    return scheme + sep + authority + slash + path + question + query
 
 
 def banner(path: Path, settings: Settings, args: argparse.Namespace, limits: ConnectionLimits, fd_limit: int) -> str:
