@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from wardgate.server.access import MAX_FIELD, field
+from wardgate.server.banner import redact
 from wardgate.server.fds import FD_HEADROOM, connection_cap
-from wardgate.server.run import log_config, redact
+from wardgate.server.run import log_config
 
 
 def test_redact_hides_a_password_in_the_user_part_or_the_query() -> None:
