@@ -23,7 +23,6 @@ async def main(port: int, idle: int, slowloris: int, seconds: float) -> dict[str
     closed = 0
     longest = 0.0
     refused = 0
-    end = float("inf")  # set once every connection is open: SECONDS from then
     trickling: set[asyncio.StreamWriter] = set()
 
     async def connection(slow: bool, opened: asyncio.Event) -> None:
@@ -40,41 +39,38 @@ async def main(port: int, idle: int, slowloris: int, seconds: float) -> dict[str
             trickling.add(writer)
         opened.set()
         try:
-            while True:  # the deadline is only known once every connection is open: look again every second
-                left = end - perf_counter()
-                if left <= 0:
-                    trickling.discard(writer)
-                    writer.close()
-                    return
-                with contextlib.suppress(TimeoutError):
-                    if not await asyncio.wait_for(reader.read(65536), min(left, 1.0)):
-                        break  # the server closed it
-        except ConnectionResetError:
-            pass  # closed too, with unread bytes in its buffer
-        closed += 1
-        if slow:
-            longest = max(longest, perf_counter() - began)
-        trickling.discard(writer)
-        writer.close()
+            with contextlib.suppress(ConnectionResetError):  # a reset is the server closing too
+                while await reader.read(65536):
+                    pass
+            closed += 1
+            if slow:
+                longest = max(longest, perf_counter() - began)
+        finally:  # also when cancelled at the end of the hold: the server had not closed it
+            trickling.discard(writer)
+            writer.close()
 
     async def trickle() -> None:
-        while perf_counter() < end:
+        while True:
             for writer in list(trickling):
                 if not writer.is_closing():
                     writer.write(b"a")
             await asyncio.sleep(TRICKLE_S)
 
     events = [asyncio.Event() for _ in range(idle + slowloris)]
-    tasks = [asyncio.create_task(trickle())]
+    ticker = asyncio.create_task(trickle())
+    tasks: list[asyncio.Task[None]] = []
     total = idle + slowloris
     for batch in range(0, total, 500):
         upto = min(batch + 500, total)
         tasks += [asyncio.create_task(connection(i >= idle, events[i])) for i in range(batch, upto)]
         await asyncio.gather(*(e.wait() for e in events[batch:upto]))
-    end = perf_counter() + seconds
     print("flooding", flush=True)
-    await asyncio.gather(*tasks)
-    return {"opened": idle + slowloris - refused, "closed_by_server": closed, "longest_slowloris_s": longest}
+    _, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    ticker.cancel()
+    return {"opened": total - refused, "closed_by_server": closed, "longest_slowloris_s": longest}
 
 
 if __name__ == "__main__":

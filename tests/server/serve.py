@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -13,6 +14,10 @@ from pathlib import Path
 import httpx
 
 
+def _limit_fds(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -20,7 +25,8 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, config: Path, *args: str) -> None:
+    def __init__(self, config: Path, *args: str, fd_limit: int | None = None) -> None:
+        """``fd_limit``: the server's RLIMIT_NOFILE (soft and hard), to show what happens when descriptors are few."""
         self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
         self.log = config.with_suffix(".log")
@@ -41,6 +47,7 @@ class Served:
                 stdout=out,
                 stderr=out,
                 start_new_session=True,
+                preexec_fn=None if fd_limit is None else lambda: _limit_fds(fd_limit),
             )
         deadline = time.monotonic() + 90
         while True:  # an external process: poll its readiness, bounded

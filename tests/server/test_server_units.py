@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wardgate.server.access import MAX_FIELD, field
 from wardgate.server.banner import redact
-from wardgate.server.fds import FD_HEADROOM, connection_cap
+from wardgate.server.fds import BACKLOG, FD_HEADROOM, connection_cap
 from wardgate.server.run import log_config
 
 
@@ -38,6 +38,7 @@ def test_the_connection_cap_leaves_room_for_one_upstream_connection_each() -> No
     assert connection_cap(10_000, 1 << 20) == 10_000
     assert connection_cap(10_000, 20_000) == (20_000 - FD_HEADROOM) // 2
     assert connection_cap(10_000, 1024) == 16
+    assert FD_HEADROOM > BACKLOG  # a whole backlog accepted at once still finds descriptors
 
 
 def test_the_access_log_is_written_whatever_the_log_level_when_it_is_on() -> None:

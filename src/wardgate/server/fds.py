@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import resource
 
-FD_HEADROOM = 1024  # the store and Redis pools, log files, and a burst of accepts before idle ones are closed
+BACKLOG = 2048  # the listen backlog (uvicorn's default): uvloop may accept this many at once before the guard runs
+FD_HEADROOM = BACKLOG + 1024  # that burst, plus the store and Redis pools, files and lingering refusals
 
 
 def raise_fd_limit() -> int:

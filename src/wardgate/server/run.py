@@ -20,6 +20,7 @@ from typing import Any, cast
 import uvicorn
 
 from wardgate.api.asgi import ASGIApp
+from wardgate.server.fds import BACKLOG
 from wardgate.server.guard import ConnectionGuard, ConnectionLimits
 from wardgate.server.protocol import GuardedProtocolFactory
 
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop="uvloop",
         http=protocol,
         lifespan="on",
+        backlog=BACKLOG,
         access_log=False,
         log_config=log_config(args.log_level, server["access_log"]),
         log_level=args.log_level,
