@@ -132,6 +132,18 @@ async def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeou
     assert HEADER_TIMEOUT * 0.9 <= waited < HEADER_TIMEOUT + 2
 
 
+async def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(served: Served) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    writer.write(b"GET /health/live HTTP/1.1\r\nhost: wg\r\n\r\n")
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+    assert await reader.readexactly(15) == b'{"status":"ok"}'
+    began = perf_counter()
+    assert await asyncio.wait_for(reader.read(-1), 10) == b""
+    waited = perf_counter() - began
+    writer.close()
+    assert 2 * 0.9 <= waited < 2 + 2  # server.keep_alive_timeout_s: 2
+
+
 async def test_headers_sent_too_slowly_get_408_in_the_openai_shape(served: Served) -> None:
     status, body = await exchange(served.port, b"GET /health/live HTTP/1.1\r\nhost: wg\r\n")
     assert status == 408

@@ -172,6 +172,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             body,
         ]
         self.transport.write(b"".join(content))
+        if not self.transport.can_write_eof():  # TLS: no half-close
+            self.transport.close()
+            return
         self._discarding = True
         self.flow.resume_reading()
         self.transport.write_eof()
