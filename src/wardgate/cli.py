@@ -59,8 +59,9 @@ def check(path: str) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Validate the config and migrate the store once, then become uvicorn (exec): the serving processes start
-    without the validation's imports, and with ``--workers 1`` the server runs in this very process."""
+    """Validate the config and migrate the store once, print the banner, then become the server (exec ``python -m
+    wardgate.server``, which runs uvicorn): the serving processes start without the validation's or migration's
+    imports, and with ``--workers 1`` the server runs in this very process."""
     path = Path(args.config) if args.config else DEMO_CONFIG
     try:
         settings = load_config(path)  # fail here, once, before any worker starts
@@ -76,19 +77,22 @@ def serve(args: argparse.Namespace) -> int:
     except Exception as exc:  # any failure to reach or migrate the store: say so and do not start
         print(f"wardgate: cannot open the store {_safe_url(settings.store)}: {exc}", file=sys.stderr)
         return 1
-    if not args.config:
-        print(
-            f"wardgate: serving the demo config ({DEMO_CONFIG}) on http://{args.host}:{args.port}/v1\n"
-            "          models: gpt-4o-mini, text-embedding-3-small (built-in mock provider); "
-            "api key: $WARDGATE_MASTER_KEY or sk-wardgate-demo",
-            file=sys.stderr,
-        )
+    from wardgate.server import banner, fds, guard, run
+
+    fd_limit = fds.raise_fd_limit()  # inherited through exec by the server and its workers
+    server = settings.server
+    limits = guard.ConnectionLimits(
+        max_connections=fds.connection_cap(server.max_connections, fd_limit),
+        header_timeout_s=server.header_timeout_s,
+        max_header_bytes=server.max_header_bytes,
+        max_headers=server.max_headers,
+    )
+    print(banner.banner(path, settings, args, limits, fd_limit), file=sys.stderr)
     os.environ["WARDGATE_CONFIG"] = str(path.resolve())
     argv = [
-        sys.executable, "-m", "uvicorn", "wardgate.app:app_from_env", "--factory",
-        "--host", args.host, "--port", str(args.port), "--workers", str(args.workers),
-        "--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log",
-        "--log-level", args.log_level, "--no-server-header", "--no-date-header", "--timeout-keep-alive", "75",
+        sys.executable, "-m", "wardgate.server", "--host", args.host, "--port", str(args.port),
+        "--workers", str(args.workers), "--log-level", args.log_level,
+        "--server", run.server_args(limits, server.keep_alive_timeout_s, server.access_log),
     ]  # fmt: skip
     sys.stdout.flush()
     sys.stderr.flush()

@@ -147,6 +147,7 @@ class OpenAISurface:
             call.cache_options = cache_headers(scope)
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
+            scope["wardgate.call"] = call  # for the access log (server/access.py)
             result = await runtime.pipeline.run(call)
             if result.stream is not None:
                 await _send_stream(send, call, result, watch)

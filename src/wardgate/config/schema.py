@@ -55,7 +55,15 @@ class TimeoutsConfig(Frozen):
 
 
 class ServerConfig(Frozen):
+    """The HTTP server of every worker. Defaults and their reasons: docs/configuration.md#server."""
+
     max_body_bytes: Annotated[int, Field(gt=0)] = 32 * 1024 * 1024
+    max_connections: Annotated[int, Field(ge=16, le=1_000_000)] = 10_000  # per worker; also kept under the fd limit
+    header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # a request's line and headers, from first byte
+    keep_alive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 75.0  # an idle connection between two requests
+    max_header_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 64 * 1024  # request line and headers
+    max_headers: Annotated[int, Field(ge=8, le=10_000)] = 100
+    access_log: bool = False  # one line per request: method, path, status, duration, ids; never content
 
 
 JWT_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "ES256K", "EdDSA")

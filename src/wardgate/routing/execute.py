@@ -17,12 +17,15 @@ and falling back on the failures the model's config names, within its deadline.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import nullcontext
 from functools import partial
 from time import perf_counter
+
+import orjson
 
 from wardgate.config.routing import RETRYABLE, FailureKind
 from wardgate.core.call import Call, ChunkStream, Result
@@ -35,6 +38,8 @@ from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import Target
 
 Sleep = Callable[[float], Awaitable[None]]
+log = logging.getLogger("wardgate.upstream")
+MAX_LOGGED_MESSAGE = 300  # characters of the provider's (scrubbed) message in a failure's log line
 _UNLIMITED = nullcontext()  # reusable: no deadline, no stall timeout, no allocation
 
 
@@ -64,9 +69,16 @@ class Executor:
         single = route.single
         if single is not None:  # the router stage already set the deployment and the header
             adapter = single.target.deployment.adapter
-            if call.stream:
-                return Result(stream=await adapter.open_stream(call))
-            return await adapter.send(call)
+            began = perf_counter()
+            try:
+                if call.stream:
+                    relay = Relay(call, await adapter.open_stream(call))
+                    relay.on_end(_log_stream_failure(call, single.target.name, began))
+                    return Result(stream=relay)
+                return await adapter.send(call)
+            except WardgateError as exc:
+                log_failure(call, single.target.name, exc, began, _kind_of(exc, call.stream))
+                raise
         return await self._route(call, route)
 
     def _candidates(self, call: Call, route: Route, first: Choice, now: float) -> Iterator[tuple[Route, Target]]:
@@ -204,10 +216,11 @@ class Executor:
                 return result
             assert stream is not None
             relay = Relay(call, stream, first)
-            relay.on_end(partial(self._stream_ended, owner, target, elapsed))
+            relay.on_end(partial(self._stream_ended, call, owner, target, elapsed, began))
             handed_over = True
             return Result(stream=relay)
         except WardgateError as exc:
+            log_failure(call, target.name, exc, began, _kind_of(exc, call.stream) or exc.code in (STALLED, DEADLINE))
             if exc.code == STALLED:
                 self._failed(owner, target, exc, "stall")
             elif exc.code == DEADLINE:
@@ -224,13 +237,17 @@ class Executor:
                 if stream is not None:
                     await _close(stream)
 
-    async def _stream_ended(self, owner: Route, target: Target, ttft: float, error: BaseException | None) -> None:
+    async def _stream_ended(
+        self, call: Call, owner: Route, target: Target, ttft: float, began: float, error: BaseException | None
+    ) -> None:
         """The relay's end callback: the stream's outcome for the deployment's health, breaker and canary."""
         target.health.in_flight -= 1
         if error is None:
             self._outcome(owner, target, True, None, ttft=ttft)
         elif isinstance(error, WardgateError):
-            self._failed(owner, target, error, _kind_of(error, False))
+            kind = _kind_of(error, False)
+            log_failure(call, target.name, error, began, kind)
+            self._failed(owner, target, error, kind)
         else:  # the client left mid-stream: no outcome
             target.breaker.release()
 
@@ -270,6 +287,31 @@ class Executor:
             arm = owner.arm_of(target)
             assert arm is not None
             canary.record(arm, now, ok, latency if latency is not None else ttft, kind)
+
+
+def log_failure(call: Call, deployment: str, exc: WardgateError, began: float, kind: object) -> None:
+    """One bounded line per failed upstream attempt: WARNING for a failure of the deployment, INFO for an answer
+    that blames the request (the provider judged it: a 400)."""
+    log.log(
+        logging.WARNING if kind else logging.INFO,
+        "upstream failure: deployment=%s status=%d code=%s duration_ms=%.1f request_id=%s message=%s",
+        deployment,
+        exc.status,
+        exc.code,
+        (perf_counter() - began) * 1000,
+        call.id,
+        orjson.dumps(exc.message[:MAX_LOGGED_MESSAGE]).decode(),
+    )
+
+
+def _log_stream_failure(call: Call, deployment: str, began: float) -> Callable[[BaseException | None], Awaitable[None]]:
+    """A single deployment's stream: its failure, should it break mid-way, logged when the relay ends."""
+
+    async def ended(error: BaseException | None) -> None:
+        if isinstance(error, WardgateError):
+            log_failure(call, deployment, error, began, _kind_of(error, False))
+
+    return ended
 
 
 def _kind_of(exc: WardgateError, stream: bool) -> FailureKind | None:

@@ -1,0 +1,3 @@
+from wardgate.server.run import main
+
+raise SystemExit(main())

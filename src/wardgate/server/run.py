@@ -1,0 +1,104 @@
+"""``python -m wardgate.server``: what ``wardgate serve`` execs once the config is valid, the store migrated, the
+file-descriptor limit raised and the banner printed.
+
+Runs uvicorn with the guarded protocol, the server.* settings (passed as JSON by ``wardgate serve``, so this process,
+the supervisor of ``--workers N``, never imports the config schema) and a logging set-up that every worker process
+applies (they are spawned fresh). Each worker builds the app from WARDGATE_CONFIG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, cast
+
+import uvicorn
+
+from wardgate.api.asgi import ASGIApp
+from wardgate.server.fds import BACKLOG
+from wardgate.server.guard import ConnectionGuard, ConnectionLimits
+from wardgate.server.protocol import GuardedProtocolFactory
+
+CONFIG_ENV = "WARDGATE_CONFIG"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def log_config(level: str, access_log: bool) -> dict[str, Any]:
+    """One handler on stderr for every logger; ``level`` for ours and uvicorn's, and the access log (when on) at
+    INFO whatever the level, since the config asked for it."""
+    upper = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": {"format": LOG_FORMAT}, "access": {"format": LOG_FORMAT}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+        },
+        "root": {"handlers": ["stderr"], "level": upper},
+        "loggers": {
+            "wardgate": {"level": upper},
+            "uvicorn": {"level": upper},
+            "wardgate.access": {"level": "INFO" if access_log else "WARNING"},
+        },
+    }
+
+
+def app() -> ASGIApp:
+    """The uvicorn factory each worker calls: the gateway named by WARDGATE_CONFIG, behind the access log if on."""
+    from wardgate.app import create_app
+    from wardgate.config import load_config
+    from wardgate.config.loader import DEMO_CONFIG
+    from wardgate.server.access import AccessLog
+
+    settings = load_config(os.environ.get(CONFIG_ENV) or DEMO_CONFIG)
+    gateway: ASGIApp = create_app(settings)
+    return AccessLog(gateway) if settings.server.access_log else gateway
+
+
+def server_args(limits: ConnectionLimits, keep_alive_timeout_s: float, access_log: bool) -> str:
+    """The server settings ``wardgate serve`` hands to this process (``--server``)."""
+    return json.dumps(
+        {"limits": asdict(limits), "keep_alive_timeout_s": keep_alive_timeout_s, "access_log": access_log}
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m wardgate.server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--log-level", default="warning", choices=LEVELS)
+    parser.add_argument("--server", required=True, help="JSON from server_args()")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    server = json.loads(args.server)
+    limits = ConnectionLimits(**server["limits"])
+    # uvicorn types ``http`` as a protocol class; any callable building one per connection works the same way
+    protocol = cast(type[asyncio.Protocol], GuardedProtocolFactory(ConnectionGuard(limits)))
+    uvicorn.run(
+        "wardgate.server.run:app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http=protocol,
+        lifespan="on",
+        backlog=BACKLOG,
+        access_log=False,
+        log_config=log_config(args.log_level, server["access_log"]),
+        log_level=args.log_level,
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=math.ceil(server["keep_alive_timeout_s"]),
+    )
+    return 0
