@@ -22,7 +22,7 @@ from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.metrics import budget_collector
 from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.stage import LimitsStage
-from wardgate.observability.metrics import Metrics, cache_collector
+from wardgate.observability.metrics import Metrics, cache_collector, shared_counters_from_env
 from wardgate.routing.metrics import routing_collector
 from wardgate.services import Services, open_services
 from wardgate.store.budgets import BudgetStore
@@ -60,7 +60,7 @@ class Gateway:
         self._routes[("GET", "/health/live")] = self._live
         self._routes[("GET", "/health/ready")] = self._ready
         self._routes[("GET", "/metrics")] = self._metrics
-        self.metrics = Metrics()
+        self.metrics = Metrics(shared_counters_from_env())
         self._paths = {path for _, path in self._routes}
         self._model = surface.model
 
@@ -103,13 +103,15 @@ class Gateway:
         services.limits, services.budget_refresher = self.limits, self.budget_refresher
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(self.limits, services, model_classes(self.settings))
-        self.metrics.add(budget_collector(self.limits))
+        self.metrics.add(budget_collector(self.limits), per_worker=False)
         self.metrics.add(routing_collector(services))
         self.metrics.add(cache_collector(services))
+        self.metrics.start()
         self._runtime = assemble(self.settings, services, cost_of, self.limits)
 
     async def shutdown(self) -> None:
         self._runtime = None
+        await self.metrics.stop()
         if self.budget_refresher is not None:
             await self.budget_refresher.stop()
         if self.limits is not None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -84,6 +85,8 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     os.environ["WARDGATE_CONFIG"] = str(path.resolve())
+    if args.workers > 1:  # /metrics sums every worker's counters through this directory (observability/metrics.py)
+        os.environ["WARDGATE_METRICS_DIR"] = tempfile.mkdtemp(prefix="wardgate-metrics-")
     argv = [
         sys.executable, "-m", "uvicorn", "wardgate.app:app_from_env", "--factory",
         "--host", args.host, "--port", str(args.port), "--workers", str(args.workers),

@@ -1,7 +1,8 @@
-"""``wardgate keys | projects | db | audit | export``: the store, from a shell.
+"""``wardgate keys | projects | teams | users | usage | db | audit | export``: the store, from a shell.
 
-Each command reads only ``store:`` from the config, opens the store, brings its schema up to date, does one thing
-and closes it. Changes are written to the audit trail as actor "cli". A running gateway picks them up through its
+Each command reads only ``store:`` from the config (``--config`` or ``$WARDGATE_CONFIG``; never a guess), opens the
+store (one that does not exist yet only for ``db upgrade``), brings its schema up to date, does one thing and
+closes it. Changes are written to the audit trail as actor "cli". A running gateway picks them up through its
 key cache, so a key revoked here stops working within ``identity.key_cache_ttl_s`` (1 s by default).
 """
 
@@ -14,7 +15,7 @@ import io
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,34 +31,44 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wardgate.api.admin.keys import audit_details, resolve_scope, status_of
 from wardgate.api.admin.usage import usd
 from wardgate.cli_args import COMMANDS, add_commands  # noqa: F401 - re-exported for callers of this module
+from wardgate.cli_common import (
+    CommandError,
+    SetupError,
+    config_path,
+    record,
+    require_existing_store,
+    table,
+    when,
+)
+from wardgate.cli_tenancy import TENANCY_HANDLERS
+from wardgate.cli_usage import usage_report
 from wardgate.config.errors import ConfigProblem
 from wardgate.config.interpolate import interpolate
-from wardgate.config.loader import DEMO_CONFIG
 from wardgate.config.schema import Settings
 from wardgate.store import audit as audit_store
 from wardgate.store import usage as usage_store
-from wardgate.store.audit import AuditEntry
 from wardgate.store.common import StoreError
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.keys import KeyStore
 from wardgate.store.tenancy import TenancyStore
 
-ACTOR = "cli"
 CHARGEBACK_COLUMNS = ("project_id", "project", "cost_center", "model", "requests", "tokens", "cost_usd")
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-
-
-class CommandError(Exception):
-    """A problem the user can fix; printed without a traceback, exit code 1."""
 
 
 def run(args: argparse.Namespace) -> int:
     sub = getattr(args, f"{args.command}_command")
     command: Callable[[AsyncEngine, argparse.Namespace], Awaitable[int]] = _HANDLERS[(args.command, sub)]
     try:
-        url = store_url(Path(args.config) if args.config else DEMO_CONFIG)
+        path = config_path(args.config)
+        url = store_url(path)
+        if (args.command, sub) != ("db", "upgrade"):
+            require_existing_store(url, path)
         return asyncio.run(_with_store(url, command, args))
+    except SetupError as exc:
+        print(f"wardgate: {exc}", file=sys.stderr)
+        return 2
     except CommandError as exc:
         print(f"wardgate: {exc}", file=sys.stderr)
         return 1
@@ -103,10 +114,6 @@ async def open_store(url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-async def _audit(engine: AsyncEngine, action: str, target: str, details: dict[str, Any]) -> None:
-    await audit_store.append(engine, [AuditEntry(ACTOR, action, target, details, datetime.now(UTC))])
-
-
 def parse_span(value: str, name: str) -> timedelta:
     """ "30d", "12h", "90m" (or a bare number of hours) → a timedelta."""
     value = value.strip().lower()
@@ -131,10 +138,6 @@ def parse_expiry(value: str, now: datetime) -> datetime:
     return when
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "never"
-
-
 async def keys_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
     tenancy = TenancyStore(engine)
     project = await tenancy.find_project(args.project)
@@ -155,12 +158,12 @@ async def keys_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
         name=args.name,
         secret=args.key,
     )
-    await _audit(engine, "key.create", key.id, audit_details(key))
+    await record(engine, "key.create", key.id, audit_details(key))
     print(f"key      {secret}")
     print(f"id       {key.id}")
     print(f"prefix   {key.prefix}")
     print(f"project  {project.id} ({project.name})")
-    print(f"expires  {_when(key.expires_at)}")
+    print(f"expires  {when(key.expires_at)}")
     print("The key is shown only now: store it in your secret manager.", file=sys.stderr)
     return 0
 
@@ -171,16 +174,16 @@ async def keys_list(engine: AsyncEngine, args: argparse.Namespace) -> int:
         scope = [(await TenancyStore(engine).find_project(args.project)).id]
     now = datetime.now(UTC)
     rows = [
-        (k.id, k.prefix, k.project_id, status_of(k, now), _when(k.expires_at), k.name or "")
+        (k.id, k.prefix, k.project_id, status_of(k, now), when(k.expires_at), k.name or "")
         for k in await KeyStore(engine).list(scope)
     ]
-    _table(("id", "prefix", "project", "status", "expires", "name"), rows)
+    table(("id", "prefix", "project", "status", "expires", "name"), rows)
     return 0
 
 
 async def keys_revoke(engine: AsyncEngine, args: argparse.Namespace) -> int:
     key = await KeyStore(engine).revoke(args.id)
-    await _audit(engine, "key.revoke", key.id, {"project": key.project_id, "prefix": key.prefix})
+    await record(engine, "key.revoke", key.id, {"project": key.project_id, "prefix": key.prefix})
     print(f"revoked {key.id} ({key.prefix}); running gateways refuse it within their key cache TTL (1 s by default)")
     return 0
 
@@ -192,25 +195,25 @@ async def keys_rotate(engine: AsyncEngine, args: argparse.Namespace) -> int:
     if old.revoked_at is not None:
         raise CommandError(f"key {old.id!r} is revoked; create a new key instead")
     secret, key = await keys.rotate(old.id, overlap=overlap)
-    await _audit(engine, "key.rotate", old.id, {**audit_details(key), "overlap_hours": overlap.total_seconds() / 3600})
+    await record(engine, "key.rotate", old.id, {**audit_details(key), "overlap_hours": overlap.total_seconds() / 3600})
     print(f"key      {secret}")
     print(f"id       {key.id}")
     print(f"prefix   {key.prefix}")
-    print(f"replaces {old.id}, which keeps working until {_when(datetime.now(UTC) + overlap)}")
+    print(f"replaces {old.id}, which keeps working until {when(datetime.now(UTC) + overlap)}")
     print("The key is shown only now: store it in your secret manager.", file=sys.stderr)
     return 0
 
 
 async def projects_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
     project = await TenancyStore(engine).create_project(args.name, cost_center=args.cost_center)
-    await _audit(engine, "project.create", project.id, {"name": project.name, "cost_center": project.cost_center})
+    await record(engine, "project.create", project.id, {"name": project.name, "cost_center": project.cost_center})
     print(f"{project.id}  {project.name}")
     return 0
 
 
 async def projects_list(engine: AsyncEngine, args: argparse.Namespace) -> int:
     projects = await TenancyStore(engine).list_projects()
-    _table(("id", "name", "cost_center"), [(p.id, p.name, p.cost_center or "") for p in projects])
+    table(("id", "name", "cost_center"), [(p.id, p.name, p.cost_center or "") for p in projects])
     return 0
 
 
@@ -303,13 +306,7 @@ def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     )
     columns = {name: [row[name] for row in rows] for name in CHARGEBACK_COLUMNS}
     columns["cost_usd"] = [Decimal(value) for value in columns["cost_usd"]]
-    pq.write_table(pa.table(columns, schema=schema), path)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
-    for line in (header, *rows):
-        print("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+    pq.writetable(pa.table(columns, schema=schema), path)
 
 
 _HANDLERS: dict[tuple[str, str], Callable[[AsyncEngine, argparse.Namespace], Awaitable[int]]] = {
@@ -319,6 +316,8 @@ _HANDLERS: dict[tuple[str, str], Callable[[AsyncEngine, argparse.Namespace], Awa
     ("keys", "rotate"): keys_rotate,
     ("projects", "create"): projects_create,
     ("projects", "list"): projects_list,
+    **TENANCY_HANDLERS,
+    ("usage", "report"): usage_report,
     ("db", "upgrade"): db_upgrade,
     ("audit", "verify"): audit_verify,
     ("export", "chargeback"): export_chargeback,

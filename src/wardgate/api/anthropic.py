@@ -29,7 +29,7 @@ from wardgate.api.openai import (
     response_headers,
     uncancel,
 )
-from wardgate.core.call import Call, Result
+from wardgate.core.call import Call, Result, end_user_of
 from wardgate.core.errors import InvalidJSON, ModelNotFound, WardgateError
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ class AnthropicSurface:
             body = to_canonical(_parse(raw))
             call = Call(request_id, "anthropic", "chat", body["model"], body, bool(body.get("stream")), credential,
                         started)  # fmt: skip
+            call.end_user = end_user_of(body.get("user"))  # metadata.user_id, translated
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
             call.cache_control, call.cache_ttl, call.prompt_template = cache_headers(scope)

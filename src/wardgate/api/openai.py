@@ -18,7 +18,7 @@ import orjson
 
 from wardgate.api import validate
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error, send_json
-from wardgate.core.call import Call, Operation, Result
+from wardgate.core.call import Call, Operation, Result, end_user_of
 from wardgate.core.errors import InternalError, InvalidJSON, ModelNotFound, WardgateError
 
 if TYPE_CHECKING:
@@ -117,6 +117,7 @@ class OpenAISurface:
             else:
                 model, stream = validate.embeddings(body), False
             call = Call(request_id, "openai", operation, model, body, stream, credential, started)
+            call.end_user = end_user_of(body.get("user"))
             call.cache_control, call.cache_ttl, call.prompt_template = cache_headers(scope)
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)

@@ -195,7 +195,8 @@ class ModelCacheConfig(Frozen):
     enabled: bool = True
     ttl_s: Annotated[float, Field(gt=0)] = 3600.0
     stale_s: Annotated[float, Field(ge=0)] = 0.0  # kept this long past ttl_s, served (stale) while one call refreshes
-    scope: Literal["project", "team", "user", "key"] = "project"  # who may share an entry; never wider than a project
+    # who may share an entry; never wider than a project (end_user: one key and one client-asserted `user`)
+    scope: Literal["project", "team", "user", "key", "end_user"] = "project"
     cache_nondeterministic: bool = False  # also cache temperature > 0 (or n > 1) requests
     semantic: SemanticCacheConfig | None = None
 

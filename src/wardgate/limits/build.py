@@ -128,6 +128,8 @@ async def rebuild_from_ledger(stage: LimitsStage, services: Services, classes: M
             usage_events.c.cost_nanousd if rule.in_usd else (usage_events.c.input_tokens + usage_events.c.output_tokens)
         )
         scope = rule.config.scope
+        if scope == "end_user":
+            continue  # the ledger does not keep the client-asserted end user: these counters start afresh
         group = usage_events.c.model if scope == "model_class" else _SCOPE_COLUMNS.get(scope)
         columns = [group] if group is not None else []
         query = select(*columns, func.coalesce(func.sum(amount), 0)).where(

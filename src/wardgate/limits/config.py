@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Scope = Literal["global", "project", "team", "user", "key", "model", "model_class"]
+Scope = Literal["global", "project", "team", "user", "key", "end_user", "model", "model_class"]
 CalendarWindow = Literal["minute", "hour", "day", "week", "month"]
 
 

@@ -58,6 +58,8 @@ class Executor:
         route = self._routes[call.model]
         single = route.single
         if single is not None:  # the router stage already set the deployment and the header
+            route.counters.calls += 1
+            route.counters.attempts += 1
             adapter = single.target.deployment.adapter
             if call.stream:
                 return Result(stream=await adapter.open_stream(call))

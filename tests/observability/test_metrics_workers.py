@@ -1,0 +1,114 @@
+"""`/metrics` counts every call, and with `wardgate serve --workers 2` every worker's calls, on each scrape."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.limits.test_replicas import free_port
+from wardgate.observability.metrics import Metrics, Sample, WorkerCounters
+
+MASTER = "sk-metrics-master-key"
+CONFIG = """
+master_key: {master}
+store: sqlite:///{store}
+providers:
+  m: {{type: mock}}
+models:
+  solo: [{{provider: m, model: gpt-4o-mini}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    tmp = tmp_path_factory.mktemp("workers")
+    config = tmp / "wardgate.yaml"
+    config.write_text(CONFIG.format(master=MASTER, store=tmp / "wardgate.db"))
+    port = free_port()
+    log = (tmp / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wardgate.cli", "serve", "--config", str(config), "--port", str(port), "--workers", "2"],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # an external process: poll its readiness, bounded
+            if proc.poll() is not None:
+                raise RuntimeError((tmp / "serve.log").read_text())
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("wardgate serve --workers 2 did not start")
+            time.sleep(0.05)
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+async def fire(port: int, n: int) -> list[int]:
+    limits = httpx.Limits(max_keepalive_connections=0)  # a new connection each: the kernel spreads them over workers
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+
+        async def one() -> int:
+            r = await http.post(
+                f"http://127.0.0.1:{port}/v1/chat/completions",
+                json={"model": "solo", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"authorization": f"Bearer {MASTER}"},
+            )
+            return r.status_code
+
+        return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+def calls_counted(port: int) -> float:
+    with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as http:
+        text = http.get(f"http://127.0.0.1:{port}/metrics").text
+    found = re.search(r'^wardgate_route_calls_total\{model="solo"\} (\S+)$', text, re.M)
+    assert found, text
+    return float(found.group(1))
+
+
+def test_every_scrape_of_two_workers_counts_every_call_of_a_single_deployment_model(two_workers: int) -> None:
+    n = 60
+    assert asyncio.run(fire(two_workers, n)) == [200] * n
+    deadline = time.monotonic() + 5  # the other worker publishes within 0.1 s; generous for a loaded machine
+    while calls_counted(two_workers) != n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [calls_counted(two_workers) for _ in range(20)] == [n] * 20
+
+
+async def test_counters_are_summed_over_workers_and_gauges_stay_the_workers_own(tmp_path: Path) -> None:
+    one, two = WorkerCounters(tmp_path), WorkerCounters(tmp_path)
+    one.publish([Sample("c_total", {"m": "a"}, 3, kind="counter"), Sample("g", {}, 7)])
+    two.publish([Sample("c_total", {"m": "a"}, 4, kind="counter"), Sample("c_total", {"m": "b"}, 1, kind="counter")])
+
+    async def own() -> list[Sample]:
+        return [Sample("c_total", {"m": "a"}, 5, kind="counter"), Sample("g", {}, 2)]
+
+    metrics = Metrics(one)
+    metrics.add(own)
+    text = (await metrics.scrape()).decode()
+    assert 'c_total{m="a"} 9\n' in text  # this worker's fresh 5 + the other's 4
+    assert 'c_total{m="b"} 1\n' in text
+    assert "\ng 2\n" in text
