@@ -306,7 +306,7 @@ def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     )
     columns = {name: [row[name] for row in rows] for name in CHARGEBACK_COLUMNS}
     columns["cost_usd"] = [Decimal(value) for value in columns["cost_usd"]]
-    pq.writetable(pa.table(columns, schema=schema), path)
+    pq.write_table(pa.table(columns, schema=schema), path)
 
 
 _HANDLERS: dict[tuple[str, str], Callable[[AsyncEngine, argparse.Namespace], Awaitable[int]]] = {

@@ -33,25 +33,26 @@ models:
   gpt:
     deployments: [{{provider: up, model: gpt-4o-mini}}]
     cache: {{scope: end_user}}
-  limited: [{{provider: up, model: gpt-4o-mini}}]
   split:
     deployments: [{{provider: up, model: gpt-4o-mini}}]
     canary: {{deployment: {{provider: up, model: gpt-4o}}, percent: 50}}
-rate_limits:
-  - {{name: per-end-user, scope: end_user, rpm: 1}}
 """
     with gateway_from_yaml(config) as gw:
         yield gw
 
 
-@pytest.fixture(scope="module")
-def key(gateway: RunningGateway) -> str:
+def make_key(gateway: RunningGateway) -> str:
     async def make() -> str:
         project = await gateway.services.tenancy.create_project(f"app-{uuid.uuid4().hex[:8]}")
         secret, _ = await gateway.services.keys.create(project.id)
         return secret
 
     return gateway.run(make())
+
+
+@pytest.fixture(scope="module")
+def key(gateway: RunningGateway) -> str:
+    return make_key(gateway)
 
 
 def post(gateway: RunningGateway, key: str, body: dict[str, Any], path: str = "/chat/completions") -> httpx.Response:
@@ -86,7 +87,21 @@ def test_the_anthropic_metadata_user_id_is_the_end_user_too(gateway: RunningGate
     assert post(gateway, key, dave, "/messages").headers["x-wardgate-cache"] == "miss"
 
 
-def test_a_rate_limit_with_scope_end_user_counts_each_end_user_apart(gateway: RunningGateway, key: str) -> None:
+def test_a_rate_limit_with_scope_end_user_counts_each_end_user_apart(fake: FakeOpenAI) -> None:
+    config = f"""
+providers:
+  up: {{type: openai, base_url: "{fake.url}", api_key: sk-up}}
+models:
+  limited: [{{provider: up, model: gpt-4o-mini}}]
+rate_limits:
+  - {{name: per-end-user, scope: end_user, rpm: 1}}
+"""
+    with gateway_from_yaml(config) as gateway:
+        key = make_key(gateway)
+        assert_one_call_per_end_user(gateway, key)
+
+
+def assert_one_call_per_end_user(gateway: RunningGateway, key: str) -> None:
     body = {"model": "limited", "messages": [{"role": "user", "content": "hi"}]}
     erin, frank = f"erin-{uuid.uuid4().hex}", f"frank-{uuid.uuid4().hex}"
     assert post(gateway, key, {**body, "user": erin}).status_code == 200

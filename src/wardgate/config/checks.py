@@ -44,13 +44,15 @@ def _child(value: Any, key: Any) -> Any:
     return _MISSING
 
 
-def budget_fallbacks(budgets: Sequence[Any], models: Mapping[str, Any]) -> list[ConfigProblem]:
-    """A budget's ``fallback:`` models must be configured: a typo would only show when the budget runs out."""
+def budget_fallbacks(budgets: Any, models: Mapping[str, Any]) -> list[ConfigProblem]:
+    """A budget's ``fallback:`` models must be configured: a typo would only show when the budget runs out.
+    ``budgets`` is the section as written, so one budget with a schema error does not hide another's typo."""
     known = ", ".join(sorted(models)) or "(none configured)"
     problems = []
-    for i, budget in enumerate(budgets):
-        for j, name in enumerate(budget.fallback):
-            if name not in models:
+    for i, budget in enumerate(budgets if isinstance(budgets, list) else []):
+        fallback = budget.get("fallback") if isinstance(budget, dict) else None
+        for j, name in enumerate(fallback if isinstance(fallback, list) else []):
+            if isinstance(name, str) and name not in models:
                 problems.append(
                     ConfigProblem(
                         f"budgets[{i}].fallback[{j}]", f"{name!r} is not a configured model.", f"use one of: {known}."

@@ -48,9 +48,10 @@ def load_config_text(text: str, *, source: str = "<config>", env: Mapping[str, s
     if settings is not None:
         if not dropped & {"models", "providers"}:
             _check_models(settings, data, found)
-        if not dropped & {"models", "budgets"}:
-            found.extend(budget_fallbacks(settings.budgets, settings.models))
-        found.extend(quoted_scalars(raw, settings.model_copy(update={"providers": providers})))
+        models = data.get("models") if "models" in dropped else settings.models
+        found.extend(budget_fallbacks(data.get("budgets"), models if isinstance(models, dict) else {}))
+        checked = {k: v for k, v in raw.items() if k not in dropped}  # a section with schema errors said enough
+        found.extend(quoted_scalars(checked, settings.model_copy(update={"providers": providers})))
     problems.extend(p for p in found if p.path not in unset)  # an unset ${VAR} is reported once, as unset
     if problems or settings is None:
         raise ConfigError(source, problems)

@@ -78,7 +78,7 @@ class AuditRoutes:
             projects=projects,
         )
         limit = _int("limit", query(request, "limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
-        cursor = _int("cursor", query(request, "cursor"), None, 1, 2**62)
+        cursor = _int("cursor", query(request, "cursor"), None, 1, 10**18 - 1)
         assert limit is not None
         rows, next_seq = await page(self.services.engine, where, limit=limit, before=cursor)
         data = [
@@ -106,8 +106,12 @@ def operations(services: Services) -> list[Operation]:
         QueryParam("actor", 'who acted: "master", "cli", "user:<id>", "key:<id>"…', text),
         QueryParam("action", 'an action ("key.create"), or a prefix ending in "." ("key.")', text),
         QueryParam("project", "only entries of this project (id or name)", text),
-        QueryParam("limit", f"entries per page (1 to {MAX_LIMIT}, default {DEFAULT_LIMIT})", {"type": "string"}),
-        QueryParam("cursor", "next_cursor of the previous page", {"type": "string", "pattern": "^[0-9]+$"}),
+        QueryParam(
+            "limit",
+            f"entries per page (1 to {MAX_LIMIT}, default {DEFAULT_LIMIT})",
+            {"type": "string", "pattern": "^([1-9][0-9]{0,2}|1000)$"},
+        ),
+        QueryParam("cursor", "next_cursor of the previous page", {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}),
     )
     return [
         Operation(
