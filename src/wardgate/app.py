@@ -20,12 +20,14 @@ from wardgate.core.errors import MethodNotAllowed, NotFound
 from wardgate.limits.build import build_limits, model_classes, new_backend, rebuild_from_ledger
 from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.metrics import budget_collector
+from wardgate.limits.rate_refresh import RateLimitRefresher
 from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.stage import LimitsStage
 from wardgate.observability.metrics import Metrics, cache_collector, shared_counters_from_env
 from wardgate.routing.metrics import routing_collector
 from wardgate.services import Services, open_services
 from wardgate.store.budgets import BudgetStore
+from wardgate.store.rate_limits import RateLimitStore
 
 log = logging.getLogger("wardgate")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -101,6 +103,11 @@ class Gateway:
         await self.budget_refresher.load()
         self.budget_refresher.start()
         services.limits, services.budget_refresher = self.limits, self.budget_refresher
+        services.rate_limit_refresher = RateLimitRefresher(
+            self.limits, RateLimitStore(services.engine), self.settings.limits.refresh_s
+        )
+        await services.rate_limit_refresher.load()
+        services.rate_limit_refresher.start()
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(self.limits, services, model_classes(self.settings))
         self.metrics.add(budget_collector(self.limits), per_worker=False)
@@ -114,6 +121,8 @@ class Gateway:
         await self.metrics.stop()
         if self.budget_refresher is not None:
             await self.budget_refresher.stop()
+        if self.services is not None and self.services.rate_limit_refresher is not None:
+            await self.services.rate_limit_refresher.stop()
         if self.limits is not None:
             await self.limits.drain()  # settlements in flight reach the counters before Redis closes
         if self.services is not None:

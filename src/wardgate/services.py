@@ -25,6 +25,7 @@ from wardgate.store.usage import UsageEvent, insert_events
 
 if TYPE_CHECKING:  # loaded only when identity.jwt is configured
     from wardgate.identity.jwt import JWTVerifier
+    from wardgate.limits.rate_refresh import RateLimitRefresher
     from wardgate.limits.refresh import BudgetRefresher
     from wardgate.limits.stage import LimitsStage
 
@@ -44,6 +45,7 @@ class Services:
     cache: ResponseCache | None = None  # the response cache (both tiers); set by open_services
     limits: LimitsStage | None = None  # set by the app at start-up: the admin API reads budget state through it
     budget_refresher: BudgetRefresher | None = None
+    rate_limit_refresher: RateLimitRefresher | None = None  # rate limits made in the admin API (set by the app)
 
     async def close(self) -> None:
         if self.jwt is not None:

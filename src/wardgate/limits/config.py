@@ -65,9 +65,9 @@ class RateLimitConfig(_Frozen):
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
     scope: Scope
     match: str | None = None
-    rpm: Annotated[int, Field(gt=0)] | None = None
-    tpm: Annotated[int, Field(gt=0)] | None = None
-    concurrent: Annotated[int, Field(gt=0)] | None = None
+    rpm: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
+    tpm: Annotated[int, Field(gt=0, le=100_000_000_000)] | None = None
+    concurrent: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
     algorithm: Literal["sliding", "token_bucket"] = "sliding"
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ def test_the_openapi_document_validates(client: httpx.Client) -> None:
     served = client.get("/admin/openapi.json").json()
     validate(served)  # raises on the first problem
     assert served == document(operations(MagicMock()))
-    assert "/admin/v1/audit" in served["paths"]
+    assert "/admin/v1/audit" in served["paths"] and "/admin/v1/rate-limits" in served["paths"]
 
 
 def test_the_audit_trail_is_filtered_and_paged_newest_first(gateway: RunningGateway, client: httpx.Client) -> None:

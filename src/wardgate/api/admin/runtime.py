@@ -261,7 +261,7 @@ def operations(services: Services) -> list[Operation]:
             r.cache_invalidate,
             Generation,
             body=Invalidation,
-            errors=(400, 401, 403),
+            errors=(400, 401, 403, 404),
         ),
         Operation(
             "GET",
