@@ -87,6 +87,21 @@ class JWTClaimsConfig(Frozen):
     models: _CLAIM | None = None  # a list of model names; narrows the project's allow-list
 
 
+class JWTAdminRole(Frozen):
+    """A claim value that grants an admin role: at system level, or on one project (its id or name)."""
+
+    value: Annotated[str, Field(min_length=1, max_length=500)]
+    role: Literal["viewer", "member", "admin"]
+    project: Annotated[str, Field(min_length=1)] | None = None
+
+
+class JWTAdminConfig(Frozen):
+    """Admin API access for JWT/OIDC users: roles from a claim (``groups``, ``roles`` …) of the token."""
+
+    claim: _CLAIM = "groups"  # a string or a list of strings in the token
+    roles: list[JWTAdminRole] = Field(default_factory=list)
+
+
 class JWTConfig(Frozen):
     issuer: Annotated[str, Field(min_length=1)]
     audience: str | Annotated[list[str], Field(min_length=1)]
@@ -98,6 +113,7 @@ class JWTConfig(Frozen):
     jwks_min_refresh_s: Annotated[float, Field(ge=0, le=3600)] = 60.0  # floor between two fetches on an unknown kid
     claims: JWTClaimsConfig = JWTClaimsConfig()
     require_project: bool = True
+    admin: JWTAdminConfig | None = None  # unset: JWTs reach the admin API only as a Wardgate user (claims.user)
 
     @field_validator("jwks_url")
     @classmethod
