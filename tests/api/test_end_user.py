@@ -149,3 +149,24 @@ def test_an_end_user_id_is_bounded_and_never_widens_sharing_past_the_key() -> No
     counter, raw = scope_value("end_user", call_with("alice", one), {})
     assert raw == "alice" and "alice" not in counter and len(counter) < 100
     assert scope_value("end_user", call_with("alice", one), {}) == scope_value("end_user", call_with("alice", two), {})
+
+
+def test_a_budget_with_scope_end_user_caps_each_end_user_and_keeps_no_state_per_id(fake: FakeOpenAI) -> None:
+    config = f"""
+providers:
+  up: {{type: openai, base_url: "{fake.url}", api_key: sk-up}}
+models:
+  small: [{{provider: up, model: gpt-4o-mini, price: {{input: 1, output: 1}}}}]
+budgets:
+  - {{name: per-end-user, scope: end_user, window: day, limit_tokens: 20}}
+"""
+    body = {"model": "small", "messages": [{"role": "user", "content": "hello budget"}], "max_tokens": 10}
+    # each call reserves 5 prompt + 10 output tokens and settles to 5 + 2 (tests/limits/test_stage_e2e.py)
+    with gateway_from_yaml(config) as gateway:
+        key = make_key(gateway)
+        assert post(gateway, key, {**body, "user": "gina"}).status_code == 200
+        refused = post(gateway, key, {**body, "user": "gina"})
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"
+        for i in range(20):  # every new id has its own budget, and none leaves state behind in the worker
+            assert post(gateway, key, {**body, "user": f"visitor-{i}"}).status_code == 200
+        assert gateway.services.limits is not None and not gateway.services.limits.seen_keys

@@ -17,10 +17,11 @@ def quoted_scalars(raw: Any, value: Any, loc: tuple[Any, ...] = ()) -> list[Conf
     """Where the file wrote a string (``rpm: "600"``) and the setting is a number or a boolean.
 
     Pydantic would coerce it; a config is stricter, since a quoted number is usually a mistake elsewhere too. A
-    string that came from ``${VAR}`` is exempt: the environment only holds strings.
+    string that came from ``${VAR}`` is exempt: the environment only holds strings; so is a money amount (a
+    ``Decimal``), which may be quoted on purpose to keep it exact.
     """
     if isinstance(raw, str):
-        if "${" in raw or not isinstance(value, bool | int | float | Decimal):
+        if "${" in raw or isinstance(value, Decimal) or not isinstance(value, bool | int | float):
             return []
         kind = "true or false" if isinstance(value, bool) else "a number"
         return [ConfigProblem(dotted(loc), f"{raw!r} is a string, but this setting is {kind}.", "remove the quotes.")]

@@ -249,7 +249,8 @@ class LimitsStage:
 
     def _headers(self, call: Call, reservation: Reservation, decision: Decision) -> None:
         for (rule, key, window, amount), state in zip(reservation.budgets, decision.budgets, strict=False):
-            self.seen_keys[key] = (rule, key.split(":", 2)[2].rsplit(":", 1)[0], window)
+            if rule.config.scope != "end_user":  # client-chosen values: never a growing map or a series each
+                self.seen_keys[key] = (rule, key.split(":", 2)[2].rsplit(":", 1)[0], window)
             used = state.spent + state.reserved - amount  # what is spent or held by others: not this worst case
             crossed = [t for t in rule.config.warn_at if used >= t * rule.limit]
             if crossed:
