@@ -38,7 +38,7 @@ async def jwt_actor(token: str, services: Services) -> AdminActor:
     assert verifier is not None
     claims = await verifier.verify(token)  # 401 naming what failed
     subject = claims.get(verifier.config.claims.user)
-    base = AdminActor(f"jwt:{subject}", None)
+    base = AdminActor(f"jwt:{str(subject)[:150]}", None)  # the audit trail's actor column holds 200 characters
     if isinstance(subject, str) and subject:
         try:
             user = await services.tenancy.get_user(subject)
