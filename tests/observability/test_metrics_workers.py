@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.limits.test_replicas import free_port
@@ -30,7 +31,14 @@ models:
 
 
 @pytest.fixture(scope="module")
-def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("metrics")
+    (path / "stale-from-an-earlier-run.json").write_text('[["wardgate_route_calls_total", {"model": "solo"}, 99, ""]]')
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory, metrics_dir: Path) -> Iterator[int]:
     tmp = tmp_path_factory.mktemp("workers")
     config = tmp / "wardgate.yaml"
     config.write_text(CONFIG.format(master=MASTER, store=tmp / "wardgate.db"))
@@ -41,6 +49,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         stdout=log,
         stderr=log,
         start_new_session=True,
+        env={**os.environ, "WARDGATE_METRICS_DIR": str(metrics_dir)},
     )
     try:
         deadline = time.monotonic() + 60
@@ -89,13 +98,20 @@ def calls_counted(port: int) -> float:
     return float(found.group(1))
 
 
-def test_every_scrape_of_two_workers_counts_every_call_of_a_single_deployment_model(two_workers: int) -> None:
+def test_every_scrape_of_two_workers_counts_every_call_of_a_single_deployment_model(
+    two_workers: int, metrics_dir: Path
+) -> None:
     n = 60
     assert asyncio.run(fire(two_workers, n)) == [200] * n
     deadline = time.monotonic() + 5  # the other worker publishes within 0.1 s; generous for a loaded machine
     while calls_counted(two_workers) != n and time.monotonic() < deadline:
         time.sleep(0.02)
     assert [calls_counted(two_workers) for _ in range(20)] == [n] * 20
+    per_worker = [orjson.loads(path.read_bytes()) for path in metrics_dir.glob("*.json")]
+    assert len(per_worker) == 2  # one file per worker; an earlier run's counts were cleared at start
+    calls = [sum(v for name, labels, v, _ in rows if name == "wardgate_route_calls_total") for rows in per_worker]
+    assert sum(calls) == n, calls
+    print(f"calls per worker: {calls}")
 
 
 async def test_counters_are_summed_over_workers_and_gauges_stay_the_workers_own(tmp_path: Path) -> None:
