@@ -76,18 +76,19 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory, metrics_dir: Path) -> 
 
 
 async def fire(port: int, n: int) -> list[int]:
-    limits = httpx.Limits(max_keepalive_connections=0)  # a new connection each: the kernel spreads them over workers
+    """One after the other, each on a new connection: both idle workers race to accept it, so both serve some
+    (all at once, the first worker to wake would accept the whole backlog)."""
+    limits = httpx.Limits(max_keepalive_connections=0)
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-
-        async def one() -> int:
+        statuses = []
+        for _ in range(n):
             r = await http.post(
                 f"http://127.0.0.1:{port}/v1/chat/completions",
                 json={"model": "solo", "messages": [{"role": "user", "content": "hi"}]},
                 headers={"authorization": f"Bearer {MASTER}"},
             )
-            return r.status_code
-
-        return list(await asyncio.gather(*(one() for _ in range(n))))
+            statuses.append(r.status_code)
+        return statuses
 
 
 def calls_counted(port: int) -> float:
@@ -98,20 +99,29 @@ def calls_counted(port: int) -> float:
     return float(found.group(1))
 
 
+def worker_calls(metrics_dir: Path) -> list[float]:
+    files = [orjson.loads(path.read_bytes()) for path in metrics_dir.glob("*.json")]
+    return [sum(v for name, _, v, _ in rows if name == "wardgate_route_calls_total") for rows in files]
+
+
 def test_every_scrape_of_two_workers_counts_every_call_of_a_single_deployment_model(
     two_workers: int, metrics_dir: Path
 ) -> None:
-    n = 60
-    assert asyncio.run(fire(two_workers, n)) == [200] * n
+    sent = 0
+    while sent < 600:  # until both workers have served some (each accept is a race between them)
+        assert asyncio.run(fire(two_workers, 20)) == [200] * 20
+        sent += 20
+        deadline = time.monotonic() + 5
+        while sum(calls := worker_calls(metrics_dir)) != sent and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling the files each worker publishes every 0.1 s
+        if len(calls) == 2 and min(calls) > 0:
+            break
     deadline = time.monotonic() + 5  # the other worker publishes within 0.1 s; generous for a loaded machine
-    while calls_counted(two_workers) != n and time.monotonic() < deadline:
+    while calls_counted(two_workers) != sent and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert [calls_counted(two_workers) for _ in range(20)] == [n] * 20
-    per_worker = [orjson.loads(path.read_bytes()) for path in metrics_dir.glob("*.json")]
-    assert len(per_worker) == 2  # one file per worker; an earlier run's counts were cleared at start
-    calls = [sum(v for name, labels, v, _ in rows if name == "wardgate_route_calls_total") for rows in per_worker]
-    assert sum(calls) == n, calls
-    print(f"calls per worker: {calls}")
+    assert [calls_counted(two_workers) for _ in range(20)] == [sent] * 20
+    calls = worker_calls(metrics_dir)
+    assert len(calls) == 2 and min(calls) > 0 and sum(calls) == sent, calls  # an earlier run's file was cleared
 
 
 async def test_counters_are_summed_over_workers_and_gauges_stay_the_workers_own(tmp_path: Path) -> None:
