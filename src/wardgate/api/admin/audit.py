@@ -42,6 +42,16 @@ class AuditPage(View):
     next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page; null: no more")
 
 
+MAX_TEXT = 300
+
+
+def _text(request: Request, name: str) -> str | None:
+    value = query(request, name)
+    if value is not None and len(value) > MAX_TEXT:
+        raise bad_param(name, f"at most {MAX_TEXT} characters")
+    return value
+
+
 def _int(name: str, raw: str | None, default: int | None, low: int, high: int) -> int | None:
     if raw is None:
         return default
@@ -62,7 +72,7 @@ class AuditRoutes:
             projects = sorted(p for p, role in actor.project_roles.items() if role == "admin")
             if not projects:
                 raise PermissionDenied("the audit trail needs a system role or the admin role on a project")
-        if (wanted := query(request, "project")) is not None:
+        if (wanted := _text(request, "project")) is not None:
             try:
                 project = (await self.services.tenancy.find_project(wanted)).id
             except NotFoundInStore:
@@ -73,8 +83,8 @@ class AuditRoutes:
         where = AuditFilter(
             start=parse_time("from", query(request, "from")),
             end=parse_time("to", query(request, "to")),
-            actor=query(request, "actor"),
-            action=query(request, "action"),
+            actor=_text(request, "actor"),
+            action=_text(request, "action"),
             projects=projects,
         )
         limit = _int("limit", query(request, "limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
@@ -98,7 +108,7 @@ class AuditRoutes:
 
 def operations(services: Services) -> list[Operation]:
     r = AuditRoutes(services)
-    text = {"type": "string", "minLength": 1, "maxLength": 300}
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
     time = {"type": "string", "format": "date-time"}
     params = (
         QueryParam("from", "entries at or after this time (RFC 3339)", time),
