@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ class SetupError(CommandError):
     """The command cannot find its store (no config, no database yet): exit code 2, like a usage error."""
 
 
-def config_path(option: str | None, environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
+def config_path(option: str | None, environ: Mapping[str, str] = os.environ) -> Path:
     """``--config``, else ``$WARDGATE_CONFIG``: the store commands never guess, so they never write a database into
     whatever directory they happen to run in."""
     value = option or environ.get(CONFIG_ENV)
@@ -66,7 +65,3 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "never"
-
-
-def stderr(message: str) -> None:
-    print(message, file=sys.stderr)
