@@ -14,6 +14,8 @@ from tests.support import RunningGateway, gateway_from_yaml
 from wardgate.cache.keys import tenant_of
 from wardgate.core.call import END_USER_MAX, Call, end_user_of
 from wardgate.core.principal import Principal
+from wardgate.limits.backend import RateHold
+from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.rules import scope_value
 from wardgate.routing.route import sticky_id
 
@@ -170,3 +172,16 @@ budgets:
         for i in range(20):  # every new id has its own budget, and none leaves state behind in the worker
             assert post(gateway, key, {**body, "user": f"visitor-{i}"}).status_code == 200
         assert gateway.services.limits is not None and not gateway.services.limits.seen_keys
+
+
+async def test_idle_rate_counters_of_many_end_users_do_not_accumulate_in_memory() -> None:
+    limits = MemoryLimits()
+    clock = [1000.0]
+    limits._now = lambda: clock[0]  # type: ignore[method-assign]
+    for i in range(10_050):  # one counter per end user, as a client choosing ids at will would make
+        rate = RateHold(f"r:per-end-user:p/e:{i}", rpm=5, tpm=None, concurrent=None, tokens=1)
+        assert (await limits.reserve(f"req-{i}", [], [rate], 60)).admitted
+    clock[0] += 61  # a whole window later those counters hold nothing
+    rate = RateHold("r:per-end-user:p/e:new", rpm=5, tpm=None, concurrent=None, tokens=1)
+    assert (await limits.reserve("req-new", [], [rate], 60)).admitted
+    assert len(limits._rates) == 1
