@@ -20,7 +20,7 @@ from wardgate.config.loader import DEMO_CONFIG
 from wardgate.core.errors import MethodNotAllowed, NotFound
 from wardgate.core.runtime import Runtime
 from wardgate.limits.metrics import budget_collector
-from wardgate.observability.metrics import Metrics
+from wardgate.observability.metrics import Metrics, shared_counters_from_env
 from wardgate.routing.metrics import routing_collector
 from wardgate.usage import tokens
 
@@ -56,7 +56,7 @@ class Gateway:
         self._routes[("GET", "/health/live")] = self._live
         self._routes[("GET", "/health/ready")] = self._ready
         self._routes[("GET", "/metrics")] = self._metrics
-        self.metrics = Metrics()
+        self.metrics = Metrics(shared_counters_from_env())
         self._paths = {path for _, path in self._routes}
         self._model = surface.model
 
@@ -89,13 +89,15 @@ class Gateway:
     async def startup(self) -> None:
         self.vocabularies = preload_vocabularies()  # not awaited: start-up goes on while they load
         self.worker = worker = await open_worker(self.settings)
-        self.metrics.add(budget_collector(worker.limits))
+        self.metrics.add(budget_collector(worker.limits), per_worker=False)
         self.metrics.add(routing_collector(worker.routing))
         self.metrics.add(cache_collector(worker.cache))
+        self.metrics.start()
         self._runtime = worker.runtime
 
     async def shutdown(self) -> None:
         self._runtime = None
+        await self.metrics.stop()
         if self.worker is not None:
             await self.worker.close()
             self.worker = None

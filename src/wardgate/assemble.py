@@ -34,6 +34,7 @@ from wardgate.identity.keys import IdentityStage, KeyCache
 from wardgate.identity.mtls import MTLSIdentity
 from wardgate.limits.build import build_limits, model_classes, new_backend, notifier, rebuild_from_ledger
 from wardgate.limits.memory import MemoryLimits
+from wardgate.limits.rate_refresh import RateLimitRefresher
 from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.stage import LimitsStage
 from wardgate.providers import registry
@@ -48,6 +49,7 @@ from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.keys import KeyStore, key_events_channel
+from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
@@ -74,6 +76,7 @@ class Worker:
     routing: RoutingState
     limits: LimitsStage
     budget_refresher: BudgetRefresher
+    rate_limit_refresher: RateLimitRefresher  # rate limits made in the admin API, re-read like budgets
     runtime: Runtime
     jwt: JWTVerifier | None
     store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
@@ -151,6 +154,10 @@ async def open_worker(settings: Settings) -> Worker:
         await refresher.load()
         refresher.start()
         stack.push_async_callback(refresher.stop)
+        rate_refresher = RateLimitRefresher(limits, RateLimitStore(engine), settings.limits.refresh_s)
+        await rate_refresher.load()
+        rate_refresher.start()
+        stack.push_async_callback(rate_refresher.stop)
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(limits, engine, model_classes(settings))
         runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of)
@@ -169,6 +176,7 @@ async def open_worker(settings: Settings) -> Worker:
             routing=routing,
             limits=limits,
             budget_refresher=refresher,
+            rate_limit_refresher=rate_refresher,
             runtime=runtime,
             jwt=jwt,
             store_outage=outage,

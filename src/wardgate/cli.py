@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -89,6 +90,8 @@ def serve(args: argparse.Namespace) -> int:
     )
     print(banner.banner(path, settings, args, limits, fd_limit), file=sys.stderr)
     os.environ["WARDGATE_CONFIG"] = str(path.resolve())
+    if args.workers > 1:  # /metrics sums every worker's counters through this directory (observability/metrics.py)
+        os.environ["WARDGATE_METRICS_DIR"] = _metrics_dir(os.environ.get("WARDGATE_METRICS_DIR"))
     argv = [
         sys.executable, "-m", "wardgate.server", "--host", args.host, "--port", str(args.port),
         "--workers", str(args.workers), "--log-level", args.log_level,
@@ -98,6 +101,17 @@ def serve(args: argparse.Namespace) -> int:
     sys.stderr.flush()
     os.execv(sys.executable, argv)
     return 0  # not reached
+
+
+def _metrics_dir(chosen: str | None) -> str:
+    """A fresh temporary directory, or the one ``$WARDGATE_METRICS_DIR`` names, emptied of an earlier run's counts."""
+    if not chosen:
+        return tempfile.mkdtemp(prefix="wardgate-metrics-")
+    path = Path(chosen)
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.json"):
+        old.unlink()
+    return str(path)
 
 
 async def _migrate(url: str) -> None:

@@ -1,9 +1,10 @@
-"""``wardgate keys | projects | db | audit | export``: the store, from a shell.
+"""``wardgate keys | projects | teams | users | usage | db | audit | export``: the store, from a shell.
 
-Each command reads only ``store:`` from the config, opens the store, brings its schema up to date, does one thing
-and closes it. Changes are written to the audit trail as actor "cli". A key revoked (or rotated) here is announced
-to the running gateways like one revoked through the admin API: on Redis when the config has ``redis:``, else by
-PostgreSQL NOTIFY; without either, they refuse it within ``identity.key_cache_ttl_s`` (1 s by default).
+Each command reads only ``store:`` (and the audit key) from the config (``--config`` or ``$WARDGATE_CONFIG``; never
+a guess), opens the store (one that does not exist yet only for ``db upgrade``), brings its schema up to date, does
+one thing and closes it. Changes are written to the audit trail as actor "cli". A key revoked (or rotated) here is
+announced to the running gateways like one revoked through the admin API: on Redis when the config has ``redis:``,
+else by PostgreSQL NOTIFY; without either, they refuse it within ``identity.key_cache_ttl_s`` (1 s by default).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,36 +35,46 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wardgate.api.admin.keys import audit_details, resolve_scope, status_of
 from wardgate.api.admin.usage import usd
 from wardgate.cli_args import COMMANDS, add_commands  # noqa: F401 - re-exported for callers of this module
+from wardgate.cli_common import (
+    CommandError,
+    SetupError,
+    can_record,
+    config_path,
+    record,
+    require_existing_store,
+    table,
+    when,
+)
+from wardgate.cli_tenancy import TENANCY_HANDLERS
+from wardgate.cli_usage import usage_report
 from wardgate.config.errors import ConfigProblem
 from wardgate.config.interpolate import interpolate
-from wardgate.config.loader import DEMO_CONFIG
 from wardgate.config.schema import RedisConfig, Settings
 from wardgate.store import audit as audit_store
 from wardgate.store import usage as usage_store
-from wardgate.store.audit import AuditEntry
 from wardgate.store.common import StoreError
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.keys import KeyStore, key_events_channel
 from wardgate.store.tenancy import TenancyStore
 
-ACTOR = "cli"
 CHARGEBACK_COLUMNS = ("project_id", "project", "cost_center", "model", "requests", "tokens", "cost_usd")
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-
-
-class CommandError(Exception):
-    """A problem the user can fix; printed without a traceback, exit code 1."""
 
 
 def run(args: argparse.Namespace) -> int:
     sub = getattr(args, f"{args.command}_command")
     command: Callable[[AsyncEngine, argparse.Namespace], Awaitable[int]] = _HANDLERS[(args.command, sub)]
     try:
-        path = Path(args.config) if args.config else DEMO_CONFIG
+        path = config_path(args.config)
         url = store_url(path)
         args.audit_key = audit_key_of(path)
+        if (args.command, sub) != ("db", "upgrade"):
+            require_existing_store(url, path)
         return asyncio.run(_with_store(url, command, args))
+    except SetupError as exc:
+        print(f"wardgate: {exc}", file=sys.stderr)
+        return 2
     except CommandError as exc:
         print(f"wardgate: {exc}", file=sys.stderr)
         return 1
@@ -131,25 +142,6 @@ async def open_store(url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-async def _audit(engine: AsyncEngine, action: str, target: str, details: dict[str, Any], key: bytes | None) -> None:
-    await audit_store.append(engine, [AuditEntry(ACTOR, action, target, details, datetime.now(UTC))], key)
-
-
-async def _can_audit(engine: AsyncEngine, key: bytes | None) -> None:
-    """Refuse a change the audit trail could not record as the gateway does, before making it."""
-    if key is None:
-        if await audit_store.is_anchored(engine):
-            raise CommandError(
-                "the audit trail is anchored with a key: give --config with the gateway's audit.hmac_key "
-                "(or master_key), so this change is recorded in it"
-            )
-    elif await audit_store.head_matches(engine, key) is False:
-        raise CommandError(
-            "the audit trail's newest row does not verify with this config's key: use the gateway's config "
-            "(audit.hmac_key or master_key), or run `wardgate audit verify`"
-        )
-
-
 def parse_span(value: str, name: str) -> timedelta:
     """ "30d", "12h", "90m" (or a bare number of hours) → a timedelta."""
     value = value.strip().lower()
@@ -174,12 +166,8 @@ def parse_expiry(value: str, now: datetime) -> datetime:
     return when
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "never"
-
-
 async def keys_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
-    await _can_audit(engine, args.audit_key)
+    await can_record(engine, args.audit_key)
     tenancy = TenancyStore(engine)
     project = await tenancy.find_project(args.project)
     scope = await resolve_scope(tenancy, project, args.team, args.user, args.agent)
@@ -199,12 +187,12 @@ async def keys_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
         name=args.name,
         secret=args.key,
     )
-    await _audit(engine, "key.create", key.id, audit_details(key), args.audit_key)
+    await record(engine, "key.create", key.id, audit_details(key), args.audit_key)
     print(f"key      {secret}")
     print(f"id       {key.id}")
     print(f"prefix   {key.prefix}")
     print(f"project  {project.id} ({project.name})")
-    print(f"expires  {_when(key.expires_at)}")
+    print(f"expires  {when(key.expires_at)}")
     print("The key is shown only now: store it in your secret manager.", file=sys.stderr)
     return 0
 
@@ -215,17 +203,17 @@ async def keys_list(engine: AsyncEngine, args: argparse.Namespace) -> int:
         scope = [(await TenancyStore(engine).find_project(args.project)).id]
     now = datetime.now(UTC)
     rows = [
-        (k.id, k.prefix, k.project_id, status_of(k, now), _when(k.expires_at), k.name or "")
+        (k.id, k.prefix, k.project_id, status_of(k, now), when(k.expires_at), k.name or "")
         for k in await KeyStore(engine).list(scope)
     ]
-    _table(("id", "prefix", "project", "status", "expires", "name"), rows)
+    table(("id", "prefix", "project", "status", "expires", "name"), rows)
     return 0
 
 
 @asynccontextmanager
 async def key_store(engine: AsyncEngine, args: argparse.Namespace) -> AsyncIterator[KeyStore]:
     """The key store, publishing key events on the gateways' Redis when the config names one."""
-    config = redis_config(Path(args.config) if args.config else DEMO_CONFIG)
+    config = redis_config(config_path(args.config))
     if config is None:
         yield KeyStore(engine)
         return
@@ -255,23 +243,23 @@ def redis_config(path: Path) -> RedisConfig | None:
 
 
 async def keys_revoke(engine: AsyncEngine, args: argparse.Namespace) -> int:
-    await _can_audit(engine, args.audit_key)
+    await can_record(engine, args.audit_key)
     async with key_store(engine, args) as keys:
         key = await keys.revoke(args.id)
-    await _audit(engine, "key.revoke", key.id, {"project": key.project_id, "prefix": key.prefix}, args.audit_key)
+    await record(engine, "key.revoke", key.id, {"project": key.project_id, "prefix": key.prefix}, args.audit_key)
     print(f"revoked {key.id} ({key.prefix}); running gateways refuse it from now on")
     return 0
 
 
 async def keys_rotate(engine: AsyncEngine, args: argparse.Namespace) -> int:
-    await _can_audit(engine, args.audit_key)
+    await can_record(engine, args.audit_key)
     overlap = parse_span(args.overlap, "--overlap")
     async with key_store(engine, args) as keys:
         old = await keys.get(args.id)
         if old.revoked_at is not None:
             raise CommandError(f"key {old.id!r} is revoked; create a new key instead")
         secret, key = await keys.rotate(old.id, overlap=overlap)
-    await _audit(
+    await record(
         engine,
         "key.rotate",
         old.id,
@@ -281,15 +269,15 @@ async def keys_rotate(engine: AsyncEngine, args: argparse.Namespace) -> int:
     print(f"key      {secret}")
     print(f"id       {key.id}")
     print(f"prefix   {key.prefix}")
-    print(f"replaces {old.id}, which keeps working until {_when(datetime.now(UTC) + overlap)}")
+    print(f"replaces {old.id}, which keeps working until {when(datetime.now(UTC) + overlap)}")
     print("The key is shown only now: store it in your secret manager.", file=sys.stderr)
     return 0
 
 
 async def projects_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
-    await _can_audit(engine, args.audit_key)
+    await can_record(engine, args.audit_key)
     project = await TenancyStore(engine).create_project(args.name, cost_center=args.cost_center)
-    await _audit(
+    await record(
         engine, "project.create", project.id, {"name": project.name, "cost_center": project.cost_center}, args.audit_key
     )
     print(f"{project.id}  {project.name}")
@@ -298,7 +286,7 @@ async def projects_create(engine: AsyncEngine, args: argparse.Namespace) -> int:
 
 async def projects_list(engine: AsyncEngine, args: argparse.Namespace) -> int:
     projects = await TenancyStore(engine).list_projects()
-    _table(("id", "name", "cost_center"), [(p.id, p.name, p.cost_center or "") for p in projects])
+    table(("id", "name", "cost_center"), [(p.id, p.name, p.cost_center or "") for p in projects])
     return 0
 
 
@@ -432,12 +420,6 @@ def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     pq.write_table(pa.table(columns, schema=schema), path)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
-    for line in (header, *rows):
-        print("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
-
-
 _HANDLERS: dict[tuple[str, str], Callable[[AsyncEngine, argparse.Namespace], Awaitable[int]]] = {
     ("keys", "create"): keys_create,
     ("keys", "list"): keys_list,
@@ -445,6 +427,8 @@ _HANDLERS: dict[tuple[str, str], Callable[[AsyncEngine, argparse.Namespace], Awa
     ("keys", "rotate"): keys_rotate,
     ("projects", "create"): projects_create,
     ("projects", "list"): projects_list,
+    **TENANCY_HANDLERS,
+    ("usage", "report"): usage_report,
     ("db", "upgrade"): db_upgrade,
     ("audit", "verify"): audit_verify,
     ("audit", "checkpoint"): audit_checkpoint,

@@ -1,18 +1,18 @@
-"""The arguments of the store commands (keys, projects, db, audit, export): parsed without importing what runs
-them, so `wardgate serve` and `wardgate config check` start fast; cli_admin.py runs them."""
+"""The arguments of the store commands (keys, projects, teams, users, usage, db, audit, export): parsed without
+importing what runs them, so `wardgate serve` and `wardgate config check` start fast; cli_admin.py runs them."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-COMMANDS = ("keys", "projects", "db", "audit", "export")
+COMMANDS = ("keys", "projects", "teams", "users", "usage", "db", "audit", "export")
 
 
 def add_commands(commands: Any) -> None:
     """Register the subcommands on ``wardgate``'s subparsers."""
     config = argparse.ArgumentParser(add_help=False)
-    config.add_argument("--config", help="config file (YAML) naming the store; default: the built-in demo config")
+    config.add_argument("--config", help="config file (YAML) naming the store; default: $WARDGATE_CONFIG")
 
     keys = commands.add_parser("keys", help="virtual API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", parents=[config], help="create a key and print it (once)")
@@ -37,6 +37,36 @@ def add_commands(commands: Any) -> None:
     new_project.add_argument("name")
     new_project.add_argument("--cost-center", help="the cost centre chargeback reports name")
     projects.add_parser("list", parents=[config], help="list projects")
+
+    teams = commands.add_parser("teams", help="a project's teams").add_subparsers(dest="teams_command", required=True)
+    new_team = teams.add_parser("create", parents=[config], help="create a team in a project")
+    new_team.add_argument("project", help="project id or name")
+    new_team.add_argument("name")
+    team_list = teams.add_parser("list", parents=[config], help="list a project's teams")
+    team_list.add_argument("project", help="project id or name")
+    team_delete = teams.add_parser("delete", parents=[config], help="delete a team (its keys go with it)")
+    team_delete.add_argument("project", help="project id or name")
+    team_delete.add_argument("team", help="team id or name")
+
+    users = commands.add_parser("users", help="users").add_subparsers(dest="users_command", required=True)
+    new_user = users.add_parser("create", parents=[config], help="create a user")
+    new_user.add_argument("email")
+    new_user.add_argument("--name", help="display name")
+    users.add_parser("list", parents=[config], help="list users")
+    user_delete = users.add_parser("delete", parents=[config], help="delete a user (their keys and roles go too)")
+    user_delete.add_argument("user", help="user id or email")
+
+    usage = commands.add_parser("usage", parents=[config], help="spend and tokens from the ledger over a period")
+    usage.add_argument(
+        "--by",
+        default="project",
+        help="comma-separated grouping: project, team, key, model (also user, deployment, provider, day, month)",
+    )
+    usage.add_argument("--since", default="30d", help="a span back from now (30d, 12h) or an ISO date (default 30d)")
+    usage.add_argument("--until", help="an ISO date/time (default: now)")
+    usage.add_argument("--project", help="only this project (id or name)")
+    usage.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    usage.set_defaults(usage_command="report")
 
     db = commands.add_parser("db", help="the store").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", parents=[config], help="bring the store's schema to the newest migration")

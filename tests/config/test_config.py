@@ -110,3 +110,55 @@ def test_config_check_prints_ok_or_every_problem(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert f"{bad}: providers.m.colour: unknown key." in done.stderr
     assert run_cli("config", "check", str(tmp_path / "absent.yaml")).returncode == 1
+
+
+def test_config_check_reports_every_problem_in_one_pass(tmp_path: Path) -> None:
+    config = tmp_path / "many.yaml"
+    config.write_text(
+        """
+master_key: sk-12345678
+providers:
+  m: {type: mock}
+  broken: {type: nosuch}
+models:
+  a:
+    deployments: [{provider: m, model: x}]
+    fallbacks: [nowhere]
+  b:
+    deployments: [{provider: m, model: y, model_class: small}]
+    strategy: model_class
+    default_class: large
+rate_limits:
+  - {name: quoted, scope: project, rpm: "600"}
+budgets:
+  - {name: tip, scope: global, limit_usd: 5, on_exceed: fallback, fallback: [a, cheap-model]}
+  - {name: bad, scope: everyone, limit_usd: 5}
+cache: {max_ttl_s: "soon"}
+server: {max_body_bytes: "${UNSET_SIZE_FOR_TEST}"}
+"""
+    )
+    done = run_cli("config", "check", str(config))
+    assert done.returncode == 1
+    for expected in (
+        "server.max_body_bytes: environment variable UNSET_SIZE_FOR_TEST is not set.",  # interpolation
+        "budgets[1].scope: 'everyone' is not allowed",  # schema
+        "cache.max_ttl_s:",  # schema, another section
+        "providers.broken.type: 'nosuch' is not a provider type.",  # providers
+        "models.a.fallbacks[0]: 'nowhere' is not a configured model.",  # cross-reference: fall-backs
+        "models.b.default_class: 'large' is not the model_class",  # cross-reference: classes
+        "budgets[0].fallback[1]: 'cheap-model' is not a configured model.",  # cross-reference: budget fallback
+        "rate_limits[0].rpm: '600' is a string, but this setting is a number.",  # strict types
+    ):
+        assert expected in done.stderr, (expected, done.stderr)
+
+
+def test_a_quoted_number_from_the_environment_is_still_a_number() -> None:
+    text = """
+master_key: sk-12345678
+providers: {m: {type: mock}}
+models: {x: [{provider: m, model: y}]}
+rate_limits: [{name: r, scope: project, rpm: "${RPM:-600}"}]
+"""
+    assert load_config_text(text, env={}).rate_limits[0].rpm == 600
+    with pytest.raises(ConfigError, match=r"rate_limits\[0\].rpm: '600' is a string"):
+        load_config_text(text.replace('"${RPM:-600}"', '"600"'), env={})

@@ -30,7 +30,7 @@ from wardgate.api.openai import (
     response_headers,
     uncancel,
 )
-from wardgate.core.call import Call, Result
+from wardgate.core.call import Call, Result, end_user_of
 from wardgate.core.errors import InvalidJSON, ModelNotFound, WardgateError
 from wardgate.core.relay import Relay
 
@@ -61,6 +61,7 @@ class AnthropicSurface:
             call = Call(request_id, "anthropic", "chat", body["model"], body, bool(body.get("stream")), credential,
                         started)  # fmt: skip
             call.client_request_id = client_id
+            call.end_user = end_user_of(body.get("user"))  # metadata.user_id, translated
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
             call.cache_options = cache_headers(scope)

@@ -18,7 +18,7 @@ import orjson
 
 from wardgate.api import validate
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error, send_json
-from wardgate.core.call import CacheOptions, Call, Operation, Result
+from wardgate.core.call import CacheOptions, Call, Operation, Result, end_user_of
 from wardgate.core.errors import InternalError, InvalidJSON, ModelNotFound, WardgateError
 from wardgate.core.relay import Relay
 
@@ -144,6 +144,7 @@ class OpenAISurface:
                 model, stream = validate.embeddings(body), False
             call = Call(request_id, "openai", operation, model, body, stream, credential, started)
             call.client_request_id = client_id
+            call.end_user = end_user_of(body.get("user"))
             call.cache_options = cache_headers(scope)
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)

@@ -20,7 +20,7 @@ import orjson
 from wardgate.core.principal import Principal
 
 KEY_VERSION = 1
-CacheScope = Literal["project", "team", "user", "key"]
+CacheScope = Literal["project", "team", "user", "key", "end_user"]
 IGNORED_FIELDS = frozenset(
     {
         "stream",  # a stored answer is replayed either way
@@ -46,14 +46,19 @@ def fingerprint(config: Any) -> str:
     return _digest(config)[:16]
 
 
-def tenant_of(principal: Principal, scope: CacheScope) -> str:
+def tenant_of(principal: Principal, scope: CacheScope, end_user: str | None = None) -> str:
     """Who may share an entry. Always within one project; narrower scopes add the team, user or key.
 
     A principal without the attribute the scope asks for (a key with no team) falls back to the principal itself,
-    the narrowest scope there is, so a missing attribute can never widen sharing.
+    the narrowest scope there is, so a missing attribute can never widen sharing. ``end_user`` (the request's
+    client-asserted ``user``) narrows the key's scope further, hashed so a long or odd id stays out of keys; calls
+    that send none share the key's own scope.
     """
     own = f"k:{principal.kind}:{principal.id}"
     base = f"p:{principal.project}" if principal.project else own
+    if scope == "end_user":
+        key_scope = own if base == own else f"{base}/{own}"
+        return f"{key_scope}/e:{_digest(end_user)[:32]}" if end_user else key_scope
     if scope == "project" or base == own:
         return base
     if scope == "team":

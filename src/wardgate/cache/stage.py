@@ -107,7 +107,7 @@ class CacheStage:
         if generations is None:
             self._bypass(call, principal, control)
             return None
-        tenant = tenant_of(principal, policy.scope)
+        tenant = tenant_of(principal, policy.scope, call.end_user)
         key = exact_key(call.operation, call.body, tenant, policy.route, generations, template)
         miss = _Miss(call, key, ttl_s, policy.stale_s)
         stale: tuple[CachedAnswer, str] | None = None

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Scope = Literal["global", "project", "team", "user", "key", "model", "model_class"]
+Scope = Literal["global", "project", "team", "user", "key", "end_user", "model", "model_class"]
 CalendarWindow = Literal["minute", "hour", "day", "week", "month"]
 
 # Counters are 64-bit integers (nano-dollars or tokens) in Redis and in Lua: a limit, its burst (up to 10× more) and
@@ -89,9 +89,9 @@ class RateLimitConfig(_Frozen):
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
     scope: Scope
     match: str | None = None
-    rpm: Annotated[int, Field(gt=0)] | None = None
-    tpm: Annotated[int, Field(gt=0)] | None = None
-    concurrent: Annotated[int, Field(gt=0)] | None = None
+    rpm: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
+    tpm: Annotated[int, Field(gt=0, le=100_000_000_000)] | None = None
+    concurrent: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
     algorithm: Literal["sliding", "token_bucket"] = "sliding"
 
     @model_validator(mode="after")

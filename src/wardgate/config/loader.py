@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from wardgate.config.checks import budget_fallbacks, quoted_scalars
 from wardgate.config.errors import ConfigError, ConfigProblem, dotted
 from wardgate.config.interpolate import interpolate
 from wardgate.config.schema import Settings
@@ -36,23 +37,42 @@ def load_config_text(text: str, *, source: str = "<config>", env: Mapping[str, s
         raise ConfigError(source, [ConfigProblem("", "the top level must be a mapping (key: value).")])
     problems: list[ConfigProblem] = []
     data = interpolate(raw, os.environ if env is None else env, problems)
-    if problems:
-        raise ConfigError(source, problems)
     if data.get("master_key") is None:
         problems.append(
             ConfigProblem("master_key", "is required.", 'add master_key: "${WARDGATE_MASTER_KEY}" and export it.')
         )
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        from wardgate.routing.checks import list_form_paths
-
-        raise ConfigError(source, [*problems, *list_form_paths(_problems(exc, Settings), data)]) from None
-    providers = _validate_providers(settings.providers, problems)
-    _check_models(settings, data, problems)
-    if problems:
+    unset = {p.path for p in problems}
+    settings, found, dropped = _validate_settings(data)
+    raw_providers = data.get("providers")
+    providers = _validate_providers(raw_providers if isinstance(raw_providers, dict) else {}, found)
+    if settings is not None:
+        if not dropped & {"models", "providers"}:
+            _check_models(settings, data, found)
+        models = data.get("models") if "models" in dropped else settings.models
+        found.extend(budget_fallbacks(data.get("budgets"), models if isinstance(models, dict) else {}))
+        checked = {k: v for k, v in raw.items() if k not in dropped}  # a section with schema errors said enough
+        found.extend(quoted_scalars(checked, settings.model_copy(update={"providers": providers})))
+    problems.extend(p for p in found if p.path not in unset)  # an unset ${VAR} is reported once, as unset
+    if problems or settings is None:
         raise ConfigError(source, problems)
     return settings.model_copy(update={"providers": providers})
+
+
+def _validate_settings(data: dict[str, Any]) -> tuple[Settings | None, list[ConfigProblem], set[str]]:
+    """Every schema problem, then the settings without the sections that had them (so the cross-checks of the
+    others still run in the same pass), and the names of those sections."""
+    from wardgate.routing.checks import list_form_paths
+
+    try:
+        return Settings.model_validate(data), [], set()
+    except ValidationError as exc:
+        problems = list_form_paths(_problems(exc, Settings), data)
+        dropped = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+    try:
+        partial = Settings.model_validate({k: v for k, v in data.items() if k not in dropped})
+    except ValidationError:
+        partial = None  # a whole-settings check failed: the schema problems are all there is to say
+    return partial, problems, dropped
 
 
 def _parse_yaml(text: str, source: str) -> Any:

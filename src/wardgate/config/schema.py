@@ -96,6 +96,21 @@ class JWTClaimsConfig(Frozen):
     models: _CLAIM | None = None  # a list of model names; narrows the project's allow-list
 
 
+class JWTAdminRole(Frozen):
+    """A claim value that grants an admin role: at system level, or on one project (its id or name)."""
+
+    value: Annotated[str, Field(min_length=1, max_length=500)]
+    role: Literal["viewer", "member", "admin"]
+    project: Annotated[str, Field(min_length=1)] | None = None
+
+
+class JWTAdminConfig(Frozen):
+    """Admin API access for JWT/OIDC users: roles from a claim (``groups``, ``roles`` …) of the token."""
+
+    claim: _CLAIM = "groups"  # a string or a list of strings in the token
+    roles: list[JWTAdminRole] = Field(default_factory=list)
+
+
 class JWTConfig(Frozen):
     issuer: Annotated[str, Field(min_length=1)]
     audience: str | Annotated[list[str], Field(min_length=1)]
@@ -107,6 +122,7 @@ class JWTConfig(Frozen):
     jwks_min_refresh_s: Annotated[float, Field(ge=0, le=3600)] = 60.0  # floor between two fetches on an unknown kid
     claims: JWTClaimsConfig = JWTClaimsConfig()
     require_project: bool = True
+    admin: JWTAdminConfig | None = None  # unset: JWTs reach the admin API only as a Wardgate user (claims.user)
 
     @field_validator("jwks_url")
     @classmethod
@@ -223,7 +239,8 @@ class ModelCacheConfig(Frozen):
     enabled: bool = True
     ttl_s: Annotated[float, Field(gt=0)] = 3600.0
     stale_s: Annotated[float, Field(ge=0)] = 0.0  # kept this long past ttl_s, served (stale) while one call refreshes
-    scope: Literal["project", "team", "user", "key"] = "project"  # who may share an entry; never wider than a project
+    # who may share an entry; never wider than a project (end_user: one key and one client-asserted `user`)
+    scope: Literal["project", "team", "user", "key", "end_user"] = "project"
     cache_nondeterministic: bool = False  # also cache temperature > 0 (or n > 1) requests
     semantic: SemanticCacheConfig | None = None
 

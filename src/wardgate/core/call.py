@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,6 +14,8 @@ from wardgate.core.usage import Usage
 if TYPE_CHECKING:
     from wardgate.core.deployment import Deployment
     from wardgate.core.principal import Principal
+
+END_USER_MAX = 256  # longer end-user ids are replaced by their hash: bounded, still distinct
 
 Surface = Literal["openai", "anthropic"]
 Operation = Literal["chat", "completions", "embeddings"]
@@ -76,6 +79,18 @@ class Call:
     route: RouteDecision | None = None  # set by the router (routing/execute.py): x-wardgate-route, the usage event
     cache_options: CacheOptions | None = None  # the x-wardgate-cache* request headers; set by the surface, if sent
     cache_status: str | None = None  # "hit" | "stale" | "miss" | "bypass"; set by the cache stage, read by accounting
+    # the end user the client says it acts for (OpenAI `user`, Anthropic `metadata.user_id`): client-asserted, so it
+    # narrows sharing (cache, canary slice, per-end-user limits) but never identifies who pays; set by the surface
+    end_user: str | None = None
+
+
+def end_user_of(value: object) -> str | None:
+    """The end-user id of a request's ``user`` field: None unless a non-empty string; bounded in length."""
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) <= END_USER_MAX:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Chunk:

@@ -154,6 +154,8 @@ def ledger_spend(engine: AsyncEngine, classes: Mapping[str, str]) -> LedgerSpend
     async def spend(rule: BudgetRule, key: str, window: Window) -> int:
         value = rule.value_of(key)
         scope = rule.config.scope
+        if scope not in _SCOPE_COLUMNS and scope not in ("global", "model_class"):
+            return 0  # end_user: the ledger does not keep the client-asserted end user (docs/configuration.md)
         where = (usage_events.c.ts >= window.start) & (usage_events.c.ts < window.end) & _COUNTED
         if scope == "model_class":
             where &= usage_events.c.model.in_(sorted(m for m, c in classes.items() if c == value))
@@ -182,6 +184,8 @@ async def rebuild_from_ledger(stage: LimitsStage, engine: AsyncEngine, classes: 
             continue
         amount = _amount(rule)
         scope = rule.config.scope
+        if scope == "end_user":
+            continue  # the ledger does not keep the client-asserted end user: these counters start afresh
         group = usage_events.c.model if scope == "model_class" else _SCOPE_COLUMNS.get(scope)
         columns = [group] if group is not None else []
         query = select(*columns, func.coalesce(func.sum(amount), 0)).where(

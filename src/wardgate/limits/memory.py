@@ -44,6 +44,7 @@ class MemoryLimits:
     def __init__(self) -> None:
         self._budgets: dict[str, _Budget] = {}
         self._rates: dict[str, _Rate] = {}
+        self._rates_swept_at = 0.0
         self._warned: dict[str, float] = {}
 
     @staticmethod
@@ -61,6 +62,22 @@ class MemoryLimits:
             budget.reserved -= budget.holds.pop(rid)[0]
         return budget
 
+    def _sweep_rates(self, now: float) -> None:
+        """Drop counters idle for a whole window: they hold nothing (a token bucket has refilled), and client-chosen
+        scope values (end users) must not grow this map for ever."""
+        self._rates_swept_at = now
+        horizon = now - WINDOW_S
+        idle = [
+            key
+            for key, r in self._rates.items()
+            if not r.in_flight
+            and (not r.requests or r.requests[-1] <= horizon)
+            and (not r.tokens or r.tokens[-1][0] <= horizon)
+            and r.bucket_at <= horizon
+        ]
+        for key in idle:
+            del self._rates[key]
+
     def _sweep(self, now: float) -> None:
         if len(self._budgets) > 10_000:
             for key in [k for k, b in self._budgets.items() if b.expires < now]:
@@ -69,6 +86,8 @@ class MemoryLimits:
     def _rate(self, key: str, now: float) -> _Rate:
         rate = self._rates.get(key)
         if rate is None:
+            if len(self._rates) > 10_000 and now - self._rates_swept_at > 1.0:
+                self._sweep_rates(now)
             rate = self._rates[key] = _Rate()
         horizon = now - WINDOW_S
         while rate.requests and rate.requests[0] <= horizon:

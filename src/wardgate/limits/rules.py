@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +39,20 @@ def scope_value(scope: Scope, call: Call, model_classes: Mapping[str, str]) -> t
         return (principal.team,) if principal.team else ()
     if scope == "user":
         return (principal.user,) if principal.user else ()
+    if scope == "end_user":
+        return end_user_values(principal, call.end_user)
     return (principal.id,) if principal.kind == "key" else ()
+
+
+def end_user_values(principal: Principal, end_user: str | None) -> tuple[str, ...]:
+    """An end user's counter id, then its raw id (for ``match``). The id is client-asserted: counted within the
+    project (else the principal), hashed so it stays short in keys; calls that send none share one counter per
+    principal, so leaving ``user`` out never escapes the limit."""
+    owner = principal.project or f"{principal.kind}:{principal.id}"
+    if not end_user:
+        return (f"{owner}/anon:{principal.id}",)
+    digest = hashlib.sha256(f"{owner}\x00{end_user}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return (f"{owner}/e:{digest}", end_user)
 
 
 @dataclass(frozen=True, slots=True)

@@ -314,7 +314,8 @@ class LimitsStage:
 
     def _headers(self, call: Call, reservation: Reservation, decision: Decision) -> None:
         for rule, key, window, _ in reservation.budgets:
-            self.seen_keys[key] = (rule, rule.value_of(key), window)
+            if rule.config.scope != "end_user":  # client-chosen values: never a growing map or a series each
+                self.seen_keys[key] = (rule, rule.value_of(key), window)
         call.response_headers += state_headers(reservation.budgets, reservation.rates, decision)
 
     def on_chunk(self, call: Call, chunk: Chunk) -> Chunk | None:

@@ -15,6 +15,8 @@ def _values(stage: LimitsStage, rule: BudgetRule, value: str | None) -> list[str
         return [value]
     if rule.config.scope == "global":
         return ["*"]
+    if rule.config.scope == "end_user":
+        return []  # one counter per client-asserted id, hashed: read one with ?scope_value=<counter id>
     seen = sorted({v for (r, v, _) in stage.seen_keys.values() if r.config.name == rule.config.name})
     return seen or ([rule.config.match] if rule.config.match else [])
 

@@ -1,15 +1,32 @@
 """`GET /metrics` in the Prometheus text format.
 
 Gauges are computed when scraped (budget state is read from its backend then), so the hot path pays nothing.
-Each worker answers for itself; with Redis the budget gauges are the same on every worker and replica.
+With several workers (``wardgate serve --workers N``) a scrape reaches one of them, so each worker publishes its
+counters to a file in a directory the server shares (``WARDGATE_METRICS_DIR``, a temporary directory ``serve``
+makes) every ``PUBLISH_INTERVAL_S``, and the scraped worker sums the counters of all of them (its own read fresh);
+a worker that exited keeps its file, so totals never go backwards. Gauges (in flight, EWMAs, breaker state) stay
+the scraped worker's own; budget gauges come from their backend and are never summed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
 
 Labels = dict[str, str]
+METRICS_DIR_ENV = "WARDGATE_METRICS_DIR"
+PUBLISH_INTERVAL_S = 0.1  # other workers' counters lag a scrape by at most this (plus a file write)
+log = logging.getLogger("wardgate.metrics")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +59,93 @@ def render(samples: Iterable[Sample]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self._collectors: list[Collector] = []
+class WorkerCounters:
+    """The counters of every worker of one server, through one small file per worker in a shared directory."""
 
-    def add(self, collector: Collector) -> None:
-        self._collectors.append(collector)
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._file = directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+        self._last: bytes | None = None
+
+    def publish(self, samples: Iterable[Sample]) -> None:
+        data = orjson.dumps([[s.name, s.labels, s.value, s.help] for s in samples if s.kind == "counter"])
+        if data == self._last:
+            return
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, self._file)  # a reader sees the old file or the new one, never half of one
+        self._last = data
+
+    def totals(self) -> list[Sample]:
+        sums: dict[tuple[str, tuple[tuple[str, str], ...]], list[Any]] = {}
+        for path in self.directory.glob("*.json"):
+            try:
+                rows = orjson.loads(path.read_bytes())
+            except (OSError, orjson.JSONDecodeError):  # removed or replaced while listed: skipped this scrape
+                continue
+            for name, labels, value, text in rows:
+                key = (name, tuple(sorted(labels.items())))
+                entry = sums.setdefault(key, [labels, 0.0, text])
+                entry[1] += value
+        return [Sample(name, labels, value, text, "counter") for (name, _), (labels, value, text) in sums.items()]
+
+
+def shared_counters_from_env() -> WorkerCounters | None:
+    """Read once, when the app is built: set by ``wardgate serve`` when it runs more than one worker."""
+    directory = os.environ.get(METRICS_DIR_ENV)
+    if not directory:
+        return None
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    return WorkerCounters(path)
+
+
+class Metrics:
+    def __init__(self, shared: WorkerCounters | None = None) -> None:
+        self._shared_state: list[Collector] = []  # the same on every worker (read from a shared backend)
+        self._per_worker: list[Collector] = []
+        self._shared = shared
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, collector: Collector, *, per_worker: bool = True) -> None:
+        """``per_worker``: the collector reports this worker's own counts (summed across workers when shared)."""
+        (self._per_worker if per_worker else self._shared_state).append(collector)
+
+    async def _collect(self, collectors: Iterable[Collector]) -> list[Sample]:
+        samples: list[Sample] = []
+        for collect in collectors:
+            samples.extend(await collect())
+        return samples
 
     async def scrape(self) -> bytes:
-        samples: list[Sample] = []
-        for collect in self._collectors:
-            samples.extend(await collect())
+        samples = await self._collect(self._per_worker)
+        if self._shared is not None:
+            self._shared.publish(samples)
+            samples = [s for s in samples if s.kind != "counter"] + self._shared.totals()
+        samples += await self._collect(self._shared_state)
         samples.sort(key=lambda s: s.name)  # a metric's lines must be contiguous
         return render(samples)
+
+    def start(self) -> None:
+        if self._shared is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._publish_forever(), name="metrics-publish")
+
+    async def _publish_forever(self) -> None:
+        assert self._shared is not None
+        while True:
+            try:
+                self._shared.publish(await self._collect(self._per_worker))
+            except OSError:  # the directory went away (server shutting down): the next round tries again
+                log.warning("metrics: cannot publish this worker's counters", exc_info=True)
+            await asyncio.sleep(PUBLISH_INTERVAL_S)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._shared is not None:
+            with contextlib.suppress(OSError):
+                self._shared.publish(await self._collect(self._per_worker))  # the last counts survive the worker

@@ -1,6 +1,7 @@
 """A model's canary: a candidate deployment that gets a slice of the calls until it is promoted or rolled back.
 
-The slice is sticky: a user (or key) is in it or not by a hash of their id, salted with the model and the
+The slice is sticky: a user (else the end user the request names in ``user``, within its key; else the key) is in
+it or not by a hash of their id, salted with the model and the
 candidate, so they see one model version throughout, and each canary draws a different slice. Each arm keeps its own
 health (attempts on the candidate vs attempts on the baseline deployments), and the canary is rolled back on its
 own as soon as its error rate is significantly above the baseline's plus ``error_rate_margin``, or significantly
@@ -30,7 +31,7 @@ _SCALE = 10_000  # percent is applied in hundredths, so 0.05% is a slice too
 
 
 def in_slice(salt: str, sticky_id: str, percent: float) -> bool:
-    digest = hashlib.blake2b(f"{salt}\x00{sticky_id}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{salt}\x00{sticky_id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % _SCALE < percent * (_SCALE // 100)
 
 

@@ -68,6 +68,8 @@ class Executor:
         route = self._routes[call.model]
         single = route.single
         if single is not None:  # the router stage already set the deployment and the header
+            route.counters.calls += 1
+            route.counters.attempts += 1
             adapter = single.target.deployment.adapter
             began = perf_counter()
             try:

@@ -1,8 +1,9 @@
 """Prometheus samples of routing: per model (calls, attempts, retries, fall-backs, classifier decisions), per
 deployment (requests, failures by kind, in flight, EWMAs, success ratio, breaker) and per canary arm.
 
-Counters are this worker's since it started; gauges are the routing view at scrape time, which with Redis is the
-view merged across workers and replicas. Nothing is computed on the request path.
+Counters are this worker's since it started (observability/metrics.py sums them over the server's workers); gauges
+are the routing view at scrape time, which with Redis is the view merged across workers and replicas. Nothing is
+computed on the request path.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from wardgate.routing.state import RoutingState
 _BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 _CANARY = {"active": 0.0, "promoted": 1.0, "rolled_back": 2.0}
 _ROUTE_COUNTERS = (
-    ("calls", "calls routed by this worker (models with more than one choice)"),
+    ("calls", "calls routed by this worker"),
     ("attempts", "calls sent upstream, retries and fall-backs included"),
     ("retries", "retries on the same deployment"),
     ("fallbacks", "attempts on a deployment other than the first one chosen"),

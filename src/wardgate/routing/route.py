@@ -160,12 +160,15 @@ class Route:
 
 
 def sticky_id(call: Call, sticky: str) -> str:
-    """Who a canary's slice sticks to: the user (else the key), or the key; an anonymous call is its own."""
+    """Who a canary's slice sticks to: the user (else the key's end user, else the key), or the key; an anonymous
+    call is its own. An end user (client-asserted) only picks a slice within its key."""
     principal = call.principal
     if principal is None:
         return call.id
     if sticky == "user" and principal.user:
         return principal.user
+    if sticky == "user" and call.end_user:
+        return f"{principal.id}\x00{call.end_user}"
     return principal.id
 
 

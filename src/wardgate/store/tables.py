@@ -180,3 +180,13 @@ budgets = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# rate limits created through the admin API (YAML rate limits live in the config); `config` is a RateLimitConfig
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("config", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -230,6 +230,13 @@ class TenancyStore:
         async with self.engine.connect() as conn:
             return [User(r.id, r.email, r.name, r.created_at) for r in await conn.execute(query)]
 
+    async def delete_user(self, user_id: str) -> User:
+        """Delete a user by id or email; their roles and the keys bound to them go with them."""
+        user = await self.get_user(user_id)
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(users).where(users.c.id == user.id))
+        return user
+
     # agents
     async def create_agent(self, project_id: str, name: str, *, id: str | None = None) -> Agent:
         await self.get_project(project_id)

@@ -20,7 +20,7 @@ from wardgate.store.usage import by_request_id
 
 
 @pytest.fixture
-def config(tmp_path: Path, store_path: Path) -> str:
+def config(tmp_path: Path, store_path: Path, gateway: RunningGateway) -> str:  # the gateway made the store
     path = tmp_path / "wardgate.yaml"
     # only store: and the audit key (master_key here) are read; a provider whose key is unset does not stop the CLI
     providers = 'providers:\n  up: {type: openai, api_key: "${UNSET_KEY}"}\n'
@@ -199,10 +199,33 @@ def test_db_upgrade_reports_the_schema(config: str, capsys: pytest.CaptureFixtur
     assert code == 0 and "newest migration" in out
 
 
-def test_the_demo_config_is_the_default(
+def test_without_a_config_the_cli_says_so_and_creates_no_database(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # the demo config's store is ./wardgate.db
-    assert run(capsys, "projects", "create", "demo-project")[0] == 0
-    assert (tmp_path / "wardgate.db").exists()
-    assert "demo-project" in run(capsys, "projects", "list")[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WARDGATE_CONFIG", raising=False)
+    code, _, err = run(capsys, "projects", "list")
+    assert code == 2 and "--config" in err and "WARDGATE_CONFIG" in err
+    elsewhere = tmp_path / "elsewhere.yaml"  # names a relative store that is not here
+    elsewhere.write_text("store: sqlite:///wardgate.db\n")
+    code, _, err = run(capsys, "keys", "list", "--config", str(elsewhere))
+    assert code == 2 and "does not exist" in err and "db upgrade" in err
+    assert list(tmp_path.iterdir()) == [elsewhere]  # no empty wardgate.db left behind
+
+
+def test_the_cli_finds_the_store_through_wardgate_config(
+    config: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WARDGATE_CONFIG", config)
+    name = unique("via-env")
+    assert run(capsys, "projects", "create", name)[0] == 0
+    assert name in run(capsys, "projects", "list", "--config", config)[1]
+    assert not (tmp_path / "wardgate.db").exists()
+
+
+def test_db_upgrade_creates_a_new_store(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.yaml"
+    fresh.write_text(f"store: sqlite:///{tmp_path / 'new.db'}\n")
+    assert run(capsys, "db", "upgrade", "--config", str(fresh))[0] == 0
+    assert run(capsys, "projects", "create", "first", "--config", str(fresh))[0] == 0

@@ -27,6 +27,11 @@ include-method = "PUT"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404"]
 
 [[operations]]
+include-path = "/admin/v1/rate-limits/{name}"
+include-method = "PUT"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404"]
+
+[[operations]]
 include-path = "/admin/v1/keys"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]

@@ -1,8 +1,8 @@
 """Who is calling the admin API, and what they may see and change.
 
 System admins (the master key, or a user with the system admin role) see everything. A user (a virtual key bound
-to a user) sees the projects where they hold a role: admin may change the project, its teams and keys; member may
-read it and manage keys bound to themselves; viewer may read it.
+to a user, or a JWT of the configured issuer: jwt_auth.py) sees the projects where they hold a role: admin may
+change the project, its teams and keys; member may read it and manage keys bound to themselves; viewer may read it.
 """
 
 from __future__ import annotations
@@ -67,7 +67,14 @@ async def authenticate(request: Request, services: Worker) -> AdminActor:
         principal = await _principal(credential, services)
         if principal is not None and principal.user is not None:
             return await actor_for_user(principal.user, services)
-    raise Unauthenticated("Incorrect API key provided (the admin API takes the master key or a key bound to a user).")
+    elif services.jwt is not None and credential.count(".") == 2:  # a JWT from the configured OIDC issuer
+        from wardgate.api.admin.jwt_auth import jwt_actor
+
+        return await jwt_actor(credential, services)
+    raise Unauthenticated(
+        "Incorrect API key provided (the admin API takes the master key, a key bound to a user or a JWT of the "
+        "configured issuer)."
+    )
 
 
 async def _principal(credential: str, services: Worker) -> Principal | None:

@@ -22,6 +22,7 @@ from wardgate.limits.refresh import compile_row
 from wardgate.limits.state import budget_states
 from wardgate.routing.state import promote, resume, rollback, routing_state
 from wardgate.store.budgets import BudgetStore
+from wardgate.store.common import NotFoundInStore
 
 
 class Rows(BaseModel):
@@ -151,15 +152,32 @@ class RuntimeRoutes:
     async def cache_invalidate(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
         body = await read_body(request, Invalidation)
-        if body.scope == "project" and body.value is not None and actor.system_role is None:
-            actor.require_project(body.value, "admin")
-        else:
-            actor.require_system("admin")
         if body.scope != "all" and body.value is None:
             raise bad_param("value", f"invalidating a {body.scope} needs its name or id")
-        generation = await invalidate(self.services.cache, body.scope, body.value)
-        record(self.services, actor, "cache.invalidate", f"{body.scope}:{body.value or '*'}", {})
-        return reply(Generation(scope=body.scope, value=body.value, generation=generation))
+        value = body.value
+        if body.scope == "project" and value is not None:
+            value = await self._project_id(actor, value)  # entries are keyed by the project's id
+            if actor.system_role is None:
+                actor.require_project(value, "admin")
+            else:
+                actor.require_system("admin")
+        else:
+            actor.require_system("admin")
+            if body.scope == "model" and value not in self.services.settings.models:
+                raise NotFound(f"no model {value!r}: nothing of it is cached")
+        generation = await invalidate(self.services.cache, body.scope, value)
+        record(self.services, actor, "cache.invalidate", f"{body.scope}:{value or '*'}", {"value": body.value})
+        return reply(Generation(scope=body.scope, value=value, generation=generation))
+
+    async def _project_id(self, actor: AdminActor, id_or_name: str) -> str:
+        """A project's id from its id or name; one the caller may not see is as absent as an unknown one."""
+        try:
+            project = await self.services.tenancy.find_project(id_or_name)
+        except NotFoundInStore:
+            project = None
+        if project is None or (actor.system_role is None and actor.project_role(project.id) is None):
+            raise NotFound(f"no project {id_or_name!r}")
+        return project.id
 
     async def deployments(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
@@ -261,7 +279,7 @@ def operations(services: Worker) -> list[Operation]:
             r.cache_invalidate,
             Generation,
             body=Invalidation,
-            errors=(400, 401, 403),
+            errors=(400, 401, 403, 404),
         ),
         Operation(
             "GET",

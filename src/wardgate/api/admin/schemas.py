@@ -88,13 +88,18 @@ class ProjectCreate(Body):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """Optional but never null: the document must not offer ``default: null`` for a field null is invalid in."""
+    schema.pop("default", None)
+
+
 class ProjectUpdate(Body):
     """Only the fields sent change; `allowed_models: null` opens the project to every model."""
 
-    name: Name | SkipJsonSchema[None] = None
+    name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
     cost_center: Name | None = None
     allowed_models: ModelList | None = None
-    metadata: dict[str, Any] | SkipJsonSchema[None] = None
+    metadata: dict[str, Any] | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
 
     _present = field_validator("name", "metadata")(_not_null)
 

@@ -125,6 +125,14 @@ class UserRoutes:
         record(self.services, actor, "role.revoke", user.id, {"scope": scope.scope, "scope_id": scope_id or None})
         return reply(Deleted(object="role", id=user.id))
 
+    async def delete(self, request: Request) -> Response:
+        actor = await authenticate(request, self.services)
+        actor.require_system("admin")  # a user may hold roles in projects the caller cannot see
+        user = await self.tenancy.delete_user(request.path_params["user_id"])
+        self.services.key_cache.invalidate()  # keys bound to the user went with them
+        record(self.services, actor, "user.delete", user.id, {"email": user.email})
+        return reply(Deleted(object="user", id=user.id))
+
 
 def _scope_of(grant: SystemRoleGrant | ProjectRoleGrant | TeamRoleGrant) -> SystemScope | ProjectScope | TeamScope:
     if isinstance(grant, SystemRoleGrant):
@@ -153,6 +161,14 @@ def operations(services: Worker) -> list[Operation]:
             "GET", "/admin/v1/users", "List the users the caller can see", "users", r.list, UserList, errors=(401,)
         ),
         Operation("GET", "/admin/v1/users/{user_id}", "Get a user by id or email", "users", r.get, UserView),
+        Operation(
+            "DELETE",
+            "/admin/v1/users/{user_id}",
+            "Delete a user, their roles and their keys (system admin)",
+            "users",
+            r.delete,
+            Deleted,
+        ),
         Operation(
             "PUT",
             roles,
