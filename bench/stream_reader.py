@@ -21,8 +21,8 @@ from wardgate.core.call import Call
 from wardgate.core.deployment import Deployment
 
 EVENTS = 200  # content events a stream
-STREAMS = 300  # streams a round
-ROUNDS = 7
+STREAMS = 50  # streams a round
+ROUNDS = 41
 PER_READ = 2
 
 
@@ -107,6 +107,18 @@ def anthropic_stream() -> list[bytes]:
     return _reads(frames)
 
 
+def gemini_stream() -> list[bytes]:
+    def event(i: int, last: bool = False) -> bytes:
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": f" w{i}"}]}, "index": 0}
+        body: dict[str, Any] = {"candidates": [candidate], "modelVersion": "gemini-2.5-flash", "responseId": "r1"}
+        if last:
+            candidate["finishReason"] = "STOP"
+            body["usageMetadata"] = {"promptTokenCount": 5, "candidatesTokenCount": EVENTS, "totalTokenCount": 205}
+        return b"data: " + orjson.dumps(body) + b"\r\n\r\n"
+
+    return _reads([event(i, last=i == EVENTS - 1) for i in range(EVENTS)])
+
+
 def bedrock_stream() -> list[bytes]:
     from tests.fakes.bedrock_logic import event_frame
 
@@ -146,6 +158,12 @@ def anthropic_adapter(http: Any) -> Any:
     )
 
 
+def gemini_adapter(http: Any) -> Any:
+    from wardgate.providers.gemini.adapter import GeminiAdapter
+
+    return GeminiAdapter("gemini", http, "http://x", "AIza-bench")
+
+
 def bedrock_adapter(http: Any) -> Any:
     from botocore.credentials import Credentials
 
@@ -160,6 +178,7 @@ def bedrock_adapter(http: Any) -> Any:
 CASES: dict[str, tuple[Callable[[], list[bytes]], Callable[[Any], Any], str]] = {
     "openai": (openai_stream, openai_adapter, "gpt-4o-mini"),
     "anthropic": (anthropic_stream, anthropic_adapter, "claude-sonnet-4-5"),
+    "gemini": (gemini_stream, gemini_adapter, "gemini-2.5-flash"),
     "bedrock": (bedrock_stream, bedrock_adapter, "anthropic.claude-3-5-sonnet-20240620-v1:0"),
 }
 

@@ -11,8 +11,10 @@ import struct
 import uuid
 import zlib
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from botocore.eventstream import EventStreamHeaderParser
 
 from tests.fakes.bedrock import encode_frame, encode_header, event_frame, exception_frame
 from wardgate.providers.framing import FramingError
@@ -146,3 +148,22 @@ def test_a_payload_longer_than_the_aws_limit_is_refused_before_it_is_buffered() 
 def test_a_length_too_small_for_a_message_is_refused() -> None:
     with pytest.raises(FramingError):
         decode(_frame_with_raw_prelude(8, 0, b""))
+
+
+def test_a_streams_repeated_header_blocks_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bedrock repeats the same headers on every event; botocore's header parsing is most of its cost per message."""
+    parsed: list[bytes] = []
+    original = EventStreamHeaderParser.parse
+
+    def counting(self: EventStreamHeaderParser, data: bytes) -> dict[str, Any]:
+        parsed.append(data)
+        return original(self, data)
+
+    monkeypatch.setattr(EventStreamHeaderParser, "parse", counting)
+    frames = [event_frame("contentBlockDelta", {"delta": {"text": str(i)}}) for i in range(50)]
+    frames.append(exception_frame("throttlingException", "slow down"))
+    messages = decode(b"".join(frames))
+    assert [string_header(m, ":event-type") for m in messages[:50]] == ["contentBlockDelta"] * 50
+    assert string_header(messages[50], ":exception-type") == "throttlingException"
+    assert [m.payload for m in messages[:2]] == [b'{"delta":{"text":"0"}}', b'{"delta":{"text":"1"}}']
+    assert len(parsed) == 2  # one block for the 50 events, one for the exception

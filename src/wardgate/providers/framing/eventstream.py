@@ -11,14 +11,42 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from typing import Any
 
-from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserError
+from botocore.eventstream import EventStreamBuffer, EventStreamHeaderParser, EventStreamMessage, ParserError
 
 from wardgate.providers.framing import FramingError
 
 __all__ = ["EventStreamDecoder", "EventStreamMessage", "string_header"]
 
 _MIN_MESSAGE_LENGTH = 16  # prelude (12) + message CRC (4)
+_CACHED_HEADER_BLOCKS = 16
+_CACHED_HEADER_BYTES = 512
+
+
+class _RepeatedHeaders:
+    """botocore's header parser, run once per distinct header block of a stream.
+
+    Bedrock sends the same few header blocks (``:event-type`` contentBlockDelta, ``:content-type``,
+    ``:message-type``) on every event, and botocore's field-by-field header parsing is most of its cost per message;
+    parsed once, a stream's events decode at about the cost of the hand-written decoder this replaced. botocore
+    checks a message's CRC, which covers its headers, before it parses them, so only verified blocks are cached; the
+    cache is per stream and bounded. Messages of one stream share their headers dict: read it, never change it.
+    """
+
+    __slots__ = ("_parse", "_seen")
+
+    def __init__(self, parser: EventStreamHeaderParser) -> None:
+        self._parse = parser.parse
+        self._seen: dict[bytes, dict[str, Any]] = {}
+
+    def parse(self, data: bytes) -> dict[str, Any]:
+        found = self._seen.get(data)
+        if found is None:
+            found = self._parse(data)
+            if len(self._seen) < _CACHED_HEADER_BLOCKS and len(data) <= _CACHED_HEADER_BYTES:
+                self._seen[data] = found
+        return found
 
 
 class EventStreamDecoder:
@@ -29,6 +57,11 @@ class EventStreamDecoder:
 
     def __init__(self) -> None:
         self._buffer = EventStreamBuffer()
+        # botocore's buffer parses headers with the parser object it holds; should a release rename that attribute,
+        # nothing is replaced and decoding stays correct, only slower
+        parser = getattr(self._buffer, "_header_parser", None)
+        if isinstance(parser, EventStreamHeaderParser):
+            self._buffer._header_parser = _RepeatedHeaders(parser)  # type: ignore[attr-defined]
         self.pending = 0  # bytes of an incomplete message held: non-zero at the end of a body means it was cut off
 
     def feed(self, data: bytes) -> Iterator[EventStreamMessage]:

@@ -123,7 +123,7 @@ class GoogleAdapter:
             if isinstance(error, dict):
                 code = error.get("code")
                 raise google_error(name, code if isinstance(code, int) else 500, parsed, None, self.secrets())
-            batch.extend(Chunk(c) for c in chunks_from_event(parsed, state))
+            batch.extend(map(Chunk, chunks_from_event(parsed, state)))
 
         return on_event
 
