@@ -46,6 +46,9 @@ def hide(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
     for name in list(sys.modules):
         if name.startswith(ours) and name != "wardgate.providers.bedrock.config":
             monkeypatch.delitem(sys.modules, name)
+    for name in list(sys.modules):  # a cached submodule would be found without its package
+        if any(name == module or name.startswith(module + ".") for module in modules):
+            monkeypatch.setitem(sys.modules, name, None)
     for module in modules:
         monkeypatch.setitem(sys.modules, module, None)
 
@@ -80,7 +83,9 @@ async def test_building_an_adapter_without_its_extra_names_the_provider_and_the_
     aws = registry.get("bedrock")
     gcp = registry.get("vertex")
     assert aws is not None and gcp is not None
-    aws_config = aws.config.model_validate({"type": "bedrock", "region": "us-east-1"})
+    aws_config = aws.config.model_validate(
+        {"type": "bedrock", "region": "us-east-1", "access_key_id": "AKIAFAKE", "secret_access_key": "fake"}
+    )
     gcp_config = gcp.config.model_validate({"type": "vertex", "project": "p", "credentials_file": str(key_file)})
     hide(monkeypatch, "botocore", "google.auth")
     http = UpstreamHTTP(new_session())
