@@ -16,7 +16,8 @@ What it answers (deterministic: the reply, the usage, the embeddings) is describ
 Scripting: ``enqueue`` answers the next request with a raw response (before authentication), ``enqueue_error``
 with an AWS error; ``fail_stream(after, exception_type, message)`` makes the next stream send an exception frame
 after ``after`` events; ``corrupt_next_stream()`` flips a payload byte of the next stream's second frame;
-``cut_next_stream(after)`` ends the next stream cleanly in the middle of frame ``after``.
+``cut_next_stream(after)`` ends the next stream cleanly in the middle of frame ``after``; ``reset_next_stream(after)``
+drops the connection after ``after`` frames (a reset mid-stream).
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class FakeBedrock(LoopbackServer):
         self._stream_failures: deque[_StreamFailure] = deque()
         self._corrupt = 0
         self._cuts: deque[int] = deque()
+        self._resets: deque[int] = deque()
 
     # --- scripting and observation --------------------------------------------------------------------------
 
@@ -152,12 +154,17 @@ class FakeBedrock(LoopbackServer):
         """The next stream sends ``after`` whole frames and ten bytes of the next one, then ends cleanly."""
         self._cuts.append(after)
 
+    def reset_next_stream(self, after: int) -> None:
+        """The next stream sends ``after`` whole frames, then the connection drops."""
+        self._resets.append(after)
+
     def reset(self) -> None:
         with self._lock:
             super().reset()
             self._stream_failures.clear()
             self._corrupt = 0
             self._cuts.clear()
+            self._resets.clear()
 
     # --- serving --------------------------------------------------------------------------------------------
 
@@ -277,11 +284,16 @@ class FakeBedrock(LoopbackServer):
         response = web.StreamResponse(
             headers={"content-type": "application/vnd.amazon.eventstream", "x-amzn-requestid": str(uuid.uuid4())}
         )
+        reset_after = self._resets.popleft() if self._resets else None
         await response.prepare(request)
         first = frames[0]
         await response.write(first[:7])  # a frame cut across two writes: decoders must buffer
         await response.write(first[7:])
-        for frame in frames[1:]:
+        for sent, frame in enumerate(frames[1:], start=1):
+            if sent == reset_after:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
             await response.write(frame)
         await response.write_eof()
         return response

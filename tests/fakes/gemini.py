@@ -11,7 +11,8 @@ Routes:
   :streamGenerateContent | :predict`, authenticated by `Authorization: Bearer <a token this fake issued>` (else 401
   UNAUTHENTICATED).
 - `POST /token`: the service-account JWT-bearer grant. The assertion must be an RS256 JWT signed by a key registered
-  with `write_service_account`, with `aud` = this URL, the cloud-platform scope and a lifetime of at most an hour;
+  with `write_service_account`, with `aud` = Google's token endpoint `https://oauth2.googleapis.com/token` (as Google
+  requires, wherever the key file's `token_uri` sends it), the cloud-platform scope and a lifetime of at most an hour;
   the answer is `{"access_token": "ya29.fake-<n>", "expires_in": token_lifetime, "token_type": "Bearer"}`, else
   400 `{"error": "invalid_grant", …}`. Verified claims are kept in `assertions`.
 `streamGenerateContent` needs `alt=sse` (as used by every SDK); events are framed `data: <json>\\r\\n\\r\\n` as
@@ -96,6 +97,7 @@ _VERTEX = re.compile(
     r":(?P<method>generateContent|streamGenerateContent|predict)"
 )
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # the assertion's aud, whatever URL it is posted to
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
@@ -257,7 +259,7 @@ class FakeGemini(LoopbackServer):
             return None
         now = time.time()
         iat, exp = claims.get("iat", 0), claims.get("exp", 0)
-        if claims.get("aud") != self.token_url or SCOPE not in str(claims.get("scope", "")).split():
+        if claims.get("aud") != GOOGLE_TOKEN_AUDIENCE or SCOPE not in str(claims.get("scope", "")).split():
             return None
         if not (iat - 300 <= now <= exp) or exp - iat > 3600:
             return None

@@ -12,9 +12,14 @@ from wardgate.core.call import Chunk
 from wardgate.core.errors import InvalidRequest, UpstreamError, UpstreamRateLimited, WardgateError
 from wardgate.core.usage import Usage
 from wardgate.providers.bedrock.stream import StreamState, chunks_from_message
-from wardgate.providers.framing.eventstream import decode_message
+from wardgate.providers.framing.eventstream import EventStreamDecoder, EventStreamMessage
 
 MODEL = "amazon.nova-pro-v1:0"
+
+
+def decode_message(frame: bytes) -> EventStreamMessage:
+    [message] = EventStreamDecoder().feed(frame)
+    return message
 
 
 def state(include_usage: bool = True) -> StreamState:

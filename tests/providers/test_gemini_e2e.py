@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import struct
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
 import openai
-import orjson
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_logic import embedding_vector
 from tests.openapi_schema import validate
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
-from wardgate.core.deployment import Timeouts
-from wardgate.core.errors import UpstreamError
-from wardgate.providers.gemini.vertex_auth import AccessTokens, load_service_account
-from wardgate.providers.http import UpstreamHTTP, new_session
 
 API_KEY = "AIzaSyFakeGeminiUpstreamKey000000000000"
 WRONG_KEY = "AIzaSyNotTheRightKey0000000000000000000"
@@ -423,52 +413,3 @@ def test_a_rejected_provider_key_is_a_502_that_does_not_show_the_key(gateway: Ru
     validate("ErrorResponse", response.json())
     assert response.json()["error"]["code"] == "upstream_auth_error"
     assert WRONG_KEY not in response.text and API_KEY not in response.text
-
-
-# --- the service-account token ---------------------------------------------------------------------------------
-
-
-async def test_concurrent_requests_share_one_token_refresh_until_it_is_stale(
-    upstream: FakeGemini, key_file: Path
-) -> None:
-    now = [1000.0]
-    http = UpstreamHTTP(new_session())
-    try:
-        tokens = AccessTokens(load_service_account(key_file), http, "vertex", Timeouts(), clock=lambda: now[0])
-        first = await asyncio.gather(*(tokens.token() for _ in range(10)))
-        assert len(set(first)) == 1 and len(upstream.token_requests) == 1
-        now[0] += 3600 - 301  # still fresh: refreshed only within five minutes of expiry
-        assert await tokens.token() == first[0] and len(upstream.token_requests) == 1
-        now[0] += 2
-        second = await asyncio.gather(*(tokens.token() for _ in range(5)))
-        assert len(set(second)) == 1 and second[0] != first[0] and len(upstream.token_requests) == 2
-    finally:
-        await http.session.close()
-    assert upstream.assertions[0]["exp"] - upstream.assertions[0]["iat"] == 3600
-    assert upstream.assertions[0]["iat"] == pytest.approx(time.time(), abs=60)
-
-
-async def test_a_refused_service_account_is_an_auth_error_without_the_assertion(
-    upstream: FakeGemini, tmp_path: Path
-) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # not registered with the fake
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    path = tmp_path / "unknown.json"
-    document = {
-        "type": "service_account",
-        "client_email": "stranger@x.iam.gserviceaccount.com",
-        "private_key": pem.decode(),
-        "token_uri": upstream.token_url,
-    }
-    path.write_bytes(orjson.dumps(document))
-    http = UpstreamHTTP(new_session())
-    try:
-        tokens = AccessTokens(load_service_account(path), http, "vertex", Timeouts())
-        with pytest.raises(UpstreamError) as caught:
-            await tokens.token()
-    finally:
-        await http.session.close()
-    assert caught.value.code == "upstream_auth_error" and caught.value.status == 502
-    assert "invalid_grant" in caught.value.message
-    assertion = parse_qs(upstream.token_requests[0].body.decode())["assertion"][0]
-    assert assertion not in caught.value.message

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from tests.openapi_schema import validate
@@ -24,7 +24,6 @@ from wardgate.providers.gemini import VertexConfig, embeddings
 from wardgate.providers.gemini.errors import google_error, retry_after
 from wardgate.providers.gemini.stream import StreamState, chunks_from_event, usage_chunk
 from wardgate.providers.gemini.translate import from_wire, to_wire, usage_from_wire
-from wardgate.providers.gemini.vertex_auth import load_service_account, signed_assertion
 
 GOLDEN = Path(__file__).parent / "golden" / "gemini"
 CASES = sorted(p.name.removesuffix(".request.json") for p in GOLDEN.glob("*.request.json"))
@@ -541,7 +540,7 @@ def test_embedding_requests_gemini_cannot_take_are_refused(field: str, value: An
     assert caught.value.param == field
 
 
-# --- configuration and the service account ------------------------------------------------------------
+# --- configuration ------------------------------------------------------------------------------------
 
 
 def _key_file(tmp_path: Path, **override: Any) -> tuple[Path, rsa.RSAPrivateKey]:
@@ -558,51 +557,6 @@ def _key_file(tmp_path: Path, **override: Any) -> tuple[Path, rsa.RSAPrivateKey]
     path = tmp_path / "sa.json"
     path.write_bytes(orjson.dumps(document))
     return path, key
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def test_the_assertion_is_an_rs256_jwt_with_google_claims(tmp_path: Path) -> None:
-    path, key = _key_file(tmp_path)
-    account = load_service_account(path)
-    assert "BEGIN" not in repr(account)
-    jwt = signed_assertion(account, 1_700_000_000)
-    header_b64, claims_b64, signature_b64 = jwt.split(".")
-    assert orjson.loads(_unb64(header_b64)) == {"alg": "RS256", "typ": "JWT", "kid": "kid1"}
-    assert orjson.loads(_unb64(claims_b64)) == {
-        "iss": "sa@p.iam.gserviceaccount.com",
-        "scope": "https://www.googleapis.com/auth/cloud-platform",
-        "aud": "https://oauth2.example/token",
-        "iat": 1_700_000_000,
-        "exp": 1_700_003_600,
-    }
-    key.public_key().verify(
-        _unb64(signature_b64), f"{header_b64}.{claims_b64}".encode(), padding.PKCS1v15(), hashes.SHA256()
-    )
-
-
-@pytest.mark.parametrize(
-    ("override", "problem"),
-    [
-        ({"type": "authorized_user"}, "not a service-account key"),
-        ({"client_email": ""}, "missing client_email"),
-        ({"private_key": "not a key"}, "not a PEM private key"),
-    ],
-)
-def test_a_bad_key_file_is_named_without_its_content(tmp_path: Path, override: dict[str, Any], problem: str) -> None:
-    path, _ = _key_file(tmp_path, **override)
-    with pytest.raises(ValueError, match=problem) as caught:
-        load_service_account(path)
-    assert str(path) in str(caught.value) and "PRIVATE" not in str(caught.value)
-
-
-def test_a_key_file_that_is_not_json_is_named(tmp_path: Path) -> None:
-    path = tmp_path / "sa.json"
-    path.write_text("nope")
-    with pytest.raises(ValueError, match="not JSON"):
-        load_service_account(path)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pkgutil
 
 import wardgate.providers as _package
 
-_INFRASTRUCTURE = frozenset({"builtin", "registry", "http", "presets", "framing"})
+_INFRASTRUCTURE = frozenset({"builtin", "registry", "http", "streaming", "presets", "framing"})
 
 for _info in pkgutil.iter_modules(_package.__path__):
     if _info.name not in _INFRASTRUCTURE and not _info.name.startswith("_"):

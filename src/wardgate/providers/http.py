@@ -4,7 +4,7 @@ WardgateErrors."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from time import perf_counter
 from typing import Any
@@ -27,6 +27,9 @@ from wardgate.core.errors import (
 )
 
 ErrorOf = Callable[[aiohttp.ClientResponse, bytes], WardgateError]
+# The headers of one request from (its URL as sent, its body, the adapter's headers): the hook for authentication that
+# depends on the request or on time (SigV4 signs URL and body; an OAuth access token is refreshed before it expires).
+Sign = Callable[[str | yarl.URL, bytes, Mapping[str, str]], Awaitable[Mapping[str, str]]]
 _KEYISH = re.compile(r"\b(sk|pk|rk|key|gsk|xai|AIza)[-_][A-Za-z0-9*_\-]{6,}|AIza[A-Za-z0-9_\-]{20,}")
 # headers of an upstream error answer that a client may act on
 _KEPT_ERROR_HEADERS = ("retry-after", "retry-after-ms")
@@ -58,26 +61,37 @@ class UpstreamHTTP:
             self._timeouts[t] = found
         return found
 
-    async def post(
-        self, provider: str, url: str | yarl.URL, data: bytes, headers: Mapping[str, str], timeouts: Timeouts
-    ) -> aiohttp.ClientResponse:
-        """POST and return the response once its headers are in; the caller reads or streams the body."""
+    async def fetch(
+        self, call: Call, provider: str, url: str | yarl.URL, data: bytes, headers: Mapping[str, str], sign: Sign | None
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """POST and read the whole answer, whatever its status: (the response, released, and its bytes)."""
+        assert call.deployment is not None
+        if sign is not None:
+            headers = await sign(url, data, headers)
         with upstream_errors(provider):
-            return await self.session.post(url, data=data, headers=headers, timeout=self.timeout(timeouts))
+            response = await self.session.post(
+                url, data=data, headers=headers, timeout=self.timeout(call.deployment.timeouts)
+            )
+            try:
+                raw = await response.read()
+            finally:
+                response.release()
+        return response, raw
 
     async def exchange(
-        self, call: Call, provider: str, url: str | yarl.URL, data: bytes, headers: Mapping[str, str], error_of: ErrorOf
+        self,
+        call: Call,
+        provider: str,
+        url: str | yarl.URL,
+        data: bytes,
+        headers: Mapping[str, str],
+        error_of: ErrorOf,
+        sign: Sign | None = None,
     ) -> tuple[bytes, Any]:
         """POST and read the whole answer: (its bytes, its JSON). The wait is the call's upstream time; an answer
         other than 200 becomes ``error_of(response, body)``; a body that is not JSON is an upstream error."""
-        assert call.deployment is not None
         started = perf_counter()
-        response = await self.post(provider, url, data, headers, call.deployment.timeouts)
-        try:
-            with upstream_errors(provider):
-                raw = await response.read()
-        finally:
-            response.release()
+        response, raw = await self.fetch(call, provider, url, data, headers, sign)
         call.upstream_s = perf_counter() - started
         if response.status != 200:
             raise error_of(response, raw)
@@ -87,13 +101,26 @@ class UpstreamHTTP:
             raise UpstreamError(f"{provider}: the provider answered with invalid JSON.") from exc
 
     async def open(
-        self, call: Call, provider: str, url: str | yarl.URL, data: bytes, headers: Mapping[str, str], error_of: ErrorOf
+        self,
+        call: Call,
+        provider: str,
+        url: str | yarl.URL,
+        data: bytes,
+        headers: Mapping[str, str],
+        error_of: ErrorOf,
+        sign: Sign | None = None,
     ) -> aiohttp.ClientResponse:
         """POST a streamed request and return the response once the provider accepted it (its headers are in);
-        a refusal is read whole and raised as ``error_of(response, body)`` before any chunk reaches the client."""
+        a refusal is read whole and raised as ``error_of(response, body)`` before any chunk reaches the client.
+        The body is read with ``providers.streaming.read_stream``."""
         assert call.deployment is not None
         started = perf_counter()
-        response = await self.post(provider, url, data, headers, call.deployment.timeouts)
+        if sign is not None:
+            headers = await sign(url, data, headers)
+        with upstream_errors(provider):
+            response = await self.session.post(
+                url, data=data, headers=headers, timeout=self.timeout(call.deployment.timeouts)
+            )
         call.upstream_s = perf_counter() - started
         if response.status != 200:
             try:
@@ -103,12 +130,6 @@ class UpstreamHTTP:
                 response.release()
             raise error_of(response, raw)
         return response
-
-    async def get(
-        self, provider: str, url: str, headers: Mapping[str, str], timeouts: Timeouts
-    ) -> aiohttp.ClientResponse:
-        with upstream_errors(provider):
-            return await self.session.get(url, headers=headers, timeout=self.timeout(timeouts))
 
 
 @contextmanager

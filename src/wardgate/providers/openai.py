@@ -6,9 +6,7 @@ known or not, reaches the provider unchanged, and its answer reaches the client 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
-from time import perf_counter
 from typing import Annotated, Any
 
 import aiohttp
@@ -20,9 +18,10 @@ from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamError, WardgateError
 from wardgate.core.usage import Usage
 from wardgate.providers import registry
-from wardgate.providers.framing.sse import SSEDecoder
-from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_errors, upstream_message
+from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
+from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
 from wardgate.providers.presets import CHAT, COMPLETIONS, EMBEDDINGS, PRESETS, Preset
+from wardgate.providers.streaming import OnEvent, read_stream
 
 _PATHS = {CHAT: "/chat/completions", COMPLETIONS: "/completions", EMBEDDINGS: "/embeddings"}
 _USAGE_MARKS = (b'"usage":{', b'"usage": {')
@@ -120,50 +119,34 @@ class OpenAIAdapter:
         if inject:  # ask for usage so accounting sees it; the usage-only chunk is then kept from the client
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
         response = await self.http.open(call, self.name, self.url(call), orjson.dumps(body), self.headers, self.error)
-        return self._chunks(call, response, drop_usage_only=inject)
+        return read_stream(call, self.name, response, SSEDecoder(), self._on_event(call, drop_usage_only=inject))
 
-    async def _chunks(
-        self, call: Call, response: aiohttp.ClientResponse, drop_usage_only: bool
-    ) -> AsyncIterator[list[Chunk]]:
-        decoder = SSEDecoder()
-        finished = False
-        try:
-            with upstream_errors(self.name):
-                async for data in response.content.iter_any():
-                    batch: list[Chunk] = []
-                    for event in decoder.feed(data):
-                        chunk = self._chunk(call, event.data, drop_usage_only)
-                        if chunk is not None:
-                            batch.append(chunk)
-                    if batch:
-                        if call.first_token_at is None:
-                            call.first_token_at = perf_counter()
-                        yield batch
-                for event in decoder.flush():
-                    chunk = self._chunk(call, event.data, drop_usage_only)
-                    if chunk is not None:
-                        yield [chunk]
-            finished = True
-        finally:
-            if finished:
-                response.release()
-            else:  # cut short (client gone, error): drop the connection rather than drain it
-                response.close()
+    def _on_event(self, call: Call, drop_usage_only: bool) -> OnEvent[SSEEvent]:
+        """The chunk of one event: the provider's bytes as they came, parsed only when they carry the usage."""
+        name = self.name
 
-    def _chunk(self, call: Call, data: bytes, drop_usage_only: bool) -> Chunk | None:
-        if data == b"[DONE]" or not data:
-            return None
-        if data.startswith(b'{"error"'):
-            message, param, code = upstream_message(data)
-            raise UpstreamError(f"{self.name}: {message}", param=param, code=code)
-        if _USAGE_MARKS[0] in data or _USAGE_MARKS[1] in data:
-            obj = orjson.loads(data)
-            usage = Usage.from_openai(obj["usage"])
-            call.usage = usage
-            if drop_usage_only and not obj.get("choices"):
-                return None
-            return Chunk(obj, raw=data, usage=usage)
-        return Chunk(raw=data)
+        def on_event(event: SSEEvent, batch: list[Chunk]) -> None:
+            data = event.data
+            if data == b"[DONE]" or not data:
+                return
+            if data.startswith(b'{"error"'):
+                message, param, code = upstream_message(data)
+                raise UpstreamError(f"{name}: {message}", param=param, code=code)
+            if _USAGE_MARKS[0] in data or _USAGE_MARKS[1] in data:
+                try:
+                    obj = orjson.loads(data)
+                except orjson.JSONDecodeError as exc:
+                    raise UpstreamError(f"{name}: the provider sent an event that is not JSON.") from exc
+                if isinstance(obj, dict) and isinstance(obj.get("usage"), dict):
+                    usage = Usage.from_openai(obj["usage"])
+                    call.usage = usage
+                    if drop_usage_only and not obj.get("choices"):
+                        return
+                    batch.append(Chunk(obj, raw=data, usage=usage))
+                    return
+            batch.append(Chunk(raw=data))
+
+        return on_event
 
     def error(self, response: aiohttp.ClientResponse, data: bytes) -> WardgateError:
         message, param, code = upstream_message(data)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib.util
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +50,39 @@ def provider_types() -> dict[str, ProviderType]:
 def get(name: str) -> ProviderType | None:
     _load_builtin()
     return _TYPES.get(name)
+
+
+class MissingExtra(RuntimeError):
+    """A configured provider's optional dependencies are not installed."""
+
+    def __init__(self, provider: str, type_name: str, package: str, extra: str) -> None:
+        super().__init__(
+            f"provider {provider!r} has type {type_name}, which needs {package}: install wardgate[{extra}]"
+            f" (pip install 'wardgate[{extra}]')"
+        )
+
+
+def require_extra(type_name: str, module: str, package: str, extra: str) -> None:
+    """For a provider config's validator: refuse, when the config is loaded, a type whose optional dependency is
+    missing. Finds the module without importing it, so checking a config costs nothing."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ModuleNotFoundError, ValueError):  # a missing parent package; a module without a spec
+        found = False
+    if not found:
+        raise ValueError(f"type {type_name} needs {package}, which is not installed: install wardgate[{extra}]")
+
+
+@contextmanager
+def imports_of_extra(provider: str, type_name: str, package: str, extra: str, roots: tuple[str, ...]) -> Iterator[None]:
+    """Around an adapter factory's lazy imports: a missing dependency (a top-level package in ``roots``) becomes
+    MissingExtra, which names the provider and the extra to install; any other ImportError is a bug and stays one."""
+    try:
+        yield
+    except ImportError as exc:
+        if exc.name is not None and exc.name.split(".")[0] in roots:
+            raise MissingExtra(provider, type_name, package, extra) from exc
+        raise
 
 
 def _load_builtin() -> None:

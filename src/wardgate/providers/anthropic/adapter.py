@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from time import perf_counter
 from typing import Any
 
 import aiohttp
@@ -16,7 +14,8 @@ from wardgate.providers.anthropic.request import TYPE, to_wire
 from wardgate.providers.anthropic.response import from_wire, usage_from_wire
 from wardgate.providers.anthropic.stream import StreamState, translate_event
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
-from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_errors, upstream_message
+from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
+from wardgate.providers.streaming import OnEnd, OnEvent, read_stream
 
 OPERATIONS = frozenset({"chat", "completions"})  # Anthropic has no embeddings endpoint
 
@@ -70,60 +69,39 @@ class AnthropicAdapter:
             include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
             secrets=self.secrets,
         )
-        return self._chunks(call, response, state)
+        return read_stream(call, self.name, response, SSEDecoder(), self._on_event(call, state), self._on_end(state))
 
-    async def _chunks(
-        self, call: Call, response: aiohttp.ClientResponse, state: StreamState
-    ) -> AsyncIterator[list[Chunk]]:
-        decoder = SSEDecoder()
-        finished = False
-        try:
-            with upstream_errors(self.name):
-                async for data in response.content.iter_any():
-                    batch, error = self._batch(call, decoder.feed(data), state)
-                    if batch:
-                        if call.first_token_at is None:
-                            call.first_token_at = perf_counter()
-                        yield batch
-                    if error is not None:
-                        raise error
-                batch, error = self._batch(call, decoder.flush(), state)
-                if batch:
-                    yield batch
-                if error is not None:
-                    raise error
-            if not state.finished:
-                raise UpstreamUnavailable(f"{self.name}: the stream ended before the message did.")
-            finished = True
-        finally:
-            if finished:
-                response.release()
-            else:  # cut short (client gone, error): drop the connection rather than drain it
-                response.close()
+    def _on_event(self, call: Call, state: StreamState) -> OnEvent[SSEEvent]:
+        name = self.name
+        chat = call.operation == "chat"
 
-    def _batch(
-        self, call: Call, events: list[SSEEvent], state: StreamState
-    ) -> tuple[list[Chunk], WardgateError | None]:
-        """The chunks of one read, and the error that ended it if one did: what came before an error event
-        still reaches the client, then the error."""
-        batch: list[Chunk] = []
-        for event in events:
+        def on_event(event: SSEEvent, batch: list[Chunk]) -> None:
             if not event.data:
-                continue
+                return
             try:
                 parsed = orjson.loads(event.data)
-                chunks = translate_event(parsed, state)
-            except orjson.JSONDecodeError:
-                return batch, UpstreamError(f"{self.name}: the provider sent an event that is not JSON.")
-            except WardgateError as exc:
-                return batch, exc
+            except orjson.JSONDecodeError as exc:
+                raise UpstreamError(f"{name}: the provider sent an event that is not JSON.") from exc
+            if not isinstance(parsed, dict):
+                raise UpstreamError(f"{name}: the provider sent an event that is not an object.")
+            chunks = translate_event(parsed, state)
             if parsed.get("type") in ("message_start", "message_delta"):
                 call.usage = state.current_usage()
-            if call.operation == "chat":
+            if chat:
                 batch.extend(chunks)
             else:
                 batch.extend(c for c in map(completion_chunk, chunks) if c is not None)
-        return batch, None
+
+        return on_event
+
+    def _on_end(self, state: StreamState) -> OnEnd:
+        name = self.name
+
+        def on_end(batch: list[Chunk]) -> None:
+            if not state.finished:
+                raise UpstreamUnavailable(f"{name}: the stream ended before the message did.")
+
+        return on_end
 
     def error(self, response: aiohttp.ClientResponse, data: bytes) -> WardgateError:
         message, param, code = upstream_message(data)

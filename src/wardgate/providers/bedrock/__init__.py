@@ -1,4 +1,6 @@
 """``type: bedrock``: AWS Bedrock Runtime (Converse, ConverseStream; InvokeModel for embeddings), SigV4-signed.
+botocore (signing, credentials, event-stream decoding) is the ``wardgate[bedrock]`` extra, imported only when a
+Bedrock provider is built.
 
 ``translate.py``, ``messages.py`` and ``embeddings.py`` hold the pure wire translation, ``stream.py`` the event
 translation of ConverseStream, ``sigv4.py`` credentials and signing, ``config.py`` the config, ``adapter.py`` the I/O.
@@ -18,7 +20,8 @@ if TYPE_CHECKING:
 
 def build(name: str, config: BedrockConfig, http: UpstreamHTTP) -> BedrockAdapter:
     # imported here, once per configured provider, so that a gateway without Bedrock never loads botocore
-    from wardgate.providers.bedrock.adapter import build as build_adapter
+    with registry.imports_of_extra(name, "bedrock", "botocore", "bedrock", roots=("botocore",)):
+        from wardgate.providers.bedrock.adapter import build as build_adapter
 
     return build_adapter(name, config, http)
 

@@ -1,15 +1,17 @@
 """The Bedrock Runtime adapter: Converse for chat, ConverseStream for streams, InvokeModel for embeddings.
 
-Every request is signed with SigV4 (``sigv4.py``) over the exact bytes and URL it is sent with. The URL is passed to
-aiohttp as an already-encoded ``yarl.URL``: left to itself yarl would decode the ``%3A`` of ``…-v1:0`` back to ``:``
-and the path on the wire would no longer be the one that was signed.
+Requests go through the shared exchange (``providers/http.py``), whose ``sign`` hook signs each one with SigV4
+(``sigv4.py``) over the exact bytes and URL it is sent with. The URL is passed to aiohttp as an already-encoded
+``yarl.URL``: left to itself yarl would decode the ``%3A`` of ``…-v1:0`` back to ``:`` and the path on the wire would
+no longer be the one that was signed. Streams are AWS event-stream frames, decoded by botocore
+(``framing/eventstream.py``) and read by the shared stream reader (``providers/streaming.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from time import perf_counter
 from typing import Any
 
@@ -24,13 +26,16 @@ from wardgate.providers.bedrock.config import BedrockConfig, secret
 from wardgate.providers.bedrock.sigv4 import Signer, model_path, resolve_credentials
 from wardgate.providers.bedrock.stream import StreamState, chunks_from_message, upstream_status
 from wardgate.providers.bedrock.translate import from_wire, to_wire, usage_from_wire
-from wardgate.providers.framing.eventstream import EventStreamDecoder, EventStreamError
-from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_errors, upstream_message
+from wardgate.providers.framing.eventstream import EventStreamDecoder, EventStreamMessage
+from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
+from wardgate.providers.streaming import OnEnd, OnEvent, read_stream
 
 JSON = "application/json"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 ERROR_TYPE_HEADER = "x-amzn-errortype"
 MAX_CONCURRENT_INVOKES = 16  # per embeddings request: a batch of Titan texts is one call per text
+_JSON_HEADERS = {"Content-Type": JSON, "Accept": JSON}
+_STREAM_HEADERS = {"Content-Type": JSON, "Accept": EVENT_STREAM}
 
 
 class BedrockAdapter:
@@ -46,19 +51,24 @@ class BedrockAdapter:
     def supports(self, operation: str) -> bool:
         return operation in ("chat", "embeddings")
 
+    def url(self, model: str, action: str) -> URL:
+        # encoded, so that the path sent is the path signed
+        return URL(self.base_url + model_path(model, action), encoded=True)
+
+    async def sign(self, url: str | URL, body: bytes, headers: Mapping[str, str]) -> Mapping[str, str]:
+        """The shared exchange's ``sign`` hook: SigV4 over the exact URL and bytes sent."""
+        return await self.signer.sign(str(url), body, headers)
+
     async def send(self, call: Call) -> Result:
         assert call.deployment is not None
         model = call.deployment.upstream_model
         if call.operation == "embeddings":
             return await self._embeddings(call, model)
         body = orjson.dumps(to_wire(call.body, model))
-        started = perf_counter()
-        response = await self._post(call, model_path(model, "converse"), body, JSON)
-        data = await self._read(response)
-        call.upstream_s = perf_counter() - started
-        if response.status != 200:
-            raise self.error(response, data)
-        answer = self._json(data)
+        url = self.url(model, "converse")
+        _, answer = await self.http.exchange(call, self.name, url, body, _JSON_HEADERS, self.error, self.sign)
+        if not isinstance(answer, dict):
+            raise UpstreamError(f"{self.name}: the provider answered with JSON that is not an object.")
         call.usage = usage_from_wire(answer.get("usage") or {})
         return Result.of(from_wire(answer, model=model, response_id=f"chatcmpl-{call.id}", created=int(time.time())))
 
@@ -73,54 +83,31 @@ class BedrockAdapter:
             created=int(time.time()),
             include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
         )
-        started = perf_counter()
-        response = await self._post(call, model_path(model, "converse-stream"), body, EVENT_STREAM)
-        call.upstream_s = perf_counter() - started
-        if response.status != 200:
-            raise self.error(response, await self._read(response))
-        return self._chunks(call, response, state)
-
-    async def _chunks(
-        self, call: Call, response: aiohttp.ClientResponse, state: StreamState
-    ) -> AsyncIterator[list[Chunk]]:
+        url = self.url(model, "converse-stream")
+        response = await self.http.open(call, self.name, url, body, _STREAM_HEADERS, self.error, self.sign)
         decoder = EventStreamDecoder()
-        finished = False
-        try:
-            with upstream_errors(self.name):
-                async for data in response.content.iter_any():
-                    decoder.add(data)
-                    batch: list[Chunk] = []
-                    try:
-                        for message in decoder.messages():
-                            batch.extend(chunks_from_message(message, state, self.name, self.signer.secrets()))
-                    except WardgateError:
-                        if batch:  # what came before the failure still reaches the client, then the error
-                            yield self._seen(call, state, batch)
-                        raise
-                    except EventStreamError as exc:
-                        if batch:
-                            yield self._seen(call, state, batch)
-                        raise UpstreamError(f"{self.name}: the provider's event stream is corrupt ({exc}).") from exc
-                    if batch:
-                        yield self._seen(call, state, batch)
-                    elif state.usage is not None:
-                        call.usage = state.usage
-            if decoder.pending or not state.stopped:
-                raise UpstreamUnavailable(f"{self.name}: the provider's stream ended before the answer did.")
-            finished = True
-        finally:
-            if finished:
-                response.release()
-            else:  # cut short (client gone, error): drop the connection rather than drain it
-                response.close()
+        return read_stream(
+            call, self.name, response, decoder, self._on_event(call, state), self._on_end(decoder, state)
+        )
 
-    @staticmethod
-    def _seen(call: Call, state: StreamState, batch: list[Chunk]) -> list[Chunk]:
-        if state.usage is not None:
-            call.usage = state.usage
-        if call.first_token_at is None:
-            call.first_token_at = perf_counter()
-        return batch
+    def _on_event(self, call: Call, state: StreamState) -> OnEvent[EventStreamMessage]:
+        name, signer = self.name, self.signer
+
+        def on_event(message: EventStreamMessage, batch: list[Chunk]) -> None:
+            batch.extend(chunks_from_message(message, state, name, signer.secrets()))
+            if state.usage is not None:
+                call.usage = state.usage
+
+        return on_event
+
+    def _on_end(self, decoder: EventStreamDecoder, state: StreamState) -> OnEnd:
+        name = self.name
+
+        def on_end(batch: list[Chunk]) -> None:
+            if decoder.pending or not state.stopped:
+                raise UpstreamUnavailable(f"{name}: the provider's stream ended before the answer did.")
+
+        return on_end
 
     async def _embeddings(self, call: Call, model: str) -> Result:
         family = embeddings.family(model)
@@ -156,37 +143,19 @@ class BedrockAdapter:
     async def _invoke(
         self, call: Call, model: str, body: dict[str, Any], limit: asyncio.Semaphore
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
+        """One InvokeModel call of a batch; the batch, not each call, is the call's upstream time."""
         async with limit:
-            response = await self._post(call, model_path(model, "invoke"), orjson.dumps(body), JSON)
-            data = await self._read(response)
+            url = self.url(model, "invoke")
+            response, data = await self.http.fetch(call, self.name, url, orjson.dumps(body), _JSON_HEADERS, self.sign)
         if response.status != 200:
             raise self.error(response, data)
-        return self._json(data), response.headers
-
-    async def _post(self, call: Call, path: str, body: bytes, accept: str) -> aiohttp.ClientResponse:
-        assert call.deployment is not None
-        url = self.base_url + path
-        headers = await self.signer.sign(url, body, {"Content-Type": JSON, "Accept": accept})
-        # an encoded URL, so that the path sent is the path signed; UpstreamHTTP.post is typed for str only
-        wire_url = URL(url, encoded=True)
-        timeouts = call.deployment.timeouts
-        return await self.http.post(self.name, wire_url, body, headers, timeouts)
-
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        try:
-            with upstream_errors(self.name):
-                return await response.read()
-        finally:
-            response.release()
-
-    def _json(self, data: bytes) -> dict[str, Any]:
         try:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"{self.name}: the provider answered with invalid JSON.") from exc
         if not isinstance(parsed, dict):
             raise UpstreamError(f"{self.name}: the provider answered with JSON that is not an object.")
-        return parsed
+        return parsed, response.headers
 
     def error(self, response: aiohttp.ClientResponse, data: bytes) -> WardgateError:
         """Bedrock's ``{"message": …}`` (``Message`` from AWS's front door) with the ``x-amzn-ErrorType`` name."""

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from wardgate.config.schema import BaseURL, TimeoutsConfig
+from wardgate.providers import registry
 
 
 class BedrockConfig(BaseModel):
@@ -30,6 +31,7 @@ class BedrockConfig(BaseModel):
             )
         if secret(self.session_token) and not key:
             raise ValueError("session_token needs access_key_id and secret_access_key")
+        registry.require_extra("bedrock", "botocore", "botocore", "bedrock")
         return self
 
 

@@ -18,7 +18,7 @@ from wardgate.core.call import Chunk
 from wardgate.core.errors import UpstreamError, WardgateError
 from wardgate.core.usage import Usage
 from wardgate.providers.bedrock.translate import finish_reason, usage_from_wire
-from wardgate.providers.framing.eventstream import EventStreamMessage
+from wardgate.providers.framing.eventstream import EventStreamMessage, string_header
 from wardgate.providers.http import error_from_status, scrub
 
 # ConverseStreamOutput's exception members and the status each one carries (botocore's service model)
@@ -50,14 +50,14 @@ class StreamState:
 def chunks_from_message(
     message: EventStreamMessage, state: StreamState, provider: str, secrets: tuple[str, ...] = ()
 ) -> list[Chunk]:
-    kind = message.header(":message-type")
+    kind = string_header(message, ":message-type")
     if kind == "exception":
         raise stream_exception(message, provider, secrets)
     if kind == "error":
-        code = message.header(":error-code") or "error"
-        text = message.header(":error-message") or "stream error"
+        code = string_header(message, ":error-code") or "error"
+        text = string_header(message, ":error-message") or "stream error"
         raise UpstreamError(f"{provider}: {code}: {scrub(text, secrets)}")
-    event = message.header(":event-type")
+    event = string_header(message, ":event-type")
     try:
         payload: dict[str, Any] = orjson.loads(message.payload) if message.payload else {}
     except orjson.JSONDecodeError as exc:
@@ -116,7 +116,7 @@ def _delta(payload: dict[str, Any], state: StreamState, provider: str) -> list[C
 
 
 def stream_exception(message: EventStreamMessage, provider: str, secrets: tuple[str, ...] = ()) -> WardgateError:
-    name = message.header(":exception-type") or "exception"
+    name = string_header(message, ":exception-type") or "exception"
     try:
         body = orjson.loads(message.payload) if message.payload else {}
     except orjson.JSONDecodeError:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
-from time import perf_counter
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -16,7 +15,8 @@ from wardgate.providers.cohere.embed import embed_from_wire, embed_to_wire, embe
 from wardgate.providers.cohere.stream import StreamState, chunks_from_event
 from wardgate.providers.cohere.translate import TYPE, from_wire, to_wire, usage_from_wire
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
-from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_errors, upstream_message
+from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
+from wardgate.providers.streaming import OnEnd, OnEvent, read_stream
 
 _OPERATIONS = frozenset({"chat", "embeddings"})
 _INVALID_TOKEN = 498  # Cohere's status for a malformed or revoked key: an authentication failure like 401
@@ -62,49 +62,35 @@ class CohereAdapter:
             include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
             provider=self.name,
         )
-        return self._chunks(call, response, state)
+        return read_stream(call, self.name, response, SSEDecoder(), self._on_event(call, state), self._on_end(state))
 
-    async def _chunks(
-        self, call: Call, response: aiohttp.ClientResponse, state: StreamState
-    ) -> AsyncIterator[list[Chunk]]:
-        decoder = SSEDecoder()
-        finished = False
-        try:
-            with upstream_errors(self.name):
-                async for data in response.content.iter_any():
-                    batch = self._batch(call, decoder.feed(data), state)
-                    if batch:
-                        if call.first_token_at is None:
-                            call.first_token_at = perf_counter()
-                        yield batch
-                batch = self._batch(call, decoder.flush(), state)
-                if batch:
-                    yield batch
-            if not state.finished:
-                raise UpstreamUnavailable(f"{self.name}: the provider's stream ended before its message-end event.")
-            finished = True
-        finally:
-            if finished:
-                response.release()
-            else:  # cut short (client gone, error): drop the connection rather than drain it
-                response.close()
+    def _on_event(self, call: Call, state: StreamState) -> OnEvent[SSEEvent]:
+        name = self.name
 
-    def _batch(self, call: Call, events: list[SSEEvent], state: StreamState) -> list[Chunk]:
-        batch: list[Chunk] = []
-        for event in events:
+        def on_event(event: SSEEvent, batch: list[Chunk]) -> None:
             if not event.data or event.data == b"[DONE]":
-                continue
+                return
             try:
                 parsed = orjson.loads(event.data)
             except orjson.JSONDecodeError as exc:
-                raise UpstreamError(f"{self.name}: the provider sent an event that is not JSON.") from exc
+                raise UpstreamError(f"{name}: the provider sent an event that is not JSON.") from exc
             if not isinstance(parsed, dict):
-                continue
-            name = event.event.decode("utf-8", "replace") if event.event else None
-            batch.extend(chunks_from_event(parsed, state, name))
+                return
+            kind = event.event.decode("utf-8", "replace") if event.event else None
+            batch.extend(chunks_from_event(parsed, state, kind))
             if state.usage is not None:
                 call.usage = state.usage
-        return batch
+
+        return on_event
+
+    def _on_end(self, state: StreamState) -> OnEnd:
+        name = self.name
+
+        def on_end(batch: list[Chunk]) -> None:
+            if not state.finished:
+                raise UpstreamUnavailable(f"{name}: the provider's stream ended before its message-end event.")
+
+        return on_end
 
     async def _post_json(self, call: Call, path: str, wire: dict[str, Any]) -> dict[str, Any]:
         _, body = await self.http.exchange(

@@ -14,16 +14,24 @@ class SSEEvent:
 class SSEDecoder:
     """Feed it bytes as they arrive; it returns the events completed so far and keeps the partial tail.
 
-    Events end at a blank line; ``\\r\\n`` line endings are normalised once per read, not per line.
+    Events end at a blank line. Lines end in ``\\r\\n``, ``\\n`` or ``\\r``, normalised to ``\\n`` once per read, not
+    per line; a read that ends in ``\\r`` may be the first half of a ``\\r\\n``, so a ``\\n`` that starts the next read
+    is dropped rather than read as a second line break (which would end the event early).
     """
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_cr")
 
     def __init__(self) -> None:
         self._buf = b""
+        self._cr = False  # the last read ended in \r
 
     def feed(self, data: bytes) -> list[SSEEvent]:
+        if self._cr:
+            self._cr = False
+            if data[:1] == b"\n":
+                data = data[1:]
         if b"\r" in data:
+            self._cr = data[-1:] == b"\r"
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf + data if self._buf else data
         end = buf.rfind(b"\n\n")
@@ -41,7 +49,7 @@ class SSEDecoder:
 
     def flush(self) -> list[SSEEvent]:
         """The last event when a stream ends without a trailing blank line."""
-        block, self._buf = self._buf.strip(b"\n"), b""
+        block, self._buf, self._cr = self._buf.strip(b"\n"), b"", False
         event = _parse_block(block) if block else None
         return [event] if event is not None else []
 

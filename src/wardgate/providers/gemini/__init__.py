@@ -1,18 +1,18 @@
-"""Google's Gemini models: ``type: gemini`` (Google AI Studio, an API key) and ``type: vertex`` (Vertex AI, a
-service account). One wire format (``generateContent``), translated in ``translate.py``/``stream.py``/
-``embeddings.py``; the adapters in ``adapter.py`` differ only in URLs and authentication."""
+"""Google's Gemini models: ``type: gemini`` (Google AI Studio, an API key) and ``type: vertex`` (Vertex AI, Google
+credentials through google-auth: ``wardgate[vertex]``). One wire format (``generateContent``), translated in
+``translate.py``/``stream.py``/``embeddings.py``; the adapters in ``adapter.py`` differ only in URLs and
+authentication; ``credentials.py`` (google-auth) is imported only when a Vertex provider is built."""
 
 from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, FilePath, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, FilePath, SecretStr, field_validator, model_validator
 
 from wardgate.config.schema import BaseURL, TimeoutsConfig
 from wardgate.core.deployment import Timeouts
 from wardgate.providers import registry
 from wardgate.providers.gemini.adapter import GeminiAdapter, VertexAdapter
-from wardgate.providers.gemini.vertex_auth import load_service_account
 from wardgate.providers.http import UpstreamHTTP
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
@@ -39,7 +39,8 @@ class VertexConfig(BaseModel):
     type: str
     project: str
     location: str = "us-central1"
-    credentials_file: FilePath  # a service-account JSON key; read once, when the gateway starts
+    # a service-account JSON key, read once when the gateway starts; absent: Application Default Credentials
+    credentials_file: FilePath | None = None
     base_url: BaseURL | None = None  # default: https://{location}-aiplatform.googleapis.com/v1
     timeouts: TimeoutsConfig = TimeoutsConfig()
 
@@ -49,6 +50,12 @@ class VertexConfig(BaseModel):
         if not _NAME.fullmatch(value):
             raise ValueError("must be lower-case letters, digits and dashes (e.g. my-project, us-central1)")
         return value
+
+    @model_validator(mode="after")
+    def _google_auth_installed(self) -> VertexConfig:
+        registry.require_extra("vertex", "google.auth", "google-auth", "vertex")
+        registry.require_extra("vertex", "requests", "requests", "vertex")  # google-auth's HTTP transport
+        return self
 
     def endpoint(self) -> str:
         if self.base_url:
@@ -67,16 +74,12 @@ def build_gemini(name: str, config: GeminiConfig, http: UpstreamHTTP) -> GeminiA
 
 
 def build_vertex(name: str, config: VertexConfig, http: UpstreamHTTP) -> VertexAdapter:
-    return VertexAdapter(
-        name,
-        http,
-        config.endpoint(),
-        project=config.project,
-        location=config.location,
-        account=load_service_account(config.credentials_file),
-        timeouts=_timeouts(config.timeouts),
-    )
+    with registry.imports_of_extra(name, "vertex", "google-auth", "vertex", roots=("google", "requests")):
+        from wardgate.providers.gemini.credentials import AccessTokens, load_credentials
+
+    tokens = AccessTokens(load_credentials(config.credentials_file), name, _timeouts(config.timeouts))
+    return VertexAdapter(name, http, config.endpoint(), project=config.project, location=config.location, tokens=tokens)
 
 
 registry.add("gemini", GeminiConfig, build_gemini, "Google Gemini API (AI Studio, API key)")
-registry.add("vertex", VertexConfig, build_vertex, "Google Vertex AI Gemini (service account)")
+registry.add("vertex", VertexConfig, build_vertex, "Google Vertex AI Gemini (google-auth: wardgate[vertex])")

@@ -1,17 +1,17 @@
 """The I/O of the Google adapters: one class for the wire format, two subclasses for where it lives and how it
-authenticates (AI Studio: an API key header; Vertex AI: a service account's OAuth token)."""
+authenticates (AI Studio: an API key header; Vertex AI: an OAuth access token of Google credentials)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import Mapping
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
-from wardgate.core.deployment import Timeouts
 from wardgate.core.errors import UnsupportedOperation, UpstreamError, UpstreamUnavailable, WardgateError
 from wardgate.core.usage import Usage
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
@@ -20,21 +20,32 @@ from wardgate.providers.gemini.answer import from_wire, usage_from_wire
 from wardgate.providers.gemini.errors import google_error
 from wardgate.providers.gemini.stream import StreamState, chunks_from_event, usage_chunk
 from wardgate.providers.gemini.translate import to_wire
-from wardgate.providers.gemini.vertex_auth import AccessTokens, ServiceAccount
-from wardgate.providers.http import UpstreamHTTP, upstream_errors
+from wardgate.providers.http import Sign, UpstreamHTTP
+from wardgate.providers.streaming import OnEnd, OnEvent, read_stream
 
 _OPERATIONS = frozenset({"chat", "embeddings"})
+
+
+class Tokens(Protocol):
+    """An access-token source (``credentials.AccessTokens``, which imports google-auth: not imported here)."""
+
+    @property
+    def current(self) -> str | None: ...
+
+    async def token(self) -> str: ...
 
 
 class GoogleAdapter:
     """The ``generateContent`` wire format. Holds no per-request state."""
 
     type = "google"
+    sign: Sign | None = None  # per-request authentication, if any (Vertex: the current access token)
 
-    def __init__(self, name: str, http: UpstreamHTTP, base_url: str) -> None:
+    def __init__(self, name: str, http: UpstreamHTTP, base_url: str, headers: dict[str, str]) -> None:
         self.name = name
         self.http = http
         self.base_url = base_url
+        self.headers = headers
 
     def supports(self, operation: str) -> bool:
         return operation in _OPERATIONS
@@ -42,31 +53,17 @@ class GoogleAdapter:
     def model_url(self, model: str, method: str) -> str:
         raise NotImplementedError
 
-    async def headers(self) -> dict[str, str]:
-        raise NotImplementedError
-
     def secrets(self) -> tuple[str, ...]:
         raise NotImplementedError
 
-    async def _post(self, call: Call, url: str, wire: dict[str, Any]) -> aiohttp.ClientResponse:
-        assert call.deployment is not None
-        return await self.http.post(self.name, url, orjson.dumps(wire), await self.headers(), call.deployment.timeouts)
+    def error(self, response: aiohttp.ClientResponse, data: bytes) -> WardgateError:
+        return google_error(self.name, response.status, data, response.headers, self.secrets())
 
     async def _json(self, call: Call, url: str, wire: dict[str, Any]) -> Any:
-        started = perf_counter()
-        response = await self._post(call, url, wire)
-        try:
-            with upstream_errors(self.name):
-                data = await response.read()
-        finally:
-            response.release()
-        call.upstream_s = perf_counter() - started
-        if response.status != 200:
-            raise google_error(self.name, response.status, data, response.headers, self.secrets())
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(f"{self.name}: the provider answered with invalid JSON.") from exc
+        _, body = await self.http.exchange(
+            call, self.name, url, orjson.dumps(wire), self.headers, self.error, self.sign
+        )
+        return body
 
     async def send(self, call: Call) -> Result:
         assert call.deployment is not None
@@ -93,106 +90,56 @@ class GoogleAdapter:
         options = call.body.get("stream_options")
         include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
         started = perf_counter()
-        response = await self._post(call, self.model_url(model, "streamGenerateContent") + "?alt=sse", wire)
-        if response.status != 200:
-            try:
-                with upstream_errors(self.name):
-                    data = await response.read()
-            finally:
-                response.release()
-            raise google_error(self.name, response.status, data, response.headers, self.secrets())
+        url = self.model_url(model, "streamGenerateContent") + "?alt=sse"
+        response = await self.http.open(call, self.name, url, orjson.dumps(wire), self.headers, self.error, self.sign)
         state = StreamState(model=model, provider=self.type)
-        events = self._events(response)
+        on_end = self._on_end(call, state, include_usage)
+        stream = read_stream(call, self.name, response, SSEDecoder(), self._on_event(state), on_end, hold_first=True)
         try:
-            # Read up to the first event here, so that a refusal Gemini reports inside a 200 stream (a blocked
+            # Read up to the first chunks here, so that a refusal Gemini reports inside a 200 stream (a blocked
             # prompt, an error event) is raised before the client's stream starts, with its own status.
-            first = await self._first_batch(events, state)
+            await anext(stream)
+        except StopAsyncIteration:
+            raise UpstreamUnavailable(f"{self.name}: the provider ended the stream without an answer.") from None
         except BaseException:
-            await events.aclose()
+            await stream.aclose()
             raise
         call.upstream_s = perf_counter() - started
-        return self._chunks(call, events, state, first, include_usage)
+        return stream
 
-    async def _events(self, response: aiohttp.ClientResponse) -> AsyncGenerator[list[dict[str, Any]], None]:
-        """The decoded events of each read; the connection is dropped if the reader stops early. An error event
-        is raised after the events that came before it in the same read have been handed on."""
-        decoder = SSEDecoder()
-        finished = False
-        try:
-            with upstream_errors(self.name):
-                async for data in response.content.iter_any():
-                    batch, error = self._decode(decoder.feed(data))
-                    if batch:
-                        yield batch
-                    if error is not None:
-                        raise error
-                batch, error = self._decode(decoder.flush())
-                if batch:
-                    yield batch
-                if error is not None:
-                    raise error
-            finished = True
-        finally:
-            if finished:
-                response.release()
-            else:
-                response.close()
+    def _on_event(self, state: StreamState) -> OnEvent[SSEEvent]:
+        name = self.name
 
-    def _decode(self, events: list[SSEEvent]) -> tuple[list[dict[str, Any]], WardgateError | None]:
-        batch: list[dict[str, Any]] = []
-        for event in events:
+        def on_event(event: SSEEvent, batch: list[Chunk]) -> None:
             if not event.data:
-                continue
+                return
             try:
-                batch.append(self._event(event.data))
-            except WardgateError as exc:
-                return batch, exc
-        return batch, None
+                parsed = orjson.loads(event.data)
+            except orjson.JSONDecodeError as exc:
+                raise UpstreamError(f"{name}: the provider sent an event that is not JSON.") from exc
+            if not isinstance(parsed, dict):
+                raise UpstreamError(f"{name}: the provider sent an event that is not an object.")
+            error = parsed.get("error")
+            if isinstance(error, dict):
+                code = error.get("code")
+                raise google_error(name, code if isinstance(code, int) else 500, parsed, None, self.secrets())
+            batch.extend(map(Chunk, chunks_from_event(parsed, state)))
 
-    def _event(self, data: bytes) -> dict[str, Any]:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(f"{self.name}: the provider sent an event that is not JSON.") from exc
-        if not isinstance(event, dict):
-            raise UpstreamError(f"{self.name}: the provider sent an event that is not an object.")
-        error = event.get("error")
-        if isinstance(error, dict):
-            code = error.get("code")
-            raise google_error(self.name, code if isinstance(code, int) else 500, event, None, self.secrets())
-        return event
+        return on_event
 
-    async def _first_batch(
-        self, events: AsyncGenerator[list[dict[str, Any]], None], state: StreamState
-    ) -> list[dict[str, Any]]:
-        async for batch in events:
-            chunks = [chunk for event in batch for chunk in chunks_from_event(event, state)]
-            if chunks:
-                return chunks
-        raise UpstreamUnavailable(f"{self.name}: the provider ended the stream without an answer.")
+    def _on_end(self, call: Call, state: StreamState, include_usage: bool) -> OnEnd:
+        name = self.name
 
-    async def _chunks(
-        self,
-        call: Call,
-        events: AsyncGenerator[list[dict[str, Any]], None],
-        state: StreamState,
-        first: list[dict[str, Any]],
-        include_usage: bool,
-    ) -> AsyncIterator[list[Chunk]]:
-        try:
-            call.first_token_at = perf_counter()
-            yield [Chunk(c) for c in first]
-            async for batch in events:
-                chunks = [Chunk(c) for event in batch for c in chunks_from_event(event, state)]
-                if chunks:
-                    yield chunks
+        def on_end(batch: list[Chunk]) -> None:
+            if not state.started:
+                raise UpstreamUnavailable(f"{name}: the provider ended the stream without an answer.")
             if state.started - state.finished:
-                raise UpstreamUnavailable(f"{self.name}: the provider's stream ended before the answer did.")
+                raise UpstreamUnavailable(f"{name}: the provider's stream ended before the answer did.")
             call.usage = state.usage or Usage()
             if include_usage:
-                yield [Chunk(usage_chunk(state), usage=call.usage)]
-        finally:
-            await events.aclose()
+                batch.append(Chunk(usage_chunk(state), usage=call.usage))
+
+        return on_end
 
 
 class GeminiAdapter(GoogleAdapter):
@@ -202,16 +149,12 @@ class GeminiAdapter(GoogleAdapter):
     type = "gemini"
 
     def __init__(self, name: str, http: UpstreamHTTP, base_url: str, api_key: str) -> None:
-        super().__init__(name, http, base_url)
+        super().__init__(name, http, base_url, {"x-goog-api-key": api_key, "content-type": "application/json"})
         self._api_key = api_key
-        self._headers = {"x-goog-api-key": api_key, "content-type": "application/json"}
 
     def model_url(self, model: str, method: str) -> str:
         path = model if "/" in model else f"models/{model}"  # tunedModels/… is used as given
         return f"{self.base_url}/{path}:{method}"
-
-    async def headers(self) -> dict[str, str]:
-        return self._headers
 
     def secrets(self) -> tuple[str, ...]:
         return (self._api_key,)
@@ -227,29 +170,24 @@ class GeminiAdapter(GoogleAdapter):
 
 
 class VertexAdapter(GoogleAdapter):
-    """Vertex AI's publisher-model endpoints, authenticated with a service account's access token."""
+    """Vertex AI's publisher-model endpoints, authenticated with an OAuth access token of Google credentials
+    (``credentials.py``), added to each request by the shared exchange's ``sign`` hook."""
 
     type = "vertex"
 
     def __init__(
-        self,
-        name: str,
-        http: UpstreamHTTP,
-        base_url: str,
-        *,
-        project: str,
-        location: str,
-        account: ServiceAccount,
-        timeouts: Timeouts,
+        self, name: str, http: UpstreamHTTP, base_url: str, *, project: str, location: str, tokens: Tokens
     ) -> None:
-        super().__init__(name, http, f"{base_url}/projects/{project}/locations/{location}/publishers/google/models")
-        self.tokens = AccessTokens(account, http, name, timeouts)
+        root = f"{base_url}/projects/{project}/locations/{location}/publishers/google/models"
+        super().__init__(name, http, root, {"content-type": "application/json"})
+        self.tokens = tokens
+        self.sign = self.authorize
+
+    async def authorize(self, url: str | URL, data: bytes, headers: Mapping[str, str]) -> Mapping[str, str]:
+        return {**headers, "authorization": f"Bearer {await self.tokens.token()}"}
 
     def model_url(self, model: str, method: str) -> str:
         return f"{self.base_url}/{model}:{method}"
-
-    async def headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {await self.tokens.token()}", "content-type": "application/json"}
 
     def secrets(self) -> tuple[str, ...]:
         token = self.tokens.current
