@@ -20,12 +20,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from wardgate.config.routing import DEFAULT_FALLBACK_ON, CanaryRollbackConfig, ClassifierConfig, RoutingConfig
 from wardgate.core.call import Call, Result
 from wardgate.core.deployment import Deployment
 from wardgate.core.principal import Principal
 from wardgate.routing.canary import Canary
 from wardgate.routing.classifier import BuiltinClassifier
-from wardgate.routing.config import DEFAULT_FALLBACK_ON, CanaryRollbackConfig, ClassifierConfig, RoutingConfig
 from wardgate.routing.execute import Executor
 from wardgate.routing.route import Route
 from wardgate.routing.router import WeightedChoice
