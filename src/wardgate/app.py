@@ -87,7 +87,8 @@ class Gateway:
             await self._lifespan(receive, send)
 
     async def startup(self) -> None:
-        self.vocabularies = preload_vocabularies()  # not awaited: start-up goes on while they load
+        if self.settings.server.preload_tokenizers:  # not awaited: start-up goes on while they load
+            self.vocabularies = preload_vocabularies(vocabularies_of(self.settings))
         self.worker = worker = await open_worker(self.settings)
         self.metrics.add(budget_collector(worker.limits), per_worker=False)
         self.metrics.add(routing_collector(worker.routing))
@@ -130,10 +131,17 @@ class Gateway:
         await send_json(send, 200 if ready else 503, {"status": "ready" if ready else "starting"})
 
 
-def preload_vocabularies() -> asyncio.Future[None]:
+def vocabularies_of(settings: Settings) -> frozenset[str]:
+    """The encodings exact counts of this config can use: the public and the upstream names of every model."""
+    names = {name for name in settings.models}
+    names.update(entry.model for entries in settings.models.values() for entry in entries)
+    return frozenset(tokens.encoding_name(name) for name in names)
+
+
+def preload_vocabularies(names: frozenset[str]) -> asyncio.Future[None]:
     """Read the tokenizer vocabularies in a thread, so the first exact count neither waits for them nor blocks the
     event loop while they are parsed (0.5-1 s inline)."""
-    loaded = asyncio.get_running_loop().run_in_executor(None, tokens.preload)
+    loaded = asyncio.get_running_loop().run_in_executor(None, tokens.preload, sorted(names))
     loaded.add_done_callback(_preloaded)
     return loaded
 

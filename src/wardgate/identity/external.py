@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from wardgate.core.errors import PermissionDenied
 from wardgate.core.outage import Outage
@@ -53,23 +53,25 @@ class _TTLCache(Generic[K, V]):
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
         pending = self._loading.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
+        if pending is None:  # one load per key at a time, in a task of its own (a caller that leaves cancels nothing)
+            pending = self._loading[key] = asyncio.ensure_future(self._load_and_keep(key))
+            pending.add_done_callback(_retrieved)
+        return await asyncio.shield(pending)
+
+    async def _load_and_keep(self, key: K) -> V:
         try:
             value = await self._load(key)
             if len(self._entries) >= _MAX_ENTRIES:  # bounded: drop everything rather than grow without limit
                 self._entries.clear()
             self._entries[key] = (time.monotonic() + self._ttl_s, value)
-            future.set_result(value)
             return value
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, the loop does not log it
-            raise
         finally:
             del self._loading[key]
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # every waiter may have left: the error is not "never retrieved"
 
 
 class ProjectDirectory:

@@ -109,20 +109,19 @@ class KeyCache:
             raise
 
     async def _load_shared(self, digest: str) -> _Entry:
+        """One store read per key at a time, in a task of its own: a caller that goes away (its client left and its
+        request was cancelled) neither cancels the read nor hands its cancellation to the callers waiting on it."""
         pending = self._loading.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
-        self._loading[digest] = future
+        if pending is None:
+            pending = self._loading[digest] = asyncio.ensure_future(self._load_and_keep(digest))
+            pending.add_done_callback(_retrieved)  # every waiter may have left: the error is not "never retrieved"
+        return await asyncio.shield(pending)
+
+    async def _load_and_keep(self, digest: str) -> _Entry:
         try:
             entry = self._known_revoked(digest, await self._load(digest))
             self._entries[digest] = entry
-            future.set_result(entry)
             return entry
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, the loop does not log it
-            raise
         finally:
             del self._loading[digest]
 
@@ -231,3 +230,8 @@ class IdentityStage:
     def _note(self, target: str, action: str, details: dict[str, object]) -> None:
         if self._audit is not None and (self._audit_allowed or action != "key.use.allowed"):
             self._audit.put(AuditEntry(f"key:{target}", action, target, details, datetime.now(UTC)))
+
+
+def _retrieved(task: asyncio.Future[_Entry]) -> None:
+    if not task.cancelled():
+        task.exception()
