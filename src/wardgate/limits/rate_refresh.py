@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from pydantic import ValidationError
 
 from wardgate.config.limits import RateLimitConfig
+from wardgate.core.outage import Outage
+from wardgate.limits.refresh import PeriodicReload
 from wardgate.limits.rules import RateRule
 from wardgate.limits.stage import LimitsStage
 from wardgate.store.rate_limits import RateLimitStore
@@ -17,13 +17,15 @@ from wardgate.store.rate_limits import RateLimitStore
 log = logging.getLogger("wardgate.limits")
 
 
-class RateLimitRefresher:
+class RateLimitRefresher(PeriodicReload):
+    name = "rate-limit-refresh"
+
     def __init__(self, stage: LimitsStage, store: RateLimitStore, interval_s: float) -> None:
+        super().__init__(interval_s, Outage("the rate-limit store (rate limits kept as last loaded)", log))
         self.stage = stage
         self.store = store
-        self.interval_s = interval_s
         self._from_config = stage.rates
-        self._task: asyncio.Task[None] | None = None
+        self._reported: set[str] = set()  # bad rows already logged: one bounded line per row, not one per reload
 
     @property
     def config_names(self) -> frozenset[str]:
@@ -32,29 +34,17 @@ class RateLimitRefresher:
     async def load(self) -> None:
         rules = list(self._from_config)
         names = self.config_names
+        bad: set[str] = set()
         for raw in await self.store.list():
             try:
                 config = RateLimitConfig.model_validate(raw)
-            except ValidationError:
-                log.exception("rate limit %r in the store is not valid; skipped", raw.get("name"))
+            except ValidationError as exc:
+                reason = f"rate limit {str(raw.get('name'))[:100]!r} in the store is not valid; skipped: {exc}"[:300]
+                bad.add(reason)
+                if reason not in self._reported:
+                    log.error("%s", reason)
                 continue
             if config.name not in names:
                 rules.append(RateRule(config))
+        self._reported = bad
         self.stage.rates = tuple(rules)  # one assignment: a request sees the old set or the new one
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="rate-limit-refresh")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.load()
-            except Exception:  # the store is unreachable: keep the last known rate limits
-                log.exception("reloading rate limits failed; keeping the current set")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

@@ -38,15 +38,51 @@ def compile_row(raw: Any) -> BudgetRule:
         raise ValueError(f"{type(exc).__name__}: {exc}") from None
 
 
-class BudgetRefresher:
+class PeriodicReload:
+    """Re-reads rows from the store every ``interval_s`` on each worker. The store being unreachable is logged once
+    per outage (and the last loaded set is kept); anything else is a bug, logged, and the loop goes on."""
+
+    name = "reload"
+
+    def __init__(self, interval_s: float, outage: Outage) -> None:
+        self.interval_s = interval_s
+        self.outage = outage
+        self._task: asyncio.Task[None] | None = None
+
+    async def load(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.load()
+            except (SQLAlchemyError, OSError) as exc:  # the store is unreachable: keep the last known set
+                self.outage.failed(exc)
+            except Exception:  # a bug must not stop the refresh loop; keep the last known set
+                log.exception("%s failed; keeping the current set", self.name)
+            else:
+                self.outage.recovered()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class BudgetRefresher(PeriodicReload):
+    name = "budget-refresh"
+
     def __init__(self, stage: LimitsStage, store: BudgetStore, interval_s: float) -> None:
+        super().__init__(interval_s, Outage("the budget store (budgets kept as last loaded)", log))
         self.stage = stage
         self.store = store
-        self.interval_s = interval_s
         self._from_config = stage.budgets
-        self._task: asyncio.Task[None] | None = None
         self._reported: set[str] = set()  # warnings already logged: one line per bad row, not one per reload
-        self.outage = Outage("the budget store (budgets kept as last loaded)", log)
 
     @property
     def config_names(self) -> frozenset[str]:
@@ -71,24 +107,3 @@ class BudgetRefresher:
         self._reported = set(warnings)
         self.stage.warnings = tuple(warnings)
         self.stage.budgets = tuple(rules)  # one assignment: a request sees the old set or the new one
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="budget-refresh")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.load()
-            except (SQLAlchemyError, OSError) as exc:  # the store is unreachable: keep the last known budgets
-                self.outage.failed(exc)
-            except Exception:  # a bug must not stop the refresh loop; keep the last known budgets
-                log.exception("reloading budgets failed; keeping the current set")
-            else:
-                self.outage.recovered()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
