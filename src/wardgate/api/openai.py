@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -18,8 +17,10 @@ import orjson
 
 from wardgate.api import validate
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error, send_json
+from wardgate.api.body import parse_object
+from wardgate.api.models import model_object
 from wardgate.core.call import Call, Operation, Result
-from wardgate.core.errors import InternalError, InvalidJSON, ModelNotFound, WardgateError
+from wardgate.core.errors import InternalError, ModelNotFound, WardgateError
 
 if TYPE_CHECKING:
     from wardgate.assemble import Runtime
@@ -165,9 +166,10 @@ class OpenAISurface:
             allowed = principal.allowed_models
             names = [m for m in runtime.model_names if allowed is None or m in allowed]
             if model_id is None:
-                await send_json(send, 200, {"object": "list", "data": [_model_object(m) for m in names]}, headers)
+                data = [model_object(m, runtime.deployments.get(m, ())) for m in names]
+                await send_json(send, 200, {"object": "list", "data": data}, headers)
             elif model_id in names:
-                await send_json(send, 200, _model_object(model_id), headers)
+                await send_json(send, 200, model_object(model_id, runtime.deployments.get(model_id, ())), headers)
             else:
                 raise ModelNotFound(
                     f"The model `{model_id}` does not exist or you do not have access to it.", param="model"
@@ -176,24 +178,12 @@ class OpenAISurface:
             await send_error(send, exc, headers)
 
 
-_CREATED = int(time.time())
-
-
-def _model_object(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": _CREATED, "owned_by": "wardgate"}
-
-
 def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidJSON(
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
-            "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
-        ) from None
-    if not isinstance(body, dict):
-        raise InvalidJSON("The request body must be a JSON object.")
-    return body
+    return parse_object(
+        raw,
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
+        "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
+    )
 
 
 async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:
