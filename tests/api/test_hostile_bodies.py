@@ -44,16 +44,28 @@ OPENAI_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("/chat/completions", message(content=[{"text": "no type"}]), "messages[0].content[0].type"),
     ("/chat/completions", message(content=[{"type": "text", "text": {}}]), "messages[0].content[0].text"),
     ("/chat/completions", message(content=[{"type": "text"}]), "messages[0].content[0].text"),
-    ("/chat/completions", message(content=[{"type": "image_url", "image_url": "u"}]), "messages[0].content[0].image_url"),
+    (
+        "/chat/completions",
+        message(content=[{"type": "image_url", "image_url": "u"}]),
+        "messages[0].content[0].image_url",
+    ),
     (
         "/chat/completions",
         message(content=[{"type": "image_url", "image_url": {"url": []}}]),
         "messages[0].content[0].image_url.url",
     ),
-    ("/chat/completions", message(content=[{"type": "file", "file": {"file_data": 1}}]), "messages[0].content[0].file.file_data"),
+    (
+        "/chat/completions",
+        message(content=[{"type": "file", "file": {"file_data": 1}}]),
+        "messages[0].content[0].file.file_data",
+    ),
     ("/chat/completions", message(name=["n"]), "messages[0].name"),
     ("/chat/completions", {**CHAT, "messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
-    ("/chat/completions", {**CHAT, "messages": [{"role": "tool", "content": "x", "tool_call_id": 1}]}, "messages[0].tool_call_id"),
+    (
+        "/chat/completions",
+        {**CHAT, "messages": [{"role": "tool", "content": "x", "tool_call_id": 1}]},
+        "messages[0].tool_call_id",
+    ),
     ("/chat/completions", message(tool_calls={}), "messages[0].tool_calls"),
     ("/chat/completions", message(tool_calls=["c"]), "messages[0].tool_calls[0]"),
     ("/chat/completions", tool_call(name=1), "messages[1].tool_calls[0].function.name"),
@@ -64,14 +76,22 @@ OPENAI_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("/chat/completions", {**CHAT, "tools": [{"function": {"name": "f"}}]}, "tools[0].type"),
     ("/chat/completions", {**CHAT, "tools": [{"type": "function", "function": "f"}]}, "tools[0].function"),
     ("/chat/completions", {**CHAT, "tools": [{"type": "function"}]}, "tools[0].function"),
-    ("/chat/completions", {**CHAT, "tools": [{"type": "function", "function": {"name": {}}}]}, "tools[0].function.name"),
+    (
+        "/chat/completions",
+        {**CHAT, "tools": [{"type": "function", "function": {"name": {}}}]},
+        "tools[0].function.name",
+    ),
     (
         "/chat/completions",
         {**CHAT, "tools": [{"type": "function", "function": {"name": "f", "parameters": []}}]},
         "tools[0].function.parameters",
     ),
     ("/chat/completions", {**CHAT, "tool_choice": 5}, "tool_choice"),
-    ("/chat/completions", {**CHAT, "tool_choice": {"type": "function", "function": {"name": 1}}}, "tool_choice.function.name"),
+    (
+        "/chat/completions",
+        {**CHAT, "tool_choice": {"type": "function", "function": {"name": 1}}},
+        "tool_choice.function.name",
+    ),
     ("/chat/completions", {**CHAT, "stop": {"s": 1}}, "stop"),
     ("/chat/completions", {**CHAT, "stop": ["a", 1]}, "stop"),
     ("/chat/completions", {**CHAT, "n": "2"}, "n"),
@@ -92,7 +112,11 @@ OPENAI_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("/chat/completions", {**CHAT, "logprobs": "yes"}, "logprobs"),
     ("/chat/completions", {**CHAT, "response_format": "json"}, "response_format"),
     ("/chat/completions", {**CHAT, "response_format": {}}, "response_format.type"),
-    ("/chat/completions", {**CHAT, "response_format": {"type": "json_schema", "json_schema": []}}, "response_format.json_schema"),
+    (
+        "/chat/completions",
+        {**CHAT, "response_format": {"type": "json_schema", "json_schema": []}},
+        "response_format.json_schema",
+    ),
     ("/chat/completions", {**CHAT, "user": {"id": 1}}, "user"),
     ("/chat/completions", {**CHAT, "metadata": ["m"]}, "metadata"),
     ("/chat/completions", {**CHAT, "model": 5}, "model"),
@@ -185,7 +209,9 @@ def test_invalid_utf8_is_a_400(gateway: RunningGateway, content: bytes) -> None:
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 254, 255, 256, 1024, 5000])
-@pytest.mark.parametrize(("path", "base"), [("/chat/completions", CHAT), ("/completions", COMPLETION), ("/embeddings", EMBEDDING)])
+@pytest.mark.parametrize(
+    ("path", "base"), [("/chat/completions", CHAT), ("/completions", COMPLETION), ("/embeddings", EMBEDDING)]
+)
 def test_a_body_nested_deeper_than_the_limit_is_a_400(
     gateway: RunningGateway, path: str, base: dict[str, Any], depth: int
 ) -> None:

@@ -26,7 +26,8 @@ _ENCODER_DEPTH = 254  # orjson encodes at most this many levels (and parses at m
 
 def too_deep(value: Any, raw: bytes | str) -> bool:
     """Whether ``value`` (parsed from the JSON text ``raw``) nests arrays and objects more than ``MAX_DEPTH`` deep."""
-    if raw.count("[" if isinstance(raw, str) else b"[") + raw.count("{" if isinstance(raw, str) else b"{") <= MAX_DEPTH:
+    data = raw.encode() if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
         return False
     probe = value
     for _ in range(_ENCODER_DEPTH - MAX_DEPTH):

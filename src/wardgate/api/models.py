@@ -10,6 +10,7 @@ time, so clients that cache the list see no change that did not happen.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -40,10 +41,8 @@ def _known(provider_type: str, upstream_model: str) -> tuple[str, int]:
             break
     snapshot = _SNAPSHOT.search(upstream_model)
     if snapshot is not None:
-        try:
+        with suppress(ValueError):  # digits that are not a date (a version number)
             created = _epoch(date(*(int(part) for part in snapshot.groups())))
-        except ValueError:  # digits that are not a date (a version number)
-            pass
     return owned_by, created
 
 

@@ -238,7 +238,9 @@ def _nested_json(text: str, param: str) -> None:
     except orjson.JSONDecodeError:
         return
     if too_deep(value, text):
-        raise InvalidRequest(f"'{param}' is nested more than {MAX_DEPTH} levels deep.", param=param, code="invalid_value")
+        raise InvalidRequest(
+            f"'{param}' is nested more than {MAX_DEPTH} levels deep.", param=param, code="invalid_value"
+        )
 
 
 _COMPLETIONS: dict[str, Check] = {

@@ -4,6 +4,7 @@ OpenAI error shape, whatever raised it (a WardgateError, Starlette's own 404/405
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,8 +22,8 @@ class Conflict(WardgateError):
     status, type, code = 409, "invalid_request_error", "conflict"
 
 
-def error_response(exc: WardgateError) -> Response:
-    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+def error_response(exc: WardgateError, headers: Mapping[str, str] | None = None) -> Response:
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers={**(headers or {}), **exc.headers})
 
 
 async def wardgate_error(request: Request, exc: Exception) -> Response:
@@ -35,10 +36,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     where = f"{request.method} {request.url.path}"
     if exc.status_code == 404:
-        return error_response(NotFound(f"Invalid URL ({where})."))
-    if exc.status_code == 405:
-        return error_response(MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}."))
-    return error_response(InvalidRequest(str(exc.detail), status=exc.status_code))
+        error: WardgateError = NotFound(f"Invalid URL ({where}).")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}.")
+    else:
+        error = InvalidRequest(str(exc.detail), status=exc.status_code)
+    return error_response(error, exc.headers)  # the allowed methods of a 405
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
