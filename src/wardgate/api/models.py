@@ -10,8 +10,8 @@ time, so clients that cache the list see no change that did not happen.
 from __future__ import annotations
 
 import re
-from contextlib import suppress
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
