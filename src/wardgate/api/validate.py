@@ -60,21 +60,20 @@ def array(value: Any, param: str) -> None:
 def integer(value: Any, param: str) -> None:
     if not _is_int(value):
         raise _fail(param, "an integer")
-    if not -_MAX_INT <= value <= _MAX_INT:
-        raise InvalidRequest(f"'{param}' is out of range (|{param}| ≤ {_MAX_INT}).", param=param, code="invalid_value")
 
 
 def count(value: Any, param: str) -> None:
-    """An integer the gateway multiplies into a budget hold: not negative."""
+    """An integer the gateway multiplies into a budget hold: not negative, and bounded."""
     integer(value, param)
-    if value < 0:
-        raise InvalidRequest(f"'{param}' must not be negative.", param=param, code="invalid_value")
+    if not 0 <= value <= _MAX_INT:
+        raise InvalidRequest(f"'{param}' must be between 0 and {_MAX_INT}.", param=param, code="invalid_value")
 
 
 def choices(value: Any, param: str) -> None:
+    """How many answers the hold multiplies by: at most OpenAI's own limit, so the product stays bounded."""
     integer(value, param)
-    if not 1 <= value <= _MAX_N:
-        raise InvalidRequest(f"'{param}' must be between 1 and {_MAX_N}.", param=param, code="invalid_value")
+    if not 0 <= value <= _MAX_N:
+        raise InvalidRequest(f"'{param}' must be between 0 and {_MAX_N}.", param=param, code="invalid_value")
 
 
 def stop(value: Any, param: str) -> None:
@@ -245,7 +244,7 @@ def _nested_json(text: str, param: str) -> None:
 
 _COMPLETIONS: dict[str, Check] = {
     **_SAMPLING,
-    "n": choices, "best_of": choices, "max_tokens": count, "echo": boolean, "logprobs": integer, "suffix": string,
+    "n": choices, "best_of": count, "max_tokens": count, "echo": boolean, "logprobs": integer, "suffix": string,
 }  # fmt: skip
 
 
