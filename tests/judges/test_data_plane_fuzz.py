@@ -2,7 +2,8 @@
 gateway in front of the OpenAI fake: no answer is a 5xx, whatever the body, headers or path parameters.
 
 Bounded for the suite (``WARDGATE_FUZZ_EXAMPLES`` examples per operation, 60 by default, fixed seed); ``make fuzz``
-runs it for ``WARDGATE_FUZZ_SECONDS``. Models named in the spec's examples are configured, so part of the traffic reaches the provider."""
+runs it for ``WARDGATE_FUZZ_SECONDS``. The models the spec's examples name are configured, so part of the traffic
+reaches the provider."""
 
 from __future__ import annotations
 
