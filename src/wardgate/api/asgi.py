@@ -61,8 +61,14 @@ async def send_json(send: Send, status: int, obj: Any, headers: list[tuple[bytes
     await send_bytes(send, status, orjson.dumps(obj), headers if headers is not None else [])
 
 
-async def send_error(send: Send, exc: WardgateError, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+def error_headers(exc: WardgateError, headers: list[tuple[bytes, bytes]] | None = None) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus the error's own (``retry-after`` and the like) and ``x-should-retry``."""
     out = headers if headers is not None else []
     for name, value in exc.headers.items():
         out.append((name.encode("latin-1"), value.encode("latin-1")))
-    await send_json(send, exc.status, exc.to_dict(), out)
+    out.append((b"x-should-retry", b"true" if exc.should_retry else b"false"))
+    return out
+
+
+async def send_error(send: Send, exc: WardgateError, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send_json(send, exc.status, exc.to_dict(), error_headers(exc, headers))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -18,8 +17,10 @@ import orjson
 
 from wardgate.api import validate
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error, send_json
+from wardgate.api.body import parse_object
+from wardgate.api.models import model_object
 from wardgate.core.call import CacheOptions, Call, Operation, Result, end_user_of
-from wardgate.core.errors import InternalError, InvalidJSON, ModelNotFound, WardgateError
+from wardgate.core.errors import InternalError, ModelNotFound, WardgateError
 from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
@@ -189,9 +190,10 @@ class OpenAISurface:
             principal = await runtime.authenticate(credential, client_cert=cert)
             names = [m for m in runtime.model_names if principal.may_use(m)]
             if model_id is None:
-                await send_json(send, 200, {"object": "list", "data": [_model_object(m) for m in names]}, headers)
+                data = [model_object(m, runtime.deployments.get(m, ())) for m in names]
+                await send_json(send, 200, {"object": "list", "data": data}, headers)
             elif model_id in names:
-                await send_json(send, 200, _model_object(model_id), headers)
+                await send_json(send, 200, model_object(model_id, runtime.deployments.get(model_id, ())), headers)
             else:
                 raise ModelNotFound(
                     f"The model `{model_id}` does not exist or you do not have access to it.", param="model"
@@ -200,24 +202,12 @@ class OpenAISurface:
             await send_error(send, exc, headers)
 
 
-_CREATED = int(time.time())
-
-
-def _model_object(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": _CREATED, "owned_by": "wardgate"}
-
-
 def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidJSON(
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
-            "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
-        ) from None
-    if not isinstance(body, dict):
-        raise InvalidJSON("The request body must be a JSON object.")
-    return body
+    return parse_object(
+        raw,
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
+        "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
+    )
 
 
 async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:

@@ -38,6 +38,19 @@ class WardgateError(Exception):
     def to_dict(self) -> dict[str, object]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
+    @property
+    def should_retry(self) -> bool:
+        """Whether sending the same request again can succeed: the ``x-should-retry`` header the OpenAI and
+        Anthropic SDKs obey before their own status rules (they would retry a 502 or a 429 that only an operator
+        or a new budget window can fix)."""
+        if self.code in _FINAL_CODES:
+            return False
+        return self.status in (408, 409, 429) or self.status >= 500 and self.status != 501
+
+
+# refusals no retry can fix, whatever their status: a rejected upstream credential (502), a spent budget (429)
+_FINAL_CODES = frozenset({"upstream_auth_error", "budget_exceeded", "insufficient_quota"})
+
 
 class InvalidRequest(WardgateError):
     status, type = 400, "invalid_request_error"

@@ -9,6 +9,7 @@ not exist answers 404 about that scope, which the stateful phase would read as "
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,12 +60,13 @@ def test_the_admin_api_keeps_to_its_openapi_document(
             "run", gateway.root + "/admin/openapi.json",
             "--header", f"Authorization: Bearer {MASTER_KEY}",
             "--checks", "all",
-            "--max-examples", "20",
+            "--max-examples", os.environ.get("WARDGATE_FUZZ_EXAMPLES", "20"),
             "--seed", "20261101",
             "--workers", "1",
             "--generation-database", "none",
             "--exclude-checks", "ensure_resource_availability",
             "--report-dir", str(tmp_path / "report"),
+            *(["--max-time", os.environ["WARDGATE_FUZZ_SECONDS"]] if os.environ.get("WARDGATE_FUZZ_SECONDS") else []),
         ],
         catch_exceptions=False,
     )  # fmt: skip

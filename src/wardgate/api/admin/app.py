@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
+from wardgate.api.admin.errors import http_error, unexpected_error, wardgate_error
 from wardgate.assemble import Worker
 from wardgate.core.errors import WardgateError
 
 
 def build_control_plane(services: Worker) -> Starlette:
-    async def wardgate_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, WardgateError)
-        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
-
-    app = Starlette(routes=routes(services), exception_handlers={WardgateError: wardgate_error})
+    handlers = {WardgateError: wardgate_error, HTTPException: http_error, Exception: unexpected_error}
+    app = Starlette(routes=routes(services), exception_handlers=handlers)
     app.state.services = services
     return app
 

@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from wardgate.api.admin.auth import AdminActor
 from wardgate.api.admin.errors import Conflict
+from wardgate.api.body import MAX_DEPTH, too_deep
 from wardgate.assemble import Worker
 from wardgate.core.errors import InvalidJSON, InvalidRequest, NotFound
 from wardgate.store.audit import AuditEntry
@@ -87,6 +88,11 @@ async def read_body(request: Request, model: type[M], *, required: bool = True) 
         if required:
             raise InvalidRequest("This request needs a JSON body.")
         raw = b"{}"
+    try:
+        if too_deep(orjson.loads(raw), raw):  # the data plane's depth limit: audit and answers re-encode the body
+            raise InvalidJSON(f"The body is nested more than {MAX_DEPTH} levels deep, the most this gateway accepts.")
+    except orjson.JSONDecodeError:
+        pass  # pydantic names the problem below
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:

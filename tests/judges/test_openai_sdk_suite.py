@@ -1,0 +1,99 @@
+"""openai-python's own ``tests/api_resources`` for chat, completions, embeddings and models: every test that
+passes directly against Prism (a mock of the OpenAI spec) passes through Wardgate in front of the same Prism.
+
+The SDK's suite runs in a subprocess, as its authors run it (its conftest, its pytest options), once with
+``TEST_API_BASE_URL`` at Prism and once at the gateway's ``/v1``; the pass sets are compared. Only the operations
+Wardgate serves are selected (chat and legacy completions ``create``, embeddings, models ``list``/``retrieve``):
+stored-completion and model-deletion endpoints are not part of a gateway.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.judges.install import Unavailable, openai_tests, running_prism, served_spec, unavailable
+from tests.support import RunningGateway, gateway_from_yaml
+
+SELECTION = [
+    ("tests/api_resources/chat/test_completions.py", "create"),
+    ("tests/api_resources/test_completions.py", "create"),
+    ("tests/api_resources/test_embeddings.py", "create"),
+    ("tests/api_resources/test_models.py", "list or retrieve"),
+]
+SDK_KEY = "My API Key"  # what the SDK's suite sends
+
+
+@pytest.fixture(scope="module")
+def sdk_suite() -> Path:
+    try:
+        return openai_tests()
+    except Unavailable as exc:
+        unavailable(str(exc))
+        raise
+
+
+@pytest.fixture(scope="module")
+def prism_url() -> Iterator[str]:
+    try:
+        with running_prism(served_spec()) as url:
+            yield url
+    except Unavailable as exc:
+        unavailable(str(exc))
+
+
+def models_used(suite: Path) -> set[str]:
+    names = {"model"}
+    for path, _ in SELECTION:
+        text = (suite / path).read_text(encoding="utf-8")
+        names.update(re.findall(r'model="([^"]+)"', text))
+        names.update(re.findall(r'retrieve\(\s*"([^"]+)"', text))
+    return names
+
+
+@pytest.fixture(scope="module")
+def gateway(prism_url: str, sdk_suite: Path) -> Iterator[RunningGateway]:
+    models = "\n".join(f'  "{m}": [{{provider: prism, model: "{m}"}}]' for m in sorted(models_used(sdk_suite)))
+    config = f"""
+master_key: {SDK_KEY}
+providers:
+  prism: {{type: openai, base_url: "{prism_url}", api_key: sk-prism}}
+models:
+{models}
+"""
+    with gateway_from_yaml(config) as gw:
+        yield gw
+
+
+def passed(suite: Path, base_url: str, tmp_path: Path) -> set[str]:
+    report = tmp_path / f"report-{abs(hash(base_url))}.txt"
+    outcomes: set[str] = set()
+    for path, selection in SELECTION:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", path, "-k", selection, "-q", "-rA", "-p", "no:cacheprovider",
+             "-o", "addopts=--tb=no", "-W", "ignore::DeprecationWarning"],
+            cwd=suite, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "TEST_API_BASE_URL": base_url, "OPENAI_API_KEY": SDK_KEY, "PYTHONPATH": str(suite)},
+        )  # fmt: skip
+        report.write_text(result.stdout + result.stderr)
+        outcomes.update(re.findall(r"^PASSED (\S+)", result.stdout, flags=re.MULTILINE))
+        if not outcomes and result.returncode not in (0, 1):
+            pytest.fail(f"the SDK's suite did not run ({path}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return outcomes
+
+
+def test_the_sdk_suite_passes_through_the_gateway_as_it_does_directly(
+    sdk_suite: Path, prism_url: str, gateway: RunningGateway, tmp_path: Path
+) -> None:
+    direct = passed(sdk_suite, prism_url, tmp_path)
+    through = passed(sdk_suite, gateway.url, tmp_path)
+    assert len(direct) > 100, f"only {len(direct)} of the SDK's tests pass against Prism directly"
+    missing = sorted(direct - through)
+    assert not missing, f"{len(missing)} of {len(direct)} pass directly but not through Wardgate: {missing}"
+    assert len(through) == len(direct)
