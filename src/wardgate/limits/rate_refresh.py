@@ -35,11 +35,11 @@ class RateLimitRefresher(PeriodicReload):
         rules = list(self._from_config)
         names = self.config_names
         bad: set[str] = set()
-        for raw in await self.store.list():
+        for name, raw in await self.store.list():
             try:
                 config = RateLimitConfig.model_validate(raw)
             except ValidationError as exc:
-                reason = f"rate limit {str(raw.get('name'))[:100]!r} in the store is not valid; skipped: {exc}"[:300]
+                reason = f"rate limit {name[:100]!r} in the store is not valid; skipped: {exc}"[:300]
                 bad.add(reason)
                 if reason not in self._reported:
                     log.error("%s", reason)

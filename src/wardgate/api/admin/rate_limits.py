@@ -52,7 +52,8 @@ class RateLimitRoutes:
         actor = await authenticate(request, self.services)
         actor.require_system("viewer")
         rows = [_view(r.model_dump(mode="json"), "config") for r in self.services.settings.rate_limits]
-        rows += [_view(raw, "api") for raw in await self.store.list() if raw.get("name") not in self._config_names()]
+        stored = [raw for _, raw in await self.store.list() if isinstance(raw, dict)]  # damaged rows: not shown
+        rows += [_view(raw, "api") for raw in stored if raw.get("name") not in self._config_names()]
         return reply(RateLimitList(data=rows))
 
     async def create(self, request: Request) -> Response:
