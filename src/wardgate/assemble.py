@@ -30,6 +30,7 @@ from wardgate.core.runtime import Runtime
 from wardgate.identity.access import ModelAccessStage
 from wardgate.identity.external import ProjectDirectory
 from wardgate.identity.key_events import KeyEventListener, open_key_events
+from wardgate.identity.key_uses import KeyUseTally
 from wardgate.identity.keys import IdentityStage, KeyCache
 from wardgate.identity.mtls import MTLSIdentity
 from wardgate.limits.build import build_limits, model_classes, new_backend, notifier, rebuild_from_ledger
@@ -121,6 +122,8 @@ async def open_worker(settings: Settings) -> Worker:
         batch, interval = ledger_config.max_batch, ledger_config.flush_interval_s
         ledger = BatchWriter("usage-ledger", write_usage, max_batch=batch, interval_s=interval, describe=describe)
         audit = BatchWriter("audit", audit_log.append, max_batch=batch, interval_s=interval)
+        key_uses = KeyUseTally()  # allowed key uses, one audit row per key and model per flush
+        audit.add_source(key_uses.drain)
         ledger.start()
         stack.push_async_callback(ledger.stop)
         audit_log.start()
@@ -160,7 +163,7 @@ async def open_worker(settings: Settings) -> Worker:
         stack.push_async_callback(rate_refresher.stop)
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(limits, engine, model_classes(settings))
-        runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of)
+        runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of, key_uses)
         worker = Worker(
             settings=settings,
             http=http,
@@ -266,6 +269,7 @@ def assemble(
     routing: RoutingState,
     limits: LimitsStage | None,
     cost_of: CostOf,
+    key_uses: KeyUseTally | None = None,
 ) -> Runtime:
     """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → model access
     (once, for every later stage) → limits (reserve before, settle after) → cache (a hit ends the forward pass) →
@@ -281,6 +285,7 @@ def assemble(
         settings.identity.key_use_audit,
         jwt=jwt,
         mtls=mtls,
+        key_uses=key_uses,
     )
     deployments = build_deployments(settings, build_adapters(settings, http))
     # accounting before the access check: its after hook runs last and records every outcome, refusals included

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from wardgate.api.body import parse_object
 from wardgate.api.models import model_object
 from wardgate.core.call import CacheOptions, Call, Operation, Result, end_user_of
 from wardgate.core.errors import InternalError, ModelNotFound, WardgateError
+from wardgate.core.ids import new_request_id
 from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def request_meta(scope: Scope) -> tuple[str | None, str, str | None, int | None]
                 length = None
         elif (order := _CLIENT_ID_HEADERS.get(name, rank)) < rank and (kept := client_request_id(value)) is not None:
             client_id, rank = kept, order
-    return credential or None, os.urandom(12).hex(), client_id, length
+    return credential or None, new_request_id(), client_id, length
 
 
 def client_request_id(value: bytes) -> str | None:

@@ -10,6 +10,9 @@ Used for usage events and audit entries, so no request waits on a database write
 - when nothing at all can be written (the store is down) the queue is kept and retried with a backoff that returns
   to its start after the next success; stopping drains the queue. A crash loses at most one interval of items.
 
+Sources (``add_source``) hand over items coalesced between flushes (a count of uses, say): each is drained at the
+start of every flush cycle, so what they summarise is written with the rest of the batch.
+
 Log lines are bounded (≤ 1 KB): an item is described by ``describe``, an error by its first line, both cut short.
 """
 
@@ -82,6 +85,15 @@ class BatchWriter(Generic[T]):
         self.rejected_total = 0
         self.backoff_s = min_backoff_s  # the pause after the next flush that writes nothing
         self._flushed = asyncio.Event()
+        self._sources: list[Callable[[], list[T]]] = []
+
+    def add_source(self, drain: Callable[[], list[T]]) -> None:
+        """``drain()`` returns (and forgets) the items it has coalesced since it was last called."""
+        self._sources.append(drain)
+
+    def _gather(self) -> None:
+        for drain in self._sources:
+            self._items.extend(drain())
 
     def put(self, item: T) -> None:
         """Queue one item; never blocks, never raises."""
@@ -103,6 +115,7 @@ class BatchWriter(Generic[T]):
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            self._gather()
             if not self._items:
                 if self._stopping:
                     return
@@ -193,6 +206,7 @@ class BatchWriter(Generic[T]):
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written (tests, shutdown)."""
+        self._gather()
         while self._items:
             self._flushed.clear()
             self._wake.set()

@@ -22,6 +22,7 @@ from wardgate.core.call import Call, Result
 from wardgate.core.errors import StoreUnavailable, Unauthenticated
 from wardgate.core.outage import Outage
 from wardgate.core.principal import Principal
+from wardgate.identity.key_uses import KeyUseTally
 from wardgate.identity.mtls import MTLSIdentity
 from wardgate.store.audit import AuditEntry
 from wardgate.store.availability import reaching_store, store_outage
@@ -182,11 +183,14 @@ class IdentityStage:
         *,
         jwt: JWTVerifier | None = None,
         mtls: MTLSIdentity | None = None,
+        key_uses: KeyUseTally | None = None,
     ) -> None:
         self._master = master_key.encode() if master_key else None
         self._cache = cache
         self._audit = audit if key_use_audit != "none" else None
         self._audit_allowed = key_use_audit == "all"
+        # allowed uses are counted and written once per key and model per audit flush (identity/key_uses.py)
+        self._key_uses = key_uses if self._audit_allowed else None
         self._jwt = jwt
         self.mtls = mtls  # the surface reads its header with ``mtls.read(scope)``
 
@@ -223,7 +227,9 @@ class IdentityStage:
         if not record.usable_at(now):
             self._note(record.id, "key.use.denied", {"reason": "expired", "model": model})
             raise Unauthenticated(f"This API key expired at {record.expires_at:%Y-%m-%dT%H:%M:%SZ}.")
-        if self._audit_allowed:
+        if self._key_uses is not None:
+            self._key_uses.add(record.id, model)
+        elif self._audit_allowed:
             self._note(record.id, "key.use.allowed", {"model": model})
         return entry.principal
 

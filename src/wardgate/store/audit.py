@@ -42,6 +42,7 @@ from wardgate.store.audit_chain import (
     row_mac,
 )
 from wardgate.store.audit_verify import Finding, VerifyResult, checkpoints, verify
+from wardgate.store.driver_insert import DriverInsert
 from wardgate.store.tables import audit_checkpoints, audit_log
 
 __all__ = [
@@ -65,6 +66,9 @@ __all__ = [
 
 log = logging.getLogger("wardgate.audit")
 _PG_AUDIT_LOCK = 0x41554454  # "AUDT"
+_INSERT = DriverInsert(
+    lambda _dialect: audit_log.insert(), ("ts", "actor", "action", "target", "details", "prev_hash", "hash", "v", "n")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +212,7 @@ async def _insert(conn: AsyncConnection, key: bytes | None, entries: Sequence[Au
     head = await _head(conn)
     prev = head.hash if head is not None else GENESIS
     n = await _ordinal(conn, head) if key is not None else 0
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for entry in entries:
         ts = entry.ts or datetime.now(UTC)
         details = canonical(entry.details)
@@ -218,21 +222,9 @@ async def _insert(conn: AsyncConnection, key: bytes | None, entries: Sequence[Au
             n += 1
             digest = row_mac(key, n, prev, ts, entry.actor, entry.action, entry.target, details)
             version, ordinal = ANCHORED, n
-        rows.append(
-            {
-                "ts": ts,
-                "actor": entry.actor,
-                "action": entry.action,
-                "target": entry.target,
-                "details": details,
-                "prev_hash": prev,
-                "hash": digest,
-                "v": version,
-                "n": ordinal,
-            }
-        )
+        rows.append((ts, entry.actor, entry.action, entry.target, details, prev, digest, version, ordinal))
         prev = digest
-    await conn.execute(audit_log.insert(), rows)
+    await _INSERT.execute(conn, rows)
 
 
 async def _write_checkpoint(conn: AsyncConnection, key: bytes) -> Checkpoint | None:
