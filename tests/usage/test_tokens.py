@@ -138,23 +138,23 @@ def test_loading_an_encoding_opens_no_connection(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "/nonexistent")
-    tokens.encoding.cache_clear()
+    tokens.forget()
     try:
         assert tokens.count_text("hello world", "gpt-4") == 2
     finally:
-        tokens.encoding.cache_clear()
+        tokens.forget()
     assert attempts == []
 
 
 def test_a_tampered_vocabulary_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     pattern, _, special = tokens._ENCODINGS["cl100k_base"]
     monkeypatch.setitem(tokens._ENCODINGS, "cl100k_base", (pattern, "0" * 64, special))
-    tokens.encoding.cache_clear()
+    tokens.forget()
     try:
         with pytest.raises(tokens.EncodingUnavailable, match="SHA-256"):
             tokens.encoding("cl100k_base")
     finally:
-        tokens.encoding.cache_clear()
+        tokens.forget()
 
 
 def test_the_split_patterns_are_tiktokens_own() -> None:

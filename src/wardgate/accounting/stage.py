@@ -45,7 +45,7 @@ class AccountingStage:
         if principal is None:  # refused before identity: nobody to charge, and no flooding the ledger
             return
         status, code = status_of(error)
-        ensure_usage(call)
+        await ensure_usage(call)
         usage = call.usage
         deployment = call.deployment
         event = UsageEvent(

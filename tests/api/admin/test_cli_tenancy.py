@@ -12,13 +12,14 @@ import pytest
 
 from tests.api.admin.support import admin, chat, flush, unique
 from tests.api.admin.test_cli import created_key, run
-from tests.support import RunningGateway
+from tests.support import MASTER_KEY, RunningGateway
 
 
 @pytest.fixture
 def config(tmp_path: Path, store_path: Path, gateway: RunningGateway) -> str:
     path = tmp_path / "wardgate.yaml"
-    path.write_text(f"store: sqlite:///{store_path}\n")
+    # the gateway's master key is its audit key: once its writer has flushed a keyed row, the CLI must chain too
+    path.write_text(f"master_key: {MASTER_KEY}\nstore: sqlite:///{store_path}\n")
     return str(path)
 
 
@@ -49,8 +50,8 @@ def test_the_documented_key_for_a_team_and_a_user_works_as_written(
         assert [t["name"] for t in client.get(f"/admin/v1/projects/{project_id}/teams").json()["data"]] == [team]
         assert client.get(f"/admin/v1/users/{email}").status_code == 200
 
-    code, out, _ = run(capsys, "teams", "delete", project, team, "--config", config)
-    assert code == 0 and "deleted" in out
+    code, out, err = run(capsys, "teams", "delete", project, team, "--config", config)
+    assert code == 0 and "deleted" in out, err
     assert team not in run(capsys, "teams", "list", project, "--config", config)[1]
     code, out, _ = run(capsys, "users", "delete", email, "--config", config)
     assert code == 0 and email not in run(capsys, "users", "list", "--config", config)[1]
