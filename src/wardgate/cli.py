@@ -95,7 +95,7 @@ def serve(args: argparse.Namespace) -> int:
     argv = [
         sys.executable, "-m", "wardgate.server", "--host", args.host, "--port", str(args.port),
         "--workers", str(args.workers), "--log-level", args.log_level,
-        "--server", run.server_args(limits, server.keep_alive_timeout_s, server.access_log),
+        "--server", run.server_args(limits, server.keep_alive_timeout_s, server.access_log, server.drain_timeout_s),
     ]  # fmt: skip
     sys.stdout.flush()
     sys.stderr.flush()

@@ -63,6 +63,8 @@ class ServerConfig(Frozen):
     keep_alive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 75.0  # an idle connection between two requests
     max_header_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 64 * 1024  # request line and headers
     max_headers: Annotated[int, Field(ge=8, le=10_000)] = 100
+    # SIGTERM: in-flight requests and streams get this long to finish; past it they end with server_shutting_down
+    drain_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     access_log: bool = False  # one line per request: method, path, status, duration, ids; never content
     # read the configured models' tokenizer vocabularies at worker start, in a thread (cl100k ~35 MiB, o200k ~75 MiB
     # a worker); false: on the first exact count, which then blocks that worker's event loop once for 0.5-1 s

@@ -18,8 +18,10 @@ from dataclasses import asdict
 from typing import Any, cast
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from wardgate.api.asgi import ASGIApp
+from wardgate.server.drain import Drain, Supervisor, graceful_shutdown_s
 from wardgate.server.fds import BACKLOG
 from wardgate.server.guard import ConnectionGuard, ConnectionLimits
 from wardgate.server.protocol import GuardedProtocolFactory
@@ -61,10 +63,17 @@ def app() -> ASGIApp:
     return AccessLog(gateway) if settings.server.access_log else gateway
 
 
-def server_args(limits: ConnectionLimits, keep_alive_timeout_s: float, access_log: bool) -> str:
+def server_args(
+    limits: ConnectionLimits, keep_alive_timeout_s: float, access_log: bool, drain_timeout_s: float = 30.0
+) -> str:
     """The server settings ``wardgate serve`` hands to this process (``--server``)."""
     return json.dumps(
-        {"limits": asdict(limits), "keep_alive_timeout_s": keep_alive_timeout_s, "access_log": access_log}
+        {
+            "limits": asdict(limits),
+            "keep_alive_timeout_s": keep_alive_timeout_s,
+            "access_log": access_log,
+            "drain_timeout_s": drain_timeout_s,
+        }
     )
 
 
@@ -83,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = json.loads(args.server)
     limits = ConnectionLimits(**server["limits"])
     # uvicorn types ``http`` as a protocol class; any callable building one per connection works the same way
-    protocol = cast(type[asyncio.Protocol], GuardedProtocolFactory(ConnectionGuard(limits)))
-    uvicorn.run(
+    drain = Drain(server["drain_timeout_s"])
+    protocol = cast(type[asyncio.Protocol], GuardedProtocolFactory(ConnectionGuard(limits), drain))
+    config = uvicorn.Config(
         "wardgate.server.run:app",
         factory=True,
         host=args.host,
@@ -100,5 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         server_header=False,
         date_header=False,
         timeout_keep_alive=math.ceil(server["keep_alive_timeout_s"]),
+        timeout_graceful_shutdown=graceful_shutdown_s(drain.timeout_s),  # a backstop: the drain ends requests first
     )
-    return 0
+    if args.workers > 1:
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+        return 0
+    config.load_app()
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE

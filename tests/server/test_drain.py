@@ -1,0 +1,136 @@
+"""Graceful drain on a real `wardgate serve --workers 2` process: SIGTERM under load with open streams.
+
+New connections are refused at once (readiness fails), streams and requests in flight finish, those that outlive
+`server.drain_timeout_s` end with a clean `server_shutting_down` error event (or a 503), the process exits 0, and
+every call the upstream saw has its ledger row (the usage queue is flushed before exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.server.gated import GatedUpstream
+from tests.server.serve import Served
+
+MASTER = "sk-test-master-key"
+GATED_STREAMS = 60  # finish once released, after SIGTERM
+STALLED_STREAMS = 10  # never finish on their own: ended by the drain timeout
+GATED_PLAIN = 10  # non-streaming, finish once released
+STALLED_PLAIN = 5  # non-streaming, never answered: 503 at the drain timeout
+DRAIN_S = 2
+
+
+@pytest.fixture
+def upstream() -> Iterator[GatedUpstream]:
+    with GatedUpstream().start() as fake:
+        yield fake
+
+
+def refused(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except OSError:
+        return True
+
+
+def wait_until_refused(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not refused(port):  # an external process: poll, bounded
+        if time.monotonic() > deadline:
+            raise AssertionError("the draining server still accepts connections")
+        time.sleep(0.01)
+
+
+async def call(client: httpx.AsyncClient, model: str, stream: bool) -> tuple[int, list[bytes]]:
+    body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"authorization": f"Bearer {MASTER}"}
+    async with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response:
+        if not stream:
+            return response.status_code, [await response.aread()]
+        return response.status_code, [line.encode() async for line in response.aiter_lines() if line]
+
+
+async def drive(served: Served, upstream: GatedUpstream) -> list[tuple[int, list[bytes]]]:
+    limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
+    async with httpx.AsyncClient(base_url=served.root, timeout=60, limits=limits) as client:
+        calls = (
+            [call(client, "gated", True) for _ in range(GATED_STREAMS)]
+            + [call(client, "stall", True) for _ in range(STALLED_STREAMS)]
+            + [call(client, "gated", False) for _ in range(GATED_PLAIN)]
+            + [call(client, "stall", False) for _ in range(STALLED_PLAIN)]
+        )
+        tasks = [asyncio.ensure_future(c) for c in calls]
+        await asyncio.to_thread(upstream.wait_for, len(tasks))  # every call is in flight at the upstream
+        served.proc.send_signal(signal.SIGTERM)  # to the supervisor, as Kubernetes (through tini) does
+        await asyncio.to_thread(wait_until_refused, served.port)
+        upstream.release()
+        return await asyncio.gather(*tasks)
+
+
+def test_sigterm_drains_streams_and_flushes_the_ledger(tmp_path: Path, upstream: GatedUpstream) -> None:
+    config = tmp_path / "wardgate.yaml"
+    database = tmp_path / "wardgate.db"
+    config.write_text(f"""
+master_key: {MASTER}
+store: sqlite:///{database}
+server: {{drain_timeout_s: {DRAIN_S}, preload_tokenizers: false}}
+ledger: {{flush_interval_s: 60}}
+providers:
+  up: {{type: openai, base_url: "{upstream.url}", api_key: sk-up}}
+models:
+  gated: [{{provider: up, model: gated}}]
+  stall: [{{provider: up, model: stall}}]
+""")
+    served = Served(config, "--workers", "2", "--log-level", "info")
+    try:
+        results = asyncio.run(drive(served, upstream))
+        assert served.proc.wait(timeout=30) == 0
+    finally:
+        served.stop()
+
+    streams, plain = results[: GATED_STREAMS + STALLED_STREAMS], results[GATED_STREAMS + STALLED_STREAMS :]
+    for status, lines in streams[:GATED_STREAMS]:  # released within the drain: complete, to [DONE]
+        assert status == 200
+        assert lines[-1] == b"data: [DONE]"
+        assert (
+            b"".join(
+                orjson.loads(line[6:])["choices"][0]["delta"].get("content", "").encode()
+                for line in lines[:-1]
+                if orjson.loads(line[6:])["choices"]
+            )
+            == b"ok"
+        )
+    for status, lines in streams[GATED_STREAMS:]:  # past the drain timeout: one clean error event, in order
+        assert status == 200
+        error = orjson.loads(lines[-1][6:])["error"]
+        assert error["code"] == "server_shutting_down" and error["type"] == "api_error"
+        assert orjson.loads(lines[0][6:])["choices"][0]["delta"]["content"] == "o"
+    for status, body in plain[:GATED_PLAIN]:
+        assert status == 200 and orjson.loads(body[0])["choices"][0]["message"]["content"] == "ok"
+    for status, body in plain[GATED_PLAIN:]:
+        assert status == 503 and orjson.loads(body[0])["error"]["code"] == "server_shutting_down"
+
+    # the usage queue was flushed before exit (its interval, 60 s, never passed): one row per upstream call
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT model, stream, status, error_code FROM usage_events").fetchall()
+    assert len(rows) == upstream.arrivals == len(results)
+    assert sorted(set(rows)) == [
+        ("gated", 0, 200, None),
+        ("gated", 1, 200, None),
+        ("stall", 0, 503, "server_shutting_down"),
+        ("stall", 1, 503, "server_shutting_down"),
+    ]
+    text = served.text()
+    assert f"drain timeout ({DRAIN_S} s) passed" in text
+    assert "Traceback" not in text
