@@ -8,13 +8,15 @@ pipeline from them. Stages get the few collaborators they need in their construc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.accounting.stage import AccountingStage
@@ -36,14 +38,17 @@ from wardgate.limits.build import build_limits, model_classes, new_backend, noti
 from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.rate_refresh import RateLimitRefresher
 from wardgate.limits.refresh import BudgetRefresher
+from wardgate.limits.rules import BudgetRule, RateRule
 from wardgate.limits.stage import LimitsStage
 from wardgate.providers import registry
 from wardgate.providers.http import UpstreamHTTP, new_session
+from wardgate.reload.listener import Subscription, postgres_subscription, redis_subscription
 from wardgate.routing.build import build_routes
 from wardgate.routing.execute import Executor
 from wardgate.routing.stage import RouterStage
 from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import blended_price
+from wardgate.store.applied_config import config_events_channel
 from wardgate.store.audit import AuditEntry, AuditLog, audit_key
 from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
@@ -184,6 +189,49 @@ async def open_worker(settings: Settings) -> Worker:
             _exit=stack.pop_all(),
         )
     return worker
+
+
+async def reassemble(worker: Worker, settings: Settings) -> Worker:
+    """Hot reload: the same worker (store, queues, HTTP session, Redis, counters, caches) with a pipeline built from
+    ``settings``, whose reloadable sections (reload/plan.py) changed. The caller swaps the returned worker's runtime
+    in with one assignment; requests already running finish on the old pipeline."""
+    runtime = assemble(
+        settings,
+        worker.http,
+        worker.key_cache,
+        worker.audit,
+        worker.ledger,
+        worker.jwt,
+        worker.cache,
+        worker.routing,
+        worker.limits,
+        cost_function(settings),
+    )
+    if settings.budgets != worker.settings.budgets:
+        await _quietly(worker.budget_refresher.replace_config(tuple(BudgetRule.of(b) for b in settings.budgets)))
+    if settings.rate_limits != worker.settings.rate_limits:
+        await _quietly(worker.rate_limit_refresher.replace_config(tuple(RateRule(r) for r in settings.rate_limits)))
+    return dataclasses.replace(worker, settings=settings, runtime=runtime)
+
+
+def config_subscription(worker: Worker) -> tuple[Subscription, str] | None:
+    """Where config announcements arrive: Redis pub/sub when configured, else PostgreSQL LISTEN, else nowhere."""
+    if worker.redis is not None and worker.settings.redis is not None:
+        channel = config_events_channel(worker.settings.redis.key_prefix)
+        return redis_subscription(worker.redis, channel), "Redis pub/sub"
+    if worker.engine.dialect.name == "postgresql":
+        return postgres_subscription(worker.engine.url), "PostgreSQL LISTEN"
+    return None
+
+
+async def _quietly(load: Awaitable[None]) -> None:
+    """A store outage does not fail a reload: the new rules are set, and the periodic re-read loads them."""
+    try:
+        await load
+    except (SQLAlchemyError, OSError) as exc:
+        logging.getLogger("wardgate.reload").warning(
+            "the store is unreachable (%s); limits reload on its next read", exc
+        )
 
 
 async def _open_redis(config: RedisConfig | None) -> aioredis.Redis | None:

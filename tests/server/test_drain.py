@@ -27,6 +27,7 @@ GATED_STREAMS = 60  # finish once released, after SIGTERM
 STALLED_STREAMS = 10  # never finish on their own: ended by the drain timeout
 GATED_PLAIN = 10  # non-streaming, finish once released
 STALLED_PLAIN = 5  # non-streaming, never answered: 503 at the drain timeout
+STALLED_ANTHROPIC = 5  # streams on /v1/messages: ended with Anthropic's error event
 DRAIN_S = 2
 
 
@@ -61,6 +62,13 @@ async def call(client: httpx.AsyncClient, model: str, stream: bool) -> tuple[int
         return response.status_code, [line.encode() async for line in response.aiter_lines() if line]
 
 
+async def messages(client: httpx.AsyncClient) -> tuple[int, list[bytes]]:
+    body = {"model": "stall", "stream": True, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"x-api-key": MASTER, "anthropic-version": "2023-06-01"}
+    async with client.stream("POST", "/v1/messages", json=body, headers=headers) as response:
+        return response.status_code, [line.encode() async for line in response.aiter_lines() if line]
+
+
 async def drive(served: Served, upstream: GatedUpstream) -> list[tuple[int, list[bytes]]]:
     limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
     async with httpx.AsyncClient(base_url=served.root, timeout=60, limits=limits) as client:
@@ -69,6 +77,7 @@ async def drive(served: Served, upstream: GatedUpstream) -> list[tuple[int, list
             + [call(client, "stall", True) for _ in range(STALLED_STREAMS)]
             + [call(client, "gated", False) for _ in range(GATED_PLAIN)]
             + [call(client, "stall", False) for _ in range(STALLED_PLAIN)]
+            + [messages(client) for _ in range(STALLED_ANTHROPIC)]
         )
         tasks = [asyncio.ensure_future(c) for c in calls]
         await asyncio.to_thread(upstream.wait_for, len(tasks))  # every call is in flight at the upstream
@@ -99,6 +108,8 @@ models:
     finally:
         served.stop()
 
+    anthropic = results[len(results) - STALLED_ANTHROPIC :]
+    results = results[: len(results) - STALLED_ANTHROPIC]
     streams, plain = results[: GATED_STREAMS + STALLED_STREAMS], results[GATED_STREAMS + STALLED_STREAMS :]
     for status, lines in streams[:GATED_STREAMS]:  # released within the drain: complete, to [DONE]
         assert status == 200
@@ -121,10 +132,15 @@ models:
     for status, body in plain[GATED_PLAIN:]:
         assert status == 503 and orjson.loads(body[0])["error"]["code"] == "server_shutting_down"
 
+    for status, lines in anthropic:  # Anthropic's shape: an `error` event after the events already sent
+        assert status == 200 and lines[0] == b"event: message_start"
+        assert lines[-2] == b"event: error"
+        assert orjson.loads(lines[-1][6:])["error"]["message"].startswith("The gateway is shutting down")
+
     # the usage queue was flushed before exit (its interval, 60 s, never passed): one row per upstream call
     with sqlite3.connect(database) as db:
         rows = db.execute("SELECT model, stream, status, error_code FROM usage_events").fetchall()
-    assert len(rows) == upstream.arrivals == len(results)
+    assert len(rows) == upstream.arrivals == len(results) + STALLED_ANTHROPIC
     assert sorted(set(rows)) == [
         ("gated", 0, 200, None),
         ("gated", 1, 200, None),

@@ -71,6 +71,14 @@ class ServerConfig(Frozen):
     preload_tokenizers: bool = True
 
 
+class ReloadConfig(Frozen):
+    """Hot deploy (docs/hot-deploy.md): how often a worker looks for a new config."""
+
+    poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0  # `wardgate serve --watch`: the config file's poll
+    # the store's newest `wardgate config apply` version is re-read this often even when no announcement arrives
+    resync_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+
+
 JWT_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "ES256K", "EdDSA")
 JWT_SHARED_SECRET = ("HS256", "HS384", "HS512")
 _CLAIM = Annotated[str, Field(min_length=1)]
@@ -315,6 +323,7 @@ class Settings(Frozen):
     master_key: SecretStr | None = None
     store: Annotated[str, Field(min_length=1)] = "sqlite:///wardgate.db"
     server: ServerConfig = ServerConfig()
+    reload: ReloadConfig = ReloadConfig()
     identity: IdentityConfig = IdentityConfig()
     ledger: LedgerConfig = LedgerConfig()
     audit: AuditConfig = AuditConfig()

@@ -17,8 +17,11 @@ uvicorn's own timeout is kept ``END_GRACE_S`` later, as a backstop for a request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import os
+import signal
 
 from uvicorn.supervisors.multiprocess import Multiprocess
 
@@ -73,3 +76,11 @@ class Supervisor(Multiprocess):
         for sock in self.sockets:
             sock.close()  # the workers close their copies as their shutdown begins
         super().terminate_all()
+
+    def handle_hup(self) -> None:
+        """SIGHUP re-reads the config inside each worker (hot reload), instead of uvicorn's restart of every
+        worker process."""
+        for process in self.processes:
+            if process.pid is not None and process.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGHUP)

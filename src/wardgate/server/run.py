@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, cast
 
 import uvicorn
@@ -27,6 +28,7 @@ from wardgate.server.guard import ConnectionGuard, ConnectionLimits
 from wardgate.server.protocol import GuardedProtocolFactory
 
 CONFIG_ENV = "WARDGATE_CONFIG"
+WATCH_ENV = "WARDGATE_WATCH"  # "1": `wardgate serve --watch`
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -58,8 +60,11 @@ def app() -> ASGIApp:
     from wardgate.config.loader import DEMO_CONFIG
     from wardgate.server.access import AccessLog
 
-    settings = load_config(os.environ.get(CONFIG_ENV) or DEMO_CONFIG)
-    gateway: ASGIApp = create_app(settings)
+    path = Path(os.environ.get(CONFIG_ENV) or DEMO_CONFIG)
+    settings = load_config(path)
+    gateway = create_app(settings)
+    gateway.config_path = path
+    gateway.watch = os.environ.get(WATCH_ENV) == "1"
     return AccessLog(gateway) if settings.server.access_log else gateway
 
 
