@@ -68,7 +68,7 @@ class ConfigReloader:
         self.reloads = 0
         self.rejected = 0
         self.last_error: str | None = None
-        self.applied = asyncio.Event()  # set after each reload that changed something (tests wait on it)
+        self.decided = asyncio.Event()  # set after each candidate is applied or rejected (tests wait on it)
 
     # --- triggers (event-loop thread) -------------------------------------------------------------------------
 
@@ -178,17 +178,19 @@ class ConfigReloader:
                 ", ".join(change.needs_restart),
             )
         if change.empty:
+            self.decided.set()
             return
         await self._apply(change)
         self.reloads += 1
         self.last_error = None
         log.warning("config reloaded from %s: %s", source, ", ".join(change.changed))
-        self.applied.set()
+        self.decided.set()
 
     def _reject(self, source: str, message: str) -> None:
         self.rejected += 1
         self.last_error = message
         log.error("config change rejected, the running config keeps serving:\n%s", message)
+        self.decided.set()
 
 
 async def open_reloader(
