@@ -46,6 +46,7 @@ class Gateway:
         self.control_plane: Handler | None = None  # the admin API (Starlette), mounted at /admin
         self.vocabularies: asyncio.Future[None] | None = None  # the tokenizer preload, started at start-up
         self.config_path: Path | None = None  # the file the config came from: SIGHUP and --watch re-read it
+        self.config_digest: str | None = None  # sha256 of the file's bytes as loaded
         self.watch = False  # `wardgate serve --watch`
         self.reloader: ConfigReloader | None = None
         self.config_events: ConfigEventListener | None = None
@@ -114,6 +115,7 @@ class Gateway:
             config_subscription(worker),
             path=self.config_path,
             watch=self.watch,
+            loaded_digest=self.config_digest,
         )
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # only the main thread gets signals
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reloader.poke)

@@ -49,6 +49,7 @@ class ConfigReloader:
         watch: bool,
         poll_s: float,
         resync_s: float,
+        loaded_digest: str | None = None,
     ) -> None:
         self._running = running
         self._apply = apply
@@ -57,7 +58,7 @@ class ConfigReloader:
         self.watch = watch and path is not None
         self.poll_s = poll_s
         self.resync_s = resync_s
-        self._file_digest = self._read_digest()  # the file the worker started from
+        self._file_digest = loaded_digest  # the file the worker started from
         self._pending: str | None = None  # a changed file seen once: applied if the next poll reads the same
         self._force_file = False  # SIGHUP
         self._check_store = False  # an announcement arrived
@@ -88,6 +89,8 @@ class ConfigReloader:
         """Apply the store's newest version, if any, before the worker serves; then watch in the background."""
         with contextlib.suppress(SQLAlchemyError, OSError):  # the store was reachable a moment ago at start-up
             await self._sync_store()
+        if self.path is not None and self.version is None:  # changed since it was loaded (a SIGHUP then is lost)
+            await self._sync_file(forced=True)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="config-reload")
 
     async def close(self) -> None:
@@ -120,14 +123,6 @@ class ConfigReloader:
                 log.exception("config reload failed; the running config keeps serving")
 
     # --- sources -----------------------------------------------------------------------------------------------
-
-    def _read_digest(self) -> str | None:
-        if self.path is None:
-            return None
-        try:
-            return digest(self.path.read_bytes())
-        except OSError:
-            return None
 
     async def _sync_file(self, forced: bool) -> None:
         assert self.path is not None
@@ -202,6 +197,7 @@ async def open_reloader(
     *,
     path: Path | None,
     watch: bool,
+    loaded_digest: str | None = None,
 ) -> tuple[ConfigReloader, ConfigEventListener | None]:
     """The worker's reloader, caught up with the store, and its announcement listener (None on SQLite)."""
     reloader = ConfigReloader(
@@ -212,6 +208,7 @@ async def open_reloader(
         watch=watch,
         poll_s=settings.reload.poll_s,
         resync_s=settings.reload.resync_s,
+        loaded_digest=loaded_digest,
     )
     listener = None
     if subscription is not None and settings.master_key is not None:

@@ -13,6 +13,7 @@ import asyncio
 import json
 import math
 import os
+import signal
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -56,14 +57,19 @@ def log_config(level: str, access_log: bool) -> dict[str, Any]:
 def app() -> ASGIApp:
     """The uvicorn factory each worker calls: the gateway named by WARDGATE_CONFIG, behind the access log if on."""
     from wardgate.app import create_app
-    from wardgate.config import load_config
+    from wardgate.config import load_config_text
     from wardgate.config.loader import DEMO_CONFIG
+    from wardgate.reload.reloader import digest
     from wardgate.server.access import AccessLog
 
+    # until the worker's hot reload listens for it (app.py), SIGHUP must not end it (its default action)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     path = Path(os.environ.get(CONFIG_ENV) or DEMO_CONFIG)
-    settings = load_config(path)
+    raw = path.read_bytes()  # once: the digest names exactly what was loaded, for hot reload to compare against
+    settings = load_config_text(raw.decode("utf-8"), source=str(path))
     gateway = create_app(settings)
     gateway.config_path = path
+    gateway.config_digest = digest(raw)
     gateway.watch = os.environ.get(WATCH_ENV) == "1"
     return AccessLog(gateway) if settings.server.access_log else gateway
 
