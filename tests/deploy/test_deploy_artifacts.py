@@ -19,7 +19,6 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from kubernetes_validate.utils import SchemaNotFoundError
 
 from wardgate.config import load_config_text
 
