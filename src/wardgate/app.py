@@ -116,9 +116,16 @@ class Gateway:
             path=self.config_path,
             watch=self.watch,
             loaded_digest=self.config_digest,
+            reload_limits=self._reload_limits,
         )
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # only the main thread gets signals
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reloader.poke)
+
+    async def _reload_limits(self) -> None:
+        """Another worker or replica changed budgets or rate limits in the admin API."""
+        if self.worker is not None:
+            await self.worker.budget_refresher.load()
+            await self.worker.rate_limit_refresher.load()
 
     async def _apply(self, change: Plan) -> None:
         """Swap in a pipeline built from the new config: one assignment, seen whole by the next request."""

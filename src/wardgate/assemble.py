@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -48,7 +50,7 @@ from wardgate.routing.execute import Executor
 from wardgate.routing.stage import RouterStage
 from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import blended_price
-from wardgate.store.applied_config import config_events_channel
+from wardgate.store.applied_config import announce, config_events_channel, signing_key
 from wardgate.store.audit import AuditEntry, AuditLog, audit_key
 from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
@@ -86,6 +88,8 @@ class Worker:
     jwt: JWTVerifier | None
     store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
     key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
+    # tells every worker of every replica that budgets or rate limits changed in the admin API (reload/listener.py)
+    announce_limits: Callable[[], Awaitable[None]]
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -186,6 +190,7 @@ async def open_worker(settings: Settings) -> Worker:
             jwt=jwt,
             store_outage=outage,
             key_events=key_events,
+            announce_limits=limits_announcer(settings, engine, redis),
             _exit=stack.pop_all(),
         )
     return worker
@@ -212,6 +217,27 @@ async def reassemble(worker: Worker, settings: Settings) -> Worker:
     if settings.rate_limits != worker.settings.rate_limits:
         await _quietly(worker.rate_limit_refresher.replace_config(tuple(RateRule(r) for r in settings.rate_limits)))
     return dataclasses.replace(worker, settings=settings, runtime=runtime)
+
+
+def limits_announcer(
+    settings: Settings, engine: AsyncEngine, redis: aioredis.Redis | None
+) -> Callable[[], Awaitable[None]]:
+    assert settings.master_key is not None, "validated at load"
+    key = signing_key(settings.master_key.get_secret_value())
+    publish = None
+    if redis is not None and settings.redis is not None:
+        publish = partial(redis.publish, config_events_channel(settings.redis.key_prefix))
+
+    async def announce_limits() -> None:
+        """Never fails the admin request that changed them: the periodic re-read is the bound."""
+        try:
+            await announce(engine, key, publish, "limits", secrets.randbelow(2**31))
+        except (SQLAlchemyError, RedisError, OSError) as exc:
+            logging.getLogger("wardgate.reload").warning(
+                "limits change not announced (%s); other workers re-read within limits.refresh_s", exc
+            )
+
+    return announce_limits
 
 
 def config_subscription(worker: Worker) -> tuple[Subscription, str] | None:

@@ -50,10 +50,15 @@ def test_a_merge_that_breaks_a_section_needing_a_restart_is_rejected_with_its_ke
 
 def test_only_a_validly_signed_announcement_is_believed() -> None:
     key = signing_key("sk-test-master-key")
-    assert verify(key, announcement(key, 7)) == 7
+    assert verify(key, announcement(key, 7)) == ("config", 7)
+    assert verify(key, announcement(key, 3, "limits")) == ("limits", 3)
     assert verify(signing_key("another-master-key"), announcement(key, 7)) is None  # an unknown sender
     forged = orjson.loads(announcement(key, 7))
     forged["version"] = 8  # a replayed signature on another version
     assert verify(key, orjson.dumps(forged)) is None
+    forged = orjson.loads(announcement(key, 7))
+    forged["kind"] = "limits"  # or of another kind
+    assert verify(key, orjson.dumps(forged)) is None
+    assert verify(key, announcement(key, 7, "shutdown")) is None  # a kind no worker knows
     for hostile in (b"", b"null", b"[]", b"{}", b'{"version": true, "sig": ""}', b"\xff\xfe", b"{" * (MAX_PAYLOAD + 1)):
         assert verify(key, hostile) is None

@@ -51,7 +51,7 @@ store: "{postgres_url(database)}"
 redis: {{url: "{redis_url()}", key_prefix: "wgops-{uuid.uuid4().hex[:8]}:"}}
 server: {{drain_timeout_s: {DRAIN_S}, preload_tokenizers: false}}
 ledger: {{flush_interval_s: 60}}
-limits: {{hold_wait_s: 0}}
+limits: {{hold_wait_s: 0, refresh_s: 3600}}  # only a push can bring an admin-API budget to another replica
 providers:
   up: {{type: openai, base_url: "{upstream.url}", api_key: sk-up}}
   mock: {{type: mock}}
@@ -59,6 +59,7 @@ models:
   gated: [{{provider: up, model: gated}}]
   stall: [{{provider: up, model: stall}}]
   gpt-4o-mini: [{{provider: mock, model: gpt-4o-mini}}]
+  metered: [{{provider: mock, model: gpt-4o-mini}}]
 """
         configs = [tmp / "replica-a.yaml", tmp / "replica-b.yaml"]  # one log file each
         for config in configs:
@@ -150,6 +151,24 @@ def test_an_invalid_file_is_refused_and_every_replica_keeps_its_config(
     for replica in cluster.replicas:
         assert chat(replica, "gpt-4o-mini").status_code == 200
         assert chat(replica, "gpt-5").status_code == 404
+
+
+def test_a_budget_made_in_the_admin_api_on_one_replica_is_enforced_by_every_worker_at_once(cluster: Cluster) -> None:
+    first, second = cluster.replicas
+    for _ in range(4):
+        assert chat(first, "metered").status_code == 200
+    budget = {"name": "metered-cap", "scope": "model", "match": "metered", "window": "day", "limit_tokens": 1}
+    made = httpx.post(
+        second.root + "/admin/v1/budgets", json=budget, headers={"authorization": f"Bearer {MASTER}"}, timeout=10
+    )
+    assert made.status_code in (200, 201), made.text
+    deadline = time.monotonic() + 10  # limits.refresh_s is an hour: only the announcement can bring it this soon
+    while chat(first, "metered").status_code != 429:  # an external process: poll, bounded
+        assert time.monotonic() < deadline, first.text()[-3000:]
+        time.sleep(0.02)
+    for replica in cluster.replicas:
+        for _ in range(4):  # either worker of the first replica
+            assert chat(replica, "metered").json()["error"]["code"] == "budget_exceeded"
 
 
 def test_sigterm_drains_streams_and_flushes_the_ledger(cluster: Cluster) -> None:

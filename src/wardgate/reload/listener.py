@@ -70,13 +70,14 @@ def postgres_subscription(url: URL) -> Subscription:
 
 
 class ConfigEventListener:
-    """Calls ``on_version`` for each validly signed announcement; runs until closed, whatever the backend does."""
+    """Calls ``on_event(kind, version)`` for each validly signed announcement; runs until closed, whatever the backend
+    does."""
 
-    def __init__(self, subscribe: Subscription, source: str, key: bytes, on_version: Callable[[int], None]) -> None:
+    def __init__(self, subscribe: Subscription, source: str, key: bytes, on_event: Callable[[str, int], None]) -> None:
         self._subscribe = subscribe
         self.source = source
         self._key = key
-        self._on_version = on_version
+        self._on_event = on_event
         self._lost = False
         self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
@@ -95,12 +96,12 @@ class ConfigEventListener:
             await asyncio.gather(task, return_exceptions=True)
 
     def _message(self, payload: str | bytes) -> None:
-        version = verify(self._key, payload)
-        if version is None:
+        event = verify(self._key, payload)
+        if event is None:
             self.ignored += 1
             return
         self.received += 1
-        self._on_version(version)
+        self._on_event(*event)
 
     async def _supervise(self) -> None:
         backoff = 0.1

@@ -50,6 +50,7 @@ class ConfigReloader:
         poll_s: float,
         resync_s: float,
         loaded_digest: str | None = None,
+        reload_limits: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._running = running
         self._apply = apply
@@ -62,6 +63,8 @@ class ConfigReloader:
         self._pending: str | None = None  # a changed file seen once: applied if the next poll reads the same
         self._force_file = False  # SIGHUP
         self._check_store = False  # an announcement arrived
+        self._check_limits = False
+        self._reload_limits = reload_limits
         self.version: int | None = None  # the store's version this worker has seen (applied or rejected)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -78,8 +81,11 @@ class ConfigReloader:
         self._force_file = True
         self._wake.set()
 
-    def announced(self, version: int) -> None:
-        if version != self.version:
+    def announced(self, kind: str, version: int) -> None:
+        if kind == "limits":  # budgets or rate limits changed in the admin API, on another worker or replica
+            self._check_limits = True
+            self._wake.set()
+        elif version != self.version:
             self._check_store = True
             self._wake.set()
 
@@ -107,6 +113,10 @@ class ConfigReloader:
                 await asyncio.wait_for(self._wake.wait(), self.poll_s if self.watch else self.resync_s)
             self._wake.clear()
             try:
+                if self._check_limits and self._reload_limits is not None:
+                    self._check_limits = False
+                    with contextlib.suppress(SQLAlchemyError, OSError):  # the periodic re-read loads them later
+                        await self._reload_limits()
                 if self._check_store or loop.time() - last_resync >= self.resync_s:
                     self._check_store = False
                     last_resync = loop.time()
@@ -198,6 +208,7 @@ async def open_reloader(
     path: Path | None,
     watch: bool,
     loaded_digest: str | None = None,
+    reload_limits: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[ConfigReloader, ConfigEventListener | None]:
     """The worker's reloader, caught up with the store, and its announcement listener (None on SQLite)."""
     reloader = ConfigReloader(
@@ -209,6 +220,7 @@ async def open_reloader(
         poll_s=settings.reload.poll_s,
         resync_s=settings.reload.resync_s,
         loaded_digest=loaded_digest,
+        reload_limits=reload_limits,
     )
     listener = None
     if subscription is not None and settings.master_key is not None:

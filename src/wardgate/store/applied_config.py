@@ -41,13 +41,17 @@ def signing_key(master_key: str) -> bytes:
     return hmac.new(master_key.encode(), b"wardgate config events v1", hashlib.sha256).digest()
 
 
-def announcement(key: bytes, version: int) -> str:
-    mac = hmac.new(key, f"config:{version}".encode(), hashlib.sha256).hexdigest()
-    return orjson.dumps({"version": version, "sig": mac}).decode()
+KINDS = ("config", "limits")  # a new config version; budgets or rate limits changed in the admin API
 
 
-def verify(key: bytes, payload: str | bytes) -> int | None:
-    """The announced version, or None when the payload is not one of ours (unknown sender, damaged, oversized)."""
+def announcement(key: bytes, version: int, kind: str = "config") -> str:
+    mac = hmac.new(key, f"{kind}:{version}".encode(), hashlib.sha256).hexdigest()
+    return orjson.dumps({"kind": kind, "version": version, "sig": mac}).decode()
+
+
+def verify(key: bytes, payload: str | bytes) -> tuple[str, int] | None:
+    """(kind, version) of an announcement, or None when the payload is not one of ours (unknown sender, damaged,
+    oversized). A replayed one can only cause a re-read."""
     if len(payload) > MAX_PAYLOAD:
         return None
     try:
@@ -56,11 +60,25 @@ def verify(key: bytes, payload: str | bytes) -> int | None:
         return None
     if not isinstance(body, dict):
         return None
-    version, sig = body.get("version"), body.get("sig")
-    if not isinstance(version, int) or isinstance(version, bool) or not isinstance(sig, str):
+    kind, version, sig = body.get("kind"), body.get("version"), body.get("sig")
+    if kind not in KINDS or not isinstance(version, int) or isinstance(version, bool) or not isinstance(sig, str):
         return None
-    expected = hmac.new(key, f"config:{version}".encode(), hashlib.sha256).hexdigest()
-    return version if hmac.compare_digest(expected, sig) else None
+    expected = hmac.new(key, f"{kind}:{version}".encode(), hashlib.sha256).hexdigest()
+    return (kind, version) if hmac.compare_digest(expected, sig) else None
+
+
+async def announce(
+    engine: AsyncEngine, key: bytes, publish: Callable[[str], Awaitable[object]] | None, kind: str, version: int
+) -> None:
+    """Outside a write: NOTIFY on its own (PostgreSQL), and publish (Redis) when configured."""
+    payload = announcement(key, version, kind)
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"), {"channel": CONFIG_EVENTS_CHANNEL, "payload": payload}
+            )
+    if publish is not None:
+        await publish(payload)
 
 
 class AppliedConfigStore:
