@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     apply = config_commands.add_parser("apply", help="validate a config file and apply it to the running cluster")
     apply.add_argument("file")
+    bundle = commands.add_parser("bundle", help="write an offline-install artifact: wheels, the chart, the images")
+    bundle.add_argument("--output", required=True, help="a new or empty directory")
+    bundle.add_argument("--no-wheels", action="store_true", help="only the chart and the image list (no registry)")
     cli_args.add_commands(commands)
     return parser
 
@@ -46,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "bundle":
+        from wardgate import cli_bundle
+
+        return cli_bundle.bundle(args.output, wheels=not args.no_wheels)
     if args.command in cli_args.COMMANDS:
         from wardgate import cli_admin  # the store, the admin API's helpers: only for these commands
 
