@@ -12,6 +12,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 from sqlalchemy import func, select, text
@@ -93,6 +94,13 @@ class AppliedConfigStore:
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else AppliedConfig(int(row[0]), row[1], row[2], row[3])
+
+    async def versions(self, limit: int = 100) -> list[tuple[int, str, str, datetime]]:
+        """(version, sha256, actor, applied_at), newest first; the texts stay in the store."""
+        c = config_versions.c
+        query = select(c.version, c.sha256, c.actor, c.applied_at).order_by(c.version.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            return [(int(v), sha, actor, at) for v, sha, actor, at in (await conn.execute(query)).all()]
 
     async def apply(
         self, yaml_text: str, actor: str, key: bytes, publish: Callable[[str], Awaitable[object]] | None = None
