@@ -22,7 +22,10 @@ import logging
 import math
 import os
 import signal
+import socket
+from types import FrameType
 
+from uvicorn.config import Config
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from wardgate.core.drain import DRAIN_EXPIRED
@@ -71,6 +74,24 @@ class Supervisor(Multiprocess):
     """uvicorn's supervisor of ``--workers N``, which keeps the listening socket open until the last worker exits:
     the kernel would go on completing connections into its backlog that no worker accepts any more, and reset them
     at exit. Closed first here, so a draining server refuses new connections at once."""
+
+    def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        # uvicorn only queues a signal here and looks at the queue every 0.5 s; a drain starts at once
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_exit_signal)
+
+    def _on_exit_signal(self, sig: int, frame: FrameType | None) -> None:
+        """In the handler, only what is safe there: close the listening socket, pass SIGTERM on. uvicorn's loop
+        then handles the queued signal as usual (no pipe is closed and nothing logged here, so a health ping it may
+        be in the middle of cannot fail and get a draining worker killed)."""
+        self.signal_queue.append(sig)
+        for sock in self.sockets:
+            sock.close()
+        for process in self.processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)
 
     def terminate_all(self) -> None:
         for sock in self.sockets:
