@@ -122,3 +122,8 @@ def test_a_config_applied_through_the_admin_api_is_validated_then_served(
     assert [v["version"] for v in listed] == [1] and listed[0]["actor"].startswith("admin:")
     assert "yaml" not in listed[0]  # the text may hold secrets: never listed
     assert httpx.post(versions, json={"yaml": text}, headers={"authorization": "Bearer sk-nope"}).status_code == 401
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )
+    refused = httpx.post(versions, json={"yaml": text + laughs}, headers=admin)
+    assert refused.status_code == 400 and "aliases" in refused.json()["error"]["message"]

@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import partial
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -62,6 +63,8 @@ class ConfigRoutes:
         actor = await authenticate(request, self.services)
         actor.require_system("admin")
         body = await read_body(request, ConfigApply)
+        if _has_alias(body.yaml):  # a few aliases can make a structure whose walk never ends ("billion laughs")
+            raise bad_param("yaml", "YAML anchors and aliases are not accepted here; write the values out")
         try:
             settings = load_config_text(body.yaml, source="yaml")
         except ConfigError as exc:
@@ -79,6 +82,14 @@ class ConfigRoutes:
         latest = await self.store.latest()
         sha = latest.sha256 if latest is not None else ""
         return reply(ConfigVersionView(version=version, sha256=sha, actor=f"admin:{actor.id}"[:200]), 201)
+
+
+def _has_alias(text: str) -> bool:
+    """One linear pass over the YAML's events; a syntax error is left for the loader to report."""
+    try:
+        return any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return False
 
 
 def operations(services: Worker) -> list[Operation]:
