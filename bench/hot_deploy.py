@@ -17,9 +17,9 @@ import uuid
 from pathlib import Path
 
 import httpx
-
 from tests.server.serve import Served
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url, redis_url
+
 from wardgate.config import load_config_text
 from wardgate.store.applied_config import AppliedConfigStore, config_events_channel, signing_key
 from wardgate.store.engine import create_engine
