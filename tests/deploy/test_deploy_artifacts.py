@@ -11,6 +11,8 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from kubernetes_validate import utils as kubernetes_schemas
 
 from wardgate.config import load_config_text
 
@@ -29,6 +32,16 @@ KUBERNETES = ("1.34.0", "1.35.0", "1.36.0", "1.37.0")  # the last four minor ver
 CRDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}  # custom resources: no schema in Kubernetes' own set
 ENV = {"WARDGATE_MASTER_KEY": "sk-test-master-key", "WARDGATE_STORE_URL": "postgresql://u@db/w",
        "WARDGATE_REDIS_URL": "redis://redis:6379/0"}  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def schemas_read_once() -> Iterator[None]:
+    """kubernetes-validate parses a version's whole definitions file (megabytes) on every call: read each once."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            kubernetes_schemas, "schema_contents", lru_cache(maxsize=None)(kubernetes_schemas.schema_contents)
+        )
+        yield
 
 
 def render(values_file: str) -> list[dict[str, Any]]:
