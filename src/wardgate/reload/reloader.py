@@ -139,9 +139,9 @@ class ConfigReloader:
         try:
             data = self.path.read_bytes()
         except OSError as exc:
-            self._reject(
-                str(self.path), f"{self.path}: cannot read the file ({exc.strerror}); keeping the running config"
-            )
+            message = f"{self.path}: cannot read the file ({exc.strerror}); keeping the running config"
+            if message != self.last_error:  # once, not on every poll while the file is missing
+                self._reject(str(self.path), message)
             return
         seen = digest(data)
         if seen == self._file_digest:
