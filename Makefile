@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PIN    := -c constraints.txt
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz
+.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check offline-install-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,17 @@ test: $(VENV)/.installed-test  ## the whole suite; Postgres/Redis tests skip loc
 
 judges: $(VENV)/.installed-test  ## install the external judges (Prism from npm, openai-python's tests) into .venv/judges
 	$(BIN)/python -m tests.judges.install
+
+airgap-check: $(VENV)/.installed  ## (root) `make run` with no network under strace: 0 connects off loopback
+	sh deploy/airgap-check.sh
+
+offline-install-check: $(VENV)/.installed  ## (root, minutes) wardgate bundle, then install it with no network
+	sh deploy/offline-install-check.sh
+
+deploy-judges:  ## checkov over the Helm chart rendered for each values file (its own venv: .venv/deploy-judges)
+	$(PYTHON) -m venv $(VENV)/deploy-judges
+	$(VENV)/deploy-judges/bin/python -m pip --disable-pip-version-check -q install checkov==3.3.30 helm-python-sdk==0.2.2 pyyaml
+	$(VENV)/deploy-judges/bin/python tests/deploy/checkov_run.py
 
 fuzz: judges  ## schemathesis on the data plane and the admin API for FUZZ_SECONDS (default 300) each: 0 5xx
 	WARDGATE_FUZZ_SECONDS=$${FUZZ_SECONDS:-300} WARDGATE_FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -p no:cacheprovider \

@@ -6,14 +6,17 @@ Wiring only: nothing here decides anything about a request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
 from wardgate.api.openai import OpenAISurface
-from wardgate.assemble import Worker, open_worker
+from wardgate.assemble import Worker, config_subscription, open_worker, reassemble
 from wardgate.cache.metrics import cache_collector
 from wardgate.config import Settings, load_config
 from wardgate.config.loader import DEMO_CONFIG
@@ -21,7 +24,11 @@ from wardgate.core.errors import MethodNotAllowed, NotFound
 from wardgate.core.runtime import Runtime
 from wardgate.limits.metrics import budget_collector
 from wardgate.observability.metrics import Metrics, shared_counters_from_env
+from wardgate.reload.listener import ConfigEventListener
+from wardgate.reload.plan import Plan
+from wardgate.reload.reloader import ConfigReloader, open_reloader
 from wardgate.routing.metrics import routing_collector
+from wardgate.store.applied_config import AppliedConfigStore
 from wardgate.usage import tokens
 
 log = logging.getLogger("wardgate")
@@ -38,6 +45,11 @@ class Gateway:
         self.worker: Worker | None = None
         self.control_plane: Handler | None = None  # the admin API (Starlette), mounted at /admin
         self.vocabularies: asyncio.Future[None] | None = None  # the tokenizer preload, started at start-up
+        self.config_path: Path | None = None  # the file the config came from: SIGHUP and --watch re-read it
+        self.config_digest: str | None = None  # sha256 of the file's bytes as loaded
+        self.watch = False  # `wardgate serve --watch`
+        self.reloader: ConfigReloader | None = None
+        self.config_events: ConfigEventListener | None = None
         surface = OpenAISurface(self.runtime)
         anthropic = AnthropicSurface(self.runtime)
         post: dict[str, Handler] = {
@@ -95,8 +107,40 @@ class Gateway:
         self.metrics.add(cache_collector(worker.cache))
         self.metrics.start()
         self._runtime = worker.runtime
+        self.reloader, self.config_events = await open_reloader(
+            self.settings,
+            lambda: self.settings,
+            self._apply,
+            AppliedConfigStore(worker.engine),
+            config_subscription(worker),
+            path=self.config_path,
+            watch=self.watch,
+            loaded_digest=self.config_digest,
+            reload_limits=self._reload_limits,
+        )
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # only the main thread gets signals
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reloader.poke)
+
+    async def _reload_limits(self) -> None:
+        """Another worker or replica changed budgets or rate limits in the admin API."""
+        if self.worker is not None:
+            await self.worker.budget_refresher.load()
+            await self.worker.rate_limit_refresher.load()
+
+    async def _apply(self, change: Plan) -> None:
+        """Swap in a pipeline built from the new config: one assignment, seen whole by the next request."""
+        assert self.worker is not None
+        self.worker = await reassemble(self.worker, change.settings)
+        self.settings = change.settings
+        self.control_plane = None  # rebuilt on first use, over the new worker
+        self._runtime = self.worker.runtime
 
     async def shutdown(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        for closing in (self.config_events, self.reloader):
+            if closing is not None:
+                await closing.close()
         self._runtime = None
         await self.metrics.stop()
         if self.worker is not None:
@@ -157,4 +201,7 @@ def create_app(settings: Settings) -> Gateway:
 
 def app_from_env() -> Gateway:
     """The uvicorn factory for worker processes: the CLI validated the file and names it in WARDGATE_CONFIG."""
-    return create_app(load_config(os.environ.get(CONFIG_ENV) or DEMO_CONFIG))
+    path = Path(os.environ.get(CONFIG_ENV) or DEMO_CONFIG)
+    gateway = create_app(load_config(path))
+    gateway.config_path = path
+    return gateway

@@ -8,13 +8,17 @@ pipeline from them. Stages get the few collaborators they need in their construc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.accounting.stage import AccountingStage
@@ -37,14 +41,17 @@ from wardgate.limits.build import build_limits, model_classes, new_backend, noti
 from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.rate_refresh import RateLimitRefresher
 from wardgate.limits.refresh import BudgetRefresher
+from wardgate.limits.rules import BudgetRule, RateRule
 from wardgate.limits.stage import LimitsStage
 from wardgate.providers import registry
 from wardgate.providers.http import UpstreamHTTP, new_session
+from wardgate.reload.listener import Subscription, postgres_subscription, redis_subscription
 from wardgate.routing.build import build_routes
 from wardgate.routing.execute import Executor
 from wardgate.routing.stage import RouterStage
 from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import blended_price
+from wardgate.store.applied_config import announce, config_events_channel, signing_key
 from wardgate.store.audit import AuditEntry, AuditLog, audit_key
 from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
@@ -82,6 +89,8 @@ class Worker:
     jwt: JWTVerifier | None
     store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
     key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
+    # tells every worker of every replica that budgets or rate limits changed in the admin API (reload/listener.py)
+    announce_limits: Callable[[], Awaitable[None]]
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -184,9 +193,74 @@ async def open_worker(settings: Settings) -> Worker:
             jwt=jwt,
             store_outage=outage,
             key_events=key_events,
+            announce_limits=limits_announcer(settings, engine, redis),
             _exit=stack.pop_all(),
         )
     return worker
+
+
+async def reassemble(worker: Worker, settings: Settings) -> Worker:
+    """Hot reload: the same worker (store, queues, HTTP session, Redis, counters, caches) with a pipeline built from
+    ``settings``, whose reloadable sections (reload/plan.py) changed. The caller swaps the returned worker's runtime
+    in with one assignment; requests already running finish on the old pipeline."""
+    runtime = assemble(
+        settings,
+        worker.http,
+        worker.key_cache,
+        worker.audit,
+        worker.ledger,
+        worker.jwt,
+        worker.cache,
+        worker.routing,
+        worker.limits,
+        cost_function(settings),
+    )
+    if settings.budgets != worker.settings.budgets:
+        await _quietly(worker.budget_refresher.replace_config(tuple(BudgetRule.of(b) for b in settings.budgets)))
+    if settings.rate_limits != worker.settings.rate_limits:
+        await _quietly(worker.rate_limit_refresher.replace_config(tuple(RateRule(r) for r in settings.rate_limits)))
+    return dataclasses.replace(worker, settings=settings, runtime=runtime)
+
+
+def limits_announcer(
+    settings: Settings, engine: AsyncEngine, redis: aioredis.Redis | None
+) -> Callable[[], Awaitable[None]]:
+    assert settings.master_key is not None, "validated at load"
+    key = signing_key(settings.master_key.get_secret_value())
+    publish = None
+    if redis is not None and settings.redis is not None:
+        publish = partial(redis.publish, config_events_channel(settings.redis.key_prefix))
+
+    async def announce_limits() -> None:
+        """Never fails the admin request that changed them: the periodic re-read is the bound."""
+        try:
+            await announce(engine, key, publish, "limits", secrets.randbelow(2**31))
+        except (SQLAlchemyError, RedisError, OSError) as exc:
+            logging.getLogger("wardgate.reload").warning(
+                "limits change not announced (%s); other workers re-read within limits.refresh_s", exc
+            )
+
+    return announce_limits
+
+
+def config_subscription(worker: Worker) -> tuple[Subscription, str] | None:
+    """Where config announcements arrive: Redis pub/sub when configured, else PostgreSQL LISTEN, else nowhere."""
+    if worker.redis is not None and worker.settings.redis is not None:
+        channel = config_events_channel(worker.settings.redis.key_prefix)
+        return redis_subscription(worker.redis, channel), "Redis pub/sub"
+    if worker.engine.dialect.name == "postgresql":
+        return postgres_subscription(worker.engine.url), "PostgreSQL LISTEN"
+    return None
+
+
+async def _quietly(load: Awaitable[None]) -> None:
+    """A store outage does not fail a reload: the new rules are set, and the periodic re-read loads them."""
+    try:
+        await load
+    except (SQLAlchemyError, OSError) as exc:
+        logging.getLogger("wardgate.reload").warning(
+            "the store is unreachable (%s); limits reload on its next read", exc
+        )
 
 
 async def _open_redis(config: RedisConfig | None) -> aioredis.Redis | None:

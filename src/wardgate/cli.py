@@ -1,4 +1,5 @@
-"""``wardgate serve | config check``, and the store commands of cli_admin.py (keys, projects, db, audit, export)."""
+"""``wardgate serve | config check | config apply``, and the store commands of cli_admin.py (keys, projects, db,
+audit, export)."""
 
 from __future__ import annotations
 
@@ -29,11 +30,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (production: one per core)")
     serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--watch", action="store_true", help="apply the config file's changes without a restart")
 
     config = commands.add_parser("config", help="config tools")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a config file and print every problem")
     check.add_argument("file")
+    apply = config_commands.add_parser("apply", help="validate a config file and apply it to the running cluster")
+    apply.add_argument("file")
+    bundle = commands.add_parser("bundle", help="write an offline-install artifact: wheels, the chart, the images")
+    bundle.add_argument("--output", required=True, help="a new or empty directory")
+    bundle.add_argument("--no-wheels", action="store_true", help="only the chart and the image list (no registry)")
     cli_args.add_commands(commands)
     return parser
 
@@ -42,10 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "bundle":
+        from wardgate import cli_bundle
+
+        return cli_bundle.bundle(args.output, wheels=not args.no_wheels)
     if args.command in cli_args.COMMANDS:
         from wardgate import cli_admin  # the store, the admin API's helpers: only for these commands
 
         return cli_admin.run(args)
+    if args.config_command == "apply":
+        from wardgate import cli_config
+
+        return cli_config.apply(args.file)
     return check(args.file)
 
 
@@ -90,12 +105,13 @@ def serve(args: argparse.Namespace) -> int:
     )
     print(banner.banner(path, settings, args, limits, fd_limit), file=sys.stderr)
     os.environ["WARDGATE_CONFIG"] = str(path.resolve())
+    os.environ["WARDGATE_WATCH"] = "1" if args.watch else "0"
     if args.workers > 1:  # /metrics sums every worker's counters through this directory (observability/metrics.py)
         os.environ["WARDGATE_METRICS_DIR"] = _metrics_dir(os.environ.get("WARDGATE_METRICS_DIR"))
     argv = [
         sys.executable, "-m", "wardgate.server", "--host", args.host, "--port", str(args.port),
         "--workers", str(args.workers), "--log-level", args.log_level,
-        "--server", run.server_args(limits, server.keep_alive_timeout_s, server.access_log),
+        "--server", run.server_args(limits, server.keep_alive_timeout_s, server.access_log, server.drain_timeout_s),
     ]  # fmt: skip
     sys.stdout.flush()
     sys.stderr.flush()

@@ -25,8 +25,9 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, config: Path, *args: str, fd_limit: int | None = None) -> None:
-        """``fd_limit``: the server's RLIMIT_NOFILE (soft and hard), to show what happens when descriptors are few."""
+    def __init__(self, config: Path, *args: str, fd_limit: int | None = None, wait: bool = True) -> None:
+        """``fd_limit``: the server's RLIMIT_NOFILE (soft and hard), to show what happens when descriptors are few;
+        ``wait=False``: return at once (start several in parallel), then call ``wait_ready``."""
         self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
         self.log = config.with_suffix(".log")
@@ -49,6 +50,10 @@ class Served:
                 start_new_session=True,
                 preexec_fn=None if fd_limit is None else lambda: _limit_fds(fd_limit),
             )
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + 90
         while True:  # an external process: poll its readiness, bounded
             if self.proc.poll() is not None:

@@ -63,10 +63,20 @@ class ServerConfig(Frozen):
     keep_alive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 75.0  # an idle connection between two requests
     max_header_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 64 * 1024  # request line and headers
     max_headers: Annotated[int, Field(ge=8, le=10_000)] = 100
+    # SIGTERM: in-flight requests and streams get this long to finish; past it they end with server_shutting_down
+    drain_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     access_log: bool = False  # one line per request: method, path, status, duration, ids; never content
     # read the configured models' tokenizer vocabularies at worker start, in a thread (cl100k ~35 MiB, o200k ~75 MiB
     # a worker); false: on the first exact count, which then blocks that worker's event loop once for 0.5-1 s
     preload_tokenizers: bool = False
+
+
+class ReloadConfig(Frozen):
+    """Hot deploy (docs/hot-deploy.md): how often a worker looks for a new config."""
+
+    poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0  # `wardgate serve --watch`: the config file's poll
+    # the store's newest `wardgate config apply` version is re-read this often even when no announcement arrives
+    resync_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
 
 
 JWT_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "ES256K", "EdDSA")
@@ -313,6 +323,7 @@ class Settings(Frozen):
     master_key: SecretStr | None = None
     store: Annotated[str, Field(min_length=1)] = "sqlite:///wardgate.db"
     server: ServerConfig = ServerConfig()
+    reload: ReloadConfig = ReloadConfig()
     identity: IdentityConfig = IdentityConfig()
     ledger: LedgerConfig = LedgerConfig()
     audit: AuditConfig = AuditConfig()

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from wardgate.core.call import Call, Chunk, Result
+from wardgate.core.drain import drain_expired, shutting_down
 from wardgate.core.relay import Relay, StopStream
 
 __all__ = ["AfterStage", "ChunkStage", "Pipeline", "Stage", "StopStream", "Terminal"]
@@ -67,6 +68,10 @@ class Pipeline:
             else:
                 result = await self._terminal(call)
         except BaseException as exc:
+            if drain_expired(exc):  # the server's drain timeout passed: a 503 the client can retry elsewhere
+                exc = shutting_down()
+                await self._unwind(call, entered, None, exc)
+                raise exc from None
             await self._unwind(call, entered, None, exc)
             raise
         if result.stream is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from wardgate.core.call import Call, Chunk, ChunkStream
+from wardgate.core.drain import drain_expired, shutting_down
 
 ChunkHook = Callable[[Call, Chunk], "Chunk | None"]
 OnEnd = Callable[[BaseException | None], Awaitable[None]]
@@ -67,6 +68,11 @@ class Relay:
                     await self.aclose()
                     raise
                 except BaseException as exc:
+                    if drain_expired(exc):  # the server's drain timeout passed: end with an error event, not a reset
+                        exc = shutting_down()
+                        self._error = exc
+                        await self.aclose(exc)
+                        raise exc from None
                     self._error = exc
                     await self.aclose(exc)
                     raise

@@ -27,6 +27,12 @@ class RateLimitRefresher(PeriodicReload):
         self._from_config = stage.rates
         self._reported: set[str] = set()  # bad rows already logged: one bounded line per row, not one per reload
 
+    async def replace_config(self, rules: tuple[RateRule, ...]) -> None:
+        """A hot reload changed the config's rate limits: they join the stored ones now
+        (or at the next re-read, if the store is unreachable)."""
+        self._from_config = rules
+        await self.load()
+
     @property
     def config_names(self) -> frozenset[str]:
         return frozenset(rule.config.name for rule in self._from_config)

@@ -84,6 +84,12 @@ class BudgetRefresher(PeriodicReload):
         self._from_config = stage.budgets
         self._reported: set[str] = set()  # warnings already logged: one line per bad row, not one per reload
 
+    async def replace_config(self, rules: tuple[BudgetRule, ...]) -> None:
+        """A hot reload changed the config's budgets: they join the stored ones now
+        (or at the next re-read, if the store is unreachable)."""
+        self._from_config = rules
+        await self.load()
+
     @property
     def config_names(self) -> frozenset[str]:
         return frozenset(rule.config.name for rule in self._from_config)

@@ -18,6 +18,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from wardgate.core.errors import InvalidRequest, WardgateError
+from wardgate.server.drain import Drain
 from wardgate.server.guard import Admission, ConnectionGuard
 
 log = logging.getLogger("wardgate.server")
@@ -49,9 +50,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
         guard: ConnectionGuard,
+        drain: Drain | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.guard = guard
+        self.drain = drain
         limits = guard.limits
         self._max_bytes, self._max_headers = limits.max_header_bytes, limits.max_headers
         self._reading = False  # a request line and headers are under way
@@ -74,6 +77,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.forget(self)
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """uvicorn's shutdown has begun (SIGTERM): the first connection told arms the worker's drain deadline."""
+        if self.drain is not None:
+            self.drain.begin(self.server_state.tasks)
+        super().shutdown()
 
     def evict(self) -> None:
         self._reading = False
@@ -185,8 +194,9 @@ class GuardedProtocolFactory:
     """What uvicorn's ``http=`` calls for every connection. Picklable (``--workers N`` spawns processes): each worker
     unpickles its own empty guard."""
 
-    def __init__(self, guard: ConnectionGuard) -> None:
+    def __init__(self, guard: ConnectionGuard, drain: Drain | None = None) -> None:
         self.guard = guard
+        self.drain = drain
 
     def __call__(
         self,
@@ -195,4 +205,4 @@ class GuardedProtocolFactory:
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> GuardedHttpToolsProtocol:
-        return GuardedHttpToolsProtocol(config, server_state, app_state, _loop, guard=self.guard)
+        return GuardedHttpToolsProtocol(config, server_state, app_state, _loop, guard=self.guard, drain=self.drain)

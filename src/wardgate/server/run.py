@@ -13,18 +13,23 @@ import asyncio
 import json
 import math
 import os
+import signal
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, cast
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from wardgate.api.asgi import ASGIApp
+from wardgate.server.drain import Drain, Supervisor, graceful_shutdown_s
 from wardgate.server.fds import BACKLOG
 from wardgate.server.guard import ConnectionGuard, ConnectionLimits
 from wardgate.server.protocol import GuardedProtocolFactory
 
 CONFIG_ENV = "WARDGATE_CONFIG"
+WATCH_ENV = "WARDGATE_WATCH"  # "1": `wardgate serve --watch`
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -52,19 +57,34 @@ def log_config(level: str, access_log: bool) -> dict[str, Any]:
 def app() -> ASGIApp:
     """The uvicorn factory each worker calls: the gateway named by WARDGATE_CONFIG, behind the access log if on."""
     from wardgate.app import create_app
-    from wardgate.config import load_config
+    from wardgate.config import load_config_text
     from wardgate.config.loader import DEMO_CONFIG
+    from wardgate.reload.reloader import digest
     from wardgate.server.access import AccessLog
 
-    settings = load_config(os.environ.get(CONFIG_ENV) or DEMO_CONFIG)
-    gateway: ASGIApp = create_app(settings)
+    # until the worker's hot reload listens for it (app.py), SIGHUP must not end it (its default action)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    path = Path(os.environ.get(CONFIG_ENV) or DEMO_CONFIG)
+    raw = path.read_bytes()  # once: the digest names exactly what was loaded, for hot reload to compare against
+    settings = load_config_text(raw.decode("utf-8"), source=str(path))
+    gateway = create_app(settings)
+    gateway.config_path = path
+    gateway.config_digest = digest(raw)
+    gateway.watch = os.environ.get(WATCH_ENV) == "1"
     return AccessLog(gateway) if settings.server.access_log else gateway
 
 
-def server_args(limits: ConnectionLimits, keep_alive_timeout_s: float, access_log: bool) -> str:
+def server_args(
+    limits: ConnectionLimits, keep_alive_timeout_s: float, access_log: bool, drain_timeout_s: float = 30.0
+) -> str:
     """The server settings ``wardgate serve`` hands to this process (``--server``)."""
     return json.dumps(
-        {"limits": asdict(limits), "keep_alive_timeout_s": keep_alive_timeout_s, "access_log": access_log}
+        {
+            "limits": asdict(limits),
+            "keep_alive_timeout_s": keep_alive_timeout_s,
+            "access_log": access_log,
+            "drain_timeout_s": drain_timeout_s,
+        }
     )
 
 
@@ -83,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = json.loads(args.server)
     limits = ConnectionLimits(**server["limits"])
     # uvicorn types ``http`` as a protocol class; any callable building one per connection works the same way
-    protocol = cast(type[asyncio.Protocol], GuardedProtocolFactory(ConnectionGuard(limits)))
-    uvicorn.run(
+    drain = Drain(server["drain_timeout_s"])
+    protocol = cast(type[asyncio.Protocol], GuardedProtocolFactory(ConnectionGuard(limits), drain))
+    config = uvicorn.Config(
         "wardgate.server.run:app",
         factory=True,
         host=args.host,
@@ -100,5 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         server_header=False,
         date_header=False,
         timeout_keep_alive=math.ceil(server["keep_alive_timeout_s"]),
+        timeout_graceful_shutdown=graceful_shutdown_s(drain.timeout_s),  # a backstop: the drain ends requests first
     )
-    return 0
+    if args.workers > 1:
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+        return 0
+    config.load_app()
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE

@@ -190,3 +190,13 @@ rate_limits = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("version", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("text", Text, nullable=False),  # the YAML as applied; ${VAR} references are resolved by each worker
+    Column("sha256", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)

@@ -93,6 +93,7 @@ class RateLimitRoutes:
     async def _reload(self) -> None:
         if self.services.rate_limit_refresher is not None:
             await self.services.rate_limit_refresher.load()
+            await self.services.announce_limits()  # every other worker and replica, at once
 
 
 def operations(services: Worker) -> list[Operation]:

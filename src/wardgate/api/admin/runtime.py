@@ -131,7 +131,8 @@ class RuntimeRoutes:
 
     async def _reload(self) -> None:
         if self.services.budget_refresher is not None:
-            await self.services.budget_refresher.load()  # at once here; other workers within limits.refresh_s
+            await self.services.budget_refresher.load()  # at once here
+            await self.services.announce_limits()  # every other worker and replica, at once
 
     async def cache_report(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)

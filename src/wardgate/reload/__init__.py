@@ -1,0 +1,1 @@
+"""Hot deploy: config changes applied to running workers without a restart (docs/hot-deploy.md)."""
