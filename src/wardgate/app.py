@@ -19,6 +19,7 @@ from wardgate.config import Settings, load_config
 from wardgate.config.loader import DEMO_CONFIG
 from wardgate.core.errors import MethodNotAllowed, NotFound
 from wardgate.core.runtime import Runtime
+from wardgate.guards.metrics import guard_collector
 from wardgate.limits.metrics import budget_collector
 from wardgate.observability.metrics import Metrics, shared_counters_from_env
 from wardgate.routing.metrics import routing_collector
@@ -93,6 +94,8 @@ class Gateway:
         self.metrics.add(budget_collector(worker.limits), per_worker=False)
         self.metrics.add(routing_collector(worker.routing))
         self.metrics.add(cache_collector(worker.cache))
+        if worker.guards is not None:
+            self.metrics.add(guard_collector(worker.guards))
         self.metrics.start()
         self._runtime = worker.runtime
 

@@ -27,6 +27,8 @@ from wardgate.core.deployment import Adapter, Deployment, Timeouts
 from wardgate.core.outage import Outage
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.runtime import Runtime
+from wardgate.guards.build import build_guards_stage
+from wardgate.guards.stage import GuardsStage
 from wardgate.identity.access import ModelAccessStage
 from wardgate.identity.external import ProjectDirectory
 from wardgate.identity.key_events import KeyEventListener, open_key_events
@@ -81,6 +83,7 @@ class Worker:
     jwt: JWTVerifier | None
     store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
     key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
+    guards: GuardsStage | None  # when `guards:` is configured
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -160,7 +163,8 @@ async def open_worker(settings: Settings) -> Worker:
         stack.push_async_callback(rate_refresher.stop)
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(limits, engine, model_classes(settings))
-        runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of)
+        guards = build_guards_stage(settings, audit)  # None when no guard is configured: not assembled at all
+        runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of, guards)
         worker = Worker(
             settings=settings,
             http=http,
@@ -181,6 +185,7 @@ async def open_worker(settings: Settings) -> Worker:
             jwt=jwt,
             store_outage=outage,
             key_events=key_events,
+            guards=guards,
             _exit=stack.pop_all(),
         )
     return worker
@@ -266,10 +271,11 @@ def assemble(
     routing: RoutingState,
     limits: LimitsStage | None,
     cost_of: CostOf,
+    guards: GuardsStage | None = None,
 ) -> Runtime:
     """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → model access
-    (once, for every later stage) → limits (reserve before, settle after) → cache (a hit ends the forward pass) →
-    router → the provider (terminal)."""
+    (once, for every later stage) → guards (when configured) → limits (reserve before, settle after) → cache (a hit
+    ends the forward pass) → router → the provider (terminal)."""
     assert settings.master_key is not None, "validated at load"
     mtls_config, ttl_s = settings.identity.mtls, settings.identity.key_cache_ttl_s
     directory = ProjectDirectory(key_cache.tenancy, ttl_s, outage=key_cache.outage)
@@ -285,6 +291,9 @@ def assemble(
     deployments = build_deployments(settings, build_adapters(settings, http))
     # accounting before the access check: its after hook runs last and records every outcome, refusals included
     stages: list[Stage] = [identity, AccountingStage(ledger, cost_of), ModelAccessStage(settings.models)]
+    # guards: after identity (they are chosen per project, key …), before limits (a blocked request costs nothing)
+    if guards is not None:
+        stages.append(guards)
     if limits is not None:
         stages.append(limits)
     # the cache: after limits (a hit still counts against rate limits), before the router (a hit calls no provider)
