@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import unicodedata
 
-import regex
-
-from wardgate.guards.findings import Finding, compile_rx
+from wardgate.guards.findings import Finding
 
 THRESHOLD = {"strict": 1, "balanced": 2, "permissive": 3}
 
@@ -107,20 +106,53 @@ _RULE_SPECS: list[tuple[str, int, str]] = [
     ),
     ("extraction", 1, r"\b(?:system\s+prompt|initial\s+instructions|hidden\s+instructions)\b"),
 ]
-RULES = [(cat, w, compile_rx(src, regex.IGNORECASE | regex.MULTILINE | regex.DOTALL)) for cat, w, src in _RULE_SPECS]
+# per rule, words of which one must be in the (lower-cased) text for the rule to be tried at all
+_NEEDLES: list[tuple[str, ...]] = [
+    ("ignor", "disregard", "forget", "skip", "overlook", "bypass", "overrid", "neglect", "abandon", "drop", "discard"),
+    ("ignor", "disregard", "forget"),
+    ("instruction",),
+    ("follow", "obey"),
+    ("instead",),
+    ("ignor", "disregard"),
+    ("anything", "dan"),
+    ("mode",),
+    ("from",),
+    ("restriction", "filter", "limitation", "censor", "guideline", "rules"),
+    ("bound", "restricted", "limited"),
+    ("character",),
+    ("jailbr", "dan", "stan", "dude", "aim", "mongo", "confidant", "based"),
+    ("rules", "restriction", "limit", "filter", "ethic"),
+    ("hypothetic",),
+    ("im_start", "inst]", "<<sys", "###", "system"),
+    ("from", "henceforth", "rest"),
+    ("you",),
+    ("from",),
+    ("system", "initial", "hidden", "prompt", "instruction"),
+    ("above", "before", "preceding"),
+    ("system", "initial", "hidden"),
+]
+RULES = [
+    (cat, w, re.compile(src, re.IGNORECASE | re.MULTILINE | re.DOTALL), needles)
+    for (cat, w, src), needles in zip(_RULE_SPECS, _NEEDLES, strict=True)
+]
+_LEET_WORD = re.compile(r"[a-z][013457@$!|]+[a-z]", re.IGNORECASE)
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u202a\u202b\u202c\u202d\u202e"), None)
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l"}
 )
-_BLOB = compile_rx(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])|\b(?:[0-9a-fA-F]{2}){12,}\b")
-_SPACED = compile_rx(r"\b(?:\w[ .\-_*]){4,}\w\b")
+_BLOB_HINT = re.compile(r"[A-Za-z0-9+/]{20}")  # stdlib re: several times faster on these simple scans
+_BLOB = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])|\b(?:[0-9a-fA-F]{2}){12,}\b")
+_SPACED = re.compile(r"\b(?:\w[ .\-_*]){4,}\w\b")
+_SEPARATORS = re.compile(r"[ .\-_*]")
 _MAX_DECODE = 20  # blobs decoded per text: a flood of them costs no more than this
 _MAX_TEXT = 200_000  # characters looked at per text (the size guard bounds prompts; this bounds the work)
 
 
 def _decoded(text: str) -> list[str]:
     out: list[str] = []
+    if _BLOB_HINT.search(text) is None:
+        return out
     for m in _BLOB.finditer(text):
         blob = m.group()
         try:
@@ -149,11 +181,11 @@ def variants(text: str) -> list[str]:
     out = [text]
     if folded != text:
         out.append(folded)
-    if any(c in folded for c in "01345@$!|7"):
+    if _LEET_WORD.search(folded):
         leet = folded.translate(_LEET)
         if leet != folded:
             out.append(leet)
-    spaced = _SPACED.sub(lambda m: regex.sub(r"[ .\-_*]", "", m.group()), folded)
+    spaced = _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), folded)
     if spaced != folded:
         out.append(spaced)
     out.extend(_decoded(folded))
@@ -166,7 +198,13 @@ def score(text: str) -> tuple[int, list[Finding]]:
     best, best_findings = 0, []
     for variant in variants(text):
         total, findings, seen = 0, [], set()
-        for category, weight, rx in RULES:
+        lower = variant.lower()
+        for category, weight, rx, needles in RULES:
+            for needle in needles:
+                if needle in lower:
+                    break
+            else:
+                continue
             m = rx.search(variant)
             if m is None:
                 continue

@@ -210,16 +210,13 @@ PATTERNS: dict[str, Sequence[Pattern]] = {
 }
 
 _SPACED = frozenset({"phone", "credit_card", "iban", "uk_nino", "fr_nir", "in_aadhaar"})  # values with spaces in
-_AT, _COLON = re.compile("@"), re.compile(":")
+_COLON = re.compile(":")
 
 
 def _hinted(pattern: Pattern) -> Pattern:
     if pattern.entity == "email":
-        hint = _AT
-    elif "(?::" in pattern.rx.pattern:  # IPv6
-        hint = _COLON
-    else:
-        hint = DIGIT
+        return replace(pattern, needles=("@",))
+    hint = _COLON if "(?::" in pattern.rx.pattern else DIGIT  # IPv6 needs a colon, the others a digit
     return replace(pattern, hint=hint, spaced=pattern.entity in _SPACED)
 
 

@@ -64,16 +64,18 @@ class Scanner:
         """Every guard's findings, overlaps resolved (earliest first, then the strongest action, then the longest).
         GuardFailed (with ``guard`` set) when a guard cannot decide."""
         raw: list[Hit] = []
+        hints: dict[object, bool] = {}  # a hint (a digit, an "@") is looked for once per text
         for guard in self.guards:
             try:
                 if guard.config.type == "injection" or guard.config.type == "size":
                     raw.extend(Hit(f, guard, None) for f in guard.scan(text))
                     continue
                 strict = guard.strict
+                found: list[Finding] = []
                 for pattern in guard.patterns:
-                    found: list[Finding] = []
-                    pattern.scan(text, strict, found)
-                    raw.extend(Hit(f, guard, pattern) for f in found)
+                    pattern.scan(text, strict, found, hints)
+                if found:
+                    raw.extend(Hit(f, guard, f.pattern) for f in found)
             except Exception as exc:  # a bug or a timeout in one guard: the stage applies its on_error
                 self._failed(guard, exc)
         if len(raw) < 2:

@@ -89,11 +89,28 @@ PATTERNS: list[Pattern] = [
     ),
 ]
 
-_HINTS = {
-    "aws_secret_key": re.compile("aws", re.IGNORECASE),
-    "private_key": re.compile("-----BEGIN"),
-    "connection_string": re.compile("://"),
-    "assigned_secret": re.compile("[=:]"),
-    "jwt": re.compile("eyJ"),
+_HINTS = {"aws_secret_key": re.compile("aws", re.IGNORECASE), "assigned_secret": re.compile("[=:]")}
+_NEEDLES = {
+    "aws_access_key": ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"),
+    "gcp_api_key": ("AIza",),
+    "azure_storage_key": ("AccountKey=",),
+    "azure_client_secret": ("Q~",),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "gitlab_token": ("glpat-", "gldt-", "glrt-", "glptt-", "glcbt-"),
+    "slack_token": ("xox",),
+    "slack_webhook": ("hooks.slack.com",),
+    "stripe_key": ("_live_", "_test_"),
+    "anthropic_key": ("sk-ant-",),
+    "openai_key": ("sk-",),
+    "huggingface_token": ("hf_",),
+    "npm_token": ("npm_",),
+    "sendgrid_key": ("SG.",),
+    "twilio_key": ("SK",),
+    "jwt": ("eyJ",),
+    "private_key": ("-----BEGIN",),
+    "connection_string": ("://",),
 }
-PATTERNS = [replace(p, hint=_HINTS.get(p.entity), spaced=p.entity == "private_key") for p in PATTERNS]
+PATTERNS = [
+    replace(p, hint=_HINTS.get(p.entity), needles=_NEEDLES.get(p.entity, ()), spaced=p.entity == "private_key")
+    for p in PATTERNS
+]
