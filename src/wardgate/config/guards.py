@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -52,6 +52,14 @@ class GuardConfig(_Frozen):
     max_prompt_tokens: Annotated[int, Field(gt=0)] | None = None  # size
     max_messages: Annotated[int, Field(gt=0)] | None = None  # size
     max_chars: Annotated[int, Field(gt=0)] | None = None  # size
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        """YAML 1.1 reads an unquoted ``on:`` key as the boolean true; it is the ``on`` key here."""
+        if isinstance(data, dict) and True in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
 
     @field_validator("entities")
     @classmethod

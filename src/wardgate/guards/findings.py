@@ -39,6 +39,7 @@ class Pattern:
     timeout: float | None = None  # seconds a search may take (custom patterns); TimeoutError past it
     hint: re.Pattern[str] | None = None
     spaced: bool = False
+    partial_hint: re.Pattern[str] | None = None  # for a spaced pattern: what a value's first characters contain
     needles: tuple[str, ...] = ()  # literals of which one must be in the text (a key's prefix): a fast skip
 
     def scan(self, text: str, strict: bool, out: list[Finding], hints: dict[object, bool] | None = None) -> None:

@@ -210,14 +210,18 @@ PATTERNS: dict[str, Sequence[Pattern]] = {
 }
 
 _SPACED = frozenset({"phone", "credit_card", "iban", "uk_nino", "fr_nir", "in_aadhaar"})  # values with spaces in
-_COLON = re.compile(":")
+_COLON, _DIGIT_START = re.compile(":"), re.compile(r"[\d+(]")
 
 
 def _hinted(pattern: Pattern) -> Pattern:
     if pattern.entity == "email":
         return replace(pattern, needles=("@",))
     hint = _COLON if "(?::" in pattern.rx.pattern else DIGIT  # IPv6 needs a colon, the others a digit
-    return replace(pattern, hint=hint, spaced=pattern.entity in _SPACED)
+    spaced = pattern.entity in _SPACED
+    # the start of a phone number, a card, a NIR or an Aadhaar number holds a digit, "+" or "("; an IBAN or a NINO
+    # starts with letters, so those are always looked for
+    partial = _DIGIT_START if spaced and pattern.entity not in ("iban", "uk_nino") else None
+    return replace(pattern, hint=hint, spaced=spaced, partial_hint=partial)
 
 
 PATTERNS = {entity: [_hinted(p) for p in patterns] for entity, patterns in PATTERNS.items()}

@@ -10,6 +10,7 @@ from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.findings import Finding, Pattern
 
 _RANK = {"warn": 0, "redact": 1, "block": 2}
+_GENERIC = frozenset({"phone", "email", "assigned_secret"})  # on the same span, a more specific entity wins
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ class Scanner:
                 self._failed(guard, exc)
         if len(raw) < 2:
             return raw
-        raw.sort(key=lambda h: (h.finding.start, -_RANK[h.action], -h.finding.end))
+        raw.sort(key=lambda h: (h.finding.start, -_RANK[h.action], -h.finding.end, h.finding.entity in _GENERIC))
         out: list[Hit] = []
         last_end = -1
         for hit in raw:
@@ -102,8 +103,8 @@ class Scanner:
         if start == since:
             return start
         for guard, pattern in self.spaced:
-            hint = pattern.hint
-            if hint is not None and hint.search(text, since) is None and not _may_begin(pattern, text):
+            hint = pattern.partial_hint
+            if hint is not None and hint.search(text, since) is None:
                 continue
             try:
                 rx, timeout = pattern.rx, pattern.timeout
@@ -118,6 +119,25 @@ class Scanner:
                 self._failed(guard, exc)
                 return self.pending_start(text, since)
         return start
+
+    def long_value(self, text: str, since: int, cut: int) -> Hit | None:
+        """A key-like value (a pattern with a literal prefix, already seen) that starts before ``cut`` and is still
+        unfinished at the text's end: longer than the hold-back, so it is recognised by its start."""
+        end = len(text)
+        for guard, pattern in self.patterns:
+            needles = pattern.needles
+            if not needles or pattern.spaced or not any(n in text for n in needles):
+                continue
+            try:
+                for m in pattern.rx.finditer(text, since, partial=True, timeout=pattern.timeout):
+                    if m.start() >= cut:
+                        break
+                    if m.partial or m.end() == end:
+                        return Hit(Finding(pattern.entity, m.start(), end, pattern), guard, pattern)
+            except Exception as exc:
+                self._failed(guard, exc)
+                return None
+        return None
 
 
 def redact(text: str, hits: Sequence[Hit], base: int = 0) -> str:
@@ -138,8 +158,3 @@ def redact(text: str, hits: Sequence[Hit], base: int = 0) -> str:
         return text
     parts.append(text[pos:])
     return "".join(parts)
-
-
-def _may_begin(pattern: Pattern, text: str) -> bool:
-    """Whether the text's last characters could begin the pattern's hint (a hint split by a chunk boundary)."""
-    return pattern.entity == "private_key" and text.endswith(("-", "-B", "-BE", "-BEG", "-BEGI"))

@@ -89,6 +89,7 @@ PATTERNS: list[Pattern] = [
     ),
 ]
 
+_PEM_START = re.compile("-")
 _HINTS = {"aws_secret_key": re.compile("aws", re.IGNORECASE), "assigned_secret": re.compile("[=:]")}
 _NEEDLES = {
     "aws_access_key": ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"),
@@ -111,6 +112,12 @@ _NEEDLES = {
     "connection_string": ("://",),
 }
 PATTERNS = [
-    replace(p, hint=_HINTS.get(p.entity), needles=_NEEDLES.get(p.entity, ()), spaced=p.entity == "private_key")
+    replace(
+        p,
+        hint=_HINTS.get(p.entity),
+        needles=_NEEDLES.get(p.entity, ()),
+        spaced=p.entity == "private_key",
+        partial_hint=_PEM_START if p.entity == "private_key" else None,
+    )
     for p in PATTERNS
 ]

@@ -115,7 +115,7 @@ class GuardsStage:
                 calls += tools.finish()
         except ValueError as exc:
             raise GuardUnavailable("A streamed tool call could not be checked.") from exc
-        if isinstance(text, str):
+        if isinstance(text, str) or released:
             holder[text_key] = released
         if calls:
             holder["tool_calls"] = calls

@@ -80,7 +80,15 @@ class TextRedactor:
         if end == base:
             return ""
         hits = [h for h in self._scanner.hits(scan) if h.finding.end > base]
-        cut = end if final else max(self._scanner.pending_start(scan, base), end - self._holdback, base)
+        if final:
+            cut = end
+        else:
+            pending = self._scanner.pending_start(scan, base)
+            cut = max(pending, end - self._holdback, base)
+            if cut > pending:  # the hold-back is full: a value that began before the cut is longer than it
+                long = self._scanner.long_value(scan, base, cut)
+                if long is not None:
+                    hits.append(long)
         until: Pattern | None = None
         tail = False
         for hit in hits:
