@@ -100,9 +100,12 @@ def test_a_streamed_answer_is_redacted_across_chunks(gw: RunningGateway) -> None
 
 
 def test_the_anthropic_surface_streams_redacted_text(gw: RunningGateway) -> None:
-    with anthropic.Anthropic(base_url=gw.root, api_key=MASTER_KEY, max_retries=0) as c, c.messages.stream(
-        model="small", max_tokens=50, messages=[{"role": "user", "content": "reach jane@example.org today"}]
-    ) as stream:
+    with (
+        anthropic.Anthropic(base_url=gw.root, api_key=MASTER_KEY, max_retries=0) as c,
+        c.messages.stream(
+            model="small", max_tokens=50, messages=[{"role": "user", "content": "reach jane@example.org today"}]
+        ) as stream,
+    ):
         text = "".join(stream.text_stream)
     assert text == "echo: reach [EMAIL] today"
 
