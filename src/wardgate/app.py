@@ -94,8 +94,7 @@ class Gateway:
         self.metrics.add(budget_collector(worker.limits), per_worker=False)
         self.metrics.add(routing_collector(worker.routing))
         self.metrics.add(cache_collector(worker.cache))
-        if worker.guards is not None:
-            self.metrics.add(guard_collector(worker.guards))
+        self.metrics.add(guard_collector(worker.guards))
         self.metrics.start()
         self._runtime = worker.runtime
 

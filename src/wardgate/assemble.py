@@ -28,6 +28,7 @@ from wardgate.core.outage import Outage
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.runtime import Runtime
 from wardgate.guards.build import build_guards_stage
+from wardgate.guards.refresh import GuardRefresher
 from wardgate.guards.stage import GuardsStage
 from wardgate.identity.access import ModelAccessStage
 from wardgate.identity.external import ProjectDirectory
@@ -50,6 +51,7 @@ from wardgate.store.audit import AuditEntry, AuditLog, audit_key
 from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
+from wardgate.store.guards import GuardStore
 from wardgate.store.keys import KeyStore, key_events_channel
 from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.tenancy import TenancyStore
@@ -83,7 +85,8 @@ class Worker:
     jwt: JWTVerifier | None
     store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
     key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
-    guards: GuardsStage | None  # when `guards:` is configured
+    guards: GuardsStage  # the config's guards and those made in the admin API
+    guard_refresher: GuardRefresher  # re-reads the admin API's guards, as budgets are
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -163,7 +166,11 @@ async def open_worker(settings: Settings) -> Worker:
         stack.push_async_callback(rate_refresher.stop)
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(limits, engine, model_classes(settings))
-        guards = build_guards_stage(settings, audit)  # None when no guard is configured: not assembled at all
+        guards = build_guards_stage(settings, audit)
+        guard_refresher = GuardRefresher(guards, GuardStore(engine), settings.limits.refresh_s)
+        await guard_refresher.load()
+        guard_refresher.start()
+        stack.push_async_callback(guard_refresher.stop)
         runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of, guards)
         worker = Worker(
             settings=settings,
@@ -186,6 +193,7 @@ async def open_worker(settings: Settings) -> Worker:
             store_outage=outage,
             key_events=key_events,
             guards=guards,
+            guard_refresher=guard_refresher,
             _exit=stack.pop_all(),
         )
     return worker
@@ -292,7 +300,7 @@ def assemble(
     # accounting before the access check: its after hook runs last and records every outcome, refusals included
     stages: list[Stage] = [identity, AccountingStage(ledger, cost_of), ModelAccessStage(settings.models)]
     # guards: after identity (they are chosen per project, key …), before limits (a blocked request costs nothing)
-    if guards is not None:
+    if guards is not None:  # (always, in a worker: guards made in the admin API apply without a restart)
         stages.append(guards)
     if limits is not None:
         stages.append(limits)

@@ -62,7 +62,7 @@ def _broken(on_error: str, on: str = "request") -> GuardsStage:
     def boom(value: str) -> bool:
         raise RuntimeError("detector bug")
 
-    config = GuardConfig(name="broken", type="regex", on=on, action="redact", patterns=("x",), on_error=on_error)  # type: ignore[arg-type]
+    config = GuardConfig(name="broken", type="regex", on=on, action="redact", patterns=["x"], on_error=on_error)  # type: ignore[arg-type]
     guard = Guard(config, (Pattern("regex", compile_rx("x"), check=boom),))
     return GuardsStage([guard], 64, None)
 

@@ -161,7 +161,7 @@ def test_sensitivity_levels_move_the_threshold() -> None:
 
 
 def test_custom_regex_patterns_and_redaction() -> None:
-    guard = compile_guard(GuardConfig(name="ids", type="regex", action="redact", patterns=(r"PRJ-\d{4}",)))
+    guard = compile_guard(GuardConfig(name="ids", type="regex", action="redact", patterns=[r"PRJ-\d{4}"]))
     text = "see PRJ-1234 and PRJ-99"
     hits = Scanner([guard]).hits(text)
     assert redact(text, hits) == "see [REGEX] and PRJ-99"

@@ -47,8 +47,10 @@ class GuardConfig(_Frozen):
     match: str | None = None  # one scope value (a project name or id, a model …); unset: every value
     sensitivity: Sensitivity = "balanced"
     on_error: Literal["block", "allow"] = "block"
-    entities: tuple[str, ...] | None = None  # pii: the entity types to look for (default: all)
-    patterns: tuple[Annotated[str, Field(min_length=1, max_length=MAX_PATTERN_CHARS)], ...] = ()  # regex
+    entities: list[str] | None = None  # pii: the entity types to look for (default: all)
+    patterns: list[Annotated[str, Field(min_length=1, max_length=MAX_PATTERN_CHARS)]] = Field(
+        default_factory=list
+    )  # regex
     max_prompt_tokens: Annotated[int, Field(gt=0)] | None = None  # size
     max_messages: Annotated[int, Field(gt=0)] | None = None  # size
     max_chars: Annotated[int, Field(gt=0)] | None = None  # size
@@ -63,7 +65,7 @@ class GuardConfig(_Frozen):
 
     @field_validator("entities")
     @classmethod
-    def _known_entities(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    def _known_entities(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
         unknown = [e for e in value if e not in PII_ENTITIES]
@@ -75,7 +77,7 @@ class GuardConfig(_Frozen):
 
     @field_validator("patterns")
     @classmethod
-    def _compiles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _compiles(cls, value: list[str]) -> list[str]:
         if len(value) > MAX_PATTERNS:
             raise ValueError(f"at most {MAX_PATTERNS} patterns")
         for i, pattern in enumerate(value):

@@ -1,4 +1,4 @@
-"""Config → the guards stage, or None when no guard is configured (then it costs nothing: it is not assembled)."""
+"""Config → the guards stage."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from wardgate.guards.stage import GuardsStage
 from wardgate.store.audit import AuditEntry
 
 
-def build_guards_stage(settings: Settings, audit: BatchWriter[AuditEntry] | None) -> GuardsStage | None:
-    if not settings.guards:
-        return None
+def build_guards_stage(settings: Settings, audit: BatchWriter[AuditEntry] | None) -> GuardsStage:
+    """Always assembled, since guards made in the admin API apply without a restart; with none, a call costs one
+    empty-tuple test and a streamed chunk one attribute test."""
     return GuardsStage(compile_guards(settings.guards), settings.guards_stream.holdback_chars, audit)

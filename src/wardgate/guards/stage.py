@@ -33,8 +33,11 @@ class GuardsStage:
         self.holdback = holdback
         self.audit = audit
         self.decisions: Counter[tuple[str, str]] = Counter()  # (guard, action) → calls; for /metrics
+        self.warnings: tuple[str, ...] = ()  # stored guards that do not compile (see guards/refresh.py)
 
     async def before(self, call: Call) -> Result | None:
+        if not self.guards:  # none configured (yet): the admin API may add some
+            return None
         guards = [g for g in self.guards if g.applies(call)]
         if not guards:
             return None
