@@ -12,13 +12,15 @@ import pytest
 
 from tests.api.admin.support import admin, chat, flush, unique
 from tests.api.admin.test_cli import created_key, run
-from tests.support import RunningGateway
+from tests.support import MASTER_KEY, RunningGateway
 
 
 @pytest.fixture
 def config(tmp_path: Path, store_path: Path, gateway: RunningGateway) -> str:
     path = tmp_path / "wardgate.yaml"
-    path.write_text(f"store: sqlite:///{store_path}\n")
+    # the gateway's audit key (master_key here), as test_cli.py's config has: without it the CLI refuses any change
+    # once the gateway's first keyed audit row is written, which only a race with its batch writer used to avoid
+    path.write_text(f"master_key: {MASTER_KEY}\nstore: sqlite:///{store_path}\n")
     return str(path)
 
 
