@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-GuardType = Literal["injection", "pii", "secrets", "size", "regex"]
+GuardType = Literal["injection", "pii", "secrets", "size", "regex", "tools"]
 GuardScope = Literal["global", "project", "team", "user", "key", "model"]
 GuardAction = Literal["block", "redact", "warn"]
 Sensitivity = Literal["strict", "balanced", "permissive"]
@@ -54,6 +54,8 @@ class GuardConfig(_Frozen):
     max_prompt_tokens: Annotated[int, Field(gt=0)] | None = None  # size
     max_messages: Annotated[int, Field(gt=0)] | None = None  # size
     max_chars: Annotated[int, Field(gt=0)] | None = None  # size
+    allow: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = None  # tools: name globs allowed
+    deny: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)  # tools
 
     @model_validator(mode="before")
     @classmethod
@@ -107,6 +109,13 @@ class GuardConfig(_Frozen):
                 raise ValueError("a size guard checks requests only (on: request)")
         elif any(v is not None for v in sizes):
             raise ValueError("max_prompt_tokens, max_messages and max_chars are only for type: size")
+        if self.type == "tools":
+            if self.allow is None and not self.deny:
+                raise ValueError("type: tools needs `allow:` and/or `deny:` (tool-name globs)")
+            if self.action == "redact":
+                raise ValueError("a tools guard blocks or warns (action: block | warn)")
+        elif self.allow is not None or self.deny:
+            raise ValueError("`allow` and `deny` are only for type: tools")
         if self.type == "injection" and self.action == "redact":
             raise ValueError("an injection guard blocks or warns (action: block | warn)")
         if self.type == "injection" and self.on != "request":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 from wardgate.config.guards import PII_ENTITIES, GuardConfig
 from wardgate.core.call import Call
@@ -51,6 +52,13 @@ class Guard:
     @property
     def redacts(self) -> bool:
         return self.config.type in ("pii", "secrets", "regex")
+
+    def allows_tool(self, name: str) -> bool:
+        """A tools guard: whether a tool of this name may be offered or called (deny wins over allow)."""
+        config = self.config
+        if any(fnmatchcase(name, glob) for glob in config.deny):
+            return False
+        return config.allow is None or any(fnmatchcase(name, glob) for glob in config.allow)
 
     def applies(self, call: Call) -> bool:
         values = scope_values(self.config, call)

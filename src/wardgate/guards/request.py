@@ -10,6 +10,7 @@ from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
 from wardgate.guards.scan import Scanner, redact
 from wardgate.guards.state import GuardState
 from wardgate.guards.texts import UNTRUSTED_ROLES, message_count, request_texts
+from wardgate.guards.tools import filter_request
 from wardgate.usage.tokens import EncodingUnavailable, count_chat, count_text
 
 
@@ -19,6 +20,8 @@ def check_request(call: Call, guards: Sequence[Guard], state: GuardState) -> Non
         try:
             if guard.config.type == "size":
                 _size(call, guard, state)
+            elif guard.config.type == "tools":
+                filter_request(call, guard, state)
             else:
                 _texts(call, guard, state)
         except (GuardBlocked, GuardUnavailable):

@@ -19,6 +19,7 @@ from wardgate.guards.request import check_request
 from wardgate.guards.scan import Hit, Scanner, redact
 from wardgate.guards.state import MAX_CHOICES, GuardState
 from wardgate.guards.stream import TextRedactor, ToolCallHold
+from wardgate.guards.tools import check_call
 from wardgate.store.audit import AuditEntry
 
 log = logging.getLogger("wardgate.guards")
@@ -42,9 +43,10 @@ class GuardsStage:
         if not guards:
             return None
         answer = [g for g in guards if g.config.on != "request" and g.redacts]
-        state = GuardState(None)
+        tools = tuple(g for g in guards if g.config.on != "request" and g.config.type == "tools")
+        state = GuardState(None, tools)
         call.guards = state
-        if answer:
+        if answer or tools:
             state.response = Scanner(answer, lambda g, e: _failed(state, g, e, "response"))
         try:
             check_request(call, [g for g in guards if g.config.on != "response"], state)
@@ -105,16 +107,21 @@ class GuardsStage:
                 _apply(state, hits, scanned, "response", "answer")
 
             redactor = state.texts[index] = TextRedactor(scanner, self.holdback, on_hits)
-            state.tools[index] = ToolCallHold(lambda name, args: _check_tool(state, args))
+            state.tools[index] = ToolCallHold(lambda name, args: _check_tool(state, name, args))
         tools = state.tools[index]
         text = holder.get(text_key)
-        released = redactor.feed(text) if isinstance(text, str) and text else ""
+        checks_text = bool(state.response is not None and state.response.guards)
+        if not checks_text:  # only tools guards: text passes as it is
+            released = text if isinstance(text, str) else ""
+        else:
+            released = redactor.feed(text) if isinstance(text, str) and text else ""
         deltas = holder.get("tool_calls")
         try:
             calls = tools.feed(deltas) if isinstance(deltas, list) else []
             finish = choice.get("finish_reason")
             if finish:
-                released += redactor.flush()
+                if checks_text:
+                    released += redactor.flush()
                 calls += tools.finish()
         except ValueError as exc:
             raise GuardUnavailable("A streamed tool call could not be checked.") from exc
@@ -174,7 +181,9 @@ def _apply(state: GuardState, hits: list[Hit], scanned: str, direction: str, wha
         raise blocked(block.name, block.config.type, what)
 
 
-def _check_tool(state: GuardState, arguments: str) -> str:
+def _check_tool(state: GuardState, name: str, arguments: str) -> str:
+    if state.tool_guards:
+        check_call(state.tool_guards, state, name)
     scanner = state.response
     if scanner is None or not arguments:
         return arguments
@@ -200,6 +209,8 @@ def _check_answer(call: Call, result: Result, state: GuardState) -> None:
                 slots.append((message, "content"))
             for tool in message.get("tool_calls") or ():
                 function = tool.get("function") if isinstance(tool, dict) else None
+                if state.tool_guards and isinstance(function, dict) and isinstance(function.get("name"), str):
+                    check_call(state.tool_guards, state, function["name"])
                 if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                     slots.append((function, "arguments"))
         elif isinstance(choice.get("text"), str):

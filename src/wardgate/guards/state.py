@@ -24,7 +24,8 @@ class Decision:
 
 @dataclass(slots=True)
 class GuardState:
-    response: Scanner | None  # the answer's guards, when any apply
+    response: Scanner | None  # the answer's guards, when any apply (tools guards included: then it may be empty)
+    tool_guards: tuple[Guard, ...] = ()  # tools guards on the answer
     decisions: dict[str, Decision] = field(default_factory=dict)
     texts: dict[int, TextRedactor] = field(default_factory=dict)  # per streamed choice
     tools: dict[int, ToolCallHold] = field(default_factory=dict)
