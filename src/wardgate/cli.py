@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from wardgate import __version__, cli_args
+from wardgate import __version__, cli_args, cli_guards
 from wardgate.config import ConfigError, load_config
 from wardgate.config.loader import DEMO_CONFIG
 
@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config file and print every problem")
     check.add_argument("file")
     cli_args.add_commands(commands)
+    cli_guards.add_command(commands)
     return parser
 
 
@@ -42,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "guards":
+        return cli_guards.run(args)
     if args.command in cli_args.COMMANDS:
         from wardgate import cli_admin  # the store, the admin API's helpers: only for these commands
 

@@ -20,13 +20,18 @@ from wardgate.api.admin.errors import Conflict
 from wardgate.api.admin.schemas import Deleted, View
 from wardgate.assemble import Worker
 from wardgate.config.guards import GuardConfig
-from wardgate.core.errors import NotFound, PermissionDenied
+from wardgate.core.errors import MethodNotAllowed, NotFound, PermissionDenied
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.errors import GuardUnavailable
 from wardgate.guards.scan import Scanner, mask
 from wardgate.store.guards import GuardStore
 
 MAX_TEST_CHARS = 100_000
+RESERVED = "test"  # /admin/v1/guards/test is the test endpoint: no guard made here has that name
+
+
+def _not_allowed(request: Request) -> MethodNotAllowed:
+    return MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}.", headers={"Allow": "POST"})
 
 
 class GuardBody(GuardConfig):
@@ -120,6 +125,8 @@ class GuardRoutes:
     async def create(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
         config = await read_body(request, GuardBody)
+        if config.name == RESERVED:
+            raise bad_param("name", f"{RESERVED!r} is reserved (POST /admin/v1/guards/test runs guards over a text)")
         self._require_owner(actor, config)
         if config.name in self._config_names():
             raise Conflict(f"guard {config.name!r} is defined in the config file")
@@ -132,6 +139,8 @@ class GuardRoutes:
     async def replace(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
         name = request.path_params["name"]
+        if name == RESERVED:
+            raise _not_allowed(request)
         config = await read_body(request, GuardBody)
         if config.name != name:
             raise bad_param("name", f"must be {name!r} (the guard in the path)")
@@ -148,6 +157,8 @@ class GuardRoutes:
     async def delete(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
         name = request.path_params["name"]
+        if name == RESERVED:
+            raise _not_allowed(request)
         current = (await self._stored()).get(name)
         if current is not None:
             self._require_owner(actor, current)
