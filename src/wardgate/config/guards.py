@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 GuardType = Literal["injection", "pii", "secrets", "size", "regex", "tools"]
 GuardScope = Literal["global", "project", "team", "user", "key", "model"]
-GuardAction = Literal["block", "redact", "warn"]
+GuardAction = Literal["block", "redact", "pseudonymize", "warn"]
 Sensitivity = Literal["strict", "balanced", "permissive"]
 
 PII_ENTITIES = (
@@ -116,6 +116,8 @@ class GuardConfig(_Frozen):
                 raise ValueError("a tools guard blocks or warns (action: block | warn)")
         elif self.allow is not None or self.deny:
             raise ValueError("`allow` and `deny` are only for type: tools")
+        if self.action == "pseudonymize" and (self.type != "pii" or self.on == "response"):
+            raise ValueError("pseudonymize is for pii guards on requests (on: request | both): answers are restored")
         if self.type == "injection" and self.action == "redact":
             raise ValueError("an injection guard blocks or warns (action: block | warn)")
         if self.type == "injection" and self.on != "request":

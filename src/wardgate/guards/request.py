@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from wardgate.core.call import Call
 from wardgate.guards.engine import Guard
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
-from wardgate.guards.scan import Scanner, redact
+from wardgate.guards.pseudonym import Pseudonyms
+from wardgate.guards.scan import Hit, Scanner, placeholder, redact
 from wardgate.guards.state import GuardState
 from wardgate.guards.texts import UNTRUSTED_ROLES, message_count, request_texts
 from wardgate.guards.tools import filter_request
@@ -55,6 +56,8 @@ def _texts(call: Call, guard: Guard, state: GuardState) -> None:
             raise blocked(guard.name, guard.config.type, "request")
         if action == "redact":
             holder[key] = redact(text, hits)
+        elif action == "pseudonymize":
+            holder[key] = _pseudonymize(state, text, hits)
 
 
 def _size(call: Call, guard: Guard, state: GuardState) -> None:
@@ -85,3 +88,21 @@ def _tokens(call: Call, chars: int) -> int:
         )
     except EncodingUnavailable:
         return chars // 4
+
+
+def _pseudonymize(state: GuardState, text: str, hits: list[Hit]) -> str:
+    names = state.pseudonyms
+    if names is None:
+        names = state.pseudonyms = Pseudonyms()
+    parts: list[str] = []
+    pos = 0
+    for hit in hits:
+        f = hit.finding
+        if hit.pattern is None or f.start < pos:
+            continue
+        parts.append(text[pos : f.start])
+        value = text[f.start : f.end]
+        parts.append(names.placeholder(f.entity, value) or placeholder(f.entity))
+        pos = f.end
+    parts.append(text[pos:])
+    return "".join(parts)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.findings import Finding, Pattern
 
-_RANK = {"warn": 0, "redact": 1, "block": 2}
+_RANK = {"warn": 0, "redact": 1, "pseudonymize": 1, "block": 2}
 _GENERIC = frozenset({"phone", "email", "assigned_secret"})  # on the same span, a more specific entity wins
 
 

@@ -15,6 +15,7 @@ from wardgate.core.batching import BatchWriter
 from wardgate.core.call import Call, Chunk, Result
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
+from wardgate.guards.pseudonym import StreamRestorer
 from wardgate.guards.request import check_request
 from wardgate.guards.scan import Hit, Scanner, redact
 from wardgate.guards.state import MAX_CHOICES, GuardState
@@ -42,7 +43,7 @@ class GuardsStage:
         guards = [g for g in self.guards if g.applies(call)]
         if not guards:
             return None
-        answer = [g for g in guards if g.config.on != "request" and g.redacts]
+        answer = [g for g in guards if g.config.on != "request" and g.redacts and g.config.action != "pseudonymize"]
         tools = tuple(g for g in guards if g.config.on != "request" and g.config.type == "tools")
         state = GuardState(None, tools)
         call.guards = state
@@ -50,6 +51,8 @@ class GuardsStage:
             state.response = Scanner(answer, lambda g, e: _failed(state, g, e, "response"))
         try:
             check_request(call, [g for g in guards if g.config.on != "response"], state)
+            if state.pseudonyms is not None and state.response is None:  # answers are restored: watch them
+                state.response = Scanner([], lambda g, e: _failed(state, g, e, "response"))
         finally:
             if state.decisions:
                 call.response_headers.append((HEADER, state.header()))
@@ -125,6 +128,14 @@ class GuardsStage:
                 calls += tools.finish()
         except ValueError as exc:
             raise GuardUnavailable("A streamed tool call could not be checked.") from exc
+        names = state.pseudonyms
+        if names is not None and names.values:
+            restorer = state.restorers.get(index)
+            if restorer is None:
+                restorer = state.restorers[index] = StreamRestorer(names)
+            released = restorer.feed(released) if released else ""
+            if finish:
+                released += restorer.flush()
         if isinstance(text, str) or released:
             holder[text_key] = released
         if calls:
@@ -188,10 +199,12 @@ def _check_tool(state: GuardState, name: str, arguments: str) -> str:
     if scanner is None or not arguments:
         return arguments
     hits = scanner.hits(arguments)
-    if not hits:
-        return arguments
-    _apply(state, hits, arguments, "response", "tool call")
-    return redact(arguments, hits)
+    if hits:
+        _apply(state, hits, arguments, "response", "tool call")
+        arguments = redact(arguments, hits)
+    if state.pseudonyms is not None:
+        arguments = state.pseudonyms.restore(arguments, json_string=True)
+    return arguments
 
 
 def _check_answer(call: Call, result: Result, state: GuardState) -> None:
@@ -218,12 +231,15 @@ def _check_answer(call: Call, result: Result, state: GuardState) -> None:
         for holder, key in slots:
             text = holder[key]
             hits = scanner.hits(text)
+            out = text
             if hits:
                 _apply(state, hits, text, "response", "answer")
-                redacted = redact(text, hits)
-                if redacted != text:
-                    holder[key] = redacted
-                    changed = True
+                out = redact(text, hits)
+            if state.pseudonyms is not None:
+                out = state.pseudonyms.restore(out, json_string=key == "arguments")
+            if out != text:
+                holder[key] = out
+                changed = True
     if changed:
         result.raw = None  # the body is re-encoded from the redacted object
 

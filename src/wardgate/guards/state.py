@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from wardgate.guards.engine import Guard
+from wardgate.guards.pseudonym import Pseudonyms, StreamRestorer
 from wardgate.guards.scan import Hit, Scanner, mask
 from wardgate.guards.stream import TextRedactor, ToolCallHold
 
@@ -29,6 +30,8 @@ class GuardState:
     decisions: dict[str, Decision] = field(default_factory=dict)
     texts: dict[int, TextRedactor] = field(default_factory=dict)  # per streamed choice
     tools: dict[int, ToolCallHold] = field(default_factory=dict)
+    pseudonyms: Pseudonyms | None = None  # when a pseudonymize guard applies: placeholder → value
+    restorers: dict[int, StreamRestorer] = field(default_factory=dict)  # per streamed choice
 
     def record(self, guard: Guard, action: str, direction: str, hits: list[Hit], scanned: str) -> None:
         decision = self.decisions.get(guard.name)
@@ -45,4 +48,4 @@ class GuardState:
         return ",".join(f"{name}={d.action}" for name, d in self.decisions.items()).encode()
 
 
-_RANK = {"warn": 0, "error": 0, "redact": 1, "block": 2}
+_RANK = {"warn": 0, "error": 0, "redact": 1, "pseudonymize": 1, "block": 2}
