@@ -19,6 +19,7 @@ guards:
   - {name: nosecrets, type: secrets, on: both, action: block}
   - {name: pii-in, type: pii, on: request, action: redact, entities: [phone]}
   - {name: pii-out, type: pii, on: response, action: redact}
+  - {name: iban-out, type: pii, on: response, action: block, entities: [iban]}
   - {name: size, type: size, max_messages: 5}
   - {name: acme-codes, type: regex, scope: project, match: acme, action: block, patterns: ['ACME-\\d{4}']}
 guards_stream: {holdback_chars: 64}
@@ -144,3 +145,28 @@ def test_decisions_are_audited_masked_and_counted(gw: RunningGateway) -> None:
     assert details["snippets"] == ["g…8 (40 chars)"]  # the first and last characters and the length, never the value
     metrics = httpx.get(gw.root + "/metrics").text
     assert 'wardgate_guard_decisions_total{action="block",guard="nosecrets"}' in metrics
+
+
+IBAN = "DE89370400440532013000"
+
+
+def test_a_blocked_answer_ends_an_openai_stream_with_an_error_event(gw: RunningGateway) -> None:
+    text = ""
+    with client(gw) as c, pytest.raises(openai.APIError) as caught:
+        for chunk in c.chat.completions.create(model="small", messages=ask(f"pay {IBAN} today"), stream=True):
+            text += (chunk.choices[0].delta.content or "") if chunk.choices else ""
+    assert IBAN[:6] not in text  # (the words before it may or may not have gone out: one upstream read is one batch)
+    assert caught.value.body["code"] == "guard_blocked" and caught.value.body["param"] == "iban-out"  # type: ignore[index]
+
+
+def test_a_blocked_answer_ends_an_anthropic_stream_with_an_error_event(gw: RunningGateway) -> None:
+    with httpx.stream(
+        "POST",
+        gw.root + "/v1/messages",
+        headers={"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"},
+        json={"model": "small", "max_tokens": 50, "stream": True,
+              "messages": [{"role": "user", "content": f"pay {IBAN} today"}]},
+    ) as response:  # fmt: skip
+        body = response.read().decode()
+    assert IBAN[:6] not in body
+    assert "event: error" in body and "iban-out" in body
