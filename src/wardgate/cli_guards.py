@@ -57,7 +57,7 @@ def _guards(config: str | None) -> tuple[Guard, ...]:
     settings = load_config(Path(config))
     if not settings.guards:
         raise ValueError(f"{config}: no `guards:`")
-    return compile_guards([g for g in settings.guards if g.type not in ("size", "tools")])
+    return compile_guards([g for g in settings.guards if g.type not in ("size", "cost", "tools")])
 
 
 def _read(path: Path) -> list[tuple[str, str | None]]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-GuardType = Literal["injection", "pii", "secrets", "size", "regex", "tools"]
+GuardType = Literal["injection", "pii", "secrets", "size", "cost", "regex", "tools"]
 GuardScope = Literal["global", "project", "team", "user", "key", "model"]
 GuardAction = Literal["block", "redact", "pseudonymize", "warn"]
 Sensitivity = Literal["strict", "balanced", "permissive"]
@@ -54,6 +55,7 @@ class GuardConfig(_Frozen):
     max_prompt_tokens: Annotated[int, Field(gt=0)] | None = None  # size
     max_messages: Annotated[int, Field(gt=0)] | None = None  # size
     max_chars: Annotated[int, Field(gt=0)] | None = None  # size
+    max_usd: Annotated[Decimal, Field(gt=0, le=1_000_000, allow_inf_nan=False)] | None = None  # cost, per request
     allow: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = None  # tools: name globs allowed
     deny: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)  # tools
 
@@ -109,6 +111,13 @@ class GuardConfig(_Frozen):
                 raise ValueError("a size guard checks requests only (on: request)")
         elif any(v is not None for v in sizes):
             raise ValueError("max_prompt_tokens, max_messages and max_chars are only for type: size")
+        if self.type == "cost":
+            if self.max_usd is None:
+                raise ValueError("type: cost needs `max_usd` (the most one request may cost, estimated)")
+            if self.action not in ("block", "warn") or self.on != "request":
+                raise ValueError("a cost guard checks requests (on: request) and blocks or warns")
+        elif self.max_usd is not None:
+            raise ValueError("`max_usd` is only for type: cost")
         if self.type == "tools":
             if self.allow is None and not self.deny:
                 raise ValueError("type: tools needs `allow:` and/or `deny:` (tool-name globs)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from wardgate.core.call import Call
+from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
 from wardgate.guards.pseudonym import Pseudonyms
@@ -15,7 +16,7 @@ from wardgate.guards.tools import filter_request
 from wardgate.usage.tokens import EncodingUnavailable, count_chat, count_text
 
 
-def check_request(call: Call, guards: Sequence[Guard], state: GuardState) -> None:
+def check_request(call: Call, guards: Sequence[Guard], state: GuardState, cost: CostEstimator | None = None) -> None:
     """Blocks (GuardBlocked), fails (GuardUnavailable) or redacts the body in place; records every decision."""
     for guard in guards:
         try:
@@ -23,6 +24,9 @@ def check_request(call: Call, guards: Sequence[Guard], state: GuardState) -> Non
                 _size(call, guard, state)
             elif guard.config.type == "tools":
                 filter_request(call, guard, state)
+            elif guard.config.type == "cost":
+                if cost is not None:
+                    _cost(call, guard, state, cost)
             else:
                 _texts(call, guard, state)
         except (GuardBlocked, GuardUnavailable):
@@ -106,3 +110,14 @@ def _pseudonymize(state: GuardState, text: str, hits: list[Hit]) -> str:
         pos = f.end
     parts.append(text[pos:])
     return "".join(parts)
+
+
+def _cost(call: Call, guard: Guard, state: GuardState, cost: CostEstimator) -> None:
+    limit = guard.config.max_usd
+    if limit is None or cost.usd(call) <= limit:
+        return
+    action = "block" if guard.config.action == "block" else "warn"
+    state.record(guard, action, "request", [], "")
+    state.decisions[guard.name].counts["over_max_usd"] += 1
+    if action == "block":
+        raise blocked(guard.name, "cost", "request")

@@ -13,6 +13,7 @@ from typing import Any
 
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import Call, Chunk, Result
+from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
 from wardgate.guards.pseudonym import StreamRestorer
@@ -30,8 +31,17 @@ HEADER = b"x-wardgate-guards"
 class GuardsStage:
     name = "guards"
 
-    def __init__(self, guards: Sequence[Guard], holdback: int, audit: BatchWriter[AuditEntry] | None) -> None:
-        self.guards = tuple(guards)  # replaced whole by the refresher: a call sees the old set or the new one
+    def __init__(
+        self,
+        guards: Sequence[Guard],
+        holdback: int,
+        audit: BatchWriter[AuditEntry] | None,
+        cost: CostEstimator | None = None,
+    ) -> None:
+        self.guards = tuple(guards)
+        self.cost = cost or CostEstimator(
+            {}, 4096
+        )  # replaced whole by the refresher: a call sees the old set or the new one
         self.holdback = holdback
         self.audit = audit
         self.decisions: Counter[tuple[str, str]] = Counter()  # (guard, action) → calls; for /metrics
@@ -50,7 +60,7 @@ class GuardsStage:
         if answer or tools:
             state.response = Scanner(answer, lambda g, e: _failed(state, g, e, "response"))
         try:
-            check_request(call, [g for g in guards if g.config.on != "response"], state)
+            check_request(call, [g for g in guards if g.config.on != "response"], state, self.cost)
             if state.pseudonyms is not None and state.response is None:  # answers are restored: watch them
                 state.response = Scanner([], lambda g, e: _failed(state, g, e, "response"))
         finally:
