@@ -24,6 +24,7 @@ def test_the_same_value_gets_the_same_placeholder_and_the_answer_is_restored_at_
     c = call(body)
     start(guards, c)
     assert c.body["messages"][0]["content"] == "mail <EMAIL_1> or <PHONE_1>, again <EMAIL_1>"
+    assert c.cache_options is not None and c.cache_options.control == "no-store"  # never shared through the cache
     answer = "Sure: <EMAIL_1> and <PHONE_1>; <UNKNOWN_9> stays."
     expected = "Sure: jane@example.org and +44 20 7946 0958; <UNKNOWN_9> stays."
     for cut in range(1, len(answer)):

@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from wardgate.core.batching import BatchWriter
-from wardgate.core.call import Call, Chunk, Result
+from wardgate.core.call import CacheOptions, Call, Chunk, Result
 from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
@@ -61,8 +62,12 @@ class GuardsStage:
             state.response = Scanner(answer, lambda g, e: _failed(state, g, e, "response"))
         try:
             check_request(call, [g for g in guards if g.config.on != "response"], state, self.cost)
-            if state.pseudonyms is not None and state.response is None:  # answers are restored: watch them
-                state.response = Scanner([], lambda g, e: _failed(state, g, e, "response"))
+            if state.pseudonyms is not None:
+                if state.response is None:  # answers are restored: watch them
+                    state.response = Scanner([], lambda g, e: _failed(state, g, e, "response"))
+                # a pseudonymized prompt is the same for every user (<EMAIL_1>) while its restored answer is not:
+                # such a call is neither answered from nor stored in the response cache
+                call.cache_options = replace(call.cache_options or CacheOptions(), control="no-store")
         finally:
             if state.decisions:
                 call.response_headers.append((HEADER, state.header()))
