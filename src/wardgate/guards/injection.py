@@ -35,7 +35,8 @@ _RULE_SPECS: list[tuple[str, int, str]] = [
     (
         "override",
         2,
-        r"\b(?:ignore|disregard|forget)\s+(?:everything|all)\s+(?:(?:that\s+)?(?:you\s+)?(?:were|was|have\s+been)\s+)?(?:told|said|written|given|instructed|above|before)",
+        r"\b(?:ignore|disregard|forget)\s+(?:everything|all)\s+(?:that\s+)?(?:you\s+)?(?:(?:were|was|have\s+been|have|had)\s+)?"
+        r"(?:told|said|written|given|instructed|learned|learnt|know|knew|above|before)",
     ),
     ("override", 2, r"\b(?:new|updated|revised|real|actual|true)\s+(?:system\s+)?instructions?\s*(?::|follow|are\b)"),
     ("override", 2, rf"\b(?:do\s+not|don'?t|stop)\s+(?:follow(?:ing)?|obey(?:ing)?)\s+{_PRIOR}\s+{_RULES}"),
@@ -81,6 +82,12 @@ _RULE_SPECS: list[tuple[str, int, str]] = [
         1,
         r"\b(?:pretend|imagine|roleplay|role-play|act)\b.{0,40}\b(?:no|without)\s+(?:rules|restrictions|limits|filters|ethics)",
     ),
+    (
+        "jailbreak",
+        2,
+        r"\b(?:no\s+matter\s+how|regardless\s+of\s+how)\s+(?:\w+,?\s+(?:or\s+)?){0,4}"
+        r"(?:dangerous|unethical|illegal|immoral|harmful|reckless|inhumane|offensive)\b",
+    ),
     ("jailbreak", 1, r"\bhypothetical(?:ly)?\b.{0,60}\b(?:no|without)\s+(?:rules|restrictions|ethics)\b"),
     (
         "role_override",
@@ -122,6 +129,7 @@ _NEEDLES: list[tuple[str, ...]] = [
     ("character",),
     ("jailbr", "dan", "stan", "dude", "aim", "mongo", "confidant", "based"),
     ("rules", "restriction", "limit", "filter", "ethic"),
+    ("matter", "regardless"),
     ("hypothetic",),
     ("im_start", "inst]", "<<sys", "###", "system"),
     ("from", "henceforth", "rest"),
