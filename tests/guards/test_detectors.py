@@ -108,6 +108,8 @@ def test_a_pem_private_key_a_password_in_a_url_and_an_assigned_secret() -> None:
         'secret = "<your-secret-here>"',
         "api_key = get_api_key()",
         "if password == confirm_password:",
+        "secret = keypair[:32]",
+        "def load(self, private_key: ed25519.Ed25519PrivateKey, f_priv: _FragList):",
     ],
 )
 def test_code_that_only_names_a_secret_is_not_flagged(code: str) -> None:

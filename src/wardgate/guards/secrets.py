@@ -27,8 +27,10 @@ _PLACEHOLDERS = ("xxxx", "****", "....", "<", "${", "{{", "%(", "your", "example
 def _assigned(text: str) -> bool:
     """A value assigned to ``password=`` and the like that looks generated, not a name or a placeholder."""
     lower = text.lower()
-    if any(p in lower for p in _PLACEHOLDERS) or "(" in text or text.endswith(")"):
-        return False
+    if any(p in lower for p in _PLACEHOLDERS) or any(c in text for c in "()[]{}"):
+        return False  # a placeholder, a call, an index or a literal: code, not a value
+    if "." in text and all(part.isidentifier() for part in text.split(".")):
+        return False  # a dotted name: module.Class, self.attr
     classes = sum((any(c.islower() for c in text), any(c.isupper() for c in text), any(c.isdigit() for c in text)))
     if "." in text and classes < 3:  # self.password, settings.SECRET, os.environ…
         return False
