@@ -8,10 +8,12 @@ import anthropic
 import httpx
 import openai
 import pytest
+from sqlalchemy import select
 
 from tests.fakes.openai import FakeOpenAI
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.store import audit_query
+from wardgate.store.tables import usage_events
 
 GUARDS = """
 guards:
@@ -89,6 +91,18 @@ def test_redaction_both_ways_with_the_decisions_in_a_header(gw: RunningGateway, 
     answer = raw.parse().choices[0].message.content
     assert answer == "echo: call me on [PHONE] or mail [EMAIL]"  # the answer guard redacts every entity
     assert raw.headers["x-wardgate-guards"] == "pii-in=redact,pii-out=redact"
+    # the ledger row carries the decisions: guard, type, action and counts per entity type, never the values
+    gw.run(gw.worker.ledger.flush())
+
+    async def details() -> object:
+        query = select(usage_events.c.details).where(usage_events.c.request_id == raw.headers["x-request-id"])
+        async with gw.worker.engine.connect() as conn:
+            return (await conn.execute(query)).scalar_one()
+
+    assert gw.run(details())["guards"] == {  # type: ignore[index]
+        "pii-in": {"type": "pii", "action": "redact", "counts": {"phone": 1}},
+        "pii-out": {"type": "pii", "action": "redact", "counts": {"email": 1}},
+    }
 
 
 def test_a_streamed_answer_is_redacted_across_chunks(gw: RunningGateway) -> None:

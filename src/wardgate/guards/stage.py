@@ -168,6 +168,11 @@ class GuardsStage:
         principal = call.principal
         actor = f"{principal.kind}:{principal.id}" if principal is not None else "anonymous"
         now = datetime.now(UTC)
+        if state.decisions:
+            call.guard_decisions = {
+                name: {"type": d.guard.config.type, "action": d.action, "counts": dict(d.counts)}
+                for name, d in state.decisions.items()
+            }
         for name, decision in state.decisions.items():
             self.decisions[(name, decision.action)] += 1
             if self.audit is None:
