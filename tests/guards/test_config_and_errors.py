@@ -91,3 +91,20 @@ def test_a_failing_answer_guard_ends_the_stream_with_guard_unavailable() -> None
     asyncio.run(stage.before(c))
     with pytest.raises(GuardUnavailable):
         relay(stage, c, [text_chunk("x marks "), text_chunk("the spot", finish="stop")])
+
+
+def test_a_request_too_large_to_check_follows_on_error() -> None:
+    from wardgate.guards.engine import compile_guards
+    from wardgate.guards.request import MAX_SCAN_CHARS
+
+    big = "word " * (MAX_SCAN_CHARS // 5 + 10)
+    for on_error, fails in (("block", True), ("allow", False)):
+        config = GuardConfig(name="pii", type="pii", on_error=on_error)  # type: ignore[arg-type]
+        stage = GuardsStage(compile_guards([config]), 64, None)
+        c = call({"model": "m", "messages": [{"role": "user", "content": big}]})
+        if fails:
+            with pytest.raises(GuardUnavailable):
+                asyncio.run(stage.before(c))
+        else:
+            assert asyncio.run(stage.before(c)) is None
+        assert dict(c.response_headers)[b"x-wardgate-guards"] == b"pii=error"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from wardgate.core.call import Call
 from wardgate.guards.cost import CostEstimator
-from wardgate.guards.engine import Guard
+from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
 from wardgate.guards.pseudonym import Pseudonyms
 from wardgate.guards.scan import Hit, Scanner, placeholder, redact
@@ -14,6 +14,8 @@ from wardgate.guards.state import GuardState
 from wardgate.guards.texts import UNTRUSTED_ROLES, message_count, request_texts
 from wardgate.guards.tools import filter_request
 from wardgate.usage.tokens import EncodingUnavailable, count_chat, count_text
+
+MAX_SCAN_CHARS = 4_000_000  # characters of one request a guard checks (~1 s of CPU at the measured cost)
 
 
 def check_request(call: Call, guards: Sequence[Guard], state: GuardState, cost: CostEstimator | None = None) -> None:
@@ -45,12 +47,16 @@ def _texts(call: Call, guard: Guard, state: GuardState) -> None:
 
     scanner = Scanner([guard], failed)
     injection = guard.config.type == "injection"
+    scanned = 0
     for role, holder, key in request_texts(call.operation, call.body):
         if injection and role not in UNTRUSTED_ROLES:
             continue
         text = holder[key]
         if not text:
             continue
+        scanned += len(text)
+        if scanned > MAX_SCAN_CHARS:  # bounded work per request: past it the guard cannot tell, on_error decides
+            raise GuardFailed(f"guard {guard.name!r}: more than {MAX_SCAN_CHARS} characters to check")
         hits = scanner.hits(text)
         if not hits:
             continue
