@@ -159,6 +159,13 @@ def test_tool_call_arguments_are_released_whole_and_checked() -> None:
     assert [d["function"]["name"] for d in released] == ["send_mail", "noop"]
     assert orjson.loads(released[0]["function"]["arguments"]) == {"to": "[EMAIL]", "body": "hi"}
     assert released[0]["id"] == "call_1"
+    # the Anthropic surface makes tool_use blocks of the released calls, with the checked arguments
+    stream = MessageStream("m", "msg_1")
+    events = [e for chunk in out for e in stream.feed(chunk.data, chunk.usage)]
+    starts = [d["content_block"] for n, d in events if n == "content_block_start"]
+    assert [(b["type"], b["name"]) for b in starts] == [("tool_use", "send_mail"), ("tool_use", "noop")]
+    partial = "".join(d["delta"]["partial_json"] for n, d in events if n == "content_block_delta" and d["index"] == 0)
+    assert orjson.loads(partial) == {"to": "[EMAIL]", "body": "hi"}
 
 
 def test_a_blocked_tool_call_never_reaches_the_client() -> None:
