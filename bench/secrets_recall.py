@@ -11,7 +11,6 @@ import argparse
 import base64
 import random
 import string
-
 import tempfile
 from pathlib import Path
 
