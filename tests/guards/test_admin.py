@@ -156,3 +156,15 @@ def test_a_guard_made_on_one_replica_is_enforced_by_the_other(replicas: tuple[Re
     while status(1) != 400 and time.monotonic() < deadline:
         pass
     assert status(1) == 400
+
+
+def test_a_cost_and_a_tools_guard_are_made_from_json(gateway: RunningGateway) -> None:
+    with admin(gateway) as c:
+        cost = c.post("/admin/v1/guards", json={"name": "spend", "type": "cost", "max_usd": 2.5})
+        assert cost.status_code == 201, cost.text
+        assert cost.json()["max_usd"] == "2.5"
+        tools = c.post("/admin/v1/guards", json={"name": "tools", "type": "tools", "on": "both", "deny": ["shell"]})
+        assert tools.status_code == 201, tools.text
+        assert c.post("/admin/v1/guards", json={"name": "test", "type": "pii"}).status_code == 400  # reserved
+        for name in ("spend", "tools"):
+            assert c.delete(f"/admin/v1/guards/{name}").status_code == 200

@@ -8,7 +8,8 @@ them all, system admins manage any; a project admin manages the guards of its ow
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -38,6 +39,8 @@ class GuardBody(GuardConfig):
     """A guard, as in the config file's `guards:`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    # a JSON number is not a Decimal instance: this one field is read as budgets' limit_usd is
+    max_usd: Annotated[Decimal, Field(gt=0, le=1_000_000, strict=False, allow_inf_nan=False)] | None = None
 
 
 class GuardView(View):
