@@ -22,6 +22,7 @@ from wardgate.config import Settings, load_config
 from wardgate.config.loader import DEMO_CONFIG
 from wardgate.core.errors import MethodNotAllowed, NotFound
 from wardgate.core.runtime import Runtime
+from wardgate.guards.metrics import guard_collector
 from wardgate.limits.metrics import budget_collector
 from wardgate.observability.metrics import Metrics, shared_counters_from_env
 from wardgate.reload.listener import ConfigEventListener
@@ -105,6 +106,7 @@ class Gateway:
         self.metrics.add(budget_collector(worker.limits), per_worker=False)
         self.metrics.add(routing_collector(worker.routing))
         self.metrics.add(cache_collector(worker.cache))
+        self.metrics.add(guard_collector(worker.guards))
         self.metrics.start()
         self._runtime = worker.runtime
         self.reloader, self.config_events = await open_reloader(

@@ -31,6 +31,9 @@ from wardgate.core.deployment import Adapter, Deployment, Timeouts
 from wardgate.core.outage import Outage
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.runtime import Runtime
+from wardgate.guards.build import build_guards_stage
+from wardgate.guards.refresh import GuardRefresher
+from wardgate.guards.stage import GuardsStage
 from wardgate.identity.access import ModelAccessStage
 from wardgate.identity.external import ProjectDirectory
 from wardgate.identity.key_events import KeyEventListener, open_key_events
@@ -56,6 +59,7 @@ from wardgate.store.audit import AuditEntry, AuditLog, audit_key
 from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
+from wardgate.store.guards import GuardStore
 from wardgate.store.keys import KeyStore, key_events_channel
 from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.tenancy import TenancyStore
@@ -91,6 +95,8 @@ class Worker:
     key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
     # tells every worker of every replica that budgets or rate limits changed in the admin API (reload/listener.py)
     announce_limits: Callable[[], Awaitable[None]]
+    guards: GuardsStage  # the config's guards and those made in the admin API
+    guard_refresher: GuardRefresher  # re-reads the admin API's guards, as budgets are
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -172,7 +178,25 @@ async def open_worker(settings: Settings) -> Worker:
         stack.push_async_callback(rate_refresher.stop)
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(limits, engine, model_classes(settings))
-        runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of, key_uses)
+        guards = build_guards_stage(settings, audit)
+        guard_refresher = GuardRefresher(guards, GuardStore(engine), settings.limits.refresh_s)
+        await guard_refresher.load()
+        guard_refresher.start()
+        stack.push_async_callback(guard_refresher.stop)
+        runtime = assemble(
+            settings,
+            http,
+            key_cache,
+            audit,
+            ledger,
+            jwt,
+            cache,
+            routing,
+            limits,
+            cost_of,
+            key_uses=key_uses,
+            guards=guards,
+        )
         worker = Worker(
             settings=settings,
             http=http,
@@ -194,6 +218,8 @@ async def open_worker(settings: Settings) -> Worker:
             store_outage=outage,
             key_events=key_events,
             announce_limits=limits_announcer(settings, engine, redis),
+            guards=guards,
+            guard_refresher=guard_refresher,
             _exit=stack.pop_all(),
         )
     return worker
@@ -344,10 +370,11 @@ def assemble(
     limits: LimitsStage | None,
     cost_of: CostOf,
     key_uses: KeyUseTally | None = None,
+    guards: GuardsStage | None = None,
 ) -> Runtime:
     """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → model access
-    (once, for every later stage) → limits (reserve before, settle after) → cache (a hit ends the forward pass) →
-    router → the provider (terminal)."""
+    (once, for every later stage) → guards (when configured) → limits (reserve before, settle after) → cache (a hit
+    ends the forward pass) → router → the provider (terminal)."""
     assert settings.master_key is not None, "validated at load"
     mtls_config, ttl_s = settings.identity.mtls, settings.identity.key_cache_ttl_s
     directory = ProjectDirectory(key_cache.tenancy, ttl_s, outage=key_cache.outage)
@@ -364,6 +391,9 @@ def assemble(
     deployments = build_deployments(settings, build_adapters(settings, http))
     # accounting before the access check: its after hook runs last and records every outcome, refusals included
     stages: list[Stage] = [identity, AccountingStage(ledger, cost_of), ModelAccessStage(settings.models)]
+    # guards: after identity (they are chosen per project, key …), before limits (a blocked request costs nothing)
+    if guards is not None:  # (always, in a worker: guards made in the admin API apply without a restart)
+        stages.append(guards)
     if limits is not None:
         stages.append(limits)
     # the cache: after limits (a hit still counts against rate limits), before the router (a hit calls no provider)

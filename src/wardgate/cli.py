@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from wardgate import __version__, cli_args
+from wardgate import __version__, cli_args, cli_guards
 from wardgate.config import ConfigError, load_config
 from wardgate.config.loader import DEMO_CONFIG
 
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("--output", required=True, help="a new or empty directory")
     bundle.add_argument("--no-wheels", action="store_true", help="only the chart and the image list (no registry)")
     cli_args.add_commands(commands)
+    cli_guards.add_command(commands)
     return parser
 
 
@@ -53,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from wardgate import cli_bundle
 
         return cli_bundle.bundle(args.output, wheels=not args.no_wheels)
+    if args.command == "guards":
+        return cli_guards.run(args)
     if args.command in cli_args.COMMANDS:
         from wardgate import cli_admin  # the store, the admin API's helpers: only for these commands
 

@@ -84,10 +84,12 @@ class AccountingStage:
 
 
 def _details(call: Call) -> dict[str, object] | None:
-    route = _route(call)
-    if not call.usage_estimated:
-        return route
-    return {**(route or {}), "usage_estimated": True}
+    details = _route(call)
+    if call.usage_estimated:
+        details = {**(details or {}), "usage_estimated": True}
+    if call.guard_decisions:  # guard name → type, action, counts per entity type (never the values)
+        details = {**(details or {}), "guards": call.guard_decisions}
+    return details
 
 
 def _route(call: Call) -> dict[str, object] | None:

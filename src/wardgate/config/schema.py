@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from wardgate.config.guards import GuardConfig, GuardsStreamConfig
 from wardgate.config.limits import BudgetConfig, LimitsConfig, RateLimitConfig
 from wardgate.config.routing import (
     DEFAULT_FALLBACK_ON,
@@ -336,6 +337,8 @@ class Settings(Frozen):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     routing: RoutingConfig = RoutingConfig()
     cache: CacheConfig = CacheConfig()
+    guards: list[GuardConfig] = Field(default_factory=list)
+    guards_stream: GuardsStreamConfig = GuardsStreamConfig()
 
     @field_validator("store")
     @classmethod
@@ -356,6 +359,15 @@ class Settings(Frozen):
                     f"{where}.semantic.embedding: {config.semantic.embedding!r} is not a configured model; "
                     f"use 'local' (the bundled offline model) or one of: {', '.join(sorted(self.models))}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _guard_names_unique(self) -> Self:
+        seen: set[str] = set()
+        for i, guard in enumerate(self.guards):
+            if guard.name in seen:
+                raise ValueError(f"guards[{i}].name: {guard.name!r} is used by another guard")
+            seen.add(guard.name)
         return self
 
     @field_validator("master_key")

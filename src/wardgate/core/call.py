@@ -82,6 +82,10 @@ class Call:
     # the end user the client says it acts for (OpenAI `user`, Anthropic `metadata.user_id`): client-asserted, so it
     # narrows sharing (cache, canary slice, per-end-user limits) but never identifies who pays; set by the surface
     end_user: str | None = None
+    guards: object | None = None  # the guards stage's per-call state (guards/state.py); None when none apply
+    # what the guards decided, as plain data for the ledger row ({name: {type, action, counts}}); set by the guards
+    # stage's after hook, read by accounting's (which runs later)
+    guard_decisions: dict[str, dict[str, object]] | None = None
 
 
 def end_user_of(value: object) -> str | None:

@@ -200,3 +200,13 @@ config_versions = Table(
     Column("actor", String(200), nullable=False),
     Column("applied_at", DateTime(timezone=True), nullable=False),
 )
+
+# guards created through the admin API (YAML guards live in the config); `config` is a GuardConfig as JSON
+guards = Table(
+    "guards",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("config", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
-from wardgate.api.admin import audit, config_versions, keys, projects, rate_limits, runtime, usage, users
+from wardgate.api.admin import audit, config_versions, guards, keys, projects, rate_limits, runtime, usage, users
 from wardgate.api.admin.common import Operation, store_errors
 from wardgate.api.admin.openapi import document
 from wardgate.assemble import Worker
@@ -26,6 +26,7 @@ def operations(services: Worker) -> list[Operation]:
         *runtime.operations(services),
         *rate_limits.operations(services),
         *config_versions.operations(services),
+        *guards.operations(services),
     ]
 
 
@@ -39,11 +40,11 @@ def routes(services: Worker) -> list[Route]:
 
     async def unknown(request: Request) -> Response:
         """Anything else under /admin answers in the API's error shape, not Starlette's plain text."""
-        allowed = set()
-        for route in served:
-            match, _ = route.matches(request.scope)
-            if match is Match.PARTIAL and route.methods:
-                allowed |= route.methods
+        partial = [r for r in served if r.methods and r.matches(request.scope)[0] is Match.PARTIAL]
+        literal = [r for r in partial if not r.param_convertors]  # `/guards/test` is not `/guards/{name}`
+        allowed: set[str] = set()
+        for route in literal or partial:
+            allowed |= route.methods or set()
         if allowed:
             raise MethodNotAllowed(
                 f"Method {request.method} is not allowed on {request.url.path}.",

@@ -1,6 +1,6 @@
 """config versions applied with `wardgate config apply` (hot deploy across replicas)
 
-Revision ID: 0006_i20_config
+Revision ID: 0006_config_versions
 Revises: 0005
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_i20_config"
+revision = "0006_config_versions"
 down_revision = "0005"
 branch_labels = None
 depends_on = None

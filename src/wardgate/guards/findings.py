@@ -1,0 +1,106 @@
+"""What every detector returns, and the interface the stage and the stream redactor use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import regex
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    entity: str  # "email", "aws_access_key", "injection.override", "regex" …
+    start: int
+    end: int  # the value's span in the scanned text (the part a redaction replaces)
+    pattern: Pattern | None = None  # what found it (None: a finding with no span to redact, e.g. injection)
+
+
+Validator = Callable[[str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One regular expression for one entity. ``group`` names the part that is the value (else the whole match);
+    ``check`` validates a candidate (a checksum, an entropy floor); ``until`` marks a value with no bounded length
+    (a PEM block): a stream redacts everything after the match until ``until`` has been seen.
+
+    ``hint``: a cheap test a text must pass before the pattern runs (a digit, an ``@``). ``spaced``: a value may
+    hold whitespace (a phone number, an IBAN in groups); a stream looks for partial matches of these only, since a
+    value without whitespace that may still grow always lies in the text's trailing run of non-space characters."""
+
+    entity: str
+    rx: regex.Pattern[str]
+    check: Validator | None = None
+    group: int = 0
+    until: regex.Pattern[str] | None = None
+    context: regex.Pattern[str] | None = None  # when set, a keyword that must precede the value (unless strict)
+    timeout: float | None = None  # seconds a search may take (custom patterns); TimeoutError past it
+    hint: re.Pattern[str] | None = None
+    spaced: bool = False
+    partial_hint: re.Pattern[str] | None = None  # for a spaced pattern: what a value's first characters contain
+    needles: tuple[str, ...] = ()  # literals of which one must be in the text (a key's prefix): a fast skip
+
+    def scan(self, text: str, strict: bool, out: list[Finding], hints: dict[object, bool] | None = None) -> None:
+        needles = self.needles
+        if needles:
+            for needle in needles:
+                if needle in text:
+                    break
+            else:
+                return
+        hint = self.hint
+        if hint is not None:
+            found = hints.get(hint) if hints is not None else None
+            if found is None:
+                found = hint.search(text) is not None
+                if hints is not None:
+                    hints[hint] = found
+            if not found:
+                return
+        check, group, context = self.check, self.group, self.context
+        for m in self.rx.finditer(text, timeout=self.timeout):
+            start, end = m.span(group)
+            if start < 0:
+                continue
+            if check is not None and not check(text[start:end]):
+                continue
+            if context is not None and not strict and context.search(text, max(0, start - 48), start) is None:
+                continue
+            out.append(Finding(self.entity, start, end, self))
+
+
+def compile_rx(source: str, flags: int = 0) -> regex.Pattern[str]:
+    return regex.compile(source, flags | regex.V0)
+
+
+DIGIT = re.compile(r"\d")
+
+
+def luhn(digits: str) -> bool:
+    total, parity = 0, len(digits) % 2
+    for i, ch in enumerate(digits):
+        d = ord(ch) - 48
+        if i % 2 == parity:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def only_digits(text: str) -> str:
+    return "".join(ch for ch in text if "0" <= ch <= "9")
+
+
+def resolve(findings: list[Finding]) -> list[Finding]:
+    """Sorted by start, overlaps dropped (the earliest, then the longest, wins)."""
+    findings.sort(key=lambda f: (f.start, -f.end))
+    out: list[Finding] = []
+    last_end = -1
+    for f in findings:
+        if f.start >= last_end:
+            out.append(f)
+            last_end = f.end
+    return out

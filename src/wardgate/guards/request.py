@@ -1,0 +1,129 @@
+"""Checking a request before anything else runs: each request guard in turn over the prompt's texts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wardgate.core.call import Call
+from wardgate.guards.cost import CostEstimator
+from wardgate.guards.engine import Guard, GuardFailed
+from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
+from wardgate.guards.pseudonym import Pseudonyms
+from wardgate.guards.scan import Hit, Scanner, placeholder, redact
+from wardgate.guards.state import GuardState
+from wardgate.guards.texts import UNTRUSTED_ROLES, message_count, request_texts
+from wardgate.guards.tools import filter_request
+from wardgate.usage.tokens import EncodingUnavailable, count_chat, count_text
+
+MAX_SCAN_CHARS = 4_000_000  # characters of one request a guard checks (~1 s of CPU at the measured cost)
+
+
+def check_request(call: Call, guards: Sequence[Guard], state: GuardState, cost: CostEstimator | None = None) -> None:
+    """Blocks (GuardBlocked), fails (GuardUnavailable) or redacts the body in place; records every decision."""
+    for guard in guards:
+        try:
+            if guard.config.type == "size":
+                _size(call, guard, state)
+            elif guard.config.type == "tools":
+                filter_request(call, guard, state)
+            elif guard.config.type == "cost":
+                if cost is not None:
+                    _cost(call, guard, state, cost)
+            else:
+                _texts(call, guard, state)
+        except (GuardBlocked, GuardUnavailable):
+            raise
+        except Exception as exc:  # a bug in a guard: its on_error decides
+            state.record(guard, "error", "request", [], "")
+            if guard.config.on_error == "block":
+                raise GuardUnavailable(
+                    f"The {guard.config.type} guard {guard.name!r} could not check this request."
+                ) from exc
+
+
+def _texts(call: Call, guard: Guard, state: GuardState) -> None:
+    def failed(g: Guard, exc: BaseException) -> None:
+        raise exc
+
+    scanner = Scanner([guard], failed)
+    injection = guard.config.type == "injection"
+    scanned = 0
+    for role, holder, key in request_texts(call.operation, call.body):
+        if injection and role not in UNTRUSTED_ROLES:
+            continue
+        text = holder[key]
+        if not text:
+            continue
+        scanned += len(text)
+        if scanned > MAX_SCAN_CHARS:  # bounded work per request: past it the guard cannot tell, on_error decides
+            raise GuardFailed(f"guard {guard.name!r}: more than {MAX_SCAN_CHARS} characters to check")
+        hits = scanner.hits(text)
+        if not hits:
+            continue
+        action = guard.config.action
+        state.record(guard, action, "request", hits, text)
+        if action == "block":
+            raise blocked(guard.name, guard.config.type, "request")
+        if action == "redact":
+            holder[key] = redact(text, hits)
+        elif action == "pseudonymize":
+            holder[key] = _pseudonymize(state, text, hits)
+
+
+def _size(call: Call, guard: Guard, state: GuardState) -> None:
+    config = guard.config
+    reason = None
+    if config.max_messages is not None and message_count(call.operation, call.body) > config.max_messages:
+        reason = "messages"
+    chars = 0
+    if reason is None and (config.max_chars is not None or config.max_prompt_tokens is not None):
+        chars = sum(len(holder[key]) for _, holder, key in request_texts(call.operation, call.body))
+        if config.max_chars is not None and chars > config.max_chars:
+            reason = "chars"
+    limit = config.max_prompt_tokens
+    if reason is None and limit is not None and chars > limit:  # fewer characters than the limit: fewer tokens too
+        reason = "tokens" if _tokens(call, chars) > limit else None
+    if reason is not None:
+        state.record(guard, "block", "request", [], "")
+        state.decisions[guard.name].counts[f"size.{reason}"] += 1
+        raise blocked(guard.name, "size", "request")
+
+
+def _tokens(call: Call, chars: int) -> int:
+    try:
+        if call.operation == "chat":
+            return count_chat(call.body.get("messages") or [], call.model)
+        return sum(
+            count_text(call.body[key], call.model) for key in ("prompt", "input") if isinstance(call.body.get(key), str)
+        )
+    except EncodingUnavailable:
+        return chars // 4
+
+
+def _pseudonymize(state: GuardState, text: str, hits: list[Hit]) -> str:
+    names = state.pseudonyms
+    if names is None:
+        names = state.pseudonyms = Pseudonyms()
+    parts: list[str] = []
+    pos = 0
+    for hit in hits:
+        f = hit.finding
+        if hit.pattern is None or f.start < pos:
+            continue
+        parts.append(text[pos : f.start])
+        value = text[f.start : f.end]
+        parts.append(names.placeholder(f.entity, value) or placeholder(f.entity))
+        pos = f.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _cost(call: Call, guard: Guard, state: GuardState, cost: CostEstimator) -> None:
+    limit = guard.config.max_usd
+    if limit is None or cost.usd(call) <= limit:
+        return
+    action = "block" if guard.config.action == "block" else "warn"
+    state.record(guard, action, "request", [], "")
+    state.decisions[guard.name].counts["over_max_usd"] += 1
+    if action == "block":
+        raise blocked(guard.name, "cost", "request")

@@ -1,0 +1,160 @@
+"""Several guards over one text: their hits (each with the action that applies), redaction, and where a value that
+may still be growing starts (for the stream redactor)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from wardgate.guards.engine import Guard, GuardFailed
+from wardgate.guards.findings import Finding, Pattern
+
+_RANK = {"warn": 0, "redact": 1, "pseudonymize": 1, "block": 2}
+_GENERIC = frozenset({"phone", "email", "assigned_secret"})  # on the same span, a more specific entity wins
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    finding: Finding
+    guard: Guard
+    pattern: Pattern | None  # None for injection (no span to redact)
+
+    @property
+    def action(self) -> str:
+        return self.guard.config.action
+
+
+def placeholder(entity: str) -> str:
+    return f"[{entity.upper()}]"
+
+
+def mask(value: str) -> str:
+    """What an operator may see of a matched value: its first and last characters and its length."""
+    if len(value) <= 4:
+        return f"…({len(value)} chars)"
+    return f"{value[0]}…{value[-1]} ({len(value)} chars)"
+
+
+OnFailure = Callable[[Guard, BaseException], None]  # raises to fail closed; returns to go on without that guard
+
+
+def _fail_closed(guard: Guard, exc: BaseException) -> None:
+    raise GuardFailed(guard.name) from exc
+
+
+class Scanner:
+    """The guards of one direction (request or response) that apply to one call. A guard that fails is reported
+    to ``on_failure`` (which applies its ``on_error``) and, if that returns, left out from then on."""
+
+    __slots__ = ("guards", "on_failure", "patterns", "spaced")
+
+    def __init__(self, guards: Sequence[Guard], on_failure: OnFailure = _fail_closed) -> None:
+        self.on_failure = on_failure
+        self._set(guards)
+
+    def _set(self, guards: Sequence[Guard]) -> None:
+        self.guards = tuple(guards)
+        self.patterns = tuple((g, p) for g in self.guards for p in g.patterns)
+        self.spaced = tuple((g, p) for g, p in self.patterns if p.spaced)
+
+    def _failed(self, guard: Guard, exc: BaseException) -> None:
+        self.on_failure(guard, exc)
+        self._set([g for g in self.guards if g is not guard])
+
+    def hits(self, text: str) -> list[Hit]:
+        """Every guard's findings, overlaps resolved (earliest first, then the strongest action, then the longest).
+        GuardFailed (with ``guard`` set) when a guard cannot decide."""
+        raw: list[Hit] = []
+        hints: dict[object, bool] = {}  # a hint (a digit, an "@") is looked for once per text
+        for guard in self.guards:
+            try:
+                if guard.config.type == "injection" or guard.config.type == "size":
+                    raw.extend(Hit(f, guard, None) for f in guard.scan(text))
+                    continue
+                strict = guard.strict
+                found: list[Finding] = []
+                for pattern in guard.patterns:
+                    pattern.scan(text, strict, found, hints)
+                if found:
+                    raw.extend(Hit(f, guard, f.pattern) for f in found)
+            except Exception as exc:  # a bug or a timeout in one guard: the stage applies its on_error
+                self._failed(guard, exc)
+        if len(raw) < 2:
+            return raw
+        raw.sort(key=lambda h: (h.finding.start, -_RANK[h.action], -h.finding.end, h.finding.entity in _GENERIC))
+        out: list[Hit] = []
+        last_end = -1
+        for hit in raw:
+            if hit.pattern is None or hit.finding.start >= last_end:
+                out.append(hit)
+                if hit.pattern is not None:
+                    last_end = hit.finding.end
+        return out
+
+    def pending_start(self, text: str, since: int) -> int:
+        """The earliest index >= ``since`` where a value may start that the text's end has not finished: the
+        trailing run of non-space characters (where any value without whitespace that may still grow lies), or a
+        partial match of a pattern whose values hold whitespace, or such a match that reaches the end or may still
+        grow. ``len(text)`` when there is none."""
+        end = len(text)
+        start = end
+        while start > since and not text[start - 1].isspace():
+            start -= 1
+        if start == since:
+            return start
+        for guard, pattern in self.spaced:
+            hint = pattern.partial_hint
+            if hint is not None and hint.search(text, since) is None:
+                continue
+            try:
+                rx, timeout = pattern.rx, pattern.timeout
+                for m in rx.finditer(text, since, partial=True, timeout=timeout):
+                    s = m.start()
+                    if s >= start:
+                        break
+                    # a match that ends early may still be the start of a longer one ("+44 20" of "+44 20 7946 …")
+                    if m.partial or m.end() == end or rx.fullmatch(text, s, partial=True, timeout=timeout):
+                        start = s
+            except Exception as exc:
+                self._failed(guard, exc)
+                return self.pending_start(text, since)
+        return start
+
+    def long_value(self, text: str, since: int, cut: int) -> Hit | None:
+        """A key-like value (a pattern with a literal prefix, already seen) that starts before ``cut`` and is still
+        unfinished at the text's end: longer than the hold-back, so it is recognised by its start."""
+        end = len(text)
+        for guard, pattern in self.patterns:
+            needles = pattern.needles
+            if not needles or pattern.spaced or not any(n in text for n in needles):
+                continue
+            try:
+                for m in pattern.rx.finditer(text, since, partial=True, timeout=pattern.timeout):
+                    if m.start() >= cut:
+                        break
+                    if m.partial or m.end() == end:
+                        return Hit(Finding(pattern.entity, m.start(), end, pattern), guard, pattern)
+            except Exception as exc:
+                self._failed(guard, exc)
+                return None
+        return None
+
+
+def redact(text: str, hits: Sequence[Hit], base: int = 0) -> str:
+    """``text`` (which starts at ``base`` in the scanned text) with every redacting hit replaced by its placeholder;
+    a hit that began before ``base`` is replaced from ``base`` on."""
+    parts: list[str] = []
+    pos = 0
+    for hit in hits:
+        if hit.pattern is None or hit.action == "warn":
+            continue
+        start, end = max(hit.finding.start - base, 0), min(hit.finding.end - base, len(text))
+        if end <= pos or start >= len(text):
+            continue
+        parts.append(text[pos:start])
+        parts.append(placeholder(hit.finding.entity))
+        pos = end
+    if not parts:
+        return text
+    parts.append(text[pos:])
+    return "".join(parts)

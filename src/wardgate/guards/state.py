@@ -1,0 +1,51 @@
+"""One call's guard state: the decisions taken so far and, for a checked answer, the stream redactors."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from wardgate.guards.engine import Guard
+from wardgate.guards.pseudonym import Pseudonyms, StreamRestorer
+from wardgate.guards.scan import Hit, Scanner, mask
+from wardgate.guards.stream import TextRedactor, ToolCallHold
+
+MAX_SNIPPETS = 5  # masked snippets kept per guard and call, for the audit trail
+MAX_CHOICES = 16  # streamed choices checked per call; an answer with more fails the guard
+
+
+@dataclass(slots=True)
+class Decision:
+    guard: Guard
+    action: str  # "block" | "redact" | "warn" | "error"
+    direction: str  # "request" | "response"
+    counts: Counter[str] = field(default_factory=Counter)  # per entity type
+    snippets: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class GuardState:
+    response: Scanner | None  # the answer's guards, when any apply (tools guards included: then it may be empty)
+    tool_guards: tuple[Guard, ...] = ()  # tools guards on the answer
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    texts: dict[int, TextRedactor] = field(default_factory=dict)  # per streamed choice
+    tools: dict[int, ToolCallHold] = field(default_factory=dict)
+    pseudonyms: Pseudonyms | None = None  # when a pseudonymize guard applies: placeholder → value
+    restorers: dict[int, StreamRestorer] = field(default_factory=dict)  # per streamed choice
+
+    def record(self, guard: Guard, action: str, direction: str, hits: list[Hit], scanned: str) -> None:
+        decision = self.decisions.get(guard.name)
+        if decision is None:
+            decision = self.decisions[guard.name] = Decision(guard, action, direction)
+        elif _RANK[action] > _RANK[decision.action]:
+            decision.action = action
+        for hit in hits:
+            decision.counts[hit.finding.entity] += 1
+            if len(decision.snippets) < MAX_SNIPPETS and hit.pattern is not None:
+                decision.snippets.append(mask(scanned[hit.finding.start : hit.finding.end]))
+
+    def header(self) -> bytes:
+        return ",".join(f"{name}={d.action}" for name, d in self.decisions.items()).encode()
+
+
+_RANK = {"warn": 0, "error": 0, "redact": 1, "pseudonymize": 1, "block": 2}

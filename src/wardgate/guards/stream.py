@@ -1,0 +1,191 @@
+"""Checking an answer while it streams, with a bounded hold-back.
+
+``TextRedactor`` sees a choice's text as it arrives and releases what is safe: everything before the earliest place
+where a value may start that the stream has not finished (a partial match of any pattern, or a match that reaches
+the end of what arrived), and never holds more than ``holdback`` characters. So a value up to ``holdback`` long is
+whole in the buffer before any of it is released, wherever the chunks split it; a longer one is recognised by its
+start (``sk-proj-``, ``-----BEGIN … PRIVATE KEY-----``) and the rest of it is dropped as it arrives. Released text
+keeps a little context (what came just before), so a keyword before a value (``password=``) is still seen.
+
+``ToolCallHold`` keeps a streamed tool call's deltas until its arguments are complete (the next call starts or the
+choice finishes), checks them, then releases the call in one delta: a blocked call never reaches the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import regex
+
+from wardgate.guards.findings import Pattern
+from wardgate.guards.scan import Hit, Scanner, redact
+
+CONTEXT_CHARS = 48  # released text kept for the left context of the next scan
+MAX_TOOL_ARGUMENTS = 1_000_000  # characters of one streamed tool call's arguments; more fails the guard
+_TOKEN = regex.compile(r"[A-Za-z0-9_\-+/=.~]*")
+
+OnHits = Callable[[list[Hit], str], None]  # (hits, scanned text): raises to block; records the decisions
+
+
+class TextRedactor:
+    __slots__ = ("_ctx", "_held", "_holdback", "_on_hits", "_scanner", "_tail", "_until")
+
+    def __init__(self, scanner: Scanner, holdback: int, on_hits: OnHits) -> None:
+        self._scanner = scanner
+        self._holdback = holdback
+        self._on_hits = on_hits
+        self._ctx = ""  # released text, kept as context (never released again)
+        self._held = ""
+        self._until: regex.Pattern[str] | None = None  # dropping text until this marker (a PEM block's end)
+        self._tail = False  # dropping the rest of a token (a long key whose start was redacted)
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def feed(self, text: str) -> str:
+        """The part of what arrived so far that may be released now (redacted)."""
+        return self._step(self._drop(text), final=False)
+
+    def flush(self) -> str:
+        """The stream ended: release the rest."""
+        return self._step("", final=True)
+
+    def _drop(self, text: str) -> str:
+        if self._until is not None:
+            scan = self._held + text
+            m = self._until.search(scan)
+            if m is None:
+                self._held = scan[-self._holdback :]  # enough to see a marker split across chunks
+                return ""
+            self._until, self._held = None, ""
+            text = scan[m.end() :]
+        if self._tail:
+            m = _TOKEN.match(text)
+            assert m is not None
+            if m.end() == len(text):
+                return ""
+            self._tail = False
+            text = text[m.end() :]
+        return text
+
+    def _step(self, text: str, final: bool) -> str:
+        if self._until is not None:
+            return ""
+        scan = self._ctx + self._held + text
+        base = len(self._ctx)
+        end = len(scan)
+        if end == base:
+            return ""
+        hits = [h for h in self._scanner.hits(scan) if h.finding.end > base]
+        if final:
+            cut = end
+        else:
+            pending = self._scanner.pending_start(scan, base)
+            cut = max(pending, end - self._holdback, base)
+            if cut > pending:  # the hold-back is full: a value that began before the cut is longer than it
+                long = self._scanner.long_value(scan, base, cut)
+                if long is not None:
+                    hits.append(long)
+        until: Pattern | None = None
+        tail = False
+        for hit in hits:
+            f = hit.finding
+            if f.start < cut < f.end or (f.start < cut and f.end == end and not final):
+                cut = f.end  # a value the hold-back cannot hold whole: released redacted, its rest dropped
+                tail = f.end == end and not final
+            closing = hit.pattern.until if hit.pattern is not None else None
+            if closing is not None and f.start < cut and not closing.search(scan, f.start, f.end):
+                until = hit.pattern
+                cut = max(cut, f.end)
+        released_hits = [h for h in hits if h.finding.start < cut]
+        if released_hits:
+            self._on_hits(released_hits, scan)  # raises if one blocks: nothing of this step is released
+        out = redact(scan[base:cut], released_hits, base)
+        rest = scan[cut:]
+        self._ctx = scan[:cut][-CONTEXT_CHARS:]
+        self._held = ""
+        if until is not None:
+            self._until = until.until
+            self._ctx = ""
+            self._drop_rest(rest)
+        elif tail:
+            self._tail = True
+        else:
+            self._held = rest
+        return out
+
+    def _drop_rest(self, rest: str) -> None:
+        if rest:
+            left = self._drop(rest)
+            if left:  # the marker was in what already arrived: go on with what follows it
+                self._held = left
+
+
+@dataclass(slots=True)
+class _ToolCall:
+    index: int
+    id: str | None = None
+    type: str | None = None
+    name: list[str] = field(default_factory=list)
+    arguments: list[str] = field(default_factory=list)
+    size: int = 0
+
+    def delta(self, arguments: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index}
+        if self.id is not None:
+            out["id"] = self.id
+        out["type"] = self.type or "function"
+        out["function"] = {"name": "".join(self.name), "arguments": arguments}
+        return out
+
+
+class ToolCallHold:
+    """One choice's streamed tool calls, held until each is complete and checked."""
+
+    __slots__ = ("_check", "_current", "_max")
+
+    def __init__(self, check: Callable[[str, str], str], max_chars: int = MAX_TOOL_ARGUMENTS) -> None:
+        self._check = check  # (name, arguments) -> arguments as released (redacted); raises to block
+        self._current: _ToolCall | None = None
+        self._max = max_chars
+
+    def feed(self, deltas: list[Any]) -> list[dict[str, Any]]:
+        """Tool-call deltas in; the calls completed by them out (checked)."""
+        out: list[dict[str, Any]] = []
+        for delta in deltas:
+            if not isinstance(delta, dict):
+                continue
+            index = delta.get("index", 0)
+            index = index if isinstance(index, int) else 0
+            current = self._current
+            if current is None or (
+                index != current.index or (delta.get("id") and current.id not in (None, delta["id"]))
+            ):
+                if current is not None:
+                    out.append(self._release(current))
+                current = self._current = _ToolCall(index)
+            if isinstance(delta.get("id"), str):
+                current.id = delta["id"]
+            if isinstance(delta.get("type"), str):
+                current.type = delta["type"]
+            function = delta.get("function")
+            if isinstance(function, dict):
+                for key, parts in (("name", current.name), ("arguments", current.arguments)):
+                    piece = function.get(key)
+                    if isinstance(piece, str) and piece:
+                        current.size += len(piece)
+                        if current.size > self._max:
+                            raise ValueError("a streamed tool call's arguments are too long to check")
+                        parts.append(piece)
+        return out
+
+    def finish(self) -> list[dict[str, Any]]:
+        current, self._current = self._current, None
+        return [self._release(current)] if current is not None else []
+
+    def _release(self, call: _ToolCall) -> dict[str, Any]:
+        name = "".join(call.name)
+        return call.delta(self._check(name, "".join(call.arguments)))
