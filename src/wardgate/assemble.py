@@ -37,6 +37,10 @@ from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.rate_refresh import RateLimitRefresher
 from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.stage import LimitsStage
+from wardgate.prompts.outcomes import CanaryOutcomes
+from wardgate.prompts.stage import PromptsStage
+from wardgate.prompts.state import PromptState
+from wardgate.prompts.watch import CanaryWatch
 from wardgate.providers import registry
 from wardgate.providers.http import UpstreamHTTP, new_session
 from wardgate.routing.build import build_routes
@@ -49,6 +53,8 @@ from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.keys import KeyStore, key_events_channel
+from wardgate.store.prompt_reviews import PromptReviews
+from wardgate.store.prompts import PromptStore
 from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
@@ -81,6 +87,8 @@ class Worker:
     jwt: JWTVerifier | None
     store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
     key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
+    prompts: PromptState | None  # when `prompts:` is configured: labels and canaries, re-read by the admin API
+    prompt_watch: CanaryWatch | None  # the canary judge (tests run a round with check())
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -160,7 +168,40 @@ async def open_worker(settings: Settings) -> Worker:
         stack.push_async_callback(rate_refresher.stop)
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(limits, engine, model_classes(settings))
-        runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of)
+        prompts: PromptState | None = None
+        watch: CanaryWatch | None = None
+        prompt_stage: PromptsStage | None = None
+        if settings.prompts is not None:
+            prompts = PromptState(PromptStore(engine), settings.prompts.refresh_s)
+            await prompts.load()
+            prompts.start()
+            stack.push_async_callback(prompts.stop)
+            outcomes = CanaryOutcomes(redis, prefix)
+            watch = CanaryWatch(
+                prompts,
+                outcomes,
+                PromptReviews(engine),
+                audit,
+                http.session,
+                settings.prompts.webhook_url,
+                settings.prompts.canary_check_s,
+            )
+            watch.start()
+            stack.push_async_callback(watch.stop)
+            prompt_stage = PromptsStage(prompts, outcomes, cost_of, settings.prompts.max_rendered_bytes)
+        runtime = assemble(
+            settings,
+            http,
+            key_cache,
+            audit,
+            ledger,
+            jwt,
+            cache,
+            routing,
+            limits,
+            cost_of,
+            prompt_stage,
+        )
         worker = Worker(
             settings=settings,
             http=http,
@@ -181,6 +222,8 @@ async def open_worker(settings: Settings) -> Worker:
             jwt=jwt,
             store_outage=outage,
             key_events=key_events,
+            prompts=prompts,
+            prompt_watch=watch,
             _exit=stack.pop_all(),
         )
     return worker
@@ -266,10 +309,11 @@ def assemble(
     routing: RoutingState,
     limits: LimitsStage | None,
     cost_of: CostOf,
+    prompts: PromptsStage | None = None,
 ) -> Runtime:
-    """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → model access
-    (once, for every later stage) → limits (reserve before, settle after) → cache (a hit ends the forward pass) →
-    router → the provider (terminal)."""
+    """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → prompts
+    (a named prompt is rendered and chooses the model) → model access (once, for every later stage) → limits
+    (reserve before, settle after) → cache (a hit ends the forward pass) → router → the provider (terminal)."""
     assert settings.master_key is not None, "validated at load"
     mtls_config, ttl_s = settings.identity.mtls, settings.identity.key_cache_ttl_s
     directory = ProjectDirectory(key_cache.tenancy, ttl_s, outage=key_cache.outage)
@@ -284,7 +328,10 @@ def assemble(
     )
     deployments = build_deployments(settings, build_adapters(settings, http))
     # accounting before the access check: its after hook runs last and records every outcome, refusals included
-    stages: list[Stage] = [identity, AccountingStage(ledger, cost_of), ModelAccessStage(settings.models)]
+    stages: list[Stage] = [identity, AccountingStage(ledger, cost_of)]
+    if prompts is not None:  # before the model check: a prompt's version names the model
+        stages.append(prompts)
+    stages.append(ModelAccessStage(settings.models))
     if limits is not None:
         stages.append(limits)
     # the cache: after limits (a hit still counts against rate limits), before the router (a hit calls no provider)

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from wardgate.config.limits import BudgetConfig, LimitsConfig, RateLimitConfig
+from wardgate.config.prompts import PromptsConfig
 from wardgate.config.routing import (
     DEFAULT_FALLBACK_ON,
     BackoffConfig,
@@ -325,6 +326,7 @@ class Settings(Frozen):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     routing: RoutingConfig = RoutingConfig()
     cache: CacheConfig = CacheConfig()
+    prompts: PromptsConfig | None = None  # managed prompt templates (docs/prompts.md); unset: the stage is off
 
     @field_validator("store")
     @classmethod

@@ -36,6 +36,17 @@ class RouteDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class PromptUse:
+    """The managed prompt a call rendered; set by the prompts stage, read by accounting (the ledger's prompt
+    columns) and by the stage's own canary judge."""
+
+    name: str
+    version: str  # the version id (content hash)
+    variant: str  # "control" or "canary"
+    canary: str | None = None  # the canary run the call took part in, either arm
+
+
+@dataclass(frozen=True, slots=True)
 class CacheOptions:
     """The per-request cache headers as the client sent them (x-wardgate-cache, -cache-ttl, -prompt-template):
     unchecked text, which the cache stage parses and bounds."""
@@ -82,6 +93,7 @@ class Call:
     # the end user the client says it acts for (OpenAI `user`, Anthropic `metadata.user_id`): client-asserted, so it
     # narrows sharing (cache, canary slice, per-end-user limits) but never identifies who pays; set by the surface
     end_user: str | None = None
+    prompt: PromptUse | None = None  # set by the prompts stage when the request named a managed prompt
 
 
 def end_user_of(value: object) -> str | None:
