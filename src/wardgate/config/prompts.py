@@ -22,6 +22,6 @@ class PromptsConfig(BaseModel):
     # label → how many approvals a move to it needs; unlisted labels move at once
     protected_labels: dict[LabelName, ProtectedLabelConfig] = Field(default_factory=dict)
     refresh_s: Annotated[float, Field(gt=0, le=60)] = 1.0  # how often every worker re-reads labels and canaries
-    canary_check_s: Annotated[float, Field(gt=0, le=60)] = 1.0  # how often canary outcomes are shared and judged
+    canary_check_s: Annotated[float, Field(gt=0, le=3600)] = 1.0  # how often canary outcomes are shared and judged
     webhook_url: str | None = None  # automatic canary rollbacks are POSTed here (JSON)
     max_rendered_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024  # a rendered template larger than this is a 400
