@@ -1,0 +1,197 @@
+"""Two real gateway processes sharing PostgreSQL and Redis: a label rollback reaches the other replica within
+`prompts.refresh_s` with no failed request meanwhile, a canary caller gets the same arm on both replicas, and the
+automatic rollback of a failing canary happens once, judged from both replicas' shared outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.fakes.openai import FakeOpenAI
+from tests.limits.test_replicas import Replicas, prepare_store
+from tests.prompts.support import SUPPORT_V1, variant
+from tests.services import create_postgres_database, drop_postgres_database, postgres_url, redis_url
+from wardgate.store.engine import create_engine
+from wardgate.store.tables import audit_log
+
+MASTER = "sk-prompt-replica-master"
+VARIABLES = {"customer": {"name": "Ada"}, "tier": "pro"}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(api_key="sk-up").start() as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def cluster(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replicas, str, str]]:
+    database = create_postgres_database()
+    store = postgres_url(database)
+    config = tmp_path_factory.mktemp("prompt-replicas") / "wardgate.yaml"
+    config.write_text(f"""
+master_key: {MASTER}
+store: "{store}"
+redis: {{url: "{redis_url()}", key_prefix: "wgprompt-{uuid.uuid4().hex[:8]}:"}}
+ledger: {{flush_interval_s: 0.2}}
+audit: {{}}
+identity: {{key_use_audit: none}}
+prompts: {{refresh_s: 0.5, canary_check_s: 0.5, protected_labels: {{production: {{approvals: 2}}}}}}
+providers:
+  up: {{type: openai, base_url: "{fake.url}", api_key: sk-up}}
+models:
+  gpt: [{{provider: up, model: gpt-4o-mini}}]
+  other: [{{provider: up, model: gpt-4o}}]
+  broken: [{{provider: up, model: error-500}}]
+""")
+    replicas = Replicas(config, store)
+    try:
+        _, key = asyncio.run(prepare_store(store, "prompted"))
+        replicas.start()
+        yield replicas, key, store
+    finally:
+        replicas.stop()
+        drop_postgres_database(database)
+
+
+def _admin(port: int) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {MASTER}"}, timeout=10
+    )
+
+
+def _chat(port: int, key: str, name: str, user: str = "someone") -> httpx.Response:
+    body: dict[str, Any] = {
+        "model": "gpt",
+        "messages": [],
+        "user": user,
+        "wardgate_prompt": {"name": name, "label": "dev", "variables": VARIABLES},
+    }
+    return httpx.post(
+        f"http://127.0.0.1:{port}/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json=body,
+        timeout=10,
+    )
+
+
+def _prompt(port: int, *specs: dict[str, Any]) -> tuple[str, list[str]]:
+    name = f"replicated-{uuid.uuid4().hex[:8]}"
+    with _admin(port) as client:
+        assert client.post("/admin/v1/prompts", json={"name": name}).status_code == 201
+        ids = [client.post(f"/admin/v1/prompts/{name}/versions", json=s).json()["id"] for s in specs]
+        moved = client.post(
+            f"/admin/v1/prompts/{name}/promotions", json={"label": "dev", "version": ids[0], "reason": "start"}
+        )
+        assert moved.json()["status"] == "applied"
+    return name, ids
+
+
+def _served_by(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return response.headers["x-wardgate-deployment"]
+
+
+def _until(predicate: Any, what: str, limit_s: float = 15.0) -> list[int]:
+    """Poll an external process's state until it holds (bounded); returns the statuses seen meanwhile."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        done, statuses = predicate()
+        if done:
+            return list(statuses)
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+
+
+def test_a_rollback_reaches_the_other_replica_with_no_failed_request(
+    cluster: tuple[Replicas, str, str],
+) -> None:
+    replicas, key, _ = cluster
+    a, b = replicas.ports
+    name, (gpt, other) = _prompt(a, SUPPORT_V1, {**variant(SUPPORT_V1, "other {{ tier }}"), "model": "other"})
+    seen: list[int] = []
+
+    def serves(port: int, deployment: str) -> Any:
+        def check() -> tuple[bool, list[int]]:
+            statuses = []
+            done = True
+            for p in (a, b):
+                r = _chat(p, key, name)
+                statuses.append(r.status_code)
+                if p == port and (r.status_code != 200 or r.headers["x-wardgate-deployment"] != deployment):
+                    done = False
+            return done, statuses
+
+        return check
+
+    seen += _until(serves(b, "up/gpt-4o-mini"), "replica b never saw the label")
+    delays = []
+    with _admin(a) as client:
+        for i in range(6):
+            to, deployment = (other, "up/gpt-4o") if i % 2 == 0 else (gpt, "up/gpt-4o-mini")
+            started = time.monotonic()
+            moved = client.post(f"/admin/v1/prompts/{name}/labels/dev/rollback", json={"to": to, "reason": f"r{i}"})
+            assert moved.status_code == 200 and moved.json()["version"] == to
+            assert _served_by(_chat(a, key, name)) == deployment  # the answering replica: at once
+            seen += _until(serves(b, deployment), f"rollback {i} never reached replica b")
+            delays.append(time.monotonic() - started)
+    assert set(seen) == {200}
+    print(f"\nrollback propagation to the other replica (s): {sorted(round(d, 3) for d in delays)}")
+
+
+def test_canary_arms_are_sticky_across_replicas_and_a_failing_canary_rolls_back_once(
+    cluster: tuple[Replicas, str, str],
+) -> None:
+    replicas, key, store = cluster
+    a, b = replicas.ports
+    name, (good, bad) = _prompt(a, SUPPORT_V1, {**variant(SUPPORT_V1, "bad {{ tier }}"), "model": "broken"})
+    with _admin(a) as client:
+        started = client.put(
+            f"/admin/v1/prompts/{name}/labels/dev/canary",
+            json={"version": bad, "percent": 30, "sticky": "user",
+                  "rollback": {"window_s": 120, "min_requests": 15, "error_rate_margin": 0.05}},
+        )  # fmt: skip
+        assert started.status_code == 200, started.text
+
+    def both_see_canary() -> tuple[bool, list[int]]:
+        statuses = {_chat(b, key, name, f"probe-{i}").status_code for i in range(20)}
+        return 502 in statuses, []
+
+    _until(both_see_canary, "replica b never saw the canary")
+    arms = {}
+    for i in range(40):
+        user = f"user-{i}"
+        on_a, on_b = _chat(a, key, name, user).status_code, _chat(b, key, name, user).status_code
+        arms[user] = on_a
+        assert on_a == on_b, user  # the same arm on every replica
+    assert set(arms.values()) == {200, 502}
+
+    def rolled_back() -> tuple[bool, list[int]]:
+        with _admin(b) as client:
+            return client.get(f"/admin/v1/prompts/{name}").json()["canaries"] == [], []
+
+    _until(rolled_back, "the failing canary was never rolled back", 30)
+    statuses = [_chat(p, key, name, user).status_code for user in arms for p in (a, b)]
+    assert set(statuses) == {200}
+
+    async def rollbacks() -> int:
+        engine = create_engine(store)
+        try:
+            async with engine.connect() as conn:
+                query = select(func.count()).where(
+                    audit_log.c.action == "prompt.canary.rollback", audit_log.c.target == name
+                )
+                return int(await conn.scalar(query) or 0)
+        finally:
+            await engine.dispose()
+
+    _until(lambda: (asyncio.run(rollbacks()) >= 1, []), "the rollback never reached the audit trail")
+    assert asyncio.run(rollbacks()) == 1
