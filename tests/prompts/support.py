@@ -33,6 +33,7 @@ class Team:
 
     def __init__(self, gateway: RunningGateway) -> None:
         self.gateway = gateway
+        self._http: httpx.Client | None = None
         with admin(gateway) as master:
             self.project = create_project(master)["id"]
             self.key = _key(master, self.project)
@@ -61,12 +62,14 @@ class Team:
         return name, ids
 
     def chat(self, body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(
-            self.gateway.url + "/chat/completions",
-            headers={"authorization": f"Bearer {self.key}"},
-            json=body,
-            timeout=10,
-        )
+        return self.http.post("/chat/completions", json=body)
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:  # one keep-alive connection: the tests send hundreds of calls
+            headers = {"authorization": f"Bearer {self.key}"}
+            self._http = httpx.Client(base_url=self.gateway.url, headers=headers, timeout=10)
+        return self._http
 
 
 def _key(client: httpx.Client, project: str) -> str:

@@ -58,7 +58,7 @@ def test_a_failing_canary_is_rolled_back_audited_and_announced(
         bad = {**variant(SUPPORT_V1, "canary {{ tier }}"), "model": "broken"}
         name, (v1, v2) = team.new_prompt(client, good, bad)
         client.post(f"/admin/v1/prompts/{name}/promotions", json={"label": "dev", "version": v1, "reason": "go"})
-        rule = {"window_s": 60, "min_requests": 20, "error_rate_margin": 0.05}
+        rule = {"window_s": 60, "min_requests": 10, "error_rate_margin": 0.05}
         started = client.put(
             f"/admin/v1/prompts/{name}/labels/dev/canary",
             json={"version": v2, "percent": 50, "sticky": "user", "rollback": rule},
@@ -68,8 +68,8 @@ def test_a_failing_canary_is_rolled_back_audited_and_announced(
     body = {"messages": [], "wardgate_prompt": {"name": name, "label": "dev", "variables": {
         "customer": {"name": "Ada"}, "tier": "free"}}}  # fmt: skip
     arms: dict[str, set[int]] = {}
-    for i in range(120):
-        user = f"caller-{i % 60}"  # every caller twice: the same arm both times
+    for i in range(80):
+        user = f"caller-{i % 40}"  # every caller twice: the same arm both times
         status = team.chat({**body, "model": "gpt", "user": user}).status_code
         arms.setdefault(user, set()).add(status)
     assert all(len(s) == 1 for s in arms.values())

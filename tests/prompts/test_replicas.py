@@ -58,6 +58,9 @@ models:
         replicas.start()
         yield replicas, key, store
     finally:
+        for client in _CLIENTS.values():
+            client.close()
+        _CLIENTS.clear()
         replicas.stop()
         drop_postgres_database(database)
 
@@ -68,6 +71,9 @@ def _admin(port: int) -> httpx.Client:
     )
 
 
+_CLIENTS: dict[int, httpx.Client] = {}
+
+
 def _chat(port: int, key: str, name: str, user: str = "someone") -> httpx.Response:
     body: dict[str, Any] = {
         "model": "gpt",
@@ -75,12 +81,10 @@ def _chat(port: int, key: str, name: str, user: str = "someone") -> httpx.Respon
         "user": user,
         "wardgate_prompt": {"name": name, "label": "dev", "variables": VARIABLES},
     }
-    return httpx.post(
-        f"http://127.0.0.1:{port}/v1/chat/completions",
-        headers={"authorization": f"Bearer {key}"},
-        json=body,
-        timeout=10,
-    )
+    client = _CLIENTS.get(port)
+    if client is None:  # keep-alive: the tests send hundreds of calls
+        client = _CLIENTS[port] = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    return client.post("/v1/chat/completions", headers={"authorization": f"Bearer {key}"}, json=body)
 
 
 def _prompt(port: int, *specs: dict[str, Any]) -> tuple[str, list[str]]:
@@ -152,33 +156,54 @@ def test_canary_arms_are_sticky_across_replicas_and_a_failing_canary_rolls_back_
 ) -> None:
     replicas, key, store = cluster
     a, b = replicas.ports
-    name, (good, bad) = _prompt(a, SUPPORT_V1, {**variant(SUPPORT_V1, "bad {{ tier }}"), "model": "broken"})
-    with _admin(a) as client:
-        started = client.put(
-            f"/admin/v1/prompts/{name}/labels/dev/canary",
-            json={"version": bad, "percent": 30, "sticky": "user",
-                  "rollback": {"window_s": 120, "min_requests": 15, "error_rate_margin": 0.05}},
-        )  # fmt: skip
-        assert started.status_code == 200, started.text
+    other = {**variant(SUPPORT_V1, "other {{ tier }}"), "model": "other"}
+    name, (good, fine, bad) = _prompt(
+        a, SUPPORT_V1, other, {**variant(SUPPORT_V1, "bad {{ tier }}"), "model": "broken"}
+    )
 
-    def both_see_canary() -> tuple[bool, list[int]]:
-        statuses = {_chat(b, key, name, f"probe-{i}").status_code for i in range(20)}
-        return 502 in statuses, []
+    def canary(version: str, rollback: dict[str, Any]) -> None:
+        with _admin(a) as client:
+            body = {"version": version, "percent": 30, "sticky": "user", "rollback": rollback}
+            started = client.put(f"/admin/v1/prompts/{name}/labels/dev/canary", json=body)
+            assert started.status_code == 200, started.text
 
-    _until(both_see_canary, "replica b never saw the canary")
+    def both_see(deployment: str) -> Any:
+        def check() -> tuple[bool, list[int]]:
+            seen = {p: {_chat(p, key, name, f"probe-{i}").headers.get("x-wardgate-deployment") for i in range(12)}
+                    for p in (a, b)}  # fmt: skip
+            return all(deployment in s for s in seen.values()), []
+
+        return check
+
+    # a healthy canary (another model): which deployment answered shows the arm
+    canary(fine, {"window_s": 120, "min_requests": 15, "error_rate_margin": 0.05})
+    _until(both_see("up/gpt-4o"), "a replica never saw the canary")
     arms = {}
     for i in range(40):
         user = f"user-{i}"
-        on_a, on_b = _chat(a, key, name, user).status_code, _chat(b, key, name, user).status_code
+        on_a, on_b = _served_by(_chat(a, key, name, user)), _served_by(_chat(b, key, name, user))
         arms[user] = on_a
         assert on_a == on_b, user  # the same arm on every replica
-    assert set(arms.values()) == {200, 502}
+    assert set(arms.values()) == {"up/gpt-4o-mini", "up/gpt-4o"}
+
+    # a failing one replaces it: both replicas' outcomes add up in Redis, and one of them rolls it back
+    canary(bad, {"window_s": 120, "min_requests": 15, "error_rate_margin": 0.05})
+    _until(both_see("up/error-500"), "a replica never saw the failing canary")
+    for i in range(40):
+        for p in (a, b):
+            _chat(p, key, name, f"user-{i}")
 
     def rolled_back() -> tuple[bool, list[int]]:
         with _admin(b) as client:
             return client.get(f"/admin/v1/prompts/{name}").json()["canaries"] == [], []
 
     _until(rolled_back, "the failing canary was never rolled back", 30)
+    canary_users = list(arms)
+
+    def every_replica_follows() -> tuple[bool, list[int]]:  # the other replica within prompts.refresh_s
+        return {_chat(p, key, name, user).status_code for user in canary_users for p in (a, b)} == {200}, []
+
+    _until(every_replica_follows, "a replica kept serving the rolled-back canary")
     statuses = [_chat(p, key, name, user).status_code for user in arms for p in (a, b)]
     assert set(statuses) == {200}
 
