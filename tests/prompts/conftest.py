@@ -34,5 +34,7 @@ models:
 
 
 @pytest.fixture(scope="module")
-def team(gateway: RunningGateway) -> Team:
-    return Team(gateway)
+def team(gateway: RunningGateway) -> Iterator[Team]:
+    made = Team(gateway)
+    yield made
+    made.close()

@@ -64,6 +64,11 @@ class Team:
     def chat(self, body: dict[str, Any]) -> httpx.Response:
         return self.http.post("/chat/completions", json=body)
 
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
     @property
     def http(self) -> httpx.Client:
         if self._http is None:  # one keep-alive connection: the tests send hundreds of calls

@@ -121,7 +121,10 @@ def test_an_unknown_prompt_is_404_and_a_prompt_request_without_prompts_is_plain(
 def test_another_projects_prompt_is_not_found(gateway: RunningGateway, team: Team, released: tuple[str, str]) -> None:
     name, _ = released
     stranger = Team(gateway)
-    response = stranger.chat({"model": "gpt", "messages": [], "wardgate_prompt": {"name": name, "label": "dev"}})
+    try:
+        response = stranger.chat({"model": "gpt", "messages": [], "wardgate_prompt": {"name": name, "label": "dev"}})
+    finally:
+        stranger.close()
     assert response.status_code == 404
 
 
