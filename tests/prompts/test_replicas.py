@@ -8,7 +8,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -66,9 +65,7 @@ models:
 
 
 def _admin(port: int) -> httpx.Client:
-    return httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {MASTER}"}, timeout=10
-    )
+    return httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {MASTER}"}, timeout=10)
 
 
 _CLIENTS: dict[int, httpx.Client] = {}

@@ -99,9 +99,7 @@ def test_a_protected_label_needs_two_approvals_from_people_other_than_the_author
     assert done.status_code == 200 and done.json()["status"] == "applied"
     assert len(done.json()["approvals"]) == 2
     view = author.get(f"/admin/v1/prompts/{name}").json()
-    assert [(lb["label"], lb["version"], lb["approvals_required"]) for lb in view["labels"]] == [
-        ("production", v1, 2)
-    ]
+    assert [(lb["label"], lb["version"], lb["approvals_required"]) for lb in view["labels"]] == [("production", v1, 2)]
     # someone else's push: the pusher is the author, who may not approve it either
     v2 = reviewer.post(f"/admin/v1/prompts/{name}/versions", json=variant(SUPPORT_V1, "v2 {{ tier }}")).json()["id"]
     other = _promote(author, name, "production", v2)
