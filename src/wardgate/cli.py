@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config file and print every problem")
     check.add_argument("file")
     cli_args.add_commands(commands)
+    from wardgate import cli_prompts
+
+    cli_prompts.add_commands(commands)
     return parser
 
 
@@ -42,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "prompts":
+        from wardgate import cli_prompts
+
+        return cli_prompts.run(args)
     if args.command in cli_args.COMMANDS:
         from wardgate import cli_admin  # the store, the admin API's helpers: only for these commands
 

@@ -40,8 +40,13 @@ from wardgate.api.admin.prompts import (
 )
 from wardgate.assemble import Worker
 from wardgate.core.errors import NotFound, PermissionDenied
+from wardgate.store.common import NotFoundInStore
 from wardgate.store.prompt_reviews import Decision, Outcome, PromptReviews, SelfReview
-from wardgate.store.prompts import CanaryRow, LabelMove, PromptStore
+from wardgate.store.prompts import SYSTEM, CanaryRow, LabelMove, PromptStore
+
+
+def owner_visible(actor: AdminActor, owner: str) -> bool:
+    return actor.system_role is not None if owner == SYSTEM else actor.project_role(owner) is not None
 
 
 class PromptChangeRoutes:
@@ -78,14 +83,38 @@ class PromptChangeRoutes:
     async def reject(self, request: Request) -> Response:
         return await self._review(request, "reject")
 
+    async def approve_by_id(self, request: Request) -> Response:
+        return await self._review(request, "approve")
+
+    async def reject_by_id(self, request: Request) -> Response:
+        return await self._review(request, "reject")
+
     async def _review(self, request: Request, decision: Decision) -> Response:
         actor = await authenticate(request, self.services)
-        owner, name = owner_of(request), request.path_params["name"]
-        allow(actor, owner, "admin")
+        named = request.path_params.get("name")  # absent on /admin/v1/prompt-promotions/{id}/…: the id says it all
+        if named is not None:
+            allow(actor, owner_of(request), "admin")
         body = await read_body(request, Review, required=False)
-        promotion = await self.reviews.get(request.path_params["id"])
-        if (promotion.project_id, promotion.prompt) != (owner, name):
-            raise NotFound(f"prompt {name!r} has no promotion {request.path_params['id']!r}")
+        try:
+            promotion = await self.reviews.get(request.path_params["id"])
+        except NotFoundInStore:
+            promotion = None
+        if promotion is not None and named is None:
+            if owner_visible(actor, promotion.project_id):
+                allow(actor, promotion.project_id, "admin")
+            else:
+                promotion = None
+        if (
+            promotion is None
+            or named is not None
+            and (promotion.project_id, promotion.prompt)
+            != (
+                owner_of(request),
+                named,
+            )
+        ):
+            raise NotFound(f"no promotion {request.path_params['id']!r}")
+        owner, name = promotion.project_id, promotion.prompt
         try:
             outcome = await self.reviews.decide(promotion.id, actor.id, decision, body.reason)
         except SelfReview as exc:
@@ -237,6 +266,28 @@ def operations(services: Worker) -> list[Operation]:
         ),
         Operation(
             "POST",
+            "/admin/v1/prompt-promotions/{id}/approve",
+            "Approve a pending promotion by its id alone (what `wardgate prompts approve ID` calls)",
+            "prompts",
+            r.approve_by_id,
+            PromotionView,
+            body=Review,
+            body_required=False,
+            errors=(400, 401, 403, 404, 409),
+        ),
+        Operation(
+            "POST",
+            "/admin/v1/prompt-promotions/{id}/reject",
+            "Reject a pending promotion by its id alone",
+            "prompts",
+            r.reject_by_id,
+            PromotionView,
+            body=Review,
+            body_required=False,
+            errors=(400, 401, 403, 404, 409),
+        ),
+        Operation(
+            "POST",
             ONE + "/labels/{label}/rollback",
             "Point a label back: to `to`, else to its version before the last move (project admin)",
             "prompts",
@@ -271,6 +322,13 @@ def operations(services: Worker) -> list[Operation]:
             errors=(400, 401, 403, 404),
         ),
         Operation(
-            "DELETE", canary, "End a label's canary (project admin)", "prompts", r.end_canary, CanaryEnded, query=q
+            "DELETE",
+            canary,
+            "End a label's canary (project admin)",
+            "prompts",
+            r.end_canary,
+            CanaryEnded,
+            query=q,
+            errors=(400, 401, 403, 404),
         ),
     ]

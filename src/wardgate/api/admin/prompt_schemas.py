@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wardgate.api.admin.schemas import View
+from wardgate.api.admin.schemas import Time, View
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Label = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -83,7 +82,7 @@ class VersionView(View):
     prompt: str
     project: str | None
     author: str
-    created_at: datetime
+    created_at: Time
     messages: list[dict[str, Any]]
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -95,7 +94,7 @@ class VersionSummary(View):
     id: str
     number: int
     author: str
-    created_at: datetime
+    created_at: Time
 
 
 class LabelView(View):
@@ -107,14 +106,14 @@ class LabelView(View):
     protected: bool = False
     approvals_required: int = 0
     updated_by: str
-    updated_at: datetime
+    updated_at: Time
 
 
 class ApprovalView(View):
     actor: str
     decision: str
     reason: str | None
-    at: datetime
+    at: Time
 
 
 class PromotionView(View):
@@ -129,8 +128,8 @@ class PromotionView(View):
     required: int
     status: Literal["pending", "applied", "rejected"]
     approvals: list[ApprovalView]
-    created_at: datetime
-    decided_at: datetime | None
+    created_at: Time
+    decided_at: Time | None
 
 
 class CanaryView(View):
@@ -142,7 +141,7 @@ class CanaryView(View):
     sticky: str
     rollback: dict[str, Any]
     started_by: str
-    started_at: datetime
+    started_at: Time
     stats: dict[str, Any] | None = Field(None, description="this worker's view of the window: control and canary")
 
 
@@ -158,7 +157,7 @@ class PromptView(View):
     project: str | None
     description: str | None
     created_by: str
-    created_at: datetime
+    created_at: Time
     labels: list[LabelView] = Field(default_factory=list)
     versions: list[VersionSummary] = Field(default_factory=list)
     pending: list[PromotionView] = Field(default_factory=list)

@@ -258,6 +258,7 @@ def operations(services: Worker) -> list[Operation]:
             r.get,
             PromptView,
             query=(PROJECT,),
+            errors=(400, 401, 403, 404),
         ),
         Operation(
             "POST",
@@ -270,6 +271,7 @@ def operations(services: Worker) -> list[Operation]:
             VersionCreate,
             query=(PROJECT,),
             errors=(400, 401, 403, 404),
+            also=(200,),
         ),
         Operation(
             "GET",
@@ -288,5 +290,6 @@ def operations(services: Worker) -> list[Operation]:
             r.version,
             VersionView,
             query=(PROJECT,),
+            errors=(400, 401, 403, 404),
         ),
     ]
