@@ -239,7 +239,16 @@ def operations(services: Worker) -> list[Operation]:
             query=q,
             errors=(400, 401, 403, 404),
         ),
-        Operation("GET", ONE + "/promotions", "A prompt's promotions", "prompts", r.promotions, PromotionList, query=q),
+        Operation(
+            "GET",
+            ONE + "/promotions",
+            "A prompt's promotions",
+            "prompts",
+            r.promotions,
+            PromotionList,
+            query=q,
+            errors=(400, 401, 403, 404),
+        ),
         Operation(
             "POST",
             ONE + "/promotions/{id}/approve",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -36,7 +37,9 @@ from wardgate.store.prompt_reviews import PromotionRow, PromptReviews
 from wardgate.store.prompts import SYSTEM, CanaryRow, LabelRow, PromptRow, PromptStore, VersionRow
 from wardgate.store.tenancy import Role
 
-PROJECT = QueryParam("project", "the owning project's id; absent: a system-wide prompt", {"type": "string"})
+PROJECT = QueryParam(
+    "project", "the owning project's id; absent: a system-wide prompt", {"type": "string", "minLength": 1}
+)
 ONE = "/admin/v1/prompts/{name}"
 
 
@@ -225,6 +228,10 @@ class PromptRoutes:
 def _check(spec: dict[str, Any]) -> None:
     """The template is safe to render, and the params are what the data plane would accept in a request."""
     try:
+        orjson.dumps(spec)  # what the version id hashes: no lone surrogates, integers within 64 bits
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRequest(f"The version cannot be stored: {exc}.", code="invalid_prompt_template") from None
+    try:
         check_spec(spec)
     except SpecError as exc:
         raise InvalidRequest(str(exc), param=exc.param, code="invalid_prompt_template") from None
@@ -281,6 +288,7 @@ def operations(services: Worker) -> list[Operation]:
             r.versions,
             VersionList,
             query=(PROJECT,),
+            errors=(400, 401, 403, 404),
         ),
         Operation(
             "GET",
