@@ -347,4 +347,5 @@ def assemble(
         deployments=deployments,
         max_body_bytes=settings.server.max_body_bytes,
         read_client_cert=mtls.read if mtls is not None else None,
+        prompts=prompts is not None,
     )

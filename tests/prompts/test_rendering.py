@@ -140,3 +140,35 @@ def _ledger_row(gateway: RunningGateway, request_id: str) -> Any:
             return (await conn.execute(query)).one()
 
     return gateway.run(read())
+
+
+def test_a_streamed_prompted_call_and_usage_grouped_by_prompt(
+    gateway: RunningGateway, team: Team, fake: FakeOpenAI, released: tuple[str, str]
+) -> None:
+    name, v1 = released
+    body = {
+        "stream": True,
+        "messages": [{"role": "user", "content": "marker-stream"}],
+        "wardgate_prompt": {"name": name, "label": "dev", "variables": VARIABLES},
+    }
+    with team.http.stream("POST", "/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        events = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]" and len(events) > 2
+    assert _upstream(fake, "marker-stream")["stream"] is True
+    flush(gateway)
+    with admin(gateway) as master:
+        usage = master.get("/admin/v1/usage", params={"group_by": "prompt_name,prompt_variant"}).json()
+    rows = [r for r in usage["rows"] if r["prompt_name"] == name]
+    assert [(r["prompt_variant"], r["requests"] >= 2) for r in rows] == [("control", True)]
+
+
+def test_without_a_prompts_section_a_prompt_reference_is_refused() -> None:
+    from tests.support import gateway_from_yaml
+
+    with gateway_from_yaml("providers:\n  demo: {type: mock}\nmodels:\n  chat: [{provider: demo, model: m}]\n") as gw:
+        assert gw.worker.prompts is None and not any(s.name == "prompts" for s in gw.worker.runtime.pipeline.stages)
+        with admin(gw) as master:
+            body = {"model": "chat", "messages": [], "wardgate_prompt": {"name": "x"}}
+            response = master.post(gw.url + "/chat/completions", json=body)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_prompt_reference"
