@@ -172,3 +172,20 @@ def test_without_a_prompts_section_a_prompt_reference_is_refused() -> None:
             body = {"model": "chat", "messages": [], "wardgate_prompt": {"name": "x"}}
             response = master.post(gw.url + "/chat/completions", json=body)
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_prompt_reference"
+
+
+def test_a_version_asked_for_before_it_exists_is_found_after_the_next_refresh(
+    gateway: RunningGateway, team: Team, fake: FakeOpenAI
+) -> None:
+    with team.as_user(0) as client:
+        name, _ = team.new_prompt(client, SUPPORT_V1)
+        body = {"model": "gpt", "messages": [{"role": "user", "content": "marker-by-number"}],
+                "wardgate_prompt": {"name": name, "version": 2, "variables": VARIABLES}}  # fmt: skip
+        assert team.chat(body).status_code == 404
+        spec = {**SUPPORT_V1, "messages": [{"role": "system", "content": "second {{ tier }}"}]}
+        assert client.post(f"/admin/v1/prompts/{name}/versions", json=spec).status_code == 201
+    prompts = gateway.worker.prompts
+    assert prompts is not None
+    gateway.run(prompts.load())  # what every worker does each prompts.refresh_s
+    assert team.chat(body).status_code == 200
+    assert _upstream(fake, "marker-by-number")["messages"][0] == {"role": "system", "content": "second pro"}

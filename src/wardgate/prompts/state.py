@@ -3,8 +3,8 @@
 dict lookup and never waits on the store.
 
 Versions are immutable, so a compiled version is kept as long as a label or canary points to it; versions asked for
-by id or number are kept in a bounded LRU beside them (misses included, so a stream of unknown ids costs one read
-each at most once per id and the memory stays bounded).
+by id or number are kept in a bounded LRU beside them. Misses are kept too, until the next refresh: a stream of
+unknown ids costs at most one read per id per refresh, and a version pushed since is found.
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ class PromptState:
                     key = (r.project_id, r.prompt, r.label)
                     targets[key] = Target(r.project_id, r.label, version, runs.get(key))
             self._compiled, self.targets = compiled, targets
+            for missed in [k for k, v in self._by_request.items() if v is None]:  # a version pushed since is found
+                del self._by_request[missed]
 
     def canaries(self) -> list[tuple[Target, Canary]]:
         return [(t, t.canary) for t in self.targets.values() if t.canary is not None]
