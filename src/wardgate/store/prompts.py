@@ -236,18 +236,11 @@ async def move_label(
     row = await _label_for_update(conn, project_id, name, label) if current is False else current
     stamp = now()
     if row is None or isinstance(row, bool):
-        await conn.execute(
-            prompt_labels.insert().values(
-                project_id=project_id,
-                prompt=name,
-                label=label,
-                version=version,
-                previous=None,
-                generation=1,
-                updated_by=actor,
-                updated_at=stamp,
-            )
-        )
+        try:
+            async with conn.begin_nested():  # two first moves of one label at once: one wins, the other is told
+                await _insert_label(conn, project_id, name, label, version, actor, stamp)
+        except IntegrityError:
+            raise Conflict(f"label {label!r} was created by another change at the same time; try again") from None
         return LabelMove(label, None, version, 1)
     await conn.execute(
         prompt_labels.update()
@@ -261,6 +254,23 @@ async def move_label(
         )
     )
     return LabelMove(label, row.version, version, row.generation + 1)
+
+
+async def _insert_label(
+    conn: AsyncConnection, project_id: str, name: str, label: str, version: str, actor: str, stamp: datetime
+) -> None:
+    await conn.execute(
+        prompt_labels.insert().values(
+            project_id=project_id,
+            prompt=name,
+            label=label,
+            version=version,
+            previous=None,
+            generation=1,
+            updated_by=actor,
+            updated_at=stamp,
+        )
+    )
 
 
 async def _label_for_update(conn: AsyncConnection, project_id: str, name: str, label: str) -> LabelRow | None:
