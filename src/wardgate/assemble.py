@@ -37,6 +37,7 @@ from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.rate_refresh import RateLimitRefresher
 from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.stage import LimitsStage
+from wardgate.prompts.decorate import Decorators
 from wardgate.prompts.outcomes import CanaryOutcomes
 from wardgate.prompts.stage import PromptsStage
 from wardgate.prompts.state import PromptState
@@ -188,7 +189,11 @@ async def open_worker(settings: Settings) -> Worker:
             )
             watch.start()
             stack.push_async_callback(watch.stop)
-            prompt_stage = PromptsStage(prompts, outcomes, cost_of, settings.prompts.max_rendered_bytes)
+            config = settings.prompts
+            decorators = (
+                Decorators(config.decorators, prompts, config.max_rendered_bytes) if config.decorators else None
+            )
+            prompt_stage = PromptsStage(prompts, outcomes, cost_of, config.max_rendered_bytes, decorators)
         runtime = assemble(
             settings,
             http,

@@ -22,6 +22,9 @@ prompts:
   protected_labels: {{production: {{approvals: 2}}, staging: {{approvals: 1}}}}
   canary_check_s: 3600  # the tests judge canaries themselves (CanaryWatch.check)
   webhook_url: "{fake.url}/prompt-hook"
+  decorators:
+    - {{prompt: house-style, position: prefix}}
+    - {{prompt: house-footer, label: dev, models: [other], position: suffix}}
 providers:
   up: {{type: openai, base_url: "{fake.url}", api_key: sk-up}}
 models:

@@ -5,18 +5,22 @@ through at the cost of one dict lookup and one string prefix test."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from time import perf_counter
 from typing import Any
 
 from wardgate.core.call import Call, CostOf, PromptUse, Result
-from wardgate.core.errors import InvalidRequest, NotFound, WardgateError
+from wardgate.core.errors import InternalError, InvalidRequest, NotFound, WardgateError
 from wardgate.core.principal import Principal
 from wardgate.prompts.canary import Variant, arm
+from wardgate.prompts.decorate import Decorators
 from wardgate.prompts.outcomes import CanaryOutcomes
 from wardgate.prompts.reference import FIELD, PromptRef, is_referenced, reference_of
 from wardgate.prompts.state import PromptState
 from wardgate.prompts.template import RESERVED_VARIABLES, CompiledVersion, RenderError
+
+log = logging.getLogger("wardgate.prompts")
 
 
 class PromptNotFound(NotFound):
@@ -30,16 +34,43 @@ class InvalidPromptVariable(InvalidRequest):
 class PromptsStage:
     name = "prompts"
 
-    def __init__(self, state: PromptState, outcomes: CanaryOutcomes, cost_of: CostOf, max_rendered_bytes: int) -> None:
+    def __init__(
+        self,
+        state: PromptState,
+        outcomes: CanaryOutcomes,
+        cost_of: CostOf,
+        max_rendered_bytes: int,
+        decorators: Decorators | None = None,
+    ) -> None:
         self._state = state
         self._outcomes = outcomes
         self._cost_of = cost_of
         self._max = max_rendered_bytes
+        self._decorators = decorators
 
     async def before(self, call: Call) -> Result | None:
+        if is_referenced(call.body, call.model):
+            await self._render(call)
+        if self._decorators is not None and call.operation == "chat":
+            self._decorate(call, self._decorators)
+        return None
+
+    def _decorate(self, call: Call, decorators: Decorators) -> None:
+        principal = call.principal
+        assert principal is not None, "identity runs first"
+        try:
+            decoration = decorators.apply(principal, call.model, _variables({}, principal))
+        except RenderError as exc:  # the operator's template needs more than identity binds: fail closed, loudly
+            log.error("a prompt decorator cannot be rendered for request %s: %s", call.id, exc)
+            raise InternalError(
+                f"A prompt decorator of this gateway cannot be rendered (request id {call.id})."
+            ) from None
+        if decoration is not None:
+            messages = [*decoration.prefix, *(call.body.get("messages") or ()), *decoration.suffix]
+            call.body = {**call.body, "messages": messages}
+
+    async def _render(self, call: Call) -> None:
         body = call.body
-        if not is_referenced(body, call.model):
-            return None
         if call.operation != "chat":
             raise InvalidRequest(
                 "Managed prompts render chat messages: name them on /v1/chat/completions.",
@@ -59,7 +90,6 @@ class PromptsStage:
         call.body = _merge(body, version, rendered, ref)
         call.model = call.body["model"]
         call.prompt = PromptUse(ref.name, version.id, variant, canary)
-        return None
 
     async def _resolve(
         self, ref: PromptRef, principal: Principal, call: Call
