@@ -19,9 +19,11 @@ import statistics
 import time
 from typing import Any, cast
 
+from wardgate.config.prompts import DecoratorConfig
 from wardgate.core.call import Call
 from wardgate.core.principal import Principal
 from wardgate.prompts.canary import RollbackRule
+from wardgate.prompts.decorate import Decorators
 from wardgate.prompts.outcomes import CanaryOutcomes
 from wardgate.prompts.stage import PromptsStage
 from wardgate.prompts.state import Canary, PromptState, Target
@@ -77,6 +79,15 @@ async def main(n: int) -> None:
     run = Canary("cny_1", "staging", canary_version, 10.0, "user", rule)
     state.targets[("p1", "support", "staging")] = Target("p1", "staging", version, run)
     stage = PromptsStage(state, CanaryOutcomes(None, "wg:"), lambda call: 0, 1 << 20)
+    house = compile_version(
+        "house",
+        "h" * 64,
+        1,
+        {"messages": [{"role": "system", "content": "House style of {{ principal.project }}. " * 10}]},
+    )
+    state.targets[("p1", "house", "production")] = Target("p1", "production", house, None)
+    decorated = PromptsStage(state, CanaryOutcomes(None, "wg:"), lambda call: 0, 1 << 20,
+                             Decorators([DecoratorConfig(prompt="house")], state, 1 << 20))  # fmt: skip
     bound = {**VARIABLES, "principal": {"project": "shop"}, "project": {}}
 
     render = []
@@ -93,15 +104,17 @@ async def main(n: int) -> None:
         "stage, label with canary": {"model": "prompt:support@staging", "messages": [{"role": "user", "content": "hi"}],
                                      "wardgate_prompt": {"variables": VARIABLES}},
     }  # fmt: skip
-    for name, body in cases.items():
+    runs = [(name, body, stage) for name, body in cases.items()]
+    runs.append(("decorator, no prompt", cases["stage, no prompt"], decorated))
+    for name, body, under_test in runs:
         samples = []
         gc.collect()
         for i in range(n):
             call = new_call(dict(body))
             call.end_user = f"u{i % 1000}"
             t0 = time.thread_time_ns()
-            await stage.before(call)
-            await stage.after(call, None, None)
+            await under_test.before(call)
+            await under_test.after(call, None, None)
             samples.append((time.thread_time_ns() - t0) / 1000)
         print(summary(name, samples))
 
