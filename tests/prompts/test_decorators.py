@@ -4,11 +4,33 @@ for one model; released, moved and rolled back like any prompt (issue 17, "Decor
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+
+import pytest
 
 from tests.api.admin.support import admin
 from tests.fakes.openai import FakeOpenAI
+from tests.prompts.conftest import config_text
 from tests.prompts.support import Team
-from tests.support import RunningGateway
+from tests.support import RunningGateway, gateway_from_yaml
+
+DECORATORS = """  decorators:
+    - {prompt: house-style, position: prefix}
+    - {prompt: house-footer, label: dev, models: [other], position: suffix}"""
+
+
+@pytest.fixture(scope="module")
+def gateway(fake: FakeOpenAI) -> Iterator[RunningGateway]:
+    """Its own gateway: once released, the house style would decorate every other test's requests."""
+    with gateway_from_yaml(config_text(fake, DECORATORS)) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def team(gateway: RunningGateway) -> Iterator[Team]:
+    made = Team(gateway)
+    yield made
+    made.close()
 
 
 def _release(gateway: RunningGateway, name: str, label: str, content: str, role: str = "system") -> str:
