@@ -91,3 +91,16 @@ def _system_admin(gateway: RunningGateway) -> str:
         user = create_user(master)["id"]
         grant(master, user, "system", None, "admin")
         return user_key(master, create_project(master)["id"], user)
+
+
+def test_a_decorator_naming_an_unknown_model_is_a_config_error() -> None:
+    from wardgate.config import ConfigError
+    from wardgate.config.loader import load_config_text
+
+    text = """master_key: sk-test-master-key
+providers: {d: {type: mock}}
+models: {chat: [{provider: d, model: m}]}
+prompts: {decorators: [{prompt: footer, models: [gpt-4o-mini], position: suffix}]}
+"""
+    with pytest.raises(ConfigError, match=r"prompts.decorators\[0\].models: 'gpt-4o-mini' is not a configured model"):
+        load_config_text(text, source="test.yaml", env={})

@@ -349,6 +349,18 @@ class Settings(Frozen):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _decorator_models(self) -> Self:
+        decorators = self.prompts.decorators if self.prompts is not None else []
+        for i, decorator in enumerate(decorators):
+            unknown = [m for m in decorator.models or () if m not in self.models]
+            if unknown:
+                raise ValueError(
+                    f"prompts.decorators[{i}].models: {', '.join(map(repr, unknown))} is not a configured model; "
+                    f"use one of: {', '.join(sorted(self.models))}"
+                )
+        return self
+
     @field_validator("master_key")
     @classmethod
     def _master_key_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
