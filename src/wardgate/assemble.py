@@ -46,6 +46,11 @@ from wardgate.limits.rate_refresh import RateLimitRefresher
 from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.rules import BudgetRule, RateRule
 from wardgate.limits.stage import LimitsStage
+from wardgate.prompts.decorate import Decorators
+from wardgate.prompts.outcomes import CanaryOutcomes
+from wardgate.prompts.stage import PromptsStage
+from wardgate.prompts.state import PromptState
+from wardgate.prompts.watch import CanaryWatch
 from wardgate.providers import registry
 from wardgate.providers.http import UpstreamHTTP, new_session
 from wardgate.reload.listener import Subscription, postgres_subscription, redis_subscription
@@ -61,6 +66,8 @@ from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.guards import GuardStore
 from wardgate.store.keys import KeyStore, key_events_channel
+from wardgate.store.prompt_reviews import PromptReviews
+from wardgate.store.prompts import PromptStore
 from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
@@ -97,6 +104,8 @@ class Worker:
     announce_limits: Callable[[], Awaitable[None]]
     guards: GuardsStage  # the config's guards and those made in the admin API
     guard_refresher: GuardRefresher  # re-reads the admin API's guards, as budgets are
+    prompts: PromptState | None  # when `prompts:` is configured: labels and canaries, re-read by the admin API
+    prompt_watch: CanaryWatch | None  # the canary judge (tests run a round with check())
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -183,6 +192,31 @@ async def open_worker(settings: Settings) -> Worker:
         await guard_refresher.load()
         guard_refresher.start()
         stack.push_async_callback(guard_refresher.stop)
+        prompts: PromptState | None = None
+        watch: CanaryWatch | None = None
+        prompt_stage: PromptsStage | None = None
+        if settings.prompts is not None:
+            prompts = PromptState(PromptStore(engine), settings.prompts.refresh_s)
+            await prompts.load()
+            prompts.start()
+            stack.push_async_callback(prompts.stop)
+            outcomes = CanaryOutcomes(redis, prefix)
+            watch = CanaryWatch(
+                prompts,
+                outcomes,
+                PromptReviews(engine),
+                audit,
+                http.session,
+                settings.prompts.webhook_url,
+                settings.prompts.canary_check_s,
+            )
+            watch.start()
+            stack.push_async_callback(watch.stop)
+            config = settings.prompts
+            decorators = (
+                Decorators(config.decorators, prompts, config.max_rendered_bytes) if config.decorators else None
+            )
+            prompt_stage = PromptsStage(prompts, outcomes, cost_of, config.max_rendered_bytes, decorators)
         runtime = assemble(
             settings,
             http,
@@ -196,6 +230,7 @@ async def open_worker(settings: Settings) -> Worker:
             cost_of,
             key_uses=key_uses,
             guards=guards,
+            prompts=prompt_stage,
         )
         worker = Worker(
             settings=settings,
@@ -220,6 +255,8 @@ async def open_worker(settings: Settings) -> Worker:
             announce_limits=limits_announcer(settings, engine, redis),
             guards=guards,
             guard_refresher=guard_refresher,
+            prompts=prompts,
+            prompt_watch=watch,
             _exit=stack.pop_all(),
         )
     return worker
@@ -371,10 +408,12 @@ def assemble(
     cost_of: CostOf,
     key_uses: KeyUseTally | None = None,
     guards: GuardsStage | None = None,
+    prompts: PromptsStage | None = None,
 ) -> Runtime:
-    """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → model access
-    (once, for every later stage) → guards (when configured) → limits (reserve before, settle after) → cache (a hit
-    ends the forward pass) → router → the provider (terminal)."""
+    """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → prompts
+    (a named prompt is rendered and chooses the model) → model access (once, for every later stage) → guards (they
+    see the rendered prompt) → limits (reserve before, settle after) → cache (a hit ends the forward pass) → router
+    → the provider (terminal)."""
     assert settings.master_key is not None, "validated at load"
     mtls_config, ttl_s = settings.identity.mtls, settings.identity.key_cache_ttl_s
     directory = ProjectDirectory(key_cache.tenancy, ttl_s, outage=key_cache.outage)
@@ -390,8 +429,12 @@ def assemble(
     )
     deployments = build_deployments(settings, build_adapters(settings, http))
     # accounting before the access check: its after hook runs last and records every outcome, refusals included
-    stages: list[Stage] = [identity, AccountingStage(ledger, cost_of), ModelAccessStage(settings.models)]
-    # guards: after identity (they are chosen per project, key …), before limits (a blocked request costs nothing)
+    stages: list[Stage] = [identity, AccountingStage(ledger, cost_of)]
+    if prompts is not None:  # before the model check: a prompt's version names the model
+        stages.append(prompts)
+    stages.append(ModelAccessStage(settings.models))
+    # guards: after identity (they are chosen per project, key …) and the prompt's rendering (they check what goes
+    # upstream), before limits (a blocked request costs nothing)
     if guards is not None:  # (always, in a worker: guards made in the admin API apply without a restart)
         stages.append(guards)
     if limits is not None:
@@ -409,4 +452,5 @@ def assemble(
         deployments=deployments,
         max_body_bytes=settings.server.max_body_bytes,
         read_client_cert=mtls.read if mtls is not None else None,
+        prompts=prompts is not None,
     )

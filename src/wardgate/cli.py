@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("--no-wheels", action="store_true", help="only the chart and the image list (no registry)")
     cli_args.add_commands(commands)
     cli_guards.add_command(commands)
+    from wardgate import cli_prompts
+
+    cli_prompts.add_commands(commands)
     return parser
 
 
@@ -56,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli_bundle.bundle(args.output, wheels=not args.no_wheels)
     if args.command == "guards":
         return cli_guards.run(args)
+    if args.command == "prompts":
+        from wardgate import cli_prompts
+
+        return cli_prompts.run(args)
     if args.command in cli_args.COMMANDS:
         from wardgate import cli_admin  # the store, the admin API's helpers: only for these commands
 

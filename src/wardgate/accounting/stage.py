@@ -72,6 +72,9 @@ class AccountingStage:
             client_request_id=call.client_request_id,
             billable=status < 400 or usage is not None,  # answered, or tokens were consumed (a stream cut short)
         )
+        if call.prompt is not None:
+            event.prompt_name, event.prompt_version = call.prompt.name, call.prompt.version
+            event.prompt_variant = call.prompt.variant
         if usage is not None:
             event.input_tokens = usage.input_tokens
             event.output_tokens = usage.output_tokens

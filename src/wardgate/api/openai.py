@@ -19,7 +19,7 @@ from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, sen
 from wardgate.api.body import parse_object
 from wardgate.api.models import model_object
 from wardgate.core.call import CacheOptions, Call, Operation, Result, end_user_of
-from wardgate.core.errors import InternalError, ModelNotFound, WardgateError
+from wardgate.core.errors import InternalError, InvalidRequest, ModelNotFound, WardgateError
 from wardgate.core.ids import new_request_id
 from wardgate.core.relay import Relay
 
@@ -139,6 +139,12 @@ class OpenAISurface:
             body = _parse(raw)
             if operation == "chat":
                 model, stream = validate.chat(body)
+                if not runtime.prompts and "wardgate_prompt" in body:
+                    raise InvalidRequest(
+                        "This gateway has no managed prompts (`prompts:` is not configured): send the messages.",
+                        param="wardgate_prompt",
+                        code="invalid_prompt_reference",
+                    )
             elif operation == "completions":
                 model, stream = validate.completions(body)
             else:

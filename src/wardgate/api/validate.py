@@ -141,10 +141,16 @@ _PART_FIELDS: dict[str, tuple[str, Check]] = {
 
 
 def chat(body: dict[str, Any]) -> tuple[str, bool]:
-    model = _model(body)
-    messages = _required(body, "messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' must be a non-empty array.", param="messages", code="invalid_type")
+    prompted = "wardgate_prompt" in body
+    model = "" if prompted and body.get("model") is None else _model(body)  # the prompt's version names one
+    if prompted or model.startswith("prompt:"):  # a managed prompt supplies the first messages
+        messages = body.get("messages") or []
+        if not isinstance(messages, list):
+            raise InvalidRequest("'messages' must be an array.", param="messages", code="invalid_type")
+    else:
+        messages = _required(body, "messages")
+        if not isinstance(messages, list) or not messages:
+            raise InvalidRequest("'messages' must be a non-empty array.", param="messages", code="invalid_type")
     for i, message in enumerate(messages):
         _message(message, f"messages[{i}]")
     _fields(body, _CHAT)

@@ -20,6 +20,7 @@ from pydantic import (
 
 from wardgate.config.guards import GuardConfig, GuardsStreamConfig
 from wardgate.config.limits import BudgetConfig, LimitsConfig, RateLimitConfig
+from wardgate.config.prompts import PromptsConfig
 from wardgate.config.routing import (
     DEFAULT_FALLBACK_ON,
     BackoffConfig,
@@ -339,6 +340,7 @@ class Settings(Frozen):
     cache: CacheConfig = CacheConfig()
     guards: list[GuardConfig] = Field(default_factory=list)
     guards_stream: GuardsStreamConfig = GuardsStreamConfig()
+    prompts: PromptsConfig | None = None  # managed prompt templates (docs/prompts.md); unset: the stage is off
 
     @field_validator("store")
     @classmethod
@@ -368,6 +370,18 @@ class Settings(Frozen):
             if guard.name in seen:
                 raise ValueError(f"guards[{i}].name: {guard.name!r} is used by another guard")
             seen.add(guard.name)
+        return self
+
+    @model_validator(mode="after")
+    def _decorator_models(self) -> Self:
+        decorators = self.prompts.decorators if self.prompts is not None else []
+        for i, decorator in enumerate(decorators):
+            unknown = [m for m in decorator.models or () if m not in self.models]
+            if unknown:
+                raise ValueError(
+                    f"prompts.decorators[{i}].models: {', '.join(map(repr, unknown))} is not a configured model; "
+                    f"use one of: {', '.join(sorted(self.models))}"
+                )
         return self
 
     @field_validator("master_key")

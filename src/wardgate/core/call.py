@@ -36,6 +36,17 @@ class RouteDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class PromptUse:
+    """The managed prompt a call rendered; set by the prompts stage, read by accounting (the ledger's prompt
+    columns) and by the stage's own canary judge."""
+
+    name: str
+    version: str  # the version id (content hash)
+    variant: str  # "control" or "canary"
+    canary: str | None = None  # the canary run the call took part in, either arm
+
+
+@dataclass(frozen=True, slots=True)
 class CacheOptions:
     """The per-request cache headers as the client sent them (x-wardgate-cache, -cache-ttl, -prompt-template):
     unchecked text, which the cache stage parses and bounds."""
@@ -86,6 +97,7 @@ class Call:
     # what the guards decided, as plain data for the ledger row ({name: {type, action, counts}}); set by the guards
     # stage's after hook, read by accounting's (which runs later)
     guard_decisions: dict[str, dict[str, object]] | None = None
+    prompt: PromptUse | None = None  # set by the prompts stage when the request named a managed prompt
 
 
 def end_user_of(value: object) -> str | None:

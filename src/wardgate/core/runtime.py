@@ -27,3 +27,4 @@ class Runtime:
     deployments: dict[str, tuple[Deployment, ...]]
     max_body_bytes: int
     read_client_cert: Callable[[Mapping[str, Any]], str | None] | None = None  # identity.mtls: its header, if trusted
+    prompts: bool = False  # the prompts stage is assembled: a request may name a managed prompt

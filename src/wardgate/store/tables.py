@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -137,6 +138,10 @@ usage_events = Table(
     # to charge (false: refused or failed before anything was consumed; kept for the record, never aggregated)
     Column("client_request_id", String(128)),
     Column("billable", Boolean, nullable=False, default=True, server_default=true()),
+    # 0006: the managed prompt a call rendered (docs/prompts.md): its name, version id and canary arm
+    Column("prompt_name", String(200)),
+    Column("prompt_version", String(64)),
+    Column("prompt_variant", String(8)),  # control | canary
     UniqueConstraint("request_id", name="uq_usage_events_request_id"),
     Index("ix_usage_events_ts", "ts"),
     Index("ix_usage_events_project_ts", "project_id", "ts"),
@@ -209,4 +214,87 @@ guards = Table(
     Column("config", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# prompt management (docs/prompts.md). A prompt is (project_id, name); project_id "" is a system-wide prompt.
+prompts = Table(
+    "prompts",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("description", Text),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# immutable versions: `id` is the SHA-256 of the canonical JSON of (messages, model, params, variables)
+prompt_versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("prompt", String(200), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("number", Integer, nullable=False),  # 1, 2, … per prompt: the Langfuse-style version number
+    Column("spec", JSON, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("project_id", "prompt", "number", name="uq_prompt_versions_number"),
+)
+
+# where each label points; `generation` grows with every move, so replicas see a change in one comparison
+prompt_labels = Table(
+    "prompt_labels",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("prompt", String(200), primary_key=True),
+    Column("label", String(100), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("previous", String(64)),  # the version it pointed to before the last move: the default rollback target
+    Column("generation", BigInteger, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# requested label moves; protected labels stay pending until enough distinct non-author approvals
+prompt_promotions = Table(
+    "prompt_promotions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", String(64), nullable=False),
+    Column("prompt", String(200), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("required", SmallInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | applied | rejected
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+    Index("ix_prompt_promotions_prompt", "project_id", "prompt"),
+)
+
+prompt_approvals = Table(
+    "prompt_approvals",
+    metadata,
+    Column("promotion_id", String(32), ForeignKey("prompt_promotions.id", ondelete="CASCADE"), primary_key=True),
+    Column("actor", String(200), primary_key=True),
+    Column("decision", String(16), nullable=False),  # approve | reject
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# a label's running canary: `id` names this run (its counters and its rollback)
+prompt_canaries = Table(
+    "prompt_canaries",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("prompt", String(200), primary_key=True),
+    Column("label", String(100), primary_key=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("version", String(64), nullable=False),
+    Column("percent", Float, nullable=False),
+    Column("sticky", String(8), nullable=False),  # user | key
+    Column("rollback", JSON, nullable=False),
+    Column("started_by", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
 )

@@ -21,8 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wardgate.store.driver_insert import DriverInsert
 from wardgate.store.tables import projects, usage_events
 
-GroupKey = Literal["project", "team", "user", "key", "model", "deployment", "provider", "day", "month"]
-GROUP_KEYS: tuple[GroupKey, ...] = ("project", "team", "user", "key", "model", "deployment", "provider", "day", "month")
+GroupKey = Literal[
+    "project", "team", "user", "key", "model", "deployment", "provider", "prompt_name", "prompt_version",
+    "prompt_variant", "day", "month",
+]  # fmt: skip
+GROUP_KEYS: tuple[GroupKey, ...] = (
+    "project", "team", "user", "key", "model", "deployment", "provider", "prompt_name", "prompt_version",
+    "prompt_variant", "day", "month",
+)  # fmt: skip
 _COLUMNS = {
     "project": usage_events.c.project_id,
     "team": usage_events.c.team_id,
@@ -31,6 +37,9 @@ _COLUMNS = {
     "model": usage_events.c.model,
     "deployment": usage_events.c.deployment,
     "provider": usage_events.c.provider,
+    "prompt_name": usage_events.c.prompt_name,
+    "prompt_version": usage_events.c.prompt_version,
+    "prompt_variant": usage_events.c.prompt_variant,
 }
 
 
@@ -64,6 +73,9 @@ class UsageEvent:
     details: dict[str, Any] | None = field(default=None)
     client_request_id: str | None = None  # the client's own id, as sent; never unique
     billable: bool = True  # false: refused, or failed with nothing consumed; never in aggregates or chargeback
+    prompt_name: str | None = None  # the managed prompt the call rendered (docs/prompts.md)
+    prompt_version: str | None = None
+    prompt_variant: str | None = None  # control | canary
 
 
 _FIELDS = tuple(f.name for f in fields(UsageEvent))

@@ -59,6 +59,7 @@ class Operation:
     body_required: bool = True
     query: tuple[QueryParam, ...] = ()
     errors: tuple[int, ...] = (401, 403, 404)
+    also: tuple[int, ...] = ()  # other success statuses with the same answer (200 for an idempotent create)
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

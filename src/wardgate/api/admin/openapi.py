@@ -46,12 +46,11 @@ def document(operations: Sequence[Operation]) -> dict[str, Any]:
             {"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": q.schema}
             for q in op.query
         ]
-        responses: dict[str, Any] = {
-            str(op.status): {
-                "description": op.response.__doc__.split("\n")[0] if op.response.__doc__ else op.summary,
-                "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
-            }
+        success = {
+            "description": op.response.__doc__.split("\n")[0] if op.response.__doc__ else op.summary,
+            "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
         }
+        responses: dict[str, Any] = {str(status): success for status in (op.status, *op.also)}
         for status in op.errors:
             responses[str(status)] = {"description": _ERRORS[status], "content": error}
         entry: dict[str, Any] = {

@@ -9,7 +9,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
-from wardgate.api.admin import audit, config_versions, guards, keys, projects, rate_limits, runtime, usage, users
+from wardgate.api.admin import (
+    audit,
+    config_versions,
+    guards,
+    keys,
+    projects,
+    prompt_changes,
+    prompts,
+    rate_limits,
+    runtime,
+    usage,
+    users,
+)
 from wardgate.api.admin.common import Operation, store_errors
 from wardgate.api.admin.openapi import document
 from wardgate.assemble import Worker
@@ -27,6 +39,8 @@ def operations(services: Worker) -> list[Operation]:
         *rate_limits.operations(services),
         *config_versions.operations(services),
         *guards.operations(services),
+        *prompts.operations(services),
+        *prompt_changes.operations(services),
     ]
 
 

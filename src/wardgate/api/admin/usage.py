@@ -61,6 +61,9 @@ class UsageRow(UsageSums):
     model: str | None = None
     deployment: str | None = None
     provider: str | None = None
+    prompt_name: str | None = None
+    prompt_version: str | None = None
+    prompt_variant: str | None = None
     day: str | None = None
     month: str | None = None
 
