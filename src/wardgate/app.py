@@ -37,6 +37,7 @@ class Gateway:
         self._runtime: Runtime | None = None
         self.worker: Worker | None = None
         self.control_plane: Handler | None = None  # the admin API (Starlette), mounted at /admin
+        self.console: Handler | None = None  # the web console's static pages at /ui (wardgate/ui), built on first use
         self.vocabularies: asyncio.Future[None] | None = None  # the tokenizer preload, started at start-up
         surface = OpenAISurface(self.runtime)
         anthropic = AnthropicSurface(self.runtime)
@@ -60,6 +61,14 @@ class Gateway:
         self._paths = {path for _, path in self._routes}
         self._model = surface.model
 
+    def _console(self) -> Handler:
+        if self.console is None:
+            from wardgate.api.admin.session_codec import codec_for
+            from wardgate.ui.serve import Console
+
+            self.console = Console(codec_for(self.settings))
+        return self.console
+
     def runtime(self) -> Runtime:
         if self._runtime is None:
             raise RuntimeError("the gateway has not started (lifespan startup did not run)")
@@ -81,6 +90,8 @@ class Gateway:
 
                     self.control_plane = build_control_plane(self.worker)
                 await self.control_plane(scope, receive, send)
+            elif (path == "/ui" or path.startswith("/ui/")) and self.settings.ui.enabled:
+                await self._console()(scope, receive, send)
             else:
                 await send_error(send, NotFound(f"Invalid URL ({scope['method']} {path})."))
         elif scope["type"] == "lifespan":

@@ -309,6 +309,22 @@ class ModelConfig(Frozen):
         return self.all_deployments[index]
 
 
+class UIConfig(Frozen):
+    """The web console at /ui (docs/console.md). Its session cookie is sealed with ``session_secret``; unset, a key
+    derived from ``master_key``. With neither, the console cannot sign anyone in (it says so)."""
+
+    enabled: bool = True
+    session_ttl_s: Annotated[float, Field(ge=60, le=7 * 86_400)] = 8 * 3600.0
+    session_secret: SecretStr | None = None
+
+    @field_validator("session_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 bytes long")
+        return value
+
+
 class Settings(Frozen):
     master_key: SecretStr | None = None
     store: Annotated[str, Field(min_length=1)] = "sqlite:///wardgate.db"
@@ -325,6 +341,7 @@ class Settings(Frozen):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     routing: RoutingConfig = RoutingConfig()
     cache: CacheConfig = CacheConfig()
+    ui: UIConfig = UIConfig()
 
     @field_validator("store")
     @classmethod

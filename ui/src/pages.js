@@ -1,0 +1,264 @@
+import { h, append, clear, csv, download } from './dom.js';
+import { api, query } from './api.js';
+import { bar, cards, chart, fmt, form, guarded, notice, section, show, table, usd } from './widgets.js';
+
+const DIMENSIONS = ['project', 'team', 'user', 'key', 'model', 'deployment', 'provider', 'day', 'month'];
+const day = 86400e3;
+const iso = (d) => new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+function sumRows(rows) {
+  const s = { requests: 0, tokens: 0, cost: 0 };
+  for (const r of rows) {
+    s.requests += r.requests;
+    s.tokens += r.input_tokens + r.output_tokens;
+    s.cost += Number(r.cost_usd);
+  }
+  return s;
+}
+
+const byCost = (a, b) => Number(b.cost_usd) - Number(a.cost_usd);
+
+export async function overview(ctx, main) {
+  const from = iso(Date.now() - 30 * day);
+  const [days, projects, models, budgets] = await Promise.all([
+    api('GET', '/admin/v1/usage' + query({ group_by: 'day', from })),
+    api('GET', '/admin/v1/usage' + query({ group_by: 'project', from })),
+    api('GET', '/admin/v1/usage' + query({ group_by: 'model', from })),
+    api('GET', '/admin/v1/budgets').catch(() => ({ data: [] })),
+  ]);
+  const s = sumRows(days.data);
+  append(main, [
+    cards([['Spend, 30 days', usd(s.cost)], ['Requests', fmt(s.requests)], ['Tokens', fmt(s.tokens)]]),
+    chart('Spend per day (USD)', days.data.map((r) => ({ label: r.day, value: Number(r.cost_usd) }))),
+    chart('Requests per day', days.data.map((r) => ({ label: r.day, value: r.requests }))),
+    h('div', { class: 'grid' },
+      section('Top projects', table({ columns: [{ key: 'project', label: 'Project' }, { key: 'requests', label: 'Requests' }, { key: 'cost_usd', label: 'Cost', render: (r) => usd(r.cost_usd) }], rows: projects.data.sort(byCost).slice(0, 5) })),
+      section('Top models', table({ columns: [{ key: 'model', label: 'Model' }, { key: 'requests', label: 'Requests' }, { key: 'cost_usd', label: 'Cost', render: (r) => usd(r.cost_usd) }], rows: models.data.sort(byCost).slice(0, 5) })),
+    ),
+    section('Budgets near their caps', table({
+      columns: [{ key: 'budget', label: 'Budget' }, { key: 'scope_value', label: 'Scope' }, { key: 'spent', label: 'State', render: (r) => bar(Number(r.spent), Number(r.reserved), Number(r.limit)) }],
+      rows: budgets.data.filter((r) => Number(r.limit) > 0 && (Number(r.spent) + Number(r.reserved)) / Number(r.limit) >= 0.8),
+      empty: 'No budget is above 80 % of its cap.',
+    })),
+  ]);
+}
+
+export async function usage(ctx, main) {
+  const params = new URLSearchParams(location.search);
+  const results = h('div');
+  const run = async (v) => {
+    const q = { group_by: v.group_by, from: v.from && iso(v.from), to: v.to && iso(v.to), project: v.project };
+    history.replaceState(null, '', location.pathname + query(v));
+    const data = await api('GET', '/admin/v1/usage' + query(q));
+    const dims = v.group_by ? v.group_by.split(',') : [];
+    const columns = [...dims, 'requests', 'input_tokens', 'output_tokens', 'cost_usd'];
+    clear(results);
+    append(results, [
+      h('button', { type: 'button', onclick: () => download('usage.csv', 'text/csv', csv(columns, data.data)) }, 'Export CSV'),
+      table({ caption: 'Usage', columns: columns.map((key) => ({ key })), rows: data.data }),
+    ]);
+  };
+  const initial = { group_by: params.get('group_by') || 'project', from: params.get('from') || '', to: params.get('to') || '', project: params.get('project') || '' };
+  append(main, [
+    form({
+      title: 'Explore usage', submit: 'Show',
+      fields: [
+        { name: 'group_by', label: `Group by (comma-separated: ${DIMENSIONS.join(', ')})`, value: initial.group_by },
+        { name: 'from', label: 'From', type: 'date', value: initial.from },
+        { name: 'to', label: 'To', type: 'date', value: initial.to },
+        { name: 'project', label: 'Project id', value: initial.project },
+      ],
+      onSubmit: run,
+    }),
+    results,
+    form({
+      title: 'Find a request', submit: 'Open',
+      fields: [{ name: 'request_id', label: 'Request id (the gateway\'s)', required: true }],
+      onSubmit: async (v, el) => {
+        const row = await api('GET', '/admin/v1/usage/' + encodeURIComponent(v.request_id));
+        el.querySelector('.detail')?.remove();
+        el.append(h('div', { class: 'detail' }, table({ columns: Object.keys(row).map((key) => ({ key })), rows: [row] })));
+      },
+    }),
+  ]);
+  await guarded(results, () => run(initial));
+}
+
+export async function projects(ctx, main) {
+  const list = await api('GET', '/admin/v1/projects');
+  append(main, [
+    ctx.isSystemAdmin && form({
+      title: 'New project', submit: 'Create project',
+      fields: [{ name: 'name', label: 'Name', required: true }, { name: 'cost_center', label: 'Cost centre' }],
+      onSubmit: async (v) => {
+        await api('POST', '/admin/v1/projects', { name: v.name, cost_center: v.cost_center || null });
+        ctx.reload();
+      },
+    }),
+    section('Projects', table({
+      columns: [{ key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'cost_center', label: 'Cost centre' }, { key: 'allowed_models', label: 'Models' }, { key: 'role', label: 'Your role', render: (p) => ctx.role(p.id) }],
+      rows: list.data,
+      actions: ctx.isSystemAdmin && ((p) => h('button', { class: 'danger', onclick: async () => { if (confirm(`Delete project ${p.name}?`)) { await api('DELETE', '/admin/v1/projects/' + p.id); ctx.reload(); } } }, 'Delete')),
+    })),
+  ]);
+}
+
+export async function users(ctx, main) {
+  const list = await api('GET', '/admin/v1/users');
+  append(main, [
+    ctx.adminsAProject && form({
+      title: 'New user', submit: 'Create user',
+      fields: [{ name: 'email', label: 'Email', type: 'email', required: true }, { name: 'name', label: 'Name' }],
+      onSubmit: async (v) => { await api('POST', '/admin/v1/users', { email: v.email, name: v.name || null }); ctx.reload(); },
+    }),
+    section('Users', table({
+      columns: [{ key: 'email', label: 'Email' }, { key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'roles', label: 'Roles', render: (u) => u.roles.map((r) => `${r.role}@${r.scope}${r.scope_id ? ':' + r.scope_id : ''}`).join(', ') || '—' }],
+      rows: list.data,
+    })),
+  ]);
+}
+
+export async function keys(ctx, main) {
+  const project = new URLSearchParams(location.search).get('project') || '';
+  const [list, projectList] = await Promise.all([api('GET', '/admin/v1/keys' + query({ project })), api('GET', '/admin/v1/projects')]);
+  const shown = h('div', { 'aria-live': 'polite' });
+  const mayCreate = projectList.data.filter((p) => ['admin', 'member'].includes(ctx.role(p.id)));
+  const mayChange = (k) => ctx.role(k.project_id) === 'admin' || (k.user_id && k.user_id === ctx.session.user_id);
+  const once = (created) => {
+    clear(shown);
+    const value = h('code', { class: 'secret' }, created.key);
+    append(shown, [section('New key — shown once', h('p', {}, 'Copy it now: the gateway keeps only its hash.'), value,
+      h('button', { type: 'button', onclick: () => navigator.clipboard.writeText(created.key).catch(() => {}) }, 'Copy'))]);
+  };
+  append(main, [
+    shown,
+    mayCreate.length > 0 && form({
+      title: 'New key', submit: 'Create key',
+      fields: [
+        { name: 'project', label: 'Project', type: 'select', options: mayCreate.map((p) => ({ value: p.id, label: p.name })) },
+        { name: 'name', label: 'Name' },
+        { name: 'models', label: 'Allowed models (comma-separated; empty: the project\'s)' },
+        { name: 'expires_in_days', label: 'Expires in days', type: 'number' },
+      ],
+      onSubmit: async (v) => {
+        const body = { project: v.project };
+        if (v.name) body.name = v.name;
+        if (v.models) body.models = v.models.split(',').map((m) => m.trim()).filter(Boolean);
+        if (v.expires_in_days) body.expires_in_days = Number(v.expires_in_days);
+        const created = await api('POST', '/admin/v1/keys', body);
+        await ctx.reload();
+        once(created);
+      },
+    }),
+    section('Keys', table({
+      columns: [{ key: 'prefix', label: 'Prefix' }, { key: 'name', label: 'Name' }, { key: 'status', label: 'Status' }, { key: 'project_id', label: 'Project' }, { key: 'user_id', label: 'User' }, { key: 'models', label: 'Models' }, { key: 'expires_at', label: 'Expires' }, { key: 'created_at', label: 'Created' }],
+      rows: list.data,
+      actions: (k) => k.status === 'active' && mayChange(k) && [
+        h('button', { onclick: async () => { once(await api('POST', `/admin/v1/keys/${k.id}/rotate`, { overlap_hours: 24 })); } }, 'Rotate'),
+        h('button', { class: 'danger', onclick: async () => { await api('POST', `/admin/v1/keys/${k.id}/revoke`); ctx.reload(); } }, 'Revoke'),
+      ],
+    })),
+  ]);
+}
+
+export async function budgets(ctx, main) {
+  const list = await api('GET', '/admin/v1/budgets');
+  append(main, [
+    ctx.isSystemAdmin && form({
+      title: 'New budget', submit: 'Create budget',
+      fields: [
+        { name: 'name', label: 'Name', required: true },
+        { name: 'scope', label: 'Scope', type: 'select', options: ['project', 'team', 'user', 'key', 'model', 'global'] },
+        { name: 'match', label: 'Match (one scope value; empty: each its own)' },
+        { name: 'window', label: 'Window', type: 'select', options: ['month', 'week', 'day'] },
+        { name: 'limit_usd', label: 'Limit (USD)', type: 'number', step: 'any' },
+      ],
+      onSubmit: async (v) => {
+        const body = { name: v.name, scope: v.scope, window: v.window };
+        if (v.match) body.match = v.match;
+        if (v.limit_usd) body.limit_usd = v.limit_usd;
+        await api('POST', '/admin/v1/budgets', body);
+        ctx.reload();
+      },
+    }),
+    list.warnings?.length ? notice(list.warnings.join(' '), 'error') : null,
+    section('Budgets', table({
+      columns: [
+        { key: 'budget', label: 'Budget' }, { key: 'scope', label: 'Scope' }, { key: 'scope_value', label: 'Value' },
+        { key: 'spent', label: 'State', render: (r) => bar(Number(r.spent), Number(r.reserved), Number(r.limit)) },
+        { key: 'spent', label: 'Spent' }, { key: 'reserved', label: 'Reserved' }, { key: 'remaining', label: 'Remaining' }, { key: 'limit', label: 'Limit' }, { key: 'unit', label: 'Unit' }, { key: 'resets_at', label: 'Resets at' },
+      ],
+      rows: list.data,
+      empty: 'No budget has state yet.',
+    })),
+  ]);
+}
+
+export async function models(ctx, main) {
+  const list = await api('GET', '/admin/v1/deployments');
+  const rows = list.data;
+  const columns = rows.length ? Object.keys(rows[0]).map((key) => ({ key })) : [];
+  append(main, [section('Deployments', table({
+    columns, rows,
+    actions: ctx.isSystemAdmin && ((d) => d.canary && ['promote', 'rollback'].map((action) =>
+      h('button', { onclick: async () => { await api('POST', `/admin/v1/models/${encodeURIComponent(d.model)}/canary/${action}`); ctx.reload(); } }, action))),
+  }))]);
+}
+
+export async function cache(ctx, main) {
+  const stats = await api('GET', '/admin/v1/cache/stats');
+  const flat = Object.entries(stats).filter(([, v]) => typeof v !== 'object').map(([k, v]) => ({ stat: k, value: show(v) }));
+  append(main, [
+    section('Cache', table({ columns: [{ key: 'stat', label: 'Statistic' }, { key: 'value', label: 'Value' }], rows: flat })),
+    ctx.isSystemAdmin && form({
+      title: 'Invalidate', submit: 'Invalidate',
+      fields: [{ name: 'scope', label: 'Scope', type: 'select', options: ['project', 'model', 'template', 'all'] }, { name: 'value', label: 'Value' }],
+      onSubmit: async (v, el) => {
+        const result = await api('POST', '/admin/v1/cache/invalidate', v.value ? v : { scope: v.scope });
+        el.append(notice(`Invalidated: ${result.scope} ${result.value ?? ''} (generation ${result.generation})`));
+      },
+    }),
+  ]);
+}
+
+export async function audit(ctx, main) {
+  const params = new URLSearchParams(location.search);
+  const page = await api('GET', '/admin/v1/audit' + query({ action: params.get('action'), actor: params.get('actor'), project: params.get('project'), cursor: params.get('cursor'), limit: 50 }));
+  const verdict = h('div', { 'aria-live': 'polite' });
+  append(main, [
+    form({
+      title: 'Filter', submit: 'Filter',
+      fields: [{ name: 'action', label: 'Action', value: params.get('action') || '' }, { name: 'actor', label: 'Actor', value: params.get('actor') || '' }, { name: 'project', label: 'Project id', value: params.get('project') || '' }],
+      onSubmit: async (v) => ctx.go('/ui/audit' + query(v)),
+    }),
+    ctx.isSystemAdmin && h('button', { type: 'button', onclick: async () => {
+      const r = await api('GET', '/admin/v1/audit/verify');
+      clear(verdict).append(notice(r.ok ? `Chain verified: ${r.rows} rows intact.` : `Chain broken at seq ${r.seq}: ${r.problem}`, r.ok ? 'info' : 'error'));
+    } }, 'Verify chain'),
+    verdict,
+    section('Audit trail', table({ columns: ['seq', 'ts', 'actor', 'action', 'target', 'project', 'details'].map((key) => ({ key })), rows: page.data })),
+    page.next_cursor && h('a', { href: '/ui/audit' + query({ action: params.get('action'), actor: params.get('actor'), project: params.get('project'), cursor: page.next_cursor }), 'data-nav': true }, 'Older entries'),
+  ]);
+}
+
+export async function chargeback(ctx, main) {
+  const params = new URLSearchParams(location.search);
+  const now = new Date();
+  const month = params.get('month') || `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
+  const [y, m] = month.split('-').map(Number);
+  const from = iso(Date.UTC(y, m - 1, 1)), to = iso(Date.UTC(y, m, 1));
+  const [data, projectList] = await Promise.all([api('GET', '/admin/v1/usage' + query({ group_by: 'project', from, to })), api('GET', '/admin/v1/projects')]);
+  const names = Object.fromEntries(projectList.data.map((p) => [p.id, p]));
+  const rows = data.data.map((r) => ({ project: r.project, name: names[r.project]?.name ?? r.project ?? '(master key)', cost_center: names[r.project]?.cost_center ?? '', requests: r.requests, input_tokens: r.input_tokens, output_tokens: r.output_tokens, cost_usd: r.cost_usd }));
+  const centres = {};
+  for (const r of rows) centres[r.cost_center || '(none)'] = (centres[r.cost_center || '(none)'] || 0) + Number(r.cost_usd);
+  const columns = ['project', 'name', 'cost_center', 'requests', 'input_tokens', 'output_tokens', 'cost_usd'];
+  append(main, [
+    form({ title: 'Month', submit: 'Show', fields: [{ name: 'month', label: 'Month', type: 'month', value: month }], onSubmit: async (v) => ctx.go('/ui/chargeback' + query(v)) }),
+    h('button', { type: 'button', onclick: () => download(`chargeback-${month}.csv`, 'text/csv', csv(columns, rows)) }, 'Download CSV'),
+    section(`By project, ${month}`, table({ columns: columns.map((key) => ({ key })), rows })),
+    section('By cost centre', table({ columns: [{ key: 'cost_center', label: 'Cost centre' }, { key: 'cost', label: 'Cost', render: (r) => usd(r.cost) }], rows: Object.entries(centres).map(([cost_center, cost]) => ({ cost_center, cost })) })),
+  ]);
+}
+
+export const PAGES = { overview, usage, projects, users, keys, budgets, models, cache, audit, chargeback };
