@@ -100,8 +100,11 @@ def cookie_of(header: str | None) -> str | None:
 
 def is_loopback(host: str) -> bool:
     """Whether a Host header names this machine: only there may the cookie go without ``Secure`` (plain HTTP)."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.strip("[]").lower()
+    if host.startswith("["):  # [::1]:8080
+        name = host[1:].split("]", 1)[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.lower()
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
