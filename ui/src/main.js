@@ -1,7 +1,7 @@
 import { h, append, clear } from './dom.js';
 import { api, setCsrf, toSignIn } from './api.js';
 import { form, notice } from './widgets.js';
-import { PAGES } from './pages.js';
+import { ACCESS, PAGES } from './pages.js';
 
 const TITLES = { overview: 'Overview', usage: 'Usage', projects: 'Projects', users: 'Users', keys: 'Keys', budgets: 'Budgets', models: 'Models', cache: 'Cache', audit: 'Audit', chargeback: 'Chargeback' };
 const root = document.getElementById('app');
@@ -49,7 +49,8 @@ async function render(session) {
     reload: () => render(session),
     go: (path) => { history.pushState(null, '', path); return render(session); },
   };
-  const nav = h('nav', { 'aria-label': 'Pages' }, h('ul', {}, Object.entries(TITLES).map(([key, title]) =>
+  const allowed = (key) => !ACCESS[key] || ACCESS[key](ctx);
+  const nav = h('nav', { 'aria-label': 'Pages' }, h('ul', {}, Object.entries(TITLES).filter(([key]) => allowed(key)).map(([key, title]) =>
     h('li', {}, h('a', { href: '/ui/' + key, 'data-nav': true, 'aria-current': key === show ? 'page' : null }, title)))));
   const main = h('main', { id: 'main', tabindex: '-1' }, h('h1', {}, TITLES[show]));
   const who = session.actor === 'master' ? 'master key' : session.actor;
@@ -62,7 +63,8 @@ async function render(session) {
   clear(root).append(header, h('div', { class: 'layout' }, nav, main));
   document.title = `${TITLES[show]} · Wardgate`;
   try {
-    await PAGES[show](ctx, main);
+    if (allowed(show)) await PAGES[show](ctx, main);
+    else append(main, [notice('Your roles do not include this page.', 'error')]);
   } catch (e) {
     if (e && e.status) append(main, [notice(e.message, 'error')]);
     else throw e;

@@ -6,16 +6,6 @@ const DIMENSIONS = ['project', 'team', 'user', 'key', 'model', 'deployment', 'pr
 const day = 86400e3;
 const iso = (d) => new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-function sumRows(rows) {
-  const s = { requests: 0, tokens: 0, cost: 0 };
-  for (const r of rows) {
-    s.requests += r.requests;
-    s.tokens += r.input_tokens + r.output_tokens;
-    s.cost += Number(r.cost_usd);
-  }
-  return s;
-}
-
 const byCost = (a, b) => Number(b.cost_usd) - Number(a.cost_usd);
 
 export async function overview(ctx, main) {
@@ -26,14 +16,15 @@ export async function overview(ctx, main) {
     api('GET', '/admin/v1/usage' + query({ group_by: 'model', from })),
     api('GET', '/admin/v1/budgets').catch(() => ({ data: [] })),
   ]);
-  const s = sumRows(days.data);
+  const t = days.totals;
+  const s = { cost: Number(t.cost_usd), requests: t.requests, tokens: t.input_tokens + t.output_tokens };
   append(main, [
     cards([['Spend, 30 days', usd(s.cost)], ['Requests', fmt(s.requests)], ['Tokens', fmt(s.tokens)]]),
-    chart('Spend per day (USD)', days.data.map((r) => ({ label: r.day, value: Number(r.cost_usd) }))),
-    chart('Requests per day', days.data.map((r) => ({ label: r.day, value: r.requests }))),
+    chart('Spend per day (USD)', days.rows.map((r) => ({ label: r.day, value: Number(r.cost_usd) }))),
+    chart('Requests per day', days.rows.map((r) => ({ label: r.day, value: r.requests }))),
     h('div', { class: 'grid' },
-      section('Top projects', table({ columns: [{ key: 'project', label: 'Project' }, { key: 'requests', label: 'Requests' }, { key: 'cost_usd', label: 'Cost', render: (r) => usd(r.cost_usd) }], rows: projects.data.sort(byCost).slice(0, 5) })),
-      section('Top models', table({ columns: [{ key: 'model', label: 'Model' }, { key: 'requests', label: 'Requests' }, { key: 'cost_usd', label: 'Cost', render: (r) => usd(r.cost_usd) }], rows: models.data.sort(byCost).slice(0, 5) })),
+      section('Top projects', table({ columns: [{ key: 'project', label: 'Project' }, { key: 'requests', label: 'Requests' }, { key: 'cost_usd', label: 'Cost', render: (r) => usd(r.cost_usd) }], rows: projects.rows.sort(byCost).slice(0, 5) })),
+      section('Top models', table({ columns: [{ key: 'model', label: 'Model' }, { key: 'requests', label: 'Requests' }, { key: 'cost_usd', label: 'Cost', render: (r) => usd(r.cost_usd) }], rows: models.rows.sort(byCost).slice(0, 5) })),
     ),
     section('Budgets near their caps', table({
       columns: [{ key: 'budget', label: 'Budget' }, { key: 'scope_value', label: 'Scope' }, { key: 'spent', label: 'State', render: (r) => bar(Number(r.spent), Number(r.reserved), Number(r.limit)) }],
@@ -54,8 +45,8 @@ export async function usage(ctx, main) {
     const columns = [...dims, 'requests', 'input_tokens', 'output_tokens', 'cost_usd'];
     clear(results);
     append(results, [
-      h('button', { type: 'button', onclick: () => download('usage.csv', 'text/csv', csv(columns, data.data)) }, 'Export CSV'),
-      table({ caption: 'Usage', columns: columns.map((key) => ({ key })), rows: data.data }),
+      h('button', { type: 'button', onclick: () => download('usage.csv', 'text/csv', csv(columns, data.rows)) }, 'Export CSV'),
+      table({ caption: 'Usage', columns: columns.map((key) => ({ key })), rows: data.rows }),
     ]);
   };
   const initial = { group_by: params.get('group_by') || 'project', from: params.get('from') || '', to: params.get('to') || '', project: params.get('project') || '' };
@@ -118,12 +109,21 @@ export async function users(ctx, main) {
   ]);
 }
 
+let justCreated = null; // a new key, shown once on the next render of the keys page and then forgotten
+
 export async function keys(ctx, main) {
   const project = new URLSearchParams(location.search).get('project') || '';
   const [list, projectList] = await Promise.all([api('GET', '/admin/v1/keys' + query({ project })), api('GET', '/admin/v1/projects')]);
   const shown = h('div', { 'aria-live': 'polite' });
   const mayCreate = projectList.data.filter((p) => ['admin', 'member'].includes(ctx.role(p.id)));
-  const mayChange = (k) => ctx.role(k.project_id) === 'admin' || (k.user_id && k.user_id === ctx.session.user_id);
+  // the admin API's rule (may_manage): an admin of the key's project or team, or a member for their own keys
+  const rank = { viewer: 0, member: 1, admin: 2 };
+  const best = (k) => Math.max(rank[ctx.role(k.project_id)] ?? -1, rank[(k.team_id && ctx.session.team_roles[k.team_id])] ?? -1);
+  const mayChange = (k) => best(k) >= 2 || (best(k) >= 1 && k.user_id && k.user_id === ctx.session.user_id);
+  const remember = async (created) => {
+    justCreated = created;
+    await ctx.reload();
+  };
   const once = (created) => {
     clear(shown);
     const value = h('code', { class: 'secret' }, created.key);
@@ -145,20 +145,22 @@ export async function keys(ctx, main) {
         if (v.name) body.name = v.name;
         if (v.models) body.models = v.models.split(',').map((m) => m.trim()).filter(Boolean);
         if (v.expires_in_days) body.expires_in_days = Number(v.expires_in_days);
-        const created = await api('POST', '/admin/v1/keys', body);
-        await ctx.reload();
-        once(created);
+        await remember(await api('POST', '/admin/v1/keys', body));
       },
     }),
     section('Keys', table({
       columns: [{ key: 'prefix', label: 'Prefix' }, { key: 'name', label: 'Name' }, { key: 'status', label: 'Status' }, { key: 'project_id', label: 'Project' }, { key: 'user_id', label: 'User' }, { key: 'models', label: 'Models' }, { key: 'expires_at', label: 'Expires' }, { key: 'created_at', label: 'Created' }],
       rows: list.data,
       actions: (k) => k.status === 'active' && mayChange(k) && [
-        h('button', { onclick: async () => { once(await api('POST', `/admin/v1/keys/${k.id}/rotate`, { overlap_hours: 24 })); } }, 'Rotate'),
+        h('button', { onclick: async () => { await remember(await api('POST', `/admin/v1/keys/${k.id}/rotate`, { overlap_hours: 24 })); } }, 'Rotate'),
         h('button', { class: 'danger', onclick: async () => { await api('POST', `/admin/v1/keys/${k.id}/revoke`); ctx.reload(); } }, 'Revoke'),
       ],
     })),
   ]);
+  if (justCreated) {
+    once(justCreated);
+    justCreated = null;
+  }
 }
 
 export async function budgets(ctx, main) {
@@ -207,12 +209,14 @@ export async function models(ctx, main) {
 
 export async function cache(ctx, main) {
   const stats = await api('GET', '/admin/v1/cache/stats');
-  const flat = Object.entries(stats).filter(([, v]) => typeof v !== 'object').map(([k, v]) => ({ stat: k, value: show(v) }));
+  const rows = stats.data;
+  const columns = rows.length ? Object.keys(rows[0]).map((key) => ({ key })) : [];
+  const scopes = ctx.isSystemAdmin ? ['project', 'model', 'template', 'all'] : ['project'];
   append(main, [
-    section('Cache', table({ columns: [{ key: 'stat', label: 'Statistic' }, { key: 'value', label: 'Value' }], rows: flat })),
-    ctx.isSystemAdmin && form({
+    section('Cache statistics', table({ columns, rows, empty: 'Nothing cached yet.' })),
+    ctx.adminsAProject && form({
       title: 'Invalidate', submit: 'Invalidate',
-      fields: [{ name: 'scope', label: 'Scope', type: 'select', options: ['project', 'model', 'template', 'all'] }, { name: 'value', label: 'Value' }],
+      fields: [{ name: 'scope', label: 'Scope', type: 'select', options: scopes }, { name: 'value', label: 'Project, model or template' }],
       onSubmit: async (v, el) => {
         const result = await api('POST', '/admin/v1/cache/invalidate', v.value ? v : { scope: v.scope });
         el.append(notice(`Invalidated: ${result.scope} ${result.value ?? ''} (generation ${result.generation})`));
@@ -249,7 +253,7 @@ export async function chargeback(ctx, main) {
   const from = iso(Date.UTC(y, m - 1, 1)), to = iso(Date.UTC(y, m, 1));
   const [data, projectList] = await Promise.all([api('GET', '/admin/v1/usage' + query({ group_by: 'project', from, to })), api('GET', '/admin/v1/projects')]);
   const names = Object.fromEntries(projectList.data.map((p) => [p.id, p]));
-  const rows = data.data.map((r) => ({ project: r.project, name: names[r.project]?.name ?? r.project ?? '(master key)', cost_center: names[r.project]?.cost_center ?? '', requests: r.requests, input_tokens: r.input_tokens, output_tokens: r.output_tokens, cost_usd: r.cost_usd }));
+  const rows = data.rows.map((r) => ({ project: r.project, name: names[r.project]?.name ?? r.project ?? '(master key)', cost_center: names[r.project]?.cost_center ?? '', requests: r.requests, input_tokens: r.input_tokens, output_tokens: r.output_tokens, cost_usd: r.cost_usd }));
   const centres = {};
   for (const r of rows) centres[r.cost_center || '(none)'] = (centres[r.cost_center || '(none)'] || 0) + Number(r.cost_usd);
   const columns = ['project', 'name', 'cost_center', 'requests', 'input_tokens', 'output_tokens', 'cost_usd'];
@@ -260,5 +264,11 @@ export async function chargeback(ctx, main) {
     section('By cost centre', table({ columns: [{ key: 'cost_center', label: 'Cost centre' }, { key: 'cost', label: 'Cost', render: (r) => usd(r.cost) }], rows: Object.entries(centres).map(([cost_center, cost]) => ({ cost_center, cost })) })),
   ]);
 }
+
+// Who may open a page: the admin API's own rules, so the console never asks for what it would be refused.
+export const ACCESS = {
+  models: (ctx) => Boolean(ctx.session.system_role),
+  audit: (ctx) => Boolean(ctx.session.system_role) || ctx.adminsAProject,
+};
 
 export const PAGES = { overview, usage, projects, users, keys, budgets, models, cache, audit, chargeback };
