@@ -106,6 +106,7 @@ export function chart(title, points) {
 export function fmt(n) {
   const x = Number(n);
   if (!Number.isFinite(x)) return String(n);
+  if (Number.isInteger(x)) return x.toLocaleString('en-US');
   return x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toPrecision(3).replace(/\.?0+$/, '');
 }
 
