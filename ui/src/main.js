@@ -22,11 +22,13 @@ function safeNext(raw) {
   return raw && /^\/ui\/[a-z]+(\/[^/\\]*)*(\?.*)?$/.test(raw) && !raw.startsWith('/ui/signin') ? raw : '/ui/overview';
 }
 
-function signIn() {
+async function signIn() {
   document.title = 'Sign in · Wardgate';
   const next = safeNext(new URLSearchParams(location.search).get('next'));
+  const methods = await api('GET', '/admin/v1/session/methods');
   clear(root).append(h('main', { id: 'main', class: 'signin' },
     h('h1', {}, 'Wardgate console'),
+    methods.oidc && h('p', {}, h('a', { class: 'button', href: '/admin/v1/session/oidc?next=' + encodeURIComponent(next) }, 'Sign in with your identity provider')),
     form({
       title: 'Sign in', submit: 'Sign in',
       fields: [{ name: 'key', label: 'Key (master key, or a key bound to your user)', type: 'password', required: true, autocomplete: 'current-password' }],
@@ -35,6 +37,7 @@ function signIn() {
         location.assign(next);
       },
     })));
+  document.getElementById('main').dataset.ready = 'true';
 }
 
 async function render(session) {

@@ -87,13 +87,13 @@ def codec_for(settings: Settings) -> SessionCodec | None:
     return SessionCodec(secret, ui.session_ttl_s)
 
 
-def cookie_of(header: str | None) -> str | None:
-    """Our cookie's value in a Cookie header (the first, as browsers send the most specific path first)."""
+def cookie_of(header: str | None, cookie: str = COOKIE) -> str | None:
+    """A cookie's value in a Cookie header (the first, as browsers send the most specific path first)."""
     if not header:
         return None
     for part in header.split(";"):
         name, _, value = part.strip().partition("=")
-        if name == COOKIE:
+        if name == cookie:
             return value
     return None
 
