@@ -156,6 +156,10 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     c.open(f"/ui/usage?group_by=project&project={project['id']}")
     table = c.main_text()
     assert project["id"] in table and "\t3\t" in table  # three requests on the project
+    c.page.locator("tr", has_text=project["id"]).get_by_role("button", name="Requests").click()
+    c.page.get_by_role("region", name="Requests").wait_for()  # the ledger rows behind the line, from the API
+    requests = c.page.get_by_role("region", name="Requests").inner_text()
+    assert requests.count("\t200\t") == 3 and "chat" in requests
     c.check("usage", axe=True)
     c.open("/ui/overview")
     c.check("overview", axe=True)

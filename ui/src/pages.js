@@ -34,6 +34,34 @@ export async function overview(ctx, main) {
   ]);
 }
 
+// The ledger filters behind one usage line: its dimensions, and a day or month narrowed to that bucket.
+function drill(row, dims, q) {
+  const f = { from: q.from, to: q.to };
+  for (const d of dims) {
+    if (d === 'day' || d === 'month') {
+      const start = new Date(row[d] + (d === 'day' ? 'T00:00:00Z' : '-01T00:00:00Z'));
+      const end = new Date(start);
+      if (d === 'day') end.setUTCDate(end.getUTCDate() + 1);
+      else end.setUTCMonth(end.getUTCMonth() + 1);
+      f.from = iso(start);
+      f.to = iso(end);
+    } else if (row[d] !== null && row[d] !== undefined) f[d] = row[d];
+  }
+  return f;
+}
+
+// One page of ledger rows (server-paged by cursor), with a button for the next, older page.
+async function ledger(target, filters, cursor) {
+  const page = await api('GET', '/admin/v1/usage/ledger' + query({ ...filters, cursor, limit: 50 }));
+  if (!cursor) clear(target);
+  target.querySelector('.older')?.remove();
+  const columns = ['ts', 'request_id', 'model', 'deployment', 'status', 'error_code', 'latency_ms', 'ttft_ms', 'input_tokens', 'output_tokens', 'cost_usd', 'cache_hit'];
+  append(target, [
+    section(cursor ? 'Older requests' : 'Requests', table({ columns: columns.map((key) => ({ key })), rows: page.data, empty: 'No requests.' })),
+    page.next_cursor && h('button', { type: 'button', class: 'older', onclick: () => ledger(target, filters, page.next_cursor) }, 'Older requests'),
+  ]);
+}
+
 export async function usage(ctx, main) {
   const params = new URLSearchParams(location.search);
   const results = h('div');
@@ -44,9 +72,14 @@ export async function usage(ctx, main) {
     const dims = v.group_by ? v.group_by.split(',') : [];
     const columns = [...dims, 'requests', 'input_tokens', 'output_tokens', 'cost_usd'];
     clear(results);
+    const requests = h('div', { 'aria-live': 'polite' });
     append(results, [
       h('button', { type: 'button', onclick: () => download('usage.csv', 'text/csv', csv(columns, data.rows)) }, 'Export CSV'),
-      table({ caption: 'Usage', columns: columns.map((key) => ({ key })), rows: data.rows }),
+      table({
+        caption: 'Usage', columns: columns.map((key) => ({ key })), rows: data.rows,
+        actions: (row) => h('button', { type: 'button', onclick: () => ledger(requests, drill(row, dims, q)) }, 'Requests'),
+      }),
+      requests,
     ]);
   };
   const initial = { group_by: params.get('group_by') || 'project', from: params.get('from') || '', to: params.get('to') || '', project: params.get('project') || '' };

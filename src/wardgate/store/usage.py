@@ -255,3 +255,34 @@ async def by_client_request_id(
     query = query.order_by(usage_events.c.ts.desc(), usage_events.c.id.desc()).limit(limit)
     async with engine.connect() as conn:
         return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+LEDGER_FILTERS = tuple(_COLUMNS)
+
+
+async def ledger_page(
+    engine: AsyncEngine,
+    filters: dict[str, str],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    project_ids: Sequence[str] | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Ledger rows (billable or not), newest first, matching every filter (a dimension of ``aggregate`` → value),
+    in pages by row id: the rows behind one line of a usage report. ``project_ids`` limits what is visible."""
+    query = select(usage_events)
+    for name, value in filters.items():
+        query = query.where(_COLUMNS[name] == value)
+    if start is not None:
+        query = query.where(usage_events.c.ts >= start)
+    if end is not None:
+        query = query.where(usage_events.c.ts < end)
+    if project_ids is not None:
+        query = query.where(usage_events.c.project_id.in_(list(project_ids)))
+    if before_id is not None:
+        query = query.where(usage_events.c.id < before_id)
+    query = query.order_by(usage_events.c.id.desc()).limit(limit)
+    async with engine.connect() as conn:
+        return [dict(row) for row in (await conn.execute(query)).mappings()]

@@ -1,0 +1,43 @@
+"""GET /admin/v1/usage/ledger: the requests behind a usage line, newest first, paged by cursor, only the caller's
+projects (the console's drill-down)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.api.admin.support import admin, chat, create_project, create_user, flush, grant, user_key
+from tests.support import RunningGateway
+
+
+def test_the_ledger_pages_by_cursor_and_keeps_to_the_callers_projects(gateway: RunningGateway) -> None:
+    with admin(gateway) as master:
+        mine, other = create_project(master), create_project(master)
+        key = master.post("/admin/v1/keys", json={"project": mine["id"]}).json()
+        foreign = master.post("/admin/v1/keys", json={"project": other["id"]}).json()
+        for _ in range(5):
+            assert chat(gateway, key["key"]).status_code == 200
+        assert chat(gateway, foreign["key"]).status_code == 200
+        flush(gateway)
+        first = master.get("/admin/v1/usage/ledger", params={"project": mine["id"], "limit": 2}).json()
+        assert [r["project_id"] for r in first["data"]] == [mine["id"]] * 2 and first["next_cursor"]
+        seen = [r["request_id"] for r in first["data"]]
+        cursor = first["next_cursor"]
+        while cursor:
+            page = master.get("/admin/v1/usage/ledger", params={"project": mine["id"], "limit": 2, "cursor": cursor})
+            seen += [r["request_id"] for r in page.json()["data"]]
+            cursor = page.json()["next_cursor"]
+        assert len(seen) == len(set(seen)) == 5
+        by_key = master.get("/admin/v1/usage/ledger", params={"key": key["id"], "model": "chat"}).json()["data"]
+        assert {r["request_id"] for r in by_key} == set(seen)
+        assert master.get("/admin/v1/usage/ledger", params={"limit": 0}).json()["error"]["param"] == "limit"
+        assert master.get("/admin/v1/usage/ledger", params={"from": "yesterday"}).status_code == 400
+
+        viewer = create_user(master)
+        grant(master, viewer["id"], "project", mine["id"], "viewer")
+        viewer_key = user_key(master, mine["id"], viewer["id"])
+    with httpx.Client(base_url=gateway.root, headers={"authorization": f"Bearer {viewer_key}"}) as client:
+        everything = client.get("/admin/v1/usage/ledger", params={"limit": 100}).json()["data"]
+        assert {r["project_id"] for r in everything} == {mine["id"]}
+        refused = client.get("/admin/v1/usage/ledger", params={"project": other["id"]})
+        assert refused.status_code == 404  # a foreign project does not exist for them
+        assert client.get("/admin/v1/usage/ledger", params={"key": foreign["id"]}).json()["data"] == []
