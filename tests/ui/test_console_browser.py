@@ -110,6 +110,11 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     refusal.wait_for()
     assert "already" in refusal.inner_text()  # the API's own message, verbatim
     c.watcher.allowed.clear()
+    c.page.locator("tr", has_text=name).get_by_role("button", name="Teams and agents").click()
+    team_form = c.form("New team")
+    team_form.locator("input[name=name]").fill("blue-team")
+    team_form.locator("button[type=submit]").click()
+    c.page.get_by_role("cell", name="blue-team", exact=True).wait_for()
     c.check("projects", axe=True)
     with admin(gateway) as master:
         project = next(p for p in master.get("/admin/v1/projects").json()["data"] if p["name"] == name)
@@ -143,6 +148,11 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     form.locator("input[name=limit_usd]").fill("5")
     form.locator("button[type=submit]").click()
     c.page.get_by_role("cell", name=name, exact=True).first.wait_for()
+    limit_form = c.form("New rate limit")
+    limit_form.locator("input[name=name]").fill(name + "-rpm")
+    limit_form.locator("input[name=rpm]").fill("600")
+    limit_form.locator("button[type=submit]").click()
+    c.page.get_by_role("cell", name=name + "-rpm", exact=True).wait_for()
 
     for _ in range(3):
         assert chat(gateway, key).status_code == 200

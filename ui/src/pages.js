@@ -110,6 +110,7 @@ export async function usage(ctx, main) {
 
 export async function projects(ctx, main) {
   const list = await api('GET', '/admin/v1/projects');
+  const detail = h('div', { 'aria-live': 'polite' });
   append(main, [
     ctx.isSystemAdmin && form({
       title: 'New project', submit: 'Create project',
@@ -122,8 +123,30 @@ export async function projects(ctx, main) {
     section('Projects', table({
       columns: [{ key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'cost_center', label: 'Cost centre' }, { key: 'allowed_models', label: 'Models' }, { key: 'role', label: 'Your role', render: (p) => ctx.role(p.id) }],
       rows: list.data,
-      actions: ctx.isSystemAdmin && ((p) => h('button', { class: 'danger', onclick: async () => { if (confirm(`Delete project ${p.name}?`)) { await api('DELETE', '/admin/v1/projects/' + p.id); ctx.reload(); } } }, 'Delete')),
+      actions: (p) => [
+        h('button', { type: 'button', onclick: () => teamsAndAgents(ctx, detail, p) }, 'Teams and agents'),
+        ctx.isSystemAdmin && h('button', { class: 'danger', onclick: async () => { if (confirm(`Delete project ${p.name}?`)) { await api('DELETE', '/admin/v1/projects/' + p.id); ctx.reload(); } } }, 'Delete'),
+      ],
     })),
+    detail,
+  ]);
+}
+
+async function teamsAndAgents(ctx, target, project) {
+  const base = '/admin/v1/projects/' + project.id;
+  const [teams, agents] = await Promise.all([api('GET', base + '/teams'), api('GET', base + '/agents')]);
+  const admin = ctx.role(project.id) === 'admin';
+  const again = () => teamsAndAgents(ctx, target, project);
+  clear(target);
+  append(target, [
+    section(`Teams of ${project.name}`, table({
+      columns: [{ key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'created_at', label: 'Created' }],
+      rows: teams.data,
+      actions: admin && ((t) => h('button', { class: 'danger', onclick: async () => { await api('DELETE', '/admin/v1/teams/' + t.id); again(); } }, 'Delete')),
+    })),
+    admin && form({ title: 'New team', submit: 'Create team', fields: [{ name: 'name', label: 'Team name', required: true }], onSubmit: async (v) => { await api('POST', base + '/teams', v); again(); } }),
+    section(`Agents of ${project.name}`, table({ columns: [{ key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'created_at', label: 'Created' }], rows: agents.data })),
+    admin && form({ title: 'New agent', submit: 'Register agent', fields: [{ name: 'name', label: 'Agent name', required: true }], onSubmit: async (v) => { await api('POST', base + '/agents', v); again(); } }),
   ]);
 }
 
@@ -226,6 +249,36 @@ export async function budgets(ctx, main) {
       rows: list.data,
       empty: 'No budget has state yet.',
     })),
+  ]);
+  if (ctx.session.system_role) await rateLimits(ctx, main);
+}
+
+async function rateLimits(ctx, main) {
+  const limits = await api('GET', '/admin/v1/rate-limits');
+  append(main, [
+    section('Rate limits', table({
+      columns: ['name', 'scope', 'match', 'rpm', 'tpm', 'concurrent', 'algorithm', 'source'].map((key) => ({ key })),
+      rows: limits.data,
+      actions: ctx.isSystemAdmin && ((r) => r.source === 'api' && h('button', { class: 'danger', onclick: async () => { await api('DELETE', '/admin/v1/rate-limits/' + encodeURIComponent(r.name)); ctx.reload(); } }, 'Delete')),
+    })),
+    ctx.isSystemAdmin && form({
+      title: 'New rate limit', submit: 'Create rate limit',
+      fields: [
+        { name: 'name', label: 'Name', required: true },
+        { name: 'scope', label: 'Scope', type: 'select', options: ['project', 'team', 'user', 'key', 'model', 'global'] },
+        { name: 'match', label: 'Match (one scope value; empty: each its own)' },
+        { name: 'rpm', label: 'Requests per minute', type: 'number' },
+        { name: 'tpm', label: 'Tokens per minute', type: 'number' },
+        { name: 'concurrent', label: 'Concurrent requests', type: 'number' },
+      ],
+      onSubmit: async (v) => {
+        const body = { name: v.name, scope: v.scope };
+        if (v.match) body.match = v.match;
+        for (const k of ['rpm', 'tpm', 'concurrent']) if (v[k]) body[k] = Number(v[k]);
+        await api('POST', '/admin/v1/rate-limits', body);
+        ctx.reload();
+      },
+    }),
   ]);
 }
 
