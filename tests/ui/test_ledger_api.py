@@ -41,3 +41,22 @@ def test_the_ledger_pages_by_cursor_and_keeps_to_the_callers_projects(gateway: R
         refused = client.get("/admin/v1/usage/ledger", params={"project": other["id"]})
         assert refused.status_code == 404  # a foreign project does not exist for them
         assert client.get("/admin/v1/usage/ledger", params={"key": foreign["id"]}).json()["data"] == []
+
+
+def test_health_counts_errors_and_reads_the_p95_of_latency(gateway: RunningGateway) -> None:
+    with admin(gateway) as master:
+        project = create_project(master)
+        key = master.post("/admin/v1/keys", json={"project": project["id"]}).json()
+        for _ in range(3):
+            assert chat(gateway, key["key"]).status_code == 200
+        assert chat(gateway, key["key"], model="no-such-model").status_code == 404
+        flush(gateway)
+        ledger = master.get("/admin/v1/usage/ledger", params={"project": project["id"]}).json()["data"]
+        latencies = sorted(r["latency_ms"] for r in ledger if r["latency_ms"] is not None)
+        days = master.get("/admin/v1/usage/health", params={"project": project["id"]}).json()["data"]
+        assert len(days) == 1
+        day = days[0]
+        assert (day["requests"], day["errors"]) == (4, 1)
+        assert day["latency_p95_ms"] == latencies[-1]  # nearest rank: the 95th percentile of four is the largest
+        bad = master.get("/admin/v1/usage/health", params={"from": "2020-01-01T00:00:00Z"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "from"

@@ -10,18 +10,26 @@ const byCost = (a, b) => Number(b.cost_usd) - Number(a.cost_usd);
 
 export async function overview(ctx, main) {
   const from = iso(Date.now() - 30 * day);
-  const [days, projects, models, budgets] = await Promise.all([
+  const [days, projects, models, budgets, health] = await Promise.all([
     api('GET', '/admin/v1/usage' + query({ group_by: 'day', from })),
     api('GET', '/admin/v1/usage' + query({ group_by: 'project', from })),
     api('GET', '/admin/v1/usage' + query({ group_by: 'model', from })),
     api('GET', '/admin/v1/budgets').catch(() => ({ data: [] })),
+    api('GET', '/admin/v1/usage/health' + query({ from })),
   ]);
+  const hd = health.data;
+  const errors = hd.reduce((n, d) => n + d.errors, 0);
+  const worst = (k) => { const v = hd.map((d) => d[k]).filter((x) => x !== null); return v.length ? `${fmt(Math.max(...v))} ms` : '—'; };
   const t = days.totals;
   const s = { cost: Number(t.cost_usd), requests: t.requests, tokens: t.input_tokens + t.output_tokens };
   append(main, [
-    cards([['Spend, 30 days', usd(s.cost)], ['Requests', fmt(s.requests)], ['Tokens', fmt(s.tokens)]]),
-    chart('Spend per day (USD)', days.rows.map((r) => ({ label: r.day, value: Number(r.cost_usd) }))),
-    chart('Requests per day', days.rows.map((r) => ({ label: r.day, value: r.requests }))),
+    cards([['Spend, 30 days', usd(s.cost)], ['Requests', fmt(s.requests)], ['Tokens', fmt(s.tokens)], ['Errors', fmt(errors)], ['p95 latency, worst day', worst('latency_p95_ms')], ['p95 TTFT, worst day', worst('ttft_p95_ms')]]),
+    h('div', { class: 'grid' },
+      chart('Spend per day (USD)', days.rows.map((r) => ({ label: r.day, value: Number(r.cost_usd) }))),
+      chart('Requests per day', days.rows.map((r) => ({ label: r.day, value: r.requests }))),
+      chart('Errors per day', hd.map((d) => ({ label: d.day, value: d.errors }))),
+      chart('p95 latency per day (ms)', hd.map((d) => ({ label: d.day, value: d.latency_p95_ms ?? 0 }))),
+    ),
     h('div', { class: 'grid' },
       section('Top projects', table({ columns: [{ key: 'project', label: 'Project' }, { key: 'requests', label: 'Requests' }, { key: 'cost_usd', label: 'Cost', render: (r) => usd(r.cost_usd) }], rows: projects.rows.sort(byCost).slice(0, 5) })),
       section('Top models', table({ columns: [{ key: 'model', label: 'Model' }, { key: 'requests', label: 'Requests' }, { key: 'cost_usd', label: 'Cost', render: (r) => usd(r.cost_usd) }], rows: models.rows.sort(byCost).slice(0, 5) })),

@@ -1,8 +1,10 @@
 """The ledger rows behind a usage report's line: ``GET /admin/v1/usage/ledger`` filtered by the report's dimensions
-and window, newest first, paged by cursor. The console's drill-down from a usage row to its requests."""
+and window, newest first, paged by cursor (the console's drill-down from a usage row to its requests); and
+``GET /admin/v1/usage/health``: calls, errors and p95 latency and TTFT per day (the console's overview)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import Field
@@ -23,6 +25,22 @@ class LedgerPage(View):
     object: Literal["list"] = "list"
     data: list[UsageRecord]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page; null: no more")
+
+
+MAX_HEALTH_DAYS = 366
+
+
+class HealthDay(View):
+    day: str
+    requests: int = Field(description="every call, refused ones included")
+    errors: int = Field(description="calls answered with a status of 400 or more")
+    latency_p95_ms: int | None
+    ttft_p95_ms: int | None = Field(description="streams only")
+
+
+class HealthReport(View):
+    object: Literal["usage_health"] = "usage_health"
+    data: list[HealthDay]
 
 
 def _int(name: str, raw: str | None, default: int | None, high: int) -> int | None:
@@ -66,8 +84,37 @@ class LedgerRoutes:
         return reply(LedgerPage(data=[record_of(row) for row in rows], next_cursor=next_cursor))
 
 
+async def health(request: Request, services: Worker) -> Response:
+    actor = await authenticate(request, services)
+    now = datetime.now(UTC)
+    end = parse_time("to", query(request, "to")) or now
+    start = parse_time("from", query(request, "from")) or end - timedelta(days=30)
+    if not start < end or end - start > timedelta(days=MAX_HEALTH_DAYS):
+        raise bad_param("from", f"the window must be positive and at most {MAX_HEALTH_DAYS} days")
+    visible = actor.visible_projects()
+    if (project := query(request, "project")) is not None:
+        can_see(actor, project)
+        visible = [project]
+    rows = await usage_store.health(services.engine, start=start, end=end, project_ids=visible)
+    data = [
+        HealthDay(
+            day=str(r["day"]),
+            requests=int(r["requests"]),
+            errors=int(r["errors"]),
+            latency_p95_ms=None if r["latency_p95_ms"] is None else int(r["latency_p95_ms"]),
+            ttft_p95_ms=None if r["ttft_p95_ms"] is None else int(r["ttft_p95_ms"]),
+        )
+        for r in rows
+    ]
+    return reply(HealthReport(data=data))
+
+
 def operations(services: Worker) -> list[Operation]:
     r = LedgerRoutes(services)
+
+    async def health_of(request: Request) -> Response:
+        return await health(request, services)
+
     text = {"type": "string", "minLength": 1, "maxLength": 300}
     time = {"type": "string", "format": "date-time"}
     filters = tuple(
@@ -89,5 +136,19 @@ def operations(services: Worker) -> list[Operation]:
                 QueryParam("cursor", "next_cursor of the previous page", {"type": "string", "pattern": "^[0-9]+$"}),
             ),
             errors=(400, 401, 404),
-        )
+        ),
+        Operation(
+            "GET",
+            "/admin/v1/usage/health",
+            "Calls, errors, p95 latency and TTFT per day (default: the last 30 days); only the caller's projects",
+            "usage",
+            health_of,
+            HealthReport,
+            query=(
+                QueryParam("from", "start of the window, inclusive (RFC 3339)", time),
+                QueryParam("to", "end of the window, exclusive (RFC 3339; default now)", time),
+                QueryParam("project", "only this project (id)", {"type": "string", "minLength": 1}),
+            ),
+            errors=(400, 401, 404),
+        ),
     ]
