@@ -7,9 +7,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.api.admin.support import admin, chat, create_project, create_user, flush, grant, unique, user_key
@@ -177,11 +179,17 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     c.open("/ui/chargeback")
     assert name in c.main_text() and "CC-42" in c.main_text()
     with c.page.expect_download() as download:
-        c.page.get_by_role("button", name="Download CSV").click()
+        c.page.get_by_role("link", name="Download CSV").click()
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
-    ours = next(r for r in rows if r["project"] == project["id"])
-    assert (ours["name"], ours["cost_center"], ours["requests"]) == (name, "CC-42", "3")
-    assert float(ours["cost_usd"]) > 0
+    ours = next(r for r in rows if r["project_id"] == project["id"])
+    assert (ours["project"], ours["cost_center"], ours["model"], ours["requests"]) == (name, "CC-42", "chat", "3")
+    assert Decimal(ours["cost_usd"]) > 0
+    with c.page.expect_download() as download:
+        c.page.get_by_role("link", name="Download Parquet").click()
+    table = pq.read_table(download.value.path()).to_pylist()
+    assert [(r["project"], r["requests"], r["cost_usd"]) for r in table if r["project_id"] == project["id"]] == [
+        (name, 3, Decimal(ours["cost_usd"]))
+    ]
     c.check("chargeback", axe=True)
 
     c.open(f"/ui/keys?project={project['id']}")

@@ -3,6 +3,8 @@ projects (the console's drill-down)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 
 from tests.api.admin.support import admin, chat, create_project, create_user, flush, grant, user_key
@@ -60,3 +62,26 @@ def test_health_counts_errors_and_reads_the_p95_of_latency(gateway: RunningGatew
         assert day["latency_p95_ms"] == latencies[-1]  # nearest rank: the 95th percentile of four is the largest
         bad = master.get("/admin/v1/usage/health", params={"from": "2020-01-01T00:00:00Z"})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "from"
+
+
+def test_chargeback_from_the_admin_api_keeps_to_the_callers_projects(gateway: RunningGateway) -> None:
+    with admin(gateway) as master:
+        mine, other = create_project(master, cost_center="CC-1"), create_project(master, cost_center="CC-2")
+        for project in (mine, other):
+            key = master.post("/admin/v1/keys", json={"project": project["id"]}).json()
+            assert chat(gateway, key["key"]).status_code == 200
+        flush(gateway)
+        month = datetime.now(UTC).strftime("%Y-%m")
+        everything = master.get("/admin/v1/chargeback", params={"month": month}).json()["data"]
+        assert {mine["id"], other["id"]} <= {r["project_id"] for r in everything}
+        text = master.get("/admin/v1/chargeback", params={"month": month, "format": "csv"})
+        assert text.headers["content-type"].startswith("text/csv") and mine["name"] in text.text
+        assert master.get("/admin/v1/chargeback").json()["error"]["param"] == "month"
+        assert master.get("/admin/v1/chargeback", params={"month": "2026-13"}).status_code == 400
+        assert master.get("/admin/v1/chargeback", params={"month": month, "format": "xls"}).status_code == 400
+        viewer = create_user(master)
+        grant(master, viewer["id"], "project", mine["id"], "viewer")
+        viewer_key = user_key(master, mine["id"], viewer["id"])
+    with httpx.Client(base_url=gateway.root, headers={"authorization": f"Bearer {viewer_key}"}) as client:
+        rows = client.get("/admin/v1/chargeback", params={"month": month}).json()["data"]
+        assert {r["project_id"] for r in rows} == {mine["id"]} and rows[0]["cost_center"] == "CC-1"

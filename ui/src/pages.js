@@ -343,19 +343,26 @@ export async function chargeback(ctx, main) {
   const params = new URLSearchParams(location.search);
   const now = new Date();
   const month = params.get('month') || `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
-  const [y, m] = month.split('-').map(Number);
-  const from = iso(Date.UTC(y, m - 1, 1)), to = iso(Date.UTC(y, m, 1));
-  const [data, projectList] = await Promise.all([api('GET', '/admin/v1/usage' + query({ group_by: 'project', from, to })), api('GET', '/admin/v1/projects')]);
-  const names = Object.fromEntries(projectList.data.map((p) => [p.id, p]));
-  const rows = data.rows.map((r) => ({ project: r.project, name: names[r.project]?.name ?? r.project ?? '(master key)', cost_center: names[r.project]?.cost_center ?? '', requests: r.requests, input_tokens: r.input_tokens, output_tokens: r.output_tokens, cost_usd: r.cost_usd }));
-  const centres = {};
-  for (const r of rows) centres[r.cost_center || '(none)'] = (centres[r.cost_center || '(none)'] || 0) + Number(r.cost_usd);
-  const columns = ['project', 'name', 'cost_center', 'requests', 'input_tokens', 'output_tokens', 'cost_usd'];
+  const report = await api('GET', '/admin/v1/chargeback' + query({ month }));
+  const byProject = {}, centres = {};
+  for (const r of report.data) {
+    const p = (byProject[r.project_id ?? '(master key)'] ??= { project_id: r.project_id ?? '(master key)', project: r.project ?? '—', cost_center: r.cost_center ?? '', requests: 0, tokens: 0, cost: 0 });
+    p.requests += r.requests;
+    p.tokens += r.tokens;
+    p.cost += Number(r.cost_usd);
+    centres[r.cost_center || '(none)'] = (centres[r.cost_center || '(none)'] || 0) + Number(r.cost_usd);
+  }
+  const file = (format) => '/admin/v1/chargeback' + query({ month, format });
   append(main, [
     form({ title: 'Month', submit: 'Show', fields: [{ name: 'month', label: 'Month', type: 'month', value: month }], onSubmit: async (v) => ctx.go('/ui/chargeback' + query(v)) }),
-    h('button', { type: 'button', onclick: () => download(`chargeback-${month}.csv`, 'text/csv', csv(columns, rows)) }, 'Download CSV'),
-    section(`By project, ${month}`, table({ columns: columns.map((key) => ({ key })), rows })),
+    h('p', {}, h('a', { class: 'button', href: file('csv'), download: `chargeback-${month}.csv` }, 'Download CSV'), ' ',
+      h('a', { class: 'button', href: file('parquet'), download: `chargeback-${month}.parquet` }, 'Download Parquet')),
+    section(`By project, ${month}`, table({
+      columns: [{ key: 'project', label: 'Project' }, { key: 'project_id', label: 'Id' }, { key: 'cost_center', label: 'Cost centre' }, { key: 'requests', label: 'Requests' }, { key: 'tokens', label: 'Tokens' }, { key: 'cost', label: 'Cost', render: (r) => usd(r.cost) }],
+      rows: Object.values(byProject),
+    })),
     section('By cost centre', table({ columns: [{ key: 'cost_center', label: 'Cost centre' }, { key: 'cost', label: 'Cost', render: (r) => usd(r.cost) }], rows: Object.entries(centres).map(([cost_center, cost]) => ({ cost_center, cost })) })),
+    section('By project and model', table({ columns: ['project', 'model', 'requests', 'tokens', 'cost_usd'].map((key) => ({ key })), rows: report.data })),
   ]);
 }
 

@@ -9,7 +9,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
-from wardgate.api.admin import audit, keys, ledger, oidc, projects, rate_limits, runtime, session, usage, users
+from wardgate.api.admin import (
+    audit,
+    chargeback,
+    keys,
+    ledger,
+    oidc,
+    projects,
+    rate_limits,
+    runtime,
+    session,
+    usage,
+    users,
+)
 from wardgate.api.admin.common import Operation, store_errors
 from wardgate.api.admin.openapi import document
 from wardgate.assemble import Worker
@@ -21,6 +33,7 @@ def operations(services: Worker) -> list[Operation]:
         *projects.operations(services),
         *users.operations(services),
         *keys.operations(services),
+        *chargeback.operations(services),
         *ledger.operations(services),  # before usage: /usage/ledger is not a request id
         *usage.operations(services),
         *audit.operations(services),
