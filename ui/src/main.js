@@ -72,6 +72,7 @@ async function render(session) {
     if (e && e.status) append(main, [notice(e.message, 'error')]);
     else throw e;
   }
+  main.dataset.readyAt = String(Math.round(performance.now()));
   main.dataset.ready = 'true';
 }
 
