@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support import RunningGateway
-from tests.ui.browser import Watcher, require
+from tests.ui.browser import Watcher
 from tests.ui.oidc_issuer import FakeOIDCProvider
 from wardgate.config import load_config_text
 from wardgate.config.schema import OIDC_CALLBACK_PATH
@@ -64,29 +64,29 @@ def test_the_config_needs_the_issuer_and_the_client_in_its_audience() -> None:
         load_config_text(base.replace("https://g.example/x", callback), source="t.yaml", env={})
 
 
-def test_sign_in_with_the_issuer_in_a_browser(gateway: RunningGateway, provider: FakeOIDCProvider) -> None:
-    sync_playwright, executable, _ = require()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            context = browser.new_context()
-            context.set_default_timeout(10_000)
-            page = context.new_page()
-            watcher = Watcher()
-            watcher.attach(page)
-            page.goto(gateway.root + "/ui/projects")
-            page.get_by_role("link", name="Sign in with your identity provider").click()
-            page.wait_for_url(gateway.root + "/ui/projects")
-            page.wait_for_selector("main[data-ready=true]", state="attached")
-            assert "system admin" in page.inner_text("header")
-            assert page.locator("form[aria-label='New project']").count() == 1  # the group's role: system admin
-            cookies: dict[str, Any] = {c["name"]: c for c in context.cookies()}
-            session = cookies["wardgate_session"]
-            assert session["httpOnly"] and session["sameSite"] == "Strict"
-            assert "wardgate_oidc" not in cookies  # the flow's cookie is spent
-            assert watcher.problems == []
-        finally:
-            browser.close()
+def test_sign_in_with_the_issuer_in_a_browser(
+    tools: tuple[Any, str], gateway: RunningGateway, provider: FakeOIDCProvider
+) -> None:
+    browser, _ = tools
+    context = browser.new_context()
+    try:
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        watcher = Watcher()
+        watcher.attach(page)
+        page.goto(gateway.root + "/ui/projects")
+        page.get_by_role("link", name="Sign in with your identity provider").click()
+        page.wait_for_url(gateway.root + "/ui/projects")
+        page.wait_for_selector("main[data-ready=true]", state="attached")
+        assert "system admin" in page.inner_text("header")
+        assert page.locator("form[aria-label='New project']").count() == 1  # the group's role: system admin
+        cookies: dict[str, Any] = {c["name"]: c for c in context.cookies()}
+        session = cookies["wardgate_session"]
+        assert session["httpOnly"] and session["sameSite"] == "Strict"
+        assert "wardgate_oidc" not in cookies  # the flow's cookie is spent
+        assert watcher.problems == []
+    finally:
+        context.close()
     assert provider.token_refusals == []
 
 

@@ -7,15 +7,17 @@ prints the LCP and the moment the page's data was rendered, and fails when eithe
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
-from tests.ui.browser import require
+from wardgate.store.engine import create_engine, upgrade
 
 ROWS = int(os.environ.get("WARDGATE_UI_LCP_ROWS", "0"))
 BUDGET_MS = float(os.environ.get("WARDGATE_UI_LCP_BUDGET_MS", "1500"))
@@ -41,6 +43,7 @@ LCP = """() => new Promise((resolve) => new PerformanceObserver((list) => {
 def gateway() -> Iterator[RunningGateway]:
     name = create_postgres_database()
     try:
+        asyncio.run(_seed(postgres_url(name)))  # before the gateway starts: minutes for 10M rows
         text_config = (
             f"store: {postgres_url(name)}\n"
             "providers:\n  demo: {type: mock}\nmodels:\n  chat: [{provider: demo, model: demo-chat}]\n"
@@ -51,30 +54,35 @@ def gateway() -> Iterator[RunningGateway]:
         drop_postgres_database(name)
 
 
-async def _seed(gateway: RunningGateway) -> None:
-    async with gateway.worker.engine.begin() as conn:
-        await conn.execute(text(SEED), {"rows": ROWS})
-        await conn.execute(text("ANALYZE usage_events"))
+async def _seed(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text(SEED), {"rows": ROWS})
+        async with engine.begin() as conn:
+            await conn.execute(text("ANALYZE usage_events"))
+    finally:
+        await engine.dispose()
 
 
-def test_the_overview_paints_within_budget_on_a_large_ledger(gateway: RunningGateway) -> None:
-    gateway.run(_seed(gateway))
-    sync_playwright, executable, _ = require()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.goto(gateway.root + "/ui/signin?next=/ui/projects")
-            page.fill("input[name=key]", MASTER_KEY)
-            page.click("form button[type=submit]")
-            page.wait_for_url(gateway.root + "/ui/projects")
-            page.goto(gateway.root + "/ui/overview")
-            page.wait_for_selector("main[data-ready=true]", state="attached", timeout=120_000)
-            lcp = float(page.evaluate(LCP))
-            # the heading paints before the data arrives and may stay the largest element: the time the page's
-            # data was on screen counts too
-            ready = float(page.get_attribute("main", "data-ready-at") or "inf")
-        finally:
-            browser.close()
+def test_the_overview_paints_within_budget_on_a_large_ledger(gateway: RunningGateway, tools: tuple[Any, str]) -> None:
+    # gateway first: its seeding runs its own event loop, which Playwright's would block
+    browser, _ = tools
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(gateway.root + "/ui/signin?next=/ui/projects")
+        page.fill("input[name=key]", MASTER_KEY)
+        page.click("form button[type=submit]")
+        page.wait_for_url(gateway.root + "/ui/projects")
+        page.goto(gateway.root + "/ui/overview")
+        page.wait_for_selector("main[data-ready=true]", state="attached", timeout=120_000)
+        lcp = float(page.evaluate(LCP))
+        # the heading paints before the data arrives and may stay the largest element: the moment the page's data
+        # was on screen counts too
+        ready = float(page.get_attribute("main", "data-ready-at") or "inf")
+    finally:
+        context.close()
     print(f"overview with {ROWS} ledger rows: LCP {lcp:.0f} ms, data rendered at {ready:.0f} ms")
     assert max(lcp, ready) <= BUDGET_MS
