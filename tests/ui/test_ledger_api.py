@@ -60,8 +60,9 @@ def test_health_counts_errors_and_reads_the_p95_of_latency(gateway: RunningGatew
         day = days[0]
         assert (day["requests"], day["errors"]) == (4, 1)
         assert day["latency_p95_ms"] == latencies[-1]  # nearest rank: the 95th percentile of four is the largest
-        bad = master.get("/admin/v1/usage/health", params={"from": "2020-01-01T00:00:00Z"})
-        assert bad.status_code == 400 and bad.json()["error"]["param"] == "from"
+        long = master.get("/admin/v1/usage/health", params={"from": "2020-01-01T00:00:00Z", "project": project["id"]})
+        assert long.status_code == 200 and long.json()["data"] == days  # clamped to the last 366 days
+        assert master.get("/admin/v1/usage/health", params={"from": "x"}).json()["error"]["param"] == "from"
 
 
 def test_chargeback_from_the_admin_api_keeps_to_the_callers_projects(gateway: RunningGateway) -> None:
@@ -77,7 +78,8 @@ def test_chargeback_from_the_admin_api_keeps_to_the_callers_projects(gateway: Ru
         text = master.get("/admin/v1/chargeback", params={"month": month, "format": "csv"})
         assert text.headers["content-type"].startswith("text/csv") and mine["name"] in text.text
         assert master.get("/admin/v1/chargeback").json()["error"]["param"] == "month"
-        assert master.get("/admin/v1/chargeback", params={"month": "2026-13"}).status_code == 400
+        for bad in ("2026-13", "0000-01", "9999-12", "2026-1", "2026-00"):
+            assert master.get("/admin/v1/chargeback", params={"month": bad}).status_code == 400, bad
         assert master.get("/admin/v1/chargeback", params={"month": month, "format": "xls"}).status_code == 400
         viewer = create_user(master)
         grant(master, viewer["id"], "project", mine["id"], "viewer")

@@ -24,7 +24,7 @@ from wardgate.assemble import Worker
 from wardgate.store import usage as usage_store
 
 CHARGEBACK_COLUMNS = ("project_id", "project", "cost_center", "model", "requests", "tokens", "cost_usd")
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = "^[1-8][0-9]{3}-(0[1-9]|1[0-2])$"  # years 1000-8999: well inside datetime's range
 
 
 def month_window(month: str) -> tuple[datetime, datetime] | None:
@@ -145,5 +145,11 @@ def operations(services: Worker) -> list[Operation]:
                 QueryParam("format", "json (default), csv or parquet", {"enum": ["json", "csv", "parquet"]}),
             ),
             errors=(400, 401),
+            extra={
+                "other_content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+                }
+            },
         )
     ]

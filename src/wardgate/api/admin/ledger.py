@@ -89,8 +89,7 @@ async def health(request: Request, services: Worker) -> Response:
     now = datetime.now(UTC)
     end = parse_time("to", query(request, "to")) or now
     start = parse_time("from", query(request, "from")) or end - timedelta(days=30)
-    if not start < end or end - start > timedelta(days=MAX_HEALTH_DAYS):
-        raise bad_param("from", f"the window must be positive and at most {MAX_HEALTH_DAYS} days")
+    start = max(start, end - timedelta(days=MAX_HEALTH_DAYS))  # bounded work: at most the window's last 366 days
     visible = actor.visible_projects()
     if (project := query(request, "project")) is not None:
         can_see(actor, project)
@@ -132,15 +131,19 @@ def operations(services: Worker) -> list[Operation]:
                 *filters,
                 QueryParam("from", "start of the window, inclusive (RFC 3339)", time),
                 QueryParam("to", "end of the window, exclusive (RFC 3339)", time),
-                QueryParam("limit", f"rows per page (1-{MAX_LIMIT}, default 50)", {"type": "integer"}),
-                QueryParam("cursor", "next_cursor of the previous page", {"type": "string", "pattern": "^[0-9]+$"}),
+                QueryParam(
+                    "limit", "rows per page (default 50)", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
+                ),
+                QueryParam(
+                    "cursor", "next_cursor of the previous page", {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}
+                ),
             ),
             errors=(400, 401, 404),
         ),
         Operation(
             "GET",
             "/admin/v1/usage/health",
-            "Calls, errors, p95 latency and TTFT per day (default: the last 30 days); only the caller's projects",
+            "Calls, errors, p95 latency and TTFT per day (default: the last 30 days; at most the window's last 366)",
             "usage",
             health_of,
             HealthReport,

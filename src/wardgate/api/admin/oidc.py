@@ -206,6 +206,7 @@ def operations(services: Worker) -> list[Operation]:
             methods,
             SignInMethods,
             errors=(),
+            extra={"security": []},
         ),
         Operation(
             "GET",
@@ -217,6 +218,7 @@ def operations(services: Worker) -> list[Operation]:
             303,
             query=(QueryParam("next", "the /ui/ page to open once signed in", {"type": "string"}),),
             errors=(404, 502, 503),
+            extra={"security": []},
         ),
         Operation(
             "GET",
@@ -230,5 +232,6 @@ def operations(services: Worker) -> list[Operation]:
                 QueryParam("state", "the state sent at the start", {"type": "string"}),
             ),
             errors=(401, 404, 502, 503),
+            extra={"security": []},
         ),
     ]

@@ -65,6 +65,9 @@ def document(operations: Sequence[Operation]) -> dict[str, Any]:
         }
         if op.description:
             entry["description"] = op.description
+        extra = dict(op.extra)  # e.g. `security: []` on the routes that take no credential
+        responses[str(op.status)]["content"].update(extra.pop("other_content", {}))  # CSV, Parquet …
+        entry.update(extra)
         if op.body is not None:
             entry["requestBody"] = {
                 "required": op.body_required,
