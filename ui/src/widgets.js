@@ -62,6 +62,9 @@ export function table({ caption, columns, rows, actions, empty }) {
 
 export function show(v) {
   if (v === null || v === undefined) return '—';
+  if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v)) {
+    return v.replace('T', ' ').replace(/\.\d+/, '').replace(/(Z|\+00:00)$/, ' UTC'); // times: short, still UTC
+  }
   if (Array.isArray(v)) return v.join(', ') || '—';
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
