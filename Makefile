@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PIN    := -c constraints.txt
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check offline-install-check
+.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check offline-install-check ui
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ deploy-judges:  ## checkov over the Helm chart rendered for each values file (it
 fuzz: judges  ## schemathesis on the data plane and the admin API for FUZZ_SECONDS (default 300) each: 0 5xx
 	WARDGATE_FUZZ_SECONDS=$${FUZZ_SECONDS:-300} WARDGATE_FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -p no:cacheprovider \
 		tests/judges/test_data_plane_fuzz.py tests/api/admin/test_openapi_fuzz.py $(ARGS)
+
+ui:  ## rebuild the web console's committed assets (src/wardgate/ui/static) from ui/src with the pinned esbuild
+	cd ui && npm ci --no-audit --no-fund && npm run build
 
 lint: $(VENV)/.installed-test  ## ruff format --check, ruff check, mypy
 	$(BIN)/ruff format --check src tests bench

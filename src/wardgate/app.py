@@ -45,6 +45,7 @@ class Gateway:
         self._runtime: Runtime | None = None
         self.worker: Worker | None = None
         self.control_plane: Handler | None = None  # the admin API (Starlette), mounted at /admin
+        self.console: Handler | None = None  # the web console's static pages at /ui (wardgate/ui), built on first use
         self.vocabularies: asyncio.Future[None] | None = None  # the tokenizer preload, started at start-up
         self.config_path: Path | None = None  # the file the config came from: SIGHUP and --watch re-read it
         self.config_digest: str | None = None  # sha256 of the file's bytes as loaded
@@ -73,6 +74,14 @@ class Gateway:
         self._paths = {path for _, path in self._routes}
         self._model = surface.model
 
+    def _console(self) -> Handler:
+        if self.console is None:
+            from wardgate.api.admin.session_codec import codec_for
+            from wardgate.ui.serve import Console
+
+            self.console = Console(codec_for(self.settings))
+        return self.console
+
     def runtime(self) -> Runtime:
         if self._runtime is None:
             raise RuntimeError("the gateway has not started (lifespan startup did not run)")
@@ -94,6 +103,8 @@ class Gateway:
 
                     self.control_plane = build_control_plane(self.worker)
                 await self.control_plane(scope, receive, send)
+            elif (path == "/ui" or path.startswith("/ui/")) and self.settings.ui.enabled:
+                await self._console()(scope, receive, send)
             else:
                 await send_error(send, NotFound(f"Invalid URL ({scope['method']} {path})."))
         elif scope["type"] == "lifespan":

@@ -321,6 +321,42 @@ class ModelConfig(Frozen):
         return self.all_deployments[index]
 
 
+OIDC_CALLBACK_PATH = "/admin/v1/session/oidc/callback"
+
+
+class UIOIDCConfig(Frozen):
+    """Console sign-in through the issuer of ``identity.jwt`` (authorization code + PKCE). The ID token it returns
+    is verified as every JWT of that issuer, so ``client_id`` must be one of ``identity.jwt.audience``."""
+
+    client_id: Annotated[str, Field(min_length=1, max_length=500)]
+    client_secret: SecretStr | None = None  # for confidential clients; PKCE is used either way
+    redirect_url: Annotated[str, Field(min_length=1, max_length=2000)]
+
+    @field_validator("redirect_url")
+    @classmethod
+    def _callback(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or not value.endswith(OIDC_CALLBACK_PATH):
+            raise ValueError(f"must be this gateway's URL ending in {OIDC_CALLBACK_PATH}")
+        return value
+
+
+class UIConfig(Frozen):
+    """The web console at /ui (docs/console.md). Its session cookie is sealed with ``session_secret``; unset, a key
+    derived from ``master_key``. With neither, the console cannot sign anyone in (it says so)."""
+
+    enabled: bool = True
+    session_ttl_s: Annotated[float, Field(ge=60, le=7 * 86_400)] = 8 * 3600.0
+    session_secret: SecretStr | None = None
+    oidc: UIOIDCConfig | None = None  # unset: sign-in with a key only
+
+    @field_validator("session_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 bytes long")
+        return value
+
+
 class Settings(Frozen):
     master_key: SecretStr | None = None
     store: Annotated[str, Field(min_length=1)] = "sqlite:///wardgate.db"
@@ -341,6 +377,19 @@ class Settings(Frozen):
     guards: list[GuardConfig] = Field(default_factory=list)
     guards_stream: GuardsStreamConfig = GuardsStreamConfig()
     prompts: PromptsConfig | None = None  # managed prompt templates (docs/prompts.md); unset: the stage is off
+    ui: UIConfig = UIConfig()
+
+    @model_validator(mode="after")
+    def _console_oidc(self) -> Self:
+        oidc = self.ui.oidc
+        if oidc is None:
+            return self
+        if self.identity.jwt is None:
+            raise ValueError("ui.oidc: needs identity.jwt (its issuer signs the console's users in)")
+        audience = self.identity.jwt.audience
+        if oidc.client_id not in ([audience] if isinstance(audience, str) else audience):
+            raise ValueError("ui.oidc.client_id: must be one of identity.jwt.audience (the ID token's audience)")
+        return self
 
     @field_validator("store")
     @classmethod

@@ -8,6 +8,7 @@ Only billable rows (``billable``: something was answered or consumed) are summed
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -15,7 +16,7 @@ from operator import attrgetter
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import BigInteger, Column, Integer, String, func, select
+from sqlalchemy import BigInteger, Column, Integer, String, case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.store.driver_insert import DriverInsert
@@ -264,3 +265,78 @@ async def by_client_request_id(
     query = query.order_by(usage_events.c.ts.desc(), usage_events.c.id.desc()).limit(limit)
     async with engine.connect() as conn:
         return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+LEDGER_FILTERS = tuple(_COLUMNS)
+
+
+async def ledger_page(
+    engine: AsyncEngine,
+    filters: dict[str, str],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    project_ids: Sequence[str] | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Ledger rows (billable or not), newest first, matching every filter (a dimension of ``aggregate`` → value),
+    in pages by row id: the rows behind one line of a usage report. ``project_ids`` limits what is visible."""
+    query = select(usage_events)
+    for name, value in filters.items():
+        query = query.where(_COLUMNS[name] == value)
+    if start is not None:
+        query = query.where(usage_events.c.ts >= start)
+    if end is not None:
+        query = query.where(usage_events.c.ts < end)
+    if project_ids is not None:
+        query = query.where(usage_events.c.project_id.in_(list(project_ids)))
+    if before_id is not None:
+        query = query.where(usage_events.c.id < before_id)
+    query = query.order_by(usage_events.c.id.desc()).limit(limit)
+    async with engine.connect() as conn:
+        return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def health(
+    engine: AsyncEngine,
+    *,
+    start: datetime,
+    end: datetime,
+    project_ids: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Per day of [start, end): every call (refused ones too), the errors (status ≥ 400), and the 95th percentile
+    (nearest rank) of latency and time to first token. PostgreSQL computes the percentiles itself; SQLite has no
+    percentile function, so each day's is read at its rank with one indexed query (embedded: days, not millions)."""
+    day = _bucket(engine, "day")
+    where = (usage_events.c.ts >= start) & (usage_events.c.ts < end)
+    if project_ids is not None:
+        where = where & usage_events.c.project_id.in_(list(project_ids))
+    counts = [
+        func.count().label("requests"),
+        func.coalesce(func.sum(case((usage_events.c.status >= 400, 1), else_=0)), 0).label("errors"),
+        func.count(usage_events.c.latency_ms).label("timed"),
+        func.count(usage_events.c.ttft_ms).label("streamed"),
+    ]
+    postgres = engine.dialect.name == "postgresql"
+    if postgres:
+        counts += [
+            func.percentile_disc(0.95).within_group(usage_events.c.latency_ms).label("latency_p95_ms"),
+            func.percentile_disc(0.95).within_group(usage_events.c.ttft_ms).label("ttft_p95_ms"),
+        ]
+    query = select(day.label("day"), *counts).where(where).group_by(day).order_by(day)
+    async with engine.connect() as conn:
+        rows = [dict(row) for row in (await conn.execute(query)).mappings()]
+        if not postgres:
+            for row in rows:
+                in_day = where & (day == row["day"])
+                for column, n, out in (
+                    (usage_events.c.latency_ms, row["timed"], "latency_p95_ms"),
+                    (usage_events.c.ttft_ms, row["streamed"], "ttft_p95_ms"),
+                ):
+                    rank = max(0, math.ceil(0.95 * n) - 1)
+                    pick = select(column).where(in_day & column.is_not(None)).order_by(column).offset(rank).limit(1)
+                    row[out] = (await conn.execute(pick)).scalar() if n else None
+    for row in rows:
+        del row["timed"], row["streamed"]
+    return rows

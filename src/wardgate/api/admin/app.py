@@ -7,6 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from wardgate.api.admin.errors import http_error, unexpected_error, wardgate_error
+from wardgate.api.admin.session_codec import codec_for
 from wardgate.assemble import Worker
 from wardgate.core.errors import WardgateError
 
@@ -15,6 +16,7 @@ def build_control_plane(services: Worker) -> Starlette:
     handlers = {WardgateError: wardgate_error, HTTPException: http_error, Exception: unexpected_error}
     app = Starlette(routes=routes(services), exception_handlers=handlers)
     app.state.services = services
+    app.state.sessions = codec_for(services.settings)  # the console's session cookie (session_codec.py)
     return app
 
 

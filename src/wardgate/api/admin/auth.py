@@ -8,11 +8,13 @@ change the project, its teams and keys; member may read it and manage keys bound
 from __future__ import annotations
 
 import hmac
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from starlette.requests import Request
 
+from wardgate.api.admin.session_codec import CSRF_HEADER, Session, SessionCodec, cookie_of
 from wardgate.assemble import Worker
 from wardgate.core.errors import PermissionDenied, Unauthenticated
 from wardgate.core.principal import Principal
@@ -55,11 +57,38 @@ class AdminActor:
         return None if self.system_role is not None else sorted(self.project_roles)
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def authenticate(request: Request, services: Worker) -> AdminActor:
+    """The caller, from a header credential or else the console's session cookie (session_codec.py). A change made
+    through the cookie must carry the session's CSRF token in ``x-csrf-token``."""
     header = request.headers.get("authorization", "")
     credential = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key")
     if not credential:
-        raise Unauthenticated("The admin API needs `Authorization: Bearer <master key or user key>`.")
+        session = session_of(request)
+        if session is None:
+            raise Unauthenticated("The admin API needs `Authorization: Bearer <master key or user key>`.")
+        if request.method not in _SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+                raise PermissionDenied(
+                    f"A change made with the console's session needs its CSRF token in `{CSRF_HEADER}`.",
+                    code="csrf_failed",
+                )
+        credential = session.credential
+    return await actor_for_credential(credential, services)
+
+
+def session_of(request: Request) -> Session | None:
+    codec: SessionCodec | None = getattr(request.app.state, "sessions", None)
+    value = cookie_of(request.headers.get("cookie"))
+    if codec is None or value is None:
+        return None
+    return codec.open(value, time.time())
+
+
+async def actor_for_credential(credential: str, services: Worker) -> AdminActor:
     master = services.settings.master_key
     if master is not None and hmac.compare_digest(credential.encode(), master.get_secret_value().encode()):
         return AdminActor("master", "admin")

@@ -20,6 +20,8 @@ _ERRORS = {
     403: "The caller can see the resource but their role does not allow this.",
     404: "No such resource, or one in a project the caller holds no role in.",
     409: "The change conflicts with the current state (a duplicate name, a revoked key).",
+    502: "An upstream the gateway depends on for this (the OIDC issuer) failed or answered badly.",
+    503: "The gateway cannot do this now (the store is down, or no session secret is configured).",
 }
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
@@ -62,6 +64,9 @@ def document(operations: Sequence[Operation]) -> dict[str, Any]:
         }
         if op.description:
             entry["description"] = op.description
+        extra = dict(op.extra)  # e.g. `security: []` on the routes that take no credential
+        responses[str(op.status)]["content"].update(extra.pop("other_content", {}))  # CSV, Parquet …
+        entry.update(extra)
         if op.body is not None:
             entry["requestBody"] = {
                 "required": op.body_required,

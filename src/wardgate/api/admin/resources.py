@@ -11,14 +11,18 @@ from starlette.routing import Match, Route
 
 from wardgate.api.admin import (
     audit,
+    chargeback,
     config_versions,
     guards,
     keys,
+    ledger,
+    oidc,
     projects,
     prompt_changes,
     prompts,
     rate_limits,
     runtime,
+    session,
     usage,
     users,
 )
@@ -33,6 +37,8 @@ def operations(services: Worker) -> list[Operation]:
         *projects.operations(services),
         *users.operations(services),
         *keys.operations(services),
+        *chargeback.operations(services),
+        *ledger.operations(services),  # before usage: /usage/ledger is not a request id
         *usage.operations(services),
         *audit.operations(services),
         *runtime.operations(services),
@@ -41,6 +47,8 @@ def operations(services: Worker) -> list[Operation]:
         *guards.operations(services),
         *prompts.operations(services),
         *prompt_changes.operations(services),
+        *oidc.operations(services),  # before /session: /session/methods and /session/oidc are their own
+        *session.operations(services),
     ]
 
 

@@ -188,7 +188,7 @@ def _storable_id(text: str) -> bool:
     return re.fullmatch(CLIENT_ID_PATTERN, text) is not None
 
 
-def _record(row: dict[str, Any]) -> UsageRecord:
+def record_of(row: dict[str, Any]) -> UsageRecord:
     fields = {k: v for k, v in row.items() if k != "id"}
     return UsageRecord.model_validate({**fields, "cost_usd": usd(int(row["cost_nanousd"]))})
 
@@ -228,7 +228,7 @@ class UsageRoutes:
         visible = actor.visible_projects()
         if row is None or visible is not None and row["project_id"] not in visible:
             raise NotFound(f"no usage recorded for request {request_id!r}")
-        return reply(_record(row))
+        return reply(record_of(row))
 
     async def by_client_id(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
@@ -238,7 +238,7 @@ class UsageRoutes:
         rows = await usage_store.by_client_request_id(
             self.services.engine, client_request_id, project_ids=actor.visible_projects(), limit=_MAX_LISTED
         )
-        return reply(UsageRecordList(data=[_record(row) for row in rows]))
+        return reply(UsageRecordList(data=[record_of(row) for row in rows]))
 
     async def verify_audit(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
