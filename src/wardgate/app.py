@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
 from wardgate.api.openai import OpenAISurface
+from wardgate.api.responses import PREFIXES as RESPONSE_PREFIXES
+from wardgate.api.responses import ResponsesSurface
 from wardgate.assemble import Worker, open_worker
 from wardgate.cache.metrics import cache_collector
 from wardgate.config import Settings, load_config
@@ -22,6 +24,7 @@ from wardgate.core.runtime import Runtime
 from wardgate.limits.metrics import budget_collector
 from wardgate.observability.metrics import Metrics, shared_counters_from_env
 from wardgate.routing.metrics import routing_collector
+from wardgate.store.responses import ResponseStore
 from wardgate.usage import tokens
 
 log = logging.getLogger("wardgate")
@@ -40,12 +43,14 @@ class Gateway:
         self.vocabularies: asyncio.Future[None] | None = None  # the tokenizer preload, started at start-up
         surface = OpenAISurface(self.runtime)
         anthropic = AnthropicSurface(self.runtime)
+        responses = ResponsesSurface(self.runtime, self._responses)
         post: dict[str, Handler] = {
             "/chat/completions": surface.chat,
             "/completions": surface.completions,
             "/embeddings": surface.embeddings,
             "/messages": anthropic.messages,
             "/messages/count_tokens": anthropic.count_tokens,
+            "/responses": responses.create,
         }
         get: dict[str, Handler] = {"/models": surface.models}
         self._routes: dict[tuple[str, str], Handler] = {}
@@ -59,11 +64,17 @@ class Gateway:
         self.metrics = Metrics(shared_counters_from_env())
         self._paths = {path for _, path in self._routes}
         self._model = surface.model
+        self._response = responses.resource
 
     def runtime(self) -> Runtime:
         if self._runtime is None:
             raise RuntimeError("the gateway has not started (lifespan startup did not run)")
         return self._runtime
+
+    def _responses(self) -> ResponseStore:
+        if self.worker is None:
+            raise RuntimeError("the gateway has not started (lifespan startup did not run)")
+        return self.worker.responses
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -75,6 +86,8 @@ class Gateway:
                 await send_error(send, MethodNotAllowed(f"Method {scope['method']} is not allowed on {path}."))
             elif scope["method"] == "GET" and path.startswith(("/v1/models/", "/models/")):
                 await self._model(scope, receive, send)
+            elif path.startswith(RESPONSE_PREFIXES):
+                await self._response(scope, receive, send)
             elif path.startswith("/admin") and self.worker is not None:
                 if self.control_plane is None:  # built on first use: most workers never serve /admin
                     from wardgate.api.admin import build_control_plane

@@ -50,6 +50,7 @@ from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.keys import KeyStore, key_events_channel
 from wardgate.store.rate_limits import RateLimitStore
+from wardgate.store.responses import ResponseStore
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
@@ -81,6 +82,7 @@ class Worker:
     jwt: JWTVerifier | None
     store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
     key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
+    responses: ResponseStore  # the Responses API's stored responses (api/responses.py)
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -181,6 +183,7 @@ async def open_worker(settings: Settings) -> Worker:
             jwt=jwt,
             store_outage=outage,
             key_events=key_events,
+            responses=ResponseStore(engine, outage),
             _exit=stack.pop_all(),
         )
     return worker
