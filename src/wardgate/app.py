@@ -48,6 +48,7 @@ class Gateway:
             "/chat/completions": surface.chat,
             "/completions": surface.completions,
             "/embeddings": surface.embeddings,
+            "/moderations": surface.moderations,
             "/messages": anthropic.messages,
             "/messages/count_tokens": anthropic.count_tokens,
             "/responses": responses.create,

@@ -60,9 +60,11 @@ def test_a_response_made_on_one_replica_lives_on_the_other(replicas: tuple[Runni
         assert [item.id for item in on_b.responses.input_items.list(first.id)] == [
             item.id for item in on_a.responses.input_items.list(first.id)
         ]
-        with openai.OpenAI(base_url=b.url, api_key=other_key, max_retries=0) as stranger:
-            with pytest.raises(openai.NotFoundError):
-                stranger.responses.retrieve(first.id)
+        with (
+            openai.OpenAI(base_url=b.url, api_key=other_key, max_retries=0) as stranger,
+            pytest.raises(openai.NotFoundError),
+        ):
+            stranger.responses.retrieve(first.id)
         on_b.responses.delete(first.id)
         with pytest.raises(openai.NotFoundError):
             on_a.responses.retrieve(first.id)

@@ -38,12 +38,14 @@ from aiohttp import web
 
 from tests.fakes import openai_chat as chat
 from tests.fakes import openai_logic as logic
+from tests.fakes import openai_moderation as moderation
 from tests.fakes.server import LoopbackServer, RecordedRequest
 
 _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"/v1/chat/completions"), "chat"),
     ("POST", re.compile(r"/v1/completions"), "completions"),
     ("POST", re.compile(r"/v1/embeddings"), "embeddings"),
+    ("POST", re.compile(r"/v1/moderations"), "moderations"),
     ("GET", re.compile(r"/v1/models"), "models"),
     ("GET", re.compile(r"/v1/models/(?P<model>.+)"), "model"),
     ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions"), "chat"),
@@ -163,6 +165,8 @@ class FakeOpenAI(LoopbackServer):
             return early
         if operation == "embeddings":
             return _json(200, logic.embeddings(payload, model, self.embedding_dim))
+        if operation == "moderations":
+            return _json(200, moderation.moderation(payload, model, f"modr-fake{next(self._ids):016d}"))
         meta = logic.Meta(
             id=f"{_ID_PREFIX[operation]}{next(self._ids):016d}",
             created=int(time.time()),

@@ -266,6 +266,29 @@ def embeddings(body: dict[str, Any]) -> str:
     return model
 
 
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"  # OpenAI's default when a request names no model
+
+
+def moderations(body: dict[str, Any]) -> str:
+    """The model (OpenAI's default when none is named): ``input`` is a string, strings, or text and image parts."""
+    model = body.get("model", DEFAULT_MODERATION_MODEL)
+    if not isinstance(model, str) or not model:
+        raise _fail("model", "a non-empty string")
+    data = _required(body, "input")
+    if isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
+        for n, part in enumerate(data):
+            kind = part.get("type")
+            if kind == "text":
+                string(_required(part, "text", f"input[{n}]."), f"input[{n}].text")
+            elif kind == "image_url":
+                obj(_required(part, "image_url", f"input[{n}]."), f"input[{n}].image_url")
+            else:
+                raise _fail(f"input[{n}].type", "'text' or 'image_url'")
+    elif not isinstance(data, str) and not (isinstance(data, list) and all(isinstance(x, str) for x in data)):
+        raise _fail("input", "a string, an array of strings or an array of text and image parts")
+    return model
+
+
 def _is_prompt_array(value: Any) -> bool:
     """An array of strings, of token ids, or of token-id arrays: what completions and embeddings take."""
     if not isinstance(value, list):

@@ -20,10 +20,15 @@ from wardgate.core.usage import Usage
 from wardgate.providers import registry
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
-from wardgate.providers.presets import CHAT, COMPLETIONS, EMBEDDINGS, PRESETS, Preset
+from wardgate.providers.presets import CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, PRESETS, Preset
 from wardgate.providers.streaming import OnEvent, read_stream
 
-_PATHS = {CHAT: "/chat/completions", COMPLETIONS: "/completions", EMBEDDINGS: "/embeddings"}
+_PATHS = {
+    CHAT: "/chat/completions",
+    COMPLETIONS: "/completions",
+    EMBEDDINGS: "/embeddings",
+    MODERATIONS: "/moderations",
+}
 _USAGE_MARKS = (b'"usage":{', b'"usage": {')
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 CHAT = "chat"
 COMPLETIONS = "completions"
 EMBEDDINGS = "embeddings"
+MODERATIONS = "moderations"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,9 @@ def _ops(*names: str) -> frozenset[str]:
 PRESETS: dict[str, Preset] = {
     p.type: p
     for p in (
-        Preset("openai", "OpenAI", "https://api.openai.com/v1"),
+        Preset(
+            "openai", "OpenAI", "https://api.openai.com/v1", operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS)
+        ),
         Preset("groq", "Groq", "https://api.groq.com/openai/v1", operations=_ops(CHAT, EMBEDDINGS)),
         Preset("mistral", "Mistral AI", "https://api.mistral.ai/v1", operations=_ops(CHAT, EMBEDDINGS)),
         Preset("together", "Together AI", "https://api.together.xyz/v1"),
@@ -45,6 +48,12 @@ PRESETS: dict[str, Preset] = {
         Preset("lmstudio", "LM Studio", "http://127.0.0.1:1234/v1", key_required=False),
         Preset("llamacpp", "llama.cpp server", "http://127.0.0.1:8080/v1", key_required=False),
         Preset("tgi", "Hugging Face TGI", "http://127.0.0.1:8080/v1", key_required=False, operations=_ops(CHAT)),
-        Preset("openai_compatible", "any OpenAI-compatible server", None, key_required=False),
+        Preset(
+            "openai_compatible",
+            "any OpenAI-compatible server",
+            None,
+            key_required=False,
+            operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS),
+        ),
     )
 }
