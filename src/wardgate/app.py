@@ -49,6 +49,7 @@ class Gateway:
             "/completions": surface.completions,
             "/embeddings": surface.embeddings,
             "/moderations": surface.moderations,
+            "/rerank": surface.rerank,
             "/messages": anthropic.messages,
             "/messages/count_tokens": anthropic.count_tokens,
             "/responses": responses.create,

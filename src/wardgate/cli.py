@@ -34,12 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a config file and print every problem")
     check.add_argument("file")
+    commands.add_parser("providers", help="list every provider type: name, wire format, operations")
     cli_args.add_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "providers":
+        return providers()
     if args.command == "serve":
         return serve(args)
     if args.command in cli_args.COMMANDS:
@@ -47,6 +50,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return cli_admin.run(args)
     return check(args.file)
+
+
+def providers() -> int:
+    """Every provider type, one per line: name, wire format, operations (the Responses API, on every type with chat,
+    is translated onto chat)."""
+    from wardgate.providers import registry
+
+    for name, ptype in sorted(registry.provider_types().items()):
+        print(f"{name}\t{ptype.wire}\t{','.join(ptype.operations)}")
+    return 0
 
 
 def check(path: str) -> int:

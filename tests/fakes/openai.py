@@ -39,6 +39,7 @@ from aiohttp import web
 from tests.fakes import openai_chat as chat
 from tests.fakes import openai_logic as logic
 from tests.fakes import openai_moderation as moderation
+from tests.fakes import rerank_logic
 from tests.fakes.server import LoopbackServer, RecordedRequest
 
 _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
@@ -46,6 +47,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"/v1/completions"), "completions"),
     ("POST", re.compile(r"/v1/embeddings"), "embeddings"),
     ("POST", re.compile(r"/v1/moderations"), "moderations"),
+    ("POST", re.compile(r"/v1/rerank"), "rerank"),
     ("GET", re.compile(r"/v1/models"), "models"),
     ("GET", re.compile(r"/v1/models/(?P<model>.+)"), "model"),
     ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions"), "chat"),
@@ -165,6 +167,11 @@ class FakeOpenAI(LoopbackServer):
             return early
         if operation == "embeddings":
             return _json(200, logic.embeddings(payload, model, self.embedding_dim))
+        if operation == "rerank":
+            try:
+                return _json(200, rerank_logic.compatible_answer(payload, model, f"rerank-fake{next(self._ids):016d}"))
+            except rerank_logic.RerankError as exc:
+                raise logic.BadRequest(str(exc)) from None
         if operation == "moderations":
             return _json(200, moderation.moderation(payload, model, f"modr-fake{next(self._ids):016d}"))
         meta = logic.Meta(
@@ -190,6 +197,9 @@ class FakeOpenAI(LoopbackServer):
             if request.headers.get("api-key") != self.api_key:
                 return _json(401, _AZURE_UNAUTHORIZED)
             return None
+        if "api-key" in request.headers and "Authorization" not in request.headers:  # Azure AI Foundry's v1 API
+            presented = request.headers["api-key"]
+            return None if presented == self.api_key else _json(401, logic.invalid_api_key_body(presented or None))
         authorization = request.headers.get("Authorization", "")
         scheme, _, presented = authorization.partition(" ")
         if scheme.lower() != "bearer":

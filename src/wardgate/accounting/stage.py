@@ -85,9 +85,15 @@ class AccountingStage:
 
 def _details(call: Call) -> dict[str, object] | None:
     route = _route(call)
-    if not call.usage_estimated:
+    units = call.usage.search_units if call.usage is not None else 0
+    if not call.usage_estimated and not units:
         return route
-    return {**(route or {}), "usage_estimated": True}
+    details: dict[str, object] = {**(route or {})}
+    if call.usage_estimated:
+        details["usage_estimated"] = True
+    if units:
+        details["search_units"] = units  # rerank searches billed (priced by price.search_units)
+    return details
 
 
 def _route(call: Call) -> dict[str, object] | None:

@@ -125,6 +125,10 @@ class OpenAISurface:
     async def moderations(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._handle(scope, receive, send, "moderations")
 
+    async def rerank(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Cohere's rerank shape (there is no OpenAI rerank API), on the same governed path."""
+        await self._handle(scope, receive, send, "rerank")
+
     async def _handle(self, scope: Scope, receive: Receive, send: Send, operation: Operation) -> None:
         started = perf_counter()
         runtime = self._runtime()
@@ -146,6 +150,8 @@ class OpenAISurface:
                 model, stream = validate.completions(body)
             elif operation == "embeddings":
                 model, stream = validate.embeddings(body), False
+            elif operation == "rerank":
+                model, stream = validate.rerank(body), False
             else:
                 model, stream = validate.moderations(body), False
                 body.setdefault("model", model)

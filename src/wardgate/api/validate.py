@@ -289,6 +289,24 @@ def moderations(body: dict[str, Any]) -> str:
     return model
 
 
+_RERANK: dict[str, Check] = {"top_n": count, "max_tokens_per_doc": count, "return_documents": boolean}
+MAX_RERANK_DOCUMENTS = 10_000
+
+
+def rerank(body: dict[str, Any]) -> str:
+    """Cohere's rerank shape (v2, and v1's ``{"text": ...}`` documents): ``query`` and a non-empty ``documents``."""
+    model = _model(body)
+    string(_required(body, "query"), "query")
+    documents = _required(body, "documents")
+    if not isinstance(documents, list) or not documents or len(documents) > MAX_RERANK_DOCUMENTS:
+        raise _fail("documents", f"a non-empty array of at most {MAX_RERANK_DOCUMENTS} documents")
+    for n, document in enumerate(documents):
+        if not isinstance(document, str) and not (isinstance(document, dict) and isinstance(document.get("text"), str)):
+            raise _fail(f"documents[{n}]", "a string or an object with a string 'text'")
+    _fields(body, _RERANK)
+    return model
+
+
 def _is_prompt_array(value: Any) -> bool:
     """An array of strings, of token ids, or of token-id arrays: what completions and embeddings take."""
     if not isinstance(value, list):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 END_USER_MAX = 256  # longer end-user ids are replaced by their hash: bounded, still distinct
 
 Surface = Literal["openai", "anthropic", "responses"]
-Operation = Literal["chat", "completions", "embeddings", "moderations"]
+Operation = Literal["chat", "completions", "embeddings", "moderations", "rerank"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ class Usage:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    search_units: int = 0  # rerank searches, where the provider bills them (Cohere's ``billed_units``)
 
     @property
     def total_tokens(self) -> int:
@@ -30,6 +31,8 @@ class Usage:
         """Read an OpenAI ``usage`` object (chat, completions, embeddings)."""
         prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
         completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
+        if not prompt and not completion:  # rerank APIs (Jina, vLLM) report only the total: all of it is input
+            prompt = usage.get("total_tokens") or 0
         pdetails = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
         cdetails = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
         return cls(

@@ -20,7 +20,16 @@ from wardgate.core.usage import Usage
 from wardgate.providers import registry
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
-from wardgate.providers.presets import CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, PRESETS, Preset
+from wardgate.providers.presets import (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    MODERATIONS,
+    OPERATION_ORDER,
+    PRESETS,
+    RERANK,
+    Preset,
+)
 from wardgate.providers.streaming import OnEvent, read_stream
 
 _PATHS = {
@@ -28,6 +37,7 @@ _PATHS = {
     COMPLETIONS: "/completions",
     EMBEDDINGS: "/embeddings",
     MODERATIONS: "/moderations",
+    RERANK: "/rerank",
 }
 _USAGE_MARKS = (b'"usage":{', b'"usage": {')
 
@@ -249,7 +259,10 @@ def _openai_factory(preset: Preset) -> registry.AdapterFactory:
         key = config.api_key.get_secret_value() if config.api_key else ""
         headers = {"content-type": "application/json"}
         if key:
-            headers["authorization"] = f"Bearer {key}"
+            if preset.key_header == "authorization":
+                headers["authorization"] = f"Bearer {key}"
+            else:
+                headers[preset.key_header] = key
         if config.organization:
             headers["openai-organization"] = config.organization
         if config.project:
@@ -272,6 +285,20 @@ def _openai_factory(preset: Preset) -> registry.AdapterFactory:
 
 
 for _preset in PRESETS.values():
-    registry.add(_preset.type, OpenAIConfig, _openai_factory(_preset), _preset.label)
+    registry.add(
+        _preset.type,
+        OpenAIConfig,
+        _openai_factory(_preset),
+        _preset.label,
+        wire="openai",
+        operations=tuple(op for op in OPERATION_ORDER if op in _preset.operations),
+    )
 
-registry.add("azure", AzureConfig, lambda name, config, http: AzureAdapter(name, http, config), "Azure OpenAI")
+registry.add(
+    "azure",
+    AzureConfig,
+    lambda name, config, http: AzureAdapter(name, http, config),
+    "Azure OpenAI",
+    wire="openai (Azure deployment URLs)",
+    operations=(CHAT, COMPLETIONS, EMBEDDINGS),
+)

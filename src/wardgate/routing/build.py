@@ -12,7 +12,7 @@ from wardgate.routing.route import Route
 from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import Target
 
-OPERATIONS = ("chat", "completions", "embeddings", "moderations")
+OPERATIONS = ("chat", "completions", "embeddings", "moderations", "rerank")
 PriceOf = Callable[[DeploymentConfig], float | None]  # blended USD per 1M tokens
 
 

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from wardgate.core.usage import Usage
 
 PER_MILLION = Decimal(1_000_000)
+PER_THOUSAND = Decimal(1_000)
 _NANO = Decimal(1_000_000_000)
 _EXACT = Context(prec=60)  # wide enough that no sum of token counts × prices is ever rounded
 
@@ -65,6 +66,7 @@ class Price:
     reasoning: Decimal | None = None
     batch_discount: Decimal | None = None  # fraction taken off the whole cost of a batch call, e.g. 0.5
     tiers: tuple[PriceTier, ...] = ()  # ascending by threshold
+    search_units: Decimal | None = None  # USD per 1,000 rerank search units (Cohere bills searches, not tokens)
 
     @classmethod
     def from_config(cls, config: PriceConfig, *, batch_discount: Decimal | None = None) -> Price:
@@ -76,6 +78,7 @@ class Price:
             cache_write=config.cache_write,
             reasoning=config.reasoning,
             batch_discount=config.batch_discount if config.batch_discount is not None else batch_discount,
+            search_units=config.search_units,
             tiers=tuple(
                 PriceTier(t.above_input_tokens, t.input, t.output, t.cached_input, t.cache_write, t.reasoning)
                 for t in config.tiers
@@ -116,6 +119,8 @@ def cost(usage: Usage, price: Price, *, batch: bool = False) -> Decimal:
             + answered * output_rate
             + reasoning * reasoning_rate
         ) / PER_MILLION
+        if usage.search_units > 0 and price.search_units is not None:
+            total += usage.search_units * price.search_units / PER_THOUSAND
         if batch and price.batch_discount is not None:
             total *= 1 - price.batch_discount
         return total
@@ -153,6 +158,7 @@ class PriceConfig(BaseModel):
     reasoning: NonNegative | None = None
     batch_discount: Annotated[Decimal, Field(ge=0, le=1)] | None = None
     tiers: tuple[PriceTierConfig, ...] = ()
+    search_units: NonNegative | None = None  # USD per 1,000 rerank search units
 
     @model_validator(mode="after")
     def _tiers_ascending(self) -> PriceConfig:
