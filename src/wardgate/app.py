@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
+from wardgate.api.media import MediaSurface
 from wardgate.api.openai import OpenAISurface
 from wardgate.api.responses import PREFIXES as RESPONSE_PREFIXES
 from wardgate.api.responses import ResponsesSurface
@@ -44,6 +45,7 @@ class Gateway:
         surface = OpenAISurface(self.runtime)
         anthropic = AnthropicSurface(self.runtime)
         responses = ResponsesSurface(self.runtime, self._responses)
+        media = MediaSurface(self.runtime)
         post: dict[str, Handler] = {
             "/chat/completions": surface.chat,
             "/completions": surface.completions,
@@ -53,6 +55,12 @@ class Gateway:
             "/messages": anthropic.messages,
             "/messages/count_tokens": anthropic.count_tokens,
             "/responses": responses.create,
+            "/audio/transcriptions": media.transcriptions,
+            "/audio/translations": media.translations,
+            "/audio/speech": media.speech,
+            "/images/generations": media.images,
+            "/images/edits": media.image_edits,
+            "/images/variations": media.image_variations,
         }
         get: dict[str, Handler] = {"/models": surface.models}
         self._routes: dict[tuple[str, str], Handler] = {}

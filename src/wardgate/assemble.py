@@ -302,5 +302,6 @@ def assemble(
         model_names=tuple(settings.models),
         deployments=deployments,
         max_body_bytes=settings.server.max_body_bytes,
+        max_upload_bytes=settings.server.max_upload_bytes,
         read_client_cert=mtls.read if mtls is not None else None,
     )

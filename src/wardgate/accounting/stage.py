@@ -85,14 +85,12 @@ class AccountingStage:
 
 def _details(call: Call) -> dict[str, object] | None:
     route = _route(call)
-    units = call.usage.search_units if call.usage is not None else 0
-    if not call.usage_estimated and not units:
+    media = call.usage.media() if call.usage is not None else None  # searches, audio seconds, characters, images
+    if not call.usage_estimated and not media:
         return route
-    details: dict[str, object] = {**(route or {})}
+    details: dict[str, object] = {**(route or {}), **(media or {})}
     if call.usage_estimated:
         details["usage_estimated"] = True
-    if units:
-        details["search_units"] = units  # rerank searches billed (priced by price.search_units)
     return details
 
 

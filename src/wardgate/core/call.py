@@ -14,11 +14,24 @@ from wardgate.core.usage import Usage
 if TYPE_CHECKING:
     from wardgate.core.deployment import Deployment
     from wardgate.core.principal import Principal
+    from wardgate.core.upload import Upload
 
 END_USER_MAX = 256  # longer end-user ids are replaced by their hash: bounded, still distinct
 
 Surface = Literal["openai", "anthropic", "responses"]
-Operation = Literal["chat", "completions", "embeddings", "moderations", "rerank"]
+Operation = Literal[
+    "chat",
+    "completions",
+    "embeddings",
+    "moderations",
+    "rerank",
+    "transcriptions",
+    "translations",
+    "speech",
+    "images",
+    "image_edits",
+    "image_variations",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +95,8 @@ class Call:
     # the end user the client says it acts for (OpenAI `user`, Anthropic `metadata.user_id`): client-asserted, so it
     # narrows sharing (cache, canary slice, per-end-user limits) but never identifies who pays; set by the surface
     end_user: str | None = None
+    uploads: tuple[Upload, ...] = ()  # files of a multipart request (audio, images), spooled to disk; the surface
+    # that read them removes them; ``body`` holds the form's text fields
 
 
 def end_user_of(value: object) -> str | None:
@@ -140,6 +155,7 @@ class Result:
     _body: dict[str, Any] | None = None
     stream: ChunkStream | None = None
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    content_type: bytes | None = None  # of ``raw`` when it is not JSON (audio, text transcripts)
 
     @classmethod
     def of(cls, body: dict[str, Any], status: int = 200) -> Result:

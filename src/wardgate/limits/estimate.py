@@ -63,7 +63,7 @@ def _count_input(data: Any, model: str) -> int:
 
 
 def output_bound(call: Call, default: int) -> int:
-    if call.operation in ("embeddings", "moderations", "rerank"):
+    if call.operation not in ("chat", "completions"):
         return 0
     body = call.body
     limit = body.get("max_completion_tokens") or body.get("max_tokens")

@@ -20,10 +20,13 @@ from wardgate.core.usage import Usage
 from wardgate.providers import registry
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
+from wardgate.providers.media import send_media
 from wardgate.providers.presets import (
+    AUDIO,
     CHAT,
     COMPLETIONS,
     EMBEDDINGS,
+    IMAGES,
     MODERATIONS,
     OPERATION_ORDER,
     PRESETS,
@@ -38,7 +41,14 @@ _PATHS = {
     EMBEDDINGS: "/embeddings",
     MODERATIONS: "/moderations",
     RERANK: "/rerank",
+    "transcriptions": "/audio/transcriptions",
+    "translations": "/audio/translations",
+    "speech": "/audio/speech",
+    "images": "/images/generations",
+    "image_edits": "/images/edits",
+    "image_variations": "/images/variations",
 }
+MEDIA = AUDIO | IMAGES
 _USAGE_MARKS = (b'"usage":{', b'"usage": {')
 
 
@@ -117,6 +127,9 @@ class OpenAIAdapter:
         return body
 
     async def send(self, call: Call) -> Result:
+        if call.operation in MEDIA:
+            wire = self.wire_body(call)
+            return await send_media(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
         data, body = await self.http.exchange(
             call, self.name, self.url(call), orjson.dumps(self.wire_body(call)), self.headers, self.error
         )
@@ -240,7 +253,7 @@ class AzureAdapter(OpenAIAdapter):
             http,
             base_url=config.base_url,
             headers={"api-key": key, "content-type": "application/json", **config.headers},
-            operations=frozenset({CHAT, COMPLETIONS, EMBEDDINGS}),
+            operations=frozenset({CHAT, COMPLETIONS, EMBEDDINGS}) | AUDIO | IMAGES,
             stream_usage=True,
             secrets=(key,),
         )
@@ -300,5 +313,5 @@ registry.add(
     lambda name, config, http: AzureAdapter(name, http, config),
     "Azure OpenAI",
     wire="openai (Azure deployment URLs)",
-    operations=(CHAT, COMPLETIONS, EMBEDDINGS),
+    operations=(CHAT, COMPLETIONS, EMBEDDINGS, *sorted(AUDIO), *sorted(IMAGES)),
 )

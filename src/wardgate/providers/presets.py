@@ -13,7 +13,12 @@ COMPLETIONS = "completions"
 EMBEDDINGS = "embeddings"
 MODERATIONS = "moderations"
 RERANK = "rerank"  # Cohere's shape at <base_url>/rerank (Jina, vLLM, Together, Infinity)
-OPERATION_ORDER = (CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RERANK)
+AUDIO = frozenset({"transcriptions", "translations", "speech"})
+IMAGES = frozenset({"images", "image_edits", "image_variations"})
+OPERATION_ORDER = (
+    CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RERANK,
+    "transcriptions", "translations", "speech", "images", "image_edits", "image_variations",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +40,17 @@ PRESETS: dict[str, Preset] = {
     p.type: p
     for p in (
         Preset(
-            "openai", "OpenAI", "https://api.openai.com/v1", operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS)
+            "openai",
+            "OpenAI",
+            "https://api.openai.com/v1",
+            operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS) | AUDIO | IMAGES,
         ),
-        Preset("groq", "Groq", "https://api.groq.com/openai/v1", operations=_ops(CHAT, EMBEDDINGS)),
+        Preset(
+            "groq",
+            "Groq",
+            "https://api.groq.com/openai/v1",
+            operations=_ops(CHAT, EMBEDDINGS, "transcriptions", "translations", "speech"),
+        ),
         Preset("mistral", "Mistral AI", "https://api.mistral.ai/v1", operations=_ops(CHAT, EMBEDDINGS)),
         Preset(
             "together",
@@ -116,7 +129,7 @@ PRESETS: dict[str, Preset] = {
             "any OpenAI-compatible server",
             None,
             key_required=False,
-            operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RERANK),
+            operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RERANK) | AUDIO | IMAGES,
         ),
     )
 }
