@@ -2,7 +2,8 @@
 files spooled to temporary files in a thread, a megabyte at a time, so a large upload never sits in memory.
 
 Bounds: the whole body at most ``limit`` bytes (``server.max_upload_bytes``: a 413 as soon as it is passed), at
-most ``MAX_PARTS`` parts, a text field at most ``MAX_FIELD_BYTES``. A body that is not a well-formed form is a 400.
+most ``MAX_PARTS`` parts, a text field at most ``MAX_FIELD_BYTES``, a part's header line at most ``MAX_HEADER_BYTES``.
+A body that is not a well-formed form is a 400.
 Whatever goes wrong, the temporary files are removed (``Form.close``; the surface calls it when the request ends).
 """
 
@@ -23,6 +24,7 @@ from wardgate.core.upload import Upload
 
 MAX_PARTS = 64
 MAX_FIELD_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 8 * 1024  # one header line of one part
 _FLUSH_BYTES = 1024 * 1024
 _MAX_NAME = 255
 
@@ -102,9 +104,15 @@ class _Reader:
 
     def _header_field(self, data: bytes) -> None:
         self.header_name += data
+        self._bounded()
 
     def _header_value(self, data: bytes) -> None:
         self.header_value += data
+        self._bounded()
+
+    def _bounded(self) -> None:
+        if len(self.header_name) + len(self.header_value) > MAX_HEADER_BYTES:
+            raise InvalidRequest(f"A header of the form is larger than {MAX_HEADER_BYTES} bytes.")
 
     def _header_end(self) -> None:
         assert self.part is not None
