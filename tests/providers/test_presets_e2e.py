@@ -8,8 +8,6 @@ and the ledger row against the fake's usage to the token.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 from tests.fakes.openai import FakeOpenAI
 from tests.openapi_schema import validate
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
+from wardgate import cli
 from wardgate.providers import registry
 from wardgate.providers.presets import PRESETS
 from wardgate.store.usage import by_request_id
@@ -41,13 +40,11 @@ def gateway(fake: FakeOpenAI) -> Iterator[RunningGateway]:
         yield gw
 
 
-def test_there_are_at_least_thirty_provider_types_and_the_cli_lists_them() -> None:
+def test_there_are_at_least_thirty_provider_types_and_the_cli_lists_them(capsys: pytest.CaptureFixture[str]) -> None:
     types = registry.provider_types()
     assert len(types) >= 30
-    out = subprocess.run(
-        [sys.executable, "-m", "wardgate.cli", "providers"], capture_output=True, text=True, check=True
-    )
-    lines = [line.split("\t") for line in out.stdout.splitlines()]
+    assert cli.main(["providers"]) == 0
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert [line[0] for line in lines] == sorted(types)
     for name, wire, operations in lines:
         assert wire and operations, name
