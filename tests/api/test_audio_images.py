@@ -168,8 +168,10 @@ def test_speech_is_relayed_as_audio_and_billed_by_the_character(
     assert fake.requests[-1].json == {"model": "tts-1", "voice": "alloy", "input": "hello world", "speed": 1.5}
     wav = client.audio.speech.create(model="tts", voice="alloy", input="x", response_format="wav")
     assert wav.response.headers["content-type"] == "audio/wav"
+    with client.audio.speech.with_streaming_response.create(model="tts", voice="alloy", input="é" * 4000) as streamed:
+        assert b"".join(streamed.iter_bytes(1000)) == b"FAKEAUDIO:" + ("é" * 4000).encode()
     row = ledger_row(gateway, raw.headers["x-wardgate-request-id"])
-    assert (row["operation"], row["details"]["characters"]) == ("speech", 11)
+    assert (row["operation"], row["details"]["characters"], row["stream"]) == ("speech", 11, True)
     assert row["cost_nanousd"] == to_nanousd(Decimal(11) * Decimal(15) / 1_000_000)
 
 

@@ -1,5 +1,5 @@
 """Audio and images on the OpenAI surface: ``/v1/audio/transcriptions`` and ``/v1/audio/translations`` (multipart),
-``/v1/audio/speech`` (JSON in, audio out), ``/v1/images/generations`` (JSON), ``/v1/images/edits`` and
+``/v1/audio/speech`` (JSON in, audio streamed out), ``/v1/images/generations`` (JSON), ``/v1/images/edits`` and
 ``/v1/images/variations`` (multipart).
 
 Each is one call through the same pipeline as chat (identity, model access, limits and budgets, routing and
@@ -26,8 +26,9 @@ from wardgate.api.asgi import JSON, Disconnected, Receive, Scope, Send, read_bod
 from wardgate.api.body import parse_object
 from wardgate.api.multipart import Form, boundary_of, read_form
 from wardgate.api.openai import DisconnectWatch, id_headers, request_meta, response_headers, uncancel
-from wardgate.core.call import Call, Operation, end_user_of
+from wardgate.core.call import Call, Operation, Result, end_user_of
 from wardgate.core.errors import InternalError, InvalidRequest, WardgateError
+from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
     from wardgate.core.runtime import Runtime
@@ -142,7 +143,8 @@ class MediaSurface:
         call: Call | None = None
         try:
             model = check(operation, body, form)
-            call = Call(request_id, "openai", operation, model, body, False, credential, started)
+            stream = operation == "speech"  # audio is relayed as the provider streams it
+            call = Call(request_id, "openai", operation, model, body, stream, credential, started)
             call.client_request_id = client_id
             call.end_user = end_user_of(body.get("user"))
             call.uploads = tuple(form.uploads) if form is not None else ()
@@ -150,6 +152,9 @@ class MediaSurface:
                 call.client_cert = runtime.read_client_cert(scope)
             scope["wardgate.call"] = call  # for the access log (server/access.py)
             result = await runtime.pipeline.run(call)
+            if result.stream is not None:
+                await _send_audio(send, call, result, watch)
+                return
             watch.done = True
             headers = response_headers(call, perf_counter())
             await send_bytes(send, result.status, result.to_bytes(), headers, result.content_type or JSON)
@@ -170,6 +175,34 @@ class MediaSurface:
             watch.close()
             if form is not None:
                 form.close()
+
+
+async def _send_audio(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:
+    """Audio bytes as they come. A failure once the answer has started cannot become an error body: the connection
+    is dropped without the final chunk, so the client sees a cut answer, never a complete-looking one."""
+    relay = result.stream
+    assert isinstance(relay, Relay), "the pipeline hands every stream over as a Relay"
+    headers = response_headers(call, perf_counter())
+    if not any(name == b"content-type" for name, _ in headers):
+        headers.append((b"content-type", b"application/octet-stream"))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    ended: BaseException | None = None
+    try:
+        async for batch in relay:
+            body = batch[0].to_bytes() if len(batch) == 1 else b"".join(chunk.to_bytes() for chunk in batch)
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+    except Exception as exc:  # the answer has started: it ends incomplete (the server drops the connection)
+        ended = exc
+        watch.done = True
+        log.warning("audio stream %s cut: %s", call.id, exc)
+        return
+    except BaseException as exc:  # cancelled: the client left
+        ended = exc
+        raise
+    finally:
+        await relay.aclose(ended)
+    watch.done = True
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _content_type(scope: Scope) -> str | None:

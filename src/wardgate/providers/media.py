@@ -9,19 +9,51 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from time import perf_counter
 from typing import IO, Any
 
 import aiohttp
 import orjson
 
-from wardgate.core.call import Call, Result
+from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import WardgateError
-from wardgate.providers.http import UpstreamHTTP
+from wardgate.providers.http import UpstreamHTTP, upstream_errors
 from wardgate.usage.media import media_usage
 
 ErrorOf = Callable[[aiohttp.ClientResponse, bytes], WardgateError]
+
+
+SPEECH_CHUNK = 64 * 1024
+
+
+async def open_speech(
+    call: Call,
+    http: UpstreamHTTP,
+    provider: str,
+    url: str,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    error_of: ErrorOf,
+) -> ChunkStream:
+    """Speech relayed as the provider streams it: each read of its body is one chunk of raw audio bytes (never
+    parsed). The content type goes on the call's response headers; the usage (characters) is known from the
+    request, so it is set before the first byte."""
+    response = await http.open(call, provider, url, orjson.dumps(body), headers, error_of)
+    call.response_headers.append(
+        (b"content-type", response.headers.get("content-type", "application/octet-stream").encode("latin-1"))
+    )
+    call.usage = media_usage(call.operation, call.body, b"", "")
+    return _audio(response, provider)
+
+
+async def _audio(response: aiohttp.ClientResponse, provider: str) -> AsyncIterator[list[Chunk]]:
+    try:
+        with upstream_errors(provider):
+            async for data in response.content.iter_chunked(SPEECH_CHUNK):
+                yield [Chunk(raw=data)]
+    finally:
+        response.release()
 
 
 async def send_media(
