@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PIN    := -c constraints.txt
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz upload-memory
+.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz upload-memory judge-modalities
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ judges: $(VENV)/.installed-test  ## install the external judges (Prism from npm,
 fuzz: judges  ## schemathesis on the data plane and the admin API for FUZZ_SECONDS (default 300) each: 0 5xx
 	WARDGATE_FUZZ_SECONDS=$${FUZZ_SECONDS:-300} WARDGATE_FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -p no:cacheprovider \
 		tests/judges/test_data_plane_fuzz.py tests/api/admin/test_openapi_fuzz.py $(ARGS)
+
+judge-modalities: judges  ## openai-python's own audio, images and responses tests through Wardgate vs Prism (delta 0)
+	WARDGATE_SDK_SUITE=all $(BIN)/python -m pytest -q tests/judges/test_openai_sdk_suite.py
 
 upload-memory: $(VENV)/.installed-test  ## issue 19's figure: a 512 MB upload through the gateway, <= 20 MB of RSS growth
 	WARDGATE_UPLOAD_TEST_MB=512 $(BIN)/python -m pytest -q tests/api/test_upload_memory.py
