@@ -64,6 +64,10 @@ def test_a_responses_request_becomes_the_golden_chat_body(case: str) -> None:
         ({"model": "m", "input": "x", "stream": "yes"}, "stream"),
         ({"model": "m", "input": "x", "metadata": {"k": 1}}, "metadata"),
         ({"model": "m", "input": "x", "previous_response_id": 5}, "previous_response_id"),
+        ({"model": "m", "input": "x", "truncation": 5}, "truncation"),
+        ({"model": "m", "input": "x", "service_tier": ["x"]}, "service_tier"),
+        ({"model": "m", "input": "x", "top_logprobs": -1}, "top_logprobs"),
+        ({"model": "m", "input": "x", "reasoning": "high"}, "reasoning"),
     ],
 )
 def test_a_bad_request_is_refused_naming_the_parameter(body: dict[str, Any], param: str) -> None:

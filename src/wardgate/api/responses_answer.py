@@ -106,9 +106,11 @@ def function_call_item(call_id: str, name: str, arguments: str, item_id: str | N
 
 def output_of(completion: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     """The output items of a chat completion's first choice, and its finish reason."""
-    choices = completion.get("choices") or []
-    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message") or {}
+    choices = completion.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        message = {}
     output: list[dict[str, Any]] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
@@ -116,8 +118,11 @@ def output_of(completion: dict[str, Any]) -> tuple[list[dict[str, Any]], str | N
     text, refusal = message.get("content"), message.get("refusal")
     if isinstance(text, str) and text or isinstance(refusal, str) and refusal:
         output.append(message_item(text if isinstance(text, str) else None, refusal))
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function") if isinstance(call.get("function"), dict) else {}
         output.append(
             function_call_item(
                 str(call.get("id") or new_id("call_")),
@@ -125,4 +130,5 @@ def output_of(completion: dict[str, Any]) -> tuple[list[dict[str, Any]], str | N
                 str(function.get("arguments") or ""),
             )  # fmt: skip
         )
-    return output, choice.get("finish_reason")
+    reason = choice.get("finish_reason")
+    return output, reason if isinstance(reason, str) else None

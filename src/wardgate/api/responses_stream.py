@@ -62,7 +62,8 @@ class ResponseStream:
             self.started = True
             events.append(self._event("response.created", response=dict(self.response)))
             events.append(self._event("response.in_progress", response=dict(self.response)))
-        for choice in chunk.get("choices") or []:
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 self._choice(choice, events)
         if usage is None and isinstance(chunk.get("usage"), dict):
@@ -88,7 +89,9 @@ class ResponseStream:
     # --- content ----------------------------------------------------------------------------------------------
 
     def _choice(self, choice: dict[str, Any], events: list[Event]) -> None:
-        delta = choice.get("delta") or {}
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            delta = {}
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
             self._open(events, "reasoning")
@@ -100,10 +103,11 @@ class ResponseStream:
         if isinstance(refusal, str) and refusal:
             self._open(events, "text")
             self.refusal.append(refusal)
-        for call in delta.get("tool_calls") or []:
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
             if isinstance(call, dict):
                 self._tool_call(call, events)
-        if choice.get("finish_reason"):
+        if isinstance(choice.get("finish_reason"), str) and choice["finish_reason"]:
             self.finish_reason = choice["finish_reason"]
             self._close_item(events)
 
@@ -118,7 +122,11 @@ class ResponseStream:
 
     def _tool_call(self, call: dict[str, Any], events: list[Event]) -> None:
         key = call.get("index", call.get("id", 0))
-        function = call.get("function") or {}
+        if not isinstance(key, int | str):
+            key = 0
+        function = call.get("function")
+        if not isinstance(function, dict):
+            function = {}
         if key != self.open_tool or self.open_kind != "tool":
             self._close_item(events)
             item_id = new_id("fc_")

@@ -70,6 +70,17 @@ def check_request(body: dict[str, Any]) -> str:
     for name in ("previous_response_id", "instructions", "user", "safety_identifier", "prompt_cache_key"):
         if body.get(name) is not None and not isinstance(body[name], str):
             raise invalid(f"Invalid type for '{name}': expected a string.", name)
+    if body.get("truncation") not in (None, "auto", "disabled"):
+        raise invalid("Invalid 'truncation': expected 'auto' or 'disabled'.", "truncation")
+    if body.get("service_tier") is not None and not isinstance(body["service_tier"], str):
+        raise invalid("Invalid type for 'service_tier': expected a string.", "service_tier")
+    for name in ("top_logprobs", "max_tool_calls"):
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31):
+            raise invalid(f"Invalid '{name}': expected a non-negative integer.", name)
+    for name in ("reasoning", "text"):
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            raise invalid(f"Invalid type for '{name}': expected an object.", name)
     tokens = body.get("max_output_tokens")
     if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 16):
         raise invalid("Invalid 'max_output_tokens': expected an integer of at least 16.", "max_output_tokens")
