@@ -82,7 +82,7 @@ request = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(request)
 def test_a_request_becomes_a_valid_chat_body_or_a_400(body: dict[str, Any]) -> None:
     try:
@@ -110,7 +110,7 @@ chunk = st.fixed_dictionaries(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(chunk, max_size=6), anything)
 def test_any_answer_becomes_a_response_or_a_gateway_error(chunks: list[dict[str, Any]], completion: Any) -> None:
     state = ResponseStream(skeleton({"model": "m", "input": "x"}, "resp_1", "m", 1))

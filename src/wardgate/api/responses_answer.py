@@ -122,7 +122,9 @@ def output_of(completion: dict[str, Any]) -> tuple[list[dict[str, Any]], str | N
     for call in calls if isinstance(calls, list) else ():
         if not isinstance(call, dict):
             continue
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function = call.get("function")
+        if not isinstance(function, dict):
+            function = {}
         output.append(
             function_call_item(
                 str(call.get("id") or new_id("call_")),
