@@ -151,7 +151,11 @@ class MediaSurface:
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
             scope["wardgate.call"] = call  # for the access log (server/access.py)
-            result = await runtime.pipeline.run(call)
+            try:
+                result = await runtime.pipeline.run(call)
+            finally:
+                if form is not None:  # the provider has the files (or failed): gone before the client hears back
+                    form.close()
             if result.stream is not None:
                 await _send_audio(send, call, result, watch)
                 return
