@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PIN    := -c constraints.txt
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check offline-install-check ui
+.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check offline-install-check ui upload-memory judge-modalities
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,11 @@ fuzz: judges  ## schemathesis on the data plane and the admin API for FUZZ_SECON
 
 ui:  ## rebuild the web console's committed assets (src/wardgate/ui/static) from ui/src with the pinned esbuild
 	cd ui && npm ci --no-audit --no-fund && npm run build
+judge-modalities: judges  ## openai-python's own audio, images and responses tests through Wardgate vs Prism (delta 0)
+	WARDGATE_SDK_SUITE=all $(BIN)/python -m pytest -q tests/judges/test_openai_sdk_suite.py
+
+upload-memory: $(VENV)/.installed-test  ## issue 19's figure: a 512 MB upload through the gateway, <= 20 MB of RSS growth
+	WARDGATE_UPLOAD_TEST_MB=512 $(BIN)/python -m pytest -q tests/api/test_upload_memory.py
 
 lint: $(VENV)/.installed-test  ## ruff format --check, ruff check, mypy
 	$(BIN)/ruff format --check src tests bench

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
+from wardgate.api.media import MediaSurface
 from wardgate.api.openai import OpenAISurface
+from wardgate.api.responses import PREFIXES as RESPONSE_PREFIXES
+from wardgate.api.responses import ResponsesSurface
 from wardgate.assemble import Worker, config_subscription, open_worker, reassemble
 from wardgate.cache.metrics import cache_collector
 from wardgate.config import Settings, load_config
@@ -30,6 +33,7 @@ from wardgate.reload.plan import Plan
 from wardgate.reload.reloader import ConfigReloader, open_reloader
 from wardgate.routing.metrics import routing_collector
 from wardgate.store.applied_config import AppliedConfigStore
+from wardgate.store.responses import ResponseStore
 from wardgate.usage import tokens
 
 log = logging.getLogger("wardgate")
@@ -54,12 +58,23 @@ class Gateway:
         self.config_events: ConfigEventListener | None = None
         surface = OpenAISurface(self.runtime)
         anthropic = AnthropicSurface(self.runtime)
+        responses = ResponsesSurface(self.runtime, self._responses)
+        media = MediaSurface(self.runtime)
         post: dict[str, Handler] = {
             "/chat/completions": surface.chat,
             "/completions": surface.completions,
             "/embeddings": surface.embeddings,
+            "/moderations": surface.moderations,
+            "/rerank": surface.rerank,
             "/messages": anthropic.messages,
             "/messages/count_tokens": anthropic.count_tokens,
+            "/responses": responses.create,
+            "/audio/transcriptions": media.transcriptions,
+            "/audio/translations": media.translations,
+            "/audio/speech": media.speech,
+            "/images/generations": media.images,
+            "/images/edits": media.image_edits,
+            "/images/variations": media.image_variations,
         }
         get: dict[str, Handler] = {"/models": surface.models}
         self._routes: dict[tuple[str, str], Handler] = {}
@@ -73,6 +88,7 @@ class Gateway:
         self.metrics = Metrics(shared_counters_from_env())
         self._paths = {path for _, path in self._routes}
         self._model = surface.model
+        self._response = responses.resource
 
     def _console(self) -> Handler:
         if self.console is None:
@@ -87,6 +103,11 @@ class Gateway:
             raise RuntimeError("the gateway has not started (lifespan startup did not run)")
         return self._runtime
 
+    def _responses(self) -> ResponseStore:
+        if self.worker is None:
+            raise RuntimeError("the gateway has not started (lifespan startup did not run)")
+        return self.worker.responses
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
@@ -97,6 +118,8 @@ class Gateway:
                 await send_error(send, MethodNotAllowed(f"Method {scope['method']} is not allowed on {path}."))
             elif scope["method"] == "GET" and path.startswith(("/v1/models/", "/models/")):
                 await self._model(scope, receive, send)
+            elif path.startswith(RESPONSE_PREFIXES):
+                await self._response(scope, receive, send)
             elif path.startswith("/admin") and self.worker is not None:
                 if self.control_plane is None:  # built on first use: most workers never serve /admin
                     from wardgate.api.admin import build_control_plane

@@ -69,6 +69,7 @@ from wardgate.store.keys import KeyStore, key_events_channel
 from wardgate.store.prompt_reviews import PromptReviews
 from wardgate.store.prompts import PromptStore
 from wardgate.store.rate_limits import RateLimitStore
+from wardgate.store.responses import ResponseStore
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
@@ -106,6 +107,7 @@ class Worker:
     guard_refresher: GuardRefresher  # re-reads the admin API's guards, as budgets are
     prompts: PromptState | None  # when `prompts:` is configured: labels and canaries, re-read by the admin API
     prompt_watch: CanaryWatch | None  # the canary judge (tests run a round with check())
+    responses: ResponseStore  # the Responses API's stored responses (api/responses.py)
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -257,6 +259,7 @@ async def open_worker(settings: Settings) -> Worker:
             guard_refresher=guard_refresher,
             prompts=prompts,
             prompt_watch=watch,
+            responses=ResponseStore(engine, outage),
             _exit=stack.pop_all(),
         )
     return worker
@@ -451,6 +454,7 @@ def assemble(
         model_names=tuple(settings.models),
         deployments=deployments,
         max_body_bytes=settings.server.max_body_bytes,
+        max_upload_bytes=settings.server.max_upload_bytes,
         read_client_cert=mtls.read if mtls is not None else None,
         prompts=prompts is not None,
     )

@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     bundle = commands.add_parser("bundle", help="write an offline-install artifact: wheels, the chart, the images")
     bundle.add_argument("--output", required=True, help="a new or empty directory")
     bundle.add_argument("--no-wheels", action="store_true", help="only the chart and the image list (no registry)")
+    commands.add_parser("providers", help="list every provider type: name, wire format, operations")
     cli_args.add_commands(commands)
     cli_guards.add_command(commands)
     from wardgate import cli_prompts
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "providers":
+        return providers()
     if args.command == "serve":
         return serve(args)
     if args.command == "bundle":
@@ -72,6 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return cli_config.apply(args.file)
     return check(args.file)
+
+
+def providers() -> int:
+    """Every provider type, one per line: name, wire format, operations (the Responses API, on every type with chat,
+    is translated onto chat)."""
+    from wardgate.providers import registry
+
+    for name, ptype in sorted(registry.provider_types().items()):
+        print(f"{name}\t{ptype.wire}\t{','.join(ptype.operations)}")
+    return 0
 
 
 def check(path: str) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes import rerank_logic
 from tests.fakes.cohere_logic import (
     CHAT_FIELDS,
     EMBED_FIELDS,
@@ -120,7 +121,10 @@ class FakeCohere(LoopbackServer):
                 return self._failure(payload["model"]) or _json(
                     200, embed_answer(payload, self.embedding_dim, new_id())
                 )
-        except BadRequest as exc:
+            if request.method == "POST" and request.path == "/v2/rerank":
+                rerank_logic.check_cohere(payload)
+                return self._failure(payload["model"]) or _json(200, rerank_logic.cohere_answer(payload, new_id()))
+        except (BadRequest, rerank_logic.RerankError) as exc:
             return _json(400, error_body(str(exc)))
         return _json(404, error_body(f"{request.method} {request.path} not found"))
 

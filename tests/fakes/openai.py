@@ -38,12 +38,23 @@ from aiohttp import web
 
 from tests.fakes import openai_chat as chat
 from tests.fakes import openai_logic as logic
+from tests.fakes import openai_media as media
+from tests.fakes import openai_moderation as moderation
+from tests.fakes import rerank_logic
 from tests.fakes.server import LoopbackServer, RecordedRequest
 
 _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"/v1/chat/completions"), "chat"),
     ("POST", re.compile(r"/v1/completions"), "completions"),
     ("POST", re.compile(r"/v1/embeddings"), "embeddings"),
+    ("POST", re.compile(r"/v1/moderations"), "moderations"),
+    ("POST", re.compile(r"/v1/rerank"), "rerank"),
+    ("POST", re.compile(r"/v1/audio/transcriptions"), "transcriptions"),
+    ("POST", re.compile(r"/v1/audio/translations"), "translations"),
+    ("POST", re.compile(r"/v1/audio/speech"), "speech"),
+    ("POST", re.compile(r"/v1/images/generations"), "images"),
+    ("POST", re.compile(r"/v1/images/edits"), "image_edits"),
+    ("POST", re.compile(r"/v1/images/variations"), "image_variations"),
     ("GET", re.compile(r"/v1/models"), "models"),
     ("GET", re.compile(r"/v1/models/(?P<model>.+)"), "model"),
     ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions"), "chat"),
@@ -51,6 +62,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/embeddings"), "embeddings"),
 )
 _SLOW = re.compile(r"slow-(\d+)")
+_MULTIPART = frozenset({"transcriptions", "translations", "image_edits", "image_variations"})
 _ID_PREFIX = {"chat": "chatcmpl-fake", "completions": "cmpl-fake"}
 _AZURE_NOT_FOUND = {"error": {"code": "404", "message": "Resource not found"}}
 _AZURE_UNAUTHORIZED = {
@@ -123,7 +135,7 @@ class FakeOpenAI(LoopbackServer):
 
     async def _serve(self, request: web.Request, recorded: RecordedRequest) -> web.StreamResponse:
         try:
-            return await self._answer(request, recorded.json)
+            return await self._answer(request, recorded.json, recorded.body)
         except logic.BadRequest as exc:
             return _json(400, logic.error_body(str(exc), "invalid_request_error", param=exc.param, code=exc.code))
         except (asyncio.CancelledError, ConnectionResetError):
@@ -132,7 +144,7 @@ class FakeOpenAI(LoopbackServer):
                 self._note_disconnect()
             raise
 
-    async def _answer(self, request: web.Request, payload: Any) -> web.StreamResponse:
+    async def _answer(self, request: web.Request, payload: Any, recorded_body: bytes = b"") -> web.StreamResponse:
         route = _route(request.method, request.path)
         if route is None:
             message = f"Invalid URL ({request.method} {request.path})"
@@ -149,6 +161,8 @@ class FakeOpenAI(LoopbackServer):
             if failure is not None:
                 return _json(*failure)
             return _json(200, logic.model_object(params["model"]))
+        if operation in _MULTIPART:
+            return self._multipart(operation, recorded_body, request.headers.get("content-type", ""))
         if not isinstance(payload, dict):
             raise logic.BadRequest(
                 "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
@@ -163,6 +177,18 @@ class FakeOpenAI(LoopbackServer):
             return early
         if operation == "embeddings":
             return _json(200, logic.embeddings(payload, model, self.embedding_dim))
+        if operation == "speech":
+            audio, content_type = media.speech(payload)
+            return web.Response(status=200, body=audio, content_type=content_type)
+        if operation == "images":
+            return _json(200, media.images(payload, 0))
+        if operation == "rerank":
+            try:
+                return _json(200, rerank_logic.compatible_answer(payload, model, f"rerank-fake{next(self._ids):016d}"))
+            except rerank_logic.RerankError as exc:
+                raise logic.BadRequest(str(exc)) from None
+        if operation == "moderations":
+            return _json(200, moderation.moderation(payload, model, f"modr-fake{next(self._ids):016d}"))
         meta = logic.Meta(
             id=f"{_ID_PREFIX[operation]}{next(self._ids):016d}",
             created=int(time.time()),
@@ -179,6 +205,22 @@ class FakeOpenAI(LoopbackServer):
             return await self._stream(request, logic.completion_chunks(payload, meta), model)
         return _json(200, logic.completion(payload, meta))
 
+    def _multipart(self, operation: str, body: bytes, content_type: str) -> web.Response:
+        if not content_type.startswith("multipart/form-data"):
+            raise logic.BadRequest("Expected a multipart/form-data body.")
+        fields, files = media.parse_form(body, content_type)
+        if operation in ("transcriptions", "translations"):
+            if "file" not in files:
+                raise logic.BadRequest("Missing required parameter: 'file'.", param="file")
+            answer, answer_type = media.transcription(fields, files, translate=operation == "translations")
+            if isinstance(answer, str):
+                return web.Response(status=200, text=answer, content_type="text/plain")
+            return _json(200, answer)
+        images = [name for name in files if name.removesuffix("[]") == "image"]
+        if not images:
+            raise logic.BadRequest("Missing required parameter: 'image'.", param="image")
+        return _json(200, media.images(fields, len(images)))
+
     def _authenticate(self, request: web.Request, *, azure: bool) -> web.Response | None:
         if azure:
             if "api-version" not in request.query:
@@ -186,6 +228,9 @@ class FakeOpenAI(LoopbackServer):
             if request.headers.get("api-key") != self.api_key:
                 return _json(401, _AZURE_UNAUTHORIZED)
             return None
+        if "api-key" in request.headers and "Authorization" not in request.headers:  # Azure AI Foundry's v1 API
+            presented = request.headers["api-key"]
+            return None if presented == self.api_key else _json(401, logic.invalid_api_key_body(presented or None))
         authorization = request.headers.get("Authorization", "")
         scheme, _, presented = authorization.partition(" ")
         if scheme.lower() != "bearer":

@@ -36,6 +36,14 @@ SERVED = {
     "/embeddings": ("post",),
     "/models": ("get",),
     "/models/{model}": ("get",),
+    "/moderations": ("post",),
+    "/audio/transcriptions": ("post",),
+    "/audio/translations": ("post",),
+    "/audio/speech": ("post",),
+    "/images/generations": ("post",),
+    "/images/edits": ("post",),
+    "/images/variations": ("post",),
+    "/responses": ("post",),
 }
 
 

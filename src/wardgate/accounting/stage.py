@@ -87,11 +87,15 @@ class AccountingStage:
 
 
 def _details(call: Call) -> dict[str, object] | None:
-    details = _route(call)
+    route = _route(call)
+    media = call.usage.media() if call.usage is not None else None  # searches, audio seconds, characters, images
+    if not call.usage_estimated and not media and not call.guard_decisions:
+        return route
+    details: dict[str, object] = {**(route or {}), **(media or {})}
     if call.usage_estimated:
-        details = {**(details or {}), "usage_estimated": True}
+        details["usage_estimated"] = True
     if call.guard_decisions:  # guard name → type, action, counts per entity type (never the values)
-        details = {**(details or {}), "guards": call.guard_decisions}
+        details["guards"] = call.guard_decisions
     return details
 
 

@@ -122,6 +122,13 @@ class OpenAISurface:
     async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._handle(scope, receive, send, "embeddings")
 
+    async def moderations(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send, "moderations")
+
+    async def rerank(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Cohere's rerank shape (there is no OpenAI rerank API), on the same governed path."""
+        await self._handle(scope, receive, send, "rerank")
+
     async def _handle(self, scope: Scope, receive: Receive, send: Send, operation: Operation) -> None:
         started = perf_counter()
         runtime = self._runtime()
@@ -147,8 +154,13 @@ class OpenAISurface:
                     )
             elif operation == "completions":
                 model, stream = validate.completions(body)
-            else:
+            elif operation == "embeddings":
                 model, stream = validate.embeddings(body), False
+            elif operation == "rerank":
+                model, stream = validate.rerank(body), False
+            else:
+                model, stream = validate.moderations(body), False
+                body.setdefault("model", model)
             call = Call(request_id, "openai", operation, model, body, stream, credential, started)
             call.client_request_id = client_id
             call.end_user = end_user_of(body.get("user"))

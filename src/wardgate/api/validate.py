@@ -272,6 +272,47 @@ def embeddings(body: dict[str, Any]) -> str:
     return model
 
 
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"  # OpenAI's default when a request names no model
+
+
+def moderations(body: dict[str, Any]) -> str:
+    """The model (OpenAI's default when none is named): ``input`` is a string, strings, or text and image parts."""
+    model = body.get("model", DEFAULT_MODERATION_MODEL)
+    if not isinstance(model, str) or not model:
+        raise _fail("model", "a non-empty string")
+    data = _required(body, "input")
+    if isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
+        for n, part in enumerate(data):
+            kind = part.get("type")
+            if kind == "text":
+                string(_required(part, "text", f"input[{n}]."), f"input[{n}].text")
+            elif kind == "image_url":
+                obj(_required(part, "image_url", f"input[{n}]."), f"input[{n}].image_url")
+            else:
+                raise _fail(f"input[{n}].type", "'text' or 'image_url'")
+    elif not isinstance(data, str) and not (isinstance(data, list) and all(isinstance(x, str) for x in data)):
+        raise _fail("input", "a string, an array of strings or an array of text and image parts")
+    return model
+
+
+_RERANK: dict[str, Check] = {"top_n": count, "max_tokens_per_doc": count, "return_documents": boolean}
+MAX_RERANK_DOCUMENTS = 10_000
+
+
+def rerank(body: dict[str, Any]) -> str:
+    """Cohere's rerank shape (v2, and v1's ``{"text": ...}`` documents): ``query`` and a non-empty ``documents``."""
+    model = _model(body)
+    string(_required(body, "query"), "query")
+    documents = _required(body, "documents")
+    if not isinstance(documents, list) or not documents or len(documents) > MAX_RERANK_DOCUMENTS:
+        raise _fail("documents", f"a non-empty array of at most {MAX_RERANK_DOCUMENTS} documents")
+    for n, document in enumerate(documents):
+        if not isinstance(document, str) and not (isinstance(document, dict) and isinstance(document.get("text"), str)):
+            raise _fail(f"documents[{n}]", "a string or an object with a string 'text'")
+    _fields(body, _RERANK)
+    return model
+
+
 def _is_prompt_array(value: Any) -> bool:
     """An array of strings, of token ids, or of token-id arrays: what completions and embeddings take."""
     if not isinstance(value, list):

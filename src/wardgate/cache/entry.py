@@ -57,7 +57,7 @@ class CachedAnswer:
                 stale_until=float(head["s"]),
                 latency_ms=int(head["l"]),
                 cost_nanousd=int(head["c"]),
-                usage=None if u is None else Usage(*(int(x) for x in u)),
+                usage=None if u is None else Usage(int(u[0]), int(u[1]), int(u[2]), int(u[3]), int(u[4])),
             )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
             return None

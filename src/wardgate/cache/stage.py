@@ -42,6 +42,8 @@ log = logging.getLogger("wardgate.cache")
 CONTROLS = ("no-store", "no-cache", "only-if-cached")
 HEADER = b"x-wardgate-cache"
 _NO_OPTIONS = CacheOptions()
+# uploads and binary answers (audio, images) are never cached
+CACHED_OPERATIONS = frozenset({"chat", "completions", "embeddings", "moderations", "rerank"})
 
 
 class CacheMiss(WardgateError):
@@ -94,8 +96,8 @@ class CacheStage:
     async def before(self, call: Call) -> Result | None:
         policy = self._policies.get(call.model)
         principal = call.principal
-        if policy is None or principal is None:
-            return None
+        if policy is None or principal is None or call.operation not in CACHED_OPERATIONS:
+            return None  # uploads and binary answers (audio, images) are never cached
         options = call.cache_options or _NO_OPTIONS
         control = "only-if-cached" if call.cache_only is not None else parse_control(options.control)
         ttl_s = parse_ttl(options.ttl, policy.ttl_s, self._cache.config.max_ttl_s)

@@ -60,6 +60,8 @@ class ServerConfig(Frozen):
     """The HTTP server of every worker. Defaults and their reasons: docs/configuration.md#server."""
 
     max_body_bytes: Annotated[int, Field(gt=0)] = 32 * 1024 * 1024
+    # multipart uploads (audio, images): spooled to disk as they arrive, so this may exceed max_body_bytes
+    max_upload_bytes: Annotated[int, Field(gt=0)] = 64 * 1024 * 1024
     max_connections: Annotated[int, Field(ge=16, le=1_000_000)] = 10_000  # per worker; also kept under the fd limit
     header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # a request's line and headers, from first byte
     keep_alive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 75.0  # an idle connection between two requests

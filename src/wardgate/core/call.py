@@ -14,11 +14,24 @@ from wardgate.core.usage import Usage
 if TYPE_CHECKING:
     from wardgate.core.deployment import Deployment
     from wardgate.core.principal import Principal
+    from wardgate.core.upload import Upload
 
 END_USER_MAX = 256  # longer end-user ids are replaced by their hash: bounded, still distinct
 
-Surface = Literal["openai", "anthropic"]
-Operation = Literal["chat", "completions", "embeddings"]
+Surface = Literal["openai", "anthropic", "responses"]
+Operation = Literal[
+    "chat",
+    "completions",
+    "embeddings",
+    "moderations",
+    "rerank",
+    "transcriptions",
+    "translations",
+    "speech",
+    "images",
+    "image_edits",
+    "image_variations",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +111,8 @@ class Call:
     # stage's after hook, read by accounting's (which runs later)
     guard_decisions: dict[str, dict[str, object]] | None = None
     prompt: PromptUse | None = None  # set by the prompts stage when the request named a managed prompt
+    uploads: tuple[Upload, ...] = ()  # files of a multipart request (audio, images), spooled to disk; the surface
+    # that read them removes them; ``body`` holds the form's text fields
 
 
 def end_user_of(value: object) -> str | None:
@@ -156,6 +171,7 @@ class Result:
     _body: dict[str, Any] | None = None
     stream: ChunkStream | None = None
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    content_type: bytes | None = None  # of ``raw`` when it is not JSON (audio, text transcripts)
 
     @classmethod
     def of(cls, body: dict[str, Any], status: int = 200) -> Result:

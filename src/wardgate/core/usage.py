@@ -20,6 +20,20 @@ class Usage:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    search_units: int = 0  # rerank searches, where the provider bills them (Cohere's ``billed_units``)
+    audio_seconds: float = 0.0  # audio transcribed or translated, where billed by duration (whisper-1)
+    characters: int = 0  # text spoken (text-to-speech models billed per character)
+    images: int = 0  # images generated, edited or varied
+    image_kind: str | None = None  # "<size>/<quality>" of those images, which their price depends on
+
+    def media(self) -> dict[str, object]:
+        """The non-token units of this usage that are not zero (for the ledger row's details)."""
+        out: dict[str, object] = {}
+        for name in ("search_units", "audio_seconds", "characters", "images", "image_kind"):
+            value = getattr(self, name)
+            if value:
+                out[name] = value
+        return out
 
     @property
     def total_tokens(self) -> int:
@@ -30,6 +44,8 @@ class Usage:
         """Read an OpenAI ``usage`` object (chat, completions, embeddings)."""
         prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
         completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
+        if not prompt and not completion:  # rerank APIs (Jina, vLLM) report only the total: all of it is input
+            prompt = usage.get("total_tokens") or 0
         pdetails = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
         cdetails = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
         return cls(

@@ -24,6 +24,8 @@ def prompt_upper_bound(call: Call) -> int:
         size = len(orjson.dumps(body.get("messages") or []))
         tools = body.get("tools")
         return size + (len(orjson.dumps(tools)) if tools else 0)
+    if call.operation == "rerank":
+        return len(orjson.dumps(rerank_texts(body)))
     data = body.get("prompt") if call.operation == "completions" else body.get("input")
     if isinstance(data, list) and data and all(isinstance(x, int) for x in data):
         return len(data)
@@ -36,8 +38,18 @@ def prompt_tokens(call: Call, model: str) -> int:
         tools = body.get("tools")
         extra = tokens.count_text(orjson.dumps(tools).decode(), model) if tools else 0
         return tokens.count_chat(body.get("messages") or [], model) + extra
+    if call.operation == "rerank":
+        return _count_input(rerank_texts(body), model)
     data = body.get("prompt") if call.operation == "completions" else body.get("input")
     return _count_input(data, model)
+
+
+def rerank_texts(body: Mapping[str, Any]) -> list[str]:
+    """The query and every document of a rerank request (validated: strings, or objects with a ``text``)."""
+    texts = [body.get("query") or ""]
+    for document in body.get("documents") or ():
+        texts.append(document if isinstance(document, str) else str(document.get("text") or ""))
+    return texts
 
 
 def _count_input(data: Any, model: str) -> int:
@@ -51,7 +63,7 @@ def _count_input(data: Any, model: str) -> int:
 
 
 def output_bound(call: Call, default: int) -> int:
-    if call.operation == "embeddings":
+    if call.operation not in ("chat", "completions"):
         return 0
     body = call.body
     limit = body.get("max_completion_tokens") or body.get("max_tokens")

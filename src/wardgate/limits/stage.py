@@ -33,6 +33,7 @@ log = logging.getLogger("wardgate.limits")
 
 
 CostOf = Callable[[Call], int]
+STREAMED_TEXT = frozenset({"chat", "completions"})  # streams whose chunks are text the output bound applies to
 MAX_AMOUNT = 2**50  # one hold or settlement (client- or upstream-controlled sizes): thousands never overflow 64 bits
 UNCOUNTED = (b"x-wardgate-limits", b"unenforced; the limits store is unavailable")
 # A counter is "near" its cap when its room is less than this many of the last loose hold: then first holds on it
@@ -329,8 +330,8 @@ class LimitsStage:
 
     def on_chunk(self, call: Call, chunk: Chunk) -> Chunk | None:
         reservation = self.reservations.get(call.id)
-        if reservation is None or reservation.output_bound is None:
-            return chunk
+        if reservation is None or reservation.output_bound is None or call.operation not in STREAMED_TEXT:
+            return chunk  # streamed audio (speech) is billed by its input's characters, not by what it relays
         choices = chunk.data.get("choices") or []
         for choice in choices:
             delta = choice.get("delta") or {}

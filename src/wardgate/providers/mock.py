@@ -289,4 +289,5 @@ registry.add(
     MockConfig,
     lambda name, config, http: MockAdapter(name, config),
     "built-in deterministic provider (demo, tests, load tests)",
+    operations=("chat", "completions", "embeddings"),
 )

@@ -20,10 +20,35 @@ from wardgate.core.usage import Usage
 from wardgate.providers import registry
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
-from wardgate.providers.presets import CHAT, COMPLETIONS, EMBEDDINGS, PRESETS, Preset
+from wardgate.providers.media import open_speech, send_media
+from wardgate.providers.presets import (
+    AUDIO,
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    IMAGES,
+    MODERATIONS,
+    OPERATION_ORDER,
+    PRESETS,
+    RERANK,
+    Preset,
+)
 from wardgate.providers.streaming import OnEvent, read_stream
 
-_PATHS = {CHAT: "/chat/completions", COMPLETIONS: "/completions", EMBEDDINGS: "/embeddings"}
+_PATHS = {
+    CHAT: "/chat/completions",
+    COMPLETIONS: "/completions",
+    EMBEDDINGS: "/embeddings",
+    MODERATIONS: "/moderations",
+    RERANK: "/rerank",
+    "transcriptions": "/audio/transcriptions",
+    "translations": "/audio/translations",
+    "speech": "/audio/speech",
+    "images": "/images/generations",
+    "image_edits": "/images/edits",
+    "image_variations": "/images/variations",
+}
+MEDIA = AUDIO | IMAGES
 _USAGE_MARKS = (b'"usage":{', b'"usage": {')
 
 
@@ -102,6 +127,9 @@ class OpenAIAdapter:
         return body
 
     async def send(self, call: Call) -> Result:
+        if call.operation in MEDIA:
+            wire = self.wire_body(call)
+            return await send_media(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
         data, body = await self.http.exchange(
             call, self.name, self.url(call), orjson.dumps(self.wire_body(call)), self.headers, self.error
         )
@@ -112,6 +140,9 @@ class OpenAIAdapter:
 
     async def open_stream(self, call: Call) -> ChunkStream:
         assert call.deployment is not None
+        if call.operation == "speech":
+            wire = self.wire_body(call)
+            return await open_speech(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
         body = self.wire_body(call)
         options = body.get("stream_options")
         client_wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))
@@ -225,7 +256,7 @@ class AzureAdapter(OpenAIAdapter):
             http,
             base_url=config.base_url,
             headers={"api-key": key, "content-type": "application/json", **config.headers},
-            operations=frozenset({CHAT, COMPLETIONS, EMBEDDINGS}),
+            operations=frozenset({CHAT, COMPLETIONS, EMBEDDINGS}) | AUDIO | IMAGES,
             stream_usage=True,
             secrets=(key,),
         )
@@ -244,7 +275,10 @@ def _openai_factory(preset: Preset) -> registry.AdapterFactory:
         key = config.api_key.get_secret_value() if config.api_key else ""
         headers = {"content-type": "application/json"}
         if key:
-            headers["authorization"] = f"Bearer {key}"
+            if preset.key_header == "authorization":
+                headers["authorization"] = f"Bearer {key}"
+            else:
+                headers[preset.key_header] = key
         if config.organization:
             headers["openai-organization"] = config.organization
         if config.project:
@@ -267,6 +301,20 @@ def _openai_factory(preset: Preset) -> registry.AdapterFactory:
 
 
 for _preset in PRESETS.values():
-    registry.add(_preset.type, OpenAIConfig, _openai_factory(_preset), _preset.label)
+    registry.add(
+        _preset.type,
+        OpenAIConfig,
+        _openai_factory(_preset),
+        _preset.label,
+        wire="openai",
+        operations=tuple(op for op in OPERATION_ORDER if op in _preset.operations),
+    )
 
-registry.add("azure", AzureConfig, lambda name, config, http: AzureAdapter(name, http, config), "Azure OpenAI")
+registry.add(
+    "azure",
+    AzureConfig,
+    lambda name, config, http: AzureAdapter(name, http, config),
+    "Azure OpenAI",
+    wire="openai (Azure deployment URLs)",
+    operations=(CHAT, COMPLETIONS, EMBEDDINGS, *sorted(AUDIO), *sorted(IMAGES)),
+)

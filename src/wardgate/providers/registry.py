@@ -23,23 +23,40 @@ class ProviderType:
     config: type[BaseModel]
     factory: AdapterFactory
     description: str
+    wire: str = ""  # the wire format spoken upstream ("openai" for every OpenAI-compatible preset)
+    operations: tuple[str, ...] = ()  # what its adapter serves: chat, completions, embeddings, moderations, rerank
 
 
 _TYPES: dict[str, ProviderType] = {}
 
 
-def register(name: str, config: type[BaseModel], description: str = "") -> Callable[[AdapterFactory], AdapterFactory]:
+def register(
+    name: str,
+    config: type[BaseModel],
+    description: str = "",
+    *,
+    wire: str | None = None,
+    operations: tuple[str, ...] = (),
+) -> Callable[[AdapterFactory], AdapterFactory]:
     def decorate(factory: AdapterFactory) -> AdapterFactory:
         if name in _TYPES:
             raise RuntimeError(f"provider type {name!r} registered twice")
-        _TYPES[name] = ProviderType(name, config, factory, description)
+        _TYPES[name] = ProviderType(name, config, factory, description, wire or name, operations)
         return factory
 
     return decorate
 
 
-def add(name: str, config: type[BaseModel], factory: AdapterFactory, description: str = "") -> None:
-    register(name, config, description)(factory)
+def add(
+    name: str,
+    config: type[BaseModel],
+    factory: AdapterFactory,
+    description: str = "",
+    *,
+    wire: str | None = None,
+    operations: tuple[str, ...] = (),
+) -> None:
+    register(name, config, description, wire=wire, operations=operations)(factory)
 
 
 def provider_types() -> dict[str, ProviderType]:

@@ -12,7 +12,10 @@ from wardgate.routing.route import Route
 from wardgate.routing.state import RoutingState
 from wardgate.routing.strategies import Target
 
-OPERATIONS = ("chat", "completions", "embeddings")
+OPERATIONS = (
+    "chat", "completions", "embeddings", "moderations", "rerank",
+    "transcriptions", "translations", "speech", "images", "image_edits", "image_variations",
+)  # fmt: skip
 PriceOf = Callable[[DeploymentConfig], float | None]  # blended USD per 1M tokens
 
 

@@ -102,7 +102,7 @@ class Route:
 
     def _model_class(self, call: Call) -> tuple[str | None, float | None]:
         config = self.classifier_config
-        if self.classifier is not None and config is not None and call.operation != "embeddings":
+        if self.classifier is not None and config is not None and call.operation in ("chat", "completions"):
             try:
                 difficulty = float(self.classifier.score(call.body))
             except Exception:  # a plug-in's bug must not fail the call: route as if unclassified

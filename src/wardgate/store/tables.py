@@ -298,3 +298,19 @@ prompt_canaries = Table(
     Column("started_by", String(200), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
 )
+
+# Responses API state (api/responses.py), translated onto chat: one row per stored response. `owner` scopes it (the
+# caller's project, else its principal): another project's id is unknown, never readable. `response` is the response
+# object as sent, `input_items` this request's input items, `messages` the chat conversation up to and including
+# this response (what `previous_response_id` continues from); all three canonical JSON text.
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("response", Text, nullable=False),
+    Column("input_items", Text, nullable=False),
+    Column("messages", Text, nullable=False),
+    Index("ix_responses_owner", "owner"),
+)

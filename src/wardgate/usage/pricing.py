@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from wardgate.core.usage import Usage
 
 PER_MILLION = Decimal(1_000_000)
+PER_THOUSAND = Decimal(1_000)
 _NANO = Decimal(1_000_000_000)
 _EXACT = Context(prec=60)  # wide enough that no sum of token counts × prices is ever rounded
 
@@ -65,6 +66,19 @@ class Price:
     reasoning: Decimal | None = None
     batch_discount: Decimal | None = None  # fraction taken off the whole cost of a batch call, e.g. 0.5
     tiers: tuple[PriceTier, ...] = ()  # ascending by threshold
+    search_units: Decimal | None = None  # USD per 1,000 rerank search units (Cohere bills searches, not tokens)
+    audio_minute: Decimal | None = None  # USD per minute of audio transcribed or translated
+    characters: Decimal | None = None  # USD per 1M characters of speech synthesised
+    images: tuple[tuple[str, Decimal], ...] = ()  # USD per image by "<size>/<quality>", "<size>" or "default"
+
+    def image_price(self, kind: str | None) -> Decimal | None:
+        """The price of one image of ``kind`` ("<size>/<quality>"): that exact kind, else its size, else default."""
+        table = dict(self.images)
+        candidates = [kind, kind.split("/")[0]] if kind else []
+        for key in [*candidates, "default"]:
+            if key in table:
+                return table[key]
+        return None
 
     @classmethod
     def from_config(cls, config: PriceConfig, *, batch_discount: Decimal | None = None) -> Price:
@@ -76,6 +90,10 @@ class Price:
             cache_write=config.cache_write,
             reasoning=config.reasoning,
             batch_discount=config.batch_discount if config.batch_discount is not None else batch_discount,
+            search_units=config.search_units,
+            audio_minute=config.audio_minute,
+            characters=config.characters,
+            images=tuple(sorted(config.images.items())),
             tiers=tuple(
                 PriceTier(t.above_input_tokens, t.input, t.output, t.cached_input, t.cache_write, t.reasoning)
                 for t in config.tiers
@@ -116,6 +134,16 @@ def cost(usage: Usage, price: Price, *, batch: bool = False) -> Decimal:
             + answered * output_rate
             + reasoning * reasoning_rate
         ) / PER_MILLION
+        if usage.search_units > 0 and price.search_units is not None:
+            total += usage.search_units * price.search_units / PER_THOUSAND
+        if usage.audio_seconds > 0 and price.audio_minute is not None:
+            total += Decimal(str(usage.audio_seconds)) * price.audio_minute / 60
+        if usage.characters > 0 and price.characters is not None:
+            total += usage.characters * price.characters / PER_MILLION
+        if usage.images > 0:
+            per_image = price.image_price(usage.image_kind)
+            if per_image is not None:
+                total += usage.images * per_image
         if batch and price.batch_discount is not None:
             total *= 1 - price.batch_discount
         return total
@@ -153,6 +181,10 @@ class PriceConfig(BaseModel):
     reasoning: NonNegative | None = None
     batch_discount: Annotated[Decimal, Field(ge=0, le=1)] | None = None
     tiers: tuple[PriceTierConfig, ...] = ()
+    search_units: NonNegative | None = None  # USD per 1,000 rerank search units
+    audio_minute: NonNegative | None = None  # USD per minute of audio (transcriptions, translations)
+    characters: NonNegative | None = None  # USD per 1M characters (text-to-speech)
+    images: dict[str, NonNegative] = Field(default_factory=dict)  # USD per image by "<size>/<quality>" or "<size>"
 
     @model_validator(mode="after")
     def _tiers_ascending(self) -> PriceConfig:

@@ -78,4 +78,4 @@ def build(name: str, config: AnthropicConfig, http: UpstreamHTTP) -> AnthropicAd
     )
 
 
-registry.add(TYPE, AnthropicConfig, build, "Anthropic Messages API")
+registry.add(TYPE, AnthropicConfig, build, "Anthropic Messages API", operations=("chat", "completions"))

@@ -58,4 +58,6 @@ def _build(name: str, config: CohereConfig, http: UpstreamHTTP) -> CohereAdapter
     return CohereAdapter(name, http, base_url=config.base_url, api_key=config.api_key.get_secret_value())
 
 
-registry.add("cohere", CohereConfig, _build, "Cohere (API v2: Chat, Embed)")
+registry.add(
+    "cohere", CohereConfig, _build, "Cohere (API v2: Chat, Embed, Rerank)", operations=("chat", "embeddings", "rerank")
+)

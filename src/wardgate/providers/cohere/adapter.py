@@ -12,13 +12,14 @@ import orjson
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamError, UpstreamUnavailable, WardgateError
 from wardgate.providers.cohere.embed import embed_from_wire, embed_to_wire, embed_usage_from_wire
+from wardgate.providers.cohere.rerank import rerank_answer, rerank_to_wire, rerank_usage
 from wardgate.providers.cohere.stream import StreamState, chunks_from_event
 from wardgate.providers.cohere.translate import TYPE, from_wire, to_wire, usage_from_wire
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
 from wardgate.providers.streaming import OnEnd, OnEvent, read_stream
 
-_OPERATIONS = frozenset({"chat", "embeddings"})
+_OPERATIONS = frozenset({"chat", "embeddings", "rerank"})
 _INVALID_TOKEN = 498  # Cohere's status for a malformed or revoked key: an authentication failure like 401
 
 
@@ -43,6 +44,10 @@ class CohereAdapter:
             body = await self._post_json(call, "/v2/embed", embed_to_wire(call.body, model))
             call.usage = embed_usage_from_wire(body)
             return Result.of(embed_from_wire(body, model, encoding_format=call.body.get("encoding_format") or "float"))
+        if call.operation == "rerank":
+            body = await self._post_json(call, "/v2/rerank", rerank_to_wire(call.body, model))
+            call.usage = rerank_usage(body)
+            return Result.of(rerank_answer(dict(body), call.body))
         body = await self._post_json(call, "/v2/chat", to_wire(call.body, model))
         answer = from_wire(body, model, provider=self.name)
         call.usage = usage_from_wire(body.get("usage"))

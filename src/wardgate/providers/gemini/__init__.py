@@ -81,5 +81,13 @@ def build_vertex(name: str, config: VertexConfig, http: UpstreamHTTP) -> VertexA
     return VertexAdapter(name, http, config.endpoint(), project=config.project, location=config.location, tokens=tokens)
 
 
-registry.add("gemini", GeminiConfig, build_gemini, "Google Gemini API (AI Studio, API key)")
-registry.add("vertex", VertexConfig, build_vertex, "Google Vertex AI Gemini (google-auth: wardgate[vertex])")
+registry.add(
+    "gemini", GeminiConfig, build_gemini, "Google Gemini API (AI Studio, API key)", operations=("chat", "embeddings")
+)
+registry.add(
+    "vertex",
+    VertexConfig,
+    build_vertex,
+    "Google Vertex AI Gemini (google-auth: wardgate[vertex])",
+    operations=("chat", "embeddings"),
+)

@@ -1,0 +1,77 @@
+"""Stored Responses API state: one row per response created with ``store`` (the default), scoped by owner.
+
+The owner is the caller's project (any key of the project may read, continue or delete it, as with OpenAI), else
+its principal. Every query is by (id, owner): an id of another owner is not found, never readable, and its
+existence is not revealed. Replicas share the rows through the store (PostgreSQL), so a response created on one
+replica is continued, read or deleted on any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wardgate.core.outage import Outage
+from wardgate.store.availability import reaching_store
+from wardgate.store.common import now
+from wardgate.store.tables import responses
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    response: dict[str, Any]
+    input_items: list[dict[str, Any]]
+    messages_json: bytes  # the chat conversation, parsed only to continue it
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        value: list[dict[str, Any]] = orjson.loads(self.messages_json)
+        return value
+
+
+class ResponseStore:
+    def __init__(self, engine: AsyncEngine, outage: Outage) -> None:
+        self.engine = engine
+        self.outage = outage
+
+    async def put(
+        self,
+        owner: str,
+        response: dict[str, Any],
+        input_items: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+    ) -> None:
+        row = {
+            "id": response["id"],
+            "owner": owner,
+            "created_at": now(),
+            "response": orjson.dumps(response).decode(),
+            "input_items": orjson.dumps(input_items).decode(),
+            "messages": orjson.dumps(messages).decode(),
+        }
+        with reaching_store(self.outage):
+            async with self.engine.begin() as conn:
+                await conn.execute(responses.insert().values(**row))
+
+    async def get(self, response_id: str, owner: str) -> StoredResponse | None:
+        query = select(responses.c.response, responses.c.input_items, responses.c.messages).where(
+            responses.c.id == response_id, responses.c.owner == owner
+        )
+        with reaching_store(self.outage):
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return StoredResponse(orjson.loads(row[0]), orjson.loads(row[1]), row[2].encode())
+
+    async def delete(self, response_id: str, owner: str) -> bool:
+        with reaching_store(self.outage):
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    delete(responses).where(responses.c.id == response_id, responses.c.owner == owner)
+                )
+        return bool(result.rowcount)

@@ -1,0 +1,127 @@
+"""What the fake OpenAI API answers to audio and image requests: pure and deterministic.
+
+Multipart bodies are parsed here (``parse_form``) from the bytes the fake recorded, so tests can check every field
+and file the provider received.
+
+- Transcriptions (``json``, the default): ``{"text": "transcript of <filename> (<n> bytes)"}`` with usage: for
+  ``whisper-1`` ``{"type": "duration", "seconds": n / 16000}`` (the fake's audio is 16,000 bytes a second), else
+  ``{"type": "tokens"}`` with ``n // 100`` audio input tokens and one output token a word of the text. ``text``,
+  ``srt`` and ``vtt`` answer that text as ``text/plain`` without usage (as OpenAI does); ``verbose_json`` adds the
+  language, the duration and the duration usage.
+- Translations: ``{"text": "translation of <filename> (<n> bytes)"}``, no usage (OpenAI reports none).
+- Speech: ``FAKEAUDIO:`` and the input's UTF-8 bytes, with the content type of ``response_format`` (mp3 default).
+- Images (generations, edits, variations): ``n`` images (default 1) as ``url`` or ``b64_json``; ``gpt-image-1``
+  answers its ``size`` and ``quality`` and a token usage: one input text token a prompt word, 100 input image tokens
+  an uploaded image, 1,000 output image tokens an image.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+AUDIO_BYTES_PER_SECOND = 16_000
+SPEECH_TYPES = {"mp3": "audio/mpeg", "opus": "audio/opus", "aac": "audio/aac", "flac": "audio/flac",
+                "wav": "audio/wav", "pcm": "audio/pcm"}  # fmt: skip
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def parse_form(body: bytes, content_type: str) -> tuple[dict[str, Any], dict[str, tuple[str, str, bytes]]]:
+    """(text fields — a repeated name as a list —, files by field: (filename, content type, bytes))."""
+    _, options = parse_options_header(content_type)
+    parts: list[dict[str, Any]] = []
+    header: dict[str, bytes] = {}
+
+    def begin() -> None:
+        parts.append({"headers": {}, "data": bytearray()})
+
+    def field(data: bytes, start: int, end: int) -> None:
+        header["name"] = header.get("name", b"") + data[start:end]
+
+    def value(data: bytes, start: int, end: int) -> None:
+        header["value"] = header.get("value", b"") + data[start:end]
+
+    def header_end() -> None:
+        parts[-1]["headers"][header.pop("name", b"").lower()] = header.pop("value", b"")
+
+    def data(chunk: bytes, start: int, end: int) -> None:
+        parts[-1]["data"] += chunk[start:end]
+
+    callbacks: Any = {"on_part_begin": begin, "on_header_field": field, "on_header_value": value,
+                      "on_header_end": header_end, "on_part_data": data}  # fmt: skip
+    parser = MultipartParser(options[b"boundary"], callbacks)
+    parser.write(body)
+    parser.finalize()
+    fields: dict[str, Any] = {}
+    files: dict[str, tuple[str, str, bytes]] = {}
+    for part in parts:
+        _, disposition = parse_options_header(part["headers"].get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode()
+        if b"filename" in disposition:
+            ctype = part["headers"].get(b"content-type", b"application/octet-stream").decode()
+            files[name] = (disposition[b"filename"].decode(), ctype, bytes(part["data"]))
+        elif name in fields:
+            previous = fields[name]
+            fields[name] = [*(previous if isinstance(previous, list) else [previous]), part["data"].decode()]
+        else:
+            fields[name] = part["data"].decode()
+    return fields, files
+
+
+def transcription(
+    fields: dict[str, Any], files: dict[str, tuple[str, str, bytes]], *, translate: bool
+) -> tuple[Any, str]:
+    """(the answer, its content type)."""
+    filename, _, audio = files["file"]
+    text = f"{'translation' if translate else 'transcript'} of {filename} ({len(audio)} bytes)"
+    fmt = fields.get("response_format", "json")
+    if fmt in ("text", "srt", "vtt"):
+        return text, "text/plain; charset=utf-8"
+    seconds = len(audio) / AUDIO_BYTES_PER_SECOND
+    if translate:
+        return {"text": text}, "application/json"
+    if fmt == "verbose_json":
+        usage = {"type": "duration", "seconds": seconds}
+        return {
+            "task": "transcribe",
+            "language": "english",
+            "duration": seconds,
+            "text": text,
+            "usage": usage,
+        }, "application/json"
+    if fields.get("model") == "whisper-1":
+        usage: dict[str, Any] = {"type": "duration", "seconds": seconds}
+    else:
+        audio_tokens, words = len(audio) // 100, len(text.split())
+        usage = {"type": "tokens", "input_tokens": audio_tokens, "output_tokens": words,
+                 "total_tokens": audio_tokens + words,
+                 "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens}}  # fmt: skip
+    return {"text": text, "usage": usage}, "application/json"
+
+
+def speech(payload: dict[str, Any]) -> tuple[bytes, str]:
+    fmt = payload.get("response_format") or "mp3"
+    return b"FAKEAUDIO:" + str(payload.get("input")).encode(), SPEECH_TYPES.get(fmt, "audio/mpeg")
+
+
+def images(request: dict[str, Any], uploaded: int) -> dict[str, Any]:
+    n = int(request.get("n") or 1)
+    b64 = request.get("response_format") == "b64_json" or request.get("model") == "gpt-image-1"
+    image = {"b64_json": base64.b64encode(PNG).decode()} if b64 else {"url": "https://images.fake.invalid/1.png"}
+    answer: dict[str, Any] = {"created": int(time.time()), "data": [dict(image) for _ in range(n)]}
+    if request.get("model") == "gpt-image-1":
+        words = len(str(request.get("prompt") or "").split())
+        answer["size"] = request.get("size") or "1024x1024"
+        answer["quality"] = request.get("quality") or "high"
+        answer["usage"] = {
+            "input_tokens": words + 100 * uploaded,
+            "output_tokens": 1000 * n,
+            "total_tokens": words + 100 * uploaded + 1000 * n,
+            "input_tokens_details": {"text_tokens": words, "image_tokens": 100 * uploaded},
+        }
+    return answer
