@@ -93,6 +93,8 @@ class Gateway:
         self.metrics.add(budget_collector(worker.limits), per_worker=False)
         self.metrics.add(routing_collector(worker.routing))
         self.metrics.add(cache_collector(worker.cache))
+        if worker.telemetry is not None:
+            self.metrics.add(worker.telemetry.collector())
         self.metrics.start()
         self._runtime = worker.runtime
 

@@ -7,6 +7,7 @@ pipeline from them. Stages get the few collaborators they need in their construc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
@@ -54,8 +55,9 @@ from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
 
-if TYPE_CHECKING:  # loaded only when identity.jwt is configured
+if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry) is configured
     from wardgate.identity.jwt import JWTVerifier
+    from wardgate.telemetry.stage import TelemetryStage
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -81,6 +83,7 @@ class Worker:
     jwt: JWTVerifier | None
     store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
     key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
+    telemetry: TelemetryStage | None  # when `telemetry:` is configured: its metrics join /metrics
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -160,7 +163,14 @@ async def open_worker(settings: Settings) -> Worker:
         stack.push_async_callback(rate_refresher.stop)
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(limits, engine, model_classes(settings))
-        runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of)
+        telemetry = None
+        if settings.telemetry is not None:  # unset: not imported, not assembled
+            from wardgate.telemetry.build import build_telemetry
+
+            telemetry = build_telemetry(settings, cost_of)
+            if telemetry.tracing is not None:
+                stack.push_async_callback(asyncio.to_thread, telemetry.tracing.close)  # flushes what is queued
+        runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of, telemetry)
         worker = Worker(
             settings=settings,
             http=http,
@@ -181,6 +191,7 @@ async def open_worker(settings: Settings) -> Worker:
             jwt=jwt,
             store_outage=outage,
             key_events=key_events,
+            telemetry=telemetry,
             _exit=stack.pop_all(),
         )
     return worker
@@ -266,6 +277,7 @@ def assemble(
     routing: RoutingState,
     limits: LimitsStage | None,
     cost_of: CostOf,
+    telemetry: Stage | None = None,
 ) -> Runtime:
     """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → model access
     (once, for every later stage) → limits (reserve before, settle after) → cache (a hit ends the forward pass) →
@@ -285,6 +297,8 @@ def assemble(
     deployments = build_deployments(settings, build_adapters(settings, http))
     # accounting before the access check: its after hook runs last and records every outcome, refusals included
     stages: list[Stage] = [identity, AccountingStage(ledger, cost_of), ModelAccessStage(settings.models)]
+    if telemetry is not None:  # first: its after hook runs last, once accounting has settled the call's usage
+        stages.insert(0, telemetry)
     if limits is not None:
         stages.append(limits)
     # the cache: after limits (a hit still counts against rate limits), before the router (a hit calls no provider)

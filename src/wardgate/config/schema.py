@@ -29,6 +29,7 @@ from wardgate.config.routing import (
     RoutingConfig,
     Strategy,
 )
+from wardgate.config.telemetry import AlertConfig, TelemetryConfig
 from wardgate.usage.pricing import PriceConfig
 
 
@@ -325,6 +326,8 @@ class Settings(Frozen):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     routing: RoutingConfig = RoutingConfig()
     cache: CacheConfig = CacheConfig()
+    telemetry: TelemetryConfig | None = None  # unset: no telemetry stage at all (nothing assembled, nothing paid)
+    alerts: list[AlertConfig] = Field(default_factory=list)
 
     @field_validator("store")
     @classmethod
