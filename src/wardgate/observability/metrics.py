@@ -53,6 +53,7 @@ def _escape(value: str) -> str:
 
 def _number(value: float) -> str:
     """Every digit: a counter of tokens or nano-dollars must read exactly what was counted (``:g`` keeps six)."""
+    value = float(value)
     if value.is_integer() and abs(value) < 2**53:
         return str(int(value))
     if value != value:
@@ -105,7 +106,9 @@ class WorkerCounters:
                 rows = orjson.loads(path.read_bytes())
             except (OSError, orjson.JSONDecodeError):  # removed or replaced while listed: skipped this scrape
                 continue
-            for name, labels, value, text, kind, family in rows:
+            for row in rows:
+                # [name, labels, value, help, kind, family]; a file of an older version has only the first four
+                name, labels, value, text, kind, family = (*row, "counter", "")[:6] if len(row) == 4 else row
                 key = (name, tuple(sorted(labels.items())))
                 entry = sums.setdefault(key, [labels, 0.0, text, kind, family])
                 entry[1] += value
