@@ -68,7 +68,6 @@ class RequestMetrics:
         self.tokens = CappedCounter("wardgate_tokens_total", "tokens as the ledger counts them", (*by, "type"), n)
         # counted in integer nano-dollars (exact in a float up to $9M per series), shown in USD
         self.spend = CappedCounter("wardgate_spend_usd_total", "spend in USD as the ledger prices it", by, n, NANO)
-        self.cache = CappedCounter("wardgate_cache_lookups_total", "requests by cache outcome", ("model", "cache"), n)
         self.upstream = CappedCounter(
             "wardgate_upstream_failures_total", "failed upstream attempts (retried or not)", ("deployment", "kind"), n
         )
@@ -81,7 +80,6 @@ class RequestMetrics:
             self.errors,
             self.tokens,
             self.spend,
-            self.cache,
             self.upstream,
         )
 
@@ -111,8 +109,6 @@ class RequestMetrics:
         self.duration.observe((*genai, error_type or ""), duration_s)
         if error_type is not None:
             self.errors.inc((*by, error_type))
-        if call.cache_status is not None:
-            self.cache.inc((model, call.cache_status))
         route = call.route
         if route is not None:
             for failure in route.failed:  # "<deployment>:<failure kind>", both from Wardgate's own names
