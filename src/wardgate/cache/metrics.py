@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from wardgate.cache.runtime import ResponseCache, cache_metrics
 from wardgate.observability.metrics import Collector, Sample
 
-
 _HELP = {
     "wardgate_cache_requests_total": "cache lookups by result",
     "wardgate_cache_tokens_saved_total": "tokens not sent upstream thanks to a hit",
