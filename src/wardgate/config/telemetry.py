@@ -39,6 +39,11 @@ class TelemetryConfig(_Frozen):
     export_queue: Annotated[int, Field(ge=16, le=1_000_000)] = 2048  # spans held for export; more are dropped
     export_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
 
+    @field_validator("access_log", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
+
     @field_validator("otlp_endpoint")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
