@@ -201,3 +201,15 @@ def test_a_collector_that_is_down_drops_spans_and_slows_nothing(upstream: FakeOp
         assert stage.tracing.exporter.dropped >= 1 and stage.tracing.exporter.exported == 0
         metrics = httpx.get(gw.root + "/metrics").text
     assert "wardgate_otlp_spans_dropped_total" in metrics
+
+
+def test_a_sampled_out_request_exports_nothing_but_still_propagates_its_trace(
+    upstream: FakeOpenAI, collector: FakeOTLP
+) -> None:
+    with gateway(upstream, collector.root_url, "  sample_ratio: 0") as gw:
+        with openai.OpenAI(base_url=gw.url, api_key=MASTER_KEY, max_retries=0) as client:
+            client.chat.completions.create(model="small", messages=MESSAGES)
+        flushed(gw)
+    assert collector.spans == []
+    version, trace_id, _, flags = upstream.last.headers["traceparent"].split("-")
+    assert version == "00" and len(trace_id) == 32 and flags == "00"

@@ -60,6 +60,26 @@ def traceparent_of(span: Span) -> str:
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
+def request_attributes(call: Call, operation: str, capture_content: bool) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        semconv.OPERATION_NAME: operation,
+        semconv.REQUEST_MODEL: call.model[:MAX_ATTRIBUTE],
+        semconv.REQUEST_STREAM: call.stream,
+        "wardgate.request_id": call.id,
+        "wardgate.surface": call.surface,
+    }
+    body = call.body
+    for key, name in (("max_tokens", semconv.REQUEST_MAX_TOKENS), ("temperature", semconv.REQUEST_TEMPERATURE)):
+        value = body.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            attributes[name] = value
+    if capture_content:
+        content = body.get("messages", body.get("prompt", body.get("input")))
+        if content is not None:
+            attributes[semconv.INPUT_MESSAGES] = orjson.dumps(content).decode()[:MAX_CONTENT]
+    return attributes
+
+
 class CallSpans:
     """One call's spans (``Call.trace``): the request's, and the open upstream attempt's."""
 
@@ -69,36 +89,21 @@ class CallSpans:
         self._stage = stage
         self._tracer = tracer
         operation = semconv.OPERATIONS.get(call.operation, call.operation)
-        attributes: dict[str, Any] = {
-            semconv.OPERATION_NAME: operation,
-            semconv.REQUEST_MODEL: call.model[:MAX_ATTRIBUTE],
-            semconv.REQUEST_STREAM: call.stream,
-            "wardgate.request_id": call.id,
-            "wardgate.surface": call.surface,
-        }
-        body = call.body
-        for key, name in (("max_tokens", semconv.REQUEST_MAX_TOKENS), ("temperature", semconv.REQUEST_TEMPERATURE)):
-            value = body.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                attributes[name] = value
-        if stage.capture_content:
-            content = body.get("messages", body.get("prompt", body.get("input")))
-            if content is not None:
-                attributes[semconv.INPUT_MESSAGES] = orjson.dumps(content).decode()[:MAX_CONTENT]
         # the span's name is low-cardinality: a model the config does not know is named `unknown`
         name = f"{operation} {stage.metrics.model_label(call.model)}"
-        self.root = tracer.start_span(
-            name,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-            start_time=_ns_ago(perf_counter() - call.started),
+        self.root = root = tracer.start_span(
+            name, context=parent, kind=SpanKind.SERVER, start_time=_ns_ago(perf_counter() - call.started)
         )
+        if root.is_recording():  # sampled out: nothing more to build
+            root.set_attributes(request_attributes(call, operation, stage.capture_content))
         self._context = set_span_in_context(self.root)
         self._open: Span | None = None
 
     def attempt(self, call: Call, deployment: Deployment) -> None:
         self._end_attempt(None)
+        if not self.root.is_recording():  # sampled out: propagate the decision upstream, build nothing
+            call.upstream_traceparent = traceparent_of(self.root)
+            return
         stage = self._stage
         operation = semconv.OPERATIONS.get(call.operation, call.operation)
         provider = stage.provider_of(deployment)
@@ -135,6 +140,9 @@ class CallSpans:
     def end(self, call: Call, result: Result | None, status: int, error_type: str | None, cost: int | None) -> None:
         stage = self._stage
         root = self.root
+        if not root.is_recording():
+            root.end()
+            return
         deployment = call.deployment
         if self._open is not None:
             if error_type is None and deployment is not None:
