@@ -36,7 +36,7 @@ def expected(traffic: Traffic, keys: tuple[str, ...]) -> dict[tuple[Any, ...], d
     }
 
 
-def test_by_project_and_model_per_hour_equals_the_ledger(seeded: Traffic, client: httpx.Client) -> None:
+def test_by_project_and_model_per_hour_equals_the_ledger(seeded: Traffic, client: httpx.Client) -> None:  # noqa: F811  (the fixture)
     answer = client.get(
         "/admin/v1/analytics", params={"metrics": METRICS, "group_by": "project,model", "interval": "hour"}
     )
@@ -59,7 +59,7 @@ def test_by_project_and_model_per_hour_equals_the_ledger(seeded: Traffic, client
         }
 
 
-def test_p95_without_interval_is_the_nearest_rank_of_the_ledger(seeded: Traffic, client: httpx.Client) -> None:
+def test_p95_without_interval_is_the_nearest_rank_of_the_ledger(seeded: Traffic, client: httpx.Client) -> None:  # noqa: F811  (the fixture)
     body = client.get("/admin/v1/analytics", params={"metrics": "latency_p95,requests", "group_by": "project"}).json()
     want = expected(seeded, ("project_id",))
     rows = {row["project"]: row for row in body["rows"] if (row["project"],) in want}
@@ -67,7 +67,7 @@ def test_p95_without_interval_is_the_nearest_rank_of_the_ledger(seeded: Traffic,
     assert all("bucket" not in row and "spend_usd" not in row for row in body["rows"])
 
 
-def test_csv_with_accept_text_csv(seeded: Traffic, client: httpx.Client) -> None:
+def test_csv_with_accept_text_csv(seeded: Traffic, client: httpx.Client) -> None:  # noqa: F811  (the fixture)
     answer = client.get("/admin/v1/analytics", params={"group_by": "model"}, headers={"accept": "text/csv"})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(answer.text)))
@@ -76,7 +76,7 @@ def test_csv_with_accept_text_csv(seeded: Traffic, client: httpx.Client) -> None
     assert [{k: str(v) for k, v in row.items()} for row in json_rows] == rows
 
 
-def test_a_viewer_sees_only_its_projects(seeded: Traffic, gateway: RunningGateway) -> None:
+def test_a_viewer_sees_only_its_projects(seeded: Traffic, gateway: RunningGateway) -> None:  # noqa: F811  (the fixture)
     with admin(gateway, seeded.viewer_key) as viewer:
         rows = viewer.get("/admin/v1/analytics", params={"group_by": "project"}).json()["rows"]
         assert {row["project"] for row in rows} == {seeded.a["id"]}
