@@ -56,6 +56,7 @@ from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
 
 if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry) is configured
+    from wardgate.alerts.runner import AlertRunner
     from wardgate.identity.jwt import JWTVerifier
     from wardgate.telemetry.stage import TelemetryStage
 
@@ -84,6 +85,7 @@ class Worker:
     store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
     key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
     telemetry: TelemetryStage | None  # when `telemetry:` is configured: its metrics join /metrics
+    alerts: AlertRunner | None  # when `alerts:` are configured: evaluated on the shared ledger
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -171,6 +173,13 @@ async def open_worker(settings: Settings) -> Worker:
             if telemetry.tracing is not None:
                 stack.push_async_callback(asyncio.to_thread, telemetry.tracing.close)  # flushes what is queued
         runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of, telemetry)
+        alerts = None
+        if settings.alerts:  # unset: not imported, no loop
+            from wardgate.alerts.runner import AlertRunner
+
+            alerts = AlertRunner(engine, settings.alerts, http.session, frozenset(settings.models))
+            alerts.start()
+            stack.push_async_callback(alerts.close)
         worker = Worker(
             settings=settings,
             http=http,
@@ -192,6 +201,7 @@ async def open_worker(settings: Settings) -> Worker:
             store_outage=outage,
             key_events=key_events,
             telemetry=telemetry,
+            alerts=alerts,
             _exit=stack.pop_all(),
         )
     return worker

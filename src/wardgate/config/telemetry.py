@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from wardgate.config.limits import Scope
 
 AccessLogFormat = Literal["json", "text", "off"]
+ALERT_SCOPES = ("global", "project", "team", "user", "key", "model")
 Signal = Literal["spend_usd", "requests", "tokens", "error_rate", "ttft_p95", "latency_p95", "guard_blocks"]
 
 
@@ -97,6 +98,20 @@ class AlertConfig(_Frozen):
     window_s: Annotated[int, Field(ge=60, le=86_400)] = 300
     notify: list[WebhookTarget] = Field(default_factory=list)
     action: Literal["warn"] | ThrottleSpec = "warn"
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str) -> str:
+        if value not in ALERT_SCOPES:
+            raise ValueError(f"alerts read the ledger, which has no {value!r}: use one of {', '.join(ALERT_SCOPES)}")
+        return value
+
+    @field_validator("action")
+    @classmethod
+    def _action(cls, value: object) -> object:
+        if isinstance(value, ThrottleSpec):
+            raise ValueError("`throttle` is not implemented yet (issue 15): use `warn`")
+        return value
 
     @model_validator(mode="after")
     def _scoped(self) -> AlertConfig:
