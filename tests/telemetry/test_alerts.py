@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from tests.fakes.server import LoopbackServer, RecordedRequest
+from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.alerts import detectors
 from wardgate.config.telemetry import SeasonalDetector
@@ -30,6 +31,21 @@ class Webhook(LoopbackServer):
         return web.Response(status=200)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The store the two replicas share: a SQLite file, and a real PostgreSQL database (skipped locally when absent,
+    a failure in CI)."""
+    if request.param == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/shared.db"
+        return
+    name = create_postgres_database()
+    try:
+        yield postgres_url(name)
+    finally:
+        drop_postgres_database(name)
+
+
 @pytest.fixture
 def hook() -> Iterator[Webhook]:
     with Webhook().start() as server:
@@ -38,7 +54,7 @@ def hook() -> Iterator[Webhook]:
 
 def replicas(store: str, hook: Webhook) -> tuple[RunningGateway, RunningGateway]:
     config = f"""
-store: sqlite:///{store}
+store: {store}
 providers:
   m: {{type: mock}}
 models:
@@ -90,18 +106,17 @@ def seed(gw: RunningGateway, spike: float, errors: int) -> None:
     gw.run(insert_events(gw.worker.engine, events))
 
 
-def test_a_spike_fires_once_across_two_replicas_and_once_per_episode(hook: Webhook) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        one, two = replicas(f"{tmp}/shared.db", hook)
-        with one, two:
-            seed(one, spike=3.0, errors=5)  # 3× the usual spend; 5 errors in 11 calls
-            runners = [one.worker.alerts, two.worker.alerts]
-            assert runners[0] is not None and runners[1] is not None
-            fired = one.run(runners[0].evaluate(NOW)) + two.run(runners[1].evaluate(NOW))
-            one.worker.alerts.clock = lambda: NOW  # type: ignore[union-attr]  # what the admin API calls now
-            again = two.run(two.worker.alerts.evaluate(NOW + 30))  # type: ignore[union-attr]  # the same window
-            listed = httpx.get(one.root + "/admin/v1/alerts", headers={"authorization": f"Bearer {MASTER_KEY}"}).json()
-            later = one.run(one.worker.alerts.evaluate(NOW + 100))  # type: ignore[union-attr]
+def test_a_spike_fires_once_across_two_replicas_and_once_per_episode(store: str, hook: Webhook) -> None:
+    one, two = replicas(store, hook)
+    with one, two:
+        seed(one, spike=3.0, errors=5)  # 3× the usual spend; 5 errors in 11 calls
+        runners = [one.worker.alerts, two.worker.alerts]
+        assert runners[0] is not None and runners[1] is not None
+        fired = one.run(runners[0].evaluate(NOW)) + two.run(runners[1].evaluate(NOW))
+        one.worker.alerts.clock = lambda: NOW  # type: ignore[union-attr]  # what the admin API calls now
+        again = two.run(two.worker.alerts.evaluate(NOW + 30))  # type: ignore[union-attr]  # the same window
+        listed = httpx.get(one.root + "/admin/v1/alerts", headers={"authorization": f"Bearer {MASTER_KEY}"}).json()
+        later = one.run(one.worker.alerts.evaluate(NOW + 100))  # type: ignore[union-attr]
     assert sorted((f.alert, f.series) for f in fired) == [("errors", ""), ("spend-spike", "search")]
     assert again == []  # the other replica, the same window: already recorded, nothing sent
     spend = [r for r in hook.requests if r.path == "/spend"]
@@ -118,12 +133,11 @@ def test_a_spike_fires_once_across_two_replicas_and_once_per_episode(hook: Webho
     assert {f["alert"] for f in listed["firings"]} == {"spend-spike", "errors"}
 
 
-def test_a_normal_window_is_quiet(hook: Webhook) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        one, two = replicas(f"{tmp}/shared.db", hook)
-        with one, two:
-            seed(one, spike=1.1, errors=1)
-            assert one.run(one.worker.alerts.evaluate(NOW)) == []  # type: ignore[union-attr]
+def test_a_normal_window_is_quiet(store: str, hook: Webhook) -> None:
+    one, two = replicas(store, hook)
+    with one, two:
+        seed(one, spike=1.1, errors=1)
+        assert one.run(one.worker.alerts.evaluate(NOW)) == []  # type: ignore[union-attr]
     assert hook.requests == []
 
 
