@@ -98,7 +98,7 @@ class AlertRunner:
         detector = alert.detector
         histories: dict[str, list[float]] = {}
         if isinstance(detector, SeasonalDetector):
-            for offset in detectors.baseline_offsets():
+            for offset in detectors.baseline_offsets(alert.window_s):
                 back = timedelta(seconds=offset)
                 past = await signals.window_values(self.engine, alert, start - back, end - back, self.models)
                 for series in current:
