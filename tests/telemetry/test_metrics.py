@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from tests.fakes.openai import FakeOpenAI
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.observability.bounded import OTHER, CappedCounter, CappedHistogram
-from wardgate.observability.metrics import render
+from wardgate.observability.metrics import WorkerCounters, render
 from wardgate.store.tables import usage_events
 from wardgate.telemetry import semconv
 
@@ -179,3 +180,19 @@ def test_promtool_finds_nothing_to_lint_after_a_mixed_load(upstream: FakeOpenAI)
     assert checked.returncode == 0 and checked.stdout.strip() == "" and checked.stderr.strip() == "", (
         checked.stdout + checked.stderr
     )
+
+
+def test_histograms_are_summed_over_workers_bucket_by_bucket(tmp_path: Path) -> None:
+    workers = []
+    for values in ([1, 2, 100], [3]):
+        hist = CappedHistogram("h_seconds", "h", ("m",), max_series=5, buckets=(1, 4))
+        for v in values:
+            hist.observe(("a",), v)
+        counters = WorkerCounters(tmp_path)
+        counters.publish(hist.samples())
+        workers.append(counters)
+    text = render(sorted(workers[0].totals(), key=lambda s: s.metric)).decode()
+    types, samples = parse(text)
+    assert types == {"h_seconds": "histogram"}
+    assert [v for _, v in samples["h_seconds_bucket"]] == [1, 3, 4]  # le=1, le=4, +Inf
+    assert samples["h_seconds_sum"] == [({"m": "a"}, 106.0)] and samples["h_seconds_count"] == [({"m": "a"}, 4.0)]
