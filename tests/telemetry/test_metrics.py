@@ -3,6 +3,7 @@ with the ledger to the token and the nano-dollar, and /metrics is well-formed (p
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -18,10 +19,15 @@ from sqlalchemy import func, select
 
 from tests.fakes.openai import FakeOpenAI
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
+from wardgate.core.call import Call
+from wardgate.core.deployment import Deployment
+from wardgate.core.principal import Principal
+from wardgate.core.usage import Usage
 from wardgate.observability.bounded import OTHER, CappedCounter, CappedHistogram
 from wardgate.observability.metrics import WorkerCounters, render
 from wardgate.store.tables import usage_events
 from wardgate.telemetry import semconv
+from wardgate.telemetry.metrics import RequestMetrics
 
 MESSAGES: list[Any] = [{"role": "user", "content": "count me"}]
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
@@ -196,3 +202,26 @@ def test_histograms_are_summed_over_workers_bucket_by_bucket(tmp_path: Path) -> 
     assert types == {"h_seconds": "histogram"}
     assert [v for _, v in samples["h_seconds_bucket"]] == [1, 3, 4]  # le=1, le=4, +Inf
     assert samples["h_seconds_sum"] == [({"m": "a"}, 106.0)] and samples["h_seconds_count"] == [({"m": "a"}, 4.0)]
+
+
+def test_many_users_and_junk_models_leave_every_metric_within_the_cap() -> None:
+    """22,000 calls: 20,000 users and 2,000 junk model names (WARDGATE_CARDINALITY_N=110000 for the issue's 100k
+    users and 10k junk names)."""
+    n = int(os.environ.get("WARDGATE_CARDINALITY_N", "22000"))
+    metrics = RequestMetrics(["small"], max_series=20)
+    deployment = Deployment(name="up/gpt-4o-mini", provider="up", upstream_model="gpt-4o-mini", adapter=None)  # type: ignore[arg-type]
+    for i in range(n):
+        junk = i % 11 == 0  # 10,000 junk model names, refused before any deployment
+        call = Call(f"{i:024x}", "openai", "chat", f"junk-{i}" if junk else "small", {}, i % 3 == 0, None, 0.0)
+        call.principal = Principal(kind="key", id=f"k{i}", project=f"p{i % 40}", user=f"user-{i}")
+        if not junk:
+            call.deployment = deployment
+            call.usage = Usage(input_tokens=i % 50 + 1, output_tokens=i % 7 + 2)
+            call.first_token_at = 0.01 if call.stream else None
+        metrics.record(call, "openai", 404 if junk else 200, "invalid_request_error" if junk else None, 5, 0.1, 0.2)
+    for family in metrics.families:
+        assert len(family.series) <= 21, family.name
+    text = render(metrics.samples()).decode()
+    assert "junk-" not in text and "user-" not in text
+    tokens = sum(v for _, v in parse(text)[1]["wardgate_tokens_total"])
+    assert tokens == sum(i % 50 + 1 + i % 7 + 2 for i in range(n) if i % 11)
