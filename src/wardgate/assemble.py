@@ -177,7 +177,7 @@ async def open_worker(settings: Settings) -> Worker:
         if settings.alerts:  # unset: not imported, no loop
             from wardgate.alerts.runner import AlertRunner
 
-            alerts = AlertRunner(engine, settings.alerts, http.session, frozenset(settings.models))
+            alerts = AlertRunner(engine, settings.alerts, http.session, frozenset(settings.models), audit=audit)
             alerts.start()
             stack.push_async_callback(alerts.close)
         worker = Worker(

@@ -5,18 +5,21 @@ GET /admin/v1/alerts."""
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from aiohttp import web
+from sqlalchemy import select
 
 from tests.fakes.server import LoopbackServer, RecordedRequest
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.alerts import detectors
 from wardgate.config.telemetry import SeasonalDetector
+from wardgate.store.tables import audit_log
 from wardgate.store.usage import UsageEvent, insert_events
 
 WINDOW_S = 300
@@ -150,3 +153,55 @@ def test_the_seasonal_score_is_robust_and_needs_history() -> None:
     assert not detectors.seasonal(detector, 1000.0, [10.0, 10.0], floor=1.0).firing  # too little history
     flat = detectors.seasonal(detector, 10.5, [10.0] * 6, floor=0.01)
     assert not flat.firing  # a flat history: the spread is floored at 10 % of the median
+
+
+def test_throttle_tightens_the_scopes_rate_limit_everywhere_and_lifts_it_audited(store: str, hook: Webhook) -> None:
+    config = f"""
+store: {store}
+providers:
+  m: {{type: mock}}
+models:
+  small: [{{provider: m, model: gpt-4o-mini}}]
+alerts:
+  - name: burst
+    signal: requests
+    scope: project
+    detector: {{type: threshold, above: 3}}
+    window_s: {WINDOW_S}
+    notify: [{{webhook: "{hook.root_url}/burst"}}]
+    action: {{throttle: {{rpm: 1, for_s: 600}}}}
+"""
+    with gateway_from_yaml(config) as gw:
+        runner = gw.worker.alerts
+        assert runner is not None
+
+        async def project_key() -> tuple[str, str]:
+            project = await gw.worker.tenancy.create_project("search")
+            secret, _ = await gw.worker.keys.create(project.id)
+            return project.id, secret
+
+        project_id, key = gw.run(project_key())
+        end = datetime.fromtimestamp(NOW, UTC) - timedelta(seconds=30)
+        gw.run(insert_events(gw.worker.engine, [event(i, end, project_id, 0) for i in range(5)]))
+        (fired,) = gw.run(runner.evaluate(NOW))
+        assert fired.series == project_id and fired.notified
+        gw.run(gw.worker.rate_limit_refresher.load())  # what every worker and replica does every limits.refresh_s
+        chat = {"model": "small", "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"authorization": f"Bearer {key}"}
+        statuses = [httpx.post(gw.url + "/chat/completions", json=chat, headers=headers).status_code for _ in range(2)]
+        assert statuses == [200, 429]
+        master = {"authorization": f"Bearer {MASTER_KEY}"}
+        assert httpx.post(gw.url + "/chat/completions", json=chat, headers=master).status_code == 200  # other scope
+        gw.run(runner.evaluate(time.time() + 601))  # past for_s: lifted
+        gw.run(gw.worker.rate_limit_refresher.load())
+        assert httpx.post(gw.url + "/chat/completions", json=chat, headers=headers).status_code == 200
+        gw.run(gw.worker.audit.flush())
+        actions = gw.run(_audit_actions(gw))
+    assert [a for a in actions if a.startswith("alert.")] == ["alert.throttle", "alert.throttle.lift"]
+    assert hook.requests[0].json["action"] == "throttle"
+
+
+async def _audit_actions(gw: RunningGateway) -> list[str]:
+    async with gw.worker.engine.connect() as conn:
+        rows = await conn.execute(select(audit_log.c.action).order_by(audit_log.c.seq))
+        return [row[0] for row in rows]

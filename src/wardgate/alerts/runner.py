@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -19,13 +20,17 @@ from typing import Any
 
 import aiohttp
 import orjson
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.alerts import detectors, signals
-from wardgate.config.telemetry import AlertConfig, SeasonalDetector
-from wardgate.store.tables import alert_events
+from wardgate.config.telemetry import AlertConfig, SeasonalDetector, ThrottleSpec
+from wardgate.core.batching import BatchWriter
+from wardgate.store.audit import AuditEntry
+from wardgate.store.common import Conflict
+from wardgate.store.rate_limits import RateLimitStore
+from wardgate.store.tables import alert_events, rate_limits
 
 log = logging.getLogger("wardgate.alerts")
 TICK_S = 20.0  # a spike is seen at most this long after its window shows it: webhooks well within a minute
@@ -49,8 +54,10 @@ class AlertRunner:
         session: aiohttp.ClientSession,
         models: frozenset[str],
         clock: Callable[[], float] = time.time,
+        audit: BatchWriter[AuditEntry] | None = None,
     ) -> None:
         self.engine = engine
+        self.audit = audit
         self.alerts = tuple(alerts)
         self.session = session
         self.models = models
@@ -89,6 +96,8 @@ class AlertRunner:
         fired: list[Fired] = []
         for alert in self.alerts:
             fired += await self._evaluate(alert, now)
+            if isinstance(alert.action, ThrottleSpec):
+                await self._lift_throttles(alert, alert.action, now)
         return fired
 
     async def _evaluate(self, alert: AlertConfig, now: float) -> list[Fired]:
@@ -117,6 +126,8 @@ class AlertRunner:
                 if record is not None:
                     out.append(record)
                     if record.notified:
+                        if isinstance(alert.action, ThrottleSpec):
+                            await self._throttle(alert, alert.action, series)
                         await self._notify(alert, series, verdict, end)
         return out
 
@@ -153,6 +164,36 @@ class AlertRunner:
             return None
         return Fired(alert.name, series, bucket, verdict, notified)
 
+    async def _throttle(self, alert: AlertConfig, action: ThrottleSpec, series: str) -> None:
+        """Tighten the scope's rate limit: a rate limit row in the shared store, which every worker and replica
+        re-reads (limits.refresh_s), named after the alert and the series; lifted ``for_s`` later."""
+        name = throttle_name(alert, series)
+        config: dict[str, Any] = {"name": name, "scope": alert.scope, "rpm": action.throttle.rpm}
+        if alert.scope != "global":
+            config["match"] = series
+        try:
+            await RateLimitStore(self.engine).create(config)
+        except Conflict:  # already there (a throttle still in force): it keeps its start
+            return
+        self._audit(
+            "alert.throttle",
+            name,
+            {"alert": alert.name, "series": series, "rpm": action.throttle.rpm, "for_s": action.throttle.for_s},
+        )
+
+    async def _lift_throttles(self, alert: AlertConfig, action: ThrottleSpec, now: float) -> None:
+        prefix = f"{throttle_prefix(alert)}-"
+        expired = datetime.fromtimestamp(now - action.throttle.for_s, UTC)
+        query = delete(rate_limits).where(rate_limits.c.name.startswith(prefix), rate_limits.c.created_at <= expired)
+        async with self.engine.begin() as conn:
+            names = [row[0] for row in await conn.execute(query.returning(rate_limits.c.name))]
+        for name in names:  # deleted by this replica: audited once
+            self._audit("alert.throttle.lift", name, {"alert": alert.name})
+
+    def _audit(self, action: str, target: str, details: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit.put(AuditEntry(actor="system", action=action, target=target, details=details))
+
     async def _notify(self, alert: AlertConfig, series: str, verdict: detectors.Verdict, at: datetime) -> None:
         for target in alert.notify:
             body = alertmanager(alert, series, verdict, at) if target.format == "alertmanager" else None
@@ -174,6 +215,15 @@ class AlertRunner:
                 log.warning("alerts: webhook of alert %s did not take the notification", alert.name)
 
 
+def throttle_prefix(alert: AlertConfig) -> str:
+    return f"alert-{alert.name}"[:80]
+
+
+def throttle_name(alert: AlertConfig, series: str) -> str:
+    """A rate limit's name (``[A-Za-z0-9_.-]``, ≤ 100): the alert's, and a digest of the series."""
+    return f"{throttle_prefix(alert)}-{hashlib.sha256(series.encode()).hexdigest()[:12]}"
+
+
 def wardgate_payload(alert: AlertConfig, series: str, verdict: detectors.Verdict, at: datetime) -> dict[str, Any]:
     return {
         "alert": alert.name,
@@ -185,7 +235,7 @@ def wardgate_payload(alert: AlertConfig, series: str, verdict: detectors.Verdict
         "score": verdict.score,
         "window_s": alert.window_s,
         "detector": alert.detector.type,
-        "action": "warn",
+        "action": "throttle" if isinstance(alert.action, ThrottleSpec) else "warn",
         "fired_at": at.isoformat(),
     }
 

@@ -106,13 +106,6 @@ class AlertConfig(_Frozen):
             raise ValueError(f"alerts read the ledger, which has no {value!r}: use one of {', '.join(ALERT_SCOPES)}")
         return value
 
-    @field_validator("action")
-    @classmethod
-    def _action(cls, value: object) -> object:
-        if isinstance(value, ThrottleSpec):
-            raise ValueError("`throttle` is not implemented yet (issue 15): use `warn`")
-        return value
-
     @model_validator(mode="after")
     def _scoped(self) -> AlertConfig:
         if self.scope == "global" and self.match is not None:
