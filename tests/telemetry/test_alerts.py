@@ -58,6 +58,7 @@ def hook() -> Iterator[Webhook]:
 def replicas(store: str, hook: Webhook) -> tuple[RunningGateway, RunningGateway]:
     config = f"""
 store: {store}
+server: {{preload_tokenizers: false}}
 providers:
   m: {{type: mock}}
 models:
@@ -158,6 +159,7 @@ def test_the_seasonal_score_is_robust_and_needs_history() -> None:
 def test_throttle_tightens_the_scopes_rate_limit_everywhere_and_lifts_it_audited(store: str, hook: Webhook) -> None:
     config = f"""
 store: {store}
+server: {{preload_tokenizers: false}}
 providers:
   m: {{type: mock}}
 models:
