@@ -141,6 +141,8 @@ class Gateway:
         self.metrics.add(routing_collector(worker.routing))
         self.metrics.add(cache_collector(worker.cache))
         self.metrics.add(guard_collector(worker.guards))
+        if worker.telemetry is not None:
+            self.metrics.add(worker.telemetry.collector())
         self.metrics.start()
         self._runtime = worker.runtime
         self.reloader, self.config_events = await open_reloader(

@@ -7,6 +7,7 @@ pipeline from them. Stages get the few collaborators they need in their construc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -74,8 +75,10 @@ from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
 
-if TYPE_CHECKING:  # loaded only when identity.jwt is configured
+if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry) is configured
+    from wardgate.alerts.runner import AlertRunner
     from wardgate.identity.jwt import JWTVerifier
+    from wardgate.telemetry.stage import TelemetryStage
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -108,6 +111,8 @@ class Worker:
     prompts: PromptState | None  # when `prompts:` is configured: labels and canaries, re-read by the admin API
     prompt_watch: CanaryWatch | None  # the canary judge (tests run a round with check())
     responses: ResponseStore  # the Responses API's stored responses (api/responses.py)
+    telemetry: TelemetryStage | None  # when `telemetry:` is configured: its metrics join /metrics
+    alerts: AlertRunner | None  # when `alerts:` are configured: evaluated on the shared ledger
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -189,6 +194,13 @@ async def open_worker(settings: Settings) -> Worker:
         stack.push_async_callback(rate_refresher.stop)
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(limits, engine, model_classes(settings))
+        telemetry = None
+        if settings.telemetry is not None:  # unset: not imported, not assembled
+            from wardgate.telemetry.build import build_telemetry
+
+            telemetry = build_telemetry(settings, cost_of)
+            if telemetry.tracing is not None:
+                stack.push_async_callback(asyncio.to_thread, telemetry.tracing.close)  # flushes what is queued
         guards = build_guards_stage(settings, audit)
         guard_refresher = GuardRefresher(guards, GuardStore(engine), settings.limits.refresh_s)
         await guard_refresher.load()
@@ -233,7 +245,15 @@ async def open_worker(settings: Settings) -> Worker:
             key_uses=key_uses,
             guards=guards,
             prompts=prompt_stage,
+            telemetry=telemetry,
         )
+        alerts = None
+        if settings.alerts:  # unset: not imported, no loop
+            from wardgate.alerts.runner import AlertRunner
+
+            alerts = AlertRunner(engine, settings.alerts, http.session, frozenset(settings.models), audit=audit)
+            alerts.start()
+            stack.push_async_callback(alerts.close)
         worker = Worker(
             settings=settings,
             http=http,
@@ -260,6 +280,8 @@ async def open_worker(settings: Settings) -> Worker:
             prompts=prompts,
             prompt_watch=watch,
             responses=ResponseStore(engine, outage),
+            telemetry=telemetry,
+            alerts=alerts,
             _exit=stack.pop_all(),
         )
     return worker
@@ -412,6 +434,7 @@ def assemble(
     key_uses: KeyUseTally | None = None,
     guards: GuardsStage | None = None,
     prompts: PromptsStage | None = None,
+    telemetry: Stage | None = None,
 ) -> Runtime:
     """The pipeline, in order: identity → accounting (its after hook runs last: it sees every outcome) → prompts
     (a named prompt is rendered and chooses the model) → model access (once, for every later stage) → guards (they
@@ -440,6 +463,8 @@ def assemble(
     # upstream), before limits (a blocked request costs nothing)
     if guards is not None:  # (always, in a worker: guards made in the admin API apply without a restart)
         stages.append(guards)
+    if telemetry is not None:  # first: its after hook runs last, once accounting has settled the call's usage
+        stages.insert(0, telemetry)
     if limits is not None:
         stages.append(limits)
     # the cache: after limits (a hit still counts against rate limits), before the router (a hit calls no provider)

@@ -71,6 +71,7 @@ class AnthropicSurface:
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
             call.cache_options = cache_headers(scope)
+            call.request_headers = scope["headers"]
             scope["wardgate.call"] = call  # for the access log (server/access.py)
             result = await runtime.pipeline.run(call)
             stops = tuple(body.get("stop") or ())

@@ -165,6 +165,7 @@ class OpenAISurface:
             call.client_request_id = client_id
             call.end_user = end_user_of(body.get("user"))
             call.cache_options = cache_headers(scope)
+            call.request_headers = scope["headers"]
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
             scope["wardgate.call"] = call  # for the access log (server/access.py)

@@ -31,6 +31,7 @@ from wardgate.config.routing import (
     RoutingConfig,
     Strategy,
 )
+from wardgate.config.telemetry import AlertConfig, TelemetryConfig
 from wardgate.usage.pricing import PriceConfig
 
 
@@ -392,6 +393,9 @@ class Settings(Frozen):
         if oidc.client_id not in ([audience] if isinstance(audience, str) else audience):
             raise ValueError("ui.oidc.client_id: must be one of identity.jwt.audience (the ID token's audience)")
         return self
+
+    telemetry: TelemetryConfig | None = None  # unset: no telemetry stage at all (nothing assembled, nothing paid)
+    alerts: list[AlertConfig] = Field(default_factory=list)
 
     @field_validator("store")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
@@ -46,6 +46,19 @@ class RouteDecision:
     arm: str | None = None  # "canary" or "baseline" when the model has a canary
     model_class: str | None = None  # the class preferred (classifier, key tag or the model's default_class)
     difficulty: float | None = None  # the classifier's score of the prompt
+
+
+class CallTrace(Protocol):
+    """The telemetry stage's view of one call (telemetry/); set on ``Call.trace`` only when telemetry is configured,
+    so every other layer pays one ``is None`` test. The router reports each upstream attempt through it."""
+
+    def attempt(self, call: Call, deployment: Deployment) -> None:
+        """An upstream attempt starts (ending the previous one, if still open); sets ``call.upstream_traceparent``."""
+        ...
+
+    def attempt_failed(self, kind: str) -> None:
+        """The open attempt failed with this failure kind (``timeout``, ``rate_limit`` …)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +126,11 @@ class Call:
     prompt: PromptUse | None = None  # set by the prompts stage when the request named a managed prompt
     uploads: tuple[Upload, ...] = ()  # files of a multipart request (audio, images), spooled to disk; the surface
     # that read them removes them; ``body`` holds the form's text fields
+    # the request's headers as the server parsed them (the ASGI scope's list, not a copy); set by the surface, read
+    # only by telemetry (an incoming `traceparent`)
+    request_headers: list[tuple[bytes, bytes]] | None = None
+    trace: CallTrace | None = None  # set by telemetry when configured
+    upstream_traceparent: str | None = None  # the `traceparent` sent upstream (the attempt's span); set by telemetry
 
 
 def end_user_of(value: object) -> str | None:

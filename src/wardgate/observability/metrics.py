@@ -25,6 +25,7 @@ import orjson
 
 Labels = dict[str, str]
 METRICS_DIR_ENV = "WARDGATE_METRICS_DIR"
+SUMMED = frozenset({"counter", "histogram"})  # kinds summed over a server's workers (histograms: bucket by bucket)
 PUBLISH_INTERVAL_S = 0.1  # other workers' counters lag a scrape by at most this (plus a file write)
 log = logging.getLogger("wardgate.metrics")
 
@@ -35,7 +36,12 @@ class Sample:
     labels: Labels
     value: float
     help: str = ""
-    kind: str = "gauge"
+    kind: str = "gauge"  # gauge | counter | histogram
+    family: str = ""  # a histogram's metric name, for its _bucket, _sum and _count samples
+
+    @property
+    def metric(self) -> str:
+        return self.family or self.name
 
 
 Collector = Callable[[], Awaitable[Iterable[Sample]]]
@@ -45,17 +51,31 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+def _number(value: float) -> str:
+    """Every digit: a counter of tokens or nano-dollars must read exactly what was counted (``:g`` keeps six)."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)  # the shortest form that reads back as the same float
+
+
 def render(samples: Iterable[Sample]) -> bytes:
     lines: list[str] = []
     described: set[str] = set()
     for s in samples:
-        if s.name not in described:
-            described.add(s.name)
+        metric = s.metric
+        if metric not in described:
+            described.add(metric)
             if s.help:
-                lines.append(f"# HELP {s.name} {s.help}")
-            lines.append(f"# TYPE {s.name} {s.kind}")
+                lines.append(f"# HELP {metric} {s.help}")
+            lines.append(f"# TYPE {metric} {s.kind}")
         labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(s.labels.items()))
-        lines.append(f"{s.name}{{{labels}}} {s.value:g}" if labels else f"{s.name} {s.value:g}")
+        value = _number(s.value)
+        lines.append(f"{s.name}{{{labels}}} {value}" if labels else f"{s.name} {value}")
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -68,7 +88,9 @@ class WorkerCounters:
         self._last: bytes | None = None
 
     def publish(self, samples: Iterable[Sample]) -> None:
-        data = orjson.dumps([[s.name, s.labels, s.value, s.help] for s in samples if s.kind == "counter"])
+        data = orjson.dumps(
+            [[s.name, s.labels, s.value, s.help, s.kind, s.family] for s in samples if s.kind in SUMMED]
+        )
         if data == self._last:
             return
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
@@ -84,11 +106,13 @@ class WorkerCounters:
                 rows = orjson.loads(path.read_bytes())
             except (OSError, orjson.JSONDecodeError):  # removed or replaced while listed: skipped this scrape
                 continue
-            for name, labels, value, text in rows:
+            for row in rows:
+                # [name, labels, value, help, kind, family]; a file of an older version has only the first four
+                name, labels, value, text, kind, family = (*row, "counter", "")[:6] if len(row) == 4 else row
                 key = (name, tuple(sorted(labels.items())))
-                entry = sums.setdefault(key, [labels, 0.0, text])
+                entry = sums.setdefault(key, [labels, 0.0, text, kind, family])
                 entry[1] += value
-        return [Sample(name, labels, value, text, "counter") for (name, _), (labels, value, text) in sums.items()]
+        return [Sample(name, *rest) for (name, _), rest in sums.items()]
 
 
 def shared_counters_from_env() -> WorkerCounters | None:
@@ -122,9 +146,9 @@ class Metrics:
         samples = await self._collect(self._per_worker)
         if self._shared is not None:
             self._shared.publish(samples)
-            samples = [s for s in samples if s.kind != "counter"] + self._shared.totals()
+            samples = [s for s in samples if s.kind not in SUMMED] + self._shared.totals()
         samples += await self._collect(self._shared_state)
-        samples.sort(key=lambda s: s.name)  # a metric's lines must be contiguous
+        samples.sort(key=lambda s: s.metric)  # a metric's lines must be contiguous (stable: a histogram's order kept)
         return render(samples)
 
     def start(self) -> None:

@@ -68,6 +68,8 @@ class UpstreamHTTP:
         assert call.deployment is not None
         if sign is not None:
             headers = await sign(url, data, headers)
+        if call.upstream_traceparent is not None:  # after signing: the signature never depends on the trace
+            headers = {**headers, "traceparent": call.upstream_traceparent}
         with upstream_errors(provider):
             response = await self.session.post(
                 url, data=data, headers=headers, timeout=self.timeout(call.deployment.timeouts)
@@ -117,6 +119,8 @@ class UpstreamHTTP:
         started = perf_counter()
         if sign is not None:
             headers = await sign(url, data, headers)
+        if call.upstream_traceparent is not None:  # after signing: the signature never depends on the trace
+            headers = {**headers, "traceparent": call.upstream_traceparent}
         with upstream_errors(provider):
             response = await self.session.post(
                 url, data=data, headers=headers, timeout=self.timeout(call.deployment.timeouts)

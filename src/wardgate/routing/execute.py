@@ -72,6 +72,8 @@ class Executor:
             route.counters.attempts += 1
             adapter = single.target.deployment.adapter
             began = perf_counter()
+            if call.trace is not None:  # telemetry configured: the attempt's span
+                call.trace.attempt(call, single.target.deployment)
             try:
                 if call.stream:
                     relay = Relay(call, await adapter.open_stream(call))
@@ -134,16 +136,22 @@ class Executor:
                     if attempts > 1 and retry == 0:
                         counters.fallbacks += 1
                     began = perf_counter()
+                    if call.trace is not None:  # telemetry configured: one span per attempt
+                        call.trace.attempt(call, target.deployment)
                     try:
                         result = await self._attempt(call, route, owner, target, deadline)
                     except _Refused as refusal:
                         refused = refusal.result
                         failed.append(f"{target.name}:content_policy")
                         spent += perf_counter() - began
+                        if call.trace is not None:
+                            call.trace.attempt_failed("content_policy")
                         break
                     except WardgateError as exc:
                         spent += perf_counter() - began
                         kind = _kind_of(exc, call.stream)
+                        if call.trace is not None:
+                            call.trace.attempt_failed(kind or exc.type)
                         if kind is None or exc.code == DEADLINE:
                             raise
                         failed.append(f"{target.name}:{kind}")

@@ -314,3 +314,20 @@ responses = Table(
     Column("messages", Text, nullable=False),
     Index("ix_responses_owner", "owner"),
 )
+
+alert_events = Table(  # one row per (alert, series, window) that fired; the unique key makes replicas fire once
+    "alert_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert", String(100), nullable=False),
+    Column("series", String(300), nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("signal", String(30), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("baseline", Float, nullable=True),
+    Column("score", Float, nullable=True),
+    Column("fired_at", DateTime(timezone=True), nullable=False),
+    Column("notified", Boolean, nullable=False),
+    UniqueConstraint("alert", "series", "bucket", name="uq_alert_events_alert_series_bucket"),
+    Index("ix_alert_events_fired_at", "fired_at"),
+)

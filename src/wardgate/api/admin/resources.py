@@ -10,6 +10,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from wardgate.api.admin import (
+    alerts,
+    analytics,
     audit,
     chargeback,
     config_versions,
@@ -40,6 +42,8 @@ def operations(services: Worker) -> list[Operation]:
         *chargeback.operations(services),
         *ledger.operations(services),  # before usage: /usage/ledger is not a request id
         *usage.operations(services),
+        *analytics.operations(services),
+        *alerts.operations(services),
         *audit.operations(services),
         *runtime.operations(services),
         *rate_limits.operations(services),

@@ -1,0 +1,106 @@
+"""An alert's signal over one window, per series (one per scope value, or the one `match` names), from the ledger.
+
+The ledger is the one source: every replica reads the same rows, so every replica reaches the same verdict.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wardgate.config.telemetry import AlertConfig
+from wardgate.store.analytics import nearest_rank
+from wardgate.store.tables import projects, usage_events
+
+c = usage_events.c
+SCOPE_COLUMNS: dict[str, Any] = {
+    "project": c.project_id,
+    "team": c.team_id,
+    "user": c.user_id,
+    "key": c.key_id,
+    "model": c.model,
+}
+GLOBAL = ""  # the series of an alert without a scope
+# the smallest spread a seasonal score divides by, in the signal's unit: below it, a wobble is not an incident
+FLOORS = {
+    "spend_usd": 0.01,
+    "requests": 5.0,
+    "tokens": 100.0,
+    "error_rate": 0.01,
+    "ttft_p95": 50.0,
+    "latency_p95": 50.0,
+    "guard_blocks": 2.0,
+}
+_P95 = {"ttft_p95": c.ttft_ms, "latency_p95": c.latency_ms}
+
+
+def _value_columns(signal: str) -> list[Any]:
+    if signal == "spend_usd":
+        return [func.coalesce(func.sum(c.cost_nanousd), 0).label("v")]
+    if signal == "requests":
+        return [func.count().label("v")]
+    if signal == "tokens":
+        return [func.coalesce(func.sum(c.input_tokens + c.output_tokens), 0).label("v")]
+    if signal == "error_rate":
+        return [func.sum(case((c.status >= 400, 1), else_=0)).label("errors"), func.count().label("v")]
+    if signal == "guard_blocks":  # calls a guard refused (error codes guard_*; issue 14)
+        return [func.count().label("v")]
+    raise AssertionError(signal)
+
+
+async def window_values(
+    engine: AsyncEngine, alert: AlertConfig, start: datetime, end: datetime, models: frozenset[str]
+) -> dict[str, float]:
+    """Series → the signal's value over [start, end). A series with no rows has no value (absent)."""
+    column = SCOPE_COLUMNS.get(alert.scope)
+    keys = [column.label("series")] if column is not None else []
+    query: Any
+    if alert.signal in _P95:
+        query = select(*keys, _P95[alert.signal].label("v")).where(_P95[alert.signal].is_not(None))
+    else:
+        query = select(*keys, *_value_columns(alert.signal))
+        if keys:
+            query = query.group_by(*keys)
+    query = query.where(c.ts >= start, c.ts < end)
+    if alert.signal == "guard_blocks":
+        query = query.where(c.error_code.like("guard%"))
+    if alert.scope == "model":  # a junk model name a client sent is never a series
+        query = query.where(c.model.in_(sorted(models)))
+    if column is not None and alert.match is not None:
+        if alert.scope == "project":  # by id or by name, as budgets match
+            named = select(projects.c.id).where(projects.c.name == alert.match).scalar_subquery()
+            query = query.where(or_(column == alert.match, column == named))
+        else:
+            query = query.where(column == alert.match)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    if alert.signal in _P95:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            groups[_series(row, keys)].append(int(row["v"]))
+        return {k: float(nearest_rank(v, 0.95) or 0) for k, v in groups.items()}
+    out: dict[str, float] = {}
+    for row in rows:
+        if row["v"] is None:
+            continue
+        if alert.signal == "error_rate":
+            if row["v"]:
+                out[_series(row, keys)] = float(row["errors"] or 0) / float(row["v"])
+        elif alert.signal == "spend_usd":
+            out[_series(row, keys)] = int(row["v"]) / 1e9
+        else:
+            out[_series(row, keys)] = float(row["v"])
+    if not keys and alert.signal in ("requests", "spend_usd", "tokens", "guard_blocks"):
+        out.setdefault(GLOBAL, 0.0)
+    return out
+
+
+def _series(row: Any, keys: list[Any]) -> str:
+    if not keys:
+        return GLOBAL
+    value = row["series"]
+    return "" if value is None else str(value)[:300]
