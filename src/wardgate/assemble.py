@@ -54,8 +54,9 @@ from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
 
-if TYPE_CHECKING:  # loaded only when identity.jwt is configured
+if TYPE_CHECKING:  # loaded only when identity.jwt (mcp:) is configured
     from wardgate.identity.jwt import JWTVerifier
+    from wardgate.mcp.surface import MCPSurface
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -81,6 +82,7 @@ class Worker:
     jwt: JWTVerifier | None
     store_outage: Outage  # the store's up/down state, logged once per outage; the admin API answers 503 through it
     key_events: KeyEventListener | None  # pushed revocations (Redis or PostgreSQL NOTIFY)
+    mcp: MCPSurface | None  # the MCP gateway, when `mcp:` is configured
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -161,6 +163,11 @@ async def open_worker(settings: Settings) -> Worker:
         if isinstance(backend, MemoryLimits):  # embedded counters start from this window's ledger
             await rebuild_from_ledger(limits, engine, model_classes(settings))
         runtime = assemble(settings, http, key_cache, audit, ledger, jwt, cache, routing, limits, cost_of)
+        mcp = None
+        if settings.mcp is not None:
+            mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix)
+            stack.push_async_callback(mcp.close)
+            await mcp.start()
         worker = Worker(
             settings=settings,
             http=http,
@@ -181,6 +188,7 @@ async def open_worker(settings: Settings) -> Worker:
             jwt=jwt,
             store_outage=outage,
             key_events=key_events,
+            mcp=mcp,
             _exit=stack.pop_all(),
         )
     return worker
@@ -206,6 +214,46 @@ async def _open_redis(config: RedisConfig | None) -> aioredis.Redis | None:
         await client.aclose()
         raise
     return client
+
+
+def open_mcp(
+    settings: Settings,
+    runtime: Runtime,
+    audit: BatchWriter[AuditEntry],
+    ledger: BatchWriter[UsageEvent],
+    limits: LimitsStage,
+    cost_of: CostOf,
+    redis: aioredis.Redis | None,
+    prefix: str,
+) -> MCPSurface:
+    """The MCP gateway: one supervised session per upstream, one SDK server per virtual server, and the governance
+    pipeline of every tools/call, resources/read and prompts/get: audit (its after hook last) → accounting (a
+    ledger row, refusals included) → tool policy → limits (per-tool rate limits, price_usd against budgets)."""
+    from wardgate.mcp.audit import MCPAuditStage
+    from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
+    from wardgate.mcp.sessions import SessionSigner
+    from wardgate.mcp.surface import MCPSurface
+    from wardgate.mcp.upstream import Upstream
+    from wardgate.mcp.virtual import VirtualServer
+
+    config = settings.mcp
+    assert config is not None and settings.master_key is not None, "validated at load"
+    policies = ToolPolicies(settings.tool_policies)
+    stages: list[Stage] = [
+        MCPAuditStage(audit, config.audit_arguments),
+        AccountingStage(ledger, cost_of),
+        ToolPolicyStage(policies),
+        limits,
+    ]
+    upstreams = {name: Upstream(name, server) for name, server in config.servers.items()}
+    virtual = {
+        name: VirtualServer(name, vs, config, upstreams, policies, stages)
+        for name, vs in config.virtual_servers.items()
+    }
+    sessions = SessionSigner(settings.master_key.get_secret_value(), config.session_ttl_s, redis, prefix)
+    return MCPSurface(
+        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert
+    )
 
 
 def build_adapters(settings: Settings, http: UpstreamHTTP) -> dict[str, Adapter]:

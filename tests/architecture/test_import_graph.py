@@ -53,7 +53,7 @@ def stage_packages() -> set[str]:
 
 
 def test_the_stage_packages_are_found() -> None:
-    assert {"identity", "accounting", "limits", "cache", "routing"} <= stage_packages()
+    assert {"identity", "accounting", "limits", "cache", "routing", "mcp"} <= stage_packages()
 
 
 def test_no_stage_package_imports_another() -> None:

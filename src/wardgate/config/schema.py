@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from wardgate.config.limits import BudgetConfig, LimitsConfig, RateLimitConfig
+from wardgate.config.mcp import MCPConfig, ToolPolicyConfig
 from wardgate.config.routing import (
     DEFAULT_FALLBACK_ON,
     BackoffConfig,
@@ -325,6 +326,8 @@ class Settings(Frozen):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     routing: RoutingConfig = RoutingConfig()
     cache: CacheConfig = CacheConfig()
+    mcp: MCPConfig | None = None  # unset: no /mcp routes, nothing assembled (docs/mcp.md)
+    tool_policies: list[ToolPolicyConfig] = Field(default_factory=list)
 
     @field_validator("store")
     @classmethod

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 END_USER_MAX = 256  # longer end-user ids are replaced by their hash: bounded, still distinct
 
-Surface = Literal["openai", "anthropic"]
-Operation = Literal["chat", "completions", "embeddings"]
+Surface = Literal["openai", "anthropic", "mcp"]
+Operation = Literal["chat", "completions", "embeddings", "tools/call", "resources/read", "prompts/get"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +82,11 @@ class Call:
     # the end user the client says it acts for (OpenAI `user`, Anthropic `metadata.user_id`): client-asserted, so it
     # narrows sharing (cache, canary slice, per-end-user limits) but never identifies who pays; set by the surface
     end_user: str | None = None
+    # MCP calls (surface "mcp"): the canonical tool name (<server>.<tool>), which `scope: tool` budgets and rate
+    # limits match, and the call's fixed price in nano-dollars (`mcp.tools.*.price_usd`); both set by the surface
+    tool: str | None = None
+    fixed_cost_nanousd: int | None = None
+    ledger_details: dict[str, Any] | None = None  # what the surface adds to the ledger row's details (MCP: server)
 
 
 def end_user_of(value: object) -> str | None:
