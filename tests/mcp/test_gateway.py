@@ -169,3 +169,30 @@ def test_bad_input_gets_json_rpc_errors(gateway: RunningGateway) -> None:
             url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={**auth, "mcp-session-id": "abc.def"}
         )
         assert forged.status_code == 404
+
+
+def test_the_admin_api_shows_servers_virtual_servers_and_calls(gateway: RunningGateway) -> None:
+    async def call() -> None:
+        async with mcp_session(gateway.root + "/mcp/flat", MASTER_KEY) as s:
+            await s.call_tool("echo", {"text": "audit me"})
+
+    run(call())
+    gateway.run(gateway.worker.ledger.flush())
+    auth = {"Authorization": f"Bearer {MASTER_KEY}"}
+    with httpx.Client(base_url=gateway.root + "/admin/v1/mcp", headers=auth, timeout=10) as admin:
+        servers = {s["name"]: s for s in admin.get("/servers").json()["data"]}
+        assert {n: (s["transport"], s["healthy"]) for n, s in servers.items()} == {
+            "github": ("streamable_http", True),
+            "legacy": ("sse", True),
+            "files": ("stdio", True),
+        }
+        assert servers["github"]["server_info"]["name"] == "gh"
+        virtual = admin.get("/virtual-servers/dev-tools").json()["data"][0]
+        assert virtual["servers"] == ["github", "files", "legacy"] and virtual["exclude"] == ["github.delete_*"]
+        assert virtual["endpoints"] == {"streamable_http": "/mcp/dev-tools", "sse": "/mcp/dev-tools/sse"}
+        calls = admin.get("/tool-calls", params={"limit": "5"}).json()["data"]
+        assert any(c["name"] == "github.echo" and c["details"]["mcp"]["virtual_server"] == "flat" for c in calls)
+        assert admin.get("/servers/nope").status_code == 404
+        assert admin.get("/tool-calls", params={"limit": "0"}).status_code == 400
+        assert admin.get("/tool-policies").json() == {"data": []}
+        assert httpx.get(gateway.root + "/admin/v1/mcp/servers").status_code == 401

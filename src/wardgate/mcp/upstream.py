@@ -56,6 +56,23 @@ class Upstream:
     def healthy(self) -> bool:
         return self.session is not None
 
+    def describe(self) -> dict[str, Any]:
+        """This worker's view of the upstream, for the admin API: never its headers or environment (secrets)."""
+        config = self.config
+        where = config.command[0] if isinstance(config, StdioServerConfig) else config.url.split("?", 1)[0]
+        info = self.server_info
+        return {
+            "name": self.name,
+            "transport": config.transport,
+            "target": where,
+            "healthy": self.healthy,
+            "sessions_opened": self.connects,
+            "last_error": self.last_error,
+            "protocol_version": info.protocol_version if info is not None else None,
+            "server_info": info.server_info.model_dump(mode="json", exclude_none=True) if info is not None else None,
+            "tools": sorted(t.name for t in self._tools) if self._tools is not None else None,
+        }
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._supervise(), name=f"mcp-upstream-{self.name}")
 

@@ -95,6 +95,18 @@ class VirtualServer:
             on_get_prompt=self._get_prompt,
         )
 
+    def describe(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "name": self.name,
+            "servers": list(config.servers),
+            "include": list(config.tools.include),
+            "exclude": list(config.tools.exclude),
+            "prefix": config.prefix,
+            "separator": config.separator,
+            "endpoints": {"streamable_http": f"/mcp/{self.name}", "sse": f"/mcp/{self.name}/sse"},
+        }
+
     # -- tools ----------------------------------------------------------------------------------------------
 
     async def catalog(self) -> list[tuple[str, types.Tool]]:

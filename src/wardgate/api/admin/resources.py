@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
-from wardgate.api.admin import audit, keys, projects, rate_limits, runtime, usage, users
+from wardgate.api.admin import audit, keys, mcp, projects, rate_limits, runtime, usage, users
 from wardgate.api.admin.common import Operation, store_errors
 from wardgate.api.admin.openapi import document
 from wardgate.assemble import Worker
@@ -25,6 +25,7 @@ def operations(services: Worker) -> list[Operation]:
         *audit.operations(services),
         *runtime.operations(services),
         *rate_limits.operations(services),
+        *mcp.operations(services),
     ]
 
 
