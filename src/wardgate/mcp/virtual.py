@@ -5,8 +5,10 @@ limits)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,7 +18,7 @@ from typing import Any
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from wardgate.config.mcp import MCPConfig, VirtualServerConfig
 from wardgate.core.call import Call, Operation, Result
@@ -84,16 +86,21 @@ class VirtualServer:
         self._policies = policies
         self._pipeline = Pipeline(stages, self.execute)
         self._resource_owner: dict[str, str] = {}  # uri → the member server that listed it (bounded)
-        self.server: Server[Any] = Server(
-            f"wardgate/{name}",
-            version="1",
-            on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
-            on_list_resources=self._list_resources,
-            on_read_resource=self._read_resource,
-            on_list_prompts=self._list_prompts,
-            on_get_prompt=self._get_prompt,
-        )
+        with warnings.catch_warnings():  # logging is deprecated in the newest spec; clients of older ones use it
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            self.server: Server[Any] = Server(
+                f"wardgate/{name}",
+                version="1",
+                on_list_tools=self._list_tools,
+                on_call_tool=self._call_tool,
+                on_list_resources=self._list_resources,
+                on_read_resource=self._read_resource,
+                on_subscribe_resource=self._subscribe,
+                on_unsubscribe_resource=self._unsubscribe,
+                on_list_prompts=self._list_prompts,
+                on_get_prompt=self._get_prompt,
+                on_set_logging_level=self._set_level,
+            )
 
     def describe(self) -> dict[str, Any]:
         config = self.config
@@ -150,7 +157,10 @@ class VirtualServer:
         principal = principal_of(ctx)
         ref = await self._resolve(params.name)
         if ref is None:  # hidden and unknown tools are indistinguishable: a caller learns nothing it may not list
-            raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
+            # an error result, as the SDK's servers answer an unknown tool
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=f"Unknown tool: {params.name}")], is_error=True
+            )
         config = self._mcp.tools.get(ref.canonical)
         call = self._call(principal, "tools/call", ref.canonical, ref.server, {"arguments": params.arguments})
         call.tool = ref.canonical
@@ -240,6 +250,40 @@ class VirtualServer:
         except WardgateError as exc:
             raise json_rpc_error(exc) from None
         return types.ReadResourceResult.model_validate(result.body)
+
+    async def _subscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        principal_of(ctx)
+        uri = str(params.uri)
+        upstream = self._upstreams[self._resource_owner.get(uri) or next(iter(self._upstreams))]
+        await self._forward(upstream, lambda s: s.subscribe_resource(uri))
+        return types.EmptyResult()
+
+    async def _unsubscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        principal_of(ctx)
+        uri = str(params.uri)
+        upstream = self._upstreams[self._resource_owner.get(uri) or next(iter(self._upstreams))]
+        await self._forward(upstream, lambda s: s.unsubscribe_resource(uri))
+        return types.EmptyResult()
+
+    async def _set_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        principal_of(ctx)
+        for upstream in self._upstreams.values():
+            with contextlib.suppress(UpstreamUnavailable, MCPError):  # an upstream without logging: nothing to set
+                await upstream.request("logging/setLevel", lambda s: s.set_logging_level(params.level))
+        return types.EmptyResult()
+
+    @staticmethod
+    async def _forward(upstream: Upstream, request: Any) -> None:
+        try:
+            await upstream.request("forward", request)
+        except UpstreamUnavailable as exc:
+            raise MCPError(UPSTREAM, str(exc)) from None
 
     async def _list_prompts(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
