@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PIN    := -c constraints.txt
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz
+.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz mcp-conformance
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ judges: $(VENV)/.installed-test  ## install the external judges (Prism from npm,
 fuzz: judges  ## schemathesis on the data plane and the admin API for FUZZ_SECONDS (default 300) each: 0 5xx
 	WARDGATE_FUZZ_SECONDS=$${FUZZ_SECONDS:-300} WARDGATE_FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -p no:cacheprovider \
 		tests/judges/test_data_plane_fuzz.py tests/api/admin/test_openapi_fuzz.py $(ARGS)
+
+mcp-conformance: $(VENV)/.installed-test  ## the MCP conformance suite direct vs through Wardgate (Node 24 from PyPI; npm)
+	bash bench/mcp/conformance.sh
 
 lint: $(VENV)/.installed-test  ## ruff format --check, ruff check, mypy
 	$(BIN)/ruff format --check src tests bench

@@ -229,6 +229,12 @@ def open_mcp(
     """The MCP gateway: one supervised session per upstream, one SDK server per virtual server, and the governance
     pipeline of every tools/call, resources/read and prompts/get: audit (its after hook last) → accounting (a
     ledger row, refusals included) → tool policy → limits (per-tool rate limits, price_usd against budgets)."""
+    try:
+        import mcp  # noqa: F401  (the SDK: the `mcp` extra)
+    except ImportError as exc:
+        raise RuntimeError(
+            "`mcp:` is configured but the MCP SDK is not installed: pip install 'wardgate[mcp]'"
+        ) from exc
     from wardgate.mcp.audit import MCPAuditStage
     from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
     from wardgate.mcp.sessions import SessionSigner

@@ -26,7 +26,7 @@ def config(http: LoopbackMCP, sse: LoopbackMCP) -> str:
     return f"""
 mcp:
   servers:
-    github: {{transport: streamable_http, url: "{http.url}"}}
+    github: {{transport: streamable_http, url: "{http.url}", headers: {{Authorization: "Bearer upstream-secret-123"}}}}
     legacy: {{transport: sse, url: "{sse.url}"}}
     files: {{transport: stdio, command: ["{sys.executable}", "-m", "tests.mcp.upstream", "files"]}}
   virtual_servers:
@@ -181,6 +181,7 @@ def test_the_admin_api_shows_servers_virtual_servers_and_calls(gateway: RunningG
             "files": ("stdio", True),
         }
         assert servers["github"]["server_info"]["name"] == "gh"
+        assert "upstream-secret-123" not in admin.get("/servers").text  # upstream headers are never shown
         virtual = admin.get("/virtual-servers/dev-tools").json()["data"][0]
         assert virtual["servers"] == ["github", "files", "legacy"] and virtual["exclude"] == ["github.delete_*"]
         assert virtual["endpoints"] == {"streamable_http": "/mcp/dev-tools", "sse": "/mcp/dev-tools/sse"}

@@ -222,10 +222,10 @@ def _bounded_stderr(name: str) -> Any:
     try:
         yield handle
     finally:
-        try:
-            size = handle.tell()
-            handle.seek(max(0, size - STDERR_KEEP))
-            tail = handle.read(STDERR_KEEP).strip()
+        try:  # the child wrote through the descriptor: read the file's end from it, in bytes
+            fd = handle.fileno()
+            size = os.fstat(fd).st_size
+            tail = os.pread(fd, STDERR_KEEP, max(0, size - STDERR_KEEP)).decode("utf-8", "replace").strip()
             if tail:
                 log.info("MCP upstream %s stderr (last %d bytes): %s", name, min(size, STDERR_KEEP), tail)
         finally:
