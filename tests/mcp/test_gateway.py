@@ -191,3 +191,30 @@ def test_the_admin_api_shows_servers_virtual_servers_and_calls(gateway: RunningG
         assert admin.get("/tool-calls", params={"limit": "0"}).status_code == 400
         assert admin.get("/tool-policies").json() == {"data": []}
         assert httpx.get(gateway.root + "/admin/v1/mcp/servers").status_code == 401
+
+
+def test_resources_and_prompts_are_federated_and_audited(gateway: RunningGateway) -> None:
+    async def go() -> tuple[list[str], str, list[str], str]:
+        async with mcp_session(gateway.root + "/mcp/flat", MASTER_KEY) as s:
+            uris = [str(r.uri) for r in (await s.list_resources()).resources]
+            read = await s.read_resource("test://greeting")
+            prompts = [p.name for p in (await s.list_prompts()).prompts]
+            got = await s.get_prompt("greet", {"who": "Ada"})
+        content = read.contents[0]
+        message = got.messages[0].content
+        assert isinstance(content, types.TextResourceContents) and isinstance(message, types.TextContent)
+        return uris, content.text, prompts, message.text
+
+    assert run(go()) == (["test://greeting"], "hello from gh", ["greet"], "Say hello to Ada.")
+
+    async def actions() -> list[tuple[str, str]]:
+        from sqlalchemy import select
+
+        from wardgate.store.tables import audit_log
+
+        await gateway.worker.audit.flush()
+        async with gateway.worker.engine.connect() as conn:
+            return [(r[0], r[1]) for r in await conn.execute(select(audit_log.c.action, audit_log.c.target))]
+
+    found = gateway.run(actions())
+    assert ("mcp.resources/read", "flat/test://greeting") in found and ("mcp.prompts/get", "flat/github.greet") in found
