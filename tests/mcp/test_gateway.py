@@ -157,6 +157,10 @@ def test_bad_input_gets_json_rpc_errors(gateway: RunningGateway) -> None:
             url, content=b"[" + b"1," * 3_000_000 + b"1]", headers={**auth, "content-type": "application/json"}
         )
         assert big.status_code == 413 and "larger than" in big.json()["error"]["message"]
+        assert http.get(url, headers=auth).status_code == 405  # no standalone stream to hold open
+        long_name = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "a" * 100_000}}
+        echoed = http.post(url, json=long_name, headers=auth)
+        assert echoed.status_code == 200 and len(echoed.text) < 2_000  # an unknown name is not echoed in full
         missing = http.post(gateway.root + "/mcp/nope", json={}, headers=auth)
         assert missing.status_code == 404
         forged = http.post(

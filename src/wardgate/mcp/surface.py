@@ -171,8 +171,10 @@ class MCPSurface:
             await send({"type": "http.response.body", "body": b""})
             return
         manager = self._managers[name]
-        if method != "POST":
-            await manager.handle_request(scope, receive, send)
+        if method != "POST":  # no standalone GET stream: a stateless server has nothing to push on it (spec: 405)
+            await send_rpc_error(
+                send, 405, INVALID_REQUEST, f"Method {method[:10]} is not allowed here.", [(b"allow", b"POST, DELETE")]
+            )
             return
         length = _header(scope, b"content-length")
         try:

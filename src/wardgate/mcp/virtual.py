@@ -159,7 +159,7 @@ class VirtualServer:
         if ref is None:  # hidden and unknown tools are indistinguishable: a caller learns nothing it may not list
             # an error result, as the SDK's servers answer an unknown tool
             return types.CallToolResult(
-                content=[types.TextContent(type="text", text=f"Unknown tool: {params.name}")], is_error=True
+                content=[types.TextContent(type="text", text=f"Unknown tool: {params.name[:200]}")], is_error=True
             )
         config = self._mcp.tools.get(ref.canonical)
         call = self._call(principal, "tools/call", ref.canonical, ref.server, {"arguments": params.arguments})
