@@ -89,7 +89,11 @@ def _one(rows: list[dict[str, Any]], name: str, what: str) -> list[dict[str, Any
 
 def operations(services: Worker) -> list[Operation]:
     r = MCPRoutes(services)
-    limit = QueryParam("limit", f"how many, newest first (1-{MAX_CALLS}, default 50)", {"type": "string"})
+    limit = QueryParam(
+        "limit",
+        f"how many, newest first (1-{MAX_CALLS}, default 50)",
+        {"type": "string", "pattern": "^([1-9][0-9]{0,1}|[1-4][0-9]{2}|500)$"},
+    )
     errors = (401, 403)
     return [
         Operation(
