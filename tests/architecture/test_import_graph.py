@@ -62,6 +62,7 @@ def test_the_stage_packages_are_found() -> None:
         "cache",
         "routing",
         "telemetry",
+        "mcp",
     } <= stage_packages()
 
 

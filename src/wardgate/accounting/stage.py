@@ -83,11 +83,15 @@ class AccountingStage:
             event.reasoning_tokens = usage.reasoning_tokens
             if deployment is not None:
                 event.cost_nanousd = self._cost_of(call)
+        if call.fixed_cost_nanousd is not None and error is None:  # an MCP call the upstream answered
+            event.cost_nanousd = call.fixed_cost_nanousd
         self._ledger.put(bounded(event))  # every value storable: one hostile field never stalls the ledger
 
 
 def _details(call: Call) -> dict[str, object] | None:
     route = _route(call)
+    if call.ledger_details is not None:
+        route = {**(route or {}), **call.ledger_details}
     media = call.usage.media() if call.usage is not None else None  # searches, audio seconds, characters, images
     if not call.usage_estimated and not media and not call.guard_decisions:
         return route

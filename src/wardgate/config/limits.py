@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Scope = Literal["global", "project", "team", "user", "key", "end_user", "model", "model_class"]
+Scope = Literal["global", "project", "team", "user", "key", "end_user", "model", "model_class", "tool"]
 CalendarWindow = Literal["minute", "hour", "day", "week", "month"]
 
 # Counters are 64-bit integers (nano-dollars or tokens) in Redis and in Lua: a limit, its burst (up to 10× more) and

@@ -20,6 +20,7 @@ from pydantic import (
 
 from wardgate.config.guards import GuardConfig, GuardsStreamConfig
 from wardgate.config.limits import BudgetConfig, LimitsConfig, RateLimitConfig
+from wardgate.config.mcp import MCPConfig, ToolPolicyConfig
 from wardgate.config.prompts import PromptsConfig
 from wardgate.config.routing import (
     DEFAULT_FALLBACK_ON,
@@ -396,6 +397,8 @@ class Settings(Frozen):
 
     telemetry: TelemetryConfig | None = None  # unset: no telemetry stage at all (nothing assembled, nothing paid)
     alerts: list[AlertConfig] = Field(default_factory=list)
+    mcp: MCPConfig | None = None  # unset: no /mcp routes, nothing assembled (docs/mcp.md)
+    tool_policies: list[ToolPolicyConfig] = Field(default_factory=list)
 
     @field_validator("store")
     @classmethod

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 END_USER_MAX = 256  # longer end-user ids are replaced by their hash: bounded, still distinct
 
-Surface = Literal["openai", "anthropic", "responses"]
+Surface = Literal["openai", "anthropic", "responses", "mcp"]
 Operation = Literal[
     "chat",
     "completions",
@@ -31,6 +31,9 @@ Operation = Literal[
     "images",
     "image_edits",
     "image_variations",
+    "tools/call",
+    "resources/read",
+    "prompts/get",
 ]
 
 
@@ -131,6 +134,11 @@ class Call:
     request_headers: list[tuple[bytes, bytes]] | None = None
     trace: CallTrace | None = None  # set by telemetry when configured
     upstream_traceparent: str | None = None  # the `traceparent` sent upstream (the attempt's span); set by telemetry
+    # MCP calls (surface "mcp"): the canonical tool name (<server>.<tool>), which `scope: tool` budgets and rate
+    # limits match, and the call's fixed price in nano-dollars (`mcp.tools.*.price_usd`); both set by the surface
+    tool: str | None = None
+    fixed_cost_nanousd: int | None = None
+    ledger_details: dict[str, Any] | None = None  # what the surface adds to the ledger row's details (MCP: server)
 
 
 def end_user_of(value: object) -> str | None:

@@ -85,6 +85,8 @@ class Estimator:
     def __call__(self, call: Call, model: str, *, exact: bool = True) -> tuple[int, int, int]:
         """(prompt tokens, output bound, worst-case cost in nano-dollars); ``exact=False`` bounds the prompt by its
         size instead of counting it."""
+        if call.fixed_cost_nanousd is not None:  # an MCP tool call: its price is known, it has no tokens
+            return 0, 0, call.fixed_cost_nanousd
         prompt = prompt_tokens(call, model) if exact else prompt_upper_bound(call)
         output = output_bound(call, self._default_output)
         return prompt, output, self.cost(model, prompt, output)

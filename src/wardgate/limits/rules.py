@@ -24,6 +24,10 @@ def scope_value(scope: Scope, call: Call, model_classes: Mapping[str, str]) -> t
     principal: Principal | None = call.principal
     if scope == "global":
         return ("*",)
+    if scope == "tool":  # MCP tool calls only; a tool call is not a model call
+        return (call.tool,) if call.tool is not None else ()
+    if call.surface == "mcp" and scope in ("model", "model_class"):
+        return ()
     if scope == "model":
         return (call.model,)
     if scope == "model_class":

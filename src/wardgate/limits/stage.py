@@ -355,6 +355,8 @@ class LimitsStage:
         usage = call.usage if call.cache_status not in ("hit", "stale") else None  # a cached answer costs nothing
         tokens = min(usage.total_tokens, MAX_AMOUNT) if usage is not None else 0
         cost = min(self._cost_of(call), MAX_AMOUNT) if usage is not None else 0
+        if call.fixed_cost_nanousd is not None:  # an MCP tool call: its price, once the upstream answered
+            cost = call.fixed_cost_nanousd if error is None else 0
         now = datetime.now(UTC)
         settlements = [
             Settlement(key, cost if rule.in_usd else tokens, (window.end - now).total_seconds() + WINDOW_SLACK_S)

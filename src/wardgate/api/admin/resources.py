@@ -18,6 +18,7 @@ from wardgate.api.admin import (
     guards,
     keys,
     ledger,
+    mcp,
     oidc,
     projects,
     prompt_changes,
@@ -53,6 +54,7 @@ def operations(services: Worker) -> list[Operation]:
         *prompt_changes.operations(services),
         *oidc.operations(services),  # before /session: /session/methods and /session/oidc are their own
         *session.operations(services),
+        *mcp.operations(services),
     ]
 
 

@@ -1,0 +1,140 @@
+"""Admin routes of the MCP gateway (read-only): upstream servers with this worker's view of their health, virtual
+servers, tool policies, and recent tool calls from the ledger. Servers and virtual servers come from the config
+file (``mcp:``); managing them through the API is not built yet (docs/mcp.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from wardgate.api.admin.auth import authenticate
+from wardgate.api.admin.common import Operation, QueryParam, bad_param, query, reply
+from wardgate.assemble import Worker
+from wardgate.core.errors import NotFound
+from wardgate.store.tables import usage_events
+
+MAX_CALLS = 500
+
+
+class MCPRows(BaseModel):
+    """MCP objects; their fields are described in docs/mcp.md."""
+
+    model_config = ConfigDict(extra="allow")
+    data: list[dict[str, Any]]
+
+
+class MCPRoutes:
+    def __init__(self, services: Worker) -> None:
+        self.services = services
+
+    def _servers(self) -> list[dict[str, Any]]:
+        mcp = self.services.mcp
+        return [u.describe() for u in mcp.upstreams.values()] if mcp is not None else []
+
+    def _virtual(self) -> list[dict[str, Any]]:
+        mcp = self.services.mcp
+        return [v.describe() for v in mcp.virtual_servers.values()] if mcp is not None else []
+
+    async def servers(self, request: Request) -> Response:
+        (await authenticate(request, self.services)).require_system("viewer")
+        return reply(MCPRows(data=self._servers()))
+
+    async def server(self, request: Request) -> Response:
+        (await authenticate(request, self.services)).require_system("viewer")
+        return reply(MCPRows(data=_one(self._servers(), request.path_params["name"], "MCP server")))
+
+    async def virtual_servers(self, request: Request) -> Response:
+        (await authenticate(request, self.services)).require_system("viewer")
+        return reply(MCPRows(data=self._virtual()))
+
+    async def virtual_server(self, request: Request) -> Response:
+        (await authenticate(request, self.services)).require_system("viewer")
+        return reply(MCPRows(data=_one(self._virtual(), request.path_params["name"], "virtual MCP server")))
+
+    async def tool_policies(self, request: Request) -> Response:
+        (await authenticate(request, self.services)).require_system("viewer")
+        return reply(MCPRows(data=[p.model_dump(mode="json") for p in self.services.settings.tool_policies]))
+
+    async def tool_calls(self, request: Request) -> Response:
+        (await authenticate(request, self.services)).require_system("viewer")
+        raw = query(request, "limit") or "50"
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_CALLS:
+            raise bad_param("limit", f"must be an integer from 1 to {MAX_CALLS}")
+        t = usage_events.c
+        statement = (
+            select(t.request_id, t.ts, t.principal_kind, t.principal_id, t.project_id, t.operation, t.model)
+            .add_columns(t.status, t.error_code, t.latency_ms, t.cost_nanousd, t.details)
+            .where(t.surface == "mcp")
+            .order_by(t.ts.desc())
+            .limit(int(raw))
+        )
+        async with self.services.engine.connect() as conn:
+            rows = [dict(r) for r in (await conn.execute(statement)).mappings()]
+        for row in rows:
+            row["ts"] = row["ts"].isoformat()
+            row["name"] = row.pop("model")
+        return reply(MCPRows(data=rows))
+
+
+def _one(rows: list[dict[str, Any]], name: str, what: str) -> list[dict[str, Any]]:
+    found = [r for r in rows if r["name"] == name]
+    if not found:
+        raise NotFound(f"no {what} {name[:100]!r}")
+    return found
+
+
+def operations(services: Worker) -> list[Operation]:
+    r = MCPRoutes(services)
+    limit = QueryParam(
+        "limit",
+        f"how many, newest first (1-{MAX_CALLS}, default 50)",
+        {"type": "string", "pattern": "^([1-9][0-9]{0,1}|[1-4][0-9]{2}|500)$"},
+    )
+    errors = (401, 403)
+    return [
+        Operation(
+            "GET",
+            "/admin/v1/mcp/servers",
+            "MCP upstream servers and their health",
+            "mcp",
+            r.servers,
+            MCPRows,
+            errors=errors,
+        ),
+        Operation("GET", "/admin/v1/mcp/servers/{name}", "One MCP upstream server", "mcp", r.server, MCPRows),
+        Operation(
+            "GET",
+            "/admin/v1/mcp/virtual-servers",
+            "Virtual MCP servers",
+            "mcp",
+            r.virtual_servers,
+            MCPRows,
+            errors=errors,
+        ),
+        Operation(
+            "GET", "/admin/v1/mcp/virtual-servers/{name}", "One virtual MCP server", "mcp", r.virtual_server, MCPRows
+        ),
+        Operation(
+            "GET",
+            "/admin/v1/mcp/tool-policies",
+            "Tool policies (config)",
+            "mcp",
+            r.tool_policies,
+            MCPRows,
+            errors=errors,
+        ),
+        Operation(
+            "GET",
+            "/admin/v1/mcp/tool-calls",
+            "Recent MCP calls from the ledger",
+            "mcp",
+            r.tool_calls,
+            MCPRows,
+            query=(limit,),
+            errors=(400, 401, 403),
+        ),
+    ]

@@ -1,0 +1,78 @@
+"""Tool policies (`tool_policies:`): one question, asked by both ``tools/list`` and ``tools/call``, so a caller is
+shown exactly the tools it may call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wardgate.config.mcp import PolicyScope, ToolPolicyConfig
+from wardgate.core.call import Call, Result
+from wardgate.core.errors import WardgateError
+from wardgate.core.principal import Principal
+from wardgate.mcp.naming import matches_any
+
+
+class ToolDenied(WardgateError):
+    status = 403
+    type = "permission_error"
+    code = "tool_not_allowed"
+
+
+def scope_values(scope: PolicyScope, principal: Principal) -> tuple[str, ...]:
+    """The values a principal has for a scope, as budgets read them: a project's id and name both match."""
+    if scope == "global":
+        return ("*",)
+    if scope == "project":
+        if principal.project is None:
+            return ()
+        return (principal.project, principal.project_name) if principal.project_name else (principal.project,)
+    if scope == "team":
+        return (principal.team,) if principal.team else ()
+    if scope == "user":
+        return (principal.user,) if principal.user else ()
+    return (principal.id,) if principal.kind == "key" else ()
+
+
+class ToolPolicies:
+    def __init__(self, policies: Sequence[ToolPolicyConfig]) -> None:
+        self.policies = tuple(policies)
+
+    def applicable(self, principal: Principal) -> tuple[ToolPolicyConfig, ...]:
+        out = []
+        for policy in self.policies:
+            values = scope_values(policy.scope, principal)
+            if values and (policy.match is None or policy.match in values):
+                out.append(policy)
+        return tuple(out)
+
+    def allows(self, principal: Principal, tool: str) -> bool:
+        """Every applicable policy allows the tool (an allow glob matches, no deny glob does); no policy: allowed."""
+        return all(self._allowed_by(p, tool) for p in self.applicable(principal))
+
+    def denying(self, principal: Principal, tool: str) -> ToolPolicyConfig | None:
+        for policy in self.applicable(principal):
+            if not self._allowed_by(policy, tool):
+                return policy
+        return None
+
+    @staticmethod
+    def _allowed_by(policy: ToolPolicyConfig, tool: str) -> bool:
+        return matches_any(tool, policy.allow) and not matches_any(tool, policy.deny)
+
+
+class ToolPolicyStage:
+    """Refuses a tool call the caller's policies do not allow; entered after accounting, so the refusal is a ledger
+    row (not billable) as well as an audit entry."""
+
+    name = "tool_policy"
+
+    def __init__(self, policies: ToolPolicies) -> None:
+        self._policies = policies
+
+    async def before(self, call: Call) -> Result | None:
+        if call.tool is None or call.principal is None:
+            return None
+        policy = self._policies.denying(call.principal, call.tool)
+        if policy is not None:
+            raise ToolDenied(f"Tool {call.tool!r} is not allowed for this caller (tool policy {policy.name!r}).")
+        return None

@@ -1,0 +1,218 @@
+"""The MCP surface: ``/mcp/{virtual_server}`` (streamable HTTP) and ``/mcp/{virtual_server}/sse`` (the legacy SSE
+transport), in front of the SDK's transports.
+
+Before the SDK sees a request, the surface authenticates the caller (the same identities as LLM calls), bounds and
+parses the message (malformed JSON-RPC gets a JSON-RPC error, an oversize one a 413), and checks the session id.
+Streamable HTTP runs the SDK's session manager in stateless mode and issues its own signed session ids
+(sessions.py), so any replica serves any request of a session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import orjson
+from mcp.server.sse import SseServerTransport
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body
+from wardgate.api.openai import request_meta
+from wardgate.core.errors import WardgateError
+from wardgate.core.principal import Principal
+from wardgate.core.runtime import Authenticate
+from wardgate.mcp.audit import actor_of
+from wardgate.mcp.sessions import SessionSigner
+from wardgate.mcp.upstream import Upstream
+from wardgate.mcp.virtual import SCOPE_KEY, UNAUTHORIZED, VirtualServer
+
+log = logging.getLogger("wardgate.mcp")
+SESSION_HEADER = b"mcp-session-id"
+PARSE_ERROR, INVALID_REQUEST = -32700, -32600
+
+
+async def send_rpc_error(
+    send: Send, status: int, code: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}})
+    out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> MutableMapping[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: the client's disconnect, as the server reports it
+
+    return replay
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _is_initialize(message: Any) -> bool:
+    if isinstance(message, list):
+        return any(_is_initialize(m) for m in message)
+    return isinstance(message, dict) and message.get("method") == "initialize"
+
+
+class MCPSurface:
+    def __init__(
+        self,
+        virtual_servers: Mapping[str, VirtualServer],
+        upstreams: Mapping[str, Upstream],
+        authenticate: Authenticate,
+        sessions: SessionSigner,
+        max_message_bytes: int,
+        read_client_cert: Any = None,
+    ) -> None:
+        self.virtual_servers = dict(virtual_servers)
+        self.upstreams = dict(upstreams)
+        self._authenticate = authenticate
+        self._sessions = sessions
+        self._max = max_message_bytes
+        self._read_client_cert = read_client_cert
+        self._managers = {
+            name: StreamableHTTPSessionManager(
+                vs.server, stateless=True, json_response=False, max_request_body_size=max_message_bytes
+            )
+            for name, vs in self.virtual_servers.items()
+        }
+        self._sse = {
+            name: SseServerTransport(f"/mcp/{name}/messages/", max_request_body_size=max_message_bytes)
+            for name in self.virtual_servers
+        }
+        self._stop = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+
+    async def start(self, wait_s: float = 10.0) -> None:
+        for upstream in self.upstreams.values():
+            upstream.start()
+        self._runner = asyncio.get_running_loop().create_task(self._run_managers(), name="mcp-session-managers")
+        await self._started.wait()
+        # start-up waits (bounded) for the upstreams, so the first tools/list is complete; one that is down is
+        # retried in the background and its tools appear when it connects
+        await asyncio.gather(*(u.wait_ready(wait_s) for u in self.upstreams.values()))
+
+    async def _run_managers(self) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            for manager in self._managers.values():
+                await stack.enter_async_context(manager.run())
+            self._started.set()
+            await self._stop.wait()
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                await self._runner
+        for upstream in self.upstreams.values():
+            await upstream.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        parts = scope["path"].split("/")  # "", "mcp", name, [sse | messages]
+        name = parts[2] if len(parts) > 2 else ""
+        vs = self.virtual_servers.get(name)
+        if vs is None:
+            await send_rpc_error(send, 404, INVALID_REQUEST, f"No virtual MCP server at {scope['path'][:200]}.")
+            return
+        principal = await self._principal(scope, send)
+        if principal is None:
+            return
+        scope[SCOPE_KEY] = principal
+        rest = "/".join(parts[3:]).rstrip("/")
+        if rest == "":
+            await self._streamable(name, principal, scope, receive, send)
+        elif rest == "sse" and scope["method"] == "GET":
+            await self._sse_stream(vs, scope, receive, send)
+        elif rest == "messages" and scope["method"] == "POST":
+            await self._sse[name].handle_post_message(scope, receive, send)
+        else:
+            await send_rpc_error(send, 404, INVALID_REQUEST, f"No MCP endpoint at {scope['path'][:200]}.")
+
+    async def _principal(self, scope: Scope, send: Send) -> Principal | None:
+        credential, _, _, _ = request_meta(scope)
+        cert = self._read_client_cert(scope) if self._read_client_cert is not None else None
+        try:
+            return await self._authenticate(credential, None, client_cert=cert)
+        except WardgateError as exc:
+            status = exc.status if exc.status in (401, 403, 503) else 401
+            await send_rpc_error(send, status, UNAUTHORIZED, exc.message, [(b"www-authenticate", b"Bearer")])
+            return None
+
+    async def _streamable(self, name: str, principal: Principal, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        session_id = _header(scope, SESSION_HEADER)
+        if session_id is not None and not await self._session_ok(name, principal, session_id):
+            await send_rpc_error(send, 404, INVALID_REQUEST, "Session not found.")
+            return
+        if method == "DELETE":
+            if session_id is None:
+                await send_rpc_error(send, 400, INVALID_REQUEST, "DELETE needs the Mcp-Session-Id header.")
+                return
+            claims = self._sessions.verify(session_id)
+            assert claims is not None
+            await self._sessions.delete(session_id, claims)
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        manager = self._managers[name]
+        if method != "POST":  # no standalone GET stream: a stateless server has nothing to push on it (spec: 405)
+            await send_rpc_error(
+                send, 405, INVALID_REQUEST, f"Method {method[:10]} is not allowed here.", [(b"allow", b"POST, DELETE")]
+            )
+            return
+        length = _header(scope, b"content-length")
+        try:
+            body = await read_body(receive, self._max, int(length) if length and length.isdigit() else None)
+        except Disconnected:
+            return
+        except WardgateError:
+            await send_rpc_error(send, 413, INVALID_REQUEST, f"The message is larger than {self._max} bytes.")
+            return
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            await send_rpc_error(send, 400, PARSE_ERROR, "Parse error: the body is not valid JSON.")
+            return
+        if not isinstance(message, dict | list) or (isinstance(message, list) and not message):
+            await send_rpc_error(send, 400, INVALID_REQUEST, "Invalid request: expected a JSON-RPC object.")
+            return
+        if _is_initialize(message) and session_id is None:
+            minted = self._sessions.mint(name, actor_of(principal)).encode("ascii")
+
+            async def send_with_session(event: MutableMapping[str, Any]) -> None:
+                if event["type"] == "http.response.start" and event["status"] < 300:
+                    event = {**event, "headers": [*event.get("headers", []), (SESSION_HEADER, minted)]}
+                await send(event)
+
+            await manager.handle_request(scope, _replay(body, receive), send_with_session)
+            return
+        await manager.handle_request(scope, _replay(body, receive), send)
+
+    async def _session_ok(self, name: str, principal: Principal, session_id: str) -> bool:
+        claims = self._sessions.verify(session_id)
+        if claims is None or claims.virtual_server != name or claims.principal != actor_of(principal):
+            return False
+        return not await self._sessions.deleted(session_id)
+
+    async def _sse_stream(self, vs: VirtualServer, scope: Scope, receive: Receive, send: Send) -> None:
+        """The legacy transport: one SSE stream per client, its messages POSTed beside it. Its session lives in
+        this replica (the SDK's transport keeps it in memory): behind several replicas it needs stickiness."""
+        server = vs.server
+        async with self._sse[vs.name].connect_sse(scope, receive, send) as (read, write):
+            await server.run(read, write, server.create_initialization_options())

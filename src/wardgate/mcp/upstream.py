@@ -1,0 +1,237 @@
+"""One upstream MCP server, as one worker holds it: a long-lived client session (the official SDK's client over
+streamable HTTP, SSE or a stdio child process), opened at start-up and re-opened with backoff when it fails.
+
+The session belongs to the worker, not to a downstream client: a replica that dies takes nothing a client needs
+with it (the next replica serves the client over its own upstream sessions). A call that finds the session broken
+(an upstream that went away, a stdio child that crashed) fails with an error result for that call, and the
+supervisor reconnects (restarts the child) in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from typing import Any, TextIO
+
+import httpx2
+import mcp_types as types
+from mcp.client.session import ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from wardgate.config.mcp import MCPServerConfig, SSEServerConfig, StdioServerConfig, StreamableHTTPServerConfig
+
+log = logging.getLogger("wardgate.mcp")
+STDERR_KEEP = 64 * 1024  # bytes of a stdio child's stderr kept for the log when it exits
+INITIAL_BACKOFF_S = 0.2
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream cannot be reached now (not connected, or its session broke during the call)."""
+
+
+class Upstream:
+    """A supervised client session to one upstream MCP server."""
+
+    def __init__(self, name: str, config: MCPServerConfig) -> None:
+        self.name = name
+        self.config = config
+        self.session: ClientSession | None = None
+        self.server_info: types.InitializeResult | None = None
+        self.connects = 0  # sessions opened so far (1 after start-up; each restart adds one)
+        self.last_error: str | None = None
+        self._ready = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tools: tuple[types.Tool, ...] | None = None
+        self._tools_at = 0.0
+
+    @property
+    def healthy(self) -> bool:
+        return self.session is not None
+
+    def describe(self) -> dict[str, Any]:
+        """This worker's view of the upstream, for the admin API: never its headers or environment (secrets)."""
+        config = self.config
+        where = config.command[0] if isinstance(config, StdioServerConfig) else config.url.split("?", 1)[0]
+        info = self.server_info
+        return {
+            "name": self.name,
+            "transport": config.transport,
+            "target": where,
+            "healthy": self.healthy,
+            "sessions_opened": self.connects,
+            "last_error": self.last_error,
+            "protocol_version": info.protocol_version if info is not None else None,
+            "server_info": info.server_info.model_dump(mode="json", exclude_none=True) if info is not None else None,
+            "tools": sorted(t.name for t in self._tools) if self._tools is not None else None,
+        }
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._supervise(), name=f"mcp-upstream-{self.name}")
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._ready.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    async def _supervise(self) -> None:
+        backoff = INITIAL_BACKOFF_S
+        ceiling = self.config.max_restart_backoff_s if isinstance(self.config, StdioServerConfig) else 30.0
+        while True:
+            opened = False
+            try:
+                async with self._connect():
+                    opened = True
+                    backoff = INITIAL_BACKOFF_S
+                    await self._lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - an upstream failure of any kind: logged, then retried
+                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                log.warning("MCP upstream %s: session failed (%s); reconnecting", self.name, self.last_error)
+            finally:
+                self.session = None
+                self._ready.clear()
+                self._lost.clear()
+                self._tools = None
+            if opened:
+                log.info("MCP upstream %s: session lost; reconnecting", self.name)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, ceiling)
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[ClientSession]:
+        config = self.config
+        async with contextlib.AsyncExitStack() as stack:
+            if isinstance(config, StreamableHTTPServerConfig):
+                client = httpx2.AsyncClient(
+                    headers=config.headers,
+                    timeout=httpx2.Timeout(config.connect_timeout_s, read=None),
+                    # the client writes a request's headers and body separately: without TCP_NODELAY each call
+                    # waits for a delayed ACK (~40 ms on Linux), which capped a worker at ~25 calls per second
+                    transport=httpx2.AsyncHTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]),
+                )
+                await stack.enter_async_context(client)
+                read, write = await stack.enter_async_context(streamable_http_client(config.url, http_client=client))
+            elif isinstance(config, SSEServerConfig):
+                read, write = await stack.enter_async_context(
+                    sse_client(config.url, headers=dict(config.headers), timeout=config.connect_timeout_s)
+                )
+            else:
+                errlog = stack.enter_context(_bounded_stderr(self.name))
+                params = StdioServerParameters(
+                    command=config.command[0], args=list(config.command[1:]), env=_child_env(config), cwd=config.cwd
+                )
+                read, write = await stack.enter_async_context(stdio_client(params, errlog=errlog))
+            session = await stack.enter_async_context(ClientSession(read, write))
+            async with asyncio.timeout(config.connect_timeout_s):
+                self.server_info = await session.initialize()  # the SDK negotiates the protocol version
+            self.session = session
+            self.connects += 1
+            self.last_error = None
+            self._ready.set()
+            yield session
+
+    def _session_or_raise(self) -> ClientSession:
+        if self.session is None:
+            raise UpstreamUnavailable(f"MCP server {self.name!r} is not connected ({self.last_error or 'starting'})")
+        return self.session
+
+    def _broken(self, exc: BaseException) -> UpstreamUnavailable:
+        self._lost.set()  # the supervisor re-opens the session (restarts a stdio child)
+        return UpstreamUnavailable(f"MCP server {self.name!r} failed during the call ({type(exc).__name__})")
+
+    async def list_tools(self, cache_s: float) -> tuple[types.Tool, ...]:
+        loop = asyncio.get_running_loop()
+        if self._tools is not None and loop.time() - self._tools_at < cache_s:
+            return self._tools
+        session = self._session_or_raise()
+        tools: list[types.Tool] = []
+        cursor: str | None = None
+        try:
+            for _ in range(100):  # a bounded number of pages
+                page = await session.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
+                tools.extend(page.tools)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+        except MCPError as exc:
+            if exc.code == types.CONNECTION_CLOSED:
+                raise self._broken(exc) from exc
+            raise
+        except Exception as exc:
+            raise self._broken(exc) from exc
+        self._tools, self._tools_at = tuple(tools), loop.time()
+        return self._tools
+
+    async def call_tool(self, tool: str, arguments: dict[str, Any] | None, timeout_s: float) -> types.CallToolResult:
+        session = self._session_or_raise()
+        try:
+            async with asyncio.timeout(timeout_s):
+                result = await session.call_tool(tool, arguments)
+        except TimeoutError:
+            raise
+        except MCPError as exc:
+            if exc.code == types.CONNECTION_CLOSED:
+                raise self._broken(exc) from exc
+            raise
+        except Exception as exc:
+            raise self._broken(exc) from exc
+        if not isinstance(result, types.CallToolResult):
+            raise UpstreamUnavailable(f"MCP server {self.name!r} asked for input, which the gateway does not relay")
+        return result
+
+    async def request(self, method: str, call: Any) -> Any:
+        """Run one other request (resources, prompts, completion) on the session, mapping a broken session."""
+        session = self._session_or_raise()
+        try:
+            return await call(session)
+        except MCPError as exc:
+            if exc.code == types.CONNECTION_CLOSED:
+                raise self._broken(exc) from exc
+            raise
+        except Exception as exc:
+            raise self._broken(exc) from exc
+
+
+def _child_env(config: StdioServerConfig) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(config.env)
+    return env
+
+
+@contextlib.contextmanager
+def _bounded_stderr(name: str) -> Any:
+    """The child's stderr goes to a temporary file; its last STDERR_KEEP bytes are logged when the session ends
+    (a chatty child never grows memory or floods the log)."""
+    handle: TextIO = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
+    try:
+        yield handle
+    finally:
+        try:  # the child wrote through the descriptor: read the file's end from it, in bytes
+            fd = handle.fileno()
+            size = os.fstat(fd).st_size
+            tail = os.pread(fd, STDERR_KEEP, max(0, size - STDERR_KEEP)).decode("utf-8", "replace").strip()
+            if tail:
+                log.info("MCP upstream %s stderr (last %d bytes): %s", name, min(size, STDERR_KEEP), tail)
+        finally:
+            handle.close()

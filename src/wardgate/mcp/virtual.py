@@ -1,0 +1,317 @@
+"""One virtual MCP server: the SDK's low-level ``Server`` whose handlers federate the member upstreams' tools,
+resources and prompts, filtered by the virtual server's globs and the caller's tool policies, with every
+``tools/call``, ``resources/read`` and ``prompts/get`` run through the governance pipeline (audit, ledger, policy,
+limits)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from time import perf_counter
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+
+from wardgate.config.mcp import MCPConfig, VirtualServerConfig
+from wardgate.core.call import Call, Operation, Result
+from wardgate.core.errors import WardgateError
+from wardgate.core.pipeline import Pipeline, Stage
+from wardgate.core.principal import Principal
+from wardgate.mcp.naming import canonical, exposed, listed_name, resolve
+from wardgate.mcp.policy import ToolPolicies
+from wardgate.mcp.upstream import Upstream, UpstreamUnavailable
+
+log = logging.getLogger("wardgate.mcp")
+NANO = Decimal(1_000_000_000)
+SCOPE_KEY = "wardgate.mcp.principal"  # the ASGI scope key the surface puts the authenticated principal under
+# JSON-RPC error codes of the gateway's own refusals (the -32000..-32099 range is the server's)
+UNAUTHORIZED, FORBIDDEN, LIMITED, UPSTREAM = -32001, -32003, -32029, -32002
+INVALID_PARAMS = -32602
+
+
+class UpstreamTimeout(WardgateError):
+    status = 504
+    type = "timeout"
+    code = "tool_timeout"
+
+
+class UpstreamFailed(WardgateError):
+    status = 502
+    type = "upstream_error"
+    code = "mcp_upstream_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRef:
+    server: str
+    tool: str
+    canonical: str
+
+
+def principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
+    request = ctx.request
+    principal = getattr(request, "scope", {}).get(SCOPE_KEY) if request is not None else None
+    if not isinstance(principal, Principal):
+        raise MCPError(UNAUTHORIZED, "Not authenticated.")
+    return principal
+
+
+def json_rpc_error(exc: WardgateError) -> MCPError:
+    code = {401: UNAUTHORIZED, 403: FORBIDDEN, 429: LIMITED}.get(exc.status, UPSTREAM)
+    return MCPError(code, exc.message, {"status": exc.status, "type": exc.type, "code": exc.code})
+
+
+class VirtualServer:
+    def __init__(
+        self,
+        name: str,
+        config: VirtualServerConfig,
+        mcp: MCPConfig,
+        upstreams: dict[str, Upstream],
+        policies: ToolPolicies,
+        stages: Sequence[Stage],
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._mcp = mcp
+        self._upstreams = {s: upstreams[s] for s in config.servers}
+        self._policies = policies
+        self._pipeline = Pipeline(stages, self.execute)
+        self._resource_owner: dict[str, str] = {}  # uri → the member server that listed it (bounded)
+        with warnings.catch_warnings():  # logging is deprecated in the newest spec; clients of older ones use it
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            self.server: Server[Any] = Server(
+                f"wardgate/{name}",
+                version="1",
+                on_list_tools=self._list_tools,
+                on_call_tool=self._call_tool,
+                on_list_resources=self._list_resources,
+                on_read_resource=self._read_resource,
+                on_subscribe_resource=self._subscribe,
+                on_unsubscribe_resource=self._unsubscribe,
+                on_list_prompts=self._list_prompts,
+                on_get_prompt=self._get_prompt,
+                on_set_logging_level=self._set_level,
+            )
+
+    def describe(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "name": self.name,
+            "servers": list(config.servers),
+            "include": list(config.tools.include),
+            "exclude": list(config.tools.exclude),
+            "prefix": config.prefix,
+            "separator": config.separator,
+            "endpoints": {"streamable_http": f"/mcp/{self.name}", "sse": f"/mcp/{self.name}/sse"},
+        }
+
+    # -- tools ----------------------------------------------------------------------------------------------
+
+    async def catalog(self) -> list[tuple[str, types.Tool]]:
+        """(server, tool) for every tool of the member upstreams the virtual server exposes; an unreachable
+        upstream contributes nothing (and is logged by its supervisor)."""
+        out: list[tuple[str, types.Tool]] = []
+        for server, upstream in self._upstreams.items():
+            try:
+                tools = await upstream.list_tools(self._mcp.tools_cache_s)
+            except (UpstreamUnavailable, MCPError) as exc:
+                log.debug("tools/list: %s skipped (%s)", server, exc)
+                continue
+            out.extend((server, tool) for tool in tools if exposed(self.config.tools, canonical(server, tool.name)))
+        return out
+
+    def visible(self, principal: Principal, server: str, tool: str) -> bool:
+        return self._policies.allows(principal, canonical(server, tool))
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        principal = principal_of(ctx)
+        tools = [
+            tool.model_copy(update={"name": listed_name(self.config, server, tool.name)})
+            for server, tool in await self.catalog()
+            if self.visible(principal, server, tool.name)
+        ]
+        return types.ListToolsResult(tools=tools)
+
+    async def _resolve(self, listed: str) -> ToolRef | None:
+        """The exposed upstream tool a listed name stands for (the catalog is cached: no upstream round trip)."""
+        wanted = resolve(self.config, listed) if self.config.prefix else None
+        for server, tool in await self.catalog():
+            if (server, tool.name) == wanted or (not self.config.prefix and tool.name == listed):
+                return ToolRef(server, tool.name, canonical(server, tool.name))
+        return None
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        principal = principal_of(ctx)
+        ref = await self._resolve(params.name)
+        if ref is None:  # hidden and unknown tools are indistinguishable: a caller learns nothing it may not list
+            # an error result, as the SDK's servers answer an unknown tool
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=f"Unknown tool: {params.name[:200]}")], is_error=True
+            )
+        config = self._mcp.tools.get(ref.canonical)
+        call = self._call(principal, "tools/call", ref.canonical, ref.server, {"arguments": params.arguments})
+        call.tool = ref.canonical
+        call.fixed_cost_nanousd = int((config.price_usd if config else Decimal(0)) * NANO)
+        try:
+            result = await self._pipeline.run(call)
+        except (UpstreamTimeout, UpstreamFailed) as exc:  # a tool-level failure: an error result, not a protocol one
+            return types.CallToolResult(content=[types.TextContent(type="text", text=exc.message)], is_error=True)
+        except WardgateError as exc:
+            raise json_rpc_error(exc) from None
+        return types.CallToolResult.model_validate(result.body)
+
+    def _call(self, principal: Principal, operation: Operation, name: str, server: str, body: dict[str, Any]) -> Call:
+        body = {**body, "virtual_server": self.name, "server": server}
+        call = Call(
+            id=os.urandom(12).hex(),
+            surface="mcp",
+            operation=operation,
+            model=name,
+            body=body,
+            stream=False,
+            credential=None,
+            started=perf_counter(),
+            principal=principal,
+        )
+        call.ledger_details = {"mcp": {"virtual_server": self.name, "server": server}}
+        return call
+
+    async def execute(self, call: Call) -> Result:
+        """The pipeline's terminal: the upstream request itself."""
+        server = call.body["server"]
+        upstream = self._upstreams[server]
+        try:
+            if call.operation == "tools/call":
+                assert call.tool is not None
+                config = self._mcp.tools.get(call.tool)
+                timeout = config.timeout_s if config else self._mcp.default_timeout_s
+                tool = call.tool.split(".", 1)[1]
+                try:
+                    answer: Any = await upstream.call_tool(tool, call.body.get("arguments"), timeout)
+                except TimeoutError:
+                    raise UpstreamTimeout(f"Tool {call.tool!r} did not answer within {timeout:g} s.") from None
+            elif call.operation == "resources/read":
+                uri = call.body["uri"]
+                answer = await upstream.request(call.operation, lambda s: s.read_resource(uri))
+            else:
+                name, arguments = call.body["prompt"], call.body.get("arguments")
+                answer = await upstream.request(call.operation, lambda s: s.get_prompt(name, arguments))
+        except UpstreamUnavailable as exc:
+            raise UpstreamFailed(str(exc)) from None
+        except MCPError as exc:  # the upstream's own JSON-RPC error: relayed as it said it
+            raise exc
+        return Result.of(answer.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+    # -- resources and prompts ---------------------------------------------------------------------------------
+
+    async def _list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        principal_of(ctx)
+        resources: list[types.Resource] = []
+        for server, upstream in self._upstreams.items():
+            try:
+                page = await upstream.request("resources/list", lambda s: s.list_resources())
+            except (UpstreamUnavailable, MCPError):
+                continue
+            resources.extend(page.resources)
+            self._owners_seen(server, [str(r.uri) for r in page.resources])
+        return types.ListResourcesResult(resources=resources)
+
+    def _owners_seen(self, server: str, uris: list[str]) -> None:
+        owners = self._resource_owner
+        if len(owners) > 10_000:
+            owners.clear()
+        for uri in uris:
+            owners[uri] = server
+
+    async def _read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        principal = principal_of(ctx)
+        uri = str(params.uri)
+        server = self._resource_owner.get(uri) or next(iter(self._upstreams))
+        call = self._call(principal, "resources/read", uri[:200], server, {"uri": uri})
+        try:
+            result = await self._pipeline.run(call)
+        except WardgateError as exc:
+            raise json_rpc_error(exc) from None
+        return types.ReadResourceResult.model_validate(result.body)
+
+    async def _subscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        principal_of(ctx)
+        uri = str(params.uri)
+        upstream = self._upstreams[self._resource_owner.get(uri) or next(iter(self._upstreams))]
+        await self._forward(upstream, lambda s: s.subscribe_resource(uri))
+        return types.EmptyResult()
+
+    async def _unsubscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        principal_of(ctx)
+        uri = str(params.uri)
+        upstream = self._upstreams[self._resource_owner.get(uri) or next(iter(self._upstreams))]
+        await self._forward(upstream, lambda s: s.unsubscribe_resource(uri))
+        return types.EmptyResult()
+
+    async def _set_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        principal_of(ctx)
+        for upstream in self._upstreams.values():
+            with contextlib.suppress(UpstreamUnavailable, MCPError):  # an upstream without logging: nothing to set
+                await upstream.request("logging/setLevel", lambda s: s.set_logging_level(params.level))
+        return types.EmptyResult()
+
+    @staticmethod
+    async def _forward(upstream: Upstream, request: Any) -> None:
+        try:
+            await upstream.request("forward", request)
+        except UpstreamUnavailable as exc:
+            raise MCPError(UPSTREAM, str(exc)) from None
+
+    async def _list_prompts(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        principal_of(ctx)
+        prompts: list[types.Prompt] = []
+        for server, upstream in self._upstreams.items():
+            try:
+                page = await upstream.request("prompts/list", lambda s: s.list_prompts())
+            except (UpstreamUnavailable, MCPError):
+                continue
+            prompts.extend(
+                p.model_copy(update={"name": listed_name(self.config, server, p.name)}) for p in page.prompts
+            )
+        return types.ListPromptsResult(prompts=prompts)
+
+    async def _get_prompt(
+        self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        principal = principal_of(ctx)
+        found = resolve(self.config, params.name) if self.config.prefix else (next(iter(self._upstreams)), params.name)
+        if found is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {params.name}")
+        server, prompt = found
+        body = {"prompt": prompt, "arguments": params.arguments}
+        call = self._call(principal, "prompts/get", canonical(server, prompt), server, body)
+        try:
+            result = await self._pipeline.run(call)
+        except WardgateError as exc:
+            raise json_rpc_error(exc) from None
+        return types.GetPromptResult.model_validate(result.body)

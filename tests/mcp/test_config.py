@@ -1,0 +1,60 @@
+"""The `mcp:` and `tool_policies:` sections: validated at load with messages that name the key and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from wardgate.config import load_config_text
+from wardgate.config.errors import ConfigError
+
+BASE = "master_key: sk-test-master-key\n"
+
+
+def load(text: str) -> object:
+    return load_config_text(BASE + text, source="test.yaml", env={"GH_TOKEN": "t0k"})
+
+
+def test_the_issue_example_loads() -> None:
+    settings = load("""
+mcp:
+  servers:
+    github:
+      {transport: streamable_http, url: "https://mcp.example.com/mcp", headers: {Authorization: "Bearer ${GH_TOKEN}"}}
+    legacy: {transport: sse, url: "http://10.0.0.5:8000/sse"}
+    files:  {transport: stdio, command: ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/data"], env: {}}
+  virtual_servers:
+    dev-tools:
+      servers: [github, files]
+      tools: {include: ["github.*", "files.read_*"], exclude: ["github.delete_*"]}
+      prefix: true
+  tools:
+    github.create_issue: {price_usd: 0.002, timeout_s: 30}
+tool_policies:
+  - {name: p, scope: project, match: acme, allow: ["github.*"]}
+rate_limits:
+  - {name: issues, scope: tool, match: github.create_issue, rpm: 30}
+""")
+    mcp = settings.mcp  # type: ignore[attr-defined]
+    assert mcp.servers["github"].headers == {"Authorization": "Bearer t0k"}
+    assert mcp.servers["files"].command[0] == "npx"
+    assert str(mcp.tools["github.create_issue"].price_usd) == "0.002"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("mcp: {servers: {a: {transport: ftp, url: 'http://x'}}}", "transport"),
+        ("mcp: {servers: {a: {transport: sse, url: 'http://x', extra: 1}}}", "extra"),
+        ("mcp: {virtual_servers: {v: {servers: [ghost]}}}", "ghost not in mcp.servers"),
+        ("mcp: {servers: {a: {transport: stdio, command: []}}}", "command"),
+        ("mcp: {servers: {a: {transport: sse, url: 'http://x'}}, tools: {b.t: {price_usd: 1}}}", "must name a server"),
+        ("mcp: {servers: {a: {transport: sse, url: 'http://x'}}, tools: {a.t: {price_usd: -1}}}", "price_usd"),
+        ("mcp: {servers: {a.b: {transport: sse, url: 'http://x'}}}", "a.b"),
+        ("tool_policies: [{name: p, scope: global, match: x}]", "no `match`"),
+        ("tool_policies: [{name: p, scope: model}]", "scope"),
+    ],
+)
+def test_mistakes_are_named(text: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(text)
+    assert needle in str(caught.value)

@@ -1,0 +1,115 @@
+"""A real upstream MCP server for the tests, built on the official SDK's MCPServer (FastMCP's successor in mcp 2).
+
+Served over streamable HTTP or SSE on loopback in a thread (`LoopbackMCP`), or over stdio as a child process:
+``python -m tests.mcp.upstream`` (the gateway's stdio upstream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import threading
+from typing import Literal
+
+import uvicorn
+from mcp.server.mcpserver import MCPServer
+
+
+def build(name: str = "upstream") -> MCPServer:
+    server = MCPServer(name, log_level="WARNING")
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """Echo the text back."""
+        return f"{name}:{text}"
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    @server.tool()
+    def delete_repo(repo: str) -> str:
+        """A dangerous tool that policies hide."""
+        return f"deleted {repo}"
+
+    @server.tool()
+    def read_file(path: str) -> str:
+        """Read a (pretend) file."""
+        return f"contents of {path}"
+
+    @server.tool()
+    async def hang() -> str:
+        """Never answers: the gateway must cut it at timeout_s."""
+        await asyncio.Event().wait()
+        return "unreachable"
+
+    @server.tool()
+    def crash() -> str:
+        """Kills the server process (stdio: the gateway restarts it)."""
+        os._exit(3)
+
+    @server.tool()
+    def pid() -> int:
+        """The server's process id (tells a restarted stdio child from the first)."""
+        return os.getpid()
+
+    @server.resource("test://greeting")
+    def greeting() -> str:
+        return f"hello from {name}"
+
+    @server.prompt()
+    def greet(who: str) -> str:
+        return f"Say hello to {who}."
+
+    return server
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self._ready.set()
+
+    def install_signal_handlers(self) -> None:
+        pass
+
+
+class LoopbackMCP:
+    """An MCPServer on 127.0.0.1 in a background thread; ``url`` is its MCP endpoint for the chosen transport."""
+
+    def __init__(self, transport: Literal["streamable_http", "sse"], name: str = "upstream") -> None:
+        server = build(name)
+        app = server.streamable_http_app() if transport == "streamable_http" else server.sse_app()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}" + ("/mcp" if transport == "streamable_http" else "/sse")
+        self._ready = threading.Event()
+        config = uvicorn.Config(app, loop="asyncio", lifespan="on", log_level="warning", access_log=False)
+        self._server = _Server(config, self._ready)
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True, name=f"mcp-{port}")
+
+    async def _serve(self) -> None:
+        await self._server.serve(sockets=[self._sock])
+
+    def __enter__(self) -> LoopbackMCP:
+        self._thread.start()
+        if not self._ready.wait(timeout=10):
+            raise RuntimeError("the upstream MCP server did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._server.force_exit = True  # open SSE streams would otherwise hold the shutdown
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+if __name__ == "__main__":
+    build(sys.argv[1] if len(sys.argv) > 1 else "stdio").run("stdio")
