@@ -27,8 +27,8 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt $(VENV)/.installed
 run: $(VENV)/.installed  ## serve on the embedded default (demo config unless ARGS="--config FILE")
 	$(BIN)/wardgate serve $(ARGS)
 
-test: $(VENV)/.installed-test  ## the whole suite; Postgres/Redis tests skip locally when absent, fail in CI
-	$(BIN)/python -m pytest $(ARGS)
+test: $(VENV)/.installed-test  ## the whole suite over every core; Postgres/Redis tests skip locally when absent, fail in CI
+	$(BIN)/python -m pytest -n $${TEST_WORKERS:-auto} --dist loadfile $(ARGS)
 
 judges: $(VENV)/.installed-test  ## install the external judges (Prism from npm, openai-python's tests) into .venv/judges
 	$(BIN)/python -m tests.judges.install

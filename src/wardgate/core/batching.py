@@ -112,9 +112,9 @@ class BatchWriter(Generic[T]):
     async def _run(self) -> None:
         while True:
             if len(self._items) < self.max_batch and not self._stopping:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                self._wake.clear()  # after the wait, not before: a flush() asked before this task ran is kept
             self._gather()
             if not self._items:
                 if self._stopping:
