@@ -79,6 +79,27 @@ async def test_streams_pass_every_chunk_through_the_chunk_hooks_and_unwind_at_th
     assert log[-1] == "after a ok" and log.count("chunk a") == 3
 
 
+class Selective(Recorder):
+    """Wants the chunks of a call only when the call's model says so (as limits and guards decide per call)."""
+
+    def chunk_hook(self, call: Call) -> Any:
+        return self.on_chunk if call.model == "watched" else None
+
+
+async def test_a_selective_chunk_stage_sees_the_chunks_only_of_the_calls_it_asks_for() -> None:
+    log: list[str] = []
+    pipeline = Pipeline([Recorder("a", log), Selective("s", log)], terminal)
+    for model in ("plain", "watched"):
+        call = make_call(stream=True)
+        call.model = model
+        result = await pipeline.run(call)
+        assert result.stream is not None
+        assert [[c.data for c in batch] async for batch in result.stream] == [[{"n": 1}], [{"n": 2}]]
+    assert log.count("chunk a") == 6  # an unselective stage sees every chunk of both calls
+    assert log.count("chunk s") == 2  # the selective one only the watched call's (the dropped chunk stops at a)
+    assert log.count("after s ok") == 2  # its after hook runs for both
+
+
 def test_weighted_choice_follows_the_weights() -> None:
     from wardgate.core.deployment import Deployment
 

@@ -256,5 +256,8 @@ def test_redis_down_answers_503_or_admits_uncounted_never_500_and_logs_a_few_lin
         for line in replicas.log.read_text().splitlines()
         if ("redis" in line.lower() or "Traceback" in line or "limits store" in line) and not line.startswith(banner)
     ]
-    assert len(lines) <= 10, "\n".join(lines)
+    # a few lines per process, never one per request: each of the 2 replicas logs the outage's start and end for its
+    # limits, and each of its supervised Redis listeners (key events, config events) logs once lost, once back
+    assert len(lines) <= 16, "\n".join(lines)
+    assert not any("Traceback" in line for line in lines)
     assert not any("Traceback" in line for line in lines)

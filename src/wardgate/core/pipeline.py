@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from wardgate.core.call import Call, Chunk, Result
 from wardgate.core.drain import drain_expired, shutting_down
-from wardgate.core.relay import Relay, StopStream
+from wardgate.core.relay import ChunkHook, Relay, StopStream
 
 __all__ = ["AfterStage", "ChunkStage", "Pipeline", "Stage", "StopStream", "Terminal"]
 
@@ -40,13 +40,22 @@ class ChunkStage(Protocol):
         ...
 
 
+@runtime_checkable
+class SelectiveChunkStage(Protocol):
+    """A chunk stage that says per call, once the stream starts, whether it needs to see the chunks at all (limits:
+    only a hard cap without ``max_tokens``; guards: only when an answer guard applies). The others pay nothing per
+    chunk."""
+
+    def chunk_hook(self, call: Call) -> ChunkHook | None: ...
+
+
 Terminal = Callable[[Call], Awaitable[Result]]
 
 
 class Pipeline:
     """Built once from config; immutable. ``run`` is the hot path: keep it allocation-light."""
 
-    __slots__ = ("_afters", "_hooks", "_stages", "_terminal", "stages")
+    __slots__ = ("_afters", "_hooks", "_selectors", "_stages", "_terminal", "stages")
 
     def __init__(self, stages: Sequence[Stage], terminal: Terminal) -> None:
         self.stages = tuple(stages)
@@ -54,7 +63,10 @@ class Pipeline:
         self._terminal = terminal
         # per stage index: its after hook, if it has one
         self._afters = tuple(s if isinstance(s, AfterStage) else None for s in self.stages)
-        self._hooks = tuple(s.on_chunk for s in self.stages if isinstance(s, ChunkStage))
+        chunked = [s for s in self.stages if isinstance(s, ChunkStage)]
+        self._hooks = tuple(s.on_chunk for s in chunked)
+        # per chunk stage: how it picks its hook for a call (None: always its on_chunk)
+        self._selectors = tuple(s.chunk_hook if isinstance(s, SelectiveChunkStage) else None for s in chunked)
 
     async def run(self, call: Call) -> Result:
         entered = 0
@@ -76,7 +88,7 @@ class Pipeline:
             raise
         if result.stream is not None:
             relay = result.stream if isinstance(result.stream, Relay) else Relay(call, result.stream)
-            relay.set_hooks(self._hooks)
+            relay.set_hooks(self._hooks_for(call))
             streamed = result
 
             async def unwind(error: BaseException | None) -> None:
@@ -87,6 +99,14 @@ class Pipeline:
         else:
             await self._unwind(call, entered, result, None)
         return result
+
+    def _hooks_for(self, call: Call) -> tuple[ChunkHook, ...]:
+        hooks: list[ChunkHook] = []
+        for hook, select in zip(self._hooks, self._selectors, strict=True):
+            chosen = hook if select is None else select(call)
+            if chosen is not None:
+                hooks.append(chosen)
+        return tuple(hooks)
 
     async def _unwind(self, call: Call, entered: int, result: Result | None, error: BaseException | None) -> None:
         afters = self._afters

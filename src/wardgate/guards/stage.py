@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +90,11 @@ class GuardsStage:
                 headers = [h for h in call.response_headers if h[0] != HEADER]
                 call.response_headers[:] = [*headers, (HEADER, state.header())]
         self._report(call, state)
+
+    def chunk_hook(self, call: Call) -> Callable[[Call, Chunk], Chunk | None] | None:
+        """Chunks matter only when an answer guard applies to this call."""
+        state = call.guards
+        return self.on_chunk if isinstance(state, GuardState) and state.response is not None else None
 
     def on_chunk(self, call: Call, chunk: Chunk) -> Chunk | None:
         state = call.guards

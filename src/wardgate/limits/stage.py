@@ -328,6 +328,11 @@ class LimitsStage:
                 self.seen_keys[key] = (rule, rule.value_of(key), window)
         call.response_headers += state_headers(reservation.budgets, reservation.rates, decision)
 
+    def chunk_hook(self, call: Call) -> Callable[[Call, Chunk], Chunk | None] | None:
+        """Chunks matter only to a hard cap that bounded the output itself (no ``max_tokens`` in the request)."""
+        reservation = self.reservations.get(call.id)
+        return self.on_chunk if reservation is not None and reservation.output_bound is not None else None
+
     def on_chunk(self, call: Call, chunk: Chunk) -> Chunk | None:
         reservation = self.reservations.get(call.id)
         if reservation is None or reservation.output_bound is None or call.operation not in STREAMED_TEXT:
