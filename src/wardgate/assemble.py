@@ -47,11 +47,6 @@ from wardgate.limits.rate_refresh import RateLimitRefresher
 from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.rules import BudgetRule, RateRule
 from wardgate.limits.stage import LimitsStage
-from wardgate.prompts.decorate import Decorators
-from wardgate.prompts.outcomes import CanaryOutcomes
-from wardgate.prompts.stage import PromptsStage
-from wardgate.prompts.state import PromptState
-from wardgate.prompts.watch import CanaryWatch
 from wardgate.providers import registry
 from wardgate.providers.http import UpstreamHTTP, new_session
 from wardgate.reload.listener import Subscription, postgres_subscription, redis_subscription
@@ -67,18 +62,19 @@ from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.guards import GuardStore
 from wardgate.store.keys import KeyStore, key_events_channel
-from wardgate.store.prompt_reviews import PromptReviews
-from wardgate.store.prompts import PromptStore
 from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.responses import ResponseStore
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function, price_table
 
-if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry, mcp:) is configured
+if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry, mcp:, prompts:) is configured
     from wardgate.alerts.runner import AlertRunner
     from wardgate.identity.jwt import JWTVerifier
     from wardgate.mcp.surface import MCPSurface
+    from wardgate.prompts.stage import PromptsStage
+    from wardgate.prompts.state import PromptState
+    from wardgate.prompts.watch import CanaryWatch
     from wardgate.telemetry.stage import TelemetryStage
 
 
@@ -212,6 +208,15 @@ async def open_worker(settings: Settings) -> Worker:
         watch: CanaryWatch | None = None
         prompt_stage: PromptsStage | None = None
         if settings.prompts is not None:
+            # loaded only when configured: Jinja2's sandbox and the schema checker cost start-up time and memory
+            from wardgate.prompts.decorate import Decorators
+            from wardgate.prompts.outcomes import CanaryOutcomes
+            from wardgate.prompts.stage import PromptsStage
+            from wardgate.prompts.state import PromptState
+            from wardgate.prompts.watch import CanaryWatch
+            from wardgate.store.prompt_reviews import PromptReviews
+            from wardgate.store.prompts import PromptStore
+
             prompts = PromptState(PromptStore(engine), settings.prompts.refresh_s)
             await prompts.load()
             prompts.start()
