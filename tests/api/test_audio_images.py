@@ -270,6 +270,18 @@ def _post(gateway: RunningGateway, path: str, **kwargs: Any) -> httpx.Response:
             400,
             "response_format",
         ),  # fmt: skip
+        (  # a JSON value where a string belongs (found by schemathesis: it was a 500)
+            "/images/generations",
+            {"json": {"model": "dall-e-3", "prompt": "x", "response_format": {"a": 1}}},
+            400,
+            "response_format",
+        ),  # fmt: skip
+        (
+            "/audio/speech",
+            {"json": {"model": "tts", "input": "x", "voice": "a", "response_format": ["mp3"]}},
+            400,
+            "response_format",
+        ),  # fmt: skip
         (
             "/images/edits",
             {"data": {"model": "image", "prompt": "x"}, "files": {"mask": ("m.png", PNG)}},

@@ -23,6 +23,8 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from tests.fakes.openai_logic import BadRequest
+
 AUDIO_BYTES_PER_SECOND = 16_000
 SPEECH_TYPES = {"mp3": "audio/mpeg", "opus": "audio/opus", "aac": "audio/aac", "flac": "audio/flac",
                 "wav": "audio/wav", "pcm": "audio/pcm"}  # fmt: skip
@@ -110,7 +112,15 @@ def speech(payload: dict[str, Any]) -> tuple[bytes, str]:
 
 
 def images(request: dict[str, Any], uploaded: int) -> dict[str, Any]:
-    n = int(request.get("n") or 1)
+    raw = request.get("n")
+    if raw is None:
+        n = 1
+    elif isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= 10:
+        n = raw
+    elif isinstance(raw, str) and raw.isdigit() and 1 <= int(raw) <= 10:  # a multipart field
+        n = int(raw)
+    else:  # as OpenAI answers: a 400 naming the parameter
+        raise BadRequest(f"Invalid value for 'n': {str(raw)[:50]!r}; expected an integer from 1 to 10.", param="n")
     b64 = request.get("response_format") == "b64_json" or request.get("model") == "gpt-image-1"
     image = {"b64_json": base64.b64encode(PNG).decode()} if b64 else {"url": "https://images.fake.invalid/1.png"}
     answer: dict[str, Any] = {"created": int(time.time()), "data": [dict(image) for _ in range(n)]}

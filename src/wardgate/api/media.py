@@ -54,7 +54,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool = True, limit: int 
 
 def _choice(body: dict[str, Any], name: str, allowed: frozenset[str]) -> None:
     value = body.get(name)
-    if value is not None and value not in allowed:
+    if value is not None and (not isinstance(value, str) or value not in allowed):
         raise InvalidRequest(f"Invalid '{name}': expected one of {', '.join(sorted(allowed))}.", param=name)
 
 
