@@ -84,6 +84,9 @@ async def test_fields_and_files_are_read_and_files_spooled_to_disk() -> None:
         (form(part("file", b"x", "a.wav", b"X-Long: " + b"y" * 10_000 + b"\r\n")), InvalidRequest),
         (part("file", b"x" * 5000, "a.wav"), InvalidRequest),  # no closing boundary
         (b"not a form at all", InvalidRequest),
+        (form(part("model\x00x", b"gpt")), InvalidRequest),  # a control character in a field name (schemathesis)
+        (form(part("a\x1bb", b"x")), InvalidRequest),
+        (form(part("file\x07", b"x", "a.wav")), InvalidRequest),
     ],
 )
 async def test_hostile_forms_are_refused(body: bytes, error: type[Exception]) -> None:

@@ -6,6 +6,7 @@ means the judge ran."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -128,7 +129,9 @@ def openai_tests() -> Path:
 def served_spec() -> Path:
     """The vendored OpenAI spec restricted to the operations Wardgate serves, with only the components they use:
     Prism starts in seconds on it instead of minutes, and schemathesis fuzzes only what the gateway serves."""
-    out = CACHE / "openai-served.yaml"
+    # named by what it holds: a change to SERVED makes a new file instead of reusing a stale one
+    digest = hashlib.sha256(repr(sorted(SERVED.items())).encode()).hexdigest()[:12]
+    out = CACHE / f"openai-served-{digest}.yaml"
     if out.exists() and out.stat().st_mtime >= SPEC.stat().st_mtime:
         return out
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -120,7 +120,12 @@ class _Reader:
         self.header_name = self.header_value = b""
         if name == b"content-disposition":
             _, options = parse_options_header(value)
-            self.part.name = options.get(b"name", b"").decode("utf-8", "replace")[:_MAX_NAME]
+            field_name = options.get(b"name", b"").decode("utf-8", "replace")[:_MAX_NAME]
+            if not field_name.isprintable() or "\ufffd" in field_name:  # control characters, or not UTF-8
+                raise InvalidRequest(
+                    "A form field's name must be printable UTF-8 text (it is sent on to the provider as is)."
+                )
+            self.part.name = field_name
             filename = options.get(b"filename")
             if filename is not None:
                 text = filename.decode("utf-8", "replace")
