@@ -25,13 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wardgate.accounting.stage import AccountingStage
 from wardgate.cache.build import build_cache_stage, policy_of
 from wardgate.cache.runtime import ResponseCache
-from wardgate.config.schema import DeploymentConfig, RedisConfig, Settings, TimeoutsConfig
+from wardgate.config.schema import RedisConfig, Settings
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import CostOf
-from wardgate.core.deployment import Adapter, Deployment, Timeouts
 from wardgate.core.outage import Outage
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.runtime import Runtime
+from wardgate.deployments import build_adapters, build_deployments, deployment_prices
 from wardgate.guards.build import build_guards_stage
 from wardgate.guards.refresh import GuardRefresher
 from wardgate.guards.stage import GuardsStage
@@ -47,14 +47,12 @@ from wardgate.limits.rate_refresh import RateLimitRefresher
 from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.rules import BudgetRule, RateRule
 from wardgate.limits.stage import LimitsStage
-from wardgate.providers import registry
 from wardgate.providers.http import UpstreamHTTP, new_session
 from wardgate.reload.listener import Subscription, postgres_subscription, redis_subscription
 from wardgate.routing.build import build_routes
 from wardgate.routing.execute import Executor
 from wardgate.routing.stage import RouterStage
 from wardgate.routing.state import RoutingState
-from wardgate.routing.strategies import blended_price
 from wardgate.store.applied_config import announce, config_events_channel, signing_key
 from wardgate.store.audit import AuditEntry, AuditLog, audit_key
 from wardgate.store.availability import store_outage
@@ -66,7 +64,7 @@ from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.responses import ResponseStore
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
-from wardgate.usage.cost import cost_function, price_table
+from wardgate.usage.cost import cost_function
 
 if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry, mcp:, prompts:) is configured
     from wardgate.alerts.runner import AlertRunner
@@ -430,53 +428,6 @@ def open_mcp(
     return MCPSurface(
         virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert
     )
-
-
-def build_adapters(settings: Settings, http: UpstreamHTTP) -> dict[str, Adapter]:
-    adapters: dict[str, Adapter] = {}
-    for name, config in settings.providers.items():
-        ptype = registry.get(config.type)
-        assert ptype is not None, "validated at load"
-        adapters[name] = ptype.factory(name, config, http)
-    return adapters
-
-
-def _timeouts(config: TimeoutsConfig) -> Timeouts:
-    return Timeouts(connect=config.connect, first_byte=config.first_byte, total=config.total)
-
-
-def build_deployments(settings: Settings, adapters: dict[str, Adapter]) -> dict[str, tuple[Deployment, ...]]:
-    out: dict[str, tuple[Deployment, ...]] = {}
-    for public, entries in settings.models.items():
-        deployments = []
-        for entry in entries:
-            provider_config = settings.providers[entry.provider]
-            timeouts = entry.timeouts or getattr(provider_config, "timeouts", None) or TimeoutsConfig()
-            deployments.append(
-                Deployment(
-                    name=f"{entry.provider}/{entry.model}",
-                    provider=entry.provider,
-                    upstream_model=entry.pin or entry.model,  # a pinned version is sent as written
-                    adapter=adapters[entry.provider],
-                    timeouts=_timeouts(timeouts),
-                    weight=entry.weight,
-                )
-            )
-        out[public] = tuple(deployments)
-    return out
-
-
-def deployment_prices(settings: Settings) -> Callable[[DeploymentConfig], float | None]:
-    """A deployment's blended price (USD per 1M tokens) for the lowest_cost strategy: its `price:`, else the
-    catalog's, as accounting prices it."""
-    table = price_table(settings)
-
-    def price_of(entry: DeploymentConfig) -> float | None:
-        provider_type = getattr(settings.providers[entry.provider], "type", "")
-        price = table.for_deployment(f"{entry.provider}/{entry.model}", provider_type, entry.model)
-        return None if price is None else blended_price(float(price.input), float(price.output))
-
-    return price_of
 
 
 def assemble(
