@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -61,12 +59,15 @@ from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.guards import GuardStore
 from wardgate.store.keys import KeyStore, key_events_channel
 from wardgate.store.rate_limits import RateLimitStore
+from wardgate.store.redis_errors import redis_errors
 from wardgate.store.responses import ResponseStore
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function
 
-if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry, mcp:, prompts:) is configured
+if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry, mcp:, prompts:, redis:) is configured
+    import redis.asyncio as aioredis
+
     from wardgate.alerts.runner import AlertRunner
     from wardgate.identity.jwt import JWTVerifier
     from wardgate.mcp.surface import MCPSurface
@@ -334,7 +335,7 @@ def limits_announcer(
         """Never fails the admin request that changed them: the periodic re-read is the bound."""
         try:
             await announce(engine, key, publish, "limits", secrets.randbelow(2**31))
-        except (SQLAlchemyError, RedisError, OSError) as exc:
+        except redis_errors(SQLAlchemyError, OSError) as exc:
             logging.getLogger("wardgate.reload").warning(
                 "limits change not announced (%s); other workers re-read within limits.refresh_s", exc
             )
@@ -364,7 +365,9 @@ async def _quietly(load: Awaitable[None]) -> None:
 
 async def _open_redis(config: RedisConfig | None) -> aioredis.Redis | None:
     if config is None:
-        return None
+        return None  # redis-py (about 25 MB per worker) is never imported
+    import redis.asyncio as aioredis
+
     # a blocking pool: under a burst, requests wait (up to socket_timeout_s) for one of max_connections connections
     # instead of failing or opening one connection per in-flight request
     pool = aioredis.BlockingConnectionPool.from_url(

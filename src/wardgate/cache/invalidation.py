@@ -9,9 +9,10 @@ all replicas immediately; without Redis they live in this process.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
-import redis.asyncio as aioredis
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 InvalidationScope = Literal["all", "project", "model", "template"]
 INVALIDATION_SCOPES: tuple[InvalidationScope, ...] = get_args(InvalidationScope)

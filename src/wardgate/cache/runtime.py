@@ -10,9 +10,8 @@ import sys
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-
 from wardgate.cache.entry import CachedAnswer
+from wardgate.cache.failure import redis_failure
 from wardgate.cache.invalidation import (
     INVALIDATION_SCOPES,
     Generations,
@@ -22,7 +21,6 @@ from wardgate.cache.invalidation import (
     RedisGenerations,
 )
 from wardgate.cache.local import LocalLRU
-from wardgate.cache.redis import RedisFailure, RedisTier
 from wardgate.cache.singleflight import SingleFlight
 from wardgate.cache.stats import CacheStats, StatsGroup, report
 from wardgate.config.schema import CacheConfig
@@ -30,6 +28,9 @@ from wardgate.core.errors import StoreUnavailable
 from wardgate.core.outage import Outage
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from wardgate.cache.redis import RedisTier
     from wardgate.cache.semantic.embedders import Embedder
     from wardgate.cache.semantic.index import VectorIndex
 
@@ -46,7 +47,11 @@ class ResponseCache:
         self.client = client
         self.prefix = prefix
         self.local = LocalLRU(config.local_max_bytes)
-        self.redis = RedisTier(client, prefix, self.outage) if client is not None else None
+        self.redis: RedisTier | None = None
+        if client is not None:
+            from wardgate.cache.redis import RedisTier  # redis-py only when `redis:` is configured
+
+            self.redis = RedisTier(client, prefix, self.outage)
         self.flights = SingleFlight()
         self.generations: GenerationStore = (
             RedisGenerations(client, prefix) if client is not None else MemoryGenerations()
@@ -82,7 +87,7 @@ class ResponseCache:
         """None when the counters cannot be read: no key is safe then (it might predate an invalidation)."""
         try:
             found = await self.generations.current(project, model, template)
-        except RedisFailure:
+        except redis_failure():
             self._redis_failed("generation read")
             return None
         self.outage.recovered()
@@ -97,7 +102,7 @@ class ResponseCache:
             return None
         try:
             answer = await self.redis.get(key)
-        except RedisFailure:
+        except redis_failure():
             self._redis_failed("read")
             return None
         if answer is None or answer.stale_until <= now:
@@ -110,7 +115,7 @@ class ResponseCache:
         if self.redis is not None:
             try:
                 await self.redis.put(key, answer, ttl_s)
-            except RedisFailure:
+            except redis_failure():
                 self._redis_failed("write")
 
     async def try_lock(self, key: str) -> tuple[bool, str | None]:
@@ -119,7 +124,7 @@ class ResponseCache:
             return True, None
         try:
             token = await self.redis.try_lock(key, self.config.lock_ttl_s)
-        except RedisFailure:
+        except redis_failure():
             self._redis_failed("lock")
             return True, None
         return token is not None, token
@@ -128,14 +133,14 @@ class ResponseCache:
         assert self.redis is not None
         try:
             await self.redis.release(key, token)
-        except RedisFailure:
+        except redis_failure():
             self._redis_failed("unlock")
 
     async def wait_for_fill(self, key: str) -> CachedAnswer | None:
         assert self.redis is not None
         try:
             return await self.redis.wait_for_fill(key, self.config.lock_ttl_s)
-        except RedisFailure:
+        except redis_failure():
             self._redis_failed("wait")
             return None
 
@@ -158,7 +163,7 @@ async def cache_stats(
     second; this one's are flushed first)."""
     try:
         return report(await cache.stats.cells(start, end), group_by)
-    except RedisFailure as exc:
+    except redis_failure() as exc:
         cache.outage.failed(exc)
         raise StoreUnavailable("Cache statistics are unavailable right now (Redis); retry shortly.") from None
 
@@ -170,7 +175,7 @@ async def invalidate(cache: ResponseCache, scope: InvalidationScope, value: str 
         raise ValueError(f"cannot invalidate by {scope!r}; use {', '.join(INVALIDATION_SCOPES)}")
     try:
         return await cache.generations.bump(scope, value)
-    except RedisFailure as exc:
+    except redis_failure() as exc:
         cache.outage.failed(exc)
         raise StoreUnavailable("The cache cannot be invalidated right now (Redis); retry shortly.") from None
 

@@ -21,18 +21,18 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.exceptions import RedisError
 
 from wardgate.cache.collect import StreamAssembler
 from wardgate.cache.entry import CachedAnswer
+from wardgate.cache.failure import redis_failure
 from wardgate.cache.keys import CacheScope, deterministic, exact_key, semantic_bucket, semantic_parts, tenant_of
-from wardgate.cache.redis import RedisFailure
 from wardgate.cache.replay import chunks_of, replay
 from wardgate.cache.runtime import ResponseCache
 from wardgate.cache.singleflight import Flight
 from wardgate.core.call import CacheOptions, Call, Chunk, CostOf, Result
 from wardgate.core.errors import InvalidRequest, WardgateError
 from wardgate.core.principal import Principal
+from wardgate.store.redis_errors import redis_errors
 
 if TYPE_CHECKING:
     from wardgate.cache.semantic.embedders import Embedder
@@ -182,7 +182,7 @@ class CacheStage:
         try:
             vector = await semantic.embedder.embed(text)
             match = await self._cache.vectors.search(bucket, vector, semantic.threshold)
-        except (RedisError, OSError) as exc:  # no search: an exact-only lookup (said once per outage)
+        except redis_errors(OSError) as exc:  # no search: an exact-only lookup (said once per outage)
             self._cache.outage.failed(exc)
             return None
         except (WardgateError, ValueError):  # no embedding, no search: an exact-only lookup
@@ -276,7 +276,7 @@ class CacheStage:
                         bucket, vector = miss.semantic
                         try:
                             await self._cache.vectors.add(bucket, miss.key, vector, lifetime)
-                        except RedisFailure as exc:
+                        except redis_failure() as exc:
                             self._cache.outage.failed(exc)
         finally:
             if miss.lock is not None:

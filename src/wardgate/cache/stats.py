@@ -14,12 +14,13 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import redis.asyncio as aioredis
-
-from wardgate.cache.redis import RedisFailure
+from wardgate.cache.failure import redis_failure
 from wardgate.core.outage import Outage
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("wardgate.cache")
 StatsGroup = Literal["project", "model", "bucket", "day"]
@@ -72,7 +73,7 @@ class CacheStats:
             await asyncio.sleep(self._interval)
             try:
                 await self.flush()
-            except RedisFailure as exc:  # kept in _pending, retried next round
+            except redis_failure() as exc:  # kept in _pending, retried next round
                 self._outage.failed(exc)
             else:
                 self._outage.recovered()
@@ -127,7 +128,7 @@ class CacheStats:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        with contextlib.suppress(*RedisFailure):
+        with contextlib.suppress(*redis_failure()):
             await self.flush()
 
 

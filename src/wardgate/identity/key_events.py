@@ -9,14 +9,17 @@ back; meanwhile the cache's short TTL bounds how long a revoked key still works.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.identity.keys import KeyCache
 from wardgate.store.keys import KEY_EVENTS_CHANNEL, key_events_channel, parse_key_event
 from wardgate.store.subscriptions import Subscription, Supervised, postgres_subscription, redis_subscription
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("wardgate.identity")
 

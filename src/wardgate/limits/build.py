@@ -22,7 +22,6 @@ from wardgate.limits.backend import LimitsBackend
 from wardgate.limits.counters import LedgerSpend
 from wardgate.limits.estimate import Estimator
 from wardgate.limits.memory import MemoryLimits
-from wardgate.limits.redis import RedisLimits
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule
 from wardgate.limits.stage import LimitsStage, Notify
 from wardgate.limits.windows import Window
@@ -68,6 +67,8 @@ def model_prices(settings: Settings) -> dict[str, list[Price | None]]:
 
 def new_backend(settings: Settings, redis: aioredis.Redis | None, redis_outage: Outage) -> LimitsBackend:
     if redis is not None and settings.redis is not None:
+        from wardgate.limits.redis import RedisLimits  # redis-py only when `redis:` is configured
+
         return RedisLimits(redis, settings.redis.key_prefix, redis_outage)
     return MemoryLimits()
 

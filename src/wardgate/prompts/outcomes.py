@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING
 
 from wardgate.prompts.canary import ArmStats, Variant, ttft_bucket
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("wardgate.prompts")
 BUCKET_S = 5.0

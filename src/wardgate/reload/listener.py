@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
 from sqlalchemy.engine import URL
 
 from wardgate.store import subscriptions
 from wardgate.store.applied_config import CONFIG_EVENTS_CHANNEL, verify
 from wardgate.store.subscriptions import Subscription, Supervised
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 __all__ = ["ConfigEventListener", "Subscription", "postgres_subscription", "redis_subscription"]
 

@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from redis.exceptions import RedisError
-
 from wardgate.config.routing import BreakerConfig, CanaryRollbackConfig, RoutingConfig
 from wardgate.core.outage import Outage
 from wardgate.routing.breaker import CircuitBreaker
@@ -21,6 +19,7 @@ from wardgate.routing.health import Delta, Stats
 from wardgate.routing.route import Route, deployment_models
 from wardgate.routing.shared import SCRIPT, Merged, parse, payload
 from wardgate.routing.strategies import Target
+from wardgate.store.redis_errors import redis_errors
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -169,7 +168,7 @@ class RoutingState:
         )
         try:
             answer = await self._script(keys=[], args=[body])
-        except (RedisError, OSError) as exc:
+        except redis_errors(OSError) as exc:
             self.sync_failures += 1
             self.outage.failed(exc)  # one line per outage; meanwhile each worker routes on its own view
             for stats, delta in deltas:

@@ -12,10 +12,14 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from sqlalchemy.engine import URL
+
+from wardgate.store.redis_errors import redis_errors
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 PG_PING_S = 10.0  # LISTEN connections are idle: a ping finds a half-open one
 OnMessage = Callable[[str | bytes], None]
@@ -33,7 +37,7 @@ def redis_subscription(client: aioredis.Redis, channel: str) -> Subscription:
                 if message is not None and message.get("type") == "message":
                     on_message(message["data"])
         finally:
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*redis_errors(OSError)):
                 await pubsub.aclose()
 
     return subscribe

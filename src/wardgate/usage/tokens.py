@@ -23,9 +23,10 @@ import threading
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tiktoken
+if TYPE_CHECKING:
+    import tiktoken
 
 O200K = "o200k_base"
 CL100K = "cl100k_base"
@@ -98,6 +99,8 @@ def encoding(name: str) -> tiktoken.Encoding:
     if hashlib.sha256(raw).hexdigest() != sha256:
         raise EncodingUnavailable(f"{name}: the shipped file is not the one OpenAI published (SHA-256 differs)")
     ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in raw.splitlines() if line)}
+    import tiktoken  # about 5 MB: loaded with the first vocabulary, not at import
+
     found = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special_tokens)
     _loaded.add(name)
     return found

@@ -1,0 +1,53 @@
+"""A worker imports only what its config uses: redis-py (about 25 MB of RSS per worker with its OpenTelemetry hooks)
+only with ``redis:``, tiktoken only with its first vocabulary. Checked in a fresh interpreter, since the test process
+has imported everything already."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+CONFIG = """
+master_key: sk-lazy-imports-master-key
+store: sqlite:///{db}
+providers:
+  up: {{type: openai, base_url: "http://127.0.0.1:9/v1", api_key: sk-up}}
+models:
+  gpt-4o-mini: [{{provider: up, model: gpt-4o-mini}}]
+budgets:
+  - {{name: monthly, scope: project, window: month, limit_usd: 10, cap: hard}}
+rate_limits:
+  - {{name: per-key, scope: key, rpm: 1000}}
+"""
+
+PROBE = textwrap.dedent(
+    """
+    import asyncio, sys
+    from wardgate.app import create_app
+    from wardgate.config import load_config
+
+    async def main() -> None:
+        app = create_app(load_config(sys.argv[1]))
+        await app.startup()
+        await app.shutdown()
+
+    asyncio.run(main())
+    print(" ".join(sorted({m.split(".")[0] for m in sys.modules})))
+    """
+)
+
+
+def test_a_worker_without_redis_never_imports_redis_py_nor_tiktoken(tmp_path: Path) -> None:
+    config = tmp_path / "wardgate.yaml"
+    config.write_text(CONFIG.format(db=tmp_path / "w.db"))
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(config)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert "wardgate" in loaded
+    assert "redis" not in loaded
+    assert "tiktoken" not in loaded
+    assert "opentelemetry" not in loaded
