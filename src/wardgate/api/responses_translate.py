@@ -113,7 +113,7 @@ def input_items(source: str | list[Any]) -> list[dict[str, Any]]:
         kind = item.get("type", "message")
         if kind == "message":
             role = item.get("role")
-            if role not in _ROLES:
+            if not isinstance(role, str) or role not in _ROLES:
                 raise invalid(f"Invalid value for 'role': {role!r}.", f"input[{n}].role")
             content = item.get("content")
             if isinstance(content, str):
