@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import httptools
 import orjson
@@ -18,6 +18,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from wardgate.core.errors import InvalidRequest, WardgateError
+from wardgate.server.cork import CorkedTransport
 from wardgate.server.drain import Drain
 from wardgate.server.guard import Admission, ConnectionGuard
 
@@ -66,7 +67,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._discarding = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, CorkedTransport(transport, self.loop)))
         admission = self.guard.admit(self, self.loop.time())
         if admission is Admission.REFUSED:
             transport.close()
