@@ -39,6 +39,9 @@ class VersionCreate(Strict):
     overrides: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         None, description="fields the request may override; absent: every param but not the model"
     )
+    type: Literal["chat", "text"] | None = Field(
+        None, description="text: one user message, read by the Langfuse SDK as a text prompt; absent: chat"
+    )
 
 
 class PromotionCreate(Strict):
@@ -88,6 +91,7 @@ class VersionView(View):
     params: dict[str, Any] = Field(default_factory=dict)
     variables: dict[str, Any] | None = None
     overrides: list[str] | None = None
+    type: Literal["chat", "text"] = "chat"
 
 
 class VersionSummary(View):

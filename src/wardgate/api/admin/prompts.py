@@ -84,6 +84,7 @@ def version_view(row: VersionRow) -> VersionView:
         params=spec.get("params") or {},
         variables=spec.get("variables"),
         overrides=spec.get("overrides"),
+        type=spec.get("type", "chat"),
     )
 
 
@@ -190,6 +191,8 @@ class PromptRoutes:
         body = await read_body(request, VersionCreate)
         spec = body.model_dump(mode="json", exclude_none=True)
         spec.setdefault("params", {})
+        if spec.get("type") == "chat":  # the default: the same content hashes the same with or without it
+            del spec["type"]
         _check(spec)
         vid = version_id(spec)
         row, created = await self.store.push(owner, name, vid, spec, actor.id)
