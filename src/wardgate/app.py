@@ -15,7 +15,6 @@ from pathlib import Path
 
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
-from wardgate.api.langfuse import PREFIX as LANGFUSE_PREFIX
 from wardgate.api.media import MediaSurface
 from wardgate.api.openai import OpenAISurface
 from wardgate.api.responses import PREFIXES as RESPONSE_PREFIXES
@@ -40,6 +39,7 @@ from wardgate.usage import tokens
 log = logging.getLogger("wardgate")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 CONFIG_ENV = "WARDGATE_CONFIG"
+LANGFUSE_PREFIX = "/api/public/v2/prompts/"  # api/langfuse.py's PREFIX: that module loads only when prompts: is set
 
 
 class Gateway:

@@ -17,6 +17,7 @@ import base64
 import binascii
 import hmac
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,9 +25,10 @@ from wardgate.api.asgi import Receive, Scope, Send, send_json
 from wardgate.core.errors import StoreUnavailable, WardgateError
 from wardgate.core.outage import Outage
 from wardgate.core.principal import Principal
+from wardgate.prompts.artifacts import expand
 from wardgate.prompts.reference import DEFAULT_LABEL, LABEL, NAME
 from wardgate.store.availability import reaching_store
-from wardgate.store.prompts import SYSTEM, LabelRow, PromptStore, VersionRow
+from wardgate.store.prompts import SYSTEM, LabelRow, PromptStore, VersionRow, read_spec
 
 PREFIX = "/api/public/v2/prompts/"
 LATEST = "latest"  # Langfuse's implicit label of a prompt's newest version
@@ -98,7 +100,11 @@ class LangfusePrompts:
                     on = sorted(r.label for r in labels if r.version == row.id)
                     if newest == row.number and LATEST not in on:
                         on.append(LATEST)
-                    return _as_langfuse(row, on)
+                    try:
+                        spec = await expand(row.spec, owner, partial(read_spec, self._store))
+                    except (ValueError, LookupError):  # an artifact it names is gone: not served, as in requests
+                        continue
+                    return _as_langfuse(row, spec, on)
         raise missing
 
     async def _version(
@@ -120,8 +126,7 @@ class LangfusePrompts:
         return max((v.number for v in versions), default=0)
 
 
-def _as_langfuse(row: VersionRow, labels: list[str]) -> dict[str, Any]:
-    spec = row.spec
+def _as_langfuse(row: VersionRow, spec: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     config: dict[str, Any] = dict(spec.get("params") or {})
     if spec.get("model") is not None:
         config["model"] = spec["model"]

@@ -22,7 +22,7 @@ ROLES = frozenset({"system", "developer", "user", "assistant"})
 # fields a version may not set: the surface decides them, or the gateway does
 _RESERVED_PARAMS = frozenset({"messages", "model", "stream", "wardgate_prompt", "user"})
 RESERVED_VARIABLES = frozenset({"principal", "project"})  # bound from identity, never from the request
-_OPTIONAL_CONTENT = ("type",)
+_OPTIONAL_CONTENT = ("type", "examples", "tools")  # the artifacts: prompts/artifacts.py
 
 
 class SpecError(ValueError):
@@ -165,7 +165,8 @@ def _validator(schema: dict[str, Any]) -> jsonschema_rs.Validator:
 def check_spec(spec: Mapping[str, Any]) -> frozenset[str]:
     """Refuse a version whose content cannot be served; returns the variables its templates read."""
     messages = spec.get("messages")
-    if not isinstance(messages, list) or not messages:
+    tool_set = bool((spec.get("params") or {}).get("tools")) if isinstance(spec.get("params"), dict) else False
+    if not isinstance(messages, list) or not (messages or tool_set or spec.get("examples") is not None):
         raise SpecError("messages: must be a non-empty array of {role, content} templates", "messages")
     read: set[str] = set()
     for i, message in enumerate(messages):
