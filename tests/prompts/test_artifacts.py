@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from tests.api.admin.support import admin
 from tests.fakes.openai import FakeOpenAI
 from tests.prompts.support import Team
 from tests.support import RunningGateway
@@ -68,6 +69,15 @@ def test_a_version_takes_its_few_shot_set_and_tools_from_artifacts(
         {"role": "user", "content": "marker-artifacts"},
     ]
     assert sent.json["tools"] == [TOOL]
+    # the Langfuse read API serves the version as requests get it: the few-shot set and the tools in place
+    with admin(gateway) as master:
+        made = master.post("/admin/v1/keys", json={"project": team.project}).json()
+    read = httpx.get(
+        f"{gateway.root}/api/public/v2/prompts/{name}", params={"label": "dev"}, auth=(made["id"], made["key"])
+    )
+    assert read.status_code == 200, read.text
+    assert [m["content"] for m in read.json()["prompt"]][1:] == [m["content"] for m in EXAMPLES["messages"]]
+    assert read.json()["config"] == {"model": "gpt", "tools": [TOOL]}
 
 
 def test_bad_references_are_refused_at_push(team: Team) -> None:
