@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PIN    := -c constraints.txt
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check offline-install-check ui upload-memory judge-modalities mcp-conformance
+.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check offline-install-check ui upload-memory judge-modalities mcp-conformance promptfoo-ab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ upload-memory: $(VENV)/.installed-test  ## issue 19's figure: a 512 MB upload th
 	WARDGATE_UPLOAD_TEST_MB=512 $(BIN)/python -m pytest -q tests/api/test_upload_memory.py
 mcp-conformance: $(VENV)/.installed-test  ## the MCP conformance suite direct vs through Wardgate (Node 24 from PyPI; npm)
 	bash bench/mcp/conformance.sh
+
+promptfoo-ab: $(VENV)/.installed-test  ## issue 17: promptfoo (npm, pinned) compares two prompt versions through Wardgate
+	$(BIN)/python bench/promptfoo/ab.py
 
 lint: $(VENV)/.installed-test  ## ruff format --check, ruff check, mypy
 	$(BIN)/ruff format --check src tests bench

@@ -39,6 +39,7 @@ from wardgate.usage import tokens
 log = logging.getLogger("wardgate")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 CONFIG_ENV = "WARDGATE_CONFIG"
+LANGFUSE_PREFIX = "/api/public/v2/prompts/"  # api/langfuse.py's PREFIX: that module loads only when prompts: is set
 
 
 class Gateway:
@@ -49,6 +50,7 @@ class Gateway:
         self._runtime: Runtime | None = None
         self.worker: Worker | None = None
         self.control_plane: Handler | None = None  # the admin API (Starlette), mounted at /admin
+        self.langfuse: Handler | None = None  # GET /api/public/v2/prompts/{name}, when prompts: is configured
         self.console: Handler | None = None  # the web console's static pages at /ui (wardgate/ui), built on first use
         self.vocabularies: asyncio.Future[None] | None = None  # the tokenizer preload, started at start-up
         self.config_path: Path | None = None  # the file the config came from: SIGHUP and --watch re-read it
@@ -98,6 +100,17 @@ class Gateway:
             self.console = Console(codec_for(self.settings))
         return self.console
 
+    def _langfuse(self, worker: Worker) -> Handler:
+        """The Langfuse-compatible prompt reads (api/langfuse.py), built on first use over the current worker."""
+        if self.langfuse is None:
+            from wardgate.api.langfuse import LangfusePrompts
+            from wardgate.store.prompts import PromptStore
+
+            self.langfuse = LangfusePrompts(
+                PromptStore(worker.engine), lambda key: self.runtime().authenticate(key), worker.store_outage
+            )
+        return self.langfuse
+
     def runtime(self) -> Runtime:
         if self._runtime is None:
             raise RuntimeError("the gateway has not started (lifespan startup did not run)")
@@ -120,6 +133,8 @@ class Gateway:
                 await self._model(scope, receive, send)
             elif path.startswith(RESPONSE_PREFIXES):
                 await self._response(scope, receive, send)
+            elif path.startswith(LANGFUSE_PREFIX) and self.worker is not None and self.worker.prompts is not None:
+                await self._langfuse(self.worker)(scope, receive, send)
             elif path.startswith("/mcp/") and self.worker is not None and self.worker.mcp is not None:
                 await self.worker.mcp(scope, receive, send)
             elif path.startswith("/admin") and self.worker is not None:
@@ -173,6 +188,7 @@ class Gateway:
         self.worker = await reassemble(self.worker, change.settings)
         self.settings = change.settings
         self.control_plane = None  # rebuilt on first use, over the new worker
+        self.langfuse = None
         self._runtime = self.worker.runtime
 
     async def shutdown(self) -> None:

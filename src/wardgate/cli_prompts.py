@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 DEFAULT_URL = "http://127.0.0.1:4000"
-_VERSION_KEYS = ("messages", "model", "params", "variables", "overrides")
+_VERSION_KEYS = ("messages", "model", "params", "variables", "overrides", "type", "examples", "tools")
 
 
 def add_commands(commands: Any) -> None:
@@ -141,6 +141,8 @@ def _diff(api: Admin, name: str, v1: str, v2: str) -> int:
     for ref in (v1, v2):
         _, row = api.call("GET", f"/admin/v1/prompts/{_q(name)}/versions/{_q(ref)}")
         spec = {k: row.get(k) for k in _VERSION_KEYS if row.get(k) not in (None, {}, [])}
+        if spec.get("type") == "chat":  # the default: shown only when a version is a text prompt
+            del spec["type"]
         texts.append(
             (
                 f"{name}@{row['number']} ({row['id'][:12]})",

@@ -9,7 +9,7 @@ import random
 import pytest
 from sqlalchemy import select
 
-from tests.api.admin.support import flush
+from tests.api.admin.support import admin, flush
 from tests.fakes.openai import FakeOpenAI
 from tests.prompts.support import SUPPORT_V1, Team, variant
 from tests.support import RunningGateway
@@ -99,3 +99,12 @@ def test_a_failing_canary_is_rolled_back_audited_and_announced(
     actions, rows = gateway.run(audited())
     assert "prompt.canary.start" in actions and "prompt.canary.rollback" in actions
     assert {(v, s) for v, s in rows} == {("control", 200), ("canary", 502)}
+    with admin(gateway) as master:  # analytics puts the arms side by side
+        answer = master.get(
+            "/admin/v1/analytics", params={"group_by": "prompt_name,prompt_variant", "metrics": "requests,errors"}
+        )
+    assert answer.status_code == 200, answer.text
+    arms_seen = {r["prompt_variant"]: r for r in answer.json()["rows"] if r["prompt_name"] == name}
+    assert set(arms_seen) == {"control", "canary"}
+    assert arms_seen["canary"]["errors"] == arms_seen["canary"]["requests"] > 0 == arms_seen["control"]["errors"]
+    assert sum(r["requests"] for r in arms_seen.values()) == len(rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 PrincipalKind = Literal["master", "key", "jwt", "agent"]
 
@@ -18,6 +18,8 @@ class Principal:
     user: str | None = None
     allowed_models: frozenset[str] | None = None  # None: every model
     tags: dict[str, str] = field(default_factory=dict)
+    # the project's metadata and cost center, from the store (never from the client): managed prompts bind them
+    project_metadata: dict[str, Any] = field(default_factory=dict)
 
     def may_use(self, model: str) -> bool:
         """The one model-access rule; enforced once per call, right after identity (identity/access.py)."""

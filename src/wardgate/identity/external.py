@@ -152,6 +152,7 @@ async def external_principal(
         user=_user(user),
         allowed_models=allowed,
         tags=tags,
+        project_metadata={"metadata": dict(project.metadata), "cost_center": project.cost_center},
     )
 
 

@@ -15,7 +15,7 @@ import hmac
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import Call, Result
@@ -28,7 +28,7 @@ from wardgate.store.audit import AuditEntry
 from wardgate.store.availability import reaching_store, store_outage
 from wardgate.store.common import NotFoundInStore
 from wardgate.store.keys import KEY_PREFIX, KeyRecord, KeyStore, key_hash
-from wardgate.store.tenancy import TenancyStore
+from wardgate.store.tenancy import Project, TenancyStore
 
 if TYPE_CHECKING:  # PyJWT and cryptography load only when identity.jwt is configured (start-up time, memory)
     from wardgate.identity.jwt import JWTVerifier
@@ -56,7 +56,10 @@ class _Entry:
 
 
 def principal_for(
-    record: KeyRecord, project_models: tuple[str, ...] | None, project_name: str | None = None
+    record: KeyRecord,
+    project_models: tuple[str, ...] | None,
+    project_name: str | None = None,
+    project_metadata: dict[str, Any] | None = None,
 ) -> Principal:
     models: frozenset[str] | None = None
     if record.models is not None and project_models is not None:
@@ -74,6 +77,7 @@ def principal_for(
         user=record.user_id,
         allowed_models=models,
         tags={str(k): str(v) for k, v in record.tags.items()},
+        project_metadata=project_metadata or {},
     )
 
 
@@ -136,7 +140,7 @@ class KeyCache:
                 except NotFoundInStore:
                     record = None
                 else:
-                    principal = principal_for(record, project.allowed_models, project.name)
+                    principal = principal_for(record, project.allowed_models, project.name, _metadata(project))
         if len(self._entries) > MAX_ENTRIES:  # bounded: drop everything rather than grow without limit
             self._entries.clear()
         now = time.monotonic()
@@ -241,3 +245,8 @@ class IdentityStage:
 def _retrieved(task: asyncio.Future[_Entry]) -> None:
     if not task.cancelled():
         task.exception()
+
+
+def _metadata(project: Project) -> dict[str, Any]:
+    """What a managed prompt may read of the caller's project (``project.metadata``, ``project.cost_center``)."""
+    return {"metadata": dict(project.metadata), "cost_center": project.cost_center}

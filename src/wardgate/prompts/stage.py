@@ -144,7 +144,7 @@ def _variables(given: Mapping[str, Any], principal: Principal) -> dict[str, Any]
         "key": principal.id if principal.kind == "key" else None,
         "tags": dict(principal.tags),
     }
-    variables["project"] = {"id": principal.project, "name": principal.project_name}
+    variables["project"] = {"id": principal.project, "name": principal.project_name, **principal.project_metadata}
     return variables
 
 

@@ -13,10 +13,12 @@ import asyncio
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 
+from wardgate.prompts.artifacts import expand, references
 from wardgate.prompts.canary import RollbackRule
 from wardgate.prompts.template import CompiledVersion, compile_version
-from wardgate.store.prompts import SYSTEM, PromptStore, VersionRow
+from wardgate.store.prompts import SYSTEM, PromptStore, VersionRow, read_spec
 
 log = logging.getLogger("wardgate.prompts")
 Key = tuple[str, str, str]  # (project_id, prompt, label or version id)
@@ -76,7 +78,7 @@ class PromptState:
                     if isinstance(version, int)
                     else await self.store.version(owner, name, version, missing_ok=True)
                 )
-                found = self._compile(row) if row is not None else None
+                found = await self._compile(row) if row is not None else None
                 self._by_request[key] = found
                 while len(self._by_request) > _LRU_MAX:
                     self._by_request.popitem(last=False)
@@ -93,7 +95,7 @@ class PromptState:
             missing = [k for k in wanted if k not in self._compiled]
             compiled = {k: v for k, v in self._compiled.items() if k in wanted}
             for row in await self.store.versions_by_id(missing):
-                version = self._compile(row)
+                version = await self._compile(row)
                 if version is not None:
                     compiled[(row.project_id, row.prompt, row.id)] = version
             runs = {}
@@ -119,11 +121,15 @@ class PromptState:
     def canaries(self) -> list[tuple[Target, Canary]]:
         return [(t, t.canary) for t in self.targets.values() if t.canary is not None]
 
-    @staticmethod
-    def _compile(row: VersionRow) -> CompiledVersion | None:
+    async def _compile(self, row: VersionRow) -> CompiledVersion | None:
         try:
-            return compile_version(row.prompt, row.id, row.number, row.spec)
-        except ValueError:  # written by hand or by an older version: served by nobody, reported once per load
+            spec = (
+                await expand(row.spec, row.project_id, partial(read_spec, self.store))
+                if references(row.spec)
+                else row.spec
+            )
+            return compile_version(row.prompt, row.id, row.number, spec)
+        except (ValueError, LookupError):  # written by hand or by an older version: served by nobody, reported once
             log.error("prompt %r version %s cannot be compiled; it is not served", row.prompt, row.id)
             return None
 

@@ -22,6 +22,7 @@ ROLES = frozenset({"system", "developer", "user", "assistant"})
 # fields a version may not set: the surface decides them, or the gateway does
 _RESERVED_PARAMS = frozenset({"messages", "model", "stream", "wardgate_prompt", "user"})
 RESERVED_VARIABLES = frozenset({"principal", "project"})  # bound from identity, never from the request
+_OPTIONAL_CONTENT = ("type", "examples", "tools")  # the artifacts: prompts/artifacts.py
 
 
 class SpecError(ValueError):
@@ -65,6 +66,9 @@ _ENV.globals.clear()
 def version_id(spec: Mapping[str, Any]) -> str:
     """The content hash: the same messages, model, params, variables and overrides give the same id everywhere."""
     content = {k: spec.get(k) for k in ("messages", "model", "params", "variables", "overrides")}
+    for optional in _OPTIONAL_CONTENT:  # hashed only when set: the ids of versions without them never change
+        if spec.get(optional) is not None:
+            content[optional] = spec[optional]
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -161,7 +165,8 @@ def _validator(schema: dict[str, Any]) -> jsonschema_rs.Validator:
 def check_spec(spec: Mapping[str, Any]) -> frozenset[str]:
     """Refuse a version whose content cannot be served; returns the variables its templates read."""
     messages = spec.get("messages")
-    if not isinstance(messages, list) or not messages:
+    tool_set = bool((spec.get("params") or {}).get("tools")) if isinstance(spec.get("params"), dict) else False
+    if not isinstance(messages, list) or not (messages or tool_set or spec.get("examples") is not None):
         raise SpecError("messages: must be a non-empty array of {role, content} templates", "messages")
     read: set[str] = set()
     for i, message in enumerate(messages):
@@ -173,6 +178,11 @@ def check_spec(spec: Mapping[str, Any]) -> frozenset[str]:
         if not isinstance(message["content"], str):
             raise SpecError(f"{where}.content: must be a template string", where + ".content")
         read |= check_template(message["content"], where + ".content")
+    kind = spec.get("type")
+    if kind not in (None, "chat", "text"):
+        raise SpecError("type: chat or text", "type")
+    if kind == "text" and (len(messages) != 1 or messages[0]["role"] != "user"):
+        raise SpecError("messages: a text prompt is exactly one user message", "messages")
     model = spec.get("model")
     if model is not None and (not isinstance(model, str) or not model or model.startswith("prompt:")):
         raise SpecError("model: must be a configured model's name", "model")

@@ -33,6 +33,9 @@ DIMENSIONS: dict[str, Any] = {
     "status": c.status,
     "surface": c.surface,
     "operation": c.operation,
+    "prompt_name": c.prompt_name,  # managed prompts (docs/prompts.md): a canary's arms side by side
+    "prompt_version": c.prompt_version,
+    "prompt_variant": c.prompt_variant,
 }
 Interval = Literal["hour", "day", "none"]
 INTERVALS: tuple[Interval, ...] = ("hour", "day", "none")

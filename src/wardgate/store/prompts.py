@@ -293,3 +293,13 @@ def _fields(row: VersionRow) -> dict[str, Any]:
         "author": row.author,
         "created_at": row.created_at,
     }
+
+
+async def read_spec(store: PromptStore, owner: str, prompt: str, vid: str) -> dict[str, Any] | None:
+    """A version's content by id: the owner's prompt of that name first, then the system-wide one (an artifact a
+    version references, prompts/artifacts.py)."""
+    for project_id in (owner, SYSTEM) if owner != SYSTEM else (SYSTEM,):
+        row = await store.version(project_id, prompt, vid, missing_ok=True)
+        if row is not None:
+            return row.spec
+    return None

@@ -161,6 +161,11 @@ class CallSpans:
             for key, value in (("project", principal.project), ("team", principal.team), ("user", principal.user)):
                 if value is not None:
                     attributes[f"wardgate.{key}"] = value
+        prompt = call.prompt  # set by the prompts stage: a name it resolved, a version id, control or canary
+        if prompt is not None:
+            attributes["wardgate.prompt_name"] = prompt.name
+            attributes["wardgate.prompt_version"] = prompt.version
+            attributes["wardgate.prompt_variant"] = prompt.variant
         usage = call.usage
         if usage is not None and principal is not None:
             attributes[semconv.INPUT_TOKENS] = usage.input_tokens

@@ -29,16 +29,30 @@ class TemplateMessage(Strict):
     content: Annotated[str, Field(max_length=200_000)] = Field(description="a Jinja2 template: {{ variable }}")
 
 
+class ArtifactRef(Strict):
+    """A version of another prompt (the project's own, else system-wide): a few-shot set or a tool set."""
+
+    prompt: Name
+    version: VersionId
+
+
 class VersionCreate(Strict):
     """A version's content; its id is the SHA-256 of it, so pushing the same content again returns the same version."""
 
-    messages: Annotated[list[TemplateMessage], Field(min_length=1, max_length=100)]
+    messages: Annotated[list[TemplateMessage], Field(max_length=100)] = Field(
+        description="the templates; empty only in a tool set or a version that takes its messages from `examples`"
+    )
     model: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, tools, …")
     variables: dict[str, Any] | None = Field(None, description="a JSON schema of the request's variables")
     overrides: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         None, description="fields the request may override; absent: every param but not the model"
     )
+    type: Literal["chat", "text"] | None = Field(
+        None, description="text: one user message, read by the Langfuse SDK as a text prompt; absent: chat"
+    )
+    examples: ArtifactRef | None = Field(None, description="a few-shot set: its messages follow the system messages")
+    tools: ArtifactRef | None = Field(None, description="a tool set: its params.tools become this version's tools")
 
 
 class PromotionCreate(Strict):
@@ -88,6 +102,9 @@ class VersionView(View):
     params: dict[str, Any] = Field(default_factory=dict)
     variables: dict[str, Any] | None = None
     overrides: list[str] | None = None
+    type: Literal["chat", "text"] = "chat"
+    examples: dict[str, str] | None = None
+    tools: dict[str, str] | None = None
 
 
 class VersionSummary(View):

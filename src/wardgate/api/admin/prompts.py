@@ -8,6 +8,7 @@ versions, the member role; moving labels, the admin role.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
@@ -32,9 +33,10 @@ from wardgate.api.admin.prompt_schemas import (
 )
 from wardgate.assemble import Worker
 from wardgate.core.errors import InvalidRequest, NotFound, WardgateError
+from wardgate.prompts.artifacts import ArtifactMissing, check_references, expand
 from wardgate.prompts.template import SpecError, check_spec, version_id
 from wardgate.store.prompt_reviews import PromotionRow, PromptReviews
-from wardgate.store.prompts import SYSTEM, CanaryRow, LabelRow, PromptRow, PromptStore, VersionRow
+from wardgate.store.prompts import SYSTEM, CanaryRow, LabelRow, PromptRow, PromptStore, VersionRow, read_spec
 from wardgate.store.tenancy import Role
 
 PROJECT = QueryParam(
@@ -84,6 +86,9 @@ def version_view(row: VersionRow) -> VersionView:
         params=spec.get("params") or {},
         variables=spec.get("variables"),
         overrides=spec.get("overrides"),
+        type=spec.get("type", "chat"),
+        examples=spec.get("examples"),
+        tools=spec.get("tools"),
     )
 
 
@@ -190,7 +195,9 @@ class PromptRoutes:
         body = await read_body(request, VersionCreate)
         spec = body.model_dump(mode="json", exclude_none=True)
         spec.setdefault("params", {})
-        _check(spec)
+        if spec.get("type") == "chat":  # the default: the same content hashes the same with or without it
+            del spec["type"]
+        _check(await self._expanded(owner, spec))
         vid = version_id(spec)
         row, created = await self.store.push(owner, name, vid, spec, actor.id)
         if created:
@@ -202,6 +209,16 @@ class PromptRoutes:
                 {"version": vid, "number": row.number},
             )
         return reply(version_view(row), 201 if created else 200)
+
+    async def _expanded(self, owner: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """The content as it will be served: the few-shot set and tool set it references in place."""
+        try:
+            check_references(spec)
+            return await expand(spec, owner, partial(read_spec, self.store))
+        except SpecError as exc:
+            raise InvalidRequest(str(exc), param=exc.param, code="invalid_prompt_template") from None
+        except ArtifactMissing as exc:
+            raise InvalidRequest(str(exc), param=exc.field, code="invalid_prompt_template") from None
 
     async def versions(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
