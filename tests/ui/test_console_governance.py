@@ -302,7 +302,7 @@ def test_keys_page_on_the_server_and_a_viewer_sees_no_foreign_guard_or_prompt(
     # a foreign prompt's deep link reads exactly as one of a project that does not exist: the ids typed, no more
     v.open(f"/ui/prompts?name={secret_prompt}&project={foreign['id']}")
     foreign_text = v.main_text().replace(foreign["id"], "P").replace(secret_prompt, "N")
-    v.open(f"/ui/prompts?name=no-such-prompt&project=prj_0000000000000000")
+    v.open("/ui/prompts?name=no-such-prompt&project=prj_0000000000000000")
     assert foreign_text == v.main_text().replace("prj_0000000000000000", "P").replace("no-such-prompt", "N")
     assert guard["name"] not in foreign_text
     v.check("foreign-governed")

@@ -270,7 +270,9 @@ def operations(services: Worker) -> list[Operation]:
                     f"keys per page (1-{MAX_PAGE}); absent: every key",
                     {"type": "string", "pattern": "^[0-9]{1,4}$"},
                 ),
-                QueryParam("cursor", "next_cursor of the previous page (needs limit)", {"type": "string", "minLength": 1}),
+                QueryParam(
+                    "cursor", "next_cursor of the previous page (needs limit)", {"type": "string", "minLength": 1}
+                ),
             ),
             errors=(400, 401, 403, 404),
         ),
