@@ -162,6 +162,10 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     requests = c.page.get_by_role("region", name="Requests").inner_text()
     assert requests.count("\t200\t") == 3 and "chat" in requests
     c.check("usage", axe=True)
+    c.open(f"/ui/usage?group_by=status,operation&project={project['id']}")  # dimensions of the analytics API
+    by_status = c.page.get_by_role("region", name="Usage", exact=True).inner_text()
+    assert "200\tchat\t3\t" in by_status
+    assert c.page.get_by_role("img", name="Spend per day in the range (USD)").count() == 1
     c.open("/ui/overview")
     c.check("overview", axe=True)
 
@@ -243,7 +247,9 @@ def test_a_project_admin_and_a_viewer_see_and_do_only_their_roles_and_never_a_fo
     viewer.check("budgets")
 
     # foreign ids typed into every page's URL: the API refuses (404, expected), nothing of the project shows
-    viewer.watcher.allowed.extend(["/admin/v1/keys", "/admin/v1/usage", "/admin/v1/audit", "/admin/v1/chargeback"])
+    viewer.watcher.allowed.extend(
+        ["/admin/v1/keys", "/admin/v1/usage", "/admin/v1/analytics", "/admin/v1/audit", "/admin/v1/chargeback"]
+    )
     foreign = s["foreign"]
     for page in sorted(PAGES):
         viewer.open(f"/ui/{page}?project={foreign['id']}&group_by=project,key")

@@ -1,12 +1,13 @@
 import { h, append, clear, csv, download } from './dom.js';
-import { api, query } from './api.js';
+import { ApiError, api, query } from './api.js';
 import { alerts, config, guards } from './governance.js';
 import { mcp } from './mcp.js';
 import { prompts } from './prompts.js';
 import { projects, users } from './tenancy.js';
 import { bar, cards, chart, fmt, form, guarded, notice, pager, parseJson, section, show, table, usd } from './widgets.js';
 
-const DIMENSIONS = ['project', 'team', 'user', 'key', 'model', 'deployment', 'provider', 'day', 'month'];
+const DIMENSIONS = ['project', 'team', 'user', 'key', 'model', 'deployment', 'provider', 'prompt_name', 'prompt_version', 'prompt_variant', 'day', 'month'];
+const ANALYTICS_ONLY = ['cache', 'status', 'surface', 'operation'];
 const day = 86400e3;
 const iso = (d) => new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -92,16 +93,31 @@ export async function usage(ctx, main) {
   const run = async (v) => {
     const q = { group_by: v.group_by, from: v.from && iso(v.from), to: v.to && iso(v.to), project: v.project };
     history.replaceState(null, '', location.pathname + query(v));
-    const data = await api('GET', '/admin/v1/usage' + query(q));
-    const dims = v.group_by ? v.group_by.split(',') : [];
-    const columns = [...dims, 'requests', 'input_tokens', 'output_tokens', 'cost_usd'];
+    const dims = v.group_by ? v.group_by.split(',').map((d) => d.trim()).filter(Boolean) : [];
+    // the usage API's dimensions drill down to ledger rows; the analytics API adds cache, status, surface, operation
+    const viaAnalytics = dims.some((d) => ANALYTICS_ONLY.includes(d));
+    const timeDims = dims.filter((d) => d === 'day' || d === 'month');
+    if (viaAnalytics && timeDims.length) throw new ApiError(400, { message: `group by ${ANALYTICS_ONLY.join(', ')} goes through the analytics API: leave day and month out`, param: 'group_by' });
+    const range = { from: q.from, to: q.to, project: q.project };
+    const [data, daily] = await Promise.all([
+      viaAnalytics
+        ? api('GET', '/admin/v1/analytics' + query({ ...range, group_by: dims.join(','), metrics: 'spend_usd,requests,tokens_in,tokens_out,errors' }))
+        : api('GET', '/admin/v1/usage' + query(q)),
+      api('GET', '/admin/v1/analytics' + query({ ...range, from: range.from || iso(Math.floor((Date.now() - 30 * day) / day) * day), interval: 'day', metrics: 'spend_usd,requests' })),
+    ]);
+    const columns = viaAnalytics ? [...dims, 'requests', 'tokens_in', 'tokens_out', 'errors', 'spend_usd'] : [...dims, 'requests', 'input_tokens', 'output_tokens', 'cost_usd'];
+    const cost = (r) => Number(viaAnalytics ? r.spend_usd : r.cost_usd);
+    const top = [...data.rows].sort((a, b) => cost(b) - cost(a)).slice(0, 30);
     clear(results);
     const requests = h('div', { 'aria-live': 'polite' });
     append(results, [
+      h('div', { class: 'grid' },
+        chart(`Cost by ${dims.join(', ') || 'everything'} (top ${top.length}, USD)`, top.map((r) => ({ label: dims.map((d) => show(r[d])).join(' · ') || 'all', value: cost(r) }))),
+        chart('Spend per day in the range (USD)', daily.rows.map((r) => ({ label: r.bucket.slice(0, 10), value: Number(r.spend_usd) })))),
       h('button', { type: 'button', onclick: () => download('usage.csv', 'text/csv', csv(columns, data.rows)) }, 'Export CSV'),
       table({
         caption: 'Usage', columns: columns.map((key) => ({ key })), rows: data.rows,
-        actions: (row) => h('button', { type: 'button', onclick: () => ledger(requests, drill(row, dims, q)) }, 'Requests'),
+        actions: !viaAnalytics && ((row) => h('button', { type: 'button', onclick: () => ledger(requests, drill(row, dims, q)) }, 'Requests')),
       }),
       requests,
     ]);
@@ -111,7 +127,7 @@ export async function usage(ctx, main) {
     form({
       title: 'Explore usage', submit: 'Show',
       fields: [
-        { name: 'group_by', label: `Group by (comma-separated: ${DIMENSIONS.join(', ')})`, value: initial.group_by },
+        { name: 'group_by', label: `Group by (comma-separated: ${[...DIMENSIONS, ...ANALYTICS_ONLY].join(', ')})`, value: initial.group_by },
         { name: 'from', label: 'From', type: 'date', value: initial.from },
         { name: 'to', label: 'To', type: 'date', value: initial.to },
         { name: 'project', label: 'Project id', value: initial.project },
