@@ -36,9 +36,12 @@ class Console:
         self.watcher = Watcher()
         self.watcher.attach(self.page)
 
-    def sign_in(self, key: str, page: str = "overview") -> None:
+    def sign_in(self, key: str, page: str = "overview", *, axe: bool = False) -> None:
         self.page.goto(f"{self.root}/ui/{page}")
         assert "/ui/signin?next=" in self.page.url  # no session: to sign-in, remembering where we were going
+        if axe:
+            self.ready()
+            self.check("signin", axe=True)
         self.page.fill("input[name=key]", key)
         self.page.click("form button[type=submit]")
         self.page.wait_for_url(f"{self.root}/ui/{page}")
@@ -83,7 +86,7 @@ def console(tools: tuple[Any, str], gateway: RunningGateway) -> Iterator[Any]:
 
 def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gateway: RunningGateway) -> None:
     c = console("system-admin")
-    c.sign_in(MASTER_KEY, "projects")
+    c.sign_in(MASTER_KEY, "projects", axe=True)
     c.check("signed-in", axe=True)
     name = unique("console")
 
@@ -144,6 +147,13 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     limit_form.locator("input[name=rpm]").fill("600")
     limit_form.locator("button[type=submit]").click()
     c.page.get_by_role("cell", name=name + "-rpm", exact=True).wait_for()
+    c.page.locator("tr", has_text=name + "-rpm").get_by_role("button", name="Edit").click()
+    editor = c.form(f"Edit rate limit {name}-rpm")
+    editor.locator("textarea[name=json]").fill(
+        editor.locator("textarea[name=json]").input_value().replace('"rpm": 600', '"rpm": 1200')
+    )
+    editor.locator("button[type=submit]").click()
+    c.page.locator("tr", has_text=name + "-rpm").get_by_role("cell", name="1200", exact=True).wait_for()
 
     for _ in range(3):
         assert chat(gateway, key).status_code == 200
@@ -168,6 +178,9 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     assert c.page.get_by_role("img", name="Spend per day in the range (USD)").count() == 1
     c.open("/ui/overview")
     c.check("overview", axe=True)
+    c.page.emulate_media(color_scheme="dark")  # the dark theme meets the same contrast
+    c.check("overview-dark", axe=True)
+    c.page.emulate_media(color_scheme="light")
 
     c.open("/ui/chargeback")
     assert name in c.main_text() and "CC-42" in c.main_text()

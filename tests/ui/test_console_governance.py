@@ -232,6 +232,9 @@ def test_mcp_alerts_config_and_the_overview_show_live_state(console: Any, gatewa
     calls = c.page.get_by_role("region", name="Tool calls", exact=True).inner_text()
     assert "files.echo" in calls
     c.check("mcp", axe=True)
+    c.page.emulate_media(color_scheme="dark")
+    c.check("mcp-dark", axe=True)
+    c.page.emulate_media(color_scheme="light")
 
     c.open("/ui/alerts")
     assert "Firing now: busy" in c.main_text()

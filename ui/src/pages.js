@@ -259,12 +259,27 @@ export async function budgets(ctx, main) {
 
 async function rateLimits(ctx, main) {
   const limits = await api('GET', '/admin/v1/rate-limits');
+  const editor = h('div', { 'aria-live': 'polite' });
+  const edit = (r) => {
+    const body = Object.fromEntries(Object.entries(r).filter(([k, v]) => !['object', 'source'].includes(k) && v !== null));
+    clear(editor).append(form({
+      title: `Edit rate limit ${r.name}`, submit: 'Save rate limit',
+      fields: [{ name: 'json', label: 'The rate limit (JSON, as in the config file\u2019s rate_limits:)', type: 'textarea', rows: 8, value: JSON.stringify(body, null, 2) }],
+      onSubmit: async (v) => { await api('PUT', '/admin/v1/rate-limits/' + encodeURIComponent(r.name), parseJson(v.json, 'json')); ctx.reload(); },
+    }));
+    editor.querySelector('textarea').focus();
+  };
   append(main, [
     section('Rate limits', table({
+      caption: 'Rate limits',
       columns: ['name', 'scope', 'match', 'rpm', 'tpm', 'concurrent', 'algorithm', 'source'].map((key) => ({ key })),
       rows: limits.data,
-      actions: ctx.isSystemAdmin && ((r) => r.source === 'api' && h('button', { class: 'danger', onclick: async () => { await api('DELETE', '/admin/v1/rate-limits/' + encodeURIComponent(r.name)); ctx.reload(); } }, 'Delete')),
+      actions: ctx.isSystemAdmin && ((r) => r.source === 'api' && [
+        h('button', { type: 'button', onclick: () => edit(r) }, 'Edit'),
+        h('button', { class: 'danger', onclick: async () => { await api('DELETE', '/admin/v1/rate-limits/' + encodeURIComponent(r.name)); ctx.reload(); } }, 'Delete'),
+      ]),
     })),
+    editor,
     ctx.isSystemAdmin && form({
       title: 'New rate limit', submit: 'Create rate limit',
       fields: [

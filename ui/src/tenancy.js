@@ -85,6 +85,9 @@ export async function users(ctx, main) {
       caption: 'Users',
       columns: [{ key: 'email', label: 'Email' }, { key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'roles', label: 'Roles', render: roleCell }],
       rows: list.data,
+      actions: ctx.isSystemAdmin && ((u) => h('button', { type: 'button', class: 'danger', onclick: async () => {
+        if (confirm(`Delete user ${u.email}? Their roles and keys go too.`)) { await api('DELETE', '/admin/v1/users/' + u.id); ctx.reload(); }
+      } }, 'Delete')),
     })),
     scopes.length > 0 && list.data.length > 0 && form({
       title: 'Grant a role', submit: 'Grant role',
