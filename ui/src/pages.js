@@ -35,7 +35,7 @@ export async function overview(ctx, main) {
     cards([['Spend, 30 days', usd(sum('spend_usd'))], ['Requests', fmt(sum('requests'))], ['Tokens', fmt(sum('tokens_in') + sum('tokens_out'))], ['Errors', fmt(sum('errors'))], ['p95 latency, worst day', worst('latency_p95')], ['p95 TTFT, worst day', worst('ttft_p95')]]),
     alerts && section('Firing alerts', table({
       caption: 'Firing alerts',
-      columns: [{ key: 'name', label: 'Alert', render: (a) => h('a', { href: '/ui/alerts', 'data-nav': true }, a.name) }, { key: 'signal', label: 'Signal' }, { key: 'scope', label: 'Scope' }, { key: 'firing', label: 'Firing for' }],
+      columns: [{ key: 'name', label: 'Alert', render: (a) => h('a', { href: '/ui/alerts', 'data-nav': true }, a.name) }, { key: 'signal', label: 'Signal' }, { key: 'scope', label: 'Scope' }, { key: 'firing', label: 'Firing for', render: (a) => a.firing.map((x) => x || 'global').join(', ') }],
       rows: firing, empty: 'No alert is firing.',
     })),
     h('div', { class: 'grid' },

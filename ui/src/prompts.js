@@ -2,7 +2,7 @@
 // promotions, rollbacks and canary state. /ui/prompts?name=N&project=P deep-links to one prompt.
 import { h, append, clear } from './dom.js';
 import { api, query } from './api.js';
-import { form, notice, parseJson, section, show, table } from './widgets.js';
+import { fmt, form, notice, parseJson, section, show, table } from './widgets.js';
 
 const short = (id) => (id ? id.slice(0, 12) : '—');
 
@@ -104,8 +104,8 @@ async function prompt(ctx, main, name, project) {
       caption: 'Canaries',
       columns: [
         { key: 'label', label: 'Label' }, { key: 'version', label: 'Canary version', render: (c) => vname(c.version) }, { key: 'percent', label: 'Percent' },
-        { key: 'sticky', label: 'Sticky per' }, { key: 'rollback', label: 'Automatic rollback', render: (c) => show(c.rollback) },
-        { key: 'stats', label: 'This worker\u2019s window', render: (c) => show(c.stats) }, { key: 'started_by', label: 'Started by' }, { key: 'started_at', label: 'Started at' },
+        { key: 'sticky', label: 'Sticky per' }, { key: 'rollback', label: 'Automatic rollback', render: (c) => rule(c.rollback) },
+        { key: 'stats', label: 'This worker\u2019s window', render: (c) => stats(c.stats) }, { key: 'started_by', label: 'Started by' }, { key: 'started_at', label: 'Started at' },
       ],
       rows: p.canaries,
       empty: 'No canary is running.',
@@ -174,6 +174,21 @@ async function prompt(ctx, main, name, project) {
       },
     }),
   ]);
+}
+
+// A canary's rollback rule and window in words, not JSON.
+function rule(r) {
+  const parts = [`window ${r.window_s} s`, `at least ${r.min_requests} requests`];
+  if (r.error_rate_margin !== null && r.error_rate_margin !== undefined) parts.push(`error rate +${fmt(100 * r.error_rate_margin)} pts`);
+  if (r.ttft_p95_margin !== null && r.ttft_p95_margin !== undefined) parts.push(`TTFT p95 ×${fmt(1 + r.ttft_p95_margin)}`);
+  if (r.cost_margin !== null && r.cost_margin !== undefined) parts.push(`cost ×${fmt(1 + r.cost_margin)}`);
+  return parts.join(', ');
+}
+
+function stats(s) {
+  if (!s) return '—';
+  const one = (name, x) => (x ? `${name}: ${fmt(x.requests)} requests, ${fmt(100 * (x.error_rate || 0))} % errors, TTFT p95 ${fmt(x.ttft_p95_ms || 0)} ms` : `${name}: —`);
+  return [one('control', s.control), one('canary', s.canary)].join('; ');
 }
 
 // The prompt() dialog, kept apart from this module's prompt(): named so the two do not collide.
