@@ -36,6 +36,7 @@ def test_keys_page_by_cursor_within_the_callers_projects(gateway: RunningGateway
         assert refused({"project": mine["id"], "limit": 3, "cursor": foreign["id"]}) == "cursor"
         assert refused({"limit": 3, "cursor": "key_nothing"}) == "cursor"
         assert refused({"cursor": made[0]["id"]}) == "cursor"  # a cursor without a page size
+        assert refused({"limit": 3, "cursor": "key_\x00' OR 1=1"}) == "cursor"
         assert refused({"limit": 0}) == "limit"
         assert refused({"limit": "1001"}) == "limit"
 

@@ -8,6 +8,7 @@ within the key cache TTL (1 s by default) if the push is lost.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +38,7 @@ from wardgate.store.keys import KeyRecord
 from wardgate.store.tenancy import Project, Role, TenancyStore
 
 MAX_PAGE = 1000
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,100}")  # a key id: nothing else reaches the store
 
 
 def status_of(key: KeyRecord, when: datetime) -> str:
@@ -176,6 +178,8 @@ class KeyRoutes:
             raise bad_param("limit", f"must be an integer from 1 to {MAX_PAGE}")
         limit = int(raw) if raw is not None else None
         cursor = query(request, "cursor")
+        if cursor is not None and not _CURSOR.fullmatch(cursor):
+            raise bad_param("cursor", "not a next_cursor of this listing")
         if cursor is not None and limit is None:
             raise bad_param("cursor", "pages need a limit: pass limit too")
         try:
