@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -163,6 +164,16 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     assert row.locator(".bar").get_attribute("aria-label") != ""
     assert "0.000000000 spent" not in (row.locator(".bar").get_attribute("aria-label") or "")
     c.check("budgets", axe=True)
+    row.get_by_role("button", name="Edit").click()
+    editor = c.form(f"Edit budget {name}")
+    edited = json.loads(editor.locator("textarea[name=json]").input_value())
+    assert edited["match"] == project["id"] and Decimal(edited["limit_usd"]) == 5
+    editor.locator("textarea[name=json]").fill(json.dumps({**edited, "limit_usd": "7"}))
+    editor.locator("button[type=submit]").click()
+    editor.wait_for(state="detached")  # saved: the page reloaded without the editor
+    with admin(gateway) as master:
+        (state,) = master.get(f"/admin/v1/budgets/{name}").json()["data"]
+    assert Decimal(state["limit"]) == 7
 
     c.open(f"/ui/usage?group_by=project&project={project['id']}")
     table = c.main_text()
@@ -204,6 +215,19 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     assert chat(gateway, key).status_code == 401
     c.check("keys", axe=True)
 
+    with admin(gateway) as master:
+        newcomer = create_user(master)
+    c.open("/ui/users")
+    grant_form = c.form("Grant a role")
+    grant_form.locator("select[name=user]").select_option(newcomer["id"])
+    grant_form.locator("select[name=scope_id]").select_option(project["id"])
+    grant_form.locator("select[name=role]").select_option("member")
+    grant_form.locator("button[type=submit]").click()
+    newcomer_row = c.page.locator("tr", has_text=newcomer["email"])
+    newcomer_row.get_by_text(f"member of {name}").wait_for()
+    newcomer_row.get_by_role("button", name="Remove").click()
+    c.page.locator("tr", has_text=newcomer["email"]).get_by_role("button", name="Remove").wait_for(state="detached")
+    assert f"member of {name}" not in c.page.locator("tr", has_text=newcomer["email"]).inner_text()
     for page in ("models", "cache", "users", "audit"):
         c.open(f"/ui/{page}")
         c.check(page, axe=True)
@@ -239,6 +263,11 @@ def test_a_project_admin_and_a_viewer_see_and_do_only_their_roles_and_never_a_fo
     boss.sign_in(s["admin_key"], "projects")
     assert s["mine"]["name"] in boss.main_text() and s["foreign"]["name"] not in boss.main_text()
     assert boss.form("New project").count() == 0  # creating projects is for system admins
+    boss.page.locator("tr", has_text=s["mine"]["name"]).get_by_role("button", name="Edit").click()
+    edit = boss.form(f"Edit project {s['mine']['name']}")
+    edit.locator("input[name=cost_center]").fill("CC-EDITED")
+    edit.locator("button[type=submit]").click()
+    boss.page.locator("tr", has_text=s["mine"]["name"]).get_by_role("cell", name="CC-EDITED").wait_for()
     boss.check("projects")
     boss.open("/ui/keys")
     assert boss.form("New key").count() == 1
