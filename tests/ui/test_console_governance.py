@@ -262,7 +262,7 @@ def test_mcp_alerts_config_and_the_overview_show_live_state(console: Any, gatewa
     c.check("config", axe=True)
 
 
-def test_keys_page_on_the_server_and_a_viewer_sees_no_foreign_guard_or_prompt(
+def test_keys_page_on_the_server_and_project_roles_see_and_do_only_their_own_guards_and_prompts(
     console: Any, gateway: RunningGateway
 ) -> None:
     with admin(gateway) as master:
@@ -270,7 +270,12 @@ def test_keys_page_on_the_server_and_a_viewer_sees_no_foreign_guard_or_prompt(
         viewer = create_user(master)
         grant(master, viewer["id"], "project", mine["id"], "viewer")
         viewer_key = user_key(master, mine["id"], viewer["id"])
-        for i in range(54):  # 55 keys with the viewer's own: a full page of 50 and 5 on the next
+        boss = create_user(master)
+        grant(master, boss["id"], "project", mine["id"], "admin")
+        boss_key = user_key(master, mine["id"], boss["id"])
+        own_prompt = unique("own-prompt")
+        assert master.post("/admin/v1/prompts", json={"name": own_prompt, "project": mine["id"]}).status_code == 201
+        for i in range(53):  # 55 keys with the viewer's and the admin's: a full page of 50 and 5 on the next
             assert master.post("/admin/v1/keys", json={"project": mine["id"], "name": f"k{i:02}"}).status_code == 201
         guard = {"name": unique("foreign-guard"), "type": "regex", "scope": "project", "match": foreign["id"]}
         guard["patterns"] = ["x"]
@@ -278,8 +283,31 @@ def test_keys_page_on_the_server_and_a_viewer_sees_no_foreign_guard_or_prompt(
         secret_prompt = unique("foreign-prompt")
         made = master.post("/admin/v1/prompts", json={"name": secret_prompt, "project": foreign["id"]})
         assert made.status_code == 201, made.text
+    b = console("project-admin")
+    b.sign_in(boss_key, "guards")  # a project admin makes guards for its own project only
+    form = b.form("New guard")
+    assert form.locator("select[name=scope] option").all_inner_texts() == ["project"]
+    assert form.locator("select[name=match] option").all_inner_texts() == [mine["id"]]
+    own_guard = unique("own-guard")
+    form.locator("input[name=name]").fill(own_guard)
+    form.locator("select[name=type]").select_option("secrets")
+    form.locator("button[type=submit]").click()
+    b.page.locator("tr", has_text=own_guard).get_by_role("button", name="Delete").wait_for()
+    assert guard["name"] not in b.main_text()
+    b.check("guards", axe=True)
+
     v = console("project-viewer")
-    v.sign_in(viewer_key, "keys")
+    v.sign_in(viewer_key, "guards")
+    assert own_guard in v.main_text() and guard["name"] not in v.main_text()
+    assert v.form("New guard").count() == 0 and v.page.get_by_role("button", name="Delete").count() == 0
+    v.open("/ui/prompts")
+    assert own_prompt in v.main_text() and secret_prompt not in v.main_text() and v.form("New prompt").count() == 0
+    v.page.get_by_role("link", name=own_prompt).click()
+    v.page.get_by_role("heading", name=f"Prompt {own_prompt}").wait_for()
+    v.ready()
+    assert v.form("Push a version").count() == 0  # reading is all a viewer does
+    v.check("prompt", axe=True)
+    v.open("/ui/keys")
     rows = v.page.locator("[aria-label=Keys] tbody tr")
     assert rows.count() == 50
     v.page.get_by_role("link", name="Next page").click()
