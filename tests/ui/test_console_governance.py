@@ -24,6 +24,9 @@ providers:
   demo: {{type: mock}}
 models:
   chat: [{{provider: demo, model: demo-chat, price: {{input: 3, output: 15}}}}]
+  routed:
+    deployments: [{{provider: demo, model: demo-chat}}]
+    canary: {{deployment: {{provider: demo, model: demo-next}}, percent: 10, sticky: key}}
 prompts:
   protected_labels: {{production: {{approvals: 1}}}}
   canary_check_s: 3600
@@ -246,6 +249,17 @@ def test_mcp_alerts_config_and_the_overview_show_live_state(console: Any, gatewa
     assert "busy" in firing and "requests" in firing
     assert project["name"] in c.page.locator("section[aria-label='Top projects']").inner_text()
     c.check("overview-alerts", axe=True)
+
+    c.open("/ui/models")
+    deployments = c.page.get_by_role("region", name="Deployments", exact=True).inner_text()
+    assert "demo/demo-next" in deployments and "closed" in deployments
+    canary = c.page.locator("section[aria-label='Canaries'] tbody tr")
+    assert "routed" in canary.inner_text() and "active" in canary.inner_text()
+    c.check("models", axe=True)
+    for action, status in (("Rollback", "rolled_back"), ("Promote", "promoted"), ("Resume", "active")):
+        canary.get_by_role("button", name=action).click()
+        canary.get_by_role("cell", name=status, exact=True).wait_for()
+        c.ready()
 
     c.open("/ui/config")
     assert "No config has been applied" in c.main_text()

@@ -301,15 +301,43 @@ async function rateLimits(ctx, main) {
   ]);
 }
 
+// Deployments as the router sees them on this worker: breaker, health (EWMA latency and TTFT, success rate over the
+// window) and any canary on them, with its promote / rollback / resume buttons.
 export async function models(ctx, main) {
   const list = await api('GET', '/admin/v1/deployments');
-  const rows = list.data;
-  const columns = rows.length ? Object.keys(rows[0]).map((key) => ({ key })) : [];
-  append(main, [section('Deployments', table({
-    columns, rows,
-    actions: ctx.isSystemAdmin && ((d) => d.canary && ['promote', 'rollback'].map((action) =>
-      h('button', { onclick: async () => { await api('POST', `/admin/v1/models/${encodeURIComponent(d.model)}/canary/${action}`); ctx.reload(); } }, action))),
-  }))]);
+  const ms = (s) => (s === null || s === undefined ? '—' : `${fmt(Math.round(s * 1000))} ms`);
+  const pct = (x) => (x === null || x === undefined ? '—' : `${fmt(Math.round(x * 1000) / 10)} %`);
+  const canaries = list.data.filter((d) => d.canary);
+  append(main, [
+    section('Deployments', table({
+      caption: 'Deployments',
+      columns: [
+        { key: 'deployment', label: 'Deployment' }, { key: 'provider', label: 'Provider' }, { key: 'upstream_model', label: 'Upstream model' },
+        { key: 'models', label: 'Serves' }, { key: 'weight', label: 'Weight' }, { key: 'price_per_mtok', label: 'USD / M tokens' },
+        { key: 'breaker', label: 'Breaker', render: (d) => h('span', { class: d.breaker.state === 'closed' ? 'ok' : 'bad' }, d.breaker.state + (d.breaker.reason ? ` (${d.breaker.reason})` : '')) },
+        { key: 'failures', label: 'Consecutive failures', render: (d) => String(d.breaker.consecutive_failures) },
+        { key: 'success', label: 'Success', render: (d) => pct(d.health.success_rate) },
+        { key: 'latency', label: 'Latency EWMA', render: (d) => ms(d.health.latency_ewma_s) },
+        { key: 'ttft', label: 'TTFT EWMA', render: (d) => ms(d.health.ttft_ewma_s) },
+        { key: 'in_flight', label: 'In flight', render: (d) => String(d.health.in_flight) },
+        { key: 'requests', label: 'Requests / failures', render: (d) => `${fmt(d.health.requests_total)} / ${fmt(d.health.failures_total)}` },
+      ],
+      rows: list.data,
+    })),
+    section('Canaries', table({
+      caption: 'Canaries',
+      columns: [
+        { key: 'model', label: 'Model', render: (d) => d.canary.model }, { key: 'deployment', label: 'Candidate' },
+        { key: 'status', label: 'Status', render: (d) => d.canary.status }, { key: 'percent', label: 'Percent', render: (d) => String(d.canary.percent) },
+        { key: 'sticky', label: 'Sticky per', render: (d) => show(d.canary.sticky) }, { key: 'reason', label: 'Reason', render: (d) => show(d.canary.reason) },
+        { key: 'arms', label: 'Arms', render: (d) => show(d.canary.arms) },
+      ],
+      rows: canaries,
+      empty: 'No model has a canary (routing canaries are set in the config file).',
+      actions: ctx.isSystemAdmin && ((d) => ['promote', 'rollback', 'resume'].map((action) =>
+        h('button', { type: 'button', onclick: async () => { await api('POST', `/admin/v1/models/${encodeURIComponent(d.canary.model)}/canary/${action}`); ctx.reload(); } }, action[0].toUpperCase() + action.slice(1)))),
+    })),
+  ]);
 }
 
 export async function cache(ctx, main) {

@@ -147,6 +147,10 @@ export function notice(message, kind = 'info') {
 }
 
 export function section(title, ...children) {
+  // a table named like its section: two regions of one name would be ambiguous, so the table's says it is the table
+  for (const child of children.flat()) {
+    if (child instanceof Element && child.classList.contains('table-wrap') && child.getAttribute('aria-label') === title) child.setAttribute('aria-label', `${title} table`);
+  }
   return h('section', { class: 'card', 'aria-label': title }, h('h2', {}, title), ...children);
 }
 
