@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -36,9 +37,12 @@ class Console:
         self.watcher = Watcher()
         self.watcher.attach(self.page)
 
-    def sign_in(self, key: str, page: str = "overview") -> None:
+    def sign_in(self, key: str, page: str = "overview", *, axe: bool = False) -> None:
         self.page.goto(f"{self.root}/ui/{page}")
         assert "/ui/signin?next=" in self.page.url  # no session: to sign-in, remembering where we were going
+        if axe:
+            self.ready()
+            self.check("signin", axe=True)
         self.page.fill("input[name=key]", key)
         self.page.click("form button[type=submit]")
         self.page.wait_for_url(f"{self.root}/ui/{page}")
@@ -83,7 +87,7 @@ def console(tools: tuple[Any, str], gateway: RunningGateway) -> Iterator[Any]:
 
 def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gateway: RunningGateway) -> None:
     c = console("system-admin")
-    c.sign_in(MASTER_KEY, "projects")
+    c.sign_in(MASTER_KEY, "projects", axe=True)
     c.check("signed-in", axe=True)
     name = unique("console")
 
@@ -144,6 +148,13 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     limit_form.locator("input[name=rpm]").fill("600")
     limit_form.locator("button[type=submit]").click()
     c.page.get_by_role("cell", name=name + "-rpm", exact=True).wait_for()
+    c.page.locator("tr", has_text=name + "-rpm").get_by_role("button", name="Edit").click()
+    editor = c.form(f"Edit rate limit {name}-rpm")
+    editor.locator("textarea[name=json]").fill(
+        editor.locator("textarea[name=json]").input_value().replace('"rpm": 600', '"rpm": 1200')
+    )
+    editor.locator("button[type=submit]").click()
+    c.page.locator("tr", has_text=name + "-rpm").get_by_role("cell", name="1200", exact=True).wait_for()
 
     for _ in range(3):
         assert chat(gateway, key).status_code == 200
@@ -153,6 +164,16 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     assert row.locator(".bar").get_attribute("aria-label") != ""
     assert "0.000000000 spent" not in (row.locator(".bar").get_attribute("aria-label") or "")
     c.check("budgets", axe=True)
+    row.get_by_role("button", name="Edit").click()
+    editor = c.form(f"Edit budget {name}")
+    edited = json.loads(editor.locator("textarea[name=json]").input_value())
+    assert edited["match"] == project["id"] and Decimal(edited["limit_usd"]) == 5
+    editor.locator("textarea[name=json]").fill(json.dumps({**edited, "limit_usd": "7"}))
+    editor.locator("button[type=submit]").click()
+    editor.wait_for(state="detached")  # saved: the page reloaded without the editor
+    with admin(gateway) as master:
+        (state,) = master.get(f"/admin/v1/budgets/{name}").json()["data"]
+    assert Decimal(state["limit"]) == 7
 
     c.open(f"/ui/usage?group_by=project&project={project['id']}")
     table = c.main_text()
@@ -162,8 +183,15 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     requests = c.page.get_by_role("region", name="Requests").inner_text()
     assert requests.count("\t200\t") == 3 and "chat" in requests
     c.check("usage", axe=True)
+    c.open(f"/ui/usage?group_by=status,operation&project={project['id']}")  # dimensions of the analytics API
+    by_status = c.page.get_by_role("region", name="Usage", exact=True).inner_text()
+    assert "200\tchat\t3\t" in by_status
+    assert c.page.get_by_role("img", name="Spend per day in the range (USD)").count() == 1
     c.open("/ui/overview")
     c.check("overview", axe=True)
+    c.page.emulate_media(color_scheme="dark")  # the dark theme meets the same contrast
+    c.check("overview-dark", axe=True)
+    c.page.emulate_media(color_scheme="light")
 
     c.open("/ui/chargeback")
     assert name in c.main_text() and "CC-42" in c.main_text()
@@ -187,6 +215,19 @@ def test_system_admin_creates_spends_sees_revokes_and_exports(console: Any, gate
     assert chat(gateway, key).status_code == 401
     c.check("keys", axe=True)
 
+    with admin(gateway) as master:
+        newcomer = create_user(master)
+    c.open("/ui/users")
+    grant_form = c.form("Grant a role")
+    grant_form.locator("select[name=user]").select_option(newcomer["id"])
+    grant_form.locator("select[name=scope_id]").select_option(project["id"])
+    grant_form.locator("select[name=role]").select_option("member")
+    grant_form.locator("button[type=submit]").click()
+    newcomer_row = c.page.locator("tr", has_text=newcomer["email"])
+    newcomer_row.get_by_text(f"member of {name}").wait_for()
+    newcomer_row.get_by_role("button", name="Remove").click()
+    c.page.locator("tr", has_text=newcomer["email"]).get_by_role("button", name="Remove").wait_for(state="detached")
+    assert f"member of {name}" not in c.page.locator("tr", has_text=newcomer["email"]).inner_text()
     for page in ("models", "cache", "users", "audit"):
         c.open(f"/ui/{page}")
         c.check(page, axe=True)
@@ -222,6 +263,11 @@ def test_a_project_admin_and_a_viewer_see_and_do_only_their_roles_and_never_a_fo
     boss.sign_in(s["admin_key"], "projects")
     assert s["mine"]["name"] in boss.main_text() and s["foreign"]["name"] not in boss.main_text()
     assert boss.form("New project").count() == 0  # creating projects is for system admins
+    boss.page.locator("tr", has_text=s["mine"]["name"]).get_by_role("button", name="Edit").click()
+    edit = boss.form(f"Edit project {s['mine']['name']}")
+    edit.locator("input[name=cost_center]").fill("CC-EDITED")
+    edit.locator("button[type=submit]").click()
+    boss.page.locator("tr", has_text=s["mine"]["name"]).get_by_role("cell", name="CC-EDITED").wait_for()
     boss.check("projects")
     boss.open("/ui/keys")
     assert boss.form("New key").count() == 1
@@ -243,7 +289,9 @@ def test_a_project_admin_and_a_viewer_see_and_do_only_their_roles_and_never_a_fo
     viewer.check("budgets")
 
     # foreign ids typed into every page's URL: the API refuses (404, expected), nothing of the project shows
-    viewer.watcher.allowed.extend(["/admin/v1/keys", "/admin/v1/usage", "/admin/v1/audit", "/admin/v1/chargeback"])
+    viewer.watcher.allowed.extend(
+        ["/admin/v1/keys", "/admin/v1/usage", "/admin/v1/analytics", "/admin/v1/audit", "/admin/v1/chargeback"]
+    )
     foreign = s["foreign"]
     for page in sorted(PAGES):
         viewer.open(f"/ui/{page}?project={foreign['id']}&group_by=project,key")

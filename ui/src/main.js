@@ -1,9 +1,9 @@
 import { h, append, clear } from './dom.js';
-import { api, setCsrf, toSignIn } from './api.js';
+import { ApiError, api, setCsrf, toSignIn } from './api.js';
 import { form, notice } from './widgets.js';
 import { ACCESS, PAGES } from './pages.js';
 
-const TITLES = { overview: 'Overview', usage: 'Usage', projects: 'Projects', users: 'Users', keys: 'Keys', budgets: 'Budgets', models: 'Models', cache: 'Cache', audit: 'Audit', chargeback: 'Chargeback' };
+const TITLES = { overview: 'Overview', usage: 'Usage', projects: 'Projects', users: 'Users', keys: 'Keys', budgets: 'Budgets', models: 'Models', cache: 'Cache', audit: 'Audit', chargeback: 'Chargeback', guards: 'Guards', prompts: 'Prompts', mcp: 'MCP', alerts: 'Alerts', config: 'Config' };
 const root = document.getElementById('app');
 
 function theme() {
@@ -75,6 +75,17 @@ async function render(session) {
   main.dataset.readyAt = String(Math.round(performance.now()));
   main.dataset.ready = 'true';
 }
+
+// A button's change the API refused (forms show theirs beside the field): its message, verbatim, at the top of the page.
+addEventListener('unhandledrejection', (event) => {
+  if (!(event.reason instanceof ApiError)) return;
+  event.preventDefault();
+  const main = document.getElementById('main');
+  main.querySelector(':scope > .notice.refused')?.remove();
+  const note = notice(event.reason.message, 'error');
+  note.classList.add('refused');
+  main.querySelector('h1').after(note);
+});
 
 async function start() {
   theme();

@@ -1,40 +1,57 @@
 import { h, append, clear, csv, download } from './dom.js';
-import { api, query } from './api.js';
-import { bar, cards, chart, fmt, form, guarded, notice, section, show, table, usd } from './widgets.js';
+import { ApiError, api, query } from './api.js';
+import { alerts, config, guards } from './governance.js';
+import { mcp } from './mcp.js';
+import { prompts } from './prompts.js';
+import { projects, users } from './tenancy.js';
+import { bar, cards, chart, fmt, form, guarded, notice, pager, parseJson, section, show, table, usd } from './widgets.js';
 
-const DIMENSIONS = ['project', 'team', 'user', 'key', 'model', 'deployment', 'provider', 'day', 'month'];
+const DIMENSIONS = ['project', 'team', 'user', 'key', 'model', 'deployment', 'provider', 'prompt_name', 'prompt_version', 'prompt_variant', 'day', 'month'];
+const ANALYTICS_ONLY = ['cache', 'status', 'surface', 'operation'];
 const day = 86400e3;
 const iso = (d) => new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-const byCost = (a, b) => Number(b.cost_usd) - Number(a.cost_usd);
-
+// The overview's figures come from the analytics API in a handful of parallel requests (per day, per project, per
+// model), so it is as fast as that API is on a large ledger; budgets and firing alerts are their own lists.
 export async function overview(ctx, main) {
-  const from = iso(Date.now() - 30 * day);
-  const [days, projects, models, budgets, health] = await Promise.all([
-    api('GET', '/admin/v1/usage' + query({ group_by: 'day', from })),
-    api('GET', '/admin/v1/usage' + query({ group_by: 'project', from })),
-    api('GET', '/admin/v1/usage' + query({ group_by: 'model', from })),
-    api('GET', '/admin/v1/budgets').catch(() => ({ data: [] })),
-    api('GET', '/admin/v1/usage/health' + query({ from })),
+  const from = iso(Math.floor((Date.now() - 30 * day) / day) * day);
+  const daily = 'spend_usd,requests,tokens_in,tokens_out,errors,latency_p95,ttft_p95';
+  const [days, projects, models, budgets, alerts, names] = await Promise.all([
+    api('GET', '/admin/v1/analytics' + query({ interval: 'day', metrics: daily, from })),
+    api('GET', '/admin/v1/analytics' + query({ group_by: 'project', metrics: 'spend_usd,requests', from })),
+    api('GET', '/admin/v1/analytics' + query({ group_by: 'model', metrics: 'spend_usd,requests', from })),
+    api('GET', '/admin/v1/budgets'),
+    ctx.session.system_role ? api('GET', '/admin/v1/alerts') : Promise.resolve(null),
+    api('GET', '/admin/v1/projects'),
   ]);
-  const hd = health.data;
-  const errors = hd.reduce((n, d) => n + d.errors, 0);
-  const worst = (k) => { const v = hd.map((d) => d[k]).filter((x) => x !== null); return v.length ? `${fmt(Math.max(...v))} ms` : '—'; };
-  const t = days.totals;
-  const s = { cost: Number(t.cost_usd), requests: t.requests, tokens: t.input_tokens + t.output_tokens };
+  const rows = days.rows;
+  const sum = (k) => rows.reduce((n, r) => n + Number(r[k] || 0), 0);
+  const worst = (k) => { const v = rows.map((r) => r[k]).filter((x) => x !== null); return v.length ? `${fmt(Math.max(...v))} ms` : '—'; };
+  const label = (r) => r.bucket.slice(0, 10);
+  const projectName = Object.fromEntries(names.data.map((p) => [p.id, p.name]));
+  const bySpend = (a, b) => Number(b.cost_nanousd) - Number(a.cost_nanousd);
+  const firing = alerts ? alerts.alerts.filter((a) => a.firing.length) : [];
   append(main, [
-    cards([['Spend, 30 days', usd(s.cost)], ['Requests', fmt(s.requests)], ['Tokens', fmt(s.tokens)], ['Errors', fmt(errors)], ['p95 latency, worst day', worst('latency_p95_ms')], ['p95 TTFT, worst day', worst('ttft_p95_ms')]]),
+    cards([['Spend, 30 days', usd(sum('spend_usd'))], ['Requests', fmt(sum('requests'))], ['Tokens', fmt(sum('tokens_in') + sum('tokens_out'))], ['Errors', fmt(sum('errors'))], ['p95 latency, worst day', worst('latency_p95')], ['p95 TTFT, worst day', worst('ttft_p95')]]),
+    alerts && section('Firing alerts', table({
+      caption: 'Firing alerts',
+      columns: [{ key: 'name', label: 'Alert', render: (a) => h('a', { href: '/ui/alerts', 'data-nav': true }, a.name) }, { key: 'signal', label: 'Signal' }, { key: 'scope', label: 'Scope' }, { key: 'firing', label: 'Firing for', render: (a) => a.firing.map((x) => x || 'global').join(', ') }],
+      rows: firing, empty: 'No alert is firing.',
+    })),
     h('div', { class: 'grid' },
-      chart('Spend per day (USD)', days.rows.map((r) => ({ label: r.day, value: Number(r.cost_usd) }))),
-      chart('Requests per day', days.rows.map((r) => ({ label: r.day, value: r.requests }))),
-      chart('Errors per day', hd.map((d) => ({ label: d.day, value: d.errors }))),
-      chart('p95 latency per day (ms)', hd.map((d) => ({ label: d.day, value: d.latency_p95_ms ?? 0 }))),
+      chart('Spend per day (USD)', rows.map((r) => ({ label: label(r), value: Number(r.spend_usd) }))),
+      chart('Requests per day', rows.map((r) => ({ label: label(r), value: r.requests }))),
+      chart('Tokens per day', rows.map((r) => ({ label: label(r), value: r.tokens_in + r.tokens_out }))),
+      chart('Errors per day', rows.map((r) => ({ label: label(r), value: r.errors }))),
+      chart('p95 latency per day (ms)', rows.map((r) => ({ label: label(r), value: r.latency_p95 ?? 0 }))),
+      chart('p95 time to first token per day (ms)', rows.map((r) => ({ label: label(r), value: r.ttft_p95 ?? 0 }))),
     ),
     h('div', { class: 'grid' },
-      section('Top projects', table({ columns: [{ key: 'project', label: 'Project' }, { key: 'requests', label: 'Requests' }, { key: 'cost_usd', label: 'Cost', render: (r) => usd(r.cost_usd) }], rows: projects.rows.sort(byCost).slice(0, 5) })),
-      section('Top models', table({ columns: [{ key: 'model', label: 'Model' }, { key: 'requests', label: 'Requests' }, { key: 'cost_usd', label: 'Cost', render: (r) => usd(r.cost_usd) }], rows: models.rows.sort(byCost).slice(0, 5) })),
+      section('Top projects', table({ caption: 'Top projects', columns: [{ key: 'project', label: 'Project', render: (r) => r.project === null ? '(master key)' : h('a', { href: '/ui/usage' + query({ group_by: 'model', project: r.project }), 'data-nav': true }, projectName[r.project] || r.project) }, { key: 'requests', label: 'Requests' }, { key: 'spend_usd', label: 'Cost', render: (r) => usd(r.spend_usd) }], rows: projects.rows.sort(bySpend).slice(0, 5) })),
+      section('Top models', table({ caption: 'Top models', columns: [{ key: 'model', label: 'Model' }, { key: 'requests', label: 'Requests' }, { key: 'spend_usd', label: 'Cost', render: (r) => usd(r.spend_usd) }], rows: models.rows.sort(bySpend).slice(0, 5) })),
     ),
     section('Budgets near their caps', table({
+      caption: 'Budgets near their caps',
       columns: [{ key: 'budget', label: 'Budget' }, { key: 'scope_value', label: 'Scope' }, { key: 'spent', label: 'State', render: (r) => bar(Number(r.spent), Number(r.reserved), Number(r.limit)) }],
       rows: budgets.data.filter((r) => Number(r.limit) > 0 && (Number(r.spent) + Number(r.reserved)) / Number(r.limit) >= 0.8),
       empty: 'No budget is above 80 % of its cap.',
@@ -76,16 +93,31 @@ export async function usage(ctx, main) {
   const run = async (v) => {
     const q = { group_by: v.group_by, from: v.from && iso(v.from), to: v.to && iso(v.to), project: v.project };
     history.replaceState(null, '', location.pathname + query(v));
-    const data = await api('GET', '/admin/v1/usage' + query(q));
-    const dims = v.group_by ? v.group_by.split(',') : [];
-    const columns = [...dims, 'requests', 'input_tokens', 'output_tokens', 'cost_usd'];
+    const dims = v.group_by ? v.group_by.split(',').map((d) => d.trim()).filter(Boolean) : [];
+    // the usage API's dimensions drill down to ledger rows; the analytics API adds cache, status, surface, operation
+    const viaAnalytics = dims.some((d) => ANALYTICS_ONLY.includes(d));
+    const timeDims = dims.filter((d) => d === 'day' || d === 'month');
+    if (viaAnalytics && timeDims.length) throw new ApiError(400, { message: `group by ${ANALYTICS_ONLY.join(', ')} goes through the analytics API: leave day and month out`, param: 'group_by' });
+    const range = { from: q.from, to: q.to, project: q.project };
+    const [data, daily] = await Promise.all([
+      viaAnalytics
+        ? api('GET', '/admin/v1/analytics' + query({ ...range, group_by: dims.join(','), metrics: 'spend_usd,requests,tokens_in,tokens_out,errors' }))
+        : api('GET', '/admin/v1/usage' + query(q)),
+      api('GET', '/admin/v1/analytics' + query({ ...range, from: range.from || iso(Math.floor((Date.now() - 30 * day) / day) * day), interval: 'day', metrics: 'spend_usd,requests' })),
+    ]);
+    const columns = viaAnalytics ? [...dims, 'requests', 'tokens_in', 'tokens_out', 'errors', 'spend_usd'] : [...dims, 'requests', 'input_tokens', 'output_tokens', 'cost_usd'];
+    const cost = (r) => Number(viaAnalytics ? r.spend_usd : r.cost_usd);
+    const top = [...data.rows].sort((a, b) => cost(b) - cost(a)).slice(0, 30);
     clear(results);
     const requests = h('div', { 'aria-live': 'polite' });
     append(results, [
+      h('div', { class: 'grid' },
+        chart(`Cost by ${dims.join(', ') || 'everything'} (top ${top.length}, USD)`, top.map((r) => ({ label: dims.map((d) => show(r[d])).join(' · ') || 'all', value: cost(r) }))),
+        chart('Spend per day in the range (USD)', daily.rows.map((r) => ({ label: r.bucket.slice(0, 10), value: Number(r.spend_usd) })))),
       h('button', { type: 'button', onclick: () => download('usage.csv', 'text/csv', csv(columns, data.rows)) }, 'Export CSV'),
       table({
         caption: 'Usage', columns: columns.map((key) => ({ key })), rows: data.rows,
-        actions: (row) => h('button', { type: 'button', onclick: () => ledger(requests, drill(row, dims, q)) }, 'Requests'),
+        actions: !viaAnalytics && ((row) => h('button', { type: 'button', onclick: () => ledger(requests, drill(row, dims, q)) }, 'Requests')),
       }),
       requests,
     ]);
@@ -95,7 +127,7 @@ export async function usage(ctx, main) {
     form({
       title: 'Explore usage', submit: 'Show',
       fields: [
-        { name: 'group_by', label: `Group by (comma-separated: ${DIMENSIONS.join(', ')})`, value: initial.group_by },
+        { name: 'group_by', label: `Group by (comma-separated: ${[...DIMENSIONS, ...ANALYTICS_ONLY].join(', ')})`, value: initial.group_by },
         { name: 'from', label: 'From', type: 'date', value: initial.from },
         { name: 'to', label: 'To', type: 'date', value: initial.to },
         { name: 'project', label: 'Project id', value: initial.project },
@@ -116,68 +148,14 @@ export async function usage(ctx, main) {
   await guarded(results, () => run(initial));
 }
 
-export async function projects(ctx, main) {
-  const list = await api('GET', '/admin/v1/projects');
-  const detail = h('div', { 'aria-live': 'polite' });
-  append(main, [
-    ctx.isSystemAdmin && form({
-      title: 'New project', submit: 'Create project',
-      fields: [{ name: 'name', label: 'Name', required: true }, { name: 'cost_center', label: 'Cost centre' }],
-      onSubmit: async (v) => {
-        await api('POST', '/admin/v1/projects', { name: v.name, cost_center: v.cost_center || null });
-        ctx.reload();
-      },
-    }),
-    section('Projects', table({
-      columns: [{ key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'cost_center', label: 'Cost centre' }, { key: 'allowed_models', label: 'Models' }, { key: 'role', label: 'Your role', render: (p) => ctx.role(p.id) }],
-      rows: list.data,
-      actions: (p) => [
-        h('button', { type: 'button', onclick: () => teamsAndAgents(ctx, detail, p) }, 'Teams and agents'),
-        ctx.isSystemAdmin && h('button', { class: 'danger', onclick: async () => { if (confirm(`Delete project ${p.name}?`)) { await api('DELETE', '/admin/v1/projects/' + p.id); ctx.reload(); } } }, 'Delete'),
-      ],
-    })),
-    detail,
-  ]);
-}
-
-async function teamsAndAgents(ctx, target, project) {
-  const base = '/admin/v1/projects/' + project.id;
-  const [teams, agents] = await Promise.all([api('GET', base + '/teams'), api('GET', base + '/agents')]);
-  const admin = ctx.role(project.id) === 'admin';
-  const again = () => teamsAndAgents(ctx, target, project);
-  clear(target);
-  append(target, [
-    section(`Teams of ${project.name}`, table({
-      columns: [{ key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'created_at', label: 'Created' }],
-      rows: teams.data,
-      actions: admin && ((t) => h('button', { class: 'danger', onclick: async () => { await api('DELETE', '/admin/v1/teams/' + t.id); again(); } }, 'Delete')),
-    })),
-    admin && form({ title: 'New team', submit: 'Create team', fields: [{ name: 'name', label: 'Team name', required: true }], onSubmit: async (v) => { await api('POST', base + '/teams', v); again(); } }),
-    section(`Agents of ${project.name}`, table({ columns: [{ key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'created_at', label: 'Created' }], rows: agents.data })),
-    admin && form({ title: 'New agent', submit: 'Register agent', fields: [{ name: 'name', label: 'Agent name', required: true }], onSubmit: async (v) => { await api('POST', base + '/agents', v); again(); } }),
-  ]);
-}
-
-export async function users(ctx, main) {
-  const list = await api('GET', '/admin/v1/users');
-  append(main, [
-    ctx.adminsAProject && form({
-      title: 'New user', submit: 'Create user',
-      fields: [{ name: 'email', label: 'Email', type: 'email', required: true }, { name: 'name', label: 'Name' }],
-      onSubmit: async (v) => { await api('POST', '/admin/v1/users', { email: v.email, name: v.name || null }); ctx.reload(); },
-    }),
-    section('Users', table({
-      columns: [{ key: 'email', label: 'Email' }, { key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'roles', label: 'Roles', render: (u) => u.roles.map((r) => `${r.role}@${r.scope}${r.scope_id ? ':' + r.scope_id : ''}`).join(', ') || '—' }],
-      rows: list.data,
-    })),
-  ]);
-}
-
+const KEYS_PER_PAGE = 50;
 let justCreated = null; // a new key, shown once on the next render of the keys page and then forgotten
 
 export async function keys(ctx, main) {
-  const project = new URLSearchParams(location.search).get('project') || '';
-  const [list, projectList] = await Promise.all([api('GET', '/admin/v1/keys' + query({ project })), api('GET', '/admin/v1/projects')]);
+  const params = new URLSearchParams(location.search);
+  const project = params.get('project') || '';
+  const cursor = params.get('cursor') || '';
+  const [list, projectList] = await Promise.all([api('GET', '/admin/v1/keys' + query({ project, limit: KEYS_PER_PAGE, cursor })), api('GET', '/admin/v1/projects')]);
   const shown = h('div', { 'aria-live': 'polite' });
   const mayCreate = projectList.data.filter((p) => ['admin', 'member'].includes(ctx.role(p.id)));
   // the admin API's rule (may_manage): an admin of the key's project or team, or a member for their own keys
@@ -219,7 +197,7 @@ export async function keys(ctx, main) {
         h('button', { onclick: async () => { await remember(await api('POST', `/admin/v1/keys/${k.id}/rotate`, { overlap_hours: 24 })); } }, 'Rotate'),
         h('button', { class: 'danger', onclick: async () => { await api('POST', `/admin/v1/keys/${k.id}/revoke`); ctx.reload(); } }, 'Revoke'),
       ],
-    })),
+    }), pager('/ui/keys', { project, cursor }, list.next_cursor)),
   ]);
   if (justCreated) {
     once(justCreated);
@@ -227,8 +205,24 @@ export async function keys(ctx, main) {
   }
 }
 
+// A budget made in the API is replaced whole (PUT): the form starts from what its state shows; the API refuses a
+// config file's budget, and says so next to the field.
+function editBudget(ctx, target, r) {
+  const guess = { name: r.budget, scope: r.scope, window: r.window, cap: r.cap, on_exceed: r.on_exceed };
+  if (r.scope !== 'global' && r.scope_value) guess.match = r.scope_value;
+  if (r.unit === 'usd') guess.limit_usd = r.limit;
+  else guess.limit_tokens = Number(r.limit);
+  clear(target).append(form({
+    title: `Edit budget ${r.budget}`, submit: 'Save budget',
+    fields: [{ name: 'json', label: 'The budget (JSON, as in the config file\u2019s budgets:)', type: 'textarea', rows: 8, value: JSON.stringify(guess, null, 2) }],
+    onSubmit: async (v) => { await api('PUT', '/admin/v1/budgets/' + encodeURIComponent(r.budget), parseJson(v.json, 'json')); ctx.reload(); },
+  }));
+  target.querySelector('textarea').focus();
+}
+
 export async function budgets(ctx, main) {
   const list = await api('GET', '/admin/v1/budgets');
+  const editor = h('div', { 'aria-live': 'polite' });
   append(main, [
     ctx.isSystemAdmin && form({
       title: 'New budget', submit: 'Create budget',
@@ -256,19 +250,36 @@ export async function budgets(ctx, main) {
       ],
       rows: list.data,
       empty: 'No budget has state yet.',
+      actions: ctx.isSystemAdmin && ((r) => h('button', { type: 'button', onclick: () => editBudget(ctx, editor, r) }, 'Edit')),
     })),
+    editor,
   ]);
   if (ctx.session.system_role) await rateLimits(ctx, main);
 }
 
 async function rateLimits(ctx, main) {
   const limits = await api('GET', '/admin/v1/rate-limits');
+  const editor = h('div', { 'aria-live': 'polite' });
+  const edit = (r) => {
+    const body = Object.fromEntries(Object.entries(r).filter(([k, v]) => !['object', 'source'].includes(k) && v !== null));
+    clear(editor).append(form({
+      title: `Edit rate limit ${r.name}`, submit: 'Save rate limit',
+      fields: [{ name: 'json', label: 'The rate limit (JSON, as in the config file\u2019s rate_limits:)', type: 'textarea', rows: 8, value: JSON.stringify(body, null, 2) }],
+      onSubmit: async (v) => { await api('PUT', '/admin/v1/rate-limits/' + encodeURIComponent(r.name), parseJson(v.json, 'json')); ctx.reload(); },
+    }));
+    editor.querySelector('textarea').focus();
+  };
   append(main, [
     section('Rate limits', table({
+      caption: 'Rate limits',
       columns: ['name', 'scope', 'match', 'rpm', 'tpm', 'concurrent', 'algorithm', 'source'].map((key) => ({ key })),
       rows: limits.data,
-      actions: ctx.isSystemAdmin && ((r) => r.source === 'api' && h('button', { class: 'danger', onclick: async () => { await api('DELETE', '/admin/v1/rate-limits/' + encodeURIComponent(r.name)); ctx.reload(); } }, 'Delete')),
+      actions: ctx.isSystemAdmin && ((r) => r.source === 'api' && [
+        h('button', { type: 'button', onclick: () => edit(r) }, 'Edit'),
+        h('button', { class: 'danger', onclick: async () => { await api('DELETE', '/admin/v1/rate-limits/' + encodeURIComponent(r.name)); ctx.reload(); } }, 'Delete'),
+      ]),
     })),
+    editor,
     ctx.isSystemAdmin && form({
       title: 'New rate limit', submit: 'Create rate limit',
       fields: [
@@ -290,15 +301,43 @@ async function rateLimits(ctx, main) {
   ]);
 }
 
+// Deployments as the router sees them on this worker: breaker, health (EWMA latency and TTFT, success rate over the
+// window) and any canary on them, with its promote / rollback / resume buttons.
 export async function models(ctx, main) {
   const list = await api('GET', '/admin/v1/deployments');
-  const rows = list.data;
-  const columns = rows.length ? Object.keys(rows[0]).map((key) => ({ key })) : [];
-  append(main, [section('Deployments', table({
-    columns, rows,
-    actions: ctx.isSystemAdmin && ((d) => d.canary && ['promote', 'rollback'].map((action) =>
-      h('button', { onclick: async () => { await api('POST', `/admin/v1/models/${encodeURIComponent(d.model)}/canary/${action}`); ctx.reload(); } }, action))),
-  }))]);
+  const ms = (s) => (s === null || s === undefined ? '—' : `${fmt(Math.round(s * 1000))} ms`);
+  const pct = (x) => (x === null || x === undefined ? '—' : `${fmt(Math.round(x * 1000) / 10)} %`);
+  const canaries = list.data.filter((d) => d.canary);
+  append(main, [
+    section('Deployments', table({
+      caption: 'Deployments',
+      columns: [
+        { key: 'deployment', label: 'Deployment' }, { key: 'provider', label: 'Provider' }, { key: 'upstream_model', label: 'Upstream model' },
+        { key: 'models', label: 'Serves' }, { key: 'weight', label: 'Weight' }, { key: 'price_per_mtok', label: 'USD / M tokens' },
+        { key: 'breaker', label: 'Breaker', render: (d) => h('span', { class: d.breaker.state === 'closed' ? 'ok' : 'bad' }, d.breaker.state + (d.breaker.reason ? ` (${d.breaker.reason})` : '')) },
+        { key: 'failures', label: 'Consecutive failures', render: (d) => String(d.breaker.consecutive_failures) },
+        { key: 'success', label: 'Success', render: (d) => pct(d.health.success_rate) },
+        { key: 'latency', label: 'Latency EWMA', render: (d) => ms(d.health.latency_ewma_s) },
+        { key: 'ttft', label: 'TTFT EWMA', render: (d) => ms(d.health.ttft_ewma_s) },
+        { key: 'in_flight', label: 'In flight', render: (d) => String(d.health.in_flight) },
+        { key: 'requests', label: 'Requests / failures', render: (d) => `${fmt(d.health.requests_total)} / ${fmt(d.health.failures_total)}` },
+      ],
+      rows: list.data,
+    })),
+    section('Canaries', table({
+      caption: 'Canaries',
+      columns: [
+        { key: 'model', label: 'Model', render: (d) => d.canary.model }, { key: 'deployment', label: 'Candidate' },
+        { key: 'status', label: 'Status', render: (d) => d.canary.status }, { key: 'percent', label: 'Percent', render: (d) => String(d.canary.percent) },
+        { key: 'sticky', label: 'Sticky per', render: (d) => show(d.canary.sticky) }, { key: 'reason', label: 'Reason', render: (d) => show(d.canary.reason) },
+        { key: 'arms', label: 'Arms', render: (d) => show(d.canary.arms) },
+      ],
+      rows: canaries,
+      empty: 'No model has a canary (routing canaries are set in the config file).',
+      actions: ctx.isSystemAdmin && ((d) => ['promote', 'rollback', 'resume'].map((action) =>
+        h('button', { type: 'button', onclick: async () => { await api('POST', `/admin/v1/models/${encodeURIComponent(d.canary.model)}/canary/${action}`); ctx.reload(); } }, action[0].toUpperCase() + action.slice(1)))),
+    })),
+  ]);
 }
 
 export async function cache(ctx, main) {
@@ -367,9 +406,13 @@ export async function chargeback(ctx, main) {
 }
 
 // Who may open a page: the admin API's own rules, so the console never asks for what it would be refused.
+const system = (ctx) => Boolean(ctx.session.system_role);
 export const ACCESS = {
-  models: (ctx) => Boolean(ctx.session.system_role),
-  audit: (ctx) => Boolean(ctx.session.system_role) || ctx.adminsAProject,
+  models: system,
+  audit: (ctx) => system(ctx) || ctx.adminsAProject,
+  alerts: system,
+  mcp: system,
+  config: system,
 };
 
-export const PAGES = { overview, usage, projects, users, keys, budgets, models, cache, audit, chargeback };
+export const PAGES = { overview, usage, projects, users, keys, budgets, models, cache, audit, chargeback, guards, prompts, mcp, alerts, config };

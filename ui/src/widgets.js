@@ -1,5 +1,5 @@
 import { h, append, clear } from './dom.js';
-import { ApiError } from './api.js';
+import { ApiError, query } from './api.js';
 
 let uid = 0;
 
@@ -16,6 +16,9 @@ export function form({ title, fields, submit, onSubmit }) {
     if (f.type === 'select') {
       input = h('select', { id, name: f.name }, f.options.map((o) => h('option', { value: o.value ?? o }, o.label ?? o)));
       if (f.value !== undefined) input.value = f.value;
+    } else if (f.type === 'textarea') {
+      input = h('textarea', { id, name: f.name, rows: f.rows || 6, required: f.required, placeholder: f.placeholder, 'aria-describedby': id + '-err', spellcheck: 'false' });
+      if (f.value !== undefined) input.value = f.value;
     } else {
       input = h('input', {
         id, name: f.name, type: f.type || 'text', value: f.value, required: f.required,
@@ -31,7 +34,7 @@ export function form({ title, fields, submit, onSubmit }) {
     general.hidden = true;
     Object.values(slots).forEach((s) => (s.textContent = ''));
     const values = {};
-    for (const f of fields) values[f.name] = el.elements[f.name].value.trim();
+    for (const f of fields) values[f.name] = f.type === 'textarea' ? el.elements[f.name].value : el.elements[f.name].value.trim();
     button.disabled = true;
     try {
       await onSubmit(values, el);
@@ -58,6 +61,23 @@ export function table({ caption, columns, rows, actions, empty }) {
   );
   // focusable, so a wide table scrolls from the keyboard too
   return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption || 'table' }, h('table', {}, caption && h('caption', {}, caption), h('thead', {}, head), h('tbody', {}, body)));
+}
+
+// Server-side paging: the API hands back next_cursor; the page's URL carries the cursor (so every page of a table
+// deep-links, and the browser's Back goes to the previous one).
+export function pager(path, params, nextCursor) {
+  const link = (cursor, text) => h('a', { href: path + query({ ...params, cursor }), 'data-nav': true }, text);
+  if (!params.cursor && !nextCursor) return null;
+  return h('nav', { class: 'pager', 'aria-label': 'Table pages' }, params.cursor && link('', 'First page'), ' ', nextCursor && link(nextCursor, 'Next page'));
+}
+
+// A JSON value typed into a textarea; a syntax error names the field, as the API would.
+export function parseJson(text, param) {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ApiError(400, { message: `not valid JSON: ${e.message}`, param });
+  }
 }
 
 export function show(v) {
@@ -127,6 +147,10 @@ export function notice(message, kind = 'info') {
 }
 
 export function section(title, ...children) {
+  // a table named like its section: two regions of one name would be ambiguous, so the table's says it is the table
+  for (const child of children.flat()) {
+    if (child instanceof Element && child.classList.contains('table-wrap') && child.getAttribute('aria-label') === title) child.setAttribute('aria-label', `${title} table`);
+  }
   return h('section', { class: 'card', 'aria-label': title }, h('h2', {}, title), ...children);
 }
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wardgate.store.common import NotFoundInStore, new_id, now
@@ -218,11 +218,27 @@ class KeyStore:
             raise NotFoundInStore(f"no key {key_id!r}")
         return str(digest)
 
-    async def list(self, project_ids: Sequence[str] | None = None) -> list[KeyRecord]:
-        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+    async def list(
+        self, project_ids: Sequence[str] | None = None, *, limit: int | None = None, after: str | None = None
+    ) -> list[KeyRecord]:
+        """Keys oldest first; with ``limit``, one page of them, starting past the key ``after`` (keyset paging on
+        (created_at, id), so a page holds still while keys are added). An ``after`` that names no key of
+        ``project_ids`` is a NotFoundInStore."""
+        c = api_keys.c
+        query = select(api_keys).order_by(c.created_at, c.id)
         if project_ids is not None:
-            query = query.where(api_keys.c.project_id.in_(list(project_ids)))
+            query = query.where(c.project_id.in_(list(project_ids)))
         async with self.engine.connect() as conn:
+            if after is not None:
+                anchor = select(c.created_at).where(c.id == after)
+                if project_ids is not None:
+                    anchor = anchor.where(c.project_id.in_(list(project_ids)))
+                since = (await conn.execute(anchor)).scalar()
+                if since is None:
+                    raise NotFoundInStore(f"no key {after[:100]!r} to page from")
+                query = query.where(or_(c.created_at > since, and_(c.created_at == since, c.id > after)))
+            if limit is not None:
+                query = query.limit(limit)
             return [_record(r) for r in await conn.execute(query)]
 
     async def revoke(self, key_id: str) -> KeyRecord:

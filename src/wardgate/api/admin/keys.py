@@ -8,6 +8,7 @@ within the key cache TTL (1 s by default) if the push is lost.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,9 @@ from wardgate.core.errors import NotFound, PermissionDenied
 from wardgate.store.common import NotFoundInStore
 from wardgate.store.keys import KeyRecord
 from wardgate.store.tenancy import Project, Role, TenancyStore
+
+MAX_PAGE = 1000
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,100}")  # a key id: nothing else reaches the store
 
 
 def status_of(key: KeyRecord, when: datetime) -> str:
@@ -169,7 +173,24 @@ class KeyRoutes:
             project = await self.services.tenancy.find_project(wanted)
             can_see(actor, project.id)
             scope = [project.id]
-        return reply(KeyList(data=[key_view(k) for k in await self.keys.list(scope)]))
+        raw = query(request, "limit")
+        if raw is not None and (not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE):
+            raise bad_param("limit", f"must be an integer from 1 to {MAX_PAGE}")
+        limit = int(raw) if raw is not None else None
+        cursor = query(request, "cursor")
+        if cursor is not None and not _CURSOR.fullmatch(cursor):
+            raise bad_param("cursor", "not a next_cursor of this listing")
+        if cursor is not None and limit is None:
+            raise bad_param("cursor", "pages need a limit: pass limit too")
+        try:
+            # one more than the page, to know whether another follows
+            found = await self.keys.list(scope, limit=limit + 1 if limit else None, after=cursor)
+        except NotFoundInStore:
+            raise bad_param("cursor", "not a next_cursor of this listing") from None
+        more = limit is not None and len(found) > limit
+        page = found[:limit] if limit is not None else found
+        next_cursor = page[-1].id if more else None
+        return reply(KeyList(data=[key_view(k) for k in page], next_cursor=next_cursor))
 
     async def _visible_key(self, actor: AdminActor, key_id: str) -> KeyRecord:
         key = await self.keys.get(key_id)
@@ -242,11 +263,21 @@ def operations(services: Worker) -> list[Operation]:
         Operation(
             "GET",
             "/admin/v1/keys",
-            "List keys (prefixes only)",
+            "List keys (prefixes only), oldest first; paged with limit and cursor",
             "keys",
             r.list,
             KeyList,
-            query=(project,),
+            query=(
+                project,
+                QueryParam(
+                    "limit",
+                    f"keys per page (1-{MAX_PAGE}); absent: every key",
+                    {"type": "string", "pattern": "^[0-9]{1,4}$"},
+                ),
+                QueryParam(
+                    "cursor", "next_cursor of the previous page (needs limit)", {"type": "string", "minLength": 1}
+                ),
+            ),
             errors=(400, 401, 403, 404),
         ),
         Operation("GET", one, "Get a key's record", "keys", r.get, KeyView),

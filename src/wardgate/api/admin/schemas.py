@@ -300,6 +300,7 @@ class UserList(View):
 class KeyList(View):
     object: Literal["list"] = "list"
     data: list[KeyView]
+    next_cursor: str | None = Field(None, description="with limit: pass as ?cursor= for the next page; null: no more")
 
 
 class ErrorDetail(View):
