@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
 import tempfile
 import time
@@ -101,6 +102,23 @@ async def run(replicas: list[Served], store: str, redis: str, prefix: str, chang
     )
 
 
+PHASES = re.compile(
+    r"config reloaded from config version \d+ .*\((\d+) ms: read (\d+), validate (\d+), rebuild (\d+)\)"
+)
+
+
+def phases(replicas: list[Served]) -> str:
+    """Where a worker's reload spends its time, from the replicas' own log lines (p50/p99 in ms)."""
+    rows = [tuple(map(int, m.groups())) for r in replicas for m in PHASES.finditer(r.text())]
+    if not rows:
+        return "no reload timings in the logs"
+    cols = list(zip(*rows, strict=True))
+    ranked = [sorted(c) for c in cols]
+    p = [(c[len(c) // 2], c[min(len(c) - 1, int(len(c) * 0.99))]) for c in ranked]
+    names = ("total", "read", "validate", "rebuild")
+    return "in the workers (p50/p99 ms): " + ", ".join(f"{n} {a}/{b}" for n, (a, b) in zip(names, p, strict=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--changes", type=int, default=100)
@@ -118,6 +136,7 @@ def main() -> None:
             for replica in replicas:
                 replica.wait_ready()
             asyncio.run(run(replicas, store, redis, prefix, args.changes, args.clients))
+            print(phases(replicas))
         finally:
             for replica in replicas:
                 replica.stop()
