@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -160,6 +161,9 @@ class Gateway:
         )
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # only the main thread gets signals
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reloader.poke)
+        # what start-up made (modules, the worker, the pipeline) lives as long as the process: full collections skip
+        # it from now on, so they no longer stall the event loop for tens of ms (seen as hot-reload p99 outliers)
+        gc.freeze()
 
     async def _reload_limits(self) -> None:
         """Another worker or replica changed budgets or rate limits in the admin API."""

@@ -65,6 +65,7 @@ class ConfigReloader:
         self._force_file = False  # SIGHUP
         self._check_store = False  # an announcement arrived
         self._check_limits = False
+        self._announced_at: float | None = None  # when the announcement being acted on arrived
         self._reload_limits = reload_limits
         self.version: int | None = None  # the store's version this worker has seen (applied or rejected)
         self._wake = asyncio.Event()
@@ -88,6 +89,7 @@ class ConfigReloader:
             self._wake.set()
         elif version != self.version:
             self._check_store = True
+            self._announced_at = time.perf_counter()
             self._wake.set()
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -164,7 +166,7 @@ class ConfigReloader:
         await self._candidate(data.decode("utf-8", errors="replace"), str(self.path))
 
     async def _sync_store(self) -> None:
-        started = time.perf_counter()
+        started, self._announced_at = self._announced_at or time.perf_counter(), None
         latest = await self._store.latest()
         if latest is None or latest.version == self.version:
             return
@@ -196,7 +198,7 @@ class ConfigReloader:
         self.reloads += 1
         self.last_error = None
         log.warning(
-            "config reloaded from %s: %s (%.0f ms: read %.0f, validate %.0f, rebuild %.0f)",
+            "config reloaded from %s: %s (%.0f ms: wait and read %.0f, validate %.0f, rebuild %.0f)",
             source,
             ", ".join(change.changed),
             (done - started) * 1000,
