@@ -31,11 +31,11 @@ MASTER = "sk-bench-master-key"
 HEADERS = {"authorization": f"Bearer {MASTER}"}
 
 
-def config_text(store: str, redis: str, prefix: str, version: int) -> str:
+def config_text(store: str, redis: str | None, prefix: str, version: int) -> str:
     routes = "".join(f"  route-{v}: [{{provider: mock, model: gpt-4o-mini}}]\n" for v in range(1, version + 1))
     return f"""master_key: {MASTER}
 store: "{store}"
-redis: {{url: "{redis}", key_prefix: "{prefix}"}}
+{f'redis: {{url: "{redis}", key_prefix: "{prefix}"}}' if redis else ""}
 server: {{preload_tokenizers: false}}
 providers:
   mock: {{type: mock}}
@@ -86,11 +86,11 @@ async def serves(client: httpx.AsyncClient, root: str, model: str) -> None:
     assert answer.status_code == 200, answer.text
 
 
-async def run(replicas: list[Served], store: str, redis: str, prefix: str, changes: int, rps: int) -> None:
+async def run(replicas: list[Served], store: str, redis: str | None, prefix: str, changes: int, rps: int) -> None:
     import redis.asyncio as aioredis
 
     engine = create_engine(store)
-    publisher = aioredis.Redis.from_url(redis)
+    publisher = aioredis.Redis.from_url(redis) if redis else None  # else PostgreSQL NOTIFY only
     channel = config_events_channel(prefix)
     key = signing_key(MASTER)
     applied = AppliedConfigStore(engine)
@@ -108,9 +108,10 @@ async def run(replicas: list[Served], store: str, redis: str, prefix: str, chang
             load_config_text(text, source="bench", env={})  # validated first, as `config apply` does
 
             async def publish(payload: str) -> object:
+                assert publisher is not None
                 return await publisher.publish(channel, payload)
 
-            applied_version = await applied.apply(text, "bench", key, publish)
+            applied_version = await applied.apply(text, "bench", key, publish if publisher is not None else None)
             committed[applied_version] = time.time()
             started = time.perf_counter()
             await asyncio.wait_for(asyncio.gather(*(visible(client, r, f"route-{version}") for r in roots)), 30)
@@ -118,7 +119,8 @@ async def run(replicas: list[Served], store: str, redis: str, prefix: str, chang
             await asyncio.gather(*(serves(client, r, f"route-{version}") for r in roots))  # and it routes
         stop.set()
         await load
-    await publisher.aclose()
+    if publisher is not None:
+        await publisher.aclose()
     await engine.dispose()
     swaps = swapped(replicas, committed)
     delays.sort()
@@ -176,9 +178,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--changes", type=int, default=100)
     parser.add_argument("--rps", type=int, default=50, help="steady chat requests a second, over all replicas")
+    parser.add_argument("--via", choices=("redis", "postgres"), default="redis", help="how changes are announced")
     args = parser.parse_args()
     database = create_postgres_database()
-    store, redis, prefix = postgres_url(database), redis_url(), f"wgbench-{uuid.uuid4().hex[:8]}:"
+    redis = None if args.via == "postgres" else redis_url()
+    store, prefix = postgres_url(database), f"wgbench-{uuid.uuid4().hex[:8]}:"
     replicas: list[Served] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
