@@ -1,6 +1,6 @@
 """SIGTERM under load (issue 20, done-when 2): one `wardgate serve --workers 2` sharing PostgreSQL and Redis, N
-streams held open at a gated upstream (each has sent its first chunk), then SIGTERM to the supervisor (as Kubernetes
-does through dumb-init). Measures the time from SIGTERM until readiness stops answering 200 (refused or 503,
+streams held open at a gated upstream (each has sent its first chunk), then SIGTERM to the server's process group
+(Kubernetes signals the image's PID 1, dumb-init, which passes it to its child's process group). Measures the time from SIGTERM until readiness stops answering 200 (refused or 503,
 polled every 2 ms), releases the upstream after --hold seconds (within `server.drain_timeout_s`, 30), and counts
 the streams that completed to `[DONE]` with the whole answer, the process's exit code, and the ledger's rows against
 the requests the upstream saw.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import tempfile
 import time
@@ -62,7 +63,7 @@ async def drive(served: Served, upstream: GatedUpstream, n: int, hold: float) ->
         tasks = [asyncio.ensure_future(stream(client)) for _ in range(n)]
         await asyncio.to_thread(upstream.wait_for, n, 120)  # every stream is open at the upstream
         sent = time.perf_counter()
-        served.proc.send_signal(signal.SIGTERM)
+        os.killpg(served.proc.pid, signal.SIGTERM)  # the process group, as dumb-init (the image's PID 1) does
         to_not_ready = await not_ready_after(served.root, sent)
         await asyncio.sleep(max(0.0, hold - (time.perf_counter() - sent)))
         upstream.release()
