@@ -1,9 +1,9 @@
 """SIGTERM under load (issue 20, done-when 2): one `wardgate serve --workers 2` sharing PostgreSQL and Redis, N
 streams held open at a gated upstream (each has sent its first chunk), then SIGTERM to the server's process group
-(Kubernetes signals the image's PID 1, dumb-init, which passes it to its child's process group). Measures the time from SIGTERM until readiness stops answering 200 (refused or 503,
-polled every 2 ms), releases the upstream after --hold seconds (within `server.drain_timeout_s`, 30), and counts
-the streams that completed to `[DONE]` with the whole answer, the process's exit code, and the ledger's rows against
-the requests the upstream saw.
+(Kubernetes signals the image's PID 1, dumb-init, which passes it to its child's process group). Measures the time
+from SIGTERM until readiness stops answering 200 (refused or 503, polled every 2 ms), releases the upstream after
+--hold seconds (within `server.drain_timeout_s`, 30), and counts the streams that completed to `[DONE]` with the
+whole answer, the process's exit code, and the ledger's rows against the requests the upstream saw.
 
     .venv/bin/python -m bench.drain [--streams 500] [--hold 2]
 """

@@ -12,7 +12,6 @@ from tests.api.admin.support import CONFIG
 from tests.support import RunningGateway, gateway_from_yaml
 from tests.ui.browser import require
 
-
 # the console is served on loopback: Chromium resolves no other name and phones nowhere (its component updater, DNS
 # prefetch and IPv6 probe otherwise try the network; `make airgap-test` counts every connect() off loopback)
 OFFLINE = [
