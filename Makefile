@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PIN    := -c constraints.txt
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check offline-install-check ui upload-memory judge-modalities mcp-conformance promptfoo-ab
+.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check airgap-test offline-install-check ui upload-memory judge-modalities mcp-conformance promptfoo-ab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ judges: $(VENV)/.installed-test  ## install the external judges (Prism from npm,
 
 airgap-check: $(VENV)/.installed  ## (root) `make run` with no network under strace: 0 connects off loopback
 	sh deploy/airgap-check.sh
+
+airgap-test: $(VENV)/.installed-test  ## (root, the whole suite) `make test` with no network under strace: 0 connects off loopback
+	sh deploy/airgap-test.sh
 
 offline-install-check: $(VENV)/.installed  ## (root, minutes) wardgate bundle, then install it with no network
 	sh deploy/offline-install-check.sh

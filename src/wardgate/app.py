@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import FrameType
 
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
@@ -88,6 +90,7 @@ class Gateway:
         self._routes[("GET", "/health/ready")] = self._ready
         self._routes[("GET", "/metrics")] = self._metrics
         self.metrics = Metrics(shared_counters_from_env())
+        self.draining = False  # SIGTERM arrived: readiness answers 503 from then on
         self._paths = {path for _, path in self._routes}
         self._model = surface.model
         self._response = responses.resource
@@ -175,6 +178,23 @@ class Gateway:
         )
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # only the main thread gets signals
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reloader.poke)
+        with contextlib.suppress(ValueError):
+            self._chain_sigterm()
+        # what start-up made (modules, the worker, the pipeline) lives as long as the process: full collections skip
+        # it from now on, so they no longer stall the event loop for tens of ms (seen as hot-reload p99 outliers)
+        gc.freeze()
+
+    def _chain_sigterm(self) -> None:
+        """Readiness turns 503 the moment SIGTERM arrives, before uvicorn's next 0.1 s tick closes the listening
+        socket (a probe accepted meanwhile must not read 200); uvicorn's own handler then runs as before."""
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(sig: int, frame: FrameType | None) -> None:
+            self.draining = True
+            if callable(previous):
+                previous(sig, frame)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
     async def _reload_limits(self) -> None:
         """Another worker or replica changed budgets or rate limits in the admin API."""
@@ -227,6 +247,9 @@ class Gateway:
         await send_bytes(send, 200, body, [], b"text/plain; version=0.0.4; charset=utf-8")
 
     async def _ready(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.draining:
+            await send_json(send, 503, {"status": "draining"})
+            return
         ready = self._runtime is not None and self.worker is not None and not self.worker.http.session.closed
         await send_json(send, 200 if ready else 503, {"status": "ready" if ready else "starting"})
 

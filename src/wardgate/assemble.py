@@ -103,6 +103,8 @@ class Worker:
     # tells every worker of every replica that budgets or rate limits changed in the admin API (reload/listener.py)
     announce_limits: Callable[[], Awaitable[None]]
     guards: GuardsStage  # the config's guards and those made in the admin API
+    key_uses: KeyUseTally  # allowed key uses, drained into the audit queue
+    prompt_stage: PromptsStage | None  # when `prompts:` is configured
     guard_refresher: GuardRefresher  # re-reads the admin API's guards, as budgets are
     prompts: PromptState | None  # when `prompts:` is configured: labels and canaries, re-read by the admin API
     prompt_watch: CanaryWatch | None  # the canary judge (tests run a round with check())
@@ -287,6 +289,8 @@ async def open_worker(settings: Settings) -> Worker:
             key_events=key_events,
             announce_limits=limits_announcer(settings, engine, redis),
             guards=guards,
+            key_uses=key_uses,
+            prompt_stage=prompt_stage,
             guard_refresher=guard_refresher,
             prompts=prompts,
             prompt_watch=watch,
@@ -302,7 +306,8 @@ async def open_worker(settings: Settings) -> Worker:
 async def reassemble(worker: Worker, settings: Settings) -> Worker:
     """Hot reload: the same worker (store, queues, HTTP session, Redis, counters, caches) with a pipeline built from
     ``settings``, whose reloadable sections (reload/plan.py) changed. The caller swaps the returned worker's runtime
-    in with one assignment; requests already running finish on the old pipeline."""
+    in with one assignment; requests already running finish on the old pipeline. The stages that no reloadable
+    section configures (key-use tally, guards, prompts, telemetry) are the worker's own and carried over."""
     runtime = assemble(
         settings,
         worker.http,
@@ -314,6 +319,10 @@ async def reassemble(worker: Worker, settings: Settings) -> Worker:
         worker.routing,
         worker.limits,
         cost_function(settings),
+        key_uses=worker.key_uses,
+        guards=worker.guards,
+        prompts=worker.prompt_stage,
+        telemetry=worker.telemetry,
     )
     if settings.budgets != worker.settings.budgets:
         await _quietly(worker.budget_refresher.replace_config(tuple(BudgetRule.of(b) for b in settings.budgets)))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,7 +43,7 @@ from wardgate.cli_export import export_chargeback
 from wardgate.cli_tenancy import TENANCY_HANDLERS
 from wardgate.cli_usage import usage_report
 from wardgate.config.errors import ConfigProblem
-from wardgate.config.interpolate import interpolate
+from wardgate.config.interpolate import environment, interpolate
 from wardgate.config.schema import RedisConfig, Settings
 from wardgate.store import audit as audit_store
 from wardgate.store.common import StoreError
@@ -92,7 +91,7 @@ def store_url(path: Path) -> str:
     if value is None:
         return str(Settings.model_fields["store"].default)
     problems: list[ConfigProblem] = []
-    value = interpolate(value, os.environ, problems, ("store",))
+    value = interpolate(value, environment(), problems, ("store",))
     if problems:
         raise CommandError(problems[0].render(str(path)))
     try:
@@ -116,7 +115,7 @@ def audit_key_of(path: Path) -> bytes | None:
         if value is None:
             continue
         problems: list[ConfigProblem] = []
-        value = interpolate(value, os.environ, problems, where)
+        value = interpolate(value, environment(), problems, where)
         if problems:
             raise CommandError(problems[0].render(str(path)))
         values[name] = str(value)
@@ -227,7 +226,7 @@ def redis_config(path: Path) -> RedisConfig | None:
     if value is None:
         return None
     problems: list[ConfigProblem] = []
-    value = interpolate(value, os.environ, problems, ("redis",))
+    value = interpolate(value, environment(), problems, ("redis",))
     if problems:
         raise CommandError(problems[0].render(str(path)))
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ models:
 ENV = {"WARDGATE_MASTER_KEY": "sk-master-123456", "OPENAI_API_KEY": "sk-upstream"}
 
 
-def problems(text: str, env: dict[str, str] | None = None) -> str:
+def problems(text: str, env: Mapping[str, str] | None = None) -> str:
     with pytest.raises(ConfigError) as caught:
         load_config_text(text, source="wardgate.yaml", env=ENV if env is None else env)
     return str(caught.value)
@@ -162,3 +163,21 @@ rate_limits: [{name: r, scope: project, rpm: "${RPM:-600}"}]
     assert load_config_text(text, env={}).rate_limits[0].rpm == 600
     with pytest.raises(ConfigError, match=r"rate_limits\[0\].rpm: '600' is a string"):
         load_config_text(text.replace('"${RPM:-600}"', '"600"'), env={})
+
+
+def test_secrets_are_read_from_files_in_the_secrets_dir_after_the_environment(tmp_path: Path) -> None:
+    """A Kubernetes Secret mounted as a volume: one file per key (the chart sets WARDGATE_SECRETS_DIR)."""
+    from wardgate.config.interpolate import Environment
+
+    (tmp_path / "WARDGATE_MASTER_KEY").write_text("sk-from-a-file-123\n")  # one trailing newline dropped
+    (tmp_path / "OPENAI_API_KEY").write_text("sk-file-upstream")
+    env = Environment({"OPENAI_API_KEY": "sk-env-upstream"}, str(tmp_path))  # the environment wins
+    settings = load_config_text(GOOD, env=env)
+    assert settings.master_key is not None and settings.master_key.get_secret_value() == "sk-from-a-file-123"
+    assert settings.providers["openai-main"].api_key.get_secret_value() == "sk-env-upstream"  # type: ignore[attr-defined]
+    (tmp_path / "OPENAI_API_KEY").write_bytes(b"x" * (64 * 1024 + 1))
+    text = problems(GOOD, env=Environment({}, str(tmp_path)))
+    assert "providers.openai-main.api_key: secret OPENAI_API_KEY:" in text and "over 64 KiB" in text
+    (tmp_path / "OPENAI_API_KEY").unlink()
+    text = problems(GOOD, env=Environment({}, str(tmp_path)))
+    assert "environment variable OPENAI_API_KEY is not set." in text

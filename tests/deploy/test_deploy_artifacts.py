@@ -74,6 +74,15 @@ def test_each_deployment_is_hardened_probed_and_drains(values_file: str) -> None
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
     assert container["resources"]["requests"] and container["resources"]["limits"]
+    # secrets as files, not environment variables (checkov CKV_K8S_35): the Secret is a volume the config reads
+    assert "envFrom" not in container and all("valueFrom" not in e for e in container["env"])
+    assert {"name": "WARDGATE_SECRETS_DIR", "value": "/var/run/secrets/wardgate"} in container["env"]
+    secrets = [v for v in pod["volumes"] if "secret" in v]
+    existing = {
+        **yaml.safe_load((CHART / "values.yaml").read_text()),
+        **yaml.safe_load((CHART / values_file).read_text()),
+    }
+    assert [v["secret"]["secretName"] for v in secrets] == [existing["existingSecret"]]
     assert pod["terminationGracePeriodSeconds"] > 30  # above server.drain_timeout_s' default
     (service,) = [d for d in docs if d["kind"] == "Service"]
     assert service["spec"]["sessionAffinity"] == "None"  # no sticky sessions

@@ -58,8 +58,12 @@ def write_and_wait(gateway: RunningGateway, path: Path, text: str) -> None:
 def test_a_new_route_is_served_after_the_file_changes(watched: tuple[RunningGateway, Path]) -> None:
     gateway, path = watched
     assert chat(gateway, "gpt-4o").status_code == 404
+    stages = [type(stage).__name__ for stage in gateway.app.runtime().pipeline.stages]
+    assert "GuardsStage" in stages
     text = path.read_text() + "  gpt-4o: [{provider: mock, model: gpt-4o}]\n"
     write_and_wait(gateway, path, text)
+    # the stages no reloadable section configures (guards, key uses, prompts, telemetry) are carried over
+    assert [type(stage).__name__ for stage in gateway.app.runtime().pipeline.stages] == stages
     answer = chat(gateway, "gpt-4o")
     assert answer.status_code == 200 and answer.json()["model"].startswith("gpt-4o")
     assert chat(gateway, "gpt-4o-mini").status_code == 200

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from wardgate.config.checks import budget_fallbacks, quoted_scalars
 from wardgate.config.errors import ConfigError, ConfigProblem, dotted
-from wardgate.config.interpolate import interpolate
+from wardgate.config.interpolate import environment, interpolate
 from wardgate.config.schema import Settings
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
@@ -36,7 +36,7 @@ def load_config_text(text: str, *, source: str = "<config>", env: Mapping[str, s
     if not isinstance(raw, dict):
         raise ConfigError(source, [ConfigProblem("", "the top level must be a mapping (key: value).")])
     problems: list[ConfigProblem] = []
-    data = interpolate(raw, os.environ if env is None else env, problems)
+    data = interpolate(raw, environment() if env is None else env, problems)
     if data.get("master_key") is None:
         problems.append(
             ConfigProblem("master_key", "is required.", 'add master_key: "${WARDGATE_MASTER_KEY}" and export it.')

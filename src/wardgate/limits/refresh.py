@@ -83,22 +83,30 @@ class BudgetRefresher(PeriodicReload):
         self.store = store
         self._from_config = stage.budgets
         self._reported: set[str] = set()  # warnings already logged: one line per bad row, not one per reload
+        self._stored: list[tuple[str, Any]] | None = None  # the store's rows as last read
 
     async def replace_config(self, rules: tuple[BudgetRule, ...]) -> None:
-        """A hot reload changed the config's budgets: they join the stored ones now
-        (or at the next re-read, if the store is unreachable)."""
+        """A hot reload changed the config's budgets: they join the stored ones as last read, at once and without
+        a round trip to the store (a change there is announced, and re-read every ``limits.refresh_s``)."""
         self._from_config = rules
-        await self.load()
+        if self._stored is None:
+            await self.load()
+        else:
+            self._compose(self._stored)
 
     @property
     def config_names(self) -> frozenset[str]:
         return frozenset(rule.config.name for rule in self._from_config)
 
     async def load(self) -> None:
+        self._stored = list(await self.store.list())
+        self._compose(self._stored)
+
+    def _compose(self, stored: list[tuple[str, Any]]) -> None:
         rules = list(self._from_config)
         names = self.config_names
         warnings: list[str] = []
-        for name, raw in await self.store.list():
+        for name, raw in stored:
             try:
                 rule = compile_row(raw)
             except ValueError as exc:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -64,6 +65,7 @@ class ConfigReloader:
         self._force_file = False  # SIGHUP
         self._check_store = False  # an announcement arrived
         self._check_limits = False
+        self._announced_at: float | None = None  # when the announcement being acted on arrived
         self._reload_limits = reload_limits
         self.version: int | None = None  # the store's version this worker has seen (applied or rejected)
         self._wake = asyncio.Event()
@@ -87,6 +89,7 @@ class ConfigReloader:
             self._wake.set()
         elif version != self.version:
             self._check_store = True
+            self._announced_at = time.perf_counter()
             self._wake.set()
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
@@ -163,13 +166,17 @@ class ConfigReloader:
         await self._candidate(data.decode("utf-8", errors="replace"), str(self.path))
 
     async def _sync_store(self) -> None:
+        started, self._announced_at = self._announced_at or time.perf_counter(), None
         latest = await self._store.latest()
         if latest is None or latest.version == self.version:
             return
         self.version = latest.version
-        await self._candidate(latest.text, f"config version {latest.version} (applied by {latest.actor})")
+        source = f"config version {latest.version} (applied by {latest.actor})"
+        await self._candidate(latest.text, source, started)
 
-    async def _candidate(self, text: str, source: str) -> None:
+    async def _candidate(self, text: str, source: str, started: float | None = None) -> None:
+        read = time.perf_counter()
+        started = read if started is None else started
         try:
             candidate = load_config_text(text, source=source)
             change = plan(self._running(), candidate, source)
@@ -185,10 +192,20 @@ class ConfigReloader:
         if change.empty:
             self.decided.set()
             return
+        validated = time.perf_counter()
         await self._apply(change)
+        done = time.perf_counter()
         self.reloads += 1
         self.last_error = None
-        log.warning("config reloaded from %s: %s", source, ", ".join(change.changed))
+        log.warning(
+            "config reloaded from %s: %s (%.0f ms: wait and read %.0f, validate %.0f, rebuild %.0f)",
+            source,
+            ", ".join(change.changed),
+            (done - started) * 1000,
+            (read - started) * 1000,
+            (validated - read) * 1000,
+            (done - validated) * 1000,
+        )
         self.decided.set()
 
     def _reject(self, source: str, message: str) -> None:
