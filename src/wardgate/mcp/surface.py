@@ -24,6 +24,7 @@ from wardgate.api.openai import request_meta
 from wardgate.core.errors import WardgateError
 from wardgate.core.principal import Principal
 from wardgate.core.runtime import Authenticate
+from wardgate.mcp import fast
 from wardgate.mcp.audit import actor_of
 from wardgate.mcp.sessions import SessionSigner
 from wardgate.mcp.upstream import Upstream
@@ -191,6 +192,10 @@ class MCPSurface:
             return
         if not isinstance(message, dict | list) or (isinstance(message, list) and not message):
             await send_rpc_error(send, 400, INVALID_REQUEST, "Invalid request: expected a JSON-RPC object.")
+            return
+        if fast.eligible(scope, message):
+            assert isinstance(message, dict)
+            await fast.tools_call(self.virtual_servers[name], principal, message, send)
             return
         if _is_initialize(message) and session_id is None:
             minted = self._sessions.mint(name, actor_of(principal)).encode("ascii")

@@ -86,6 +86,8 @@ class VirtualServer:
         self._policies = policies
         self._pipeline = Pipeline(stages, self.execute)
         self._resource_owner: dict[str, str] = {}  # uri → the member server that listed it (bounded)
+        self._names: dict[str, ToolRef] = {}  # listed tool name → the tool (built from the cached catalog)
+        self._names_of: tuple[object, ...] = ()  # the upstreams' tool lists the map was built from
         with warnings.catch_warnings():  # logging is deprecated in the newest spec; clients of older ones use it
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             self.server: Server[Any] = Server(
@@ -144,34 +146,43 @@ class VirtualServer:
         return types.ListToolsResult(tools=tools)
 
     async def _resolve(self, listed: str) -> ToolRef | None:
-        """The exposed upstream tool a listed name stands for (the catalog is cached: no upstream round trip)."""
-        wanted = resolve(self.config, listed) if self.config.prefix else None
-        for server, tool in await self.catalog():
-            if (server, tool.name) == wanted or (not self.config.prefix and tool.name == listed):
-                return ToolRef(server, tool.name, canonical(server, tool.name))
-        return None
+        """The exposed upstream tool a listed name stands for. The catalog is cached (no upstream round trip), and
+        so is the name map built from it, rebuilt only when an upstream's tool list changes."""
+        tools = tuple(u.cached_tools() for u in self._upstreams.values())
+        known = self._names_of
+        if len(tools) != len(known) or any(t is None or t is not k for t, k in zip(tools, known, strict=True)):
+            names: dict[str, ToolRef] = {}
+            for server, tool in await self.catalog():
+                ref = ToolRef(server, tool.name, canonical(server, tool.name))
+                names.setdefault(listed_name(self.config, server, tool.name), ref)
+            self._names = names
+            self._names_of = tuple(u.cached_tools() for u in self._upstreams.values())
+        return self._names.get(listed)
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        principal = principal_of(ctx)
-        ref = await self._resolve(params.name)
+        result = await self.call_tool(principal_of(ctx), params.name, params.arguments)
+        return types.CallToolResult.model_validate(result)
+
+    async def call_tool(self, principal: Principal, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
+        """One governed tools/call: the result as JSON (an error result for a tool-level failure); a refusal or the
+        upstream's own JSON-RPC error raises MCPError."""
+        ref = await self._resolve(name)
         if ref is None:  # hidden and unknown tools are indistinguishable: a caller learns nothing it may not list
             # an error result, as the SDK's servers answer an unknown tool
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=f"Unknown tool: {params.name[:200]}")], is_error=True
-            )
+            return {"content": [{"type": "text", "text": f"Unknown tool: {name[:200]}"}], "isError": True}
         config = self._mcp.tools.get(ref.canonical)
-        call = self._call(principal, "tools/call", ref.canonical, ref.server, {"arguments": params.arguments})
+        call = self._call(principal, "tools/call", ref.canonical, ref.server, {"arguments": arguments})
         call.tool = ref.canonical
         call.fixed_cost_nanousd = int((config.price_usd if config else Decimal(0)) * NANO)
         try:
             result = await self._pipeline.run(call)
         except (UpstreamTimeout, UpstreamFailed) as exc:  # a tool-level failure: an error result, not a protocol one
-            return types.CallToolResult(content=[types.TextContent(type="text", text=exc.message)], is_error=True)
+            return {"content": [{"type": "text", "text": exc.message}], "isError": True}
         except WardgateError as exc:
             raise json_rpc_error(exc) from None
-        return types.CallToolResult.model_validate(result.body)
+        return result.body
 
     def _call(self, principal: Principal, operation: Operation, name: str, server: str, body: dict[str, Any]) -> Call:
         body = {**body, "virtual_server": self.name, "server": server}
@@ -200,10 +211,10 @@ class VirtualServer:
                 timeout = config.timeout_s if config else self._mcp.default_timeout_s
                 tool = call.tool.split(".", 1)[1]
                 try:
-                    answer: Any = await upstream.call_tool(tool, call.body.get("arguments"), timeout)
+                    return Result.of(await upstream.call_tool_json(tool, call.body.get("arguments"), timeout))
                 except TimeoutError:
                     raise UpstreamTimeout(f"Tool {call.tool!r} did not answer within {timeout:g} s.") from None
-            elif call.operation == "resources/read":
+            if call.operation == "resources/read":
                 uri = call.body["uri"]
                 answer = await upstream.request(call.operation, lambda s: s.read_resource(uri))
             else:
