@@ -68,6 +68,31 @@ def cpu_s(root: int) -> float:
     return total
 
 
+def initialize(url: str) -> str:
+    """A session, as a client opens it: every measured call carries its Mcp-Session-Id (checked per request)."""
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"},
+        },
+    }
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(init).encode(),
+        headers={
+            "Authorization": f"Bearer {KEY}",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(response.headers["Mcp-Session-Id"])
+
+
 def wrk(url: str, headers: str, tmp: str, duration: int, conc: int, rate: float | None) -> dict[str, object]:
     body = os.path.join(tmp, "body.json")
     with open(body, "w") as f:
@@ -118,7 +143,7 @@ def main() -> None:
             direct = f"http://127.0.0.1:{up_port}/mcp"
             through = f"http://127.0.0.1:{gw_port}/mcp/bench"
             wait_ready(f"http://127.0.0.1:{gw_port}/health/ready")
-            auth = f"{headers}\nAuthorization: Bearer {KEY}"
+            auth = f"{headers}\nAuthorization: Bearer {KEY}\nMcp-Session-Id: {initialize(through)}"
             wrk(through, auth, tmp, 3, args.conc, None)  # warm-up
             runs: dict[str, dict[str, object]] = {}
             gateway = procs[1].pid

@@ -158,13 +158,20 @@ def test_a_deleted_session_is_gone_on_every_replica_and_the_budget_holds(replica
             first = await http.post(f"http://127.0.0.1:{group.ports[0]}/mcp/dev", json=init, headers=headers)
             session_id = first.headers["mcp-session-id"]
             with_id = {**headers, "mcp-session-id": session_id, "mcp-protocol-version": "2025-06-18"}
+            ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+            live = await http.post(f"http://127.0.0.1:{group.ports[0]}/mcp/dev", json=ping, headers=with_id)
+            assert live.status_code == 200  # replica 0 now remembers the session as live (for RECHECK_S)
             deleted = await http.delete(f"http://127.0.0.1:{group.ports[1]}/mcp/dev", headers=with_id)
             assert deleted.status_code == 204
-            ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
-            for port in group.ports:
-                statuses.append(
-                    (await http.post(f"http://127.0.0.1:{port}/mcp/dev", json=ping, headers=with_id)).status_code
-                )
+            statuses.append(
+                (await http.post(f"http://127.0.0.1:{group.ports[1]}/mcp/dev", json=ping, headers=with_id)).status_code
+            )
+            for _ in range(100):  # replica 0 asks Redis again once its RECHECK_S (1 s) has passed: poll, 10 s deadline
+                answer = await http.post(f"http://127.0.0.1:{group.ports[0]}/mcp/dev", json=ping, headers=with_id)
+                if answer.status_code == 404:
+                    break
+                await asyncio.sleep(0.1)
+            statuses.append(answer.status_code)
         return got.count("ok"), got.count(str(-32029)), statuses
 
     ok, refused, statuses = asyncio.run(go())
