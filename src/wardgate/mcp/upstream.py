@@ -54,7 +54,6 @@ class Upstream:
         self._task: asyncio.Task[None] | None = None
         self._tools: tuple[types.Tool, ...] | None = None
         self._tools_at = 0.0
-        self._cache_s = 0.0  # as list_tools was last asked
         # tools/call to a streamable HTTP upstream goes the direct lane (lane.py), on the session the SDK opened
         self._lane = (
             HTTPLane(config.url, dict(config.headers), config.connect_timeout_s)
@@ -185,15 +184,8 @@ class Upstream:
         self._lost.set()  # the supervisor re-opens the session (restarts a stdio child)
         return UpstreamUnavailable(f"MCP server {self.name!r} failed during the call ({type(exc).__name__})")
 
-    def cached_tools(self) -> tuple[types.Tool, ...] | None:
-        """The tool list as last fetched, while fresh (None once list_tools would fetch it again)."""
-        if self._tools is not None and asyncio.get_running_loop().time() - self._tools_at < self._cache_s:
-            return self._tools
-        return None
-
     async def list_tools(self, cache_s: float) -> tuple[types.Tool, ...]:
         loop = asyncio.get_running_loop()
-        self._cache_s = cache_s
         if self._tools is not None and loop.time() - self._tools_at < cache_s:
             return self._tools
         session = self._session_or_raise()

@@ -5,6 +5,7 @@ limits)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -87,7 +88,7 @@ class VirtualServer:
         self._pipeline = Pipeline(stages, self.execute)
         self._resource_owner: dict[str, str] = {}  # uri → the member server that listed it (bounded)
         self._names: dict[str, ToolRef] = {}  # listed tool name → the tool (built from the cached catalog)
-        self._names_of: tuple[object, ...] = ()  # the upstreams' tool lists the map was built from
+        self._names_until = 0.0  # the event loop's time until which the map is reused
         with warnings.catch_warnings():  # logging is deprecated in the newest spec; clients of older ones use it
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             self.server: Server[Any] = Server(
@@ -146,17 +147,21 @@ class VirtualServer:
         return types.ListToolsResult(tools=tools)
 
     async def _resolve(self, listed: str) -> ToolRef | None:
-        """The exposed upstream tool a listed name stands for. The catalog is cached (no upstream round trip), and
-        so is the name map built from it, rebuilt only when an upstream's tool list changes."""
-        tools = tuple(u.cached_tools() for u in self._upstreams.values())
-        known = self._names_of
-        if len(tools) != len(known) or any(t is None or t is not k for t, k in zip(tools, known, strict=True)):
+        """The exposed upstream tool a listed name stands for: a map built from the catalog (cached upstream tool
+        lists) and kept as long as they are, so a call does no upstream round trip and no glob matching."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._names_until:
             names: dict[str, ToolRef] = {}
-            for server, tool in await self.catalog():
-                ref = ToolRef(server, tool.name, canonical(server, tool.name))
-                names.setdefault(listed_name(self.config, server, tool.name), ref)
+            catalog = await self.catalog()
+            for server, tool in catalog:
+                names.setdefault(
+                    listed_name(self.config, server, tool.name),
+                    ToolRef(server, tool.name, canonical(server, tool.name)),
+                )
             self._names = names
-            self._names_of = tuple(u.cached_tools() for u in self._upstreams.values())
+            # an upstream that was down contributes nothing yet: look again on the next call, not after the TTL
+            complete = all(u.healthy for u in self._upstreams.values())
+            self._names_until = now + self._mcp.tools_cache_s if complete else now
         return self._names.get(listed)
 
     async def _call_tool(
