@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import mcp_types as types
 import orjson
 import pytest
 
+from tests.mcp.client import mcp_session
 from tests.mcp.upstream import LoopbackMCP
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 
@@ -30,6 +32,7 @@ mcp:
     github: {{transport: streamable_http, url: "{http.url}"}}
   virtual_servers:
     flat: {{servers: [github], prefix: false}}
+    pre: {{servers: [github], prefix: true}}
 """
         with gateway_from_yaml(config) as gw:
             yield gw, http
@@ -89,3 +92,33 @@ def test_an_upstream_that_forgets_the_session_fails_one_call(gateway: tuple[Runn
         gw.run(reconnected())
         again = sse_messages(http.post(url, json=call("add", {"a": 1, "b": 2}), headers=HEADERS))[0]["result"]
         assert again["isError"] is False and again["content"][0]["text"] == "3"
+
+
+def test_progress_and_completions_are_relayed(gateway: tuple[RunningGateway, LoopbackMCP]) -> None:
+    gw, _ = gateway
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        seen.append((value, total, message))
+
+    async def go() -> tuple[str, list[str], list[str], list[str]]:
+        async with mcp_session(gw.root + "/mcp/flat", MASTER_KEY) as s:
+            result = await s.call_tool("count", {"n": 3}, progress_callback=progress)
+            block = result.content[0]
+            assert isinstance(block, types.TextContent)
+            flat = await s.complete(
+                types.PromptReference(type="ref/prompt", name="greet"), {"name": "who", "value": "A"}
+            )
+            none = await s.complete(
+                types.PromptReference(type="ref/prompt", name="greet"), {"name": "who", "value": "Z"}
+            )
+        async with mcp_session(gw.root + "/mcp/pre", MASTER_KEY) as s:
+            pre = await s.complete(
+                types.PromptReference(type="ref/prompt", name="github.greet"), {"name": "who", "value": "G"}
+            )
+        return block.text, flat.completion.values, none.completion.values, pre.completion.values
+
+    text, flat, none, pre = asyncio.run(go())
+    assert text == "counted 3"
+    assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
+    assert (flat, none, pre) == (["Ada", "Alan"], [], ["Grace"])

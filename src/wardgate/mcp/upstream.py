@@ -207,11 +207,13 @@ class Upstream:
         self._tools, self._tools_at = tuple(tools), loop.time()
         return self._tools
 
-    async def call_tool(self, tool: str, arguments: dict[str, Any] | None, timeout_s: float) -> types.CallToolResult:
+    async def call_tool(
+        self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None
+    ) -> types.CallToolResult:
         session = self._session_or_raise()
         try:
             async with asyncio.timeout(timeout_s):
-                result = await session.call_tool(tool, arguments)
+                result = await session.call_tool(tool, arguments, progress_callback=progress)
         except TimeoutError:
             raise
         except MCPError as exc:
@@ -224,11 +226,14 @@ class Upstream:
             raise UpstreamUnavailable(f"MCP server {self.name!r} asked for input, which the gateway does not relay")
         return result
 
-    async def call_tool_json(self, tool: str, arguments: dict[str, Any] | None, timeout_s: float) -> dict[str, Any]:
-        """The tool's result as JSON: over the direct lane when the upstream speaks streamable HTTP, else the SDK's
-        session. Raises TimeoutError, MCPError (the upstream's own error) or UpstreamUnavailable."""
-        if self._lane is None:
-            result = await self.call_tool(tool, arguments, timeout_s)
+    async def call_tool_json(
+        self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None
+    ) -> dict[str, Any]:
+        """The tool's result as JSON: over the direct lane when the upstream speaks streamable HTTP and no progress
+        is relayed, else the SDK's session (``progress`` receives the upstream's progress notifications).
+        Raises TimeoutError, MCPError (the upstream's own error) or UpstreamUnavailable."""
+        if self._lane is None or progress is not None:
+            result = await self.call_tool(tool, arguments, timeout_s, progress)
             return result.model_dump(mode="json", by_alias=True, exclude_none=True)
         if not self._lane_ready:
             self._session_or_raise()

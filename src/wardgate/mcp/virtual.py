@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from time import perf_counter
@@ -48,6 +48,9 @@ class UpstreamFailed(WardgateError):
     status = 502
     type = "upstream_error"
     code = "mcp_upstream_unavailable"
+
+
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class VirtualServer:
         self._resource_owner: dict[str, str] = {}  # uri → the member server that listed it (bounded)
         self._names: dict[str, ToolRef] = {}  # listed tool name → the tool (built from the cached catalog)
         self._names_until = 0.0  # the event loop's time until which the map is reused
+        self._progress: dict[str, Progress] = {}  # call id → where the upstream's progress goes (calls in flight)
         with warnings.catch_warnings():  # logging is deprecated in the newest spec; clients of older ones use it
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             self.server: Server[Any] = Server(
@@ -103,6 +107,8 @@ class VirtualServer:
                 on_list_prompts=self._list_prompts,
                 on_get_prompt=self._get_prompt,
                 on_set_logging_level=self._set_level,
+                on_list_resource_templates=self._list_templates,
+                on_completion=self._complete,
             )
 
     def describe(self) -> dict[str, Any]:
@@ -167,10 +173,20 @@ class VirtualServer:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        result = await self.call_tool(principal_of(ctx), params.name, params.arguments)
+        token = ctx.meta.get("progress_token") if ctx.meta else None
+        progress: Progress | None = None
+        if token is not None and ctx.request_id is not None:  # the upstream's progress, relayed on this request
+            session, related = ctx.session, str(ctx.request_id)
+
+            async def progress(value: float, total: float | None, message: str | None) -> None:
+                await session.send_progress_notification(token, value, total, message, related_request_id=related)
+
+        result = await self.call_tool(principal_of(ctx), params.name, params.arguments, progress)
         return types.CallToolResult.model_validate(result)
 
-    async def call_tool(self, principal: Principal, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
+    async def call_tool(
+        self, principal: Principal, name: str, arguments: dict[str, Any] | None, progress: Progress | None = None
+    ) -> dict[str, Any]:
         """One governed tools/call: the result as JSON (an error result for a tool-level failure); a refusal or the
         upstream's own JSON-RPC error raises MCPError."""
         ref = await self._resolve(name)
@@ -181,12 +197,16 @@ class VirtualServer:
         call = self._call(principal, "tools/call", ref.canonical, ref.server, {"arguments": arguments})
         call.tool = ref.canonical
         call.fixed_cost_nanousd = int((config.price_usd if config else Decimal(0)) * NANO)
+        if progress is not None:
+            self._progress[call.id] = progress
         try:
             result = await self._pipeline.run(call)
         except (UpstreamTimeout, UpstreamFailed) as exc:  # a tool-level failure: an error result, not a protocol one
             return {"content": [{"type": "text", "text": exc.message}], "isError": True}
         except WardgateError as exc:
             raise json_rpc_error(exc) from None
+        finally:
+            self._progress.pop(call.id, None)
         return result.body
 
     def _call(self, principal: Principal, operation: Operation, name: str, server: str, body: dict[str, Any]) -> Call:
@@ -216,7 +236,9 @@ class VirtualServer:
                 timeout = config.timeout_s if config else self._mcp.default_timeout_s
                 tool = call.tool.split(".", 1)[1]
                 try:
-                    return Result.of(await upstream.call_tool_json(tool, call.body.get("arguments"), timeout))
+                    progress = self._progress.get(call.id)
+                    answer = await upstream.call_tool_json(tool, call.body.get("arguments"), timeout, progress)
+                    return Result.of(answer)
                 except TimeoutError:
                     raise UpstreamTimeout(f"Tool {call.tool!r} did not answer within {timeout:g} s.") from None
             if call.operation == "resources/read":
@@ -331,3 +353,45 @@ class VirtualServer:
         except WardgateError as exc:
             raise json_rpc_error(exc) from None
         return types.GetPromptResult.model_validate(result.body)
+
+    # -- resource templates and completions ----------------------------------------------------------------------
+
+    async def _list_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        principal_of(ctx)
+        templates: list[types.ResourceTemplate] = []
+        for server, upstream in self._upstreams.items():
+            try:
+                page = await upstream.request("resources/templates/list", lambda s: s.list_resource_templates())
+            except (UpstreamUnavailable, MCPError):
+                continue
+            templates.extend(page.resource_templates)
+            self._owners_seen(server, [t.uri_template for t in page.resource_templates])
+        return types.ListResourceTemplatesResult(resource_templates=templates)
+
+    async def _complete(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        """Argument completion, asked of the member server that owns the prompt (by its listed name) or the
+        resource template (by the server that listed it)."""
+        principal_of(ctx)
+        ref: types.PromptReference | types.ResourceTemplateReference = params.ref
+        if isinstance(ref, types.PromptReference):
+            found = resolve(self.config, ref.name) if self.config.prefix else (next(iter(self._upstreams)), ref.name)
+            if found is None:
+                raise MCPError(INVALID_PARAMS, f"Unknown prompt: {ref.name[:200]}")
+            server, bare = found
+            ref = ref.model_copy(update={"name": bare})
+        else:
+            server = self._resource_owner.get(ref.uri) or next(iter(self._upstreams))
+        argument = {"name": params.argument.name, "value": params.argument.value}
+        context = params.context.arguments if params.context is not None else None
+        upstream = self._upstreams[server]
+        try:
+            result: types.CompleteResult = await upstream.request(
+                "completion/complete", lambda s: s.complete(ref, argument, context)
+            )
+        except UpstreamUnavailable as exc:
+            raise MCPError(UPSTREAM, str(exc)) from None
+        return result
