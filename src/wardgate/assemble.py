@@ -261,7 +261,7 @@ async def open_worker(settings: Settings) -> Worker:
             stack.push_async_callback(alerts.close)
         mcp = None
         if settings.mcp is not None:
-            mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix)
+            mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix, guards)
             stack.push_async_callback(mcp.close)
             await mcp.start()
         worker = Worker(
@@ -393,10 +393,12 @@ def open_mcp(
     cost_of: CostOf,
     redis: aioredis.Redis | None,
     prefix: str,
+    guards: Stage | None = None,
 ) -> MCPSurface:
     """The MCP gateway: one supervised session per upstream, one SDK server per virtual server, and the governance
     pipeline of every tools/call, resources/read and prompts/get: audit (its after hook last) → accounting (a
-    ledger row, refusals included) → tool policy → limits (per-tool rate limits, price_usd against budgets)."""
+    ledger row, refusals included) → tool policy → guards (when configured: secrets in arguments, injection in
+    results; guards/mcp.py) → limits (per-tool rate limits, price_usd against budgets)."""
     try:
         import mcp  # noqa: F401  (the SDK: the `mcp` extra)
     except ImportError as exc:
@@ -417,6 +419,7 @@ def open_mcp(
         MCPAuditStage(audit, config.audit_arguments),
         AccountingStage(ledger, cost_of),
         ToolPolicyStage(policies),
+        *([guards] if guards is not None else []),
         limits,
     ]
     upstreams = {name: Upstream(name, server) for name, server in config.servers.items()}

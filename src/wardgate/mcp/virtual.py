@@ -69,8 +69,27 @@ def principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
 
 
 def json_rpc_error(exc: WardgateError) -> MCPError:
-    code = {401: UNAUTHORIZED, 403: FORBIDDEN, 429: LIMITED}.get(exc.status, UPSTREAM)
-    return MCPError(code, exc.message, {"status": exc.status, "type": exc.type, "code": exc.code})
+    return refusal(exc.status, exc.message, exc.type, exc.code)
+
+
+def refusal(status: int, message: str, kind: str | None, code: str | None) -> MCPError:
+    """The gateway's own refusal as a JSON-RPC error: a guard's block is a refusal like a policy's."""
+    rpc = {401: UNAUTHORIZED, 403: FORBIDDEN, 429: LIMITED}.get(status)
+    if rpc is None:
+        rpc = FORBIDDEN if code == "guard_blocked" else UPSTREAM
+    return MCPError(rpc, message, {"status": status, "type": kind, "code": code})
+
+
+def answer_of(result: Result) -> dict[str, Any]:
+    """The pipeline's answer; one a later stage turned into an error (a guard that blocked the tool result) raises
+    it as a refusal."""
+    if result.status < 400:
+        return result.body
+    error = result.body.get("error")
+    error = error if isinstance(error, dict) else {}
+    message, kind, code = error.get("message"), error.get("type"), error.get("code")
+    code = code if isinstance(code, str) else None
+    raise refusal(result.status, str(message or "Refused."), kind if isinstance(kind, str) else None, code)
 
 
 class VirtualServer:
@@ -207,7 +226,7 @@ class VirtualServer:
             raise json_rpc_error(exc) from None
         finally:
             self._progress.pop(call.id, None)
-        return result.body
+        return answer_of(result)
 
     def _call(self, principal: Principal, operation: Operation, name: str, server: str, body: dict[str, Any]) -> Call:
         body = {**body, "virtual_server": self.name, "server": server}
@@ -287,7 +306,7 @@ class VirtualServer:
             result = await self._pipeline.run(call)
         except WardgateError as exc:
             raise json_rpc_error(exc) from None
-        return types.ReadResourceResult.model_validate(result.body)
+        return types.ReadResourceResult.model_validate(answer_of(result))
 
     async def _subscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
@@ -352,7 +371,7 @@ class VirtualServer:
             result = await self._pipeline.run(call)
         except WardgateError as exc:
             raise json_rpc_error(exc) from None
-        return types.GetPromptResult.model_validate(result.body)
+        return types.GetPromptResult.model_validate(answer_of(result))
 
     # -- resource templates and completions ----------------------------------------------------------------------
 
