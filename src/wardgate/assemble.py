@@ -408,6 +408,7 @@ def open_mcp(
     from wardgate.mcp.audit import MCPAuditStage
     from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
     from wardgate.mcp.sessions import SessionSigner
+    from wardgate.mcp.sse_relay import SSERelay
     from wardgate.mcp.surface import MCPSurface
     from wardgate.mcp.upstream import Upstream
     from wardgate.mcp.virtual import VirtualServer
@@ -428,8 +429,9 @@ def open_mcp(
         for name, vs in config.virtual_servers.items()
     }
     sessions = SessionSigner(settings.master_key.get_secret_value(), config.session_ttl_s, redis, prefix)
+    relay = SSERelay(redis, prefix, config.session_ttl_s)
     return MCPSurface(
-        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert
+        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert, relay
     )
 
 
