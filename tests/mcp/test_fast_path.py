@@ -66,6 +66,9 @@ def test_the_direct_path_answers_as_the_sdk_path(gateway: tuple[RunningGateway, 
         assert refused.status_code == 406
         batch = http.post(url, json=[call("add", {"a": 1, "b": 1})], headers=HEADERS)
         assert batch.status_code < 500
+        # an answer far longer than a line reader's limit, from an upstream that answers in SSE
+        big = sse_messages(http.post(url, json=call("echo", {"text": "x" * 300_000}), headers=HEADERS))
+        assert big[0]["result"]["content"][0]["text"] == "gh:" + "x" * 300_000
 
 
 def test_an_upstream_that_forgets_the_session_fails_one_call(gateway: tuple[RunningGateway, LoopbackMCP]) -> None:

@@ -95,25 +95,31 @@ class HTTPLane:
             raise LaneBroken(f"{type(exc).__name__}: {exc}"[:300]) from exc
 
     async def _from_stream(self, response: aiohttp.ClientResponse, request_id: int) -> dict[str, Any]:
+        """The answer to ``request_id`` from an SSE stream, read in chunks (an event may be far longer than a
+        line reader's limit) and bounded in total."""
         data: list[bytes] = []
+        pending = b""
         size = 0
-        async for line in response.content:
-            size += len(line)
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
             if size > MAX_ANSWER_BYTES:
                 raise LaneBroken("the upstream's answer is too large")
-            line = line.rstrip(b"\r\n")
-            if line.startswith(b"data:"):
-                data.append(line[5:].removeprefix(b" "))
-            elif not line and data:
-                message = orjson.loads(b"\n".join(data))
-                data = []
-                if not isinstance(message, dict):
-                    continue
-                if "method" in message and "id" in message:  # a server-to-client request: nobody to ask
-                    await self._refuse(message["id"])
-                    continue
-                if message.get("id") == request_id:
-                    return _answer(message, request_id)
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                line = line.rstrip(b"\r")
+                if line.startswith(b"data:"):
+                    data.append(line[5:].removeprefix(b" "))
+                elif not line and data:
+                    message = orjson.loads(b"\n".join(data))
+                    data = []
+                    if not isinstance(message, dict):
+                        continue
+                    if "method" in message and "id" in message:  # a server-to-client request: nobody to ask
+                        await self._refuse(message["id"])
+                        continue
+                    if message.get("id") == request_id:
+                        return _answer(message, request_id)
         raise LaneBroken("the upstream's stream ended without an answer")
 
     async def _refuse(self, upstream_request_id: Any) -> None:
