@@ -261,7 +261,7 @@ async def open_worker(settings: Settings) -> Worker:
             stack.push_async_callback(alerts.close)
         mcp = None
         if settings.mcp is not None:
-            mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix, guards)
+            mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix, guards, engine)
             stack.push_async_callback(mcp.close)
             await mcp.start()
         worker = Worker(
@@ -394,6 +394,7 @@ def open_mcp(
     redis: aioredis.Redis | None,
     prefix: str,
     guards: Stage | None = None,
+    engine: AsyncEngine | None = None,
 ) -> MCPSurface:
     """The MCP gateway: one supervised session per upstream, one SDK server per virtual server, and the governance
     pipeline of every tools/call, resources/read and prompts/get: audit (its after hook last) → accounting (a
@@ -430,9 +431,14 @@ def open_mcp(
     }
     sessions = SessionSigner(settings.master_key.get_secret_value(), config.session_ttl_s, redis, prefix)
     relay = SSERelay(redis, prefix, config.session_ttl_s)
-    return MCPSurface(
+    surface = MCPSurface(
         virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert, relay
     )
+    if engine is not None:  # tool policies made in the admin API: re-read every limits.refresh_s and when announced
+        from wardgate.store.mcp_tool_policies import ToolPolicyStore
+
+        surface.manage_policies(policies, ToolPolicyStore(engine).list, settings.limits.refresh_s)
+    return surface
 
 
 def assemble(

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,6 +28,7 @@ from wardgate.core.principal import Principal
 from wardgate.core.runtime import Authenticate
 from wardgate.mcp import fast
 from wardgate.mcp.audit import actor_of
+from wardgate.mcp.policy import ToolPolicies
 from wardgate.mcp.sessions import SessionSigner
 from wardgate.mcp.sse_relay import SSERelay
 from wardgate.mcp.upstream import Upstream
@@ -103,9 +104,34 @@ class MCPSurface:
         }
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self.policies: ToolPolicies | None = None  # with the admin API's policies (manage_policies)
+        self._stored_policies: Callable[[], Awaitable[list[tuple[str, Any]]]] | None = None
+        self._policy_refresh_s = 5.0
+        self._refresher: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
 
+    def manage_policies(
+        self, policies: ToolPolicies, stored: Callable[[], Awaitable[list[tuple[str, Any]]]], refresh_s: float
+    ) -> None:
+        self.policies, self._stored_policies, self._policy_refresh_s = policies, stored, refresh_s
+
+    async def reload_policies(self) -> None:
+        """Re-reads the admin API's tool policies (at start, every refresh_s, and when a change is announced)."""
+        if self.policies is not None and self._stored_policies is not None:
+            self.policies.replace_stored(await self._stored_policies())
+
+    async def _refresh_policies(self) -> None:
+        while True:
+            await asyncio.sleep(self._policy_refresh_s)
+            try:
+                await self.reload_policies()
+            except Exception as exc:  # noqa: BLE001 - the store away: keep the last known policies
+                log.warning("MCP tool policies: re-read failed (%s); keeping the last known", type(exc).__name__)
+
     async def start(self, wait_s: float = 10.0) -> None:
+        if self._stored_policies is not None:
+            await self.reload_policies()
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_policies(), name="mcp-policies")
         for upstream in self.upstreams.values():
             upstream.start()
         self._runner = asyncio.get_running_loop().create_task(self._run_managers(), name="mcp-session-managers")
@@ -123,6 +149,10 @@ class MCPSurface:
 
     async def close(self) -> None:
         self._stop.set()
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
         if self._runner is not None:
             with contextlib.suppress(Exception):
                 await self._runner
