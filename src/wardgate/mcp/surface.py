@@ -28,11 +28,12 @@ from wardgate.core.principal import Principal
 from wardgate.core.runtime import Authenticate
 from wardgate.mcp import fast
 from wardgate.mcp.audit import actor_of
+from wardgate.mcp.errors import SCOPE_KEY, UNAUTHORIZED
 from wardgate.mcp.policy import ToolPolicies
 from wardgate.mcp.sessions import SessionSigner
 from wardgate.mcp.sse_relay import SSERelay
 from wardgate.mcp.upstream import Upstream
-from wardgate.mcp.virtual import SCOPE_KEY, UNAUTHORIZED, VirtualServer
+from wardgate.mcp.virtual import VirtualServer
 
 log = logging.getLogger("wardgate.mcp")
 SESSION_HEADER = b"mcp-session-id"
