@@ -264,7 +264,7 @@ async def open_worker(settings: Settings) -> Worker:
             stack.push_async_callback(alerts.close)
         mcp = None
         if settings.mcp is not None:
-            mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix)
+            mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix, guards, engine)
             stack.push_async_callback(mcp.close)
             await mcp.start()
         worker = Worker(
@@ -405,10 +405,13 @@ def open_mcp(
     cost_of: CostOf,
     redis: aioredis.Redis | None,
     prefix: str,
+    guards: Stage | None = None,
+    engine: AsyncEngine | None = None,
 ) -> MCPSurface:
     """The MCP gateway: one supervised session per upstream, one SDK server per virtual server, and the governance
     pipeline of every tools/call, resources/read and prompts/get: audit (its after hook last) → accounting (a
-    ledger row, refusals included) → tool policy → limits (per-tool rate limits, price_usd against budgets)."""
+    ledger row, refusals included) → tool policy → guards (when configured: secrets in arguments, injection in
+    results; guards/mcp.py) → limits (per-tool rate limits, price_usd against budgets)."""
     try:
         import mcp  # noqa: F401  (the SDK: the `mcp` extra)
     except ImportError as exc:
@@ -418,6 +421,7 @@ def open_mcp(
     from wardgate.mcp.audit import MCPAuditStage
     from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
     from wardgate.mcp.sessions import SessionSigner
+    from wardgate.mcp.sse_relay import SSERelay
     from wardgate.mcp.surface import MCPSurface
     from wardgate.mcp.upstream import Upstream
     from wardgate.mcp.virtual import VirtualServer
@@ -429,6 +433,7 @@ def open_mcp(
         MCPAuditStage(audit, config.audit_arguments),
         AccountingStage(ledger, cost_of),
         ToolPolicyStage(policies),
+        *([guards] if guards is not None else []),
         limits,
     ]
     upstreams = {name: Upstream(name, server) for name, server in config.servers.items()}
@@ -437,9 +442,15 @@ def open_mcp(
         for name, vs in config.virtual_servers.items()
     }
     sessions = SessionSigner(settings.master_key.get_secret_value(), config.session_ttl_s, redis, prefix)
-    return MCPSurface(
-        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert
+    relay = SSERelay(redis, prefix, config.session_ttl_s)
+    surface = MCPSurface(
+        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert, relay
     )
+    if engine is not None:  # tool policies made in the admin API: re-read every limits.refresh_s and when announced
+        from wardgate.store.mcp_tool_policies import ToolPolicyStore
+
+        surface.manage_policies(policies, ToolPolicyStore(engine).list, settings.limits.refresh_s)
+    return surface
 
 
 def assemble(

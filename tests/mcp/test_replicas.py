@@ -15,6 +15,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp.client.session import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
@@ -158,18 +159,66 @@ def test_a_deleted_session_is_gone_on_every_replica_and_the_budget_holds(replica
             first = await http.post(f"http://127.0.0.1:{group.ports[0]}/mcp/dev", json=init, headers=headers)
             session_id = first.headers["mcp-session-id"]
             with_id = {**headers, "mcp-session-id": session_id, "mcp-protocol-version": "2025-06-18"}
+            ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+            live = await http.post(f"http://127.0.0.1:{group.ports[0]}/mcp/dev", json=ping, headers=with_id)
+            assert live.status_code == 200  # replica 0 now remembers the session as live (for RECHECK_S)
             deleted = await http.delete(f"http://127.0.0.1:{group.ports[1]}/mcp/dev", headers=with_id)
             assert deleted.status_code == 204
-            ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
-            for port in group.ports:
-                statuses.append(
-                    (await http.post(f"http://127.0.0.1:{port}/mcp/dev", json=ping, headers=with_id)).status_code
-                )
+            statuses.append(
+                (await http.post(f"http://127.0.0.1:{group.ports[1]}/mcp/dev", json=ping, headers=with_id)).status_code
+            )
+            for _ in range(100):  # replica 0 asks Redis again once its RECHECK_S (1 s) has passed: poll, 10 s deadline
+                answer = await http.post(f"http://127.0.0.1:{group.ports[0]}/mcp/dev", json=ping, headers=with_id)
+                if answer.status_code == 404:
+                    break
+                await asyncio.sleep(0.1)
+            statuses.append(answer.status_code)
         return got.count("ok"), got.count(str(-32029)), statuses
 
     ok, refused, statuses = asyncio.run(go())
     assert ok == 10 and refused == 30  # $0.02 at $0.002 a call: never one call more, across both replicas
     assert statuses == [404, 404]
+
+
+def test_the_legacy_sse_transport_needs_no_stickiness(replicas: tuple[Replicas, str]) -> None:
+    """The event stream is held by one replica; every message POST goes to the next replica round robin, and is
+    relayed through Redis to the one holding the stream. Another principal's POST to the session is a 404."""
+    group, key = replicas
+    balancer = RoundRobin(group.ports)
+
+    def client(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth=None):  # type: ignore[no-untyped-def]
+        return httpx2.AsyncClient(transport=balancer, headers=headers, timeout=timeout, auth=auth)
+
+    created: list[str] = []
+
+    async def go() -> list[str]:
+        async with (
+            sse_client(
+                f"http://127.0.0.1:{group.ports[0]}/mcp/dev/sse",
+                headers={"Authorization": f"Bearer {key}"},
+                httpx_client_factory=client,
+                on_session_created=created.append,
+            ) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            out = [t.name for t in (await session.list_tools()).tools if t.name == "github.echo"]
+            for i in range(3):
+                out.append(text_of(await session.call_tool("github.echo", {"text": f"sse{i}"})))
+            async with httpx2.AsyncClient(timeout=10) as http:  # the master key is another principal
+                ping = {"jsonrpc": "2.0", "id": 99, "method": "ping"}
+                for port in group.ports:
+                    stranger = await http.post(
+                        f"http://127.0.0.1:{port}/mcp/dev/messages/?session_id={created[0]}",
+                        json=ping,
+                        headers={"Authorization": f"Bearer {MASTER}"},
+                    )
+                    out.append(str(stranger.status_code))
+        return out
+
+    got = asyncio.run(go())
+    assert got == ["github.echo", "gh:sse0", "gh:sse1", "gh:sse2", "404", "404"]
+    assert set(balancer.sent) == set(group.ports)  # messages did reach both replicas
 
 
 def test_a_replica_killed_mid_session_loses_nothing(replicas: tuple[Replicas, str]) -> None:

@@ -13,8 +13,9 @@ import sys
 import threading
 from typing import Literal
 
+import mcp_types as types
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 
 def build(name: str = "upstream") -> MCPServer:
@@ -55,6 +56,23 @@ def build(name: str = "upstream") -> MCPServer:
     def pid() -> int:
         """The server's process id (tells a restarted stdio child from the first)."""
         return os.getpid()
+
+    @server.tool()
+    async def count(n: int, ctx: Context) -> str:
+        """Reports progress n times (relayed to a client that asked with a progress token)."""
+        for i in range(1, n + 1):
+            await ctx.report_progress(i, n, f"step {i}")
+        return f"counted {n}"
+
+    @server.completion()
+    async def complete(
+        ref: types.PromptReference | types.ResourceTemplateReference,
+        argument: types.CompletionArgument,
+        context: types.CompletionContext | None,
+    ) -> types.Completion | None:
+        if isinstance(ref, types.PromptReference) and ref.name == "greet" and argument.name == "who":
+            return types.Completion(values=[w for w in ("Ada", "Alan", "Grace") if w.startswith(argument.value)])
+        return None
 
     @server.resource("test://greeting")
     def greeting() -> str:

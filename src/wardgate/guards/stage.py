@@ -14,6 +14,7 @@ from typing import Any
 
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import CacheOptions, Call, Chunk, Result
+from wardgate.guards import mcp as mcp_guards
 from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
@@ -54,6 +55,8 @@ class GuardsStage:
         guards = [g for g in self.guards if g.applies(call)]
         if not guards:
             return None
+        if call.surface == "mcp":
+            return self._mcp_before(call, guards)
         answer = [g for g in guards if g.config.on != "request" and g.redacts and g.config.action != "pseudonymize"]
         tools = tuple(g for g in guards if g.config.on != "request" and g.config.type == "tools")
         state = GuardState(None, tools)
@@ -73,6 +76,25 @@ class GuardsStage:
                 call.response_headers.append((HEADER, state.header()))
         return None
 
+    @staticmethod
+    def _mcp_before(call: Call, guards: list[Guard]) -> None:
+        """A tool call (guards/mcp.py): its arguments checked now, its result in ``after``."""
+        arguments, results = mcp_guards.applicable(guards)
+        if not arguments and not results:
+            return None
+        state = GuardState(None, ())
+        call.guards = state
+        if results:
+            state.response = Scanner(results, lambda g, e: _failed(state, g, e, "response"))
+        if arguments:
+            scanner = Scanner(arguments, lambda g, e: _failed(state, g, e, "request"))
+
+            def on_hits(hits: list[Hit], text: str) -> None:
+                _apply(state, hits, text, "request", "tool arguments")
+
+            mcp_guards.check(scanner, mcp_guards.argument_slots(call.body.get("arguments")), on_hits)
+        return None
+
     # -- answers -----------------------------------------------------------------------------------------------
 
     async def after(self, call: Call, result: Result | None, error: BaseException | None) -> None:
@@ -81,7 +103,12 @@ class GuardsStage:
             return
         if result is not None and result.stream is None and result.status < 400 and state.response is not None:
             try:
-                _check_answer(call, result, state)
+                if call.surface == "mcp":
+                    mcp_guards.check_result(
+                        call, result, state.response, lambda h, t: _apply(state, h, t, "response", "tool result")
+                    )
+                else:
+                    _check_answer(call, result, state)
             except GuardBlocked as exc:
                 _replace(result, exc)
             except GuardUnavailable as exc:

@@ -30,6 +30,9 @@ def digest(arguments: Any) -> str:
 
 def outcome_of(error: BaseException | None, result: Result | None) -> tuple[str, int, str | None]:
     if error is None:
+        if result is not None and result.status >= 400:  # a later stage refused the answer (a guard blocked it)
+            code = result.body.get("error", {}).get("code") if isinstance(result.body.get("error"), dict) else None
+            return "refused", result.status, code if isinstance(code, str) else None
         failed = result is not None and result.raw is None and bool(result.body.get("isError"))
         return ("tool_error" if failed else "ok"), 200, None
     if isinstance(error, WardgateError):

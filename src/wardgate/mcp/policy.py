@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from wardgate.config.mcp import PolicyScope, ToolPolicyConfig
 from wardgate.core.call import Call, Result
 from wardgate.core.errors import WardgateError
@@ -34,8 +36,30 @@ def scope_values(scope: PolicyScope, principal: Principal) -> tuple[str, ...]:
 
 
 class ToolPolicies:
+    """The config file's policies and those made in the admin API (``replace_stored``); one object, shared by
+    ``tools/list`` and ``tools/call`` of every virtual server, so a change reaches both at once."""
+
     def __init__(self, policies: Sequence[ToolPolicyConfig]) -> None:
-        self.policies = tuple(policies)
+        self.from_config = tuple(policies)
+        self.policies = self.from_config
+        self.warnings: tuple[str, ...] = ()
+
+    def replace_stored(self, rows: Sequence[tuple[str, object]]) -> None:
+        """The admin API's policies as stored (validated one by one: a damaged row is reported and skipped); a
+        name the config file defines stays the config file's."""
+        names = {p.name for p in self.from_config}
+        stored: list[ToolPolicyConfig] = []
+        warnings: list[str] = []
+        for name, raw in rows:
+            try:
+                policy = ToolPolicyConfig.model_validate(raw)
+            except ValidationError as exc:
+                warnings.append(f"tool policy {name[:100]!r} in the store is not valid and is not applied: {exc}"[:500])
+                continue
+            if policy.name not in names:
+                stored.append(policy)
+        self.warnings = tuple(warnings)
+        self.policies = (*self.from_config, *stored)  # one assignment: a request sees the old set or the new one
 
     def applicable(self, principal: Principal) -> tuple[ToolPolicyConfig, ...]:
         out = []

@@ -1,7 +1,9 @@
 """MCP session ids that any replica can check: the id carries its own state (virtual server, principal, expiry),
 signed with a key every replica derives from the master key. No replica owns a session, so a load balancer needs
 no stickiness and a replica's death loses nothing. A DELETE is remembered in Redis (when configured) until the id
-would have expired, so a terminated session answers 404 on every replica.
+would have expired, so a terminated session answers 404 on every replica: at once on the replica that deleted it,
+and within ``RECHECK_S`` on the others (a replica asks Redis about a session at most once per ``RECHECK_S``, not on
+every request; the session holds no server state, so the window serves nothing a deleted session could lose).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import redis.asyncio as aioredis
 
 MAX_ID = 512
 MAX_LOCAL_DELETED = 100_000  # one replica without Redis: the deleted ids it remembers, oldest forgotten first
+MAX_CHECKED = 100_000  # sessions Redis recently said are live, remembered for RECHECK_S (oldest forgotten first)
+RECHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,7 @@ class SessionSigner:
         self._redis = redis
         self._prefix = prefix + "mcp:deleted:"
         self._deleted: OrderedDict[str, int] = OrderedDict()
+        self._live: OrderedDict[str, float] = OrderedDict()  # slot → when Redis last said it was not deleted
 
     def mint(self, virtual_server: str, principal: str) -> str:
         payload = orjson.dumps(
@@ -75,13 +80,24 @@ class SessionSigner:
         slot, ttl = self._slot(session_id), max(1, claims.expires - int(time.time()))
         if self._redis is not None:
             await self._redis.set(self._prefix + slot, b"1", ex=ttl)
-            return
+            self._live.pop(slot, None)
         self._deleted[slot] = claims.expires
         while len(self._deleted) > MAX_LOCAL_DELETED:
             self._deleted.popitem(last=False)
 
     async def deleted(self, session_id: str) -> bool:
         slot = self._slot(session_id)
-        if self._redis is not None:
-            return bool(await self._redis.exists(self._prefix + slot))
-        return slot in self._deleted
+        if slot in self._deleted or self._redis is None:
+            return slot in self._deleted
+        now = time.monotonic()
+        checked = self._live.get(slot)
+        if checked is not None and now - checked < RECHECK_S:
+            return False
+        if await self._redis.exists(self._prefix + slot):
+            self._live.pop(slot, None)
+            return True
+        self._live[slot] = now
+        self._live.move_to_end(slot)
+        while len(self._live) > MAX_CHECKED:
+            self._live.popitem(last=False)
+        return False

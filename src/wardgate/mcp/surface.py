@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, MutableMapping
+import re
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from mcp.server.sse import SseServerTransport
@@ -24,10 +26,14 @@ from wardgate.api.openai import request_meta
 from wardgate.core.errors import WardgateError
 from wardgate.core.principal import Principal
 from wardgate.core.runtime import Authenticate
+from wardgate.mcp import fast
 from wardgate.mcp.audit import actor_of
+from wardgate.mcp.errors import SCOPE_KEY, UNAUTHORIZED
+from wardgate.mcp.policy import ToolPolicies
 from wardgate.mcp.sessions import SessionSigner
+from wardgate.mcp.sse_relay import SSERelay
 from wardgate.mcp.upstream import Upstream
-from wardgate.mcp.virtual import SCOPE_KEY, UNAUTHORIZED, VirtualServer
+from wardgate.mcp.virtual import VirtualServer
 
 log = logging.getLogger("wardgate.mcp")
 SESSION_HEADER = b"mcp-session-id"
@@ -78,6 +84,7 @@ class MCPSurface:
         sessions: SessionSigner,
         max_message_bytes: int,
         read_client_cert: Any = None,
+        relay: SSERelay | None = None,
     ) -> None:
         self.virtual_servers = dict(virtual_servers)
         self.upstreams = dict(upstreams)
@@ -85,6 +92,7 @@ class MCPSurface:
         self._sessions = sessions
         self._max = max_message_bytes
         self._read_client_cert = read_client_cert
+        self._relay = relay or SSERelay(None, "", 1)
         self._managers = {
             name: StreamableHTTPSessionManager(
                 vs.server, stateless=True, json_response=False, max_request_body_size=max_message_bytes
@@ -97,9 +105,34 @@ class MCPSurface:
         }
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self.policies: ToolPolicies | None = None  # with the admin API's policies (manage_policies)
+        self._stored_policies: Callable[[], Awaitable[list[tuple[str, Any]]]] | None = None
+        self._policy_refresh_s = 5.0
+        self._refresher: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
 
+    def manage_policies(
+        self, policies: ToolPolicies, stored: Callable[[], Awaitable[list[tuple[str, Any]]]], refresh_s: float
+    ) -> None:
+        self.policies, self._stored_policies, self._policy_refresh_s = policies, stored, refresh_s
+
+    async def reload_policies(self) -> None:
+        """Re-reads the admin API's tool policies (at start, every refresh_s, and when a change is announced)."""
+        if self.policies is not None and self._stored_policies is not None:
+            self.policies.replace_stored(await self._stored_policies())
+
+    async def _refresh_policies(self) -> None:
+        while True:
+            await asyncio.sleep(self._policy_refresh_s)
+            try:
+                await self.reload_policies()
+            except Exception as exc:  # noqa: BLE001 - the store away: keep the last known policies
+                log.warning("MCP tool policies: re-read failed (%s); keeping the last known", type(exc).__name__)
+
     async def start(self, wait_s: float = 10.0) -> None:
+        if self._stored_policies is not None:
+            await self.reload_policies()
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_policies(), name="mcp-policies")
         for upstream in self.upstreams.values():
             upstream.start()
         self._runner = asyncio.get_running_loop().create_task(self._run_managers(), name="mcp-session-managers")
@@ -117,11 +150,16 @@ class MCPSurface:
 
     async def close(self) -> None:
         self._stop.set()
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
         if self._runner is not None:
             with contextlib.suppress(Exception):
                 await self._runner
         for upstream in self.upstreams.values():
             await upstream.close()
+        await self._relay.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = scope["path"].split("/")  # "", "mcp", name, [sse | messages]
@@ -140,7 +178,7 @@ class MCPSurface:
         elif rest == "sse" and scope["method"] == "GET":
             await self._sse_stream(vs, scope, receive, send)
         elif rest == "messages" and scope["method"] == "POST":
-            await self._sse[name].handle_post_message(scope, receive, send)
+            await self._sse_message(name, principal, scope, receive, send)
         else:
             await send_rpc_error(send, 404, INVALID_REQUEST, f"No MCP endpoint at {scope['path'][:200]}.")
 
@@ -192,6 +230,10 @@ class MCPSurface:
         if not isinstance(message, dict | list) or (isinstance(message, list) and not message):
             await send_rpc_error(send, 400, INVALID_REQUEST, "Invalid request: expected a JSON-RPC object.")
             return
+        if fast.eligible(scope, message):
+            assert isinstance(message, dict)
+            await fast.tools_call(self.virtual_servers[name], principal, message, send)
+            return
         if _is_initialize(message) and session_id is None:
             minted = self._sessions.mint(name, actor_of(principal)).encode("ascii")
 
@@ -211,8 +253,89 @@ class MCPSurface:
         return not await self._sessions.deleted(session_id)
 
     async def _sse_stream(self, vs: VirtualServer, scope: Scope, receive: Receive, send: Send) -> None:
-        """The legacy transport: one SSE stream per client, its messages POSTed beside it. Its session lives in
-        this replica (the SDK's transport keeps it in memory): behind several replicas it needs stickiness."""
-        server = vs.server
-        async with self._sse[vs.name].connect_sse(scope, receive, send) as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+        """The legacy transport: one SSE stream per client, its messages POSTed beside it. The stream lives in this
+        replica (the SDK's transport); with Redis, a message POSTed to another replica is relayed here
+        (sse_relay.py), so no stickiness is needed."""
+        server, transport, principal = vs.server, self._sse[vs.name], scope[SCOPE_KEY]
+        opened: list[str] = []
+
+        async def deliver(headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+            await transport.handle_post_message(
+                _message_scope(vs.name, opened[0], headers, principal), _once(body), _drop
+            )
+
+        async def watch(event: MutableMapping[str, Any]) -> None:
+            if not opened and event["type"] == "http.response.body":
+                found = _ENDPOINT.search(event.get("body", b""))
+                if found is not None:
+                    opened.append(found.group(1).decode("ascii"))
+                    await self._relay.opened(opened[0], actor_of(principal), deliver)
+            await send(event)
+
+        try:
+            async with transport.connect_sse(scope, receive, watch) as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+        finally:
+            if opened:
+                await self._relay.closed(opened[0])
+
+    async def _sse_message(self, name: str, principal: Principal, scope: Scope, receive: Receive, send: Send) -> None:
+        """A legacy-SSE message: handed to the SDK's transport when this replica holds the session (for the
+        principal that opened it), else relayed to the replica that does; anything else is the SDK's 404."""
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        session_id = (query.get("session_id") or [""])[0][:64]
+        held = self._relay.held(session_id)
+        if held is not None or not self._relay.shared:
+            if held is not None and held.actor != actor_of(principal):
+                await send_plain(send, 404, b"Could not find session")
+                return
+            await self._sse[name].handle_post_message(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        try:
+            body = await read_body(receive, self._max, int(length) if length and length.isdigit() else None)
+        except Disconnected:
+            return
+        except WardgateError:
+            await send_rpc_error(send, 413, INVALID_REQUEST, f"The message is larger than {self._max} bytes.")
+            return
+        if await self._relay.forward(session_id, actor_of(principal), list(scope["headers"]), body):
+            await send_plain(send, 202, b"Accepted")
+        else:
+            await send_plain(send, 404, b"Could not find session")
+
+
+_ENDPOINT = re.compile(rb"session_id=([0-9a-f]{32})")
+
+
+def _message_scope(name: str, session_id: str, headers: list[tuple[bytes, bytes]], principal: Principal) -> Scope:
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": f"/mcp/{name}/messages/",
+        "raw_path": f"/mcp/{name}/messages/".encode(),
+        "root_path": "",
+        "scheme": "http",
+        "query_string": f"session_id={session_id}".encode(),
+        "headers": headers,
+        "server": ("127.0.0.1", 0),
+        "client": ("127.0.0.1", 0),
+        SCOPE_KEY: principal,
+    }
+
+
+def _once(body: bytes) -> Receive:
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _drop(event: MutableMapping[str, Any]) -> None:
+    """The relayed message's HTTP answer was given by the replica that received it."""
+
+
+async def send_plain(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

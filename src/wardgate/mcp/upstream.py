@@ -27,10 +27,12 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from wardgate.config.mcp import MCPServerConfig, SSEServerConfig, StdioServerConfig, StreamableHTTPServerConfig
+from wardgate.mcp.lane import HTTPLane, LaneBroken, LaneRPCError
 
 log = logging.getLogger("wardgate.mcp")
 STDERR_KEEP = 64 * 1024  # bytes of a stdio child's stderr kept for the log when it exits
 INITIAL_BACKOFF_S = 0.2
+UPSTREAM_ERROR = -32603
 
 
 class UpstreamUnavailable(Exception):
@@ -52,6 +54,13 @@ class Upstream:
         self._task: asyncio.Task[None] | None = None
         self._tools: tuple[types.Tool, ...] | None = None
         self._tools_at = 0.0
+        # tools/call to a streamable HTTP upstream goes the direct lane (lane.py), on the session the SDK opened
+        self._lane = (
+            HTTPLane(config.url, dict(config.headers), config.connect_timeout_s)
+            if isinstance(config, StreamableHTTPServerConfig)
+            else None
+        )
+        self._lane_ready = False
 
     @property
     def healthy(self) -> bool:
@@ -91,6 +100,8 @@ class Upstream:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        if self._lane is not None:
+            await self._lane.close()
 
     async def _supervise(self) -> None:
         backoff = INITIAL_BACKOFF_S
@@ -109,6 +120,7 @@ class Upstream:
                 log.warning("MCP upstream %s: session failed (%s); reconnecting", self.name, self.last_error)
             finally:
                 self.session = None
+                self._lane_ready = False
                 self._ready.clear()
                 self._lost.clear()
                 self._tools = None
@@ -122,7 +134,17 @@ class Upstream:
         config = self.config
         async with contextlib.AsyncExitStack() as stack:
             if isinstance(config, StreamableHTTPServerConfig):
+                lane = self._lane
+                assert lane is not None
+                lane.session_id = None
+
+                async def session_of(response: httpx2.Response) -> None:  # the lane uses the SDK's session
+                    sid = response.headers.get("mcp-session-id")
+                    if sid:
+                        lane.session_id = sid
+
                 client = httpx2.AsyncClient(
+                    event_hooks={"response": [session_of]},
                     headers=config.headers,
                     timeout=httpx2.Timeout(config.connect_timeout_s, read=None),
                     # the client writes a request's headers and body separately: without TCP_NODELAY each call
@@ -145,6 +167,9 @@ class Upstream:
             async with asyncio.timeout(config.connect_timeout_s):
                 self.server_info = await session.initialize()  # the SDK negotiates the protocol version
             self.session = session
+            if self._lane is not None:
+                self._lane.protocol_version = self.server_info.protocol_version
+                self._lane_ready = True
             self.connects += 1
             self.last_error = None
             self._ready.set()
@@ -182,11 +207,13 @@ class Upstream:
         self._tools, self._tools_at = tuple(tools), loop.time()
         return self._tools
 
-    async def call_tool(self, tool: str, arguments: dict[str, Any] | None, timeout_s: float) -> types.CallToolResult:
+    async def call_tool(
+        self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None
+    ) -> types.CallToolResult:
         session = self._session_or_raise()
         try:
             async with asyncio.timeout(timeout_s):
-                result = await session.call_tool(tool, arguments)
+                result = await session.call_tool(tool, arguments, progress_callback=progress)
         except TimeoutError:
             raise
         except MCPError as exc:
@@ -198,6 +225,32 @@ class Upstream:
         if not isinstance(result, types.CallToolResult):
             raise UpstreamUnavailable(f"MCP server {self.name!r} asked for input, which the gateway does not relay")
         return result
+
+    async def call_tool_json(
+        self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None
+    ) -> dict[str, Any]:
+        """The tool's result as JSON: over the direct lane when the upstream speaks streamable HTTP and no progress
+        is relayed, else the SDK's session (``progress`` receives the upstream's progress notifications).
+        Raises TimeoutError, MCPError (the upstream's own error) or UpstreamUnavailable."""
+        if self._lane is None or progress is not None:
+            result = await self.call_tool(tool, arguments, timeout_s, progress)
+            return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if not self._lane_ready:
+            self._session_or_raise()
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._lane.call_tool(tool, arguments)
+        except LaneRPCError as exc:
+            error = exc.error
+            code = error.get("code")
+            raise MCPError(
+                code if isinstance(code, int) else UPSTREAM_ERROR,
+                str(error.get("message", ""))[:2000],
+                error.get("data"),
+            ) from None
+        except LaneBroken as exc:
+            self.last_error = str(exc)
+            raise self._broken(exc) from None
 
     async def request(self, method: str, call: Any) -> Any:
         """Run one other request (resources, prompts, completion) on the session, mapping a broken session."""

@@ -5,11 +5,12 @@ limits)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from time import perf_counter
@@ -25,28 +26,22 @@ from wardgate.core.call import Call, Operation, Result
 from wardgate.core.errors import WardgateError
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.principal import Principal
+from wardgate.mcp.errors import (
+    INVALID_PARAMS,
+    UPSTREAM,
+    UpstreamFailed,
+    UpstreamTimeout,
+    answer_of,
+    json_rpc_error,
+    principal_of,
+)
 from wardgate.mcp.naming import canonical, exposed, listed_name, resolve
 from wardgate.mcp.policy import ToolPolicies
 from wardgate.mcp.upstream import Upstream, UpstreamUnavailable
 
 log = logging.getLogger("wardgate.mcp")
 NANO = Decimal(1_000_000_000)
-SCOPE_KEY = "wardgate.mcp.principal"  # the ASGI scope key the surface puts the authenticated principal under
-# JSON-RPC error codes of the gateway's own refusals (the -32000..-32099 range is the server's)
-UNAUTHORIZED, FORBIDDEN, LIMITED, UPSTREAM = -32001, -32003, -32029, -32002
-INVALID_PARAMS = -32602
-
-
-class UpstreamTimeout(WardgateError):
-    status = 504
-    type = "timeout"
-    code = "tool_timeout"
-
-
-class UpstreamFailed(WardgateError):
-    status = 502
-    type = "upstream_error"
-    code = "mcp_upstream_unavailable"
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,19 +49,6 @@ class ToolRef:
     server: str
     tool: str
     canonical: str
-
-
-def principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
-    request = ctx.request
-    principal = getattr(request, "scope", {}).get(SCOPE_KEY) if request is not None else None
-    if not isinstance(principal, Principal):
-        raise MCPError(UNAUTHORIZED, "Not authenticated.")
-    return principal
-
-
-def json_rpc_error(exc: WardgateError) -> MCPError:
-    code = {401: UNAUTHORIZED, 403: FORBIDDEN, 429: LIMITED}.get(exc.status, UPSTREAM)
-    return MCPError(code, exc.message, {"status": exc.status, "type": exc.type, "code": exc.code})
 
 
 class VirtualServer:
@@ -86,6 +68,9 @@ class VirtualServer:
         self._policies = policies
         self._pipeline = Pipeline(stages, self.execute)
         self._resource_owner: dict[str, str] = {}  # uri → the member server that listed it (bounded)
+        self._names: dict[str, ToolRef] = {}  # listed tool name → the tool (built from the cached catalog)
+        self._names_until = 0.0  # the event loop's time until which the map is reused
+        self._progress: dict[str, Progress] = {}  # call id → where the upstream's progress goes (calls in flight)
         with warnings.catch_warnings():  # logging is deprecated in the newest spec; clients of older ones use it
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             self.server: Server[Any] = Server(
@@ -100,6 +85,8 @@ class VirtualServer:
                 on_list_prompts=self._list_prompts,
                 on_get_prompt=self._get_prompt,
                 on_set_logging_level=self._set_level,
+                on_list_resource_templates=self._list_templates,
+                on_completion=self._complete,
             )
 
     def describe(self) -> dict[str, Any]:
@@ -144,34 +131,61 @@ class VirtualServer:
         return types.ListToolsResult(tools=tools)
 
     async def _resolve(self, listed: str) -> ToolRef | None:
-        """The exposed upstream tool a listed name stands for (the catalog is cached: no upstream round trip)."""
-        wanted = resolve(self.config, listed) if self.config.prefix else None
-        for server, tool in await self.catalog():
-            if (server, tool.name) == wanted or (not self.config.prefix and tool.name == listed):
-                return ToolRef(server, tool.name, canonical(server, tool.name))
-        return None
+        """The exposed upstream tool a listed name stands for: a map built from the catalog (cached upstream tool
+        lists) and kept as long as they are, so a call does no upstream round trip and no glob matching."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._names_until:
+            names: dict[str, ToolRef] = {}
+            catalog = await self.catalog()
+            for server, tool in catalog:
+                names.setdefault(
+                    listed_name(self.config, server, tool.name),
+                    ToolRef(server, tool.name, canonical(server, tool.name)),
+                )
+            self._names = names
+            # an upstream that was down contributes nothing yet: look again on the next call, not after the TTL
+            complete = all(u.healthy for u in self._upstreams.values())
+            self._names_until = now + self._mcp.tools_cache_s if complete else now
+        return self._names.get(listed)
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        principal = principal_of(ctx)
-        ref = await self._resolve(params.name)
+        token = ctx.meta.get("progress_token") if ctx.meta else None
+        progress: Progress | None = None
+        if token is not None and ctx.request_id is not None:  # the upstream's progress, relayed on this request
+            session, related = ctx.session, str(ctx.request_id)
+
+            async def progress(value: float, total: float | None, message: str | None) -> None:
+                await session.send_progress_notification(token, value, total, message, related_request_id=related)
+
+        result = await self.call_tool(principal_of(ctx), params.name, params.arguments, progress)
+        return types.CallToolResult.model_validate(result)
+
+    async def call_tool(
+        self, principal: Principal, name: str, arguments: dict[str, Any] | None, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """One governed tools/call: the result as JSON (an error result for a tool-level failure); a refusal or the
+        upstream's own JSON-RPC error raises MCPError."""
+        ref = await self._resolve(name)
         if ref is None:  # hidden and unknown tools are indistinguishable: a caller learns nothing it may not list
             # an error result, as the SDK's servers answer an unknown tool
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=f"Unknown tool: {params.name[:200]}")], is_error=True
-            )
+            return {"content": [{"type": "text", "text": f"Unknown tool: {name[:200]}"}], "isError": True}
         config = self._mcp.tools.get(ref.canonical)
-        call = self._call(principal, "tools/call", ref.canonical, ref.server, {"arguments": params.arguments})
+        call = self._call(principal, "tools/call", ref.canonical, ref.server, {"arguments": arguments})
         call.tool = ref.canonical
         call.fixed_cost_nanousd = int((config.price_usd if config else Decimal(0)) * NANO)
+        if progress is not None:
+            self._progress[call.id] = progress
         try:
             result = await self._pipeline.run(call)
         except (UpstreamTimeout, UpstreamFailed) as exc:  # a tool-level failure: an error result, not a protocol one
-            return types.CallToolResult(content=[types.TextContent(type="text", text=exc.message)], is_error=True)
+            return {"content": [{"type": "text", "text": exc.message}], "isError": True}
         except WardgateError as exc:
             raise json_rpc_error(exc) from None
-        return types.CallToolResult.model_validate(result.body)
+        finally:
+            self._progress.pop(call.id, None)
+        return answer_of(result)
 
     def _call(self, principal: Principal, operation: Operation, name: str, server: str, body: dict[str, Any]) -> Call:
         body = {**body, "virtual_server": self.name, "server": server}
@@ -200,10 +214,12 @@ class VirtualServer:
                 timeout = config.timeout_s if config else self._mcp.default_timeout_s
                 tool = call.tool.split(".", 1)[1]
                 try:
-                    answer: Any = await upstream.call_tool(tool, call.body.get("arguments"), timeout)
+                    progress = self._progress.get(call.id)
+                    answer = await upstream.call_tool_json(tool, call.body.get("arguments"), timeout, progress)
+                    return Result.of(answer)
                 except TimeoutError:
                     raise UpstreamTimeout(f"Tool {call.tool!r} did not answer within {timeout:g} s.") from None
-            elif call.operation == "resources/read":
+            if call.operation == "resources/read":
                 uri = call.body["uri"]
                 answer = await upstream.request(call.operation, lambda s: s.read_resource(uri))
             else:
@@ -249,7 +265,7 @@ class VirtualServer:
             result = await self._pipeline.run(call)
         except WardgateError as exc:
             raise json_rpc_error(exc) from None
-        return types.ReadResourceResult.model_validate(result.body)
+        return types.ReadResourceResult.model_validate(answer_of(result))
 
     async def _subscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
@@ -314,4 +330,46 @@ class VirtualServer:
             result = await self._pipeline.run(call)
         except WardgateError as exc:
             raise json_rpc_error(exc) from None
-        return types.GetPromptResult.model_validate(result.body)
+        return types.GetPromptResult.model_validate(answer_of(result))
+
+    # -- resource templates and completions ----------------------------------------------------------------------
+
+    async def _list_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        principal_of(ctx)
+        templates: list[types.ResourceTemplate] = []
+        for server, upstream in self._upstreams.items():
+            try:
+                page = await upstream.request("resources/templates/list", lambda s: s.list_resource_templates())
+            except (UpstreamUnavailable, MCPError):
+                continue
+            templates.extend(page.resource_templates)
+            self._owners_seen(server, [t.uri_template for t in page.resource_templates])
+        return types.ListResourceTemplatesResult(resource_templates=templates)
+
+    async def _complete(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        """Argument completion, asked of the member server that owns the prompt (by its listed name) or the
+        resource template (by the server that listed it)."""
+        principal_of(ctx)
+        ref: types.PromptReference | types.ResourceTemplateReference = params.ref
+        if isinstance(ref, types.PromptReference):
+            found = resolve(self.config, ref.name) if self.config.prefix else (next(iter(self._upstreams)), ref.name)
+            if found is None:
+                raise MCPError(INVALID_PARAMS, f"Unknown prompt: {ref.name[:200]}")
+            server, bare = found
+            ref = ref.model_copy(update={"name": bare})
+        else:
+            server = self._resource_owner.get(ref.uri) or next(iter(self._upstreams))
+        argument = {"name": params.argument.name, "value": params.argument.value}
+        context = params.context.arguments if params.context is not None else None
+        upstream = self._upstreams[server]
+        try:
+            result: types.CompleteResult = await upstream.request(
+                "completion/complete", lambda s: s.complete(ref, argument, context)
+            )
+        except UpstreamUnavailable as exc:
+            raise MCPError(UPSTREAM, str(exc)) from None
+        return result

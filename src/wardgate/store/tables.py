@@ -331,3 +331,14 @@ alert_events = Table(  # one row per (alert, series, window) that fired; the uni
     UniqueConstraint("alert", "series", "bucket", name="uq_alert_events_alert_series_bucket"),
     Index("ix_alert_events_fired_at", "fired_at"),
 )
+
+# MCP tool policies created through the admin API (those of the config file live in `tool_policies:`); `config` is a
+# ToolPolicyConfig
+mcp_tool_policies = Table(
+    "mcp_tool_policies",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("config", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

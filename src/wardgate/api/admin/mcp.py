@@ -1,6 +1,7 @@
-"""Admin routes of the MCP gateway (read-only): upstream servers with this worker's view of their health, virtual
-servers, tool policies, and recent tool calls from the ledger. Servers and virtual servers come from the config
-file (``mcp:``); managing them through the API is not built yet (docs/mcp.md)."""
+"""Admin routes of the MCP gateway: upstream servers with this worker's view of their health, virtual servers, tool
+policies (the config file's, and those made here: created, replaced and deleted, audited, and re-read by every
+worker and replica), and recent tool calls from the ledger. Servers and virtual servers come from the config
+(``mcp:``); managing them through the API is not built yet (docs/mcp.md)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from wardgate.api.admin.auth import authenticate
-from wardgate.api.admin.common import Operation, QueryParam, bad_param, query, reply
+from wardgate.api.admin.common import Operation, QueryParam, bad_param, query, read_body, record, reply
+from wardgate.api.admin.errors import Conflict
+from wardgate.api.admin.schemas import Deleted
 from wardgate.assemble import Worker
+from wardgate.config.mcp import ToolPolicyConfig
 from wardgate.core.errors import NotFound
+from wardgate.store.mcp_tool_policies import ToolPolicyStore
 from wardgate.store.tables import usage_events
 
 MAX_CALLS = 500
@@ -27,9 +32,16 @@ class MCPRows(BaseModel):
     data: list[dict[str, Any]]
 
 
+class ToolPolicyBody(ToolPolicyConfig):
+    """A tool policy, as in the config file's `tool_policies:` (name, scope, match, allow and deny globs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
 class MCPRoutes:
     def __init__(self, services: Worker) -> None:
         self.services = services
+        self.policies = ToolPolicyStore(services.engine)
 
     def _servers(self) -> list[dict[str, Any]]:
         mcp = self.services.mcp
@@ -57,7 +69,52 @@ class MCPRoutes:
 
     async def tool_policies(self, request: Request) -> Response:
         (await authenticate(request, self.services)).require_system("viewer")
-        return reply(MCPRows(data=[p.model_dump(mode="json") for p in self.services.settings.tool_policies]))
+        rows = [{**p.model_dump(mode="json"), "source": "config"} for p in self.services.settings.tool_policies]
+        names = {r["name"] for r in rows}
+        stored = [raw for _, raw in await self.policies.list() if isinstance(raw, dict)]  # damaged rows: not shown
+        rows += [{**raw, "source": "api"} for raw in stored if raw.get("name") not in names]
+        return reply(MCPRows(data=rows))
+
+    async def create_policy(self, request: Request) -> Response:
+        actor = await authenticate(request, self.services)
+        actor.require_system("admin")
+        policy = await read_body(request, ToolPolicyBody)
+        if policy.name in {p.name for p in self.services.settings.tool_policies}:
+            raise Conflict(f"tool policy {policy.name!r} is defined in the config file")
+        stored = policy.model_dump(mode="json")
+        await self.policies.create(stored)
+        await self._announce()
+        record(self.services, actor, "mcp.tool_policy.create", policy.name, stored)
+        return reply(MCPRows(data=[{**stored, "source": "api"}]), 201)
+
+    async def replace_policy(self, request: Request) -> Response:
+        actor = await authenticate(request, self.services)
+        actor.require_system("admin")
+        name = request.path_params["name"]
+        policy = await read_body(request, ToolPolicyBody)
+        if policy.name != name:
+            raise bad_param("name", f"must be {name[:100]!r} (the tool policy in the path)")
+        stored = policy.model_dump(mode="json")
+        await self.policies.replace(name, stored)
+        await self._announce()
+        record(self.services, actor, "mcp.tool_policy.replace", name, stored)
+        return reply(MCPRows(data=[{**stored, "source": "api"}]))
+
+    async def delete_policy(self, request: Request) -> Response:
+        actor = await authenticate(request, self.services)
+        actor.require_system("admin")
+        name = request.path_params["name"]
+        await self.policies.delete(name)
+        await self._announce()
+        record(self.services, actor, "mcp.tool_policy.delete", name, {})
+        return reply(Deleted(object="tool_policy", id=name))
+
+    async def _announce(self) -> None:
+        """This worker applies the change at once; every other worker and replica when announced (or within
+        limits.refresh_s)."""
+        if self.services.mcp is not None:
+            await self.services.mcp.reload_policies()
+        await self.services.announce_limits()
 
     async def tool_calls(self, request: Request) -> Response:
         (await authenticate(request, self.services)).require_system("viewer")
@@ -121,11 +178,40 @@ def operations(services: Worker) -> list[Operation]:
         Operation(
             "GET",
             "/admin/v1/mcp/tool-policies",
-            "Tool policies (config)",
+            "Tool policies: the config file's and those made here",
             "mcp",
             r.tool_policies,
             MCPRows,
             errors=errors,
+        ),
+        Operation(
+            "POST",
+            "/admin/v1/mcp/tool-policies",
+            "Create a tool policy; every worker applies it at once or within limits.refresh_s (system admin)",
+            "mcp",
+            r.create_policy,
+            MCPRows,
+            201,
+            ToolPolicyBody,
+            errors=(400, 401, 403, 409),
+        ),
+        Operation(
+            "PUT",
+            "/admin/v1/mcp/tool-policies/{name}",
+            "Replace a tool policy made here (system admin)",
+            "mcp",
+            r.replace_policy,
+            MCPRows,
+            body=ToolPolicyBody,
+            errors=(400, 401, 403, 404),
+        ),
+        Operation(
+            "DELETE",
+            "/admin/v1/mcp/tool-policies/{name}",
+            "Delete a tool policy made here (system admin)",
+            "mcp",
+            r.delete_policy,
+            Deleted,
         ),
         Operation(
             "GET",

@@ -1,0 +1,141 @@
+"""The direct lane for ``tools/call`` to a streamable HTTP upstream: one aiohttp POST of the JSON-RPC request on the
+session the SDK's client opened (its ``Mcp-Session-Id`` and negotiated protocol version), the answer read as JSON
+or as an SSE stream.
+
+Why not the SDK's ``ClientSession.call_tool``: per call it runs memory streams, a task, a pydantic model of the
+request and of the result, and an httpx2 request, which took most of a worker's time (bench/RESULTS.md, issue 18).
+The SDK still opens, negotiates and re-opens the session, and carries every other request. The lane handles the
+one thing a stream may carry besides the answer: a server-to-client request (sampling, elicitation), answered with
+a JSON-RPC error since a tools/call relayed this way has no client to ask; notifications on the stream are dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import aiohttp
+import orjson
+
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # an upstream answer larger than this is a failure, not a memory spike
+NOT_RELAYED = -32601
+
+
+class LaneBroken(Exception):
+    """The upstream session is unusable (it answered 404 for the session, or the connection failed)."""
+
+
+class LaneRPCError(Exception):
+    """The upstream answered with a JSON-RPC error: relayed as it said it."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(str(error.get("message", "")))
+        self.error = error
+
+
+class HTTPLane:
+    def __init__(self, url: str, headers: dict[str, str], connect_timeout_s: float) -> None:
+        self.url = url
+        self._headers = headers
+        self._connect_timeout_s = connect_timeout_s
+        self.session_id: str | None = None
+        self.protocol_version: str | None = None
+        self._ids = itertools.count(1)
+        self._http: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, enable_cleanup_closed=False)
+            self._http = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout_s),
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _request_headers(self) -> dict[str, str]:
+        headers = {
+            **self._headers,
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        }
+        if self.session_id:
+            headers["Mcp-Session-Id"] = self.session_id
+        if self.protocol_version:
+            headers["Mcp-Protocol-Version"] = self.protocol_version
+        return headers
+
+    async def call_tool(self, tool: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
+        """The upstream's ``CallToolResult`` as JSON (its own shape, unvalidated beyond being an object)."""
+        request_id = next(self._ids)
+        params: dict[str, Any] = {"name": tool}
+        if arguments is not None:
+            params["arguments"] = arguments
+        body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params})
+        http = self._client()
+        try:
+            async with http.post(self.url, data=body, headers=self._request_headers()) as response:
+                if response.status == 404 and self.session_id:
+                    raise LaneBroken("the upstream no longer knows the session (404)")
+                kind = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+                if response.status >= 400 and kind != "application/json":
+                    raise LaneBroken(f"the upstream answered HTTP {response.status}")
+                if kind == "text/event-stream":
+                    return await self._from_stream(response, request_id)
+                raw = await response.content.read(MAX_ANSWER_BYTES + 1)
+                if len(raw) > MAX_ANSWER_BYTES:
+                    raise LaneBroken("the upstream's answer is too large")
+                return _answer(orjson.loads(raw), request_id)
+        except (aiohttp.ClientError, OSError, orjson.JSONDecodeError) as exc:
+            raise LaneBroken(f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+    async def _from_stream(self, response: aiohttp.ClientResponse, request_id: int) -> dict[str, Any]:
+        """The answer to ``request_id`` from an SSE stream, read in chunks (an event may be far longer than a
+        line reader's limit) and bounded in total."""
+        data: list[bytes] = []
+        pending = b""
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise LaneBroken("the upstream's answer is too large")
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                line = line.rstrip(b"\r")
+                if line.startswith(b"data:"):
+                    data.append(line[5:].removeprefix(b" "))
+                elif not line and data:
+                    message = orjson.loads(b"\n".join(data))
+                    data = []
+                    if not isinstance(message, dict):
+                        continue
+                    if "method" in message and "id" in message:  # a server-to-client request: nobody to ask
+                        await self._refuse(message["id"])
+                        continue
+                    if message.get("id") == request_id:
+                        return _answer(message, request_id)
+        raise LaneBroken("the upstream's stream ended without an answer")
+
+    async def _refuse(self, upstream_request_id: Any) -> None:
+        error = {"code": NOT_RELAYED, "message": "The gateway does not relay this request for a tools/call."}
+        body = orjson.dumps({"jsonrpc": "2.0", "id": upstream_request_id, "error": error})
+        async with self._client().post(self.url, data=body, headers=self._request_headers()) as response:
+            await response.read()
+
+
+def _answer(message: Any, request_id: int) -> dict[str, Any]:
+    if not isinstance(message, dict) or message.get("id") != request_id:
+        raise LaneBroken("the upstream's answer is not a JSON-RPC response to the call")
+    error = message.get("error")
+    if isinstance(error, dict):
+        raise LaneRPCError(error)
+    result = message.get("result")
+    if not isinstance(result, dict) or not isinstance(result.get("content", []), list):
+        raise LaneBroken("the upstream's answer has no tool result")
+    return result
