@@ -15,6 +15,7 @@ from pathlib import Path
 
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
+from wardgate.api.files import BATCH_PREFIXES, FILE_PREFIXES, FilesSurface
 from wardgate.api.media import MediaSurface
 from wardgate.api.openai import OpenAISurface
 from wardgate.api.responses import PREFIXES as RESPONSE_PREFIXES
@@ -33,6 +34,7 @@ from wardgate.reload.plan import Plan
 from wardgate.reload.reloader import ConfigReloader, open_reloader
 from wardgate.routing.metrics import routing_collector
 from wardgate.store.applied_config import AppliedConfigStore
+from wardgate.store.provider_objects import ProviderObjectStore
 from wardgate.store.responses import ResponseStore
 from wardgate.usage import tokens
 
@@ -60,6 +62,7 @@ class Gateway:
         anthropic = AnthropicSurface(self.runtime)
         responses = ResponsesSurface(self.runtime, self._responses)
         media = MediaSurface(self.runtime)
+        files = FilesSurface(self.runtime, self._provider_objects)
         post: dict[str, Handler] = {
             "/chat/completions": surface.chat,
             "/completions": surface.completions,
@@ -75,8 +78,10 @@ class Gateway:
             "/images/generations": media.images,
             "/images/edits": media.image_edits,
             "/images/variations": media.image_variations,
+            "/files": files.files,
+            "/batches": files.batches,
         }
-        get: dict[str, Handler] = {"/models": surface.models}
+        get: dict[str, Handler] = {"/models": surface.models, "/files": files.files, "/batches": files.batches}
         self._routes: dict[tuple[str, str], Handler] = {}
         for method, table in (("POST", post), ("GET", get)):
             for path, handler in table.items():
@@ -89,6 +94,8 @@ class Gateway:
         self._paths = {path for _, path in self._routes}
         self._model = surface.model
         self._response = responses.resource
+        self._file = files.file
+        self._batch = files.batch
 
     def _console(self) -> Handler:
         if self.console is None:
@@ -102,6 +109,11 @@ class Gateway:
         if self._runtime is None:
             raise RuntimeError("the gateway has not started (lifespan startup did not run)")
         return self._runtime
+
+    def _provider_objects(self) -> ProviderObjectStore:
+        if self.worker is None:
+            raise RuntimeError("the gateway has not started (lifespan startup did not run)")
+        return self.worker.provider_objects
 
     def _responses(self) -> ResponseStore:
         if self.worker is None:
@@ -120,6 +132,10 @@ class Gateway:
                 await self._model(scope, receive, send)
             elif path.startswith(RESPONSE_PREFIXES):
                 await self._response(scope, receive, send)
+            elif path.startswith(FILE_PREFIXES):
+                await self._file(scope, receive, send)
+            elif path.startswith(BATCH_PREFIXES):
+                await self._batch(scope, receive, send)
             elif path.startswith("/mcp/") and self.worker is not None and self.worker.mcp is not None:
                 await self.worker.mcp(scope, receive, send)
             elif path.startswith("/admin") and self.worker is not None:

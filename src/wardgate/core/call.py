@@ -31,6 +31,8 @@ Operation = Literal[
     "images",
     "image_edits",
     "image_variations",
+    "batches",
+    "batch_output",
     "tools/call",
     "resources/read",
     "prompts/get",
@@ -139,6 +141,10 @@ class Call:
     tool: str | None = None
     fixed_cost_nanousd: int | None = None
     ledger_details: dict[str, Any] | None = None  # what the surface adds to the ledger row's details (MCP: server)
+    # files and batches (api/files.py): the one provider that holds the call's files (`files.provider`), which the
+    # router keeps to, and whether the usage is a batch's (priced with the batch discount); both set by the surface
+    provider: str | None = None
+    batch: bool = False
 
 
 def end_user_of(value: object) -> str | None:

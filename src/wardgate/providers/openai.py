@@ -18,6 +18,7 @@ from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamError, WardgateError
 from wardgate.core.usage import Usage
 from wardgate.providers import registry
+from wardgate.providers.files import FileHost
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
 from wardgate.providers.media import open_speech, send_media
@@ -118,6 +119,10 @@ class OpenAIAdapter:
     def url(self, call: Call) -> str:
         return self.base_url + _PATHS[call.operation]
 
+    def file_host(self) -> FileHost:
+        """This provider as the holder of files and batches (``files.provider``)."""
+        return FileHost(self.name, self.http, self.base_url, self.headers, self.error)
+
     def wire_body(self, call: Call) -> dict[str, Any]:
         assert call.deployment is not None
         body = dict(call.body)
@@ -127,6 +132,10 @@ class OpenAIAdapter:
         return body
 
     async def send(self, call: Call) -> Result:
+        if call.operation == "batches":
+            return await self.file_host().create_batch(call)
+        if call.operation == "batch_output":
+            return await self.file_host().meter_output(call)
         if call.operation in MEDIA:
             wire = self.wire_body(call)
             return await send_media(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
