@@ -20,6 +20,8 @@ from wardgate.api.media import MediaSurface
 from wardgate.api.openai import OpenAISurface
 from wardgate.api.responses import PREFIXES as RESPONSE_PREFIXES
 from wardgate.api.responses import ResponsesSurface
+from wardgate.api.videos import PREFIXES as VIDEO_PREFIXES
+from wardgate.api.videos import VideosSurface
 from wardgate.assemble import Worker, config_subscription, open_worker, reassemble
 from wardgate.cache.metrics import cache_collector
 from wardgate.config import Settings, load_config
@@ -61,8 +63,9 @@ class Gateway:
         surface = OpenAISurface(self.runtime)
         anthropic = AnthropicSurface(self.runtime)
         responses = ResponsesSurface(self.runtime, self._responses)
-        media = MediaSurface(self.runtime)
+        media = MediaSurface(self.runtime, self._provider_objects)
         files = FilesSurface(self.runtime, self._provider_objects)
+        videos = VideosSurface(self.runtime, self._provider_objects)
         post: dict[str, Handler] = {
             "/chat/completions": surface.chat,
             "/completions": surface.completions,
@@ -80,8 +83,14 @@ class Gateway:
             "/images/variations": media.image_variations,
             "/files": files.files,
             "/batches": files.batches,
+            "/videos": media.videos,
         }
-        get: dict[str, Handler] = {"/models": surface.models, "/files": files.files, "/batches": files.batches}
+        get: dict[str, Handler] = {
+            "/models": surface.models,
+            "/files": files.files,
+            "/batches": files.batches,
+            "/videos": videos.videos_list,
+        }
         self._routes: dict[tuple[str, str], Handler] = {}
         for method, table in (("POST", post), ("GET", get)):
             for path, handler in table.items():
@@ -96,6 +105,7 @@ class Gateway:
         self._response = responses.resource
         self._file = files.file
         self._batch = files.batch
+        self._video = videos.video
 
     def _console(self) -> Handler:
         if self.console is None:
@@ -136,6 +146,8 @@ class Gateway:
                 await self._file(scope, receive, send)
             elif path.startswith(BATCH_PREFIXES):
                 await self._batch(scope, receive, send)
+            elif path.startswith(VIDEO_PREFIXES):
+                await self._video(scope, receive, send)
             elif path.startswith("/mcp/") and self.worker is not None and self.worker.mcp is not None:
                 await self.worker.mcp(scope, receive, send)
             elif path.startswith("/admin") and self.worker is not None:

@@ -55,6 +55,11 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"/v1/images/generations"), "images"),
     ("POST", re.compile(r"/v1/images/edits"), "image_edits"),
     ("POST", re.compile(r"/v1/images/variations"), "image_variations"),
+    ("POST", re.compile(r"/v1/videos"), "videos"),
+    ("GET", re.compile(r"/v1/videos"), "video_list"),
+    ("GET", re.compile(r"/v1/videos/(?P<video>[^/]+)"), "video"),
+    ("DELETE", re.compile(r"/v1/videos/(?P<video>[^/]+)"), "video_delete"),
+    ("GET", re.compile(r"/v1/videos/(?P<video>[^/]+)/content"), "video_content"),
     ("GET", re.compile(r"/v1/models"), "models"),
     ("GET", re.compile(r"/v1/models/(?P<model>.+)"), "model"),
     ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions"), "chat"),
@@ -100,6 +105,7 @@ class FakeOpenAI(LoopbackServer):
         self.disconnected = threading.Event()
         self._arrived = threading.Condition()
         self._ids = itertools.count(1)
+        self.videos: dict[str, dict[str, Any]] = {}  # video jobs by id (completed when first read)
 
     # --- scripting and observation --------------------------------------------------------------------
 
@@ -161,6 +167,8 @@ class FakeOpenAI(LoopbackServer):
             if failure is not None:
                 return _json(*failure)
             return _json(200, logic.model_object(params["model"]))
+        if operation.startswith("video"):
+            return self._video(operation, params, payload, recorded_body, request.headers.get("content-type", ""))
         if operation in _MULTIPART:
             return self._multipart(operation, recorded_body, request.headers.get("content-type", ""))
         if not isinstance(payload, dict):
@@ -204,6 +212,31 @@ class FakeOpenAI(LoopbackServer):
         if payload.get("stream"):
             return await self._stream(request, logic.completion_chunks(payload, meta), model)
         return _json(200, logic.completion(payload, meta))
+
+    def _video(
+        self, operation: str, params: dict[str, str], payload: Any, body: bytes, content_type: str
+    ) -> web.StreamResponse:
+        if operation == "videos":
+            files: dict[str, Any] = {}
+            if content_type.startswith("multipart/form-data"):
+                payload, files = media.parse_form(body, content_type)
+            if not isinstance(payload, dict):
+                raise logic.BadRequest("Expected a JSON or multipart body.")
+            job = media.video_job(payload, f"video_fake{next(self._ids):016d}", "input_reference" in files)
+            self.videos[job["id"]] = job
+            return _json(200, job)
+        if operation == "video_list":
+            return _json(200, {"object": "list", "data": list(self.videos.values()), "has_more": False})
+        job = self.videos.get(params["video"])
+        if job is None:
+            return _json(404, logic.error_body("Video not found.", "invalid_request_error", param="video_id"))
+        if operation == "video_delete":
+            del self.videos[job["id"]]
+            return _json(200, {"id": job["id"], "object": "video.deleted", "deleted": True})
+        if operation == "video_content":
+            return web.Response(status=200, body=media.FAKE_MP4, content_type="video/mp4")
+        job.update(status="completed", progress=100, completed_at=int(time.time()))
+        return _json(200, job)
 
     def _multipart(self, operation: str, body: bytes, content_type: str) -> web.Response:
         if not content_type.startswith("multipart/form-data"):

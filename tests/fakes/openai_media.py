@@ -135,3 +135,19 @@ def images(request: dict[str, Any], uploaded: int) -> dict[str, Any]:
             "input_tokens_details": {"text_tokens": words, "image_tokens": 100 * uploaded},
         }
     return answer
+
+
+FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42FAKEVIDEO"
+
+
+def video_job(request: dict[str, Any], video_id: str, reference: bool) -> dict[str, Any]:
+    """A video job as OpenAI answers its creation: queued, with the model, size and seconds it will have (what
+    it is billed by). ``reference`` says an ``input_reference`` file came with it."""
+    prompt = request.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise BadRequest("Missing required parameter: 'prompt'.", param="prompt")
+    return {"id": video_id, "object": "video", "model": request.get("model") or "sora-2", "status": "queued",
+            "progress": 0, "created_at": int(time.time()), "completed_at": None, "expires_at": None,
+            "prompt": prompt + (" (with a reference)" if reference else ""),
+            "size": request.get("size") or "720x1280", "seconds": str(request.get("seconds") or "4"),
+            "remixed_from_video_id": None, "error": None}  # fmt: skip

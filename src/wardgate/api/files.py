@@ -60,14 +60,14 @@ _MAX_ID = 128
 _LIST_QUERY = frozenset({"after", "limit", "order", "purpose"})
 
 
-def _valid_id(value: str) -> bool:
+def valid_id(value: str) -> bool:
     return 0 < len(value) <= _MAX_ID and value.isascii() and value.isprintable() and "/" not in value
 
 
-def _query(scope: Scope) -> dict[str, str]:
+def query_of(scope: Scope, names: frozenset[str] = _LIST_QUERY) -> dict[str, str]:
     raw: bytes = scope.get("query_string") or b""
     parsed = parse_qs(raw.decode("latin-1")[:2048], max_num_fields=16)
-    return {key: values[-1][:_MAX_ID] for key, values in parsed.items() if key in _LIST_QUERY}
+    return {key: values[-1][:_MAX_ID] for key, values in parsed.items() if key in names}
 
 
 def settlement_id(batch_id: str) -> str:
@@ -147,7 +147,7 @@ class FilesSurface:
             raw = await host.upload(fields, file)
             answer = parse_object(raw, "The provider answered with invalid JSON.")
             file_id = answer.get("id")
-            if not isinstance(file_id, str) or not _valid_id(file_id):
+            if not isinstance(file_id, str) or not valid_id(file_id):
                 raise InternalError("The provider answered an upload without a file id.")
             await self._objects().put(file_id, "file", owner, host.name, model)
             await send_bytes(send, 200, raw, headers)
@@ -173,21 +173,23 @@ class FilesSurface:
             host = self._host(runtime)
             owner = await self._owner(scope, runtime, credential)
             missing = NotFound(f"No such File object: {file_id[:_MAX_ID]}", param="id")
-            if not _valid_id(file_id) or await self._objects().get(file_id, "file", owner) is None:
+            if not valid_id(file_id) or await self._objects().get(file_id, "file", owner) is None:
                 raise missing
             if method == "DELETE":
                 raw = await host.request("DELETE", f"/files/{file_id}")
                 await self._objects().delete(file_id, "file", owner)
                 await send_bytes(send, 200, raw, headers)
             elif tail == "content":
-                await self._download(send, host, file_id, headers)
+                await self._download(send, host, f"/files/{file_id}/content", headers)
             else:
                 await send_bytes(send, 200, await host.request("GET", f"/files/{file_id}"), headers)
 
         await self._guarded(scope, send, handle, headers)
 
-    async def _download(self, send: Send, host: FileHost, file_id: str, headers: list[Any]) -> None:
-        response = await host.open_content(file_id)
+    async def _download(
+        self, send: Send, host: FileHost, path: str, headers: list[Any], query: dict[str, str] | None = None
+    ) -> None:
+        response = await host.open_content(path, query)
         out = [*headers, (b"content-type", response.headers.get("content-type", "application/octet-stream").encode())]
         if "content-length" in response.headers:
             out.append((b"content-length", response.headers["content-length"].encode()))
@@ -201,21 +203,23 @@ class FilesSurface:
         except WardgateError as exc:
             if not started:
                 raise
-            log.warning("download of %s cut: %s", file_id, exc)  # started: the client sees a cut body
+            log.warning("download of %s cut: %s", path, exc)  # started: the client sees a cut body
             return
         if not started:
             await send({"type": "http.response.start", "status": 200, "headers": out})
         await send({"type": "http.response.body", "body": b""})
 
-    async def _list(self, scope: Scope, send: Send, kind: str, path: str) -> None:
+    async def _list(
+        self, scope: Scope, send: Send, kind: str, path: str, host_of: Callable[[Runtime], FileHost] | None = None
+    ) -> None:
         runtime = self._runtime()
         credential, request_id, client_id, _ = request_meta(scope)
         headers = id_headers(request_id, client_id)
 
         async def handle() -> None:
-            host = self._host(runtime)
+            host = (host_of or self._host)(runtime)
             owner = await self._owner(scope, runtime, credential)
-            page = parse_object(await host.request("GET", path, _query(scope)), "The provider answered invalid JSON.")
+            page = parse_object(await host.request("GET", path, query_of(scope)), "The provider answered invalid JSON.")
             data = page.get("data")
             items = [x for x in data if isinstance(x, dict)] if isinstance(data, list) else []
             mine = await self._objects().owned(kind, owner, [str(x.get("id")) for x in items])
@@ -257,7 +261,7 @@ class FilesSurface:
             if body.get("completion_window") != "24h":
                 raise InvalidRequest("Invalid 'completion_window': expected '24h'.", param="completion_window")
             owner = await self._owner(scope, runtime, credential)
-            stored = await self._objects().get(input_file, "file", owner) if _valid_id(input_file) else None
+            stored = await self._objects().get(input_file, "file", owner) if valid_id(input_file) else None
             if stored is None:
                 raise NotFound(f"No such File object: {input_file[:_MAX_ID]}", param="input_file_id")
             if stored.model is None:
@@ -269,7 +273,7 @@ class FilesSurface:
             result = await runtime.pipeline.run(call)
             answer = result.body
             batch_id = answer.get("id")
-            if not isinstance(batch_id, str) or not _valid_id(batch_id):
+            if not isinstance(batch_id, str) or not valid_id(batch_id):
                 raise InternalError("The provider answered a batch without an id.")
             await self._objects().put(batch_id, "batch", owner, host.name, stored.model)
             await send_bytes(send, 200, result.to_bytes(), response_headers(call, perf_counter()))
@@ -291,14 +295,14 @@ class FilesSurface:
                 raise NotFound(f"Invalid URL ({method} {path}).")
             host = self._host(runtime)
             owner = await self._owner(scope, runtime, credential)
-            stored = await self._objects().get(batch_id, "batch", owner) if _valid_id(batch_id) else None
+            stored = await self._objects().get(batch_id, "batch", owner) if valid_id(batch_id) else None
             if stored is None:
                 raise NotFound(f"No such Batch object: {batch_id[:_MAX_ID]}", param="batch_id")
             raw = await host.request("POST" if tail else "GET", f"/batches/{batch_id}" + (f"/{tail}" if tail else ""))
             answer = parse_object(raw, "The provider answered with invalid JSON.")
             for name in ("output_file_id", "error_file_id"):  # the provider's files of this batch: the owner's
                 produced = answer.get(name)
-                if isinstance(produced, str) and _valid_id(produced):
+                if isinstance(produced, str) and valid_id(produced):
                     await self._adopt(produced, owner, host.name)
             output = answer.get("output_file_id")
             if answer.get("status") in ENDED and isinstance(output, str) and not stored.settled:

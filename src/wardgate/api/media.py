@@ -1,6 +1,6 @@
 """Audio and images on the OpenAI surface: ``/v1/audio/transcriptions`` and ``/v1/audio/translations`` (multipart),
 ``/v1/audio/speech`` (JSON in, audio streamed out), ``/v1/images/generations`` (JSON), ``/v1/images/edits`` and
-``/v1/images/variations`` (multipart).
+``/v1/images/variations`` (multipart), ``POST /v1/videos`` (multipart or JSON; its job is recorded as the caller's).
 
 Each is one call through the same pipeline as chat (identity, model access, limits and budgets, routing and
 fall-backs, the ledger, audit), with the modality's own usage (seconds, characters, images, tokens: ``usage.media``)
@@ -26,17 +26,22 @@ from wardgate.api.asgi import JSON, Disconnected, Receive, Scope, Send, read_bod
 from wardgate.api.body import parse_object
 from wardgate.api.multipart import Form, boundary_of, read_form
 from wardgate.api.openai import DisconnectWatch, id_headers, request_meta, response_headers, uncancel
+from wardgate.api.responses import owner_of
 from wardgate.core.call import Call, Operation, Result, end_user_of
 from wardgate.core.errors import InternalError, InvalidRequest, WardgateError
 from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
     from wardgate.core.runtime import Runtime
+    from wardgate.store.provider_objects import ProviderObjectStore
 
 log = logging.getLogger("wardgate.api")
 TRANSCRIPT_FORMATS = frozenset({"json", "text", "srt", "verbose_json", "vtt", "diarized_json"})
 SPEECH_FORMATS = frozenset({"mp3", "opus", "aac", "flac", "wav", "pcm"})
 IMAGE_FORMATS = frozenset({"url", "b64_json"})
+VIDEO_SECONDS = frozenset({"4", "8", "12"})
+VIDEO_SIZES = frozenset({"720x1280", "1280x720", "1024x1792", "1792x1024"})
+DEFAULT_VIDEO_MODEL = "sora-2"
 DEFAULT_IMAGE_MODEL = "dall-e-2"  # OpenAI's default when an image request names no model
 MAX_SPEECH_CHARACTERS = 4096
 MAX_PROMPT_CHARACTERS = 32_000
@@ -81,6 +86,11 @@ def check(operation: Operation, body: dict[str, Any], form: Form | None) -> str:
         _choice(body, "response_format", SPEECH_FORMATS)
         if body.get("stream_format") not in (None, "audio"):
             raise InvalidRequest("Only stream_format 'audio' is relayed by this gateway.", param="stream_format")
+    elif operation == "videos":
+        _text(body, "prompt")
+        _choice(body, "seconds", VIDEO_SECONDS)
+        _choice(body, "size", VIDEO_SIZES)
+        body.setdefault("model", DEFAULT_VIDEO_MODEL)
     else:
         if operation != "image_variations":
             _text(body, "prompt")
@@ -97,8 +107,16 @@ def check(operation: Operation, body: dict[str, Any], form: Form | None) -> str:
 
 
 class MediaSurface:
-    def __init__(self, runtime: Callable[[], Runtime]) -> None:
+    def __init__(
+        self, runtime: Callable[[], Runtime], objects: Callable[[], ProviderObjectStore] | None = None
+    ) -> None:
         self._runtime = runtime
+        self._objects = objects  # where a created video is recorded as its owner's (api/videos.py serves it)
+
+    async def videos(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /v1/videos: multipart (the SDK's way, with an optional ``input_reference`` file) or JSON."""
+        multipart = boundary_of(_content_type(scope)) is not None
+        await self._handle(scope, receive, send, "videos", multipart=multipart)
 
     async def transcriptions(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._handle(scope, receive, send, "transcriptions", multipart=True)
@@ -160,6 +178,8 @@ class MediaSurface:
                 await _send_audio(send, call, result, watch)
                 return
             watch.done = True
+            if operation == "videos" and result.status == 200:
+                await self._keep_video(call, result)
             headers = response_headers(call, perf_counter())
             await send_bytes(send, result.status, result.to_bytes(), headers, result.content_type or JSON)
         except WardgateError as exc:
@@ -179,6 +199,15 @@ class MediaSurface:
             watch.close()
             if form is not None:
                 form.close()
+
+    async def _keep_video(self, call: Call, result: Result) -> None:
+        """The video job is its creator's project's: only it may read, download or delete it (api/videos.py)."""
+        video_id = result.body.get("id") if isinstance(result.body, dict) else None
+        if self._objects is None or call.deployment is None or not isinstance(video_id, str):
+            return
+        if 0 < len(video_id) <= 128 and video_id.isascii() and video_id.isprintable() and "/" not in video_id:
+            owner = owner_of(call.principal)
+            await self._objects().put(video_id, "video", owner, call.deployment.provider, call.model)
 
 
 async def _send_audio(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:

@@ -31,6 +31,7 @@ Operation = Literal[
     "images",
     "image_edits",
     "image_variations",
+    "videos",
     "batches",
     "batch_output",
     "tools/call",

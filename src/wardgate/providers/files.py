@@ -83,11 +83,12 @@ class FileHost:
             raise self.error_of(response, raw)
         return raw
 
-    async def open_content(self, file_id: str) -> aiohttp.ClientResponse:
-        """GET /files/{id}/content, its headers in; the body is read by the caller (``relay``)."""
+    async def open_content(self, path: str, query: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
+        """GET a download (``/files/{id}/content``, ``/videos/{id}/content``), its headers in; the body is read by
+        the caller (``relay``)."""
         with upstream_errors(self.name):
             response = await self.http.session.get(
-                f"{self.base_url}/files/{file_id}/content", headers=self._headers(), timeout=TRANSFER_TIMEOUT
+                self.base_url + path, params=dict(query or {}), headers=self._headers(), timeout=TRANSFER_TIMEOUT
             )
         if response.status != 200:
             try:
@@ -136,7 +137,7 @@ class FileHost:
         clients download that themselves."""
         file_id = call.body["output_file_id"]
         started = perf_counter()
-        response = await self.open_content(file_id)
+        response = await self.open_content(f"/files/{file_id}/content")
         call.upstream_s = perf_counter() - started
         total = Usage()
         requests = failed = 0

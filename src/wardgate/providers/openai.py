@@ -48,8 +48,9 @@ _PATHS = {
     "images": "/images/generations",
     "image_edits": "/images/edits",
     "image_variations": "/images/variations",
+    "videos": "/videos",
 }
-MEDIA = AUDIO | IMAGES
+MEDIA = AUDIO | IMAGES | {"videos"}
 _USAGE_MARKS = (b'"usage":{', b'"usage": {')
 
 

@@ -18,7 +18,8 @@ IMAGES = frozenset({"images", "image_edits", "image_variations"})
 BATCHES = frozenset({"batches", "batch_output"})  # /v1/files and /v1/batches (files.provider)
 OPERATION_ORDER = (
     CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RERANK,
-    "transcriptions", "translations", "speech", "images", "image_edits", "image_variations", "batches", "batch_output",
+    "transcriptions", "translations", "speech", "images", "image_edits", "image_variations", "videos",
+    "batches", "batch_output",
 )  # fmt: skip
 
 
@@ -44,7 +45,7 @@ PRESETS: dict[str, Preset] = {
             "openai",
             "OpenAI",
             "https://api.openai.com/v1",
-            operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS) | AUDIO | IMAGES | BATCHES,
+            operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, "videos") | AUDIO | IMAGES | BATCHES,
         ),
         Preset(
             "groq",

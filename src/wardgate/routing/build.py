@@ -14,7 +14,8 @@ from wardgate.routing.strategies import Target
 
 OPERATIONS = (
     "chat", "completions", "embeddings", "moderations", "rerank",
-    "transcriptions", "translations", "speech", "images", "image_edits", "image_variations", "batches", "batch_output",
+    "transcriptions", "translations", "speech", "images", "image_edits", "image_variations", "videos",
+    "batches", "batch_output",
 )  # fmt: skip
 PriceOf = Callable[[DeploymentConfig], float | None]  # blended USD per 1M tokens
 
