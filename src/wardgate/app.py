@@ -18,6 +18,8 @@ from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send
 from wardgate.api.files import BATCH_PREFIXES, FILE_PREFIXES, FilesSurface
 from wardgate.api.media import MediaSurface
 from wardgate.api.openai import OpenAISurface
+from wardgate.api.realtime import PATHS as REALTIME_PATHS
+from wardgate.api.realtime import RealtimeSurface
 from wardgate.api.responses import PREFIXES as RESPONSE_PREFIXES
 from wardgate.api.responses import ResponsesSurface
 from wardgate.api.videos import PREFIXES as VIDEO_PREFIXES
@@ -106,6 +108,7 @@ class Gateway:
         self._file = files.file
         self._batch = files.batch
         self._video = videos.video
+        self._realtime = RealtimeSurface(self.runtime)
 
     def _console(self) -> Handler:
         if self.console is None:
@@ -160,6 +163,11 @@ class Gateway:
                 await self._console()(scope, receive, send)
             else:
                 await send_error(send, NotFound(f"Invalid URL ({scope['method']} {path})."))
+        elif scope["type"] == "websocket":
+            if scope["path"] in REALTIME_PATHS:
+                await self._realtime(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008, "reason": "no WebSocket at this path"})
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 

@@ -14,6 +14,7 @@ from wardgate.core.usage import Usage
 if TYPE_CHECKING:
     from wardgate.core.deployment import Deployment
     from wardgate.core.principal import Principal
+    from wardgate.core.realtime import RealtimeTurn
     from wardgate.core.upload import Upload
 
 END_USER_MAX = 256  # longer end-user ids are replaced by their hash: bounded, still distinct
@@ -32,6 +33,7 @@ Operation = Literal[
     "image_edits",
     "image_variations",
     "videos",
+    "realtime",
     "batches",
     "batch_output",
     "tools/call",
@@ -146,6 +148,7 @@ class Call:
     # router keeps to, and whether the usage is a batch's (priced with the batch discount); both set by the surface
     provider: str | None = None
     batch: bool = False
+    realtime: RealtimeTurn | None = None  # a Realtime response (api/realtime.py); its adapter awaits its usage
 
 
 def end_user_of(value: object) -> str | None:

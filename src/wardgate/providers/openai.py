@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -132,7 +133,15 @@ class OpenAIAdapter:
             strip_anthropic_hints(body)
         return body
 
+    def realtime_url(self, upstream_model: str) -> str:
+        """The provider's Realtime WebSocket for a model (``wss://…/v1/realtime?model=…``)."""
+        base = "ws" + self.base_url[4:] if self.base_url.startswith("http") else self.base_url
+        return f"{base}/realtime?model={quote(upstream_model, safe='')}"
+
     async def send(self, call: Call) -> Result:
+        if call.realtime is not None:  # one Realtime response: admitted here, answered by its response.done
+            call.usage = await call.realtime.run()
+            return Result.of({"object": "realtime.response", "usage": call.usage.to_openai()})
         if call.operation == "batches":
             return await self.file_host().create_batch(call)
         if call.operation == "batch_output":

@@ -18,7 +18,7 @@ IMAGES = frozenset({"images", "image_edits", "image_variations"})
 BATCHES = frozenset({"batches", "batch_output"})  # /v1/files and /v1/batches (files.provider)
 OPERATION_ORDER = (
     CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RERANK,
-    "transcriptions", "translations", "speech", "images", "image_edits", "image_variations", "videos",
+    "transcriptions", "translations", "speech", "images", "image_edits", "image_variations", "videos", "realtime",
     "batches", "batch_output",
 )  # fmt: skip
 
@@ -45,7 +45,10 @@ PRESETS: dict[str, Preset] = {
             "openai",
             "OpenAI",
             "https://api.openai.com/v1",
-            operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, "videos") | AUDIO | IMAGES | BATCHES,
+            operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, "videos", "realtime")
+            | AUDIO
+            | IMAGES
+            | BATCHES,
         ),
         Preset(
             "groq",
