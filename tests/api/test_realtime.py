@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import openai
+import orjson
 import pytest
 import websockets
 from sqlalchemy import select
@@ -116,7 +117,7 @@ def test_a_session_whose_budget_runs_out_is_closed_with_4029(gateway: RunningGat
                 await ws.send('{"type": "response.create"}')
                 try:
                     while True:
-                        event = __import__("orjson").loads(await ws.recv())
+                        event = orjson.loads(await ws.recv())
                         events.append(event)
                         if event["type"] in ("response.done", "error"):
                             break

@@ -71,7 +71,8 @@ class FakeRealtime(LoopbackServer):
         usage = {"total_tokens": 10 * responses + len(words), "input_tokens": 10 * responses,
                  "output_tokens": len(words),
                  "input_token_details": {"text_tokens": 10 * responses - 4, "audio_tokens": 4, "cached_tokens": 2},
-                 "output_token_details": {"text_tokens": len(words) - audio_out, "audio_tokens": audio_out}}  # fmt: skip
+                 "output_token_details": {"text_tokens": len(words) - audio_out,
+                                          "audio_tokens": audio_out}}  # fmt: skip
         self.sent.append(usage)
         done = {"id": response_id, "object": "realtime.response", "status": "completed", "usage": usage}
         await socket.send_str(_event("response.done", response=done))
