@@ -165,23 +165,22 @@ class _Session:
         self.closed = False
 
     async def run(self, receive: Receive) -> None:
-        down = asyncio.create_task(self._downstream())
+        """Two relays, one a direction; when either ends (the client left, the provider closed, a refusal), the
+        other is stopped."""
+        relays = {asyncio.create_task(self._upstream(receive)), asyncio.create_task(self._downstream())}
         try:
-            await self._upstream(receive, down)
+            await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            down.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await down
+            for relay in relays:
+                relay.cancel()
+            for relay in relays:  # a side that failed (a socket gone mid-send) only ends the session
+                with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError, ConnectionError, RuntimeError):
+                    await relay
 
-    async def _upstream(self, receive: Receive, down: asyncio.Task[None]) -> None:
-        """Client → provider. Ends when the client leaves, or the provider side ended (``down`` done)."""
-        while not down.done():
-            getting = asyncio.ensure_future(receive())
-            finished, _ = await asyncio.wait({getting, down}, return_when=asyncio.FIRST_COMPLETED)
-            if getting not in finished:
-                getting.cancel()
-                return
-            message = getting.result()
+    async def _upstream(self, receive: Receive) -> None:
+        """Client → provider, as the frames come; a response.create waits for its call's admission."""
+        while True:
+            message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
             text, data = message.get("text"), message.get("bytes")
