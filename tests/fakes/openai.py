@@ -170,7 +170,7 @@ class FakeOpenAI(LoopbackServer):
         if operation.startswith("video"):
             return self._video(operation, params, payload, recorded_body, request.headers.get("content-type", ""))
         if operation in _MULTIPART:
-            return self._multipart(operation, recorded_body, request.headers.get("content-type", ""))
+            return await self._multipart(request, operation, recorded_body, request.headers.get("content-type", ""))
         if not isinstance(payload, dict):
             raise logic.BadRequest(
                 "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
@@ -185,6 +185,10 @@ class FakeOpenAI(LoopbackServer):
             return early
         if operation == "embeddings":
             return _json(200, logic.embeddings(payload, model, self.embedding_dim))
+        if operation == "speech" and payload.get("stream_format") == "sse":
+            return await self._events(request, media.speech_events(payload))
+        if operation == "images" and payload.get("stream"):
+            return await self._events(request, media.image_events(payload, 0))
         if operation == "speech":
             audio, content_type = media.speech(payload)
             return web.Response(status=200, body=audio, content_type=content_type)
@@ -238,10 +242,22 @@ class FakeOpenAI(LoopbackServer):
         job.update(status="completed", progress=100, completed_at=int(time.time()))
         return _json(200, job)
 
-    def _multipart(self, operation: str, body: bytes, content_type: str) -> web.Response:
+    async def _events(self, request: web.Request, events: list[dict[str, Any]]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream; charset=utf-8"})
+        await response.prepare(request)
+        for event in events:
+            await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+        await response.write_eof()
+        return response
+
+    async def _multipart(
+        self, request: web.Request, operation: str, body: bytes, content_type: str
+    ) -> web.StreamResponse:
         if not content_type.startswith("multipart/form-data"):
             raise logic.BadRequest("Expected a multipart/form-data body.")
         fields, files = media.parse_form(body, content_type)
+        if fields.get("stream") == "true" and operation == "transcriptions" and "file" in files:
+            return await self._events(request, media.transcription_events(fields, files))
         if operation in ("transcriptions", "translations"):
             if "file" not in files:
                 raise logic.BadRequest("Missing required parameter: 'file'.", param="file")

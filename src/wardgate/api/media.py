@@ -8,10 +8,12 @@ priced by the catalog. Multipart forms are read as they stream in (``api.multipa
 streamed to the provider from there; they are removed when the request ends, however it ends. Answers are relayed as
 the provider sent them: JSON, a text transcript (``text``, ``srt``, ``vtt``) or audio bytes, with their content type.
 
+Streams: ``stream: true`` transcriptions and images and ``stream_format: sse`` speech are relayed as SSE events as
+the provider sends them (usage from the event that carries it); plain speech as audio bytes.
+
 Refused with a 400 naming the parameter: a multipart route called without a multipart body, a missing ``file`` or
-``image``, an unknown ``response_format``, a streamed transcription or speech (``stream``, ``stream_format: sse``:
-not relayed by this gateway yet), a missing ``prompt`` or ``input``; a model whose providers have no such endpoint
-gets ``unsupported_by_provider``; an upload over ``server.max_upload_bytes`` a 413.
+``image``, an unknown ``response_format`` or ``stream_format``, a missing ``prompt`` or ``input``; a model whose
+providers have no such endpoint gets ``unsupported_by_provider``; an upload over ``server.max_upload_bytes`` a 413.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from wardgate.api.asgi import JSON, Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error
 from wardgate.api.body import parse_object
 from wardgate.api.multipart import Form, boundary_of, read_form
-from wardgate.api.openai import DisconnectWatch, id_headers, request_meta, response_headers, uncancel
+from wardgate.api.openai import SSE_HEADERS, DisconnectWatch, id_headers, request_meta, response_headers, uncancel
 from wardgate.api.responses import owner_of
 from wardgate.core.call import Call, Operation, Result, end_user_of
 from wardgate.core.errors import InternalError, InvalidRequest, WardgateError
@@ -76,16 +78,14 @@ def check(operation: Operation, body: dict[str, Any], form: Form | None) -> str:
                 "Missing required parameter: 'file' (the audio file, as a multipart file).", param="file"
             )
         _choice(body, "response_format", TRANSCRIPT_FORMATS)
-        if _truthy(body.get("stream")):
-            raise InvalidRequest("Streamed transcriptions are not relayed by this gateway yet.", param="stream")
     elif operation == "speech":
         _text(body, "input", limit=MAX_SPEECH_CHARACTERS)
         voice = body.get("voice")
         if not isinstance(voice, str | dict) or not voice:
             raise InvalidRequest("Missing required parameter: 'voice'.", param="voice")
         _choice(body, "response_format", SPEECH_FORMATS)
-        if body.get("stream_format") not in (None, "audio"):
-            raise InvalidRequest("Only stream_format 'audio' is relayed by this gateway.", param="stream_format")
+        if body.get("stream_format") not in (None, "audio", "sse"):
+            raise InvalidRequest("Invalid 'stream_format': expected 'audio' or 'sse'.", param="stream_format")
     elif operation == "videos":
         _text(body, "prompt")
         _choice(body, "seconds", VIDEO_SECONDS)
@@ -97,8 +97,6 @@ def check(operation: Operation, body: dict[str, Any], form: Form | None) -> str:
         if operation != "images" and "image" not in files:
             raise InvalidRequest("Missing required parameter: 'image' (as a multipart file).", param="image")
         _choice(body, "response_format", IMAGE_FORMATS)
-        if _truthy(body.get("stream")):
-            raise InvalidRequest("Streamed image generation is not relayed by this gateway yet.", param="stream")
         body.setdefault("model", DEFAULT_IMAGE_MODEL)
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -161,7 +159,8 @@ class MediaSurface:
         call: Call | None = None
         try:
             model = check(operation, body, form)
-            stream = operation == "speech"  # audio is relayed as the provider streams it
+            # audio is relayed as the provider streams it; transcripts, images and speech as SSE when asked for
+            stream = operation == "speech" or (operation != "videos" and _truthy(body.get("stream")))
             call = Call(request_id, "openai", operation, model, body, stream, credential, started)
             call.client_request_id = client_id
             call.end_user = end_user_of(body.get("user"))
@@ -175,7 +174,8 @@ class MediaSurface:
                 if form is not None:  # the provider has the files (or failed): gone before the client hears back
                     form.close()
             if result.stream is not None:
-                await _send_audio(send, call, result, watch)
+                events = operation != "speech" or body.get("stream_format") == "sse"
+                await _send_stream(send, call, result, watch, events)
                 return
             watch.done = True
             if operation == "videos" and result.status == 200:
@@ -210,19 +210,25 @@ class MediaSurface:
             await self._objects().put(video_id, "video", owner, call.deployment.provider, call.model)
 
 
-async def _send_audio(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:
-    """Audio bytes as they come. A failure once the answer has started cannot become an error body: the connection
-    is dropped without the final chunk, so the client sees a cut answer, never a complete-looking one."""
+async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch, events: bool) -> None:
+    """Audio bytes, or SSE events (``events``), as they come. A failure once the answer has started cannot become an
+    error body: the connection is dropped without the final chunk, so the client sees a cut answer, never a
+    complete-looking one."""
     relay = result.stream
     assert isinstance(relay, Relay), "the pipeline hands every stream over as a Relay"
     headers = response_headers(call, perf_counter())
-    if not any(name == b"content-type" for name, _ in headers):
+    if events:
+        headers = [h for h in headers if h[0] != b"content-type"] + SSE_HEADERS
+    elif not any(name == b"content-type" for name, _ in headers):
         headers.append((b"content-type", b"application/octet-stream"))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     ended: BaseException | None = None
     try:
         async for batch in relay:
-            body = batch[0].to_bytes() if len(batch) == 1 else b"".join(chunk.to_bytes() for chunk in batch)
+            if events:
+                body = b"".join(b"data: " + chunk.to_bytes() + b"\n\n" for chunk in batch)
+            else:
+                body = batch[0].to_bytes() if len(batch) == 1 else b"".join(chunk.to_bytes() for chunk in batch)
             await send({"type": "http.response.body", "body": body, "more_body": True})
     except Exception as exc:  # the answer has started: it ends incomplete (the server drops the connection)
         ended = exc

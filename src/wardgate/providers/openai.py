@@ -22,7 +22,7 @@ from wardgate.providers import registry
 from wardgate.providers.files import FileHost
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
-from wardgate.providers.media import open_speech, send_media
+from wardgate.providers.media import open_media_events, open_speech, send_media
 from wardgate.providers.presets import (
     AUDIO,
     CHAT,
@@ -159,9 +159,12 @@ class OpenAIAdapter:
 
     async def open_stream(self, call: Call) -> ChunkStream:
         assert call.deployment is not None
-        if call.operation == "speech":
+        if call.operation == "speech" and call.body.get("stream_format") != "sse":
             wire = self.wire_body(call)
             return await open_speech(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
+        if call.operation in MEDIA:  # streamed transcriptions, images, speech as SSE
+            wire = self.wire_body(call)
+            return await open_media_events(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
         body = self.wire_body(call)
         options = body.get("stream_options")
         client_wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))

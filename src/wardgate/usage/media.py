@@ -91,3 +91,23 @@ def video_usage(request: Mapping[str, Any], answer: Mapping[str, Any] | None) ->
         usage.video_seconds = float(DEFAULT_VIDEO_SECONDS)
     usage.video_size = str(size)[:32]
     return usage
+
+
+def streamed_media_usage(
+    operation: str, request: Mapping[str, Any], event: Mapping[str, Any], images: int
+) -> Usage | None:
+    """The usage of a streamed media call from the event that carries it: the transcript's or the speech's ``usage``
+    (tokens, or seconds), or for images the count completed so far of their size and quality, plus the tokens."""
+    if operation in IMAGE_OPERATIONS:
+        usage = _tokens(event.get("usage"))
+        usage.images = images
+        usage.image_kind = image_kind(request, event)
+        return usage
+    if operation == "speech":
+        usage = _tokens(event.get("usage"))
+        text = request.get("input")
+        usage.characters = len(text) if isinstance(text, str) else 0
+        return usage
+    if not isinstance(event.get("usage"), dict):
+        return None
+    return _tokens(event["usage"])
