@@ -13,6 +13,7 @@ the claim back (``release_settlement``) for the next one to retry.
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
@@ -24,6 +25,7 @@ from wardgate.store.availability import reaching_store
 from wardgate.store.common import now
 from wardgate.store.tables import provider_objects
 
+log = logging.getLogger("wardgate.store")
 MAX_LISTED = 10_000  # ids a list answer is filtered against: bounded
 
 
@@ -43,6 +45,15 @@ class ProviderObjectStore:
         self.outage = outage
 
     async def put(self, object_id: str, kind: str, owner: str, provider: str, model: str | None) -> None:
+        """Record an object a provider made for ``owner``. An id already on record keeps its first owner (a provider
+        reusing an id must never hand another tenant's object over); the duplicate is logged, not an error."""
+        try:
+            await self._insert(object_id, kind, owner, provider, model)
+        except IntegrityError:
+            log.warning("provider %s answered %s id %r, which is already on record; kept its first owner",
+                        provider, kind, object_id[:128])  # fmt: skip
+
+    async def _insert(self, object_id: str, kind: str, owner: str, provider: str, model: str | None) -> None:
         row = {"id": object_id, "kind": kind, "owner": owner, "provider": provider, "model": model,
                "created_at": now()}  # fmt: skip
         with reaching_store(self.outage):
@@ -53,7 +64,7 @@ class ProviderObjectStore:
         """Record an object the provider made for an owner's (a batch's output file), unless already recorded: two
         replicas may both see it first."""
         with contextlib.suppress(IntegrityError):
-            await self.put(object_id, kind, owner, provider, None)
+            await self._insert(object_id, kind, owner, provider, None)
 
     async def get(self, object_id: str, kind: str, owner: str) -> ProviderObject | None:
         c = provider_objects.c
