@@ -21,26 +21,23 @@ the budgets, so the next batch or call over the cap is refused.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from time import perf_counter
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
 import orjson
 
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error
+from wardgate.api.batch_input import BATCH_ENDPOINTS, batch_model, rewritten, upstream_model
 from wardgate.api.body import parse_object
 from wardgate.api.multipart import Form, boundary_of, read_form
 from wardgate.api.openai import id_headers, request_meta, response_headers
 from wardgate.api.responses import owner_of
 from wardgate.core.call import Call
 from wardgate.core.errors import InternalError, InvalidRequest, NotFound, WardgateError
-from wardgate.core.upload import Upload
 
 if TYPE_CHECKING:
     from wardgate.core.runtime import Runtime
@@ -51,10 +48,6 @@ log = logging.getLogger("wardgate.api")
 FILE_PREFIXES = ("/v1/files/", "/files/")
 BATCH_PREFIXES = ("/v1/batches/", "/batches/")
 PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
-BATCH_ENDPOINTS = frozenset(
-    {"/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses", "/v1/moderations"}
-)
-MAX_BATCH_LINES = 50_000  # OpenAI's limit of requests in one batch
 ENDED = frozenset({"completed", "expired", "cancelled"})
 _MAX_ID = 128
 _LIST_QUERY = frozenset({"after", "limit", "order", "purpose"})
@@ -139,10 +132,10 @@ class FilesSurface:
                 )
             file, model = files[0], None
             if purpose == "batch":
-                model = await asyncio.to_thread(_batch_model, file.path, runtime.max_body_bytes)
-                target = _upstream_model(runtime, model, host.name)
+                model = await asyncio.to_thread(batch_model, file.path, runtime.max_body_bytes)
+                target = upstream_model(runtime, model, host.name)
                 if target != model:
-                    file = await asyncio.to_thread(_rewritten, file, target)
+                    file = await asyncio.to_thread(rewritten, file, target)
                     form.uploads.append(file)  # removed with the form
             raw = await host.upload(fields, file)
             answer = parse_object(raw, "The provider answered with invalid JSON.")
@@ -341,79 +334,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
             text: str = value.decode("latin-1")
             return text
     return None
-
-
-def _batch_model(path: str, max_line: int) -> str:
-    """The one model every line names: each line a request object, read a line at a time."""
-    model: str | None = None
-    count = 0
-    with open(path, "rb") as lines:
-        for number, line in enumerate(_bounded_lines(lines, max_line), start=1):
-            if not line.strip():
-                continue
-            count += 1
-            if count > MAX_BATCH_LINES:
-                raise InvalidRequest(f"A batch holds at most {MAX_BATCH_LINES} requests.", param="file")
-            try:
-                request = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise InvalidRequest(f"Line {number} of the batch file is not JSON.", param="file") from None
-            body = request.get("body") if isinstance(request, dict) else None
-            if (
-                not isinstance(request, dict)
-                or not isinstance(request.get("custom_id"), str)
-                or request.get("method") != "POST"
-                or request.get("url") not in BATCH_ENDPOINTS
-                or not isinstance(body, dict)
-                or not isinstance(body.get("model"), str)
-            ):
-                raise InvalidRequest(
-                    f"Line {number} of the batch file is not a request: it needs custom_id, method 'POST', a url "
-                    "among the batch endpoints and a body naming its model.",
-                    param="file",
-                )
-            if model is None:
-                model = body["model"]
-            elif body["model"] != model:
-                raise InvalidRequest(f"Line {number} names another model: a batch uses one model.", param="file")
-    if model is None:
-        raise InvalidRequest("The batch file holds no request.", param="file")
-    return model
-
-
-def _bounded_lines(handle: IO[bytes], max_line: int) -> Iterator[bytes]:
-    while True:
-        line = handle.readline(max_line + 1)
-        if not line:
-            return
-        if len(line) > max_line and not line.endswith(b"\n"):
-            raise InvalidRequest(f"A line of the batch file is longer than {max_line} bytes.", param="file")
-        yield line
-
-
-def _upstream_model(runtime: Runtime, model: str, provider: str) -> str:
-    for deployment in runtime.deployments.get(model, ()):
-        if deployment.provider == provider:
-            return deployment.upstream_model
-    raise InvalidRequest(
-        f"The batch file's model `{model[:_MAX_ID]}` has no deployment on the files provider ({provider}).",
-        param="file",
-    )
-
-
-def _rewritten(upload: Upload, target: str) -> Upload:
-    """A copy of a batch file whose lines name the deployment's upstream model (a line at a time)."""
-    fd, path = tempfile.mkstemp(prefix="wardgate-batch-")
-    try:
-        with open(upload.path, "rb") as source, os.fdopen(fd, "wb") as out:
-            for line in source:
-                if not line.strip():
-                    continue
-                request = orjson.loads(line)
-                request["body"]["model"] = target
-                out.write(orjson.dumps(request) + b"\n")
-        return Upload(upload.field, upload.filename, upload.content_type, path, os.path.getsize(path))
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        raise
