@@ -56,8 +56,8 @@ ui:  ## rebuild the web console's committed assets (src/wardgate/ui/static) from
 judge-modalities: judges  ## openai-python's own audio, images and responses tests through Wardgate vs Prism (delta 0)
 	WARDGATE_SDK_SUITE=all $(BIN)/python -m pytest -q tests/judges/test_openai_sdk_suite.py
 
-upload-memory: $(VENV)/.installed-test  ## issue 19's figure: a 512 MB upload through the gateway, <= 20 MB of RSS growth
-	WARDGATE_UPLOAD_TEST_MB=512 $(BIN)/python -m pytest -q tests/api/test_upload_memory.py
+upload-memory: $(VENV)/.installed-test  ## issue 19's figures: 512 MB uploads (audio, /v1/files) and a 512 MB batch output, <= 20 MB of RSS growth
+	WARDGATE_UPLOAD_TEST_MB=512 $(BIN)/python -m pytest -q -s tests/api/test_upload_memory.py tests/api/test_files_memory.py
 mcp-conformance: $(VENV)/.installed-test  ## the MCP conformance suite direct vs through Wardgate (Node 24 from PyPI; npm)
 	bash bench/mcp/conformance.sh
 

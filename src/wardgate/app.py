@@ -17,10 +17,15 @@ from types import FrameType
 
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
+from wardgate.api.files import BATCH_PREFIXES, FILE_PREFIXES, FilesSurface
 from wardgate.api.media import MediaSurface
 from wardgate.api.openai import OpenAISurface
+from wardgate.api.realtime import PATHS as REALTIME_PATHS
+from wardgate.api.realtime import RealtimeSurface
 from wardgate.api.responses import PREFIXES as RESPONSE_PREFIXES
 from wardgate.api.responses import ResponsesSurface
+from wardgate.api.videos import PREFIXES as VIDEO_PREFIXES
+from wardgate.api.videos import VideosSurface
 from wardgate.assemble import Worker, config_subscription, open_worker, reassemble
 from wardgate.cache.metrics import cache_collector
 from wardgate.config import Settings, load_config
@@ -35,6 +40,7 @@ from wardgate.reload.plan import Plan
 from wardgate.reload.reloader import ConfigReloader, open_reloader
 from wardgate.routing.metrics import routing_collector
 from wardgate.store.applied_config import AppliedConfigStore
+from wardgate.store.provider_objects import ProviderObjectStore
 from wardgate.store.responses import ResponseStore
 from wardgate.usage import tokens
 
@@ -63,7 +69,9 @@ class Gateway:
         surface = OpenAISurface(self.runtime)
         anthropic = AnthropicSurface(self.runtime)
         responses = ResponsesSurface(self.runtime, self._responses)
-        media = MediaSurface(self.runtime)
+        media = MediaSurface(self.runtime, self._provider_objects)
+        files = FilesSurface(self.runtime, self._provider_objects)
+        videos = VideosSurface(self.runtime, self._provider_objects)
         post: dict[str, Handler] = {
             "/chat/completions": surface.chat,
             "/completions": surface.completions,
@@ -79,8 +87,16 @@ class Gateway:
             "/images/generations": media.images,
             "/images/edits": media.image_edits,
             "/images/variations": media.image_variations,
+            "/files": files.files,
+            "/batches": files.batches,
+            "/videos": media.videos,
         }
-        get: dict[str, Handler] = {"/models": surface.models}
+        get: dict[str, Handler] = {
+            "/models": surface.models,
+            "/files": files.files,
+            "/batches": files.batches,
+            "/videos": videos.videos_list,
+        }
         self._routes: dict[tuple[str, str], Handler] = {}
         for method, table in (("POST", post), ("GET", get)):
             for path, handler in table.items():
@@ -94,6 +110,10 @@ class Gateway:
         self._paths = {path for _, path in self._routes}
         self._model = surface.model
         self._response = responses.resource
+        self._file = files.file
+        self._batch = files.batch
+        self._video = videos.video
+        self._realtime = RealtimeSurface(self.runtime)
 
     def _console(self) -> Handler:
         if self.console is None:
@@ -119,6 +139,11 @@ class Gateway:
             raise RuntimeError("the gateway has not started (lifespan startup did not run)")
         return self._runtime
 
+    def _provider_objects(self) -> ProviderObjectStore:
+        if self.worker is None:
+            raise RuntimeError("the gateway has not started (lifespan startup did not run)")
+        return self.worker.provider_objects
+
     def _responses(self) -> ResponseStore:
         if self.worker is None:
             raise RuntimeError("the gateway has not started (lifespan startup did not run)")
@@ -138,6 +163,12 @@ class Gateway:
                 await self._response(scope, receive, send)
             elif path.startswith(LANGFUSE_PREFIX) and self.worker is not None and self.worker.prompts is not None:
                 await self._langfuse(self.worker)(scope, receive, send)
+            elif path.startswith(FILE_PREFIXES):
+                await self._file(scope, receive, send)
+            elif path.startswith(BATCH_PREFIXES):
+                await self._batch(scope, receive, send)
+            elif path.startswith(VIDEO_PREFIXES):
+                await self._video(scope, receive, send)
             elif path.startswith("/mcp/") and self.worker is not None and self.worker.mcp is not None:
                 await self.worker.mcp(scope, receive, send)
             elif path.startswith("/admin") and self.worker is not None:
@@ -150,6 +181,11 @@ class Gateway:
                 await self._console()(scope, receive, send)
             else:
                 await send_error(send, NotFound(f"Invalid URL ({scope['method']} {path})."))
+        elif scope["type"] == "websocket":
+            if scope["path"] in REALTIME_PATHS:
+                await self._realtime(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008, "reason": "no WebSocket at this path"})
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 

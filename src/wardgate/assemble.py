@@ -26,6 +26,7 @@ from wardgate.cache.runtime import ResponseCache
 from wardgate.config.schema import RedisConfig, Settings
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import CostOf
+from wardgate.core.deployment import Adapter
 from wardgate.core.outage import Outage
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.runtime import Runtime
@@ -58,6 +59,7 @@ from wardgate.store.budgets import BudgetStore
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.guards import GuardStore
 from wardgate.store.keys import KeyStore, key_events_channel
+from wardgate.store.provider_objects import ProviderObjectStore
 from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.redis_errors import redis_errors
 from wardgate.store.responses import ResponseStore
@@ -109,6 +111,7 @@ class Worker:
     prompts: PromptState | None  # when `prompts:` is configured: labels and canaries, re-read by the admin API
     prompt_watch: CanaryWatch | None  # the canary judge (tests run a round with check())
     responses: ResponseStore  # the Responses API's stored responses (api/responses.py)
+    provider_objects: ProviderObjectStore  # files and batches by owner (api/files.py)
     telemetry: TelemetryStage | None  # when `telemetry:` is configured: its metrics join /metrics
     alerts: AlertRunner | None  # when `alerts:` are configured: evaluated on the shared ledger
     mcp: MCPSurface | None  # the MCP gateway, when `mcp:` is configured
@@ -295,6 +298,7 @@ async def open_worker(settings: Settings) -> Worker:
             prompts=prompts,
             prompt_watch=watch,
             responses=ResponseStore(engine, outage),
+            provider_objects=ProviderObjectStore(engine, outage),
             telemetry=telemetry,
             alerts=alerts,
             mcp=mcp,
@@ -486,7 +490,8 @@ def assemble(
         mtls=mtls,
         key_uses=key_uses,
     )
-    deployments = build_deployments(settings, build_adapters(settings, http))
+    adapters = build_adapters(settings, http)
+    deployments = build_deployments(settings, adapters)
     # accounting before the access check: its after hook runs last and records every outcome, refusals included
     stages: list[Stage] = [identity, AccountingStage(ledger, cost_of)]
     if prompts is not None:  # before the model check: a prompt's version names the model
@@ -515,4 +520,20 @@ def assemble(
         max_upload_bytes=settings.server.max_upload_bytes,
         read_client_cert=mtls.read if mtls is not None else None,
         prompts=prompts is not None,
+        files=file_host(settings, adapters),
     )
+
+
+def file_host(settings: Settings, adapters: dict[str, Adapter]) -> object | None:
+    """The provider of ``files.provider`` as the holder of files and batches (providers/files.py)."""
+    if settings.files is None:
+        return None
+    adapter = adapters[settings.files.provider]
+    make = getattr(adapter, "file_host", None)
+    if make is None or not adapter.supports("batches"):
+        raise ValueError(
+            f"files.provider: {settings.files.provider!r} (type {adapter.type}) has no files and batches API; "
+            "use a provider of type openai"
+        )
+    host: object = make()
+    return host

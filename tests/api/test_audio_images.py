@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.fakes.openai import FakeOpenAI
@@ -243,12 +244,6 @@ def _post(gateway: RunningGateway, path: str, **kwargs: Any) -> httpx.Response:
         ),  # fmt: skip
         (
             "/audio/transcriptions",
-            {"data": {"model": "whisper", "stream": "true"}, "files": {"file": ("a.wav", b"x")}},
-            400,
-            "stream",
-        ),  # fmt: skip
-        (
-            "/audio/transcriptions",
             {"data": {"model": "whisper"}, "files": {"file": ("a.wav", b"x" * 1_000_001)}},
             413,
             None,
@@ -259,7 +254,7 @@ def _post(gateway: RunningGateway, path: str, **kwargs: Any) -> httpx.Response:
         ("/audio/speech", {"json": {"model": "tts", "input": "x"}}, 400, "voice"),
         (
             "/audio/speech",
-            {"json": {"model": "tts", "input": "x", "voice": "a", "stream_format": "sse"}},
+            {"json": {"model": "tts", "input": "x", "voice": "a", "stream_format": "bogus"}},
             400,
             "stream_format",
         ),  # fmt: skip
@@ -334,3 +329,28 @@ async def test_an_async_client_gets_the_same(gateway: RunningGateway) -> None:
             *(client.audio.transcriptions.create(model="whisper", file=(f"{n}.wav", AUDIO[:160])) for n in range(3))
         )
     assert sorted(t.text for t in texts) == [f"transcript of {n}.wav (160 bytes)" for n in range(3)]
+
+
+def test_streamed_transcripts_speech_and_images_are_relayed_as_events_and_metered(
+    client: openai.OpenAI, gateway: RunningGateway
+) -> None:
+    raw = client.audio.transcriptions.with_raw_response.create(model="transcribe", file=("a.wav", AUDIO), stream=True)
+    events = [event.type for event in raw.parse()]
+    assert events[-1] == "transcript.text.done" and events.count("transcript.text.delta") == 5
+    row = ledger_row(gateway, raw.headers["x-request-id"])
+    assert (row["input_tokens"], row["output_tokens"], row["stream"]) == (len(AUDIO) // 100, 5, True)
+
+    sse = {"model": "tts", "voice": "alloy", "input": "two words", "stream_format": "sse"}
+    answer = httpx.post(gateway.url + "/audio/speech", headers={"authorization": f"Bearer {MASTER_KEY}"}, json=sse)
+    assert answer.headers["content-type"] == "text/event-stream"
+    kinds = [orjson.loads(line[6:])["type"] for line in answer.text.splitlines() if line.startswith("data: ")]
+    assert kinds == ["speech.audio.delta", "speech.audio.done"]
+    row = ledger_row(gateway, answer.headers["x-request-id"])
+    assert (row["details"]["characters"], row["input_tokens"], row["output_tokens"]) == (9, 2, 9)
+
+    raw_images = client.images.with_raw_response.generate(model="image", prompt="a red fox", n=2, stream=True,
+                                                          partial_images=1)  # fmt: skip
+    image_events = [event.type for event in raw_images.parse()]
+    assert image_events == ["image_generation.partial_image"] + ["image_generation.completed"] * 2
+    row = ledger_row(gateway, raw_images.headers["x-request-id"])
+    assert (row["details"]["images"], row["input_tokens"], row["output_tokens"]) == (2, 3, 2000)

@@ -55,6 +55,11 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"/v1/images/generations"), "images"),
     ("POST", re.compile(r"/v1/images/edits"), "image_edits"),
     ("POST", re.compile(r"/v1/images/variations"), "image_variations"),
+    ("POST", re.compile(r"/v1/videos"), "videos"),
+    ("GET", re.compile(r"/v1/videos"), "video_list"),
+    ("GET", re.compile(r"/v1/videos/(?P<video>[^/]+)"), "video"),
+    ("DELETE", re.compile(r"/v1/videos/(?P<video>[^/]+)"), "video_delete"),
+    ("GET", re.compile(r"/v1/videos/(?P<video>[^/]+)/content"), "video_content"),
     ("GET", re.compile(r"/v1/models"), "models"),
     ("GET", re.compile(r"/v1/models/(?P<model>.+)"), "model"),
     ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions"), "chat"),
@@ -100,6 +105,7 @@ class FakeOpenAI(LoopbackServer):
         self.disconnected = threading.Event()
         self._arrived = threading.Condition()
         self._ids = itertools.count(1)
+        self.videos: dict[str, dict[str, Any]] = {}  # video jobs by id (completed when first read)
 
     # --- scripting and observation --------------------------------------------------------------------
 
@@ -161,8 +167,10 @@ class FakeOpenAI(LoopbackServer):
             if failure is not None:
                 return _json(*failure)
             return _json(200, logic.model_object(params["model"]))
+        if operation.startswith("video"):
+            return self._video(operation, params, payload, recorded_body, request.headers.get("content-type", ""))
         if operation in _MULTIPART:
-            return self._multipart(operation, recorded_body, request.headers.get("content-type", ""))
+            return await self._multipart(request, operation, recorded_body, request.headers.get("content-type", ""))
         if not isinstance(payload, dict):
             raise logic.BadRequest(
                 "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
@@ -177,6 +185,10 @@ class FakeOpenAI(LoopbackServer):
             return early
         if operation == "embeddings":
             return _json(200, logic.embeddings(payload, model, self.embedding_dim))
+        if operation == "speech" and payload.get("stream_format") == "sse":
+            return await self._events(request, media.speech_events(payload))
+        if operation == "images" and payload.get("stream"):
+            return await self._events(request, media.image_events(payload, 0))
         if operation == "speech":
             audio, content_type = media.speech(payload)
             return web.Response(status=200, body=audio, content_type=content_type)
@@ -205,10 +217,47 @@ class FakeOpenAI(LoopbackServer):
             return await self._stream(request, logic.completion_chunks(payload, meta), model)
         return _json(200, logic.completion(payload, meta))
 
-    def _multipart(self, operation: str, body: bytes, content_type: str) -> web.Response:
+    def _video(
+        self, operation: str, params: dict[str, str], payload: Any, body: bytes, content_type: str
+    ) -> web.StreamResponse:
+        if operation == "videos":
+            files: dict[str, Any] = {}
+            if content_type.startswith("multipart/form-data"):
+                payload, files = media.parse_form(body, content_type)
+            if not isinstance(payload, dict):
+                raise logic.BadRequest("Expected a JSON or multipart body.")
+            job = media.video_job(payload, f"video_fake{next(self._ids):016d}", "input_reference" in files)
+            self.videos[job["id"]] = job
+            return _json(200, job)
+        if operation == "video_list":
+            return _json(200, {"object": "list", "data": list(self.videos.values()), "has_more": False})
+        job = self.videos.get(params["video"])
+        if job is None:
+            return _json(404, logic.error_body("Video not found.", "invalid_request_error", param="video_id"))
+        if operation == "video_delete":
+            del self.videos[job["id"]]
+            return _json(200, {"id": job["id"], "object": "video.deleted", "deleted": True})
+        if operation == "video_content":
+            return web.Response(status=200, body=media.FAKE_MP4, content_type="video/mp4")
+        job.update(status="completed", progress=100, completed_at=int(time.time()))
+        return _json(200, job)
+
+    async def _events(self, request: web.Request, events: list[dict[str, Any]]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream; charset=utf-8"})
+        await response.prepare(request)
+        for event in events:
+            await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+        await response.write_eof()
+        return response
+
+    async def _multipart(
+        self, request: web.Request, operation: str, body: bytes, content_type: str
+    ) -> web.StreamResponse:
         if not content_type.startswith("multipart/form-data"):
             raise logic.BadRequest("Expected a multipart/form-data body.")
         fields, files = media.parse_form(body, content_type)
+        if fields.get("stream") == "true" and operation == "transcriptions" and "file" in files:
+            return await self._events(request, media.transcription_events(fields, files))
         if operation in ("transcriptions", "translations"):
             if "file" not in files:
                 raise logic.BadRequest("Missing required parameter: 'file'.", param="file")

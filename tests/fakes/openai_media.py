@@ -10,6 +10,11 @@ and file the provider received.
   language, the duration and the duration usage.
 - Translations: ``{"text": "translation of <filename> (<n> bytes)"}``, no usage (OpenAI reports none).
 - Speech: ``FAKEAUDIO:`` and the input's UTF-8 bytes, with the content type of ``response_format`` (mp3 default).
+- Streams: a transcription with ``stream`` answers ``transcript.text.delta`` per word, then ``transcript.text.done``
+  with the text and the token usage; speech with ``stream_format: sse`` answers ``speech.audio.delta`` (the audio,
+  base64) and ``speech.audio.done`` with a usage (one input token a word, one output token a character); images with
+  ``stream`` answer ``partial_images`` partial events, then one ``image_generation.completed`` per image with the
+  size, quality and the image's share of the usage.
 - Images (generations, edits, variations): ``n`` images (default 1) as ``url`` or ``b64_json``; ``gpt-image-1``
   answers its ``size`` and ``quality`` and a token usage: one input text token a prompt word, 100 input image tokens
   an uploaded image, 1,000 output image tokens an image.
@@ -135,3 +140,51 @@ def images(request: dict[str, Any], uploaded: int) -> dict[str, Any]:
             "input_tokens_details": {"text_tokens": words, "image_tokens": 100 * uploaded},
         }
     return answer
+
+
+FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42FAKEVIDEO"
+
+
+def video_job(request: dict[str, Any], video_id: str, reference: bool) -> dict[str, Any]:
+    """A video job as OpenAI answers its creation: queued, with the model, size and seconds it will have (what
+    it is billed by). ``reference`` says an ``input_reference`` file came with it."""
+    prompt = request.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise BadRequest("Missing required parameter: 'prompt'.", param="prompt")
+    return {"id": video_id, "object": "video", "model": request.get("model") or "sora-2", "status": "queued",
+            "progress": 0, "created_at": int(time.time()), "completed_at": None, "expires_at": None,
+            "prompt": prompt + (" (with a reference)" if reference else ""),
+            "size": request.get("size") or "720x1280", "seconds": str(request.get("seconds") or "4"),
+            "remixed_from_video_id": None, "error": None}  # fmt: skip
+
+
+def transcription_events(fields: dict[str, Any], files: dict[str, tuple[str, str, bytes]]) -> list[dict[str, Any]]:
+    answer, _ = transcription({**fields, "response_format": "json", "model": "gpt-4o-transcribe"}, files,
+                              translate=False)  # fmt: skip
+    events: list[dict[str, Any]] = [{"type": "transcript.text.delta", "delta": word + " "}
+                                    for word in answer["text"].split()]  # fmt: skip
+    events.append({"type": "transcript.text.done", "text": answer["text"], "usage": answer["usage"]})
+    return events
+
+
+def speech_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    audio, _ = speech(payload)
+    text = str(payload.get("input"))
+    words = len(text.split())
+    usage = {"input_tokens": words, "output_tokens": len(text), "total_tokens": words + len(text)}
+    return [{"type": "speech.audio.delta", "audio": base64.b64encode(audio).decode()},
+            {"type": "speech.audio.done", "usage": usage}]  # fmt: skip
+
+
+def image_events(request: dict[str, Any], uploaded: int) -> list[dict[str, Any]]:
+    answer = images({**request, "model": "gpt-image-1"}, uploaded)
+    events: list[dict[str, Any]] = []
+    for n in range(int(request.get("partial_images") or 0)):
+        events.append({"type": "image_generation.partial_image", "partial_image_index": n, "b64_json": "AA=="})
+    count = len(answer["data"])
+    usage = answer["usage"]
+    for index, image in enumerate(answer["data"]):
+        share = {k: v // count + (v % count if index == 0 else 0) for k, v in usage.items() if isinstance(v, int)}
+        events.append({"type": "image_generation.completed", "b64_json": image["b64_json"], "size": answer["size"],
+                       "quality": answer["quality"], "usage": share})  # fmt: skip
+    return events

@@ -45,6 +45,15 @@ SERVED = {
     "/images/edits": ("post",),
     "/images/variations": ("post",),
     "/responses": ("post",),
+    "/files": ("post", "get"),
+    "/files/{file_id}": ("get", "delete"),
+    "/files/{file_id}/content": ("get",),
+    "/batches": ("post", "get"),
+    "/batches/{batch_id}": ("get",),
+    "/batches/{batch_id}/cancel": ("post",),
+    "/videos": ("post", "get"),
+    "/videos/{video_id}": ("get", "delete"),
+    "/videos/{video_id}/content": ("get",),
 }
 
 

@@ -295,7 +295,9 @@ def test_every_catalog_entry_is_well_formed() -> None:
             rates = [price.input, price.output, price.cached_input, price.cache_write, price.reasoning]
             rates += [r for tier in price.tiers for r in (tier.input, tier.output, tier.cached_input, tier.cache_write)]
             assert all(rate is None or rate >= 0 for rate in rates), model
-            per_unit = price.search_units or price.audio_minute or price.characters or price.images
+            per_unit = (
+                price.search_units or price.audio_minute or price.characters or price.images or price.video_seconds
+            )
             assert price.input > 0 or per_unit, model  # rerank, audio, speech, images: billed per unit
             if "embed" in model or per_unit:
                 assert price.output == 0, model

@@ -1,6 +1,6 @@
 """Audio and images on the OpenAI surface: ``/v1/audio/transcriptions`` and ``/v1/audio/translations`` (multipart),
 ``/v1/audio/speech`` (JSON in, audio streamed out), ``/v1/images/generations`` (JSON), ``/v1/images/edits`` and
-``/v1/images/variations`` (multipart).
+``/v1/images/variations`` (multipart), ``POST /v1/videos`` (multipart or JSON; its job is recorded as the caller's).
 
 Each is one call through the same pipeline as chat (identity, model access, limits and budgets, routing and
 fall-backs, the ledger, audit), with the modality's own usage (seconds, characters, images, tokens: ``usage.media``)
@@ -8,10 +8,12 @@ priced by the catalog. Multipart forms are read as they stream in (``api.multipa
 streamed to the provider from there; they are removed when the request ends, however it ends. Answers are relayed as
 the provider sent them: JSON, a text transcript (``text``, ``srt``, ``vtt``) or audio bytes, with their content type.
 
+Streams: ``stream: true`` transcriptions and images and ``stream_format: sse`` speech are relayed as SSE events as
+the provider sends them (usage from the event that carries it); plain speech as audio bytes.
+
 Refused with a 400 naming the parameter: a multipart route called without a multipart body, a missing ``file`` or
-``image``, an unknown ``response_format``, a streamed transcription or speech (``stream``, ``stream_format: sse``:
-not relayed by this gateway yet), a missing ``prompt`` or ``input``; a model whose providers have no such endpoint
-gets ``unsupported_by_provider``; an upload over ``server.max_upload_bytes`` a 413.
+``image``, an unknown ``response_format`` or ``stream_format``, a missing ``prompt`` or ``input``; a model whose
+providers have no such endpoint gets ``unsupported_by_provider``; an upload over ``server.max_upload_bytes`` a 413.
 """
 
 from __future__ import annotations
@@ -25,18 +27,23 @@ from typing import TYPE_CHECKING, Any
 from wardgate.api.asgi import JSON, Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error
 from wardgate.api.body import parse_object
 from wardgate.api.multipart import Form, boundary_of, read_form
-from wardgate.api.openai import DisconnectWatch, id_headers, request_meta, response_headers, uncancel
+from wardgate.api.openai import SSE_HEADERS, DisconnectWatch, id_headers, request_meta, response_headers, uncancel
+from wardgate.api.responses import owner_of
 from wardgate.core.call import Call, Operation, Result, end_user_of
 from wardgate.core.errors import InternalError, InvalidRequest, WardgateError
 from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
     from wardgate.core.runtime import Runtime
+    from wardgate.store.provider_objects import ProviderObjectStore
 
 log = logging.getLogger("wardgate.api")
 TRANSCRIPT_FORMATS = frozenset({"json", "text", "srt", "verbose_json", "vtt", "diarized_json"})
 SPEECH_FORMATS = frozenset({"mp3", "opus", "aac", "flac", "wav", "pcm"})
 IMAGE_FORMATS = frozenset({"url", "b64_json"})
+VIDEO_SECONDS = frozenset({"4", "8", "12"})
+VIDEO_SIZES = frozenset({"720x1280", "1280x720", "1024x1792", "1792x1024"})
+DEFAULT_VIDEO_MODEL = "sora-2"
 DEFAULT_IMAGE_MODEL = "dall-e-2"  # OpenAI's default when an image request names no model
 MAX_SPEECH_CHARACTERS = 4096
 MAX_PROMPT_CHARACTERS = 32_000
@@ -71,24 +78,25 @@ def check(operation: Operation, body: dict[str, Any], form: Form | None) -> str:
                 "Missing required parameter: 'file' (the audio file, as a multipart file).", param="file"
             )
         _choice(body, "response_format", TRANSCRIPT_FORMATS)
-        if _truthy(body.get("stream")):
-            raise InvalidRequest("Streamed transcriptions are not relayed by this gateway yet.", param="stream")
     elif operation == "speech":
         _text(body, "input", limit=MAX_SPEECH_CHARACTERS)
         voice = body.get("voice")
         if not isinstance(voice, str | dict) or not voice:
             raise InvalidRequest("Missing required parameter: 'voice'.", param="voice")
         _choice(body, "response_format", SPEECH_FORMATS)
-        if body.get("stream_format") not in (None, "audio"):
-            raise InvalidRequest("Only stream_format 'audio' is relayed by this gateway.", param="stream_format")
+        if body.get("stream_format") not in (None, "audio", "sse"):
+            raise InvalidRequest("Invalid 'stream_format': expected 'audio' or 'sse'.", param="stream_format")
+    elif operation == "videos":
+        _text(body, "prompt")
+        _choice(body, "seconds", VIDEO_SECONDS)
+        _choice(body, "size", VIDEO_SIZES)
+        body.setdefault("model", DEFAULT_VIDEO_MODEL)
     else:
         if operation != "image_variations":
             _text(body, "prompt")
         if operation != "images" and "image" not in files:
             raise InvalidRequest("Missing required parameter: 'image' (as a multipart file).", param="image")
         _choice(body, "response_format", IMAGE_FORMATS)
-        if _truthy(body.get("stream")):
-            raise InvalidRequest("Streamed image generation is not relayed by this gateway yet.", param="stream")
         body.setdefault("model", DEFAULT_IMAGE_MODEL)
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -97,8 +105,16 @@ def check(operation: Operation, body: dict[str, Any], form: Form | None) -> str:
 
 
 class MediaSurface:
-    def __init__(self, runtime: Callable[[], Runtime]) -> None:
+    def __init__(
+        self, runtime: Callable[[], Runtime], objects: Callable[[], ProviderObjectStore] | None = None
+    ) -> None:
         self._runtime = runtime
+        self._objects = objects  # where a created video is recorded as its owner's (api/videos.py serves it)
+
+    async def videos(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /v1/videos: multipart (the SDK's way, with an optional ``input_reference`` file) or JSON."""
+        multipart = boundary_of(_content_type(scope)) is not None
+        await self._handle(scope, receive, send, "videos", multipart=multipart)
 
     async def transcriptions(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._handle(scope, receive, send, "transcriptions", multipart=True)
@@ -143,7 +159,8 @@ class MediaSurface:
         call: Call | None = None
         try:
             model = check(operation, body, form)
-            stream = operation == "speech"  # audio is relayed as the provider streams it
+            # audio is relayed as the provider streams it; transcripts, images and speech as SSE when asked for
+            stream = operation == "speech" or (operation != "videos" and _truthy(body.get("stream")))
             call = Call(request_id, "openai", operation, model, body, stream, credential, started)
             call.client_request_id = client_id
             call.end_user = end_user_of(body.get("user"))
@@ -157,9 +174,12 @@ class MediaSurface:
                 if form is not None:  # the provider has the files (or failed): gone before the client hears back
                     form.close()
             if result.stream is not None:
-                await _send_audio(send, call, result, watch)
+                events = operation != "speech" or body.get("stream_format") == "sse"
+                await _send_stream(send, call, result, watch, events)
                 return
             watch.done = True
+            if operation == "videos" and result.status == 200:
+                await self._keep_video(call, result)
             headers = response_headers(call, perf_counter())
             await send_bytes(send, result.status, result.to_bytes(), headers, result.content_type or JSON)
         except WardgateError as exc:
@@ -180,20 +200,35 @@ class MediaSurface:
             if form is not None:
                 form.close()
 
+    async def _keep_video(self, call: Call, result: Result) -> None:
+        """The video job is its creator's project's: only it may read, download or delete it (api/videos.py)."""
+        video_id = result.body.get("id") if isinstance(result.body, dict) else None
+        if self._objects is None or call.deployment is None or not isinstance(video_id, str):
+            return
+        if 0 < len(video_id) <= 128 and video_id.isascii() and video_id.isprintable() and "/" not in video_id:
+            owner = owner_of(call.principal)
+            await self._objects().put(video_id, "video", owner, call.deployment.provider, call.model)
 
-async def _send_audio(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:
-    """Audio bytes as they come. A failure once the answer has started cannot become an error body: the connection
-    is dropped without the final chunk, so the client sees a cut answer, never a complete-looking one."""
+
+async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch, events: bool) -> None:
+    """Audio bytes, or SSE events (``events``), as they come. A failure once the answer has started cannot become an
+    error body: the connection is dropped without the final chunk, so the client sees a cut answer, never a
+    complete-looking one."""
     relay = result.stream
     assert isinstance(relay, Relay), "the pipeline hands every stream over as a Relay"
     headers = response_headers(call, perf_counter())
-    if not any(name == b"content-type" for name, _ in headers):
+    if events:
+        headers = [h for h in headers if h[0] != b"content-type"] + SSE_HEADERS
+    elif not any(name == b"content-type" for name, _ in headers):
         headers.append((b"content-type", b"application/octet-stream"))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     ended: BaseException | None = None
     try:
         async for batch in relay:
-            body = batch[0].to_bytes() if len(batch) == 1 else b"".join(chunk.to_bytes() for chunk in batch)
+            if events:
+                body = b"".join(b"data: " + chunk.to_bytes() + b"\n\n" for chunk in batch)
+            else:
+                body = batch[0].to_bytes() if len(batch) == 1 else b"".join(chunk.to_bytes() for chunk in batch)
             await send({"type": "http.response.body", "body": body, "more_body": True})
     except Exception as exc:  # the answer has started: it ends incomplete (the server drops the connection)
         ended = exc

@@ -361,6 +361,12 @@ class UIConfig(Frozen):
         return value
 
 
+class FilesConfig(Frozen):
+    """``/v1/files`` and ``/v1/batches`` (docs/files.md): the one provider that stores files and runs batches."""
+
+    provider: Annotated[str, Field(min_length=1)]
+
+
 class Settings(Frozen):
     master_key: SecretStr | None = None
     store: Annotated[str, Field(min_length=1)] = "sqlite:///wardgate.db"
@@ -399,6 +405,16 @@ class Settings(Frozen):
     alerts: list[AlertConfig] = Field(default_factory=list)
     mcp: MCPConfig | None = None  # unset: no /mcp routes, nothing assembled (docs/mcp.md)
     tool_policies: list[ToolPolicyConfig] = Field(default_factory=list)
+    files: FilesConfig | None = None  # unset: /v1/files and /v1/batches answer 404 (docs/files.md)
+
+    @model_validator(mode="after")
+    def _files_provider(self) -> Self:
+        if self.files is not None and self.files.provider not in self.providers:
+            raise ValueError(
+                f"files.provider: {self.files.provider!r} is not a configured provider; "
+                f"use one of: {', '.join(sorted(self.providers))}"
+            )
+        return self
 
     @field_validator("store")
     @classmethod

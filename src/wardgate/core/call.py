@@ -14,6 +14,7 @@ from wardgate.core.usage import Usage
 if TYPE_CHECKING:
     from wardgate.core.deployment import Deployment
     from wardgate.core.principal import Principal
+    from wardgate.core.realtime import RealtimeTurn
     from wardgate.core.upload import Upload
 
 END_USER_MAX = 256  # longer end-user ids are replaced by their hash: bounded, still distinct
@@ -31,6 +32,10 @@ Operation = Literal[
     "images",
     "image_edits",
     "image_variations",
+    "videos",
+    "realtime",
+    "batches",
+    "batch_output",
     "tools/call",
     "resources/read",
     "prompts/get",
@@ -139,6 +144,11 @@ class Call:
     tool: str | None = None
     fixed_cost_nanousd: int | None = None
     ledger_details: dict[str, Any] | None = None  # what the surface adds to the ledger row's details (MCP: server)
+    # files and batches (api/files.py): the one provider that holds the call's files (`files.provider`), which the
+    # router keeps to, and whether the usage is a batch's (priced with the batch discount); both set by the surface
+    provider: str | None = None
+    batch: bool = False
+    realtime: RealtimeTurn | None = None  # a Realtime response (api/realtime.py); its adapter awaits its usage
 
 
 def end_user_of(value: object) -> str | None:

@@ -25,11 +25,25 @@ class Usage:
     characters: int = 0  # text spoken (text-to-speech models billed per character)
     images: int = 0  # images generated, edited or varied
     image_kind: str | None = None  # "<size>/<quality>" of those images, which their price depends on
+    audio_input_tokens: int = 0  # of input_tokens, those that were audio (Realtime), priced at price.audio_input
+    audio_output_tokens: int = 0  # of output_tokens, those that were audio (Realtime), priced at price.audio_output
+    video_seconds: float = 0.0  # seconds of video generated
+    video_size: str | None = None  # "<width>x<height>" of that video, which its price depends on
 
     def media(self) -> dict[str, object]:
         """The non-token units of this usage that are not zero (for the ledger row's details)."""
         out: dict[str, object] = {}
-        for name in ("search_units", "audio_seconds", "characters", "images", "image_kind"):
+        for name in (
+            "search_units",
+            "audio_seconds",
+            "characters",
+            "images",
+            "image_kind",
+            "video_seconds",
+            "video_size",
+            "audio_input_tokens",
+            "audio_output_tokens",
+        ):
             value = getattr(self, name)
             if value:
                 out[name] = value

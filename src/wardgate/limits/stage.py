@@ -94,6 +94,10 @@ class LimitsStage:
     async def before(self, call: Call) -> Result | None:
         if not self.budgets and not self.rates:
             return None
+        if call.operation == "batch_output":  # spent upstream already: never refused, settled at its real cost
+            budgets, _ = self._applicable(call, call.model)
+            self.reservations[call.id] = Reservation(budgets=[(rule, key, window, 0) for rule, key, window in budgets])
+            return None
         try:
             return await self._admit(call)
         except StoreUnavailable:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from time import perf_counter
 from typing import IO, Any
 
@@ -17,9 +17,12 @@ import aiohttp
 import orjson
 
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
-from wardgate.core.errors import WardgateError
+from wardgate.core.errors import UpstreamError, WardgateError
+from wardgate.core.usage import Usage
+from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, upstream_errors
-from wardgate.usage.media import media_usage
+from wardgate.providers.streaming import read_stream
+from wardgate.usage.media import IMAGE_OPERATIONS, media_usage, streamed_media_usage
 
 ErrorOf = Callable[[aiohttp.ClientResponse, bytes], WardgateError]
 
@@ -56,6 +59,70 @@ async def _audio(response: aiohttp.ClientResponse, provider: str) -> AsyncIterat
         response.release()
 
 
+def _form(call: Call, body: dict[str, Any], handles: Sequence[IO[bytes]]) -> Any:
+    form = aiohttp.FormData(quote_fields=False)
+    for name, value in body.items():
+        for item in value if isinstance(value, list) else [value]:
+            key = name + "[]" if isinstance(value, list) else name
+            form.add_field(key, item if isinstance(item, str) else orjson.dumps(item).decode())
+    for upload, handle in zip(call.uploads, handles, strict=True):
+        form.add_field(upload.field, handle, filename=upload.filename, content_type=upload.content_type)
+    return form
+
+
+async def open_media_events(
+    call: Call,
+    http: UpstreamHTTP,
+    provider: str,
+    url: str,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    error_of: ErrorOf,
+) -> ChunkStream:
+    """A streamed transcription, image or speech (``stream: true``, ``stream_format: sse``): the provider's SSE
+    events relayed as they come (each chunk the event's JSON), its usage read from the event that carries it
+    (``transcript.text.done``, ``image_generation.completed``/``image_edit.completed``, ``speech.audio.done``)."""
+    with contextlib.ExitStack() as files:
+        if call.uploads:
+            handles = [files.enter_context(await asyncio.to_thread(open, u.path, "rb")) for u in call.uploads]
+            sent: Any = _form(call, body, handles)
+            sent_headers = {k: v for k, v in headers.items() if k != "content-type"}
+        else:
+            sent, sent_headers = orjson.dumps(body), dict(headers)
+        response = await http.open(call, provider, url, sent, sent_headers, error_of)
+    images: list[Usage] = []  # each completed image's usage: a stream of several is billed their sum
+
+    def on_event(event: SSEEvent, batch: list[Chunk]) -> None:
+        data = event.data
+        if not data or data == b"[DONE]":
+            return
+        if b'"usage"' in data or b"completed" in data:
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise UpstreamError(f"{provider}: the provider sent an event that is not JSON.") from exc
+            if isinstance(obj, dict):
+                kind = str(obj.get("type") or "")
+                if call.operation in IMAGE_OPERATIONS:
+                    if kind.endswith(".completed"):
+                        images.append(streamed_media_usage(call.operation, call.body, obj, 1) or Usage())
+                        call.usage = _summed(images)
+                elif isinstance(obj.get("usage"), dict):
+                    call.usage = streamed_media_usage(call.operation, call.body, obj, 0)
+        batch.append(Chunk(raw=data))
+
+    return read_stream(call, provider, response, SSEDecoder(), on_event)
+
+
+def _summed(images: list[Usage]) -> Usage:
+    total = Usage(images=len(images), image_kind=images[-1].image_kind)
+    for usage in images:
+        total.input_tokens += usage.input_tokens
+        total.output_tokens += usage.output_tokens
+        total.cached_tokens += usage.cached_tokens
+    return total
+
+
 async def send_media(
     call: Call,
     http: UpstreamHTTP,
@@ -68,15 +135,8 @@ async def send_media(
     started = perf_counter()
     with contextlib.ExitStack() as files:
         if call.uploads:
-            form = aiohttp.FormData(quote_fields=False)
-            for name, value in body.items():
-                for item in value if isinstance(value, list) else [value]:
-                    key = name + "[]" if isinstance(value, list) else name
-                    form.add_field(key, item if isinstance(item, str) else orjson.dumps(item).decode())
-            for upload in call.uploads:
-                handle: IO[bytes] = files.enter_context(await asyncio.to_thread(open, upload.path, "rb"))
-                form.add_field(upload.field, handle, filename=upload.filename, content_type=upload.content_type)
-            sent: Any = form
+            handles = [files.enter_context(await asyncio.to_thread(open, u.path, "rb")) for u in call.uploads]
+            sent: Any = _form(call, body, handles)
             sent_headers = {k: v for k, v in headers.items() if k != "content-type"}  # aiohttp sets the boundary
         else:
             sent, sent_headers = orjson.dumps(body), dict(headers)

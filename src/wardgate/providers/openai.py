@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -18,9 +19,10 @@ from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamError, WardgateError
 from wardgate.core.usage import Usage
 from wardgate.providers import registry
+from wardgate.providers.files import FileHost
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
-from wardgate.providers.media import open_speech, send_media
+from wardgate.providers.media import open_media_events, open_speech, send_media
 from wardgate.providers.presets import (
     AUDIO,
     CHAT,
@@ -47,8 +49,9 @@ _PATHS = {
     "images": "/images/generations",
     "image_edits": "/images/edits",
     "image_variations": "/images/variations",
+    "videos": "/videos",
 }
-MEDIA = AUDIO | IMAGES
+MEDIA = AUDIO | IMAGES | {"videos"}
 _USAGE_MARKS = (b'"usage":{', b'"usage": {')
 
 
@@ -118,6 +121,10 @@ class OpenAIAdapter:
     def url(self, call: Call) -> str:
         return self.base_url + _PATHS[call.operation]
 
+    def file_host(self) -> FileHost:
+        """This provider as the holder of files and batches (``files.provider``)."""
+        return FileHost(self.name, self.http, self.base_url, self.headers, self.error)
+
     def wire_body(self, call: Call) -> dict[str, Any]:
         assert call.deployment is not None
         body = dict(call.body)
@@ -126,7 +133,19 @@ class OpenAIAdapter:
             strip_anthropic_hints(body)
         return body
 
+    def realtime_url(self, upstream_model: str) -> str:
+        """The provider's Realtime WebSocket for a model (``wss://…/v1/realtime?model=…``)."""
+        base = "ws" + self.base_url[4:] if self.base_url.startswith("http") else self.base_url
+        return f"{base}/realtime?model={quote(upstream_model, safe='')}"
+
     async def send(self, call: Call) -> Result:
+        if call.realtime is not None:  # one Realtime response: admitted here, answered by its response.done
+            call.usage = await call.realtime.run()
+            return Result.of({"object": "realtime.response", "usage": call.usage.to_openai()})
+        if call.operation == "batches":
+            return await self.file_host().create_batch(call)
+        if call.operation == "batch_output":
+            return await self.file_host().meter_output(call)
         if call.operation in MEDIA:
             wire = self.wire_body(call)
             return await send_media(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
@@ -140,9 +159,12 @@ class OpenAIAdapter:
 
     async def open_stream(self, call: Call) -> ChunkStream:
         assert call.deployment is not None
-        if call.operation == "speech":
+        if call.operation == "speech" and call.body.get("stream_format") != "sse":
             wire = self.wire_body(call)
             return await open_speech(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
+        if call.operation in MEDIA:  # streamed transcriptions, images, speech as SSE
+            wire = self.wire_body(call)
+            return await open_media_events(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
         body = self.wire_body(call)
         options = body.get("stream_options")
         client_wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))

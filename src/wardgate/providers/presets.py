@@ -15,9 +15,11 @@ MODERATIONS = "moderations"
 RERANK = "rerank"  # Cohere's shape at <base_url>/rerank (Jina, vLLM, Together, Infinity)
 AUDIO = frozenset({"transcriptions", "translations", "speech"})
 IMAGES = frozenset({"images", "image_edits", "image_variations"})
+BATCHES = frozenset({"batches", "batch_output"})  # /v1/files and /v1/batches (files.provider)
 OPERATION_ORDER = (
     CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, RERANK,
-    "transcriptions", "translations", "speech", "images", "image_edits", "image_variations",
+    "transcriptions", "translations", "speech", "images", "image_edits", "image_variations", "videos", "realtime",
+    "batches", "batch_output",
 )  # fmt: skip
 
 
@@ -43,7 +45,10 @@ PRESETS: dict[str, Preset] = {
             "openai",
             "OpenAI",
             "https://api.openai.com/v1",
-            operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS) | AUDIO | IMAGES,
+            operations=_ops(CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, "videos", "realtime")
+            | AUDIO
+            | IMAGES
+            | BATCHES,
         ),
         Preset(
             "groq",

@@ -29,7 +29,13 @@ import orjson
 
 from wardgate.config.routing import RETRYABLE, FailureKind
 from wardgate.core.call import Call, ChunkStream, Result
-from wardgate.core.errors import UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable, WardgateError
+from wardgate.core.errors import (
+    UnsupportedOperation,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    WardgateError,
+)
 from wardgate.core.relay import Relay
 from wardgate.routing.canary import BREAKER_OPEN
 from wardgate.routing.retry import DEADLINE, STALLED, failure_kind, is_refusal, retry_after, retry_delay
@@ -71,6 +77,8 @@ class Executor:
             route.counters.calls += 1
             route.counters.attempts += 1
             adapter = single.target.deployment.adapter
+            if call.provider is not None and single.target.deployment.provider != call.provider:
+                raise _not_on(call)
             began = perf_counter()
             if call.trace is not None:  # telemetry configured: the attempt's span
                 call.trace.attempt(call, single.target.deployment)
@@ -119,6 +127,8 @@ class Executor:
         try:
             for candidate_owner, candidate in self._candidates(call, route, choice, now):
                 if candidate.name in tried or not candidate.deployment.adapter.supports(call.operation):
+                    continue
+                if call.provider is not None and candidate.deployment.provider != call.provider:
                     continue
                 tried.add(candidate.name)
                 retry = 0
@@ -175,6 +185,8 @@ class Executor:
             counters.exhausted += 1
             if last_error is not None:
                 raise last_error
+            if not tried and call.provider is not None:
+                raise _not_on(call)
             raise _unavailable(route, cooling, state.clock())
         finally:
             call.route, header = route.decided(
@@ -326,6 +338,13 @@ def _log_stream_failure(call: Call, deployment: str, began: float) -> Callable[[
 
 def _kind_of(exc: WardgateError, stream: bool) -> FailureKind | None:
     return failure_kind(exc, before_first_chunk=stream)
+
+
+def _not_on(call: Call) -> WardgateError:
+    return UnsupportedOperation(
+        f"The model `{call.model}` has no deployment on the provider that holds this call's files ({call.provider}).",
+        param="model",
+    )
 
 
 def _deadline(route: Route, attempts: int) -> UpstreamTimeout:

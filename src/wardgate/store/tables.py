@@ -315,6 +315,19 @@ responses = Table(
     Index("ix_responses_owner", "owner"),
 )
 
+provider_objects = Table(  # files and batches a provider holds, by owner (api/files.py); the id is the provider's
+    "provider_objects",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "file" | "batch"
+    Column("owner", String(200), nullable=False),
+    Column("provider", String(200), nullable=False),
+    Column("model", String(200), nullable=True),  # a batch file's (and its batch's) one public model
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("settled_at", DateTime(timezone=True), nullable=True),  # a batch whose output was metered (or claimed)
+    Index("ix_provider_objects_owner", "owner", "kind"),
+)
+
 alert_events = Table(  # one row per (alert, series, window) that fired; the unique key makes replicas fire once
     "alert_events",
     metadata,

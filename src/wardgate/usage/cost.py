@@ -33,6 +33,6 @@ def cost_function(settings: Settings) -> CostOf:
         price = prices.get(call.deployment.name)
         if price is None:
             return 0  # unpriced model: tokens are still counted; the ledger shows cost 0
-        return to_nanousd(cost(call.usage, price, batch=False))
+        return to_nanousd(cost(call.usage, price, batch=call.batch))
 
     return cost_of

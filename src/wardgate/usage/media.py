@@ -54,6 +54,8 @@ def media_usage(operation: str, request: Mapping[str, Any], raw: bytes, content_
         usage = Usage()
         usage.characters = len(text) if isinstance(text, str) else 0
         return usage
+    if operation == "videos":
+        return video_usage(request, answer)
     if operation in IMAGE_OPERATIONS:
         if answer is None:
             return None
@@ -71,3 +73,41 @@ def image_kind(request: Mapping[str, Any], answer: Mapping[str, Any] | None = No
     size = source.get("size") or request.get("size") or DEFAULT_IMAGE_SIZE
     quality = source.get("quality") or request.get("quality") or DEFAULT_QUALITY
     return f"{str(size)[:32]}/{str(quality)[:32]}"
+
+
+DEFAULT_VIDEO_SECONDS = "4"  # OpenAI's defaults when a video request names none
+DEFAULT_VIDEO_SIZE = "720x1280"
+
+
+def video_usage(request: Mapping[str, Any], answer: Mapping[str, Any] | None) -> Usage:
+    """Seconds of video of a size: what the provider's video job says, else what was asked, else the defaults."""
+    source: Mapping[str, Any] = answer or {}
+    seconds = source.get("seconds") or request.get("seconds") or DEFAULT_VIDEO_SECONDS
+    size = source.get("size") or request.get("size") or DEFAULT_VIDEO_SIZE
+    usage = Usage()
+    try:
+        usage.video_seconds = max(float(seconds), 0.0)
+    except (TypeError, ValueError):
+        usage.video_seconds = float(DEFAULT_VIDEO_SECONDS)
+    usage.video_size = str(size)[:32]
+    return usage
+
+
+def streamed_media_usage(
+    operation: str, request: Mapping[str, Any], event: Mapping[str, Any], images: int
+) -> Usage | None:
+    """The usage of a streamed media call from the event that carries it: the transcript's or the speech's ``usage``
+    (tokens, or seconds), or for images the count completed so far of their size and quality, plus the tokens."""
+    if operation in IMAGE_OPERATIONS:
+        usage = _tokens(event.get("usage"))
+        usage.images = images
+        usage.image_kind = image_kind(request, event)
+        return usage
+    if operation == "speech":
+        usage = _tokens(event.get("usage"))
+        text = request.get("input")
+        usage.characters = len(text) if isinstance(text, str) else 0
+        return usage
+    if not isinstance(event.get("usage"), dict):
+        return None
+    return _tokens(event["usage"])

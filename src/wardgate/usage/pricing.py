@@ -70,6 +70,16 @@ class Price:
     audio_minute: Decimal | None = None  # USD per minute of audio transcribed or translated
     characters: Decimal | None = None  # USD per 1M characters of speech synthesised
     images: tuple[tuple[str, Decimal], ...] = ()  # USD per image by "<size>/<quality>", "<size>" or "default"
+    video_seconds: tuple[tuple[str, Decimal], ...] = ()  # USD per second of video by "<size>" or "default"
+    audio_input: Decimal | None = None  # USD per 1M audio input tokens (Realtime); None: as text input
+    audio_output: Decimal | None = None  # USD per 1M audio output tokens (Realtime); None: as text output
+
+    def video_price(self, size: str | None) -> Decimal | None:
+        table = dict(self.video_seconds)
+        for key in [size, "default"]:
+            if key in table:
+                return table[key]
+        return None
 
     def image_price(self, kind: str | None) -> Decimal | None:
         """The price of one image of ``kind`` ("<size>/<quality>"): that exact kind, else its size, else default."""
@@ -94,6 +104,9 @@ class Price:
             audio_minute=config.audio_minute,
             characters=config.characters,
             images=tuple(sorted(config.images.items())),
+            video_seconds=tuple(sorted(config.video_seconds.items())),
+            audio_input=config.audio_input,
+            audio_output=config.audio_output,
             tiers=tuple(
                 PriceTier(t.above_input_tokens, t.input, t.output, t.cached_input, t.cache_write, t.reasoning)
                 for t in config.tiers
@@ -144,6 +157,14 @@ def cost(usage: Usage, price: Price, *, batch: bool = False) -> Decimal:
             per_image = price.image_price(usage.image_kind)
             if per_image is not None:
                 total += usage.images * per_image
+        if usage.audio_input_tokens > 0 and price.audio_input is not None:  # uncached audio at the audio rate
+            total += min(usage.audio_input_tokens, uncached) * (price.audio_input - input_rate) / PER_MILLION
+        if usage.audio_output_tokens > 0 and price.audio_output is not None:
+            total += min(usage.audio_output_tokens, answered) * (price.audio_output - output_rate) / PER_MILLION
+        if usage.video_seconds > 0:
+            per_second = price.video_price(usage.video_size)
+            if per_second is not None:
+                total += Decimal(str(usage.video_seconds)) * per_second
         if batch and price.batch_discount is not None:
             total *= 1 - price.batch_discount
         return total
@@ -185,6 +206,9 @@ class PriceConfig(BaseModel):
     audio_minute: NonNegative | None = None  # USD per minute of audio (transcriptions, translations)
     characters: NonNegative | None = None  # USD per 1M characters (text-to-speech)
     images: dict[str, NonNegative] = Field(default_factory=dict)  # USD per image by "<size>/<quality>" or "<size>"
+    video_seconds: dict[str, NonNegative] = Field(default_factory=dict)  # USD per second of video by "<size>"
+    audio_input: NonNegative | None = None  # USD per 1M audio input tokens (Realtime)
+    audio_output: NonNegative | None = None  # USD per 1M audio output tokens (Realtime)
 
     @model_validator(mode="after")
     def _tiers_ascending(self) -> PriceConfig:
