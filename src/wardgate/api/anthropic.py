@@ -59,7 +59,7 @@ class AnthropicSurface:
         except WardgateError as exc:
             await _send_error(send, exc, request_id, _id_headers(request_id, client_id))
             return
-        watch = DisconnectWatch(receive)
+        watch = DisconnectWatch(receive, scope)
         call: Call | None = None
         try:
             body = to_canonical(_parse(raw))

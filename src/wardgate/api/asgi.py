@@ -22,6 +22,22 @@ class Disconnected(Exception):
     """The client went away before its body was read."""
 
 
+DISCONNECT = "wardgate.disconnect"  # scope key of the server's DisconnectSlot (server/protocol.py)
+
+
+class DisconnectSlot:
+    """Where the request's handler leaves what to call if the client goes away before the response is complete.
+
+    Wardgate's own server puts one in each request's scope and calls it from the connection's ``connection_lost``: a
+    plain callback, where an app on another ASGI server needs a task per request that waits on ``receive()``.
+    """
+
+    __slots__ = ("callback",)
+
+    def __init__(self) -> None:
+        self.callback: Callable[[], None] | None = None
+
+
 async def read_body(receive: Receive, limit: int, content_length: int | None) -> bytes:
     if content_length is not None and content_length > limit:
         raise PayloadTooLarge(f"The request body is {content_length} bytes; this gateway accepts at most {limit}.")

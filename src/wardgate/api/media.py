@@ -155,7 +155,7 @@ class MediaSurface:
         except WardgateError as exc:
             await send_error(send, exc, id_headers(request_id, client_id))
             return
-        watch = DisconnectWatch(receive)
+        watch = DisconnectWatch(receive, scope)
         call: Call | None = None
         try:
             model = check(operation, body, form)

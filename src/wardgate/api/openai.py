@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from wardgate.api import validate
-from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error, send_json
+from wardgate.api.asgi import (
+    DISCONNECT,
+    Disconnected,
+    DisconnectSlot,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    send_bytes,
+    send_error,
+    send_json,
+)
 from wardgate.api.body import parse_object
 from wardgate.api.models import model_object
 from wardgate.core.call import CacheOptions, Call, Operation, Result, end_user_of
@@ -140,7 +151,7 @@ class OpenAISurface:
         except WardgateError as exc:
             await send_error(send, exc, id_headers(request_id, client_id))
             return
-        watch = DisconnectWatch(receive)
+        watch = DisconnectWatch(receive, scope)
         call: Call | None = None
         try:
             body = _parse(raw)
@@ -267,29 +278,42 @@ async def _send_stream(send: Send, call: Call, result: Result, watch: Disconnect
 class DisconnectWatch:
     """Cancels the request's task when the client goes away, which cancels the upstream request with it.
 
-    ``done`` is set just before the last message is sent: uvicorn reports a disconnect once the response is
-    complete, and that one must not cancel anything.
+    On Wardgate's server the connection tells the scope's ``DisconnectSlot``; on another ASGI server a task waits on
+    ``receive()`` for ``http.disconnect``. ``done`` is set just before the last message is sent: uvicorn reports a
+    disconnect once the response is complete, and that one must not cancel anything.
     """
 
-    __slots__ = ("_task", "_watcher", "disconnected", "done")
+    __slots__ = ("_slot", "_task", "_watcher", "disconnected", "done")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, scope: Scope) -> None:
         self.done = False
         self.disconnected = False
         self._task = asyncio.current_task()
-        self._watcher = asyncio.ensure_future(self._watch(receive))
+        self._slot: DisconnectSlot | None = scope.get(DISCONNECT)
+        self._watcher: asyncio.Future[None] | None = None
+        if self._slot is not None:
+            self._slot.callback = self._gone
+        else:
+            self._watcher = asyncio.ensure_future(self._watch(receive))
+
+    def _gone(self) -> None:
+        if not self.done and self._task is not None:
+            self.disconnected = True
+            self._task.cancel()
 
     async def _watch(self, receive: Receive) -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                if not self.done and self._task is not None:
-                    self.disconnected = True
-                    self._task.cancel()
+                self._gone()
                 return
 
     def close(self) -> None:
-        self._watcher.cancel()
+        if self._slot is not None:
+            if self._slot.callback == self._gone:
+                self._slot.callback = None
+        elif self._watcher is not None:
+            self._watcher.cancel()
 
 
 def uncancel() -> None:

@@ -79,7 +79,7 @@ class ResponsesSurface:
         except WardgateError as exc:
             await send_error(send, exc, id_headers(request_id, client_id))
             return
-        watch = DisconnectWatch(receive)
+        watch = DisconnectWatch(receive, scope)
         call: Call | None = None
         try:
             body = parse_object(raw, "We could not parse the JSON body of your request.")

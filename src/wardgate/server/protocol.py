@@ -17,6 +17,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from wardgate.api.asgi import DISCONNECT, DisconnectSlot
 from wardgate.core.errors import InvalidRequest, WardgateError
 from wardgate.server.cork import CorkedTransport
 from wardgate.server.drain import Drain
@@ -77,7 +78,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.forget(self)
+        cycle = self.cycle
         super().connection_lost(exc)
+        if cycle is not None and not cycle.response_complete:
+            slot = cycle.scope.get(DISCONNECT)
+            if isinstance(slot, DisconnectSlot) and slot.callback is not None:
+                callback, slot.callback = slot.callback, None
+                callback()
 
     def shutdown(self) -> None:
         """uvicorn's shutdown has begun (SIGTERM): the first connection told arms the worker's drain deadline."""
@@ -126,6 +133,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._header_bytes = 0
         self._header_count = 0
+        self.scope[DISCONNECT] = DisconnectSlot()  # type: ignore[literal-required]
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
