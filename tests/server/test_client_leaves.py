@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from tests.fakes.openai import FakeOpenAI
 from tests.server.serve import Served
@@ -73,3 +74,12 @@ async def test_answers_on_a_kept_alive_connection_are_whole(served: Served, fake
             else:
                 assert answer.json()["object"] == "chat.completion"
     assert fake.disconnects == 0
+
+
+async def test_a_websocket_upgrade_loads_the_websocket_protocol_on_first_use(served: Served) -> None:
+    """The server imports its WebSocket protocol at the first upgrade (server/run.py), not in every worker."""
+    url = served.root.replace("http", "ws", 1) + "/v1/realtime?model=nope"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(url, additional_headers=AUTH):
+            pass
+    assert refused.value.response.status_code == 404

@@ -34,6 +34,16 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
+def websocket_protocol(*args: Any, **kwargs: Any) -> asyncio.Protocol:
+    """uvicorn's own choice of WebSocket protocol (``ws: auto``), imported at the first upgrade (``/v1/realtime``):
+    the websockets library costs every worker about 4 MB of RSS, and most gateways never see an upgrade."""
+    from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+
+    if AutoWebSocketsProtocol is None:  # neither websockets nor wsproto: a dependency of wardgate, so not expected
+        raise RuntimeError("no WebSocket library is installed")
+    return AutoWebSocketsProtocol(*args, **kwargs)
+
+
 def log_config(level: str, access_log: bool) -> dict[str, Any]:
     """One handler on stderr for every logger; ``level`` for ours and uvicorn's, and the access log (when on) at
     INFO whatever the level, since the config asked for it."""
@@ -113,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         loop="uvloop",
         http=protocol,
+        ws=cast(Any, websocket_protocol),
         lifespan="on",
         backlog=BACKLOG,
         access_log=False,
