@@ -149,7 +149,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def measure(url: str, repeats: int) -> None:
+def measure(url: str, repeats: int, only: str | None = None) -> None:
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "wardgate.yaml"
@@ -174,6 +174,8 @@ def measure(url: str, repeats: int) -> None:
             headers = {"authorization": f"Bearer {MASTER}"}
             with httpx.Client(base_url=root, headers=headers, timeout=120) as client:
                 for label, query in QUERIES.items():
+                    if only is not None and only not in label:
+                        continue
                     interval = "" if "interval=" in query else "&interval=hour"
                     path = f"/admin/v1/analytics?{query}{interval}&from={START}&to={END}"
                     times, size = [], 0
@@ -203,6 +205,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--no-seed", action="store_true", help="time the queries on the rows already there")
+    parser.add_argument("--only", help="time only the queries whose label contains this")
     args = parser.parse_args()
     if args.store == "postgresql":
         args.store = f"postgresql://postgres@127.0.0.1:5432/{PG_DATABASE}"
@@ -210,7 +213,7 @@ def main() -> None:
             asyncio.run(_recreate_database())
     if not args.no_seed:
         asyncio.run(seed(args.store, args.rows))
-    measure(args.store, args.repeats)
+    measure(args.store, args.repeats, args.only)
 
 
 if __name__ == "__main__":

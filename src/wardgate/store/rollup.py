@@ -121,7 +121,11 @@ def _hour_sql(dialect: str) -> Any:
     return cast(func.strftime("%s", ts), Integer) // 3600
 
 
-def _bucket_sql(column: Any) -> Any:
+def _bucket_sql(column: Any, dialect: str) -> Any:
+    if dialect == "postgresql":  # the number of bounds below the value: width_bucket over them, in C
+        from sqlalchemy.dialects.postgresql import array
+
+        return func.least(func.width_bucket(column - 1, array(list(BOUNDS))), _LAST)
     whens = [(column <= bound, literal(i)) for i, bound in enumerate(BOUNDS[:-1])]
     return case(*whens, else_=literal(_LAST))
 
@@ -138,8 +142,8 @@ def backfill_statements(dialect: str) -> list[Any]:
         c.cached_tokens,
         c.reasoning_tokens,
         c.cost_nanousd,
-        case((c.latency_ms.is_(None), literal(-1)), else_=_bucket_sql(c.latency_ms)).label("lat_b"),
-        case((c.ttft_ms.is_(None), literal(-1)), else_=_bucket_sql(c.ttft_ms)).label("ttft_b"),
+        case((c.latency_ms.is_(None), literal(-1)), else_=_bucket_sql(c.latency_ms, dialect)).label("lat_b"),
+        case((c.ttft_ms.is_(None), literal(-1)), else_=_bucket_sql(c.ttft_ms, dialect)).label("ttft_b"),
     ).subquery("ledger")
     r = inner.c
     statements = []
