@@ -53,7 +53,7 @@ SELECT setseed(0.15);
 INSERT INTO usage_events (request_id, ts, principal_kind, principal_id, project_id, team_id, user_id, key_id, surface,
   operation, model, deployment, provider, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
   reasoning_tokens, cost_nanousd, latency_ms, ttft_ms, status, cache_hit, stream, billable)
-SELECT 'bench-' || g, TIMESTAMPTZ '2026-10-01 00:00:00+00' + (g * (:span / :rows)) * INTERVAL '1 second',
+SELECT 'bench-' || g, TIMESTAMPTZ '2026-10-01 00:00:00+00' + (g * (CAST(:span AS float8) / :rows)) * INTERVAL '1 second',
   'key', 'k' || k, 'p' || (k % 8), 't' || (k % 8), 'u' || (k % 200), 'k' || k,
   CASE WHEN m < 4 THEN 'openai' ELSE 'anthropic' END, CASE WHEN e THEN 'embeddings' ELSE 'chat' END,
   'model-' || m, 'model-' || m || '-' || (g % 2), 'provider-' || m, tin, tout, 0, 0, 0,
@@ -68,7 +68,13 @@ FROM (SELECT g, (random() * 399)::int AS k, (random() * 5)::int AS m, random() <
 """
 
 _SQLITE_SEED = """
-WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :rows)
+WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :rows),
+s AS MATERIALIZED (  -- each random value drawn once a row (a flattened subquery would draw it again at every use)
+  SELECT n, abs(random()) % 400 AS k, abs(random()) % 6 AS m, abs(random()) % 10 = 0 AS e,
+    abs(random()) % 4000 + 1 AS tin, abs(random()) % 800 AS tout,
+    50 + (abs(random()) % 19950) * (abs(random()) % 1000) / 1000 AS lat,
+    abs(random()) % 1000 AS err, abs(random()) % 20 = 0 AS hit
+  FROM g)
 INSERT INTO usage_events (request_id, ts, principal_kind, principal_id, project_id, team_id, user_id, key_id, surface,
   operation, model, deployment, provider, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
   reasoning_tokens, cost_nanousd, latency_ms, ttft_ms, status, cache_hit, stream, billable)
@@ -79,11 +85,7 @@ SELECT 'bench-' || n, strftime('%Y-%m-%d %H:%M:%f', 1790812800 + n * (:span * 1.
   (tin * (m + 1) * 150 + tout * (m + 1) * 600), lat, CASE WHEN NOT e THEN 20 + (lat % 1980) END,
   CASE WHEN err < 10 THEN 429 WHEN err < 20 THEN 500 WHEN err < 30 THEN 502 ELSE 200 END,
   hit, NOT e, 1
-FROM (SELECT n, abs(random()) % 400 AS k, abs(random()) % 6 AS m, abs(random()) % 10 = 0 AS e,
-        abs(random()) % 4000 + 1 AS tin, abs(random()) % 800 AS tout,
-        50 + (abs(random()) % 19950) * (abs(random()) % 1000) / 1000 AS lat,
-        abs(random()) % 1000 AS err, abs(random()) % 20 = 0 AS hit
-      FROM g) AS s
+FROM s
 """
 
 
