@@ -53,7 +53,8 @@ SELECT setseed(0.15);
 INSERT INTO usage_events (request_id, ts, principal_kind, principal_id, project_id, team_id, user_id, key_id, surface,
   operation, model, deployment, provider, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
   reasoning_tokens, cost_nanousd, latency_ms, ttft_ms, status, cache_hit, stream, billable)
-SELECT 'bench-' || g, TIMESTAMPTZ '2026-10-01 00:00:00+00' + (g * (CAST(:span AS float8) / :rows)) * INTERVAL '1 second',
+SELECT 'bench-' || g,
+  TIMESTAMPTZ '2026-10-01 00:00:00+00' + (g * (CAST(:span AS float8) / :rows)) * INTERVAL '1 second',
   'key', 'k' || k, 'p' || (k % 8), 't' || (k % 8), 'u' || (k % 200), 'k' || k,
   CASE WHEN m < 4 THEN 'openai' ELSE 'anthropic' END, CASE WHEN e THEN 'embeddings' ELSE 'chat' END,
   'model-' || m, 'model-' || m || '-' || (g % 2), 'provider-' || m, tin, tout, 0, 0, 0,
