@@ -20,6 +20,8 @@ WEEKS_BACK = 4  # the same weekday and hour of the previous 4 weeks …
 NEIGHBOURS = 2  # … and the 2 windows before and after each
 MIN_HISTORY = 5  # fewer baseline windows with data: no verdict (a new deployment has no history to compare with)
 MAD_TO_SIGMA = 1.4826
+SHORT_S = 60  # the short window every seasonal alert also evaluates …
+SHORT_FACTOR = 4 / 3  # … at a higher score (sensitivity × this): its noisier windows are looked at 5 times as often
 MAD_FLOOR_SHARE = 0.2  # the spread is taken as at least 20 % of the median (and at least `floor`)
 
 
@@ -31,6 +33,11 @@ class Verdict:
     score: float | None = None
 
 
+def windows(window_s: int) -> list[tuple[int, float]]:
+    """(window, score factor) a seasonal alert looks at: its own, and the last ``SHORT_S`` when that is shorter."""
+    return [(window_s, 1.0), (SHORT_S, SHORT_FACTOR)] if window_s > SHORT_S else [(window_s, 1.0)]
+
+
 def baseline_offsets(window_s: int) -> list[int]:
     """Seconds back from the window's start of each baseline window."""
     return sorted(
@@ -39,7 +46,12 @@ def baseline_offsets(window_s: int) -> list[int]:
 
 
 def seasonal(
-    detector: SeasonalDetector, value: float, history: list[float], floor: float, trials: float | None = None
+    detector: SeasonalDetector,
+    value: float,
+    history: list[float],
+    floor: float,
+    trials: float | None = None,
+    factor: float = 1.0,
 ) -> Verdict:
     """Upward anomalies only: spend, errors and latency alert when they rise. ``trials``: for a rate (errors per
     request), the window's request count: the spread is then at least the counting noise of the expected errors
@@ -52,7 +64,7 @@ def seasonal(
     if trials:
         spread = max(spread, (sqrt(center * trials) + 1) / trials)
     score = (value - center) / spread
-    return Verdict(score > detector.sensitivity, value, center, score)
+    return Verdict(score > detector.sensitivity * factor, value, center, score)
 
 
 def threshold(detector: ThresholdDetector, value: float) -> Verdict:

@@ -102,25 +102,24 @@ class AlertRunner:
 
     async def _evaluate(self, alert: AlertConfig, now: float) -> list[Fired]:
         end = datetime.fromtimestamp(now, UTC)
-        start = end - timedelta(seconds=alert.window_s)
-        current = await signals.window_values(self.engine, alert, start, end, self.models)
         detector = alert.detector
-        histories: dict[str, list[float]] = {}
+        verdicts: dict[str, detectors.Verdict] = {}
         if isinstance(detector, SeasonalDetector):
-            for offset in detectors.baseline_offsets(alert.window_s):
-                back = timedelta(seconds=offset)
-                past = await signals.window_values(self.engine, alert, start - back, end - back, self.models)
-                for series in current:
-                    if series in past:
-                        histories.setdefault(series, []).append(past[series])
+            # the alert's window, and its last minute: a sharp rise fires within a tick or two of its start,
+            # a slow or thin one (a few errors more than usual) once the whole window shows it
+            for window_s, factor in detectors.windows(alert.window_s):
+                for series, verdict in (await self._seasonal(alert, detector, end, window_s, factor)).items():
+                    kept = verdicts.get(series)
+                    if kept is None or (verdict.firing and not kept.firing):
+                        verdicts[series] = verdict
+        else:
+            current = await signals.window_values(
+                self.engine, alert, end - timedelta(seconds=alert.window_s), end, self.models
+            )
+            verdicts = {series: detectors.threshold(detector, value) for series, value in current.items()}
         bucket = int(now // alert.window_s)
         out = []
-        for series, value in sorted(current.items()):
-            if isinstance(detector, SeasonalDetector):
-                floor = signals.FLOORS[alert.signal]
-                verdict = detectors.seasonal(detector, value, histories.get(series, []), floor)
-            else:
-                verdict = detectors.threshold(detector, value)
+        for series, verdict in sorted(verdicts.items()):
             if verdict.firing:
                 record = await self._record(alert, series, bucket, verdict, end)
                 if record is not None:
@@ -130,6 +129,25 @@ class AlertRunner:
                             await self._throttle(alert, alert.action, series)
                         await self._notify(alert, series, verdict, end)
         return out
+
+    async def _seasonal(
+        self, alert: AlertConfig, detector: SeasonalDetector, end: datetime, window_s: int, factor: float
+    ) -> dict[str, detectors.Verdict]:
+        start = end - timedelta(seconds=window_s)
+        trials: dict[str, float] = {}
+        current = await signals.window_values(self.engine, alert, start, end, self.models, trials)
+        histories: dict[str, list[float]] = {}
+        for offset in detectors.baseline_offsets(window_s):
+            back = timedelta(seconds=offset)
+            past = await signals.window_values(self.engine, alert, start - back, end - back, self.models)
+            for series in current:
+                if series in past:
+                    histories.setdefault(series, []).append(past[series])
+        floor = signals.floor(alert.signal, window_s)
+        return {
+            series: detectors.seasonal(detector, value, histories.get(series, []), floor, trials.get(series), factor)
+            for series, value in current.items()
+        }
 
     async def _record(
         self, alert: AlertConfig, series: str, bucket: int, verdict: detectors.Verdict, at: datetime

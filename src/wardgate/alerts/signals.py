@@ -25,7 +25,10 @@ SCOPE_COLUMNS: dict[str, Any] = {
     "model": c.model,
 }
 GLOBAL = ""  # the series of an alert without a scope
-# the smallest spread a seasonal score divides by, in the signal's unit: below it, a wobble is not an incident
+# the smallest spread a seasonal score divides by, in the signal's unit (the sums' per FLOOR_WINDOW_S): below it, a
+# wobble is not an incident
+FLOOR_WINDOW_S = 300
+SUMMED = frozenset({"spend_usd", "requests", "tokens", "guard_blocks"})  # scale with the window; rates and p95s do not
 FLOORS = {
     "spend_usd": 0.01,
     "requests": 5.0,
@@ -35,6 +38,12 @@ FLOORS = {
     "latency_p95": 50.0,
     "guard_blocks": 2.0,
 }
+
+
+def floor(signal: str, window_s: int) -> float:
+    return FLOORS[signal] * (window_s / FLOOR_WINDOW_S if signal in SUMMED else 1.0)
+
+
 _P95 = {"ttft_p95": c.ttft_ms, "latency_p95": c.latency_ms}
 
 
@@ -53,9 +62,15 @@ def _value_columns(signal: str) -> list[Any]:
 
 
 async def window_values(
-    engine: AsyncEngine, alert: AlertConfig, start: datetime, end: datetime, models: frozenset[str]
+    engine: AsyncEngine,
+    alert: AlertConfig,
+    start: datetime,
+    end: datetime,
+    models: frozenset[str],
+    trials: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Series → the signal's value over [start, end). A series with no rows has no value (absent)."""
+    """Series → the signal's value over [start, end). A series with no rows has no value (absent). ``trials``, for
+    ``error_rate``: filled with each series' request count (the detector's counting noise)."""
     column = SCOPE_COLUMNS.get(alert.scope)
     keys = [column.label("series")] if column is not None else []
     query: Any
@@ -90,6 +105,8 @@ async def window_values(
         if alert.signal == "error_rate":
             if row["v"]:
                 out[_series(row, keys)] = float(row["errors"] or 0) / float(row["v"])
+                if trials is not None:
+                    trials[_series(row, keys)] = float(row["v"])
         elif alert.signal == "spend_usd":
             out[_series(row, keys)] = int(row["v"]) / 1e9
         else:

@@ -1,8 +1,9 @@
 """Analytics over the ledger (``GET /admin/v1/analytics``): metrics grouped by ledger dimensions and time buckets.
 
-One SQL aggregate for the sums (the same rows, the same integers the ledger holds: spend and tokens agree with it to
-the token and the nano-dollar); p95s are ``percentile_disc(0.95)`` on PostgreSQL, and the same nearest-rank value
-computed from the fetched latencies on SQLite (bounded by ``MAX_P95_ROWS``).
+The hourly roll-ups answer whenever one holds every dimension asked for (``analytics_rollup.py``). Otherwise one SQL
+aggregate over the ledger rows for the sums (the same rows, the same integers the ledger holds: spend and tokens agree
+with it to the token and the nano-dollar); p95s are ``percentile_disc(0.95)`` on PostgreSQL, and the same nearest-rank
+value computed from the fetched latencies on SQLite (bounded by ``MAX_P95_ROWS``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wardgate.store.analytics_rollup import from_rollup, rollup_for
 from wardgate.store.tables import usage_events
 
 c = usage_events.c
@@ -75,7 +77,14 @@ async def analytics(
     project_ids: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per (bucket, group): ``bucket`` (when an interval is asked for), the dimensions, then the metrics.
-    Every ledger row counts (refused calls carry no tokens or cost, so the sums equal the billable ones)."""
+    Every ledger row counts (refused calls carry no tokens or cost, so the sums equal the billable ones). When a
+    roll-up holds every dimension asked for, it answers (``analytics_rollup.py``: p95s from its histograms)."""
+    table = rollup_for(group_by)
+    if table is not None:
+        async with engine.connect() as conn:
+            return await from_rollup(
+                conn, table, metrics, group_by, interval, start=start, end=end, project_ids=project_ids
+            )
     keys: list[Any] = []
     if interval != "none":
         keys.append(_bucket(engine, interval).label("bucket"))

@@ -17,9 +17,10 @@ from typing import Any, Literal
 
 import orjson
 from sqlalchemy import BigInteger, Column, Integer, String, case, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wardgate.store.driver_insert import DriverInsert
+from wardgate.store.rollup import add_events
 from wardgate.store.tables import projects, usage_events
 
 GroupKey = Literal[
@@ -175,7 +176,24 @@ async def insert_events(engine: AsyncEngine, events: Sequence[UsageEvent]) -> No
     if not events:
         return
     async with engine.begin() as conn:
-        await _INSERT.execute(conn, [_ROW(e) for e in events])
+        fresh = await _unwritten(conn, events)
+        await _INSERT.execute(conn, [_ROW(e) for e in fresh])
+        await add_events(conn, fresh)  # the hourly roll-ups, in the same transaction (store/rollup.py)
+
+
+async def _unwritten(conn: AsyncConnection, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+    """The events whose request id the ledger does not hold yet (a batch retried after a commit whose answer was
+    lost), each once: the roll-ups then count exactly the rows the insert adds."""
+    first: dict[str, UsageEvent] = {}
+    for e in events:
+        first.setdefault(e.request_id, e)
+    unique = list(first.values())
+    ids = [e.request_id for e in unique]
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        query = select(usage_events.c.request_id).where(usage_events.c.request_id.in_(ids[start : start + 500]))
+        found.update((await conn.execute(query)).scalars())
+    return [e for e in unique if e.request_id not in found] if found else unique
 
 
 def _bucket(engine: AsyncEngine, unit: str) -> Any:

@@ -4,22 +4,23 @@ Assembled only when ``telemetry:`` is configured, and then first in the pipeline
 the outcome of every stage, refusals included, and the usage accounting settled (an estimate filled in, the cost the
 ledger stores, computed by the same function). Spans: one SERVER span per request (continuing an incoming
 ``traceparent``), one CLIENT span per upstream attempt (the router reports them through ``Call.trace``; each attempt's
-context goes upstream as ``traceparent``). Nothing here blocks: a finished span goes to the SDK's queue, a metric is
-a dict update, the log line goes to a logging handler.
+context goes upstream as ``traceparent``). Nothing here blocks, and no SDK span lives on the request path: a call
+keeps ids and timestamps, and its spans are built as plain records when it ends and queued for the export thread
+(tracing.py); a metric is a dict update, the log line goes to a logging handler.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterable, Mapping
+from random import getrandbits
 from time import perf_counter
 from typing import Any
 
 import orjson
-from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace import SpanContext, SpanKind
 
 from wardgate.core.call import Call, CostOf, Result
 from wardgate.core.deployment import Deployment
@@ -28,15 +29,13 @@ from wardgate.observability.metrics import Collector, Sample
 from wardgate.telemetry import semconv
 from wardgate.telemetry.access import RequestLog
 from wardgate.telemetry.metrics import RequestMetrics
-from wardgate.telemetry.tracing import Tracing
+from wardgate.telemetry.tracing import SpanRecord, Tracing
 
 CLIENT_CLOSED = 499
 MAX_ATTRIBUTE = 256  # a client's value (its model name) in a span attribute is cut to this
 MAX_CONTENT = 32 * 1024  # captured prompt or answer text per span (capture_content: true)
 EXPORTED = "wardgate_otlp_spans_exported_total"
 DROPPED = "wardgate_otlp_spans_dropped_total"
-_PROPAGATOR = TraceContextTextMapPropagator()
-_TRACE_HEADERS = (b"traceparent", b"tracestate")
 
 
 def outcome(error: BaseException | None) -> tuple[int, str | None]:
@@ -53,11 +52,6 @@ def outcome(error: BaseException | None) -> tuple[int, str | None]:
 
 def _ns_ago(seconds: float) -> int:
     return time.time_ns() - int(seconds * 1e9)
-
-
-def traceparent_of(span: Span) -> str:
-    ctx = span.get_span_context()
-    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
 def request_attributes(call: Call, operation: str, capture_content: bool) -> dict[str, Any]:
@@ -81,31 +75,54 @@ def request_attributes(call: Call, operation: str, capture_content: bool) -> dic
 
 
 class CallSpans:
-    """One call's spans (``Call.trace``): the request's, and the open upstream attempt's."""
+    """One call's spans (``Call.trace``), kept as ids and timestamps until the call ends; ``end`` builds the request's
+    SERVER span and one CLIENT span per upstream attempt, and queues them for export (``Tracing.submit``)."""
 
-    __slots__ = ("_context", "_open", "_stage", "_tracer", "root")
+    __slots__ = ("_attempts", "_open", "_stage", "parent_id", "remote", "sampled", "span_id", "start_ns", "trace_id")
 
-    def __init__(self, stage: TelemetryStage, tracer: Tracer, call: Call, parent: Context | None) -> None:
+    def __init__(
+        self, stage: TelemetryStage, tracing: Tracing, call: Call, parent: tuple[int, int, bool] | None
+    ) -> None:
         self._stage = stage
-        self._tracer = tracer
-        operation = semconv.OPERATIONS.get(call.operation, call.operation)
-        # the span's name is low-cardinality: a model the config does not know is named `unknown`
-        name = f"{operation} {stage.metrics.model_label(call.model)}"
-        self.root = root = tracer.start_span(
-            name, context=parent, kind=SpanKind.SERVER, start_time=_ns_ago(perf_counter() - call.started)
-        )
-        if root.is_recording():  # sampled out: nothing more to build
-            root.set_attributes(request_attributes(call, operation, stage.capture_content))
-        self._context = set_span_in_context(self.root)
-        self._open: Span | None = None
+        if parent is not None:  # an incoming traceparent: its trace, its sampling decision
+            self.trace_id, parent_id, self.sampled = parent
+            self.parent_id: int | None = parent_id
+            self.remote = True
+        else:
+            self.trace_id = getrandbits(128) or 1
+            self.parent_id = None
+            self.remote = False
+            self.sampled = tracing.sampled(self.trace_id)
+        self.span_id = getrandbits(64) or 1
+        self.start_ns = _ns_ago(perf_counter() - call.started)
+        self._open: tuple[int, int, Deployment, str] | None = None  # the attempt in flight: id, start, deployment, op
+        self._attempts: list[SpanRecord] = []
+
+    def traceparent(self, span_id: int) -> str:
+        return f"00-{self.trace_id:032x}-{span_id:016x}-{'01' if self.sampled else '00'}"
+
+    def span_context(self) -> SpanContext:
+        return SpanContext(self.trace_id, self.span_id, False)
 
     def attempt(self, call: Call, deployment: Deployment) -> None:
-        self._end_attempt(None)
-        if not self.root.is_recording():  # sampled out: propagate the decision upstream, build nothing
-            call.upstream_traceparent = traceparent_of(self.root)
+        if not self.sampled:  # sampled out: propagate the decision upstream, record nothing
+            call.upstream_traceparent = self.traceparent(self.span_id)
             return
+        self._end_attempt(None, None)
+        span_id = getrandbits(64) or 1
+        self._open = (span_id, time.time_ns(), deployment, semconv.OPERATIONS.get(call.operation, call.operation))
+        call.upstream_traceparent = self.traceparent(span_id)
+
+    def attempt_failed(self, kind: str) -> None:
+        self._end_attempt(kind, None)
+
+    def _end_attempt(self, error_type: str | None, response_model: str | None) -> None:
+        opened = self._open
+        if opened is None:
+            return
+        self._open = None
+        span_id, start_ns, deployment, operation = opened
         stage = self._stage
-        operation = semconv.OPERATIONS.get(call.operation, call.operation)
         provider = stage.provider_of(deployment)
         attributes: dict[str, Any] = {
             semconv.OPERATION_NAME: operation,
@@ -115,40 +132,36 @@ class CallSpans:
         }
         if not stage.latest:
             attributes[semconv.SYSTEM] = provider
-        span = self._tracer.start_span(
-            f"{operation} {deployment.upstream_model}",
-            context=self._context,
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-        )
-        self._open = span
-        call.upstream_traceparent = traceparent_of(span)
-
-    def attempt_failed(self, kind: str) -> None:
-        self._end_attempt(kind)
-
-    def _end_attempt(self, error_type: str | None) -> None:
-        span = self._open
-        if span is None:
-            return
-        self._open = None
+        if response_model is not None:
+            attributes[semconv.RESPONSE_MODEL] = response_model
         if error_type is not None:
-            span.set_attribute(semconv.ERROR_TYPE, error_type)
-            span.set_status(Status(StatusCode.ERROR, error_type))
-        span.end()
+            attributes[semconv.ERROR_TYPE] = error_type
+        self._attempts.append(
+            SpanRecord(
+                f"{operation} {deployment.upstream_model}",
+                self.trace_id,
+                span_id,
+                self.span_id,
+                False,
+                SpanKind.CLIENT,
+                start_ns,
+                time.time_ns(),
+                attributes,
+                error_type,
+            )
+        )
 
     def end(self, call: Call, result: Result | None, status: int, error_type: str | None, cost: int | None) -> None:
-        stage = self._stage
-        root = self.root
-        if not root.is_recording():
-            root.end()
+        if not self.sampled:
             return
+        stage = self._stage
         deployment = call.deployment
         if self._open is not None:
-            if error_type is None and deployment is not None:
-                self._open.set_attribute(semconv.RESPONSE_MODEL, deployment.upstream_model)
-            self._end_attempt(error_type)
-        attributes: dict[str, Any] = {"http.response.status_code": status}
+            model = deployment.upstream_model if error_type is None and deployment is not None else None
+            self._end_attempt(error_type, model)
+        operation = semconv.OPERATIONS.get(call.operation, call.operation)
+        attributes = request_attributes(call, operation, stage.capture_content)
+        attributes["http.response.status_code"] = status
         if deployment is not None:
             provider = stage.provider_of(deployment)
             attributes[semconv.PROVIDER_NAME] = provider
@@ -196,9 +209,19 @@ class CallSpans:
                 attributes[semconv.OUTPUT_MESSAGES] = orjson.dumps(choices).decode()[:MAX_CONTENT]
         if error_type is not None:
             attributes[semconv.ERROR_TYPE] = error_type
-            root.set_status(Status(StatusCode.ERROR, error_type))
-        root.set_attributes(attributes)
-        root.end()
+        root = SpanRecord(
+            f"{operation} {stage.metrics.model_label(call.model)}",  # low-cardinality: an unknown model is `unknown`
+            self.trace_id,
+            self.span_id,
+            self.parent_id,
+            self.remote,
+            SpanKind.SERVER,
+            self.start_ns,
+            time.time_ns(),
+            attributes,
+            error_type,
+        )
+        stage.submit([root, *self._attempts])
 
 
 class TelemetryStage:
@@ -219,7 +242,6 @@ class TelemetryStage:
         self._cost_of = cost_of
         self._providers = providers  # configured provider name → gen_ai.provider.name
         self.tracing = tracing
-        self.tracer: Tracer | None = tracing.tracer if tracing is not None else None
         self.capture_content = capture_content
         self.latest = latest
         self._log = request_log
@@ -233,7 +255,9 @@ class TelemetryStage:
             if tracing is not None:
                 exporter = tracing.exporter
                 out.append(Sample(EXPORTED, {}, float(exporter.exported), "spans the OTLP collector took", "counter"))
-                out.append(Sample(DROPPED, {}, float(exporter.dropped), "spans dropped: collector down", "counter"))
+                out.append(
+                    Sample(DROPPED, {}, float(tracing.dropped), "spans dropped: collector down, queue full", "counter")
+                )
             return out
 
         return collect
@@ -241,10 +265,14 @@ class TelemetryStage:
     def provider_of(self, deployment: Deployment) -> str:
         return self._providers.get(deployment.provider, deployment.provider)
 
+    def submit(self, records: list[SpanRecord]) -> None:
+        if self.tracing is not None:
+            self.tracing.submit(records)
+
     async def before(self, call: Call) -> Result | None:
-        tracer = self.tracer
-        if tracer is not None:
-            call.trace = CallSpans(self, tracer, call, _parent(call))
+        tracing = self.tracing
+        if tracing is not None:
+            call.trace = CallSpans(self, tracing, call, _parent(call))
         return None
 
     async def after(self, call: Call, result: Result | None, error: BaseException | None) -> None:
@@ -260,17 +288,28 @@ class TelemetryStage:
         if isinstance(trace, CallSpans):
             trace.end(call, result, status, error_type, cost)
         if self._log is not None:
-            root = trace.root if isinstance(trace, CallSpans) else None
-            self._log.write(call, status, error_type, cost, now, root.get_span_context() if root else None)
+            span = trace.span_context() if isinstance(trace, CallSpans) else None
+            self._log.write(call, status, error_type, cost, now, span)
 
 
-def _parent(call: Call) -> Context | None:
-    """The context of an incoming ``traceparent`` (and ``tracestate``); a malformed one starts a new trace."""
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+
+
+def _parent(call: Call) -> tuple[int, int, bool] | None:
+    """(trace id, parent span id, sampled) of an incoming ``traceparent`` (W3C Trace Context); a malformed one starts
+    a new trace."""
     headers = call.request_headers
     if not headers:
         return None
-    carrier: dict[str, str] = {}
     for name, value in headers:
-        if name in _TRACE_HEADERS and len(value) <= 512:
-            carrier[name.decode()] = value.decode("latin-1")
-    return _PROPAGATOR.extract(carrier) if carrier else None
+        if name == b"traceparent":
+            if len(value) > 512:
+                return None
+            found = _TRACEPARENT.fullmatch(value.decode("latin-1").strip().lower())
+            if found is None or found[1] == "ff" or (found[1] == "00" and found[5]):
+                return None
+            trace_id, span_id = int(found[2], 16), int(found[3], 16)
+            if not trace_id or not span_id:
+                return None
+            return trace_id, span_id, bool(int(found[4], 16) & 1)
+    return None

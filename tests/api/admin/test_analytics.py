@@ -16,6 +16,8 @@ from tests.api.admin.test_usage import traffic as seeded  # noqa: F401  (the sha
 from tests.support import RunningGateway
 from wardgate.api.admin.usage import usd
 from wardgate.store.analytics import nearest_rank
+from wardgate.store.rollup import bucket_of
+from wardgate.store.rollup_tables import BOUNDS
 
 METRICS = "spend_usd,requests,tokens_in,tokens_out,errors,latency_p95,ttft_p95"
 
@@ -60,11 +62,18 @@ def test_by_project_and_model_per_hour_equals_the_ledger(seeded: Traffic, client
 
 
 def test_p95_without_interval_is_the_nearest_rank_of_the_ledger(seeded: Traffic, client: httpx.Client) -> None:  # noqa: F811  (the fixture)
+    # by project the roll-up answers: the upper edge of the histogram bucket that holds the nearest-rank p95
     body = client.get("/admin/v1/analytics", params={"metrics": "latency_p95,requests", "group_by": "project"}).json()
     want = expected(seeded, ("project_id",))
     rows = {row["project"]: row for row in body["rows"] if (row["project"],) in want}
-    assert rows and all(rows[key[0]]["latency_p95"] == want[key]["latency_p95"] for key in want if key[0] in rows)
+    edge = {key: BOUNDS[bucket_of(w["latency_p95"])] for key, w in want.items()}
+    assert rows and all(rows[key[0]]["latency_p95"] == edge[key] for key in want if key[0] in rows)
     assert all("bucket" not in row and "spend_usd" not in row for row in body["rows"])
+    # by user and status no roll-up has both: the ledger answers, with the exact nearest rank
+    body = client.get("/admin/v1/analytics", params={"metrics": "latency_p95", "group_by": "user,status"}).json()
+    want = expected(seeded, ("user_id", "status"))
+    rows = {(row["user"], row["status"]): row for row in body["rows"]}
+    assert set(rows) == set(want) and all(rows[key]["latency_p95"] == want[key]["latency_p95"] for key in want)
 
 
 def test_csv_with_accept_text_csv(seeded: Traffic, client: httpx.Client) -> None:  # noqa: F811  (the fixture)
