@@ -84,9 +84,9 @@ def _decodes_to_text(core: str) -> bool:
     attempts.append((lambda t: base64.a85decode(t), core))
     attempts.append((lambda t: base64.b85decode(t), core))
     attempts.append((lambda t: binascii.a2b_uu(t), core))
-    for decode, value in attempts:
+    for decoder, value in attempts:
         try:
-            if _texty(decode(value)):
+            if _texty(decoder(value)):
                 return True
         except (binascii.Error, ValueError, TypeError):
             pass
