@@ -47,32 +47,35 @@ _CUE = re.compile(
 _TOKEN = re.compile(r"\S{4,}")
 _WORDLIKE = re.compile(r"[A-Za-z][a-z]*(?:['’-][A-Za-z]+)*[.,;:!?)\"']*|[(\"'][A-Za-z][a-z]*")
 _MAX_TOKENS = 4000
+_MAX_UU_LINES = 50
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{8,}={0,2}")
 _HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){4,}")
 _B32_RUN = re.compile(r"[A-Z2-7]{8,}=*")
+# a uuencoded line: its length character, then only characters from space to underscore (no lower case)
+_UU_LINE = re.compile(r"^[ \t]*([!-M][ -_`]{3,60}?)[ \t]*$", re.MULTILINE)
 _JOINERS = re.compile(r"[-_./:,;+'’]")
 # camelCase, PascalCase, snake_case, HTTP2, ISO8601 (each alternative starts differently: no backtracking blow-up)
 _IDENTIFIER = re.compile(r"(?:[a-z]+|[A-Z][a-z]+|[A-Z]+(?=\d))(?:[A-Z][a-z]+|\d+|_[a-z0-9]+)+")
 
 
-def _texty(raw: bytes) -> bool:
-    """Bytes that read as text: UTF-8, printable, at least 4 characters and mostly letters."""
+def _texty(raw: bytes, least: int = 4) -> bool:
+    """Bytes that read as text: UTF-8, printable, at least ``least`` characters and mostly letters."""
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    if len(decoded) < 4 or not all(c.isprintable() or c in "\t\n\r" for c in decoded):
+    if len(decoded) < least or not all(c.isprintable() or c in "\t\n\r" for c in decoded):
         return False
     letters = sum(c.isalpha() for c in decoded)
     return letters * 5 >= len(decoded.replace(" ", "")) * 2
 
 
-def _decodes_to_text(core: str) -> bool:
+def _decodes_to_text(core: str, least: int = 4) -> bool:
     """Whether some standard binary-to-text decoding of ``core`` (or of a base64/hex/base32 run in it) is text."""
     for run in _B64_RUN.findall(core):
         for decode in (base64.b64decode, base64.urlsafe_b64decode):
             try:
-                if _texty(decode(run + "=" * (-len(run) % 4))):
+                if _texty(decode(run + "=" * (-len(run) % 4)), least):
                     return True
             except (binascii.Error, ValueError):
                 pass
@@ -86,32 +89,41 @@ def _decodes_to_text(core: str) -> bool:
     attempts.append((lambda t: binascii.a2b_uu(t), core))
     for decoder, value in attempts:
         try:
-            if _texty(decoder(value)):
+            if _texty(decoder(value), least):
                 return True
         except (binascii.Error, ValueError, TypeError):
             pass
     return False
 
 
-def _opaque(token: str) -> bool:
+def _opaque(token: str, least: int = 4) -> bool:
     """A token that is not a word, number, identifier, path or address of any one script: one that decodes to text
     (base64, base32, hex, ascii85, uuencode), mixes letters of several scripts, or piles combining marks."""
     if "://" in token or "@" in token[1:-1] or token.startswith(("/", "./", "~/", "#", "$", "<", "&")):
         return False
     if token.isascii():
         core = token.strip(".,;:!?()[]{}\"'`")
-        if len(core) < 6 or _WORDLIKE.fullmatch(core) or _IDENTIFIER.fullmatch(core):
+        if len(core) < 2 + least or _WORDLIKE.fullmatch(core) or _IDENTIFIER.fullmatch(core):
             return False
+        if core.isdigit():  # a number, unless it is a long run of hex pairs that reads as text
+            return len(core) >= 12 and len(core) % 2 == 0 and _texty(bytes.fromhex(core), least)
         if all(part.isalpha() or part.isdigit() for part in _JOINERS.split(core) if part):
             return False  # hyphenated words, dotted names, dates, versions, paths
         if '":' in core or '="' in core or "('" in core or "({" in core:
             return False  # JSON and code
-        return _decodes_to_text(core)
+        return _decodes_to_text(core, least)
     marks = sum(1 for c in token if unicodedata.combining(c))
     if marks >= 3 and marks >= len(token) - marks:
         return True
     scripts = {unicodedata.name(c, "?").split(" ")[0] for c in token if c.isalpha() and not c.isascii()}
     return len(scripts) >= 2 and len(token) >= 3
+
+
+def _uu(line: str, least: int) -> bool:
+    try:
+        return _texty(binascii.a2b_uu(line), least)
+    except (binascii.Error, ValueError):
+        return False
 
 
 def findings(text: str) -> list[tuple[Finding, int]]:
@@ -126,16 +138,23 @@ def findings(text: str) -> list[tuple[Finding, int]]:
         for bm in rx.finditer(text):
             blob_span = blob_span or (bm.start(), bm.end())
             opaque_chars += bm.end() - bm.start()
+    cue = _CUE.search(text)
+    least = 2 if cue else 4  # asked to decode: a shorter hidden word counts
     for i, tm in enumerate(_TOKEN.finditer(text)):
         if i >= _MAX_TOKENS:
             break
-        if _opaque(tm.group()):
+        if _opaque(tm.group(), least):
             blob_span = blob_span or (tm.start(), tm.end())
             opaque_chars += tm.end() - tm.start()
+    for n, lm in enumerate(_UU_LINE.finditer(text)):  # uuencoded lines hold spaces: they are tried whole
+        if n >= _MAX_UU_LINES:
+            break
+        if _uu(lm.group(1), least):
+            blob_span = blob_span or (lm.start(1), lm.end(1))
+            opaque_chars += lm.end(1) - lm.start(1)
     if blob_span is None:
         return out
     out.append((Finding("injection.encoded", *blob_span), 1))
-    cue = _CUE.search(text)
     if cue:
         out.append((Finding("injection.encoded", cue.start(), cue.end()), 1))
     plain = len(re.sub(r"\s+", "", text)) - (len(re.sub(r"\s+", "", cue.group())) if cue else 0)
