@@ -17,6 +17,14 @@ import argparse
 import json
 
 
+def offline_tldextract() -> None:
+    """Presidio's email recognizer calls tldextract, which fetches the public suffix list on first use; here it
+    uses the snapshot its wheel ships (nothing is downloaded)."""
+    import tldextract.tldextract as tld
+
+    tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
 def recognizers() -> list[object]:
     from presidio_analyzer import EntityRecognizer
     from presidio_analyzer import predefined_recognizers as pr
@@ -44,6 +52,7 @@ def main() -> None:
 
     faker = PresidioSentenceFaker(locale="en_US", lower_case_ratio=0.05, random_seed=42)
     samples = faker.generate_new_fake_sentences(args.n)
+    offline_tldextract()
     found = recognizers()
     print("presidio recognizers:", sorted(type(r).__name__ for r in found))
     with open(args.out, "w", encoding="utf-8") as f:
