@@ -44,6 +44,16 @@ _CUE = re.compile(
     r"[^\n]{0,20}\b(?:encoded|decoded|string|message|text)\b",
     re.IGNORECASE,
 )
+_FRAME = re.compile(
+    r"(?:^|\n)[^\n]{0,30}\bencoded(?:\s+(?:string|text|message))?\s*:[^\n]{1,2000}\n+[^\n]{0,30}\bdecoded"
+    r"(?:\s+(?:string|text|message))?\s*:\s*$",
+    re.IGNORECASE,
+)
+_CIPHER = re.compile(
+    r"\b(?:decode|decipher|decrypt)\s+(?:the\s+following|this|these)\s+(?:rot-?13|atbash|caesar)\b"
+    r"|\b(?:rot-?13|atbash|caesar)\s+encoded\s+(?:string|text|message)\s*:",
+    re.IGNORECASE,
+)
 _TOKEN = re.compile(r"\S{4,}")
 _WORDLIKE = re.compile(r"[A-Za-z][a-z]*(?:['’-][A-Za-z]+)*[.,;:!?)\"']*|[(\"'][A-Za-z][a-z]*")
 _MAX_TOKENS = 4000
@@ -130,6 +140,11 @@ def findings(text: str) -> list[tuple[Finding, int]]:
     """The encoded-payload signals of ``text``, each with its weight (at most one per signal kind)."""
     out: list[tuple[Finding, int]] = []
     m = _TAGS.search(text)
+    if m:
+        out.append((Finding("injection.encoded", m.start(), m.end()), 2))
+    # a letter-substitution cipher (ROT13, Atbash, Caesar) hides words among words: what gives it away is the
+    # request to decode it by name, or a completion frame that leaves the decoded text for the model to write
+    m = _FRAME.search(text) or _CIPHER.search(text)
     if m:
         out.append((Finding("injection.encoded", m.start(), m.end()), 2))
     blob_span: tuple[int, int] | None = None
