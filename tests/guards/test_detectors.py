@@ -167,3 +167,18 @@ def test_custom_regex_patterns_and_redaction() -> None:
     text = "see PRJ-1234 and PRJ-99"
     hits = Scanner([guard]).hits(text)
     assert redact(text, hits) == "see [REGEX] and PRJ-99"
+
+
+def test_phone_after_a_literal_escape_before_a_label_and_not_an_ssn() -> None:
+    from wardgate.config.guards import GuardConfig
+    from wardgate.guards.engine import compile_guard
+
+    guard = compile_guard(GuardConfig(name="pii", type="pii"))
+
+    def found(text: str) -> list[tuple[str, str]]:
+        return [(f.entity, text[f.start : f.end]) for f in guard.scan(text)]
+
+    assert ("phone", "(894)134-3524") in found("office\\n(894)134-3524 fax")  # text pasted from JSON
+    assert ("phone", "781-618-4959") in found("Office,781-618-4959-Fax")
+    assert found("Here's my SSN: 092-15-9407") == [("us_ssn", "092-15-9407")]
+    assert found("version 1.2.3-4567 of the build") == []

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-GuardType = Literal["injection", "pii", "secrets", "size", "cost", "regex", "tools"]
+GuardType = Literal["injection", "pii", "secrets", "topics", "size", "cost", "regex", "tools"]
 GuardScope = Literal["global", "project", "team", "user", "key", "model"]
 GuardAction = Literal["block", "redact", "pseudonymize", "warn"]
 Sensitivity = Literal["strict", "balanced", "permissive"]
@@ -56,8 +56,11 @@ class GuardConfig(_Frozen):
     max_messages: Annotated[int, Field(gt=0)] | None = None  # size
     max_chars: Annotated[int, Field(gt=0)] | None = None  # size
     max_usd: Annotated[Decimal, Field(gt=0, le=1_000_000, allow_inf_nan=False)] | None = None  # cost, per request
-    allow: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = None  # tools: name globs allowed
-    deny: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)  # tools
+    # tools: name globs; topics: topic descriptions
+    allow: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)] | None = None
+    deny: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)] = Field(
+        default_factory=list
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -123,8 +126,13 @@ class GuardConfig(_Frozen):
                 raise ValueError("type: tools needs `allow:` and/or `deny:` (tool-name globs)")
             if self.action == "redact":
                 raise ValueError("a tools guard blocks or warns (action: block | warn)")
+        elif self.type == "topics":
+            if not self.allow and not self.deny:
+                raise ValueError("type: topics needs `deny:` and/or `allow:` (topic descriptions)")
+            if self.action not in ("block", "warn") or self.on != "request":
+                raise ValueError("a topics guard checks requests (on: request) and blocks or warns")
         elif self.allow is not None or self.deny:
-            raise ValueError("`allow` and `deny` are only for type: tools")
+            raise ValueError("`allow` and `deny` are only for type: tools and type: topics")
         if self.action == "pseudonymize" and (self.type != "pii" or self.on == "response"):
             raise ValueError("pseudonymize is for pii guards on requests (on: request | both): answers are restored")
         if self.type == "injection" and self.action == "redact":

@@ -69,6 +69,11 @@ class Guard:
     def scan(self, text: str) -> list[Finding]:
         """What this guard finds in one text; GuardFailed when it cannot tell."""
         kind = self.config.type
+        if kind == "topics":
+            from wardgate.guards import topics
+
+            config = self.config
+            return topics.check([text], config.deny, config.allow, config.sensitivity)
         if kind == "injection":
             total, findings = injection.score(text)
             return findings if total >= injection.THRESHOLD[self.config.sensitivity] else []

@@ -31,6 +31,13 @@ def _iban(text: str) -> bool:
     return number % 97 == 1
 
 
+# a phone number starts after a non-word character, or after a literal escape (``\n`` in text pasted from JSON or
+# code), and ends before anything but another digit or a hyphen and digit ("555-0132-Fax" ends at the 2)
+_BEFORE_PHONE = r"(?:(?<=\\[nrt])|(?<![\w+.-]))"
+_AFTER_PHONE = r"(?!\d|-\d)"
+_SSN_SHAPE = r"\d{3}-\d{2}-\d{4}(?![\d-])"
+
+
 def _phone(text: str) -> bool:
     digits = only_digits(text)
     if text.startswith("+"):
@@ -149,9 +156,21 @@ PATTERNS: dict[str, Sequence[Pattern]] = {
         )
     ],
     "phone": [
-        Pattern("phone", compile_rx(r"(?<![\w+])\+[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\d-])"), _phone),
-        Pattern("phone", compile_rx(r"(?<![\w+.-])(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\d-])"), _phone),
-        Pattern("phone", compile_rx(r"(?<![\w+.-])0\d{1,4}(?:[ .-]\d{2,4}){2,4}(?![\d-])"), _phone),
+        Pattern(
+            "phone",
+            compile_rx(rf"{_BEFORE_PHONE}\+[1-9]\d{{0,2}}(?:[ .-]?\(?\d{{1,4}}\)?){{2,5}}{_AFTER_PHONE}"),
+            _phone,
+        ),
+        Pattern(
+            "phone",
+            compile_rx(rf"{_BEFORE_PHONE}(?:\(\d{{3}}\)\s?|\d{{3}}[ .-])\d{{3}}[ .-]\d{{4}}{_AFTER_PHONE}"),
+            _phone,
+        ),
+        Pattern(
+            "phone",
+            compile_rx(rf"{_BEFORE_PHONE}(?!{_SSN_SHAPE})0\d{{1,4}}(?:[ .-]\d{{2,4}}){{2,4}}{_AFTER_PHONE}"),
+            _phone,
+        ),
     ],
     "credit_card": [
         Pattern("credit_card", compile_rx(r"(?<![\d-])[2-6]\d{3}(?:[ -]?\d{4}){2}[ -]?\d{1,7}(?![\d-])"), _card)

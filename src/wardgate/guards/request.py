@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from wardgate.core.call import Call
@@ -26,6 +27,8 @@ def check_request(call: Call, guards: Sequence[Guard], state: GuardState, cost: 
                 _size(call, guard, state)
             elif guard.config.type == "tools":
                 filter_request(call, guard, state)
+            elif guard.config.type == "topics":
+                continue  # CPU-bound: check_topics runs it off the event loop
             elif guard.config.type == "cost":
                 if cost is not None:
                     _cost(call, guard, state, cost)
@@ -39,6 +42,30 @@ def check_request(call: Call, guards: Sequence[Guard], state: GuardState, cost: 
                 raise GuardUnavailable(
                     f"The {guard.config.type} guard {guard.name!r} could not check this request."
                 ) from exc
+
+
+async def check_topics(call: Call, guards: Sequence[Guard], state: GuardState) -> None:
+    """The topics guards, each over the prompt's user, tool and document texts, in a worker thread."""
+    from wardgate.guards import topics
+
+    texts = [
+        text[:MAX_SCAN_CHARS]
+        for role, holder, key in request_texts(call.operation, call.body)
+        if role in UNTRUSTED_ROLES and isinstance(text := holder[key], str) and text.strip()
+    ]
+    for guard in guards:
+        config = guard.config
+        try:
+            findings = await asyncio.to_thread(topics.check, texts, config.deny, config.allow, config.sensitivity)
+        except Exception as exc:  # the model failed to load or run: on_error decides
+            state.record(guard, "error", "request", [], "")
+            if config.on_error == "block":
+                raise GuardUnavailable(f"The topics guard {guard.name!r} could not check this request.") from exc
+            continue
+        if findings:
+            state.record(guard, config.action, "request", [Hit(f, guard, None) for f in findings], "")
+            if config.action == "block":
+                raise blocked(guard.name, "topics", "request")
 
 
 def _texts(call: Call, guard: Guard, state: GuardState) -> None:

@@ -19,7 +19,7 @@ from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
 from wardgate.guards.pseudonym import StreamRestorer
-from wardgate.guards.request import check_request
+from wardgate.guards.request import check_request, check_topics
 from wardgate.guards.scan import Hit, Scanner, redact
 from wardgate.guards.state import MAX_CHOICES, GuardState
 from wardgate.guards.stream import TextRedactor, ToolCallHold
@@ -65,6 +65,9 @@ class GuardsStage:
             state.response = Scanner(answer, lambda g, e: _failed(state, g, e, "response"))
         try:
             check_request(call, [g for g in guards if g.config.on != "response"], state, self.cost)
+            topic_guards = [g for g in guards if g.config.type == "topics"]
+            if topic_guards:
+                await check_topics(call, topic_guards, state)
             if state.pseudonyms is not None:
                 if state.response is None:  # answers are restored: watch them
                     state.response = Scanner([], lambda g, e: _failed(state, g, e, "response"))
