@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import FrameType
 
+from wardgate.announcements import config_subscription
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
 from wardgate.api.files import BATCH_PREFIXES, FILE_PREFIXES, FilesSurface
@@ -26,7 +27,7 @@ from wardgate.api.responses import PREFIXES as RESPONSE_PREFIXES
 from wardgate.api.responses import ResponsesSurface
 from wardgate.api.videos import PREFIXES as VIDEO_PREFIXES
 from wardgate.api.videos import VideosSurface
-from wardgate.assemble import Worker, config_subscription, open_worker, reassemble
+from wardgate.assemble import Worker, open_worker, reassemble
 from wardgate.cache.metrics import cache_collector
 from wardgate.config import Settings, load_config
 from wardgate.config.loader import DEMO_CONFIG

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -21,9 +20,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.accounting.stage import AccountingStage
+from wardgate.announcements import limits_announcer, open_redis
 from wardgate.cache.build import build_cache_stage, policy_of
 from wardgate.cache.runtime import ResponseCache
-from wardgate.config.schema import RedisConfig, Settings
+from wardgate.config.schema import Settings
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import CostOf
 from wardgate.core.deployment import Adapter
@@ -47,12 +47,10 @@ from wardgate.limits.refresh import BudgetRefresher
 from wardgate.limits.rules import BudgetRule, RateRule
 from wardgate.limits.stage import LimitsStage
 from wardgate.providers.http import UpstreamHTTP, new_session
-from wardgate.reload.listener import Subscription, postgres_subscription, redis_subscription
 from wardgate.routing.build import build_routes
 from wardgate.routing.execute import Executor
 from wardgate.routing.stage import RouterStage
 from wardgate.routing.state import RoutingState
-from wardgate.store.applied_config import announce, config_events_channel, signing_key
 from wardgate.store.audit import AuditEntry, AuditLog, audit_key
 from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
@@ -61,7 +59,6 @@ from wardgate.store.guards import GuardStore
 from wardgate.store.keys import KeyStore, key_events_channel
 from wardgate.store.provider_objects import ProviderObjectStore
 from wardgate.store.rate_limits import RateLimitStore
-from wardgate.store.redis_errors import redis_errors
 from wardgate.store.responses import ResponseStore
 from wardgate.store.tenancy import TenancyStore
 from wardgate.store.usage import UsageEvent, describe, insert_events
@@ -129,7 +126,7 @@ async def open_worker(settings: Settings) -> Worker:
         await upgrade(engine)
         http = UpstreamHTTP(new_session())
         stack.push_async_callback(http.session.close)
-        redis = await _open_redis(settings.redis)
+        redis = await open_redis(settings.redis)
         if redis is not None:
             stack.push_async_callback(redis.aclose)  # the client owns the pool: aclose() closes its sockets
         prefix = settings.redis.key_prefix if settings.redis is not None else "wg:"
@@ -267,6 +264,8 @@ async def open_worker(settings: Settings) -> Worker:
             stack.push_async_callback(alerts.close)
         mcp = None
         if settings.mcp is not None:
+            from wardgate.mcp_gateway import open_mcp
+
             mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix, guards, engine)
             stack.push_async_callback(mcp.close)
             await mcp.start()
@@ -335,37 +334,6 @@ async def reassemble(worker: Worker, settings: Settings) -> Worker:
     return dataclasses.replace(worker, settings=settings, runtime=runtime)
 
 
-def limits_announcer(
-    settings: Settings, engine: AsyncEngine, redis: aioredis.Redis | None
-) -> Callable[[], Awaitable[None]]:
-    assert settings.master_key is not None, "validated at load"
-    key = signing_key(settings.master_key.get_secret_value())
-    publish = None
-    if redis is not None and settings.redis is not None:
-        publish = partial(redis.publish, config_events_channel(settings.redis.key_prefix))
-
-    async def announce_limits() -> None:
-        """Never fails the admin request that changed them: the periodic re-read is the bound."""
-        try:
-            await announce(engine, key, publish, "limits", secrets.randbelow(2**31))
-        except redis_errors(SQLAlchemyError, OSError) as exc:
-            logging.getLogger("wardgate.reload").warning(
-                "limits change not announced (%s); other workers re-read within limits.refresh_s", exc
-            )
-
-    return announce_limits
-
-
-def config_subscription(worker: Worker) -> tuple[Subscription, str] | None:
-    """Where config announcements arrive: Redis pub/sub when configured, else PostgreSQL LISTEN, else nowhere."""
-    if worker.redis is not None and worker.settings.redis is not None:
-        channel = config_events_channel(worker.settings.redis.key_prefix)
-        return redis_subscription(worker.redis, channel), "Redis pub/sub"
-    if worker.engine.dialect.name == "postgresql":
-        return postgres_subscription(worker.engine.url), "PostgreSQL LISTEN"
-    return None
-
-
 async def _quietly(load: Awaitable[None]) -> None:
     """A store outage does not fail a reload: the new rules are set, and the periodic re-read loads them."""
     try:
@@ -374,87 +342,6 @@ async def _quietly(load: Awaitable[None]) -> None:
         logging.getLogger("wardgate.reload").warning(
             "the store is unreachable (%s); limits reload on its next read", exc
         )
-
-
-async def _open_redis(config: RedisConfig | None) -> aioredis.Redis | None:
-    if config is None:
-        return None  # redis-py (about 25 MB per worker) is never imported
-    import redis.asyncio as aioredis
-
-    # a blocking pool: under a burst, requests wait (up to socket_timeout_s) for one of max_connections connections
-    # instead of failing or opening one connection per in-flight request
-    pool = aioredis.BlockingConnectionPool.from_url(
-        config.url,
-        max_connections=config.max_connections,
-        timeout=config.socket_timeout_s,
-        socket_timeout=config.socket_timeout_s,
-        socket_connect_timeout=config.socket_timeout_s,
-        health_check_interval=30,
-    )
-    client = aioredis.Redis.from_pool(pool)
-    try:
-        await client.ping()  # fail at start-up, not on the first request
-    except BaseException:
-        await client.aclose()
-        raise
-    return client
-
-
-def open_mcp(
-    settings: Settings,
-    runtime: Runtime,
-    audit: BatchWriter[AuditEntry],
-    ledger: BatchWriter[UsageEvent],
-    limits: LimitsStage,
-    cost_of: CostOf,
-    redis: aioredis.Redis | None,
-    prefix: str,
-    guards: Stage | None = None,
-    engine: AsyncEngine | None = None,
-) -> MCPSurface:
-    """The MCP gateway: one supervised session per upstream, one SDK server per virtual server, and the governance
-    pipeline of every tools/call, resources/read and prompts/get: audit (its after hook last) → accounting (a
-    ledger row, refusals included) → tool policy → guards (when configured: secrets in arguments, injection in
-    results; guards/mcp.py) → limits (per-tool rate limits, price_usd against budgets)."""
-    try:
-        import mcp  # noqa: F401  (the SDK: the `mcp` extra)
-    except ImportError as exc:
-        raise RuntimeError(
-            "`mcp:` is configured but the MCP SDK is not installed: pip install 'wardgate[mcp]'"
-        ) from exc
-    from wardgate.mcp.audit import MCPAuditStage
-    from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
-    from wardgate.mcp.sessions import SessionSigner
-    from wardgate.mcp.sse_relay import SSERelay
-    from wardgate.mcp.surface import MCPSurface
-    from wardgate.mcp.upstream import Upstream
-    from wardgate.mcp.virtual import VirtualServer
-
-    config = settings.mcp
-    assert config is not None and settings.master_key is not None, "validated at load"
-    policies = ToolPolicies(settings.tool_policies)
-    stages: list[Stage] = [
-        MCPAuditStage(audit, config.audit_arguments),
-        AccountingStage(ledger, cost_of),
-        ToolPolicyStage(policies),
-        *([guards] if guards is not None else []),
-        limits,
-    ]
-    upstreams = {name: Upstream(name, server) for name, server in config.servers.items()}
-    virtual = {
-        name: VirtualServer(name, vs, config, upstreams, policies, stages)
-        for name, vs in config.virtual_servers.items()
-    }
-    sessions = SessionSigner(settings.master_key.get_secret_value(), config.session_ttl_s, redis, prefix)
-    relay = SSERelay(redis, prefix, config.session_ttl_s)
-    surface = MCPSurface(
-        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert, relay
-    )
-    if engine is not None:  # tool policies made in the admin API: re-read every limits.refresh_s and when announced
-        from wardgate.store.mcp_tool_policies import ToolPolicyStore
-
-        surface.manage_policies(policies, ToolPolicyStore(engine).list, settings.limits.refresh_s)
-    return surface
 
 
 def assemble(

@@ -1,0 +1,80 @@
+"""The MCP gateway's wiring: one supervised session per upstream, one SDK server per virtual server, and the
+governance pipeline every MCP call goes through. Imported only when ``mcp:`` is configured."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wardgate.accounting.stage import AccountingStage
+from wardgate.config.schema import Settings
+from wardgate.core.batching import BatchWriter
+from wardgate.core.call import CostOf
+from wardgate.core.pipeline import Stage
+from wardgate.core.runtime import Runtime
+from wardgate.limits.stage import LimitsStage
+from wardgate.store.audit import AuditEntry
+from wardgate.store.usage import UsageEvent
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from wardgate.mcp.surface import MCPSurface
+
+
+def open_mcp(
+    settings: Settings,
+    runtime: Runtime,
+    audit: BatchWriter[AuditEntry],
+    ledger: BatchWriter[UsageEvent],
+    limits: LimitsStage,
+    cost_of: CostOf,
+    redis: aioredis.Redis | None,
+    prefix: str,
+    guards: Stage | None = None,
+    engine: AsyncEngine | None = None,
+) -> MCPSurface:
+    """The MCP gateway: one supervised session per upstream, one SDK server per virtual server, and the governance
+    pipeline of every tools/call, resources/read and prompts/get: audit (its after hook last) → accounting (a
+    ledger row, refusals included) → tool policy → guards (when configured: secrets in arguments, injection in
+    results; guards/mcp.py) → limits (per-tool rate limits, price_usd against budgets)."""
+    try:
+        import mcp  # noqa: F401  (the SDK: the `mcp` extra)
+    except ImportError as exc:
+        raise RuntimeError(
+            "`mcp:` is configured but the MCP SDK is not installed: pip install 'wardgate[mcp]'"
+        ) from exc
+    from wardgate.mcp.audit import MCPAuditStage
+    from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
+    from wardgate.mcp.sessions import SessionSigner
+    from wardgate.mcp.sse_relay import SSERelay
+    from wardgate.mcp.surface import MCPSurface
+    from wardgate.mcp.upstream import Upstream
+    from wardgate.mcp.virtual import VirtualServer
+
+    config = settings.mcp
+    assert config is not None and settings.master_key is not None, "validated at load"
+    policies = ToolPolicies(settings.tool_policies)
+    stages: list[Stage] = [
+        MCPAuditStage(audit, config.audit_arguments),
+        AccountingStage(ledger, cost_of),
+        ToolPolicyStage(policies),
+        *([guards] if guards is not None else []),
+        limits,
+    ]
+    upstreams = {name: Upstream(name, server) for name, server in config.servers.items()}
+    virtual = {
+        name: VirtualServer(name, vs, config, upstreams, policies, stages)
+        for name, vs in config.virtual_servers.items()
+    }
+    sessions = SessionSigner(settings.master_key.get_secret_value(), config.session_ttl_s, redis, prefix)
+    relay = SSERelay(redis, prefix, config.session_ttl_s)
+    surface = MCPSurface(
+        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert, relay
+    )
+    if engine is not None:  # tool policies made in the admin API: re-read every limits.refresh_s and when announced
+        from wardgate.store.mcp_tool_policies import ToolPolicyStore
+
+        surface.manage_policies(policies, ToolPolicyStore(engine).list, settings.limits.refresh_s)
+    return surface
