@@ -141,3 +141,15 @@ def test_a_bad_variant_and_unknown_paths_are_clean_errors(gateway: RunningGatewa
     answer = httpx.get(gateway.url + f"/videos/{made['id']}/content?variant=nope", headers=auth)
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "variant"
     assert httpx.post(gateway.url + f"/videos/{made['id']}/remix", headers=auth).status_code == 404
+
+
+def test_a_query_string_with_too_many_parameters_is_a_400(gateway: RunningGateway) -> None:
+    """Found by the data-plane schemathesis judge: parse_qs's field cap raised ValueError, a 500."""
+    auth = {"authorization": f"Bearer {MASTER_KEY}"}
+    query = "&".join(f"p{n}=v" for n in range(17))
+    for path in ("/videos", "/files", "/batches", "/responses/resp_x/input_items"):
+        answer = httpx.get(gateway.url + f"{path}?{query}", headers=auth)
+        assert answer.status_code in (400, 404), (path, answer.text)
+        assert answer.json()["error"]["type"] == "invalid_request_error", (path, answer.text)
+    answer = httpx.get(gateway.url + f"/videos?{query}", headers=auth)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_query"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 
-from wardgate.core.errors import PayloadTooLarge, WardgateError
+from wardgate.core.errors import InvalidRequest, PayloadTooLarge, WardgateError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -16,6 +17,17 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JSON = b"application/json"
+
+
+def query_params(scope: Scope, max_fields: int = 16) -> dict[str, list[str]]:
+    """The query string's parameters, at most ``max_fields`` of them from its first 2048 bytes; more is a 400."""
+    raw: bytes = scope.get("query_string") or b""
+    try:
+        return parse_qs(raw.decode("latin-1")[:2048], max_num_fields=max_fields)
+    except ValueError:  # parse_qs: "Max number of fields exceeded"
+        raise InvalidRequest(
+            f"The query string has more than {max_fields} parameters, the most allowed.", code="invalid_query"
+        ) from None
 
 
 class Disconnected(Exception):

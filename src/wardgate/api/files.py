@@ -26,11 +26,10 @@ import logging
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qs
 
 import orjson
 
-from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error
+from wardgate.api.asgi import Disconnected, Receive, Scope, Send, query_params, read_body, send_bytes, send_error
 from wardgate.api.batch_input import BATCH_ENDPOINTS, batch_model, rewritten, upstream_model
 from wardgate.api.body import parse_object
 from wardgate.api.multipart import Form, boundary_of, read_form
@@ -58,8 +57,7 @@ def valid_id(value: str) -> bool:
 
 
 def query_of(scope: Scope, names: frozenset[str] = _LIST_QUERY) -> dict[str, str]:
-    raw: bytes = scope.get("query_string") or b""
-    parsed = parse_qs(raw.decode("latin-1")[:2048], max_num_fields=16)
+    parsed = query_params(scope)
     return {key: values[-1][:_MAX_ID] for key, values in parsed.items() if key in names}
 
 

@@ -26,12 +26,11 @@ import logging
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 import aiohttp
 import orjson
 
-from wardgate.api.asgi import Receive, Scope, Send
+from wardgate.api.asgi import Receive, Scope, Send, query_params
 from wardgate.api.openai import request_meta
 from wardgate.core.call import Call
 from wardgate.core.errors import InvalidRequest, ModelNotFound, UpstreamUnavailable, WardgateError
@@ -66,8 +65,7 @@ def _credential(scope: Scope, bearer: str | None) -> tuple[str | None, str | Non
 
 
 def _model(scope: Scope) -> str:
-    raw: bytes = scope.get("query_string") or b""
-    values = parse_qs(raw.decode("latin-1")[:2048], max_num_fields=8).get("model") or []
+    values = query_params(scope, max_fields=8).get("model") or []
     if not values or not values[-1] or len(values[-1]) > 256:
         raise InvalidRequest("Missing required parameter: 'model' (as ?model=).", param="model")
     return values[-1]

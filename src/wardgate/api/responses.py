@@ -22,10 +22,19 @@ import time
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 from wardgate.api import validate
-from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error, send_json
+from wardgate.api.asgi import (
+    Disconnected,
+    Receive,
+    Scope,
+    Send,
+    query_params,
+    read_body,
+    send_bytes,
+    send_error,
+    send_json,
+)
 from wardgate.api.body import parse_object
 from wardgate.api.openai import (
     SSE_HEADERS,
@@ -239,8 +248,7 @@ def _valid_id(value: str) -> bool:
 
 
 def _query(scope: Scope) -> dict[str, str]:
-    raw: bytes = scope.get("query_string") or b""
-    parsed = parse_qs(raw.decode("latin-1")[:2048], max_num_fields=16)
+    parsed = query_params(scope)
     return {key: values[-1] for key, values in parsed.items()}
 
 
