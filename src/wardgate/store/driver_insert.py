@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from itertools import chain
 from typing import Any
 
+from sqlalchemy import JSON, Boolean, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 Processor = Callable[[Any], Any] | None
+Converter = Callable[[Sequence[Any]], tuple[Any, ...]]
 SQLITE_MAX_VARIABLES = 32766  # SQLite's default limit on host parameters per statement since 3.32
 _VALUES = re.compile(r"^(?P<head>.*? VALUES )(?P<row>\([?, ]+\))(?P<tail>.*)$", re.DOTALL)
 
@@ -35,9 +39,9 @@ class DriverInsert:
     def __init__(self, build: Callable[[str], Insert], columns: Sequence[str]) -> None:
         self._build = build
         self._columns = tuple(columns)
-        self._prepared: dict[str, tuple[str, tuple[int, ...], tuple[Processor, ...]]] = {}
+        self._prepared: dict[str, tuple[str, int, Converter]] = {}
 
-    def _prepare(self, dialect: Dialect) -> tuple[str, tuple[int, ...], tuple[Processor, ...]]:
+    def _prepare(self, dialect: Dialect) -> tuple[str, int, Converter]:
         found = self._prepared.get(dialect.name)
         if found is None:
             statement = self._build(dialect.name).inline()  # no RETURNING: nothing is read back
@@ -46,22 +50,15 @@ class DriverInsert:
             if order is None:  # every dialect Wardgate supports binds positionally (qmark, numeric_dollar)
                 raise TypeError(f"{dialect.name}: positional parameters expected")
             where = {name: i for i, name in enumerate(self._columns)}
-            positions = tuple(where[name] for name in order)
-            processors = tuple(
-                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
-            )
-            found = (compiled.string, positions, processors)
+            steps = [(where[name], _processor(compiled.binds[name].type, dialect)) for name in order]
+            found = (compiled.string, len(steps), _converter(steps))
             self._prepared[dialect.name] = found
         return found
 
     async def execute(self, conn: AsyncConnection, rows: Iterable[Sequence[Any]]) -> None:
         """Insert ``rows`` (each a sequence of values in ``columns`` order) in one ``executemany``."""
-        sql, positions, processors = self._prepare(conn.dialect)
-        if positions == tuple(range(len(positions))) and not any(processors):
-            params: list[tuple[Any, ...]] = [tuple(row) for row in rows]
-        else:
-            steps = tuple(zip(positions, processors, strict=True))
-            params = [tuple(row[i] if p is None else p(row[i]) for i, p in steps) for row in rows]
+        sql, width, convert = self._prepare(conn.dialect)
+        params = [convert(row) for row in rows]
         if not params:
             return
         if conn.dialect.name != "sqlite" or len(params) == 1:
@@ -71,10 +68,42 @@ class DriverInsert:
         if parts is None:  # not a plain INSERT … VALUES (…): row by row
             await conn.exec_driver_sql(sql, params)
             return
-        width = len(positions)
         chunk = max(1, min(500, SQLITE_MAX_VARIABLES // max(1, width)))
         head, row, tail = parts["head"], parts["row"], parts["tail"]
         for start in range(0, len(params), chunk):
             rows = params[start : start + chunk]
-            flat = tuple(value for one in rows for value in one)
+            flat = tuple(chain.from_iterable(rows))
             await conn.exec_driver_sql(head + ", ".join([row] * len(rows)) + tail, flat)
+
+
+def _converter(steps: Sequence[tuple[int, Processor]]) -> Converter:
+    """One function turning a row into the driver's tuple: the values in bind order, each through its processor.
+    Generated once per statement and dialect (a loop over the columns per row cost more than the insert itself);
+    its source holds only indexes and the names of the processors."""
+    scope: dict[str, Any] = {}
+    parts = []
+    for index, processor in steps:
+        if processor is None:
+            parts.append(f"r[{index}]")
+        else:
+            name = f"p{len(scope)}"
+            scope[name] = processor
+            parts.append(f"{name}(r[{index}])")
+    return eval(f"lambda r: ({', '.join(parts)},)", scope)  # type: ignore[no-any-return]  # noqa: S307
+
+
+def _processor(column_type: Any, dialect: Dialect) -> Processor:
+    """The dialect's bind processor for ``column_type``, or an equivalent that stores the same value faster for the
+    common cases (SQLAlchemy's run a generic path per value: a third of the ledger writer's CPU)."""
+    processor: Processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None:
+        return None
+    generic = processor
+    if isinstance(column_type, JSON):  # SQLAlchemy stores None as the JSON text 'null' (none_as_null is off)
+        none = generic(None)
+        return lambda value: none if value is None else generic(value)
+    if isinstance(column_type, Boolean) and dialect.name == "sqlite":  # 0/1; anything else: the strict generic way
+        return lambda value: 1 if value is True else 0 if value is False else generic(value)
+    if isinstance(column_type, DateTime) and dialect.name == "sqlite":
+        return lambda value: value.isoformat(" ", "microseconds")[:26] if type(value) is datetime else generic(value)
+    return processor

@@ -15,6 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, case, cast, func, literal, select
@@ -51,10 +52,6 @@ def hour_of(ts: datetime) -> int:
     return int((ts - _EPOCH).total_seconds()) // 3600
 
 
-def _stored(value: Any) -> Any:
-    return "" if value is None else value
-
-
 def _upsert(table_name: str) -> DriverInsert:
     table = ROLLUP_TABLES[table_name]
     keys = key_columns(ROLLUPS[table_name])
@@ -84,25 +81,69 @@ _LEDGER_NAMES = {name: DIMENSION_COLUMNS[name][0] for name in DIMENSION_COLUMNS}
 def fold(events: Sequence[Any], dimensions: tuple[str, ...]) -> list[list[Any]]:
     """One upsert row per (hour, dimensions) of ``events`` (ledger events or rows: anything with the ledger's
     attribute names), sorted by key: ``[hour, *dimensions, *SUMS, *latency histogram, *TTFT histogram]``."""
-    attributes = [_LEDGER_NAMES[name] for name in dimensions]
-    width = len(SUMS)
-    folded: dict[tuple[Any, ...], list[int]] = {}
+    return _fold(_facts(events), events, dimensions)
+
+
+def _facts(events: Sequence[Any]) -> list[tuple[int, int, int, int, int, int, int, int, int]]:
+    """What every roll-up adds of each event, worked out once per batch: its hour, error flag, token and cost sums,
+    and its latency and TTFT buckets (-1: none)."""
+    facts = []
+    cache: dict[datetime, int] = {}  # a batch's events share a handful of timestamps' hours: skip the arithmetic
     for e in events:
-        key = (hour_of(e.ts), *(_stored(getattr(e, a)) for a in attributes))
+        ts = e.ts
+        hour = cache.get(ts)
+        if hour is None:
+            hour = cache[ts] = hour_of(ts)
+        latency, ttft = e.latency_ms, e.ttft_ms
+        facts.append(
+            (
+                hour,
+                1 if e.status >= 400 else 0,
+                e.input_tokens,
+                e.output_tokens,
+                e.cached_tokens,
+                e.reasoning_tokens,
+                e.cost_nanousd,
+                -1 if latency is None else bucket_of(latency),
+                -1 if ttft is None else bucket_of(ttft),
+            )
+        )
+    return facts
+
+
+def _fold(
+    facts: Sequence[tuple[int, int, int, int, int, int, int, int, int]],
+    events: Sequence[Any],
+    dimensions: tuple[str, ...],
+) -> list[list[Any]]:
+    getter = attrgetter(*(_LEDGER_NAMES[name] for name in dimensions)) if dimensions else None
+    width = len(SUMS)
+    ttft_at = width + HIST
+    folded: dict[tuple[Any, ...], list[int]] = {}
+    for (hour, error, inputs, outputs, cached, reasoning, cost, latency, ttft), e in zip(facts, events, strict=True):
+        if getter is None:
+            key: tuple[Any, ...] = (hour,)
+        else:
+            values = getter(e)
+            if len(dimensions) == 1:
+                values = (values,)
+            if None in values:  # a missing dimension is stored as ''
+                values = tuple("" if v is None else v for v in values)
+            key = (hour, *values)
         row = folded.get(key)
         if row is None:
             row = folded[key] = [0] * (width + 2 * HIST)
         row[0] += 1
-        row[1] += e.status >= 400
-        row[2] += e.input_tokens
-        row[3] += e.output_tokens
-        row[4] += e.cached_tokens
-        row[5] += e.reasoning_tokens
-        row[6] += e.cost_nanousd
-        if e.latency_ms is not None:
-            row[width + bucket_of(e.latency_ms)] += 1
-        if e.ttft_ms is not None:
-            row[width + HIST + bucket_of(e.ttft_ms)] += 1
+        row[1] += error
+        row[2] += inputs
+        row[3] += outputs
+        row[4] += cached
+        row[5] += reasoning
+        row[6] += cost
+        if latency >= 0:
+            row[width + latency] += 1
+        if ttft >= 0:
+            row[ttft_at + ttft] += 1
     return [[*key, *values] for key, values in sorted(folded.items())]
 
 
@@ -110,8 +151,9 @@ async def add_events(conn: AsyncConnection, events: Sequence[Any]) -> None:
     """Add ``events`` (rows the same transaction inserts into the ledger) to every roll-up."""
     if not events:
         return
+    facts = _facts(events)
     for name, dimensions in ROLLUPS.items():
-        await _UPSERTS[name].execute(conn, fold(events, dimensions))
+        await _UPSERTS[name].execute(conn, _fold(facts, events, dimensions))
 
 
 def _hour_sql(dialect: str) -> Any:
