@@ -27,7 +27,8 @@ from wardgate.limits.backend import (
     Settlement,
 )
 from wardgate.limits.redis_batch import ScriptBatcher
-from wardgate.limits.redis_lua import INIT, RESERVE, SETTLE
+from wardgate.limits.redis_lua import INIT, RESERVE, SETTLE_MANY
+from wardgate.limits.redis_settle import MergedSettles, SettleItem
 
 log = logging.getLogger("wardgate.limits")
 
@@ -39,7 +40,7 @@ class RedisLimits:
         self._redis = client
         self._prefix = prefix + "lim:"
         self._reserve = client.register_script(RESERVE)
-        self._settle = client.register_script(SETTLE)
+        self._settles = MergedSettles(client.register_script(SETTLE_MANY), self._k)
         self._init = client.register_script(INIT)
         self._calls = ScriptBatcher(client)  # concurrent calls share one pipeline per round trip
         self.outage = outage or Outage("Redis (budgets and rate limits)", log, quiet_s=1.0)
@@ -89,15 +90,9 @@ class RedisLimits:
         return Decision(True, budgets=states, rates=rate_states)
 
     async def settle(self, request_id: str, budgets: list[Settlement], rates: list[RateSettlement]) -> list[int]:
-        keys = [self._k(b.key) for b in budgets] + [self._k(r.key) for r in rates]
-        args: list[str | int | float] = [request_id, len(budgets), len(rates)]
-        for b in budgets:
-            args += [b.actual, b.ttl_s]
-        for r in rates:
-            args += [r.actual_tokens - r.reserved_tokens, "1" if r.concurrent else "0"]
-        with self._store():
-            out = await self._calls.call(self._settle, keys, args)
-        return [int(v) for v in out]
+        with self._store():  # merged with the other settlements queued meanwhile (limits/redis_settle.py)
+            totals: list[int] = await self._calls.merged(self._settles, SettleItem(request_id, budgets, rates))
+        return totals
 
     async def read(self, key: str) -> BudgetState:
         with self._store():

@@ -7,12 +7,18 @@ connection, packing, timing hooks) is paid once per pipeline; each call keeps it
 
 Scripts go as ``EVALSHA``; a server that does not know one (restarted, flushed) answers ``NOSCRIPT`` and that call
 is retried through ``Script.__call__``, which loads it.
+
+Calls that can be merged (``merged``: the settlements, which nobody waits on before answering) go further: all those
+of one kind that queued up become ONE script call in the next pipeline, built by their ``Merge`` and its answer
+split back to each caller. A busy worker then settles a whole round trip's requests with one script run instead of
+one per request: Redis's per-call cost (a Lua context, argument tables) and redis-py's packing and parsing are paid
+once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -28,10 +34,30 @@ class _Pending:
         self.script, self.keys, self.args, self.future = script, keys, args, future
 
 
+class Merge(Protocol):
+    """How queued calls of one kind become one script call, and its answer one result per call."""
+
+    script: AsyncScript
+
+    def pack(self, items: list[Any]) -> tuple[list[str], list[Any]]: ...
+
+    def unpack(self, items: list[Any], result: Any) -> list[Any]: ...
+
+
+class _Merged(_Pending):
+    __slots__ = ("futures", "items", "merge")
+
+    def __init__(self, merge: Merge, items: list[Any], futures: list[asyncio.Future[Any]], loop: Any) -> None:
+        keys, args = merge.pack(items)
+        super().__init__(merge.script, keys, args, loop.create_future())
+        self.merge, self.items, self.futures = merge, items, futures
+
+
 class ScriptBatcher:
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
         self._queue: list[_Pending] = []
+        self._merging: dict[int, tuple[Merge, list[Any], list[asyncio.Future[Any]]]] = {}
         self._sending: asyncio.Task[None] | None = None
 
     async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -42,15 +68,42 @@ class ScriptBatcher:
             self._sending = loop.create_task(self._send())
         return await future
 
+    async def merged(self, merge: Merge, item: Any) -> Any:
+        """Like ``call``, for a call that ``merge`` folds together with the others of its kind queued meanwhile."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        group = self._merging.get(id(merge))
+        if group is None:
+            group = self._merging[id(merge)] = (merge, [], [])
+        group[1].append(item)
+        group[2].append(future)
+        if self._sending is None:
+            self._sending = loop.create_task(self._send())
+        return await future
+
+    def _take_merged(self) -> list[_Pending]:
+        loop = asyncio.get_running_loop()
+        merged: list[_Pending] = []
+        for key, (merge, items, futures) in list(self._merging.items()):
+            del self._merging[key]
+            for start in range(0, len(items), MAX_PIPELINE):  # a bounded script call, however long the queue
+                part = slice(start, start + MAX_PIPELINE)
+                merged.append(_Merged(merge, items[part], futures[part], loop))
+        return merged
+
     async def _send(self) -> None:
         try:
-            while self._queue:
+            while self._queue or self._merging:
                 batch, self._queue = self._queue[:MAX_PIPELINE], self._queue[MAX_PIPELINE:]
-                await self._round_trip(batch)
+                await self._round_trip(batch + self._take_merged())
         except asyncio.CancelledError:  # the worker is closing: nobody is left waiting in silence
             for one in self._queue:
                 one.future.cancel()
+            for _, _, futures in self._merging.values():
+                for future in futures:
+                    future.cancel()
             self._queue = []
+            self._merging = {}
             raise
         finally:
             self._sending = None
@@ -62,9 +115,9 @@ class ScriptBatcher:
                 pipe.execute_command("EVALSHA", one.script.sha, len(one.keys), *one.keys, *one.args)
             results = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # the connection or the pool failed: every call in it fails alike
+            error = exc if isinstance(exc, Exception) else ConnectionError(str(exc))
             for one in batch:
-                if not one.future.done():
-                    one.future.set_exception(exc if isinstance(exc, Exception) else ConnectionError(str(exc)))
+                _deliver(one, error)
             if not isinstance(exc, Exception):
                 raise
             return
@@ -76,7 +129,28 @@ class ScriptBatcher:
                     result = await one.script(keys=one.keys, args=one.args)
                 except Exception as exc:  # noqa: BLE001 - handed to the caller, who maps Redis errors
                     result = exc
-            if isinstance(result, Exception):
-                one.future.set_exception(result)
-            else:
-                one.future.set_result(result)
+            _deliver(one, result)
+
+
+def _deliver(one: _Pending, result: Any) -> None:
+    """Hand a call its result or error; a merged call splits its result among the calls it carried."""
+    if not isinstance(one, _Merged):
+        if one.future.done():
+            return
+        if isinstance(result, Exception):
+            one.future.set_exception(result)
+        else:
+            one.future.set_result(result)
+        return
+    if not isinstance(result, Exception):
+        try:
+            results: list[Any] = one.merge.unpack(one.items, result)
+        except Exception as exc:  # noqa: BLE001 - an answer of the wrong shape: every caller gets the error
+            result = exc
+    for index, future in enumerate(one.futures):
+        if future.done():
+            continue
+        if isinstance(result, Exception):
+            future.set_exception(result)
+        else:
+            future.set_result(results[index])

@@ -20,19 +20,19 @@ for i = 1, nb do
   local b = {key = key, limit = tonumber(ARGV[a]), hard = ARGV[a + 1] == '1', amount = ARGV[a + 2],
              ttl = tonumber(ARGV[a + 3]), over = tonumber(ARGV[a + 4]), burst_s = tonumber(ARGV[a + 5])}
   a = a + 6
-  if redis.call('HEXISTS', key, 'i') == 0 then return {0, i, 'missing', '0'} end
+  local v = redis.call('HMGET', key, 'spent', 'reserved', 'burst_until', 'i')
+  if not v[4] then return {0, i, 'missing', '0'} end
+  local released = 0  -- holds past their expiry (their request died): given back before deciding
   local expired = redis.call('ZRANGEBYSCORE', key .. ':h', '-inf', now)
   if #expired > 0 then
     local amounts = redis.call('HMGET', key .. ':a', unpack(expired))
-    local sum = 0
-    for _, v in ipairs(amounts) do if v then sum = sum + tonumber(v) end end
-    redis.call('HINCRBY', key, 'reserved', string.format('%d', -sum))
+    for _, x in ipairs(amounts) do if x then released = released + tonumber(x) end end
+    redis.call('HINCRBY', key, 'reserved', string.format('%d', -released))
     redis.call('ZREM', key .. ':h', unpack(expired))
     redis.call('HDEL', key .. ':a', unpack(expired))
   end
-  local v = redis.call('HMGET', key, 'spent', 'reserved', 'burst_until')
   b.spent = tonumber(v[1] or '0')
-  b.reserved = tonumber(v[2] or '0')
+  b.reserved = tonumber(v[2] or '0') - released
   local burst_until = tonumber(v[3] or '0')
   local cap = b.limit
   local total = b.spent + b.reserved + tonumber(b.amount)
@@ -79,16 +79,26 @@ for i = 1, nr do
     end
   end
   if r.tpm > 0 then
-    local fields = redis.call('HGETALL', key .. ':tk')
-    local sum = 0
-    local oldest = now
-    local stale = {}
-    for j = 1, #fields, 2 do
-      local sec = tonumber(fields[j])
-      if sec <= horizon then table.insert(stale, fields[j])
-      else sum = sum + tonumber(fields[j + 1]); if sec < oldest then oldest = sec end end
+    -- tokens per second in <key>:tk, with their sum ('s') and the oldest second held ('o'): summed again only
+    -- when the oldest second leaves the window (about once a second under load), not on every call
+    local tk = key .. ':tk'
+    local kept = redis.call('HMGET', tk, 's', 'o')
+    local sum, oldest = tonumber(kept[1]), tonumber(kept[2])
+    if sum == nil or oldest == nil or oldest <= horizon then
+      local fields = redis.call('HGETALL', tk)
+      sum, oldest = 0, nil
+      local stale = {}
+      for j = 1, #fields, 2 do
+        local sec = tonumber(fields[j])
+        if sec then
+          if sec <= horizon then table.insert(stale, fields[j])
+          else sum = sum + tonumber(fields[j + 1]); if oldest == nil or sec < oldest then oldest = sec end end
+        end
+      end
+      if #stale > 0 then redis.call('HDEL', tk, unpack(stale)) end
+      redis.call('HSET', tk, 's', string.format('%d', sum), 'o', tostring(oldest or math.floor(now)))
     end
-    if #stale > 0 then redis.call('HDEL', key .. ':tk', unpack(stale)) end
+    oldest = oldest or now
     if sum > 0 and sum + r.tokens > r.tpm then return {0, i, 'tpm', tostring(math.max(0, oldest + 60 - now))} end
     r.sum = sum
     r.oldest = oldest
@@ -131,6 +141,7 @@ for i = 1, nr do
   end
   if r.tpm > 0 then
     redis.call('HINCRBY', r.key .. ':tk', tostring(math.floor(now)), r.tokens)
+    redis.call('HINCRBY', r.key .. ':tk', 's', r.tokens)
     redis.call('EXPIRE', r.key .. ':tk', 61)
     tok_left = math.max(0, r.tpm - r.sum - r.tokens)
     reset_tk = math.max(0, r.oldest + 60 - now)
@@ -139,43 +150,6 @@ for i = 1, nr do
   table.insert(out, tostring(tok_left))
   table.insert(out, tostring(reset_rq))
   table.insert(out, tostring(reset_tk))
-end
-return out
-"""
-
-SETTLE = r"""
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local rid = ARGV[1]
-local nb = tonumber(ARGV[2])
-local nr = tonumber(ARGV[3])
-local a = 4
-local out = {}
-for i = 1, nb do
-  local key = KEYS[i]
-  local actual = ARGV[a]
-  local ttl = math.ceil(tonumber(ARGV[a + 1]))
-  a = a + 2
-  local held = redis.call('HGET', key .. ':a', rid)
-  if held then
-    redis.call('HINCRBY', key, 'reserved', string.format('%d', -tonumber(held)))
-    redis.call('HDEL', key .. ':a', rid)
-    redis.call('ZREM', key .. ':h', rid)
-  end
-  local spent = redis.call('HINCRBY', key, 'spent', actual)
-  redis.call('EXPIRE', key, ttl)
-  table.insert(out, spent)
-end
-for i = 1, nr do
-  local key = KEYS[nb + i]
-  local delta = tonumber(ARGV[a])
-  local cc = ARGV[a + 1] == '1'
-  a = a + 2
-  if delta ~= 0 then
-    redis.call('HINCRBY', key .. ':tk', tostring(math.floor(now)), string.format('%d', delta))
-    redis.call('EXPIRE', key .. ':tk', 61)
-  end
-  if cc then redis.call('ZREM', key .. ':cc', rid) end
 end
 return out
 """
@@ -191,4 +165,63 @@ redis.call('HINCRBY', KEYS[1], 'spent', ARGV[1])
 redis.call('HSET', KEYS[1], 'reserved', string.format('%d', sum), 'i', '1')
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
+"""
+
+# The settlements of many requests at once (limits/redis_settle.py merges those queued in one round trip), grouped
+# by counter: ARGV = nb, nr, then per budget key: ttl, n, n × request id, their actual total; per rate key:
+# token delta, n, n × request id (concurrency slots to free). Returns each budget's spent total after the group.
+SETTLE_MANY = r"""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local nb = tonumber(ARGV[1])
+local nr = tonumber(ARGV[2])
+local a = 3
+local out = {}
+for i = 1, nb do
+  local key = KEYS[i]
+  local ttl = math.ceil(tonumber(ARGV[a]))
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  local rids = {}
+  for j = 1, n do rids[j] = ARGV[a + j - 1] end
+  a = a + n
+  local actual = ARGV[a]
+  a = a + 1
+  local held = redis.call('HMGET', key .. ':a', unpack(rids))
+  local release, found = 0, 0
+  for j = 1, n do
+    if held[j] then
+      release = release + tonumber(held[j])
+      found = found + 1
+    end
+  end
+  if found > 0 then
+    redis.call('HINCRBY', key, 'reserved', string.format('%d', -release))
+    redis.call('HDEL', key .. ':a', unpack(rids))
+    redis.call('ZREM', key .. ':h', unpack(rids))
+  end
+  local spent = redis.call('HINCRBY', key, 'spent', actual)
+  redis.call('EXPIRE', key, ttl)
+  table.insert(out, spent)
+end
+for i = 1, nr do
+  local key = KEYS[nb + i]
+  local delta = tonumber(ARGV[a])
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  if delta ~= 0 then
+    local tk = key .. ':tk'
+    redis.call('HINCRBY', tk, tostring(math.floor(now)), string.format('%d', delta))
+    if redis.call('HEXISTS', tk, 'o') == 1 then redis.call('HINCRBY', tk, 's', string.format('%d', delta))
+    else redis.call('HDEL', tk, 's') end  -- no oldest second known: the next reservation sums them again
+    redis.call('EXPIRE', tk, 61)
+  end
+  if n > 0 then
+    local rids = {}
+    for j = 1, n do rids[j] = ARGV[a + j - 1] end
+    a = a + n
+    redis.call('ZREM', key .. ':cc', unpack(rids))
+  end
+end
+return out
 """

@@ -1,0 +1,77 @@
+"""Settlements merged per round trip (``ScriptBatcher.merged``): the requests whose settlements queued while a
+pipeline was in flight are settled by one ``SETTLE_MANY`` call, grouped by counter.
+
+Each caller still gets the spent total of each of its budgets as if the settlements had run one by one in queue
+order (the group's final total less what the later ones in the group added), so a threshold crossed inside a group
+is seen by exactly the settlement that crossed it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.commands.core import AsyncScript
+
+from wardgate.limits.backend import RateSettlement, Settlement
+
+
+@dataclass(frozen=True, slots=True)
+class SettleItem:
+    request_id: str
+    budgets: list[Settlement]
+    rates: list[RateSettlement]
+
+
+class MergedSettles:
+    """The ``Merge`` of settlements; ``key`` maps a counter's name to its Redis key."""
+
+    def __init__(self, script: AsyncScript, key: Any) -> None:
+        self.script = script
+        self._key = key
+
+    def pack(self, items: list[Any]) -> tuple[list[str], list[Any]]:
+        budgets: dict[str, tuple[dict[str, None], list[float]]] = {}  # key -> (request ids, [ttl, actual])
+        rates: dict[str, tuple[dict[str, None], list[int]]] = {}  # key -> (request ids to free, [token delta])
+        for item in items:
+            for b in item.budgets:
+                group = budgets.get(b.key)
+                if group is None:
+                    group = budgets[b.key] = ({}, [0.0, 0])
+                group[0][item.request_id] = None
+                group[1][0] = max(group[1][0], b.ttl_s)
+                group[1][1] += b.actual
+            for r in item.rates:
+                rgroup = rates.get(r.key)
+                if rgroup is None:
+                    rgroup = rates[r.key] = ({}, [0])
+                if r.concurrent:
+                    rgroup[0][item.request_id] = None
+                rgroup[1][0] += r.actual_tokens - r.reserved_tokens
+        keys = [self._key(k) for k in budgets] + [self._key(k) for k in rates]
+        args: list[Any] = [len(budgets), len(rates)]
+        for ids, (ttl, actual) in budgets.values():
+            args += [ttl, len(ids), *ids, int(actual)]
+        for ids, (delta,) in rates.values():
+            args += [delta, len(ids), *ids]
+        return keys, args
+
+    def unpack(self, items: list[Any], result: Any) -> list[Any]:
+        order: list[str] = []
+        for item in items:
+            for b in item.budgets:
+                if b.key not in order:
+                    order.append(b.key)
+        final = {key: int(total) for key, total in zip(order, result, strict=True)}
+        # walk back from the end: each settlement's total is the final one less what came after it
+        after = dict.fromkeys(final, 0)
+        totals: list[list[int]] = []
+        for item in reversed(items):
+            mine = []
+            for b in item.budgets:
+                mine.append(final[b.key] - after[b.key])
+            for b in item.budgets:
+                after[b.key] += b.actual
+            totals.append(mine)
+        totals.reverse()
+        return totals
