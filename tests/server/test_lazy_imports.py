@@ -1,5 +1,6 @@
 """A worker imports only what its config uses: redis-py (about 25 MB of RSS per worker with its OpenTelemetry hooks)
-only with ``redis:``, tiktoken only with its first vocabulary. Checked in a fresh interpreter, since the test process
+only with ``redis:``, tiktoken only with its first vocabulary, and never SQLAlchemy's ORM (the asyncio engine's package
+imports it eagerly; wardgate/sqla_core.py defers it). Checked in a fresh interpreter, since the test process
 has imported everything already."""
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ PROBE = textwrap.dedent(
         await app.shutdown()
 
     asyncio.run(main())
-    print(" ".join(sorted({m.split(".")[0] for m in sys.modules})))
+    tops = {m.split(".")[0] for m in sys.modules}
+    print(" ".join(sorted(tops | {m for m in sys.modules if m.startswith("sqlalchemy.")})))
     """
 )
 
@@ -51,3 +53,5 @@ def test_a_worker_without_redis_never_imports_redis_py_nor_tiktoken(tmp_path: Pa
     assert "redis" not in loaded
     assert "tiktoken" not in loaded
     assert "opentelemetry" not in loaded
+    assert "sqlalchemy.ext.asyncio.engine" in loaded  # the engine is there …
+    assert not {m for m in loaded if m.startswith("sqlalchemy.orm")}  # … without the ORM
