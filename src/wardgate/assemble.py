@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -61,7 +61,7 @@ from wardgate.store.provider_objects import ProviderObjectStore
 from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.responses import ResponseStore
 from wardgate.store.tenancy import TenancyStore
-from wardgate.store.usage import UsageEvent, describe, insert_events
+from wardgate.store.usage import LedgerWrites, UsageEvent, describe
 from wardgate.usage.cost import cost_function
 
 if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry, mcp:, prompts:, redis:) is configured
@@ -136,9 +136,6 @@ async def open_worker(settings: Settings) -> Worker:
         stack.push_async_callback(cache.close)  # before Redis: it stops its listener and writes its last stats
         ledger_config = settings.ledger
 
-        async def write_usage(batch: Sequence[UsageEvent]) -> None:
-            await insert_events(engine, batch)
-
         hmac_key, master_key = settings.audit.hmac_key, settings.master_key
         audit_log = AuditLog(
             engine,
@@ -150,7 +147,9 @@ async def open_worker(settings: Settings) -> Worker:
         )
         await audit_log.check_at_start(derived=hmac_key is None)
         batch, interval = ledger_config.max_batch, ledger_config.flush_interval_s
-        ledger = BatchWriter("usage-ledger", write_usage, max_batch=batch, interval_s=interval, describe=describe)
+        ledger = BatchWriter(
+            "usage-ledger", LedgerWrites(engine), max_batch=batch, interval_s=interval, describe=describe
+        )
         audit = BatchWriter("audit", audit_log.append, max_batch=batch, interval_s=interval)
         key_uses = KeyUseTally()  # allowed key uses, one audit row per key and model per flush
         audit.add_source(key_uses.drain)

@@ -4,12 +4,15 @@ read back exactly as SQLAlchemy reads them, on SQLite and PostgreSQL, across chu
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.core.ids import new_request_id
-from wardgate.store import audit
+from wardgate.store import audit, usage
+from wardgate.store.rollup_tables import ROLLUP_TABLES
 from wardgate.store.tables import audit_log, usage_events
 from wardgate.store.usage import UsageEvent, bounded, insert_events
 
@@ -77,3 +80,31 @@ def test_request_ids_are_time_ordered_and_distinct() -> None:
     assert all(len(i) == 24 and int(i, 16) >= 0 for i in ids)
     stamps = [int(i[:12], 16) for i in ids]
     assert stamps == sorted(stamps)  # the index grows at its right edge
+
+
+async def test_a_batch_whose_commit_answer_was_lost_is_written_once(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger writer looks ids up only after a failed write; a write that committed but whose answer was lost
+    (the connection died after COMMIT) is retried without doubling a row or a roll-up count."""
+    real = usage.insert_events
+    lost = True
+
+    async def commit_then_lose_the_answer(*args: Any) -> None:
+        nonlocal lost
+        await real(*args)
+        if lost:
+            lost = False
+            raise ConnectionError("connection lost after COMMIT")
+
+    monkeypatch.setattr(usage, "insert_events", commit_then_lose_the_answer)
+    writes = usage.LedgerWrites(engine)
+    batch = [event(i) for i in range(20)]
+    with pytest.raises(ConnectionError):
+        await writes(batch)
+    await writes(batch)  # the batch writer's retry
+    await writes([event(i) for i in range(20, 30)])  # fresh ids: no lookup needed, written once too
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(func.count()).select_from(usage_events))).scalar_one()
+        counted = (await conn.execute(select(func.sum(ROLLUP_TABLES["usage_rollup_models"].c.requests)))).scalar_one()
+    assert rows == 30 and counted == 30

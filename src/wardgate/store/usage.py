@@ -9,7 +9,7 @@ Only billable rows (``billable``: something was answered or consumed) are summed
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from operator import attrgetter
@@ -170,25 +170,50 @@ _INSERT = DriverInsert(_insert, _FIELDS)
 _ROW = attrgetter(*_FIELDS)
 
 
-async def insert_events(engine: AsyncEngine, events: Sequence[UsageEvent]) -> None:
+async def insert_events(
+    engine: AsyncEngine, events: Sequence[UsageEvent], maybe_written: Container[str] | None = None
+) -> None:
     """Write a batch. A retried batch (after a failed flush) never doubles a row: request ids are unique, and are
-    the gateway's own (a client's id is only stored in ``client_request_id``)."""
+    the gateway's own (a client's id is only stored in ``client_request_id``). ``maybe_written``: the only request
+    ids that may already be in the ledger (those of writes that failed: their commit may have happened with its
+    answer lost); None: any may be."""
     if not events:
         return
     async with engine.begin() as conn:
-        fresh = await _unwritten(conn, events)
+        fresh = await _unwritten(conn, events, maybe_written)
         await _INSERT.execute(conn, [_ROW(e) for e in fresh])
         await add_events(conn, fresh)  # the hourly roll-ups, in the same transaction (store/rollup.py)
 
 
-async def _unwritten(conn: AsyncConnection, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+class LedgerWrites:
+    """The usage ledger's batch write. Only the request ids of writes that failed are looked up before inserting
+    (a fresh id cannot be in the ledger yet): the lookup, a query of up to 500 ids per batch, is paid after a
+    failure, not on every batch."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._suspect: set[str] = set()
+
+    async def __call__(self, batch: Sequence[UsageEvent]) -> None:
+        try:
+            await insert_events(self._engine, batch, self._suspect)
+        except BaseException:
+            self._suspect.update(e.request_id for e in batch)
+            raise
+        if self._suspect:
+            self._suspect.difference_update(e.request_id for e in batch)
+
+
+async def _unwritten(
+    conn: AsyncConnection, events: Sequence[UsageEvent], maybe_written: Container[str] | None
+) -> list[UsageEvent]:
     """The events whose request id the ledger does not hold yet (a batch retried after a commit whose answer was
     lost), each once: the roll-ups then count exactly the rows the insert adds."""
     first: dict[str, UsageEvent] = {}
     for e in events:
         first.setdefault(e.request_id, e)
-    unique = list(first.values())
-    ids = [e.request_id for e in unique]
+    unique = list(first.values()) if len(first) < len(events) else list(events)
+    ids = [e.request_id for e in unique if maybe_written is None or e.request_id in maybe_written]
     found: set[str] = set()
     for start in range(0, len(ids), 500):
         query = select(usage_events.c.request_id).where(usage_events.c.request_id.in_(ids[start : start + 500]))
