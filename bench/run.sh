@@ -24,9 +24,11 @@ cd "$ROOT"
 
 PEERS="${BENCH_PEERS:-1}"
 LOAD="${BENCH_LOAD:-1}"
-# bench/targets.toml adds wardgate-full (virtual key, budget, rate limit, ledger) and wardgate-full-redis (the same
-# on Redis; needs BENCH_NETNS=0 to reach the machine's Redis, so it is not in the default list)
-DEFAULT_PEER_ARGS="--config $HARNESS/targets.toml --config $ROOT/bench/targets.toml --targets direct,portkey,litellm-2w,floor-aiohttp,floor-uvicorn-aiohttp,wardgate,wardgate-full --conc 1,16 --repeats 2 --duration 8"
+# bench/targets.toml adds wardgate-full (virtual key, budget, rate limit, ledger); the cost of each stage on top of
+# it: wardgate-full-guards (default guards), wardgate-full-otel (tracing and metrics), wardgate-full-prompt (a
+# managed prompt on every request); and wardgate-full-redis (budgets and limits on Redis; needs BENCH_NETNS=0 to
+# reach the machine's Redis, so it is not in the default list)
+DEFAULT_PEER_ARGS="--config $HARNESS/targets.toml --config $ROOT/bench/targets.toml --targets direct,portkey,litellm-2w,floor-aiohttp,floor-uvicorn-aiohttp,wardgate,wardgate-full,wardgate-full-guards,wardgate-full-otel,wardgate-full-prompt --conc 1,16 --repeats 2 --duration 8"
 export WARDGATE_BENCH_DIR="$ROOT/bench"
 PEER_ARGS="${BENCH_PEER_ARGS:-$DEFAULT_PEER_ARGS}"
 load_args=()
