@@ -25,17 +25,21 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from wardgate.guards import substitution
 from wardgate.guards.findings import Finding
 
-_TAGS = re.compile("[\U000e0020-\U000e007e]{4,}")
-_MORSE = re.compile(r"(?:(?<=\s)|^)[.\-]{1,7}(?:[ /]+[.\-]{1,7}){3,}(?=\s|$)", re.MULTILINE)
+_TAGS = re.compile("(?<![\U0001f3f4\U000e0020-\U000e007f])[\U000e0020-\U000e007e]{2,}(?!\U000e007f)")
+_MORSE = re.compile(r"(?:(?<=\s)|^)(?=[^\n]*\.)(?=[^\n]*-)[.\-]{1,7}(?:[ /]+[.\-]{1,7}){3,}(?=\s|$)", re.MULTILINE)
+_MORSE_SHORT = re.compile(r"(?:(?<=\s)|^)(?=[^\n]*\.)(?=[^\n]*-)[.\-]{1,7}(?:[ /]+[.\-]{1,7}){2}(?=\s|$)", re.MULTILINE)
 _BRAILLE = re.compile("[\u2800-\u28ff][\u2800-\u28ff ]{3,}")
 _NATO_WORDS = (
     "alfa|alpha|bravo|charlie|delta|echo|foxtrot|golf|hotel|india|juliett|juliet|kilo|lima|mike|november|oscar|"
     "papa|quebec|romeo|sierra|tango|uniform|victor|whiskey|x-ray|xray|yankee|zulu"
 )
 _NATO = re.compile(rf"\b(?:(?:{_NATO_WORDS})[\s,]+){{3,}}(?:{_NATO_WORDS})\b", re.IGNORECASE)
+_NATO_SHORT = re.compile(rf"\b(?:(?:{_NATO_WORDS})[\s,]+){{2}}(?:{_NATO_WORDS})\b", re.IGNORECASE)
 _EMOJI_RUN = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f\u200d]{6,}")
+_EMOJI_SHORT = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf]{4,}")
 _CUE = re.compile(
     r"\b(?:decode|decipher|decrypt|unscramble|de-?obfuscate)\b"
     r"|(?:^|\n)[^\n]{0,40}\bencoded(?:\s+(?:string|text|message|data))?\s*:.*(?:\n|\\n)[^\n]{0,40}\bdecoded\b"
@@ -54,13 +58,15 @@ _CIPHER = re.compile(
     r"|\b(?:rot-?13|atbash|caesar)\s+encoded\s+(?:string|text|message)\s*:",
     re.IGNORECASE,
 )
+_ASKED = re.compile(r"\bwhat\s+does\s+(?:this|the\s+following)\s+(?:mean|say)\s*\??", re.IGNORECASE)
 _TOKEN = re.compile(r"\S{4,}")
+_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 _WORDLIKE = re.compile(r"[A-Za-z][a-z]*(?:['’-][A-Za-z]+)*[.,;:!?)\"']*|[(\"'][A-Za-z][a-z]*")
 _MAX_TOKENS = 4000
 _MAX_UU_LINES = 50
-_B64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{8,}={0,2}")
-_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){4,}")
-_B32_RUN = re.compile(r"[A-Z2-7]{8,}=*")
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{8,}={0,2}|[A-Za-z0-9+/]{2,}={1,2}")  # padding marks a short one
+_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){3,}")
+_B32_RUN = re.compile(r"[A-Z2-7]{8,}=*|[A-Z2-7]{2,}=+")
 # a uuencoded line: its length character, then only characters from space to underscore (no lower case)
 _UU_LINE = re.compile(r"^[ \t]*([!-M][ -_`]{3,60}?)[ \t]*$", re.MULTILINE)
 _JOINERS = re.compile(r"[-_./:,;+'’]")
@@ -76,6 +82,8 @@ def _texty(raw: bytes, least: int = 4) -> bool:
         return False
     if len(decoded) < least or not all(c.isprintable() or c in "\t\n\r" for c in decoded):
         return False
+    if len(decoded) >= 12 and decoded.isascii():  # random bytes are rarely a dozen printable ASCII characters
+        return True
     letters = sum(c.isalpha() for c in decoded)
     return letters * 5 >= len(decoded.replace(" ", "")) * 2
 
@@ -109,7 +117,11 @@ def _decodes_to_text(core: str, least: int = 4) -> bool:
 def _opaque(token: str, least: int = 4) -> bool:
     """A token that is not a word, number, identifier, path or address of any one script: one that decodes to text
     (base64, base32, hex, ascii85, uuencode), mixes letters of several scripts, or piles combining marks."""
-    if "://" in token or "@" in token[1:-1] or token.startswith(("/", "./", "~/", "#", "$", "<", "&")):
+    if (
+        "://" in token
+        or _EMAIL.fullmatch(token.strip(".,;:!?()[]{}<>\"'`"))
+        or token.startswith(("/", "./", "~/", "#", "$", "<", "&"))
+    ):
         return False
     if token.isascii():
         core = token.strip(".,;:!?()[]{}\"'`")
@@ -167,6 +179,20 @@ def findings(text: str) -> list[tuple[Finding, int]]:
         if _uu(lm.group(1), least):
             blob_span = blob_span or (lm.start(1), lm.end(1))
             opaque_chars += lm.end(1) - lm.start(1)
+    # shorter runs are a payload when the text asks to decode them, or (emoji) when they are all there is
+    shorts = [_MORSE_SHORT, _NATO_SHORT, _EMOJI_SHORT] if cue else [_EMOJI_SHORT] if opaque_chars == 0 else []
+    for rx in shorts:
+        short = rx.search(text)
+        if short is None or (rx is _EMOJI_SHORT and len(set(short.group())) < 4):
+            continue
+        if cue or len(short.group()) * 2 >= len(text.strip()):
+            blob_span = blob_span or (short.start(), short.end())
+            opaque_chars += short.end() - short.start()
+    if blob_span is None and len(text) <= substitution.MAX_TEXT and text.isascii():
+        payload = _ASKED.sub(" ", _CUE.sub(" ", text))
+        if substitution.deciphered(payload, least=5 if cue or payload != text else 8) is not None:
+            blob_span = (0, len(text))
+            opaque_chars += len(payload.strip())
     if blob_span is None:
         return out
     out.append((Finding("injection.encoded", *blob_span), 1))
