@@ -15,8 +15,20 @@ from wardgate.guards.findings import Finding
 
 THRESHOLD = {"strict": 1, "balanced": 2, "permissive": 3}
 
+_ESCAPES = re.compile(r"\\[A-Za-z]")
+
+
+def _compile(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """The rule's regex, and whether it runs on the lower-cased text: a pattern without upper-case letters is compiled
+    case-sensitively and searched in the lower-cased text, about three times faster than IGNORECASE (which defeats
+    the engine's first-character scan); one that names capitals ("(?-i:SYSTEM)", "DAN") runs on the text itself."""
+    if re.search("[A-Z]", _ESCAPES.sub("", pattern)):
+        return re.compile(pattern, re.IGNORECASE | re.MULTILINE | re.DOTALL), False
+    return re.compile(pattern, re.MULTILINE | re.DOTALL), True
+
+
 RULES = [
-    (category, weight, re.compile(pattern, re.IGNORECASE | re.MULTILINE | re.DOTALL), needles)
+    (category, weight, *_compile(pattern), needles)
     for category, weight, pattern, needles in rules_direct.SPECS + rules_documents.SPECS
 ]
 variants = normalise.variants
@@ -41,7 +53,10 @@ def score(text: str) -> tuple[int, list[Finding]]:
     ``injection.<category>``; spans are in the variant, so they are reported as counts, never redacted)."""
     best, best_findings = 0, []
     encoded = obfuscation.findings(text[: normalise.MAX_TEXT]) + persona.findings(text)
-    for n, variant in enumerate(variants(text)):
+    for n, whole in enumerate(variants(text)):
+        variant = whole if n == 0 else normalise.changed_lines(text, whole)
+        if not variant:
+            continue
         total, findings, seen = 0, [], set()
         quoted_categories: set[str] = set()
         if n == 0:  # the encoded-payload signals are looked for once, in the text as sent
@@ -49,19 +64,22 @@ def score(text: str) -> tuple[int, list[Finding]]:
                 findings.append(finding)
                 total += weight
         lower = variant.lower()
-        for index, (category, weight, rx, needles) in enumerate(RULES):
+        if len(lower) != len(variant):  # a few characters lower-case to two (İ): keep the spans in the variant
+            lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in variant)
+        for index, (category, weight, rx, on_lower, needles) in enumerate(RULES):
             for needle in needles:
                 if needle in lower:
                     break
             else:
                 continue
-            m = rx.search(variant)
+            subject = lower if on_lower else variant
+            m = rx.search(subject)
             if m is None:
                 continue
             # a quoted phrase is asked about, not said: it counts as one hint of its category, and stacks with none
             quoted = weight > 1 and _quoted(variant, m.start(), m.end())
             if quoted:  # the phrase may also be said outside quotes
-                for again in rx.finditer(variant, m.end()):
+                for again in rx.finditer(subject, m.end()):
                     if not _quoted(variant, again.start(), again.end()):
                         m, quoted = again, False
                         break

@@ -11,6 +11,7 @@ import re
 import unicodedata
 
 _LEET_WORD = re.compile(r"[a-z][013457@$!|]+[a-z]", re.IGNORECASE)
+_LEET_TOKEN = re.compile(r"[^\s013457@$!|]*(?:[A-Za-z][013457@$!|]|[013457@$!|][A-Za-z])\S*")
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u202a\u202b\u202c\u202d\u202e"), None)
 _LEET = str.maketrans(
@@ -49,6 +50,12 @@ def _decoded(text: str) -> list[str]:
     return out
 
 
+def _unleet(m: re.Match[str]) -> str:
+    token = m.group()
+    letters = sum(c.isalpha() for c in token)
+    return token.translate(_LEET) if letters * 2 >= len(token) else token
+
+
 def variants(text: str) -> list[str]:
     """The text and what it may hide: NFKC-folded without zero-width or bidi characters, leetspeak undone,
     letter-spaced words joined, and the decoded base64/hex blobs it contains."""
@@ -57,8 +64,8 @@ def variants(text: str) -> list[str]:
     out = [text]
     if folded != text:
         out.append(folded)
-    if _LEET_WORD.search(folded):
-        leet = folded.translate(_LEET)
+    if _LEET_WORD.search(folded):  # only mostly-letter tokens are undone: timestamps and IDs stay as they are
+        leet = _LEET_TOKEN.sub(_unleet, folded)
         if leet != folded:
             out.append(leet)
     if _COMBINING.search(folded):
@@ -71,3 +78,22 @@ def variants(text: str) -> list[str]:
         out.append(spaced)
     out.extend(_decoded(folded))
     return out
+
+
+WHOLE_UNDER = 2_000  # a variant shorter than this is scanned whole
+
+
+def changed_lines(text: str, variant: str, context: int = 1) -> str:
+    """The lines of ``variant`` that differ from ``text``, with ``context`` lines either side: all that is new in a
+    variant of a long text (the rules have already scanned the rest in the text itself). The whole variant when it
+    is short or its lines do not pair up with the text's."""
+    if len(variant) < WHOLE_UNDER:
+        return variant
+    old, new = text.splitlines(), variant.splitlines()
+    if len(old) != len(new):
+        return variant
+    keep: set[int] = set()
+    for i, (a, b) in enumerate(zip(old, new, strict=True)):
+        if a != b:
+            keep.update(range(max(i - context, 0), min(i + context + 1, len(new))))
+    return "\n".join(new[i] for i in sorted(keep))

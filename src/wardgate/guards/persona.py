@@ -13,7 +13,7 @@ import re
 
 from wardgate.guards.findings import Finding
 
-_FLAGS = re.IGNORECASE
+_FLAGS = 0  # the patterns are lower case and run on the lower-cased text (IGNORECASE is ~3x slower)
 _GROUPS: list[tuple[str, int, re.Pattern[str]]] = [
     (
         "persona",
@@ -92,7 +92,7 @@ BLOCK_AT = 3
 
 def findings(text: str) -> list[tuple[Finding, int]]:
     """One strong jailbreak signal when the persona groups found add up to ``BLOCK_AT``, else nothing."""
-    text = text[:_MAX_TEXT]
+    text = text[:_MAX_TEXT].lower()
     total, first = 0, None
     for _name, weight, rx in _GROUPS:
         m = rx.search(text)

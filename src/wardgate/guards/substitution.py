@@ -55,19 +55,6 @@ _COMMON_PAIRS = (
 _BIGRAMS = frozenset(_COMMON_PAIRS.split(" "))
 _BIGRAM_BONUS = 1.5
 _LETTERS = re.compile(r"[A-Za-z]+")
-_ATBASH = str.maketrans(
-    string.ascii_lowercase + string.ascii_uppercase, string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1]
-)
-_ROT = [
-    str.maketrans(
-        string.ascii_lowercase + string.ascii_uppercase,
-        string.ascii_lowercase[k:]
-        + string.ascii_lowercase[:k]
-        + string.ascii_uppercase[k:]
-        + string.ascii_uppercase[:k],
-    )
-    for k in range(1, 26)
-]
 MIN_LETTERS = 4
 MAX_TEXT = 240  # longer texts mix languages, names and codes: the statistic is only trusted on a short message
 MARGIN = 1.0  # how much more English-like (per letter) the decipherment must be (benign short prompts: under 0.1)
@@ -84,21 +71,60 @@ def englishness(text: str) -> float:
     return (total + _BIGRAM_BONUS * pairs) / letters
 
 
+_MAPS: list[dict[str, str]] = [
+    {a: b for a, b in zip(string.ascii_lowercase, string.ascii_lowercase[::-1], strict=True)},
+    *(
+        {
+            a: b
+            for a, b in zip(
+                string.ascii_lowercase, string.ascii_lowercase[k:] + string.ascii_lowercase[:k], strict=True
+            )
+        }
+        for k in range(1, 26)
+    ),
+]
+
+
+def _tables(mapping: dict[str, str]) -> tuple[dict[str, float], frozenset[tuple[str, str]]]:
+    """Per mapping: the log frequency of each letter's image, and the letter pairs whose image is a common bigram."""
+    logs = {c: _LOG[mapping[c]] for c in string.ascii_lowercase}
+    common = frozenset(
+        (a, b) for a in string.ascii_lowercase for b in string.ascii_lowercase if mapping[a] + mapping[b] in _BIGRAMS
+    )
+    return logs, common
+
+
+_IDENTITY = _tables({c: c for c in string.ascii_lowercase})
+_TABLES = [_tables(m) for m in _MAPS]
+
+
 def deciphered(text: str, least: int = MIN_LETTERS) -> str | None:
     """The decipherment (Atbash or a Caesar shift, ROT13 among them) that reads as English where ``text`` does not,
-    or None."""
+    or None. Each mapping is scored from the text's letter and in-word letter-pair counts (not by rewriting it)."""
     if len(text) > MAX_TEXT:
         return None
-    words = _LETTERS.findall(text)
+    words = _LETTERS.findall(text.lower())
     letters = sum(len(w) for w in words)
-    if letters < least or len({c for w in words for c in w.lower()}) < min(4, letters - 1):
+    if letters < least or len({c for w in words for c in w}) < min(4, letters - 1):
         return None  # too short, or an interjection ("hahaha", "Shhhhh")
-    sample = " ".join(words)
-    base = englishness(sample)
-    best, best_text = base + MARGIN, None
-    for table in (_ATBASH, *_ROT):
-        candidate = sample.translate(table)
-        value = englishness(candidate)
-        if value > best:
-            best, best_text = value, candidate
-    return best_text
+    counts: dict[str, int] = {}
+    pairs: dict[tuple[str, str], int] = {}
+    for w in words:
+        for c in w:
+            counts[c] = counts.get(c, 0) + 1
+        for pair in zip(w, w[1:], strict=False):
+            pairs[pair] = pairs.get(pair, 0) + 1
+
+    def value(logs: dict[str, float], common_pairs: frozenset[tuple[str, str]]) -> float:
+        total = sum(logs[c] * n for c, n in counts.items())
+        common = sum(n for pair, n in pairs.items() if pair in common_pairs)
+        return (total + _BIGRAM_BONUS * common) / letters
+
+    best, best_map = value(*_IDENTITY) + MARGIN, None
+    for mapping, tables in zip(_MAPS, _TABLES, strict=True):
+        score = value(*tables)
+        if score > best:
+            best, best_map = score, mapping
+    if best_map is None:
+        return None
+    return " ".join(w.translate(str.maketrans(best_map)) for w in words)
