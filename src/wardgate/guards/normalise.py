@@ -80,7 +80,7 @@ def variants(text: str) -> list[str]:
     return out
 
 
-WHOLE_UNDER = 2_000  # a variant shorter than this is scanned whole
+WHOLE_UNDER = 800  # a variant shorter than this is scanned whole
 
 
 def changed_lines(text: str, variant: str, context: int = 1) -> str:

@@ -50,7 +50,7 @@ _GROUPS: list[tuple[str, int, re.Pattern[str]]] = [
             r"|\b(?:no|without\s+(?:any\s+)?)\s*(?:limits|limitations|restrictions|filters|filtering|censorship|remorse"
             r"|ethics|morals|boundaries)\b|\beven\s+if\s+it\s+(?:goes\s+against|contradicts|violates|breaks)"
             r"|\bregardless\s+of\s+(?:any\s+)?(?:safeguards|ethics|legality|morality|polic(?:y|ies)|rules|the\s+law)"
-            r"|\b(?:developer|debug(?:ging)?|opposite|god|jailbreak|unrestricted|unfiltered|evil|dan|sudo)\s+mode\b"
+            r"|\b(?:developer|debug(?:ging)?|opposite|god|jailbreak|unrestricted|unfiltered|evil|dan|sudo|maintenance)\s+mode\b"
             r"|\b(?:unfiltered|unrestricted|uncensored|unhinged)\b|\bdo\s+anything\s+now\b|\bhard-?coded\s+rules"
             r"|\bdo\s+not\s+respond\s+as\s+(?:chat\s?)?gpt|\bpolicy\s*override\b|\bcan\s+do\s+anything\b"
             r"|\b(?:does|do)\s+not\s+have\s+(?:any\s+)?(?:knowledge\s+of|access\s+to)\s+(?:chat\s?gpt|openai)",

@@ -360,4 +360,44 @@ SPECS: list[Spec] = [
         r"|\bforget\s+(?:everything|all)\s+(?:from|about)\s+(?:chat\s?gpt|openai|your\s+(?:training|programming|rules))",
         ("ignor", "disregard", "forget"),
     ),
+    # an order to drop what the model was given, addressed to it ("your"), in any wording
+    (
+        "override",
+        2,
+        r"\b(?:ignore|disregard|forget|abandon|discard)\s+(?:all\s+)?(?:of\s+)?your\s+(?:\w+\s+)?(?:instructions|"
+        r"guidance|task|rules|guidelines|directives|programming|system\s+prompt|prompt|training|restrictions|"
+        r"constraints|orders)\b",
+        ("ignor", "disregard", "forget", "abandon", "discard"),
+    ),
+    # the same order in other languages (Spanish, French, German, Portuguese, Italian)
+    (
+        "override",
+        2,
+        r"\b(?:ignora|ignore[sz]?|olvida|oublie[sz]?|ignoriere|vergiss|ignorar|esque[cç]a|dimentica)(?:\s+\w+){0,3}?\s+"
+        r"(?:instrucciones|instructions|anweisungen|instru[cç](?:õ|o)es|istruzioni|consignes)\s+"
+        r"(?:anteriores|précédentes|precedentes|vorherigen|bisherigen|precedenti|previas|antérieures)\b"
+        r"|\b(?:ignora|ignore[sz]?|olvida|oublie[sz]?|ignoriere|vergiss|ignorar|esque[cç]a|dimentica)\s+"
+        r"(?:todas\s+las|toutes\s+les|alle|todas\s+as|tutte\s+le)\s+(?:\w+\s+)?"
+        r"(?:instrucciones|instructions|anweisungen|instru[cç](?:õ|o)es|istruzioni|consignes)\b",
+        ("ignor", "olvida", "oubli", "vergiss", "esque", "dimentica"),
+    ),
+    # asking for the start of the prompt, or what the model received before the chat
+    (
+        "extraction",
+        2,
+        r"\b(?:first|initial|opening|beginning)\s+(?:\d+\s+|few\s+|several\s+)?(?:words|lines|sentences|paragraphs?|"
+        r"characters|tokens)\s+of\s+(?:your|the\s+system)\s+(?:prompt|instructions|message)"
+        r"|\binstructions\s+you\s+(?:received|got|were\s+given)\s+(?:at|before|when|in)\b",
+        ("first", "initial", "opening", "beginning", "received", "got", "given"),
+    ),
+    # telling the model its safety is off
+    (
+        "jailbreak",
+        2,
+        r"\byour\s+(?:safety|content|ethical|moral)\s+(?:filters?|guidelines|restrictions|protocols|rules|checks)\s+"
+        r"(?:are|have\s+been|were)\s+(?:now\s+)?(?:disabled|off|removed|lifted|deactivated|turned\s+off|suspended)\b"
+        r"|\b(?:safety|content|ethical|moral)\s+(?:filters?|guidelines|restrictions|protocols|rules|checks)\s+"
+        r"(?:are|have\s+been)\s+now\s+(?:disabled|off|removed|lifted|deactivated|turned\s+off|suspended)\b",
+        ("disabled", "off", "removed", "lifted", "deactivated", "suspended"),
+    ),
 ]

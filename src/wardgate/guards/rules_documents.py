@@ -75,4 +75,15 @@ SPECS: list[Spec] = [
         r"say|print|state|write)\s*:\s*\S",
         ("overrid", ":"),
     ),
+    # text addressed to the AI agents that will read or process it
+    (
+        "indirect",
+        2,
+        r"\b(?:ai|llm|gpt)\s+(?:assistants?|agents?|models?|systems?|bots?|readers?|crawlers?)\s+"
+        r"(?:reading|processing|summari[sz]ing|analy[sz]ing|parsing)\s+this"
+        r"(?:\s+(?:page|document|text|review|e-?mail|message|content|site|file|comment|post)\b|\s*[:,.\]])"
+        r"|\b(?:ai|llm)\s+(?:assistant|agent|model)s?\s*:\s*(?:when|if|please|ignore|tell|say|do\s+not|don'?t|"
+        r"always|never|you\s+must)\b",
+        ("ai", "llm", "gpt"),
+    ),
 ]
