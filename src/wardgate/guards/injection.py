@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from wardgate.guards import normalise, obfuscation, persona, rules_direct, rules_documents
+from wardgate.guards import normalise, obfuscation, persona, rules_direct, rules_documents, rules_extraction
 from wardgate.guards.findings import Finding
 
 THRESHOLD = {"strict": 1, "balanced": 2, "permissive": 3}
@@ -29,7 +29,7 @@ def _compile(pattern: str) -> tuple[re.Pattern[str], bool]:
 
 RULES = [
     (category, weight, *_compile(pattern), needles)
-    for category, weight, pattern, needles in rules_direct.SPECS + rules_documents.SPECS
+    for category, weight, pattern, needles in rules_direct.SPECS + rules_extraction.SPECS + rules_documents.SPECS
 ]
 variants = normalise.variants
 _QUOTED = re.compile(r'"[^"\n]{1,300}"|“[^”\n]{1,300}”|«[^»\n]{1,300}»')
