@@ -10,6 +10,9 @@ added TTFT p99 ≤ 5 ms), with every default guard on: injection (balanced), pii
 - added TTFT: the work done before the first token reaches the client: ``before`` on a 1 KB prompt, plus the first
   content chunks up to the first one released (the hold-back keeps a word that may still grow).
 - per chunk: ``on_chunk`` on a streamed answer of one word per chunk.
+- documents: ``before`` on each of the injection evaluation set's benign latent-injection documents of 4 KB or more
+  (WHOIS records up to 14 KB, résumés, reports: the texts that cost the injection guard most per KB), each as the
+  user message; reported as ms per KB of that document, p50 / p99 / max over all of them.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 from wardgate.config.guards import GuardConfig
@@ -42,8 +47,11 @@ def _stage() -> GuardsStage:
     return GuardsStage(compile_guards([GuardConfig.model_validate(g) for g in GUARDS]), 64, None)
 
 
-def _call(kb: int) -> Call:
-    text = (PROSE * (kb * 1024 // len(PROSE) + 1))[: kb * 1024]
+DOCUMENTS = Path(__file__).resolve().parents[1] / "tests/guards/data/injection_eval/benign_latent.jsonl"
+
+
+def _call(kb: int, text: str | None = None) -> Call:
+    text = text if text is not None else (PROSE * (kb * 1024 // len(PROSE) + 1))[: kb * 1024]
     body: dict[str, Any] = {"model": "m", "messages": [{"role": "system", "content": "Be brief."},
                                                        {"role": "user", "content": text}]}  # fmt: skip
     return Call("r", "openai", "chat", "m", body, True, None, 0.0)
@@ -93,6 +101,19 @@ def main() -> None:
             raise SystemExit("no content was released")
     print(f"| added TTFT (1 KB prompt, first word out) | {statistics.median(ttft):.3f} ms | {_p(ttft, 99):.3f} ms | |")
     print(f"| per streamed chunk (one word) | {statistics.median(per_chunk):.1f} µs | {_p(per_chunk, 99):.1f} µs | |")
+    documents = [json.loads(line)["text"] for line in DOCUMENTS.read_text(encoding="utf-8").splitlines() if line]
+    documents = [d for d in documents if len(d.encode()) >= 4096]
+    per_kb: list[float] = []
+    for _ in range(max(args.n // 200, 3)):
+        for document in documents:
+            call = _call(0, document)
+            start = time.thread_time()
+            loop.run_until_complete(stage.before(call))
+            per_kb.append((time.thread_time() - start) * 1000 / (len(document.encode()) / 1024))
+    print(
+        f"| {len(documents)} documents of 4-15 KB (per KB) | {statistics.median(per_kb):.3f} ms | "
+        f"{_p(per_kb, 99):.3f} ms | max {max(per_kb):.3f} ms |"
+    )
     gc.enable()
 
 

@@ -25,42 +25,49 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from wardgate.guards import substitution
 from wardgate.guards.findings import Finding
 
-_TAGS = re.compile("[\U000e0020-\U000e007e]{4,}")
+_TAGS = re.compile("(?<![\U0001f3f4\U000e0020-\U000e007f])[\U000e0020-\U000e007e]{2,}(?!\U000e007f)")
 _MORSE = re.compile(r"(?:(?<=\s)|^)[.\-]{1,7}(?:[ /]+[.\-]{1,7}){3,}(?=\s|$)", re.MULTILINE)
+_MORSE_SHORT = re.compile(
+    r"(?=[.\-])(?:(?<=\s)|^)(?=[^\n]*\.)(?=[^\n]*-)[.\-]{1,7}(?:[ /]+[.\-]{1,7}){2}(?=\s|$)", re.MULTILINE
+)
 _BRAILLE = re.compile("[\u2800-\u28ff][\u2800-\u28ff ]{3,}")
 _NATO_WORDS = (
     "alfa|alpha|bravo|charlie|delta|echo|foxtrot|golf|hotel|india|juliett|juliet|kilo|lima|mike|november|oscar|"
     "papa|quebec|romeo|sierra|tango|uniform|victor|whiskey|x-ray|xray|yankee|zulu"
 )
-_NATO = re.compile(rf"\b(?:(?:{_NATO_WORDS})[\s,]+){{3,}}(?:{_NATO_WORDS})\b", re.IGNORECASE)
+_NATO = re.compile(rf"\b(?:(?:{_NATO_WORDS})[\s,]+){{3,}}(?:{_NATO_WORDS})\b")
+_NATO_SHORT = re.compile(rf"\b(?:(?:{_NATO_WORDS})[\s,]+){{2}}(?:{_NATO_WORDS})\b")
 _EMOJI_RUN = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f\u200d]{6,}")
+_EMOJI_SHORT = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf]{4,}")
+# the patterns below are lower case and run on the lower-cased text (IGNORECASE makes such alternations ~3x slower)
 _CUE = re.compile(
     r"\b(?:decode|decipher|decrypt|unscramble|de-?obfuscate)\b"
     r"|(?:^|\n)[^\n]{0,40}\bencoded(?:\s+(?:string|text|message|data))?\s*:.*(?:\n|\\n)[^\n]{0,40}\bdecoded\b"
     r"|\bwhat\s+does\s+(?:this|the\s+following)\s+(?:mean|say)\b"
     r"|\b(?:base\s?(?:64|32|16|85|2048)|rot-?13|atbash|morse|braille|ecoji|zalgo|uuencoded?|ascii85)\b"
     r"[^\n]{0,20}\b(?:encoded|decoded|string|message|text)\b",
-    re.IGNORECASE,
 )
 _FRAME = re.compile(
     r"(?:^|\n)[^\n]{0,30}\bencoded(?:\s+(?:string|text|message))?\s*:[^\n]{1,2000}\n+[^\n]{0,30}\bdecoded"
     r"(?:\s+(?:string|text|message))?\s*:\s*$",
-    re.IGNORECASE,
 )
 _CIPHER = re.compile(
     r"\b(?:decode|decipher|decrypt)\s+(?:the\s+following|this|these)\s+(?:rot-?13|atbash|caesar)\b"
     r"|\b(?:rot-?13|atbash|caesar)\s+encoded\s+(?:string|text|message)\s*:",
-    re.IGNORECASE,
 )
-_TOKEN = re.compile(r"\S{4,}")
+_ASKED = re.compile(r"\bwhat\s+does\s+(?:this|the\s+following)\s+(?:mean|say)\s*\??")
+# a token of four or more characters, but not a plain word (a cheap pre-filter, in the regex engine, of _opaque)
+_TOKEN = re.compile(r"(?<!\S)(?![A-Za-z][a-z]*[.,;:!?)\"']*(?!\S))\S{4,}")
+_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 _WORDLIKE = re.compile(r"[A-Za-z][a-z]*(?:['’-][A-Za-z]+)*[.,;:!?)\"']*|[(\"'][A-Za-z][a-z]*")
 _MAX_TOKENS = 4000
 _MAX_UU_LINES = 50
-_B64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{8,}={0,2}")
-_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){4,}")
-_B32_RUN = re.compile(r"[A-Z2-7]{8,}=*")
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{8,}={0,2}|[A-Za-z0-9+/]{2,}={1,2}")  # padding marks a short one
+_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){3,}")
+_B32_RUN = re.compile(r"[A-Z2-7]{8,}=*|[A-Z2-7]{2,}=+")
 # a uuencoded line: its length character, then only characters from space to underscore (no lower case)
 _UU_LINE = re.compile(r"^[ \t]*([!-M][ -_`]{3,60}?)[ \t]*$", re.MULTILINE)
 _JOINERS = re.compile(r"[-_./:,;+'’]")
@@ -76,6 +83,8 @@ def _texty(raw: bytes, least: int = 4) -> bool:
         return False
     if len(decoded) < least or not all(c.isprintable() or c in "\t\n\r" for c in decoded):
         return False
+    if len(decoded) >= 12 and decoded.isascii():  # random bytes are rarely a dozen printable ASCII characters
+        return True
     letters = sum(c.isalpha() for c in decoded)
     return letters * 5 >= len(decoded.replace(" ", "")) * 2
 
@@ -109,7 +118,11 @@ def _decodes_to_text(core: str, least: int = 4) -> bool:
 def _opaque(token: str, least: int = 4) -> bool:
     """A token that is not a word, number, identifier, path or address of any one script: one that decodes to text
     (base64, base32, hex, ascii85, uuencode), mixes letters of several scripts, or piles combining marks."""
-    if "://" in token or "@" in token[1:-1] or token.startswith(("/", "./", "~/", "#", "$", "<", "&")):
+    if (
+        "://" in token
+        or _EMAIL.fullmatch(token.strip(".,;:!?()[]{}<>\"'`"))
+        or token.startswith(("/", "./", "~/", "#", "$", "<", "&"))
+    ):
         return False
     if token.isascii():
         core = token.strip(".,;:!?()[]{}\"'`")
@@ -139,21 +152,24 @@ def _uu(line: str, least: int) -> bool:
 def findings(text: str) -> list[tuple[Finding, int]]:
     """The encoded-payload signals of ``text``, each with its weight (at most one per signal kind)."""
     out: list[tuple[Finding, int]] = []
+    lower = text.lower()
+    if len(lower) != len(text):  # a few characters lower-case to two (İ): keep the spans in the text
+        lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
     m = _TAGS.search(text)
     if m:
         out.append((Finding("injection.encoded", m.start(), m.end()), 2))
     # a letter-substitution cipher (ROT13, Atbash, Caesar) hides words among words: what gives it away is the
     # request to decode it by name, or a completion frame that leaves the decoded text for the model to write
-    m = _FRAME.search(text) or _CIPHER.search(text)
+    m = _FRAME.search(lower) or _CIPHER.search(lower)
     if m:
         out.append((Finding("injection.encoded", m.start(), m.end()), 2))
     blob_span: tuple[int, int] | None = None
     opaque_chars = 0
-    for rx in (_MORSE, _BRAILLE, _NATO, _EMOJI_RUN):
-        for bm in rx.finditer(text):
+    for rx, subject in ((_MORSE, text), (_BRAILLE, text), (_NATO, lower), (_EMOJI_RUN, text)):
+        for bm in rx.finditer(subject):
             blob_span = blob_span or (bm.start(), bm.end())
             opaque_chars += bm.end() - bm.start()
-    cue = _CUE.search(text)
+    cue = _CUE.search(lower)
     least = 2 if cue else 4  # asked to decode: a shorter hidden word counts
     for i, tm in enumerate(_TOKEN.finditer(text)):
         if i >= _MAX_TOKENS:
@@ -167,6 +183,20 @@ def findings(text: str) -> list[tuple[Finding, int]]:
         if _uu(lm.group(1), least):
             blob_span = blob_span or (lm.start(1), lm.end(1))
             opaque_chars += lm.end(1) - lm.start(1)
+    # shorter runs are a payload when the text asks to decode them, or (emoji) when they are all there is
+    shorts = [_MORSE_SHORT, _NATO_SHORT, _EMOJI_SHORT] if cue else [_EMOJI_SHORT] if opaque_chars == 0 else []
+    for rx in shorts:
+        short = rx.search(lower)
+        if short is None or (rx is _EMOJI_SHORT and len(set(short.group())) < 4):
+            continue
+        if cue or len(short.group()) * 2 >= len(text.strip()):
+            blob_span = blob_span or (short.start(), short.end())
+            opaque_chars += short.end() - short.start()
+    if blob_span is None and len(text) <= substitution.MAX_TEXT and text.isascii():
+        payload = _ASKED.sub(" ", _CUE.sub(" ", lower))
+        if substitution.deciphered(payload, least=5 if cue or payload != lower else 8) is not None:
+            blob_span = (0, len(text))
+            opaque_chars += len(payload.strip())
     if blob_span is None:
         return out
     out.append((Finding("injection.encoded", *blob_span), 1))
