@@ -9,7 +9,7 @@ history does not turn any wobble into an alert. ``threshold``: the value against
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import sqrt
+from math import erfc, exp, log10, sqrt
 from statistics import median
 
 from wardgate.config.telemetry import SeasonalDetector, ThresholdDetector
@@ -22,6 +22,7 @@ MIN_HISTORY = 5  # fewer baseline windows with data: no verdict (a new deploymen
 MAD_TO_SIGMA = 1.4826
 SHORT_S = 60  # the short window every seasonal alert also evaluates …
 SHORT_FACTOR = 4 / 3  # … at a higher score (sensitivity × this): its noisier windows are looked at 5 times as often
+COUNT_FACTOR = 4 / 3  # an error count is tested at the normal tail of sensitivity × this (3 → 4σ, 3e-5)
 MAD_FLOOR_SHARE = 0.2  # the spread is taken as at least 20 % of the median (and at least `floor`)
 
 
@@ -65,6 +66,71 @@ def seasonal(
         spread = max(spread, (sqrt(center * trials) + 1) / trials)
     score = (value - center) / spread
     return Verdict(score > detector.sensitivity * factor, value, center, score)
+
+
+def tail_probability(sensitivity: float) -> float:
+    """The one-sided normal tail beyond ``sensitivity`` standard deviations: the chance a count test accepts."""
+    return 0.5 * erfc(sensitivity / sqrt(2))
+
+
+def poisson_at_least(k: int, mean: float) -> float:
+    """P(X >= k) for X ~ Poisson(mean): summed term by term, or the normal approximation (with continuity
+    correction) past a mean of 200, where it is close and the terms would underflow."""
+    if k <= 0:
+        return 1.0
+    if mean > 200:
+        return 0.5 * erfc((k - 0.5 - mean) / sqrt(2 * mean))
+    term = exp(-mean)
+    below = term
+    for i in range(1, k):
+        term *= mean / i
+        below += term
+    return max(0.0, 1.0 - below) if below < 0.999 else _upper_terms(k, mean)
+
+
+def _upper_terms(k: int, mean: float) -> float:
+    """The same tail as a sum from k upwards (no cancellation when it is tiny)."""
+    term = exp(-mean)
+    for i in range(1, k + 1):
+        term *= mean / i
+    total, i = 0.0, k
+    while term > total * 1e-12 and i < k + 10_000:
+        total += term
+        i += 1
+        term *= mean / i
+    return total
+
+
+def error_burst(
+    detector: SeasonalDetector,
+    errors: int,
+    requests: int,
+    history: list[tuple[int, int, int]],
+    min_rise: float,
+) -> Verdict:
+    """An error-rate window (``errors`` of ``requests``) against ``history``: (seconds back, errors, requests) of
+    each baseline window. The baseline rate is the median over the weeks of each week's pooled rate (a past incident
+    moves one week's); it fires when so many errors are unlikely at that rate (Poisson tail below the normal tail of
+    ``sensitivity × COUNT_FACTOR``) and the rate rose by at least ``min_rise`` (and doubled): a real change, not a
+    significant 0.1 % on a million requests. Every window, the minute and the alert's, tests at the tail of
+    ``sensitivity × COUNT_FACTOR``: overlapping windows tested at every tick."""
+    value = errors / requests if requests else 0.0
+    weeks: dict[int, list[int]] = {}
+    for offset, e, n in history:
+        pooled = weeks.setdefault(round(offset / WEEK_S), [0, 0])
+        pooled[0] += e
+        pooled[1] += n
+    rates = [e / n for e, n in weeks.values() if n]
+    if len(history) < MIN_HISTORY or not rates:
+        return Verdict(False, value)
+    baseline = median(rates)
+    expected = baseline * requests
+    p = poisson_at_least(errors, expected)
+    score = -log10(p) if p > 0 else float("inf")
+    firing = value >= max(2 * baseline, baseline + min_rise) and p < tail_probability(
+        detector.sensitivity * COUNT_FACTOR
+    )
+    return Verdict(firing, value, baseline, score)
 
 
 def threshold(detector: ThresholdDetector, value: float) -> Verdict:

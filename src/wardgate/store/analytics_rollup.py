@@ -13,7 +13,7 @@ from functools import lru_cache
 from math import ceil
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wardgate.store.rollup import fold, hour_of
@@ -72,18 +72,22 @@ async def from_rollup(
     start: datetime | None,
     end: datetime | None,
     project_ids: Sequence[str] | None,
-) -> list[dict[str, Any]]:
-    """The same rows as the ledger query (``analytics.analytics``), from ``table_name`` and the window's edges."""
+) -> tuple[list[str], list[list[Any]]]:
+    """The same rows as the ledger query (``analytics.analytics_rows``), from ``table_name`` and the window's edges:
+    the column names and one list of values a row, in order, ready to serialise."""
     table = ROLLUP_TABLES[table_name]
     p95 = [m for m in ("latency_p95", "ttft_p95") if m in metrics]
     hist = [*LATENCY_COLUMNS, *_TTFT] if p95 else []
     first = -(-int((start - _EPOCH).total_seconds()) // 3600) if start is not None else None  # the first whole hour
     stop = hour_of(end) if end is not None else None  # hours before it are whole
-    merged: dict[tuple[Any, ...], list[int]] = {}
+    edges = _edges(start, end, first, stop)
+    found: list[Any] = []
+    width = (interval != "none") + len(group_by)
     if first is None or stop is None or first < stop:
         bucket = table.c.hour if interval == "hour" else table.c.hour // 24 if interval == "day" else None
         keys = ([bucket] if bucket is not None else []) + [table.c[DIMENSION_COLUMNS[d][0]] for d in group_by]
-        query = select(*keys, *(func.sum(table.c[n]) for n in (*SUMS, *hist)))
+        # sums of BIGINT are NUMERIC on PostgreSQL (Decimal in Python): cast back, no per-value conversion after
+        query = select(*keys, *(cast(func.sum(table.c[n]), BigInteger) for n in (*SUMS, *hist)))
         if first is not None:
             query = query.where(table.c.hour >= first)
         if stop is not None:
@@ -91,15 +95,17 @@ async def from_rollup(
         if project_ids is not None:
             query = query.where(table.c.project_id.in_(list(project_ids)))
         if keys:
-            query = query.group_by(*keys)
-        width = len(keys)
-        for row in (await conn.execute(query)).all():
-            if row[width] is None or row[width] == 0:  # no group by, nothing in the window
-                continue
-            merged[tuple(row[:width])] = [int(v) for v in row[width:]]
-    for low, high in _edges(start, end, first, stop):
-        _fold_ledger(merged, await _ledger_rows(conn, low, high, project_ids), group_by, interval, hist)
-    return _rows(merged, metrics, group_by, interval, p95, bool(hist))
+            query = query.group_by(*keys).order_by(*keys)
+        found = [row for row in (await conn.execute(query)).all() if row[width]]  # no group by: nothing in the window
+    if edges:  # the parts of an hour at the window's ends: fold the ledger rows into the roll-up's
+        merged: dict[tuple[Any, ...], list[int]] = {tuple(row[:width]): list(row[width:]) for row in found}
+        for low, high in edges:
+            _fold_ledger(merged, await _ledger_rows(conn, low, high, project_ids), group_by, interval, hist)
+        found = [(*key, *values) for key, values in merged.items()]
+    if not found and interval == "none" and not group_by:  # as SQL's aggregate over no rows: one row of zeros
+        found = [(0,) * (_WIDTH + len(hist))]
+    found.sort()  # SQL's order is the collation's; a sorted list sorts in one pass
+    return shape(found, metrics, group_by, interval, bool(hist))
 
 
 def _edges(
@@ -151,28 +157,51 @@ def _fold_ledger(
                 found[i] += v
 
 
-def _rows(
-    merged: dict[tuple[Any, ...], list[int]],
-    metrics: Sequence[str],
-    group_by: Sequence[str],
-    interval: str,
-    p95: list[str],
-    with_hist: bool,
-) -> list[dict[str, Any]]:
-    if not merged and interval == "none" and not group_by:  # as SQL's aggregate over no rows: one row of zeros
-        merged[()] = [0] * (_WIDTH + (2 * HIST if with_hist else 0))
-    rows = []
+def columns(metrics: Sequence[str], group_by: Sequence[str], interval: str) -> list[str]:
+    """The answer's column names: ``bucket`` unless ``interval`` is none, the dimensions, then the metrics
+    (``spend_usd`` comes with ``cost_nanousd``)."""
+    names = (["bucket"] if interval != "none" else []) + list(group_by)
+    for metric in metrics:
+        names += ["spend_usd", "cost_nanousd"] if metric == "spend_usd" else [metric]
+    return names
+
+
+def shape(
+    found: Sequence[Sequence[Any]], metrics: Sequence[str], group_by: Sequence[str], interval: str, with_hist: bool
+) -> tuple[list[str], list[list[Any]]]:
+    """Roll-up rows ``(bucket?, *dimensions, *SUMS, *histograms?)`` as the answer's rows (``columns``)."""
     offset = 1 if interval != "none" else 0
-    for key in sorted(merged):
-        values = merged[key]
-        row: dict[str, Any] = {"bucket": _label(key[0], interval)} if offset else {}
-        for i, name in enumerate(group_by):
-            row[name] = _shown(name, key[offset + i])
-        for name, index in _OUT.items():
-            row[name] = values[index]
-        if "latency_p95" in p95:
-            row["latency_p95"] = histogram_p95(values[_WIDTH : _WIDTH + HIST])
-        if "ttft_p95" in p95:
-            row["ttft_p95"] = histogram_p95(values[_WIDTH + HIST :])
+    width = offset + len(group_by)
+    shown = [(offset + i, name) for i, name in enumerate(group_by) if DIMENSION_COLUMNS[name][1] != "int"]
+    picks: list[tuple[str, int]] = []
+    for metric in metrics:
+        if metric == "spend_usd":
+            picks.append(("usd", width + _OUT["cost_nanousd"]))
+        elif metric in _OUT:
+            picks.append(("int", width + _OUT[metric]))
+        elif with_hist:
+            low = width + _WIDTH + (HIST if metric == "ttft_p95" else 0)
+            picks.append(("p95", low))
+    rows = []
+    for raw in found:
+        row = list(raw[:width])
+        if offset:
+            row[0] = _label(row[0], interval)
+        for i, name in shown:
+            row[i] = _shown(name, row[i])
+        for kind, i in picks:
+            if kind == "int":
+                row.append(raw[i])
+            elif kind == "usd":
+                row += (usd(raw[i]), raw[i])
+            else:
+                row.append(histogram_p95(raw[i : i + HIST]))
         rows.append(row)
-    return rows
+    return columns(metrics, group_by, interval), rows
+
+
+def usd(nanousd: int) -> str:
+    """123456789 → "0.123456789": exact, with no float in between."""
+    sign = "-" if nanousd < 0 else ""
+    whole, frac = divmod(abs(nanousd), 1_000_000_000)
+    return f"{sign}{whole}.{frac:09d}"
