@@ -109,8 +109,8 @@ def error_burst(
     min_rise: float,
 ) -> Verdict:
     """An error-rate window (``errors`` of ``requests``) against ``history``: (seconds back, errors, requests) of
-    each baseline window. The baseline rate is the median over the weeks of each week's pooled rate (a past incident
-    moves one week's); it fires when so many errors are unlikely at that rate (Poisson tail below the normal tail of
+    each baseline window. The baseline rate is the errors (plus one) over the requests of the baseline windows but
+    those of the week with the highest rate (a past incident moves one week's); it fires when so many errors are unlikely at that rate (Poisson tail below the normal tail of
     ``sensitivity × COUNT_FACTOR``) and the rate rose by at least ``min_rise`` (and doubled): a real change, not a
     significant 0.1 % on a million requests. Every window, the minute and the alert's, tests at the tail of
     ``sensitivity × COUNT_FACTOR``: overlapping windows tested at every tick."""
@@ -120,10 +120,12 @@ def error_burst(
         pooled = weeks.setdefault(round(offset / WEEK_S), [0, 0])
         pooled[0] += e
         pooled[1] += n
-    rates = [e / n for e, n in weeks.values() if n]
-    if len(history) < MIN_HISTORY or not rates:
+    pooled = sorted((e / n, e, n) for e, n in weeks.values() if n)
+    if len(history) < MIN_HISTORY or not pooled:
         return Verdict(False, value)
-    baseline = median(rates)
+    kept = pooled[:-1] if len(pooled) >= 3 else pooled  # the week with the highest rate may hold a past incident
+    # pooled over the other weeks, with one error more: a quiet hour with no error in its history is not a zero rate
+    baseline = (sum(e for _, e, _ in kept) + 1) / (sum(n for _, _, n in kept) + 1)
     expected = baseline * requests
     p = poisson_at_least(errors, expected)
     score = -log10(p) if p > 0 else float("inf")
