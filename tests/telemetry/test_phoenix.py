@@ -26,7 +26,8 @@ from tests.support import MASTER_KEY, gateway_from_yaml
 from wardgate.store.tables import usage_events
 
 PHOENIX = os.environ.get("WARDGATE_PHOENIX", "")
-pytestmark = pytest.mark.skipif(not PHOENIX, reason="WARDGATE_PHOENIX (a `phoenix` executable) is not set")
+RUNNING = os.environ.get("WARDGATE_PHOENIX_URL", "")  # or a Phoenix already serving on loopback
+pytestmark = pytest.mark.skipif(not (PHOENIX or RUNNING), reason="WARDGATE_PHOENIX (a `phoenix` executable) is not set")
 MESSAGES: list[Any] = [{"role": "user", "content": "count my tokens"}]
 
 
@@ -46,6 +47,9 @@ def _until(check: Any, seconds: float, what: str) -> Any:
 
 @pytest.fixture(scope="module")
 def phoenix() -> Iterator[str]:
+    if RUNNING:
+        yield RUNNING.rstrip("/")
+        return
     port, grpc = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="phoenix-") as tmp:
         env = {
@@ -60,7 +64,9 @@ def phoenix() -> Iterator[str]:
             server = subprocess.Popen([PHOENIX, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
             root = f"http://127.0.0.1:{port}"
             try:
-                _until(lambda: httpx.get(root + "/v1/projects", timeout=5).status_code == 200, 180, "started")
+                _until(
+                    lambda: httpx.get(root + "/v1/projects", timeout=5).status_code == 200, 600, "started"
+                )  # ~80 s loaded
                 yield root
             finally:
                 server.terminate()
