@@ -110,20 +110,20 @@ def error_burst(
 ) -> Verdict:
     """An error-rate window (``errors`` of ``requests``) against ``history``: (seconds back, errors, requests) of
     each baseline window. The baseline rate is the errors (plus one) over the requests of the baseline windows but
-    those of the week with the highest rate (a past incident moves one week's); it fires when so many errors are unlikely at that rate (Poisson tail below the normal tail of
-    ``sensitivity × COUNT_FACTOR``) and the rate rose by at least ``min_rise`` (and doubled): a real change, not a
-    significant 0.1 % on a million requests. Every window, the minute and the alert's, tests at the tail of
-    ``sensitivity × COUNT_FACTOR``: overlapping windows tested at every tick."""
+    those of the week with the highest rate (a past incident moves one week's). It fires when so many errors are
+    unlikely at that rate (Poisson tail below the normal tail of ``sensitivity × COUNT_FACTOR``: overlapping windows
+    are tested at every tick) and the rate rose by at least ``min_rise`` and doubled: a real change, not a
+    significant 0.1 % on a million requests."""
     value = errors / requests if requests else 0.0
     weeks: dict[int, list[int]] = {}
     for offset, e, n in history:
-        pooled = weeks.setdefault(round(offset / WEEK_S), [0, 0])
-        pooled[0] += e
-        pooled[1] += n
-    pooled = sorted((e / n, e, n) for e, n in weeks.values() if n)
-    if len(history) < MIN_HISTORY or not pooled:
+        week = weeks.setdefault(round(offset / WEEK_S), [0, 0])
+        week[0] += e
+        week[1] += n
+    by_rate = sorted((we / wn, we, wn) for we, wn in weeks.values() if wn)
+    if len(history) < MIN_HISTORY or not by_rate:
         return Verdict(False, value)
-    kept = pooled[:-1] if len(pooled) >= 3 else pooled  # the week with the highest rate may hold a past incident
+    kept = by_rate[:-1] if len(by_rate) >= 3 else by_rate  # the week with the highest rate may hold a past incident
     # pooled over the other weeks, with one error more: a quiet hour with no error in its history is not a zero rate
     baseline = (sum(e for _, e, _ in kept) + 1) / (sum(n for _, _, n in kept) + 1)
     expected = baseline * requests
