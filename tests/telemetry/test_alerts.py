@@ -207,3 +207,18 @@ async def _audit_actions(gw: RunningGateway) -> list[str]:
     async with gw.worker.engine.connect() as conn:
         rows = await conn.execute(select(audit_log.c.action).order_by(audit_log.c.seq))
         return [row[0] for row in rows]
+
+
+def test_an_error_burst_is_a_count_against_the_weeks_baseline_rate() -> None:
+    detector = SeasonalDetector(type="seasonal", sensitivity=3.0)
+    week = detectors.WEEK_S
+    # 0.5 % over 4 weeks of 5 windows; one past week had an incident, which moves only that week's rate
+    history = [(w * week + k * 60, 5 if w != 2 else 60, 1000) for w in range(1, 5) for k in range(-2, 3)]
+    burst = detectors.error_burst(detector, 6, 105, history, 0.01)  # a minute of 5 % at a quiet hour
+    assert burst.firing and burst.baseline == (75 + 1) / (15_000 + 1)  # the 3 weeks without the incident
+    assert not detectors.error_burst(detector, 2, 105, history, 0.01).firing  # two errors: noise
+    assert not detectors.error_burst(detector, 7000, 1_000_000, history, 0.01).firing  # significant, not a rise
+    assert detectors.error_burst(detector, 3000, 100_000, history, 0.01).firing  # the normal tail, large counts
+    assert not detectors.error_burst(detector, 50, 100, history[:4], 0.01).firing  # too little history
+    assert detectors.poisson_at_least(0, 1.0) == 1.0
+    assert abs(detectors.poisson_at_least(5, 0.525) - 2.152e-4) < 1e-7

@@ -9,7 +9,7 @@ history does not turn any wobble into an alert. ``threshold``: the value against
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import sqrt
+from math import erfc, exp, log10, sqrt
 from statistics import median
 
 from wardgate.config.telemetry import SeasonalDetector, ThresholdDetector
@@ -22,6 +22,7 @@ MIN_HISTORY = 5  # fewer baseline windows with data: no verdict (a new deploymen
 MAD_TO_SIGMA = 1.4826
 SHORT_S = 60  # the short window every seasonal alert also evaluates …
 SHORT_FACTOR = 4 / 3  # … at a higher score (sensitivity × this): its noisier windows are looked at 5 times as often
+COUNT_FACTOR = 4 / 3  # an error count is tested at the normal tail of sensitivity × this (3 → 4σ, 3e-5)
 MAD_FLOOR_SHARE = 0.2  # the spread is taken as at least 20 % of the median (and at least `floor`)
 
 
@@ -65,6 +66,73 @@ def seasonal(
         spread = max(spread, (sqrt(center * trials) + 1) / trials)
     score = (value - center) / spread
     return Verdict(score > detector.sensitivity * factor, value, center, score)
+
+
+def tail_probability(sensitivity: float) -> float:
+    """The one-sided normal tail beyond ``sensitivity`` standard deviations: the chance a count test accepts."""
+    return 0.5 * erfc(sensitivity / sqrt(2))
+
+
+def poisson_at_least(k: int, mean: float) -> float:
+    """P(X >= k) for X ~ Poisson(mean): summed term by term, or the normal approximation (with continuity
+    correction) past a mean of 200, where it is close and the terms would underflow."""
+    if k <= 0:
+        return 1.0
+    if mean > 200:
+        return 0.5 * erfc((k - 0.5 - mean) / sqrt(2 * mean))
+    term = exp(-mean)
+    below = term
+    for i in range(1, k):
+        term *= mean / i
+        below += term
+    return max(0.0, 1.0 - below) if below < 0.999 else _upper_terms(k, mean)
+
+
+def _upper_terms(k: int, mean: float) -> float:
+    """The same tail as a sum from k upwards (no cancellation when it is tiny)."""
+    term = exp(-mean)
+    for i in range(1, k + 1):
+        term *= mean / i
+    total, i = 0.0, k
+    while term > total * 1e-12 and i < k + 10_000:
+        total += term
+        i += 1
+        term *= mean / i
+    return total
+
+
+def error_burst(
+    detector: SeasonalDetector,
+    errors: int,
+    requests: int,
+    history: list[tuple[int, int, int]],
+    min_rise: float,
+) -> Verdict:
+    """An error-rate window (``errors`` of ``requests``) against ``history``: (seconds back, errors, requests) of
+    each baseline window. The baseline rate is the errors (plus one) over the requests of the baseline windows but
+    those of the week with the highest rate (a past incident moves one week's). It fires when so many errors are
+    unlikely at that rate (Poisson tail below the normal tail of ``sensitivity × COUNT_FACTOR``: overlapping windows
+    are tested at every tick) and the rate rose by at least ``min_rise`` and doubled: a real change, not a
+    significant 0.1 % on a million requests."""
+    value = errors / requests if requests else 0.0
+    weeks: dict[int, list[int]] = {}
+    for offset, e, n in history:
+        week = weeks.setdefault(round(offset / WEEK_S), [0, 0])
+        week[0] += e
+        week[1] += n
+    by_rate = sorted((we / wn, we, wn) for we, wn in weeks.values() if wn)
+    if len(history) < MIN_HISTORY or not by_rate:
+        return Verdict(False, value)
+    kept = by_rate[:-1] if len(by_rate) >= 3 else by_rate  # the week with the highest rate may hold a past incident
+    # pooled over the other weeks, with one error more: a quiet hour with no error in its history is not a zero rate
+    baseline = (sum(e for _, e, _ in kept) + 1) / (sum(n for _, _, n in kept) + 1)
+    expected = baseline * requests
+    p = poisson_at_least(errors, expected)
+    score = -log10(p) if p > 0 else float("inf")
+    firing = value >= max(2 * baseline, baseline + min_rise) and p < tail_probability(
+        detector.sensitivity * COUNT_FACTOR
+    )
+    return Verdict(firing, value, baseline, score)
 
 
 def threshold(detector: ThresholdDetector, value: float) -> Verdict:

@@ -107,8 +107,14 @@ class AlertRunner:
         if isinstance(detector, SeasonalDetector):
             # the alert's window, and its last minute: a sharp rise fires within a tick or two of its start,
             # a slow or thin one (a few errors more than usual) once the whole window shows it
+            counts = await self._error_history(alert, end) if alert.signal == "error_rate" else None
             for window_s, factor in detectors.windows(alert.window_s):
-                for series, verdict in (await self._seasonal(alert, detector, end, window_s, factor)).items():
+                found = (
+                    await self._seasonal(alert, detector, end, window_s, factor)
+                    if counts is None
+                    else await self._error_burst(alert, detector, end, window_s, counts)
+                )
+                for series, verdict in found.items():
                     kept = verdicts.get(series)
                     if kept is None or (verdict.firing and not kept.firing):
                         verdicts[series] = verdict
@@ -128,6 +134,38 @@ class AlertRunner:
                         if isinstance(alert.action, ThrottleSpec):
                             await self._throttle(alert, alert.action, series)
                         await self._notify(alert, series, verdict, end)
+        return out
+
+    async def _error_history(self, alert: AlertConfig, end: datetime) -> dict[str, list[tuple[int, int, int]]]:
+        """Series → (seconds back, errors, requests) of the alert's window's baseline windows: the baseline rate of
+        every window the alert tests (a rate does not depend on the window's length; the longer windows count more)."""
+        start = end - timedelta(seconds=alert.window_s)
+        history: dict[str, list[tuple[int, int, int]]] = {}
+        for offset in detectors.baseline_offsets(alert.window_s):
+            back = timedelta(seconds=offset)
+            trials: dict[str, float] = {}
+            past = await signals.window_values(self.engine, alert, start - back, end - back, self.models, trials)
+            for series, rate in past.items():
+                n = trials.get(series, 0.0)
+                history.setdefault(series, []).append((offset, round(rate * n), round(n)))
+        return history
+
+    async def _error_burst(
+        self,
+        alert: AlertConfig,
+        detector: SeasonalDetector,
+        end: datetime,
+        window_s: int,
+        history: dict[str, list[tuple[int, int, int]]],
+    ) -> dict[str, detectors.Verdict]:
+        trials: dict[str, float] = {}
+        start = end - timedelta(seconds=window_s)
+        current = await signals.window_values(self.engine, alert, start, end, self.models, trials)
+        rise = signals.floor(alert.signal, window_s)
+        out = {}
+        for series, rate in current.items():
+            n = trials.get(series, 0.0)
+            out[series] = detectors.error_burst(detector, round(rate * n), round(n), history.get(series, []), rise)
         return out
 
     async def _seasonal(

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wardgate.store.analytics_rollup import from_rollup, rollup_for
+from wardgate.store.analytics_rollup import columns, from_rollup, rollup_for, usd
 from wardgate.store.tables import usage_events
 
 c = usage_events.c
@@ -76,7 +76,25 @@ async def analytics(
     end: datetime | None = None,
     project_ids: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One dict per (bucket, group): ``bucket`` (when an interval is asked for), the dimensions, then the metrics.
+    """``analytics_rows`` as one dict per row."""
+    names, rows = await analytics_rows(
+        engine, metrics, group_by, interval, start=start, end=end, project_ids=project_ids
+    )
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+async def analytics_rows(
+    engine: AsyncEngine,
+    metrics: Sequence[Metric],
+    group_by: Sequence[str],
+    interval: Interval,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    project_ids: Sequence[str] | None = None,
+) -> tuple[list[str], list[list[Any]]]:
+    """The column names (``analytics_rollup.columns``: ``bucket`` when an interval is asked for, the dimensions, then
+    the metrics, ``spend_usd`` with ``cost_nanousd``) and one list of values per (bucket, group), ready to serialise.
     Every ledger row counts (refused calls carry no tokens or cost, so the sums equal the billable ones). When a
     roll-up holds every dimension asked for, it answers (``analytics_rollup.py``: p95s from its histograms)."""
     table = rollup_for(group_by)
@@ -85,6 +103,18 @@ async def analytics(
             return await from_rollup(
                 conn, table, metrics, group_by, interval, start=start, end=end, project_ids=project_ids
             )
+    return await _from_ledger(engine, metrics, group_by, interval, start, end, project_ids)
+
+
+async def _from_ledger(
+    engine: AsyncEngine,
+    metrics: Sequence[Metric],
+    group_by: Sequence[str],
+    interval: Interval,
+    start: datetime | None,
+    end: datetime | None,
+    project_ids: Sequence[str] | None,
+) -> tuple[list[str], list[list[Any]]]:
     keys: list[Any] = []
     if interval != "none":
         keys.append(_bucket(engine, interval).label("bucket"))
@@ -112,7 +142,17 @@ async def analytics(
                 found = p95s.get(tuple(row[n] for n in names), {})
                 for m in wanted_p95:
                     row[m] = found.get(m)
-    return rows
+    out = []
+    for row in rows:
+        values = [row[n] for n in names]
+        for metric in metrics:
+            if metric == "spend_usd":
+                values += (usd(int(row["cost_nanousd"])), int(row["cost_nanousd"]))
+            else:
+                value = row[metric]
+                values.append(int(value) if value is not None else None)
+        out.append(values)
+    return columns(metrics, group_by, interval), out
 
 
 async def _p95_in_python(

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from math import ceil
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wardgate.store.rollup import fold, hour_of
@@ -24,6 +25,7 @@ from wardgate.store.tables import usage_events
 _WIDTH = len(SUMS)
 _OUT = {"requests": 0, "errors": 1, "tokens_in": 2, "tokens_out": 3, "cost_nanousd": 6}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WORK_MEM = "64MB"  # PostgreSQL's default 4 MB spills the group-by of a month's hours to disk (admin queries only)
 
 
 def rollup_for(group_by: Sequence[str]) -> str | None:
@@ -72,18 +74,22 @@ async def from_rollup(
     start: datetime | None,
     end: datetime | None,
     project_ids: Sequence[str] | None,
-) -> list[dict[str, Any]]:
-    """The same rows as the ledger query (``analytics.analytics``), from ``table_name`` and the window's edges."""
+) -> tuple[list[str], list[list[Any]]]:
+    """The same rows as the ledger query (``analytics.analytics_rows``), from ``table_name`` and the window's edges:
+    the column names and one list of values a row, in order, ready to serialise."""
     table = ROLLUP_TABLES[table_name]
     p95 = [m for m in ("latency_p95", "ttft_p95") if m in metrics]
     hist = [*LATENCY_COLUMNS, *_TTFT] if p95 else []
     first = -(-int((start - _EPOCH).total_seconds()) // 3600) if start is not None else None  # the first whole hour
     stop = hour_of(end) if end is not None else None  # hours before it are whole
-    merged: dict[tuple[Any, ...], list[int]] = {}
+    edges = _edges(start, end, first, stop)
+    found: list[Any] = []
+    width = (interval != "none") + len(group_by)
     if first is None or stop is None or first < stop:
         bucket = table.c.hour if interval == "hour" else table.c.hour // 24 if interval == "day" else None
         keys = ([bucket] if bucket is not None else []) + [table.c[DIMENSION_COLUMNS[d][0]] for d in group_by]
-        query = select(*keys, *(func.sum(table.c[n]) for n in (*SUMS, *hist)))
+        # sums of BIGINT are NUMERIC on PostgreSQL (Decimal in Python): cast back, no per-value conversion after
+        query = select(*keys, *(cast(func.sum(table.c[n]), BigInteger) for n in (*SUMS, *hist)))
         if first is not None:
             query = query.where(table.c.hour >= first)
         if stop is not None:
@@ -91,15 +97,18 @@ async def from_rollup(
         if project_ids is not None:
             query = query.where(table.c.project_id.in_(list(project_ids)))
         if keys:
-            query = query.group_by(*keys)
-        width = len(keys)
-        for row in (await conn.execute(query)).all():
-            if row[width] is None or row[width] == 0:  # no group by, nothing in the window
-                continue
-            merged[tuple(row[:width])] = [int(v) for v in row[width:]]
-    for low, high in _edges(start, end, first, stop):
-        _fold_ledger(merged, await _ledger_rows(conn, low, high, project_ids), group_by, interval, hist)
-    return _rows(merged, metrics, group_by, interval, p95, bool(hist))
+            query = query.group_by(*keys).order_by(*keys)
+        if conn.dialect.name == "postgresql":  # a month of hours by two dimensions is ~35k groups: hash them in memory
+            await conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        found = [row for row in (await conn.execute(query)).all() if row[width]]  # no group by: nothing in the window
+    if edges:  # the parts of an hour at the window's ends: fold the ledger rows into the roll-up's
+        merged: dict[tuple[Any, ...], list[int]] = {tuple(row[:width]): list(row[width:]) for row in found}
+        for low, high in edges:
+            _fold_ledger(merged, await _ledger_rows(conn, low, high, project_ids), group_by, interval, hist)
+        found = sorted((*key, *values) for key, values in merged.items())  # SQL's order, for the whole hours
+    if not found and interval == "none" and not group_by:  # as SQL's aggregate over no rows: one row of zeros
+        found = [(0,) * (_WIDTH + len(hist))]
+    return shape(found, metrics, group_by, interval, bool(hist))
 
 
 def _edges(
@@ -151,28 +160,85 @@ def _fold_ledger(
                 found[i] += v
 
 
-def _rows(
-    merged: dict[tuple[Any, ...], list[int]],
-    metrics: Sequence[str],
-    group_by: Sequence[str],
-    interval: str,
-    p95: list[str],
-    with_hist: bool,
-) -> list[dict[str, Any]]:
-    if not merged and interval == "none" and not group_by:  # as SQL's aggregate over no rows: one row of zeros
-        merged[()] = [0] * (_WIDTH + (2 * HIST if with_hist else 0))
-    rows = []
+def columns(metrics: Sequence[str], group_by: Sequence[str], interval: str) -> list[str]:
+    """The answer's column names: ``bucket`` unless ``interval`` is none, the dimensions, then the metrics
+    (``spend_usd`` comes with ``cost_nanousd``)."""
+    names = (["bucket"] if interval != "none" else []) + list(group_by)
+    for metric in metrics:
+        names += ["spend_usd", "cost_nanousd"] if metric == "spend_usd" else [metric]
+    return names
+
+
+def shape(
+    found: Sequence[Sequence[Any]], metrics: Sequence[str], group_by: Sequence[str], interval: str, with_hist: bool
+) -> tuple[list[str], list[list[Any]]]:
+    """Roll-up rows ``(bucket?, *dimensions, *SUMS, *histograms?)`` as the answer's rows (``columns``)."""
     offset = 1 if interval != "none" else 0
-    for key in sorted(merged):
-        values = merged[key]
-        row: dict[str, Any] = {"bucket": _label(key[0], interval)} if offset else {}
-        for i, name in enumerate(group_by):
-            row[name] = _shown(name, key[offset + i])
-        for name, index in _OUT.items():
-            row[name] = values[index]
-        if "latency_p95" in p95:
-            row["latency_p95"] = histogram_p95(values[_WIDTH : _WIDTH + HIST])
-        if "ttft_p95" in p95:
-            row["ttft_p95"] = histogram_p95(values[_WIDTH + HIST :])
+    width = offset + len(group_by)
+    shown = [(offset + i, name) for i, name in enumerate(group_by) if DIMENSION_COLUMNS[name][1] != "int"]
+    picks: list[tuple[str, int]] = []
+    for metric in metrics:
+        if metric == "spend_usd":
+            picks.append(("usd", width + _OUT["cost_nanousd"]))
+        elif metric in _OUT:
+            picks.append(("int", width + _OUT[metric]))
+        elif with_hist:
+            low = width + _WIDTH + (HIST if metric == "ttft_p95" else 0)
+            picks.append(("p95", low))
+    if any(kind == "p95" for kind, _ in picks):
+        rows = [_shaped(raw, width, offset, interval, shown, picks) for raw in found]
+        return columns(metrics, group_by, interval), rows
+    # sums only (the common, large answer): one C-level pick of the values a row, the dollars formatted inline
+    indices = [i for kind, i in picks for i in ((i, i) if kind == "usd" else (i,))]
+    cut = len(indices)  # itemgetter of one index gives the value, not a tuple: pick it twice, keep one
+    pick = itemgetter(*indices, *indices[:1]) if cut == 1 else itemgetter(*indices) if cut else (lambda raw: ())
+    dollars = [
+        width + sum(2 if k == "usd" else 1 for k, _ in picks[:n]) for n, (k, _) in enumerate(picks) if k == "usd"
+    ]
+    labels: dict[int, str] = {}
+    rows = []
+    for raw in found:
+        row = [*raw[:width], *pick(raw)[:cut]]
+        if offset:
+            bucket = row[0]
+            label = labels.get(bucket)
+            if label is None:
+                label = labels[bucket] = _label(bucket, interval)
+            row[0] = label
+        for i, name in shown:
+            row[i] = _shown(name, row[i])
+        for i in dollars:
+            n = row[i]
+            row[i] = f"{n // 1_000_000_000}.{n % 1_000_000_000:09d}" if n >= 0 else usd(n)
         rows.append(row)
-    return rows
+    return columns(metrics, group_by, interval), rows
+
+
+def _shaped(
+    raw: Sequence[Any],
+    width: int,
+    offset: int,
+    interval: str,
+    shown: list[tuple[int, str]],
+    picks: list[tuple[str, int]],
+) -> list[Any]:
+    row = list(raw[:width])
+    if offset:
+        row[0] = _label(row[0], interval)
+    for i, name in shown:
+        row[i] = _shown(name, row[i])
+    for kind, i in picks:
+        if kind == "int":
+            row.append(raw[i])
+        elif kind == "usd":
+            row += (usd(raw[i]), raw[i])
+        else:
+            row.append(histogram_p95(raw[i : i + HIST]))
+    return row
+
+
+def usd(nanousd: int) -> str:
+    """123456789 → "0.123456789": exact, with no float in between."""
+    sign = "-" if nanousd < 0 else ""
+    whole, frac = divmod(abs(nanousd), 1_000_000_000)
+    return f"{sign}{whole}.{frac:09d}"
