@@ -111,8 +111,11 @@ class HTTPLane:
                 if line.startswith(b"data:"):
                     data.append(line[5:].removeprefix(b" "))
                 elif not line and data:
-                    message = orjson.loads(b"\n".join(data))
+                    payload = b"\n".join(data)
                     data = []
+                    if not payload:  # an event without data (the 2025-11-25 priming event: an id, `data:` empty)
+                        continue  # is not dispatched (the SSE spec), so it is no message
+                    message = orjson.loads(payload)
                     if not isinstance(message, dict):
                         continue
                     if "method" in message and "id" in message:  # a server-to-client request: nobody to ask
