@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PIN    := -c constraints.txt
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check airgap-test offline-install-check ui upload-memory judge-modalities mcp-conformance promptfoo-ab
+.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check airgap-test offline-install-check ui upload-memory judge-modalities mcp-conformance mcp-judges promptfoo-ab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,11 @@ upload-memory: $(VENV)/.installed-test  ## issue 19's figures: 512 MB uploads (a
 	WARDGATE_UPLOAD_TEST_MB=512 $(BIN)/python -m pytest -q -s tests/api/test_upload_memory.py tests/api/test_files_memory.py
 mcp-conformance: $(VENV)/.installed-test  ## the MCP conformance suite direct vs through Wardgate (Node 24 from PyPI; npm)
 	bash bench/mcp/conformance.sh
+
+mcp-judges: $(VENV)/.installed-test  ## MCP Inspector CLI on every transport, conformance client mode, 3-replica sessions (PostgreSQL, Redis)
+	bash bench/mcp/inspector.sh
+	bash bench/mcp/conformance_client.sh
+	$(BIN)/python bench/mcp/replicas.py
 
 promptfoo-ab: $(VENV)/.installed-test  ## issue 17: promptfoo (npm, pinned) compares two prompt versions through Wardgate
 	$(BIN)/python bench/promptfoo/ab.py

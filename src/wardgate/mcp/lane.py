@@ -11,6 +11,7 @@ a JSON-RPC error since a tools/call relayed this way has no client to ask; notif
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -19,6 +20,20 @@ import orjson
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # an upstream answer larger than this is a failure, not a memory spike
 NOT_RELAYED = -32601
+MAX_RESUMES = 5  # a tools/call stream closed before its answer is resumed (Last-Event-ID) at most this often
+DEFAULT_RETRY_S = 1.0  # the delay before resuming when the stream named none (the SDK clients' default)
+MAX_RETRY_S = 30.0  # an upstream's `retry` is capped: the call's timeout still bounds the whole
+
+
+class _Stream:
+    """What a tools/call's SSE stream said so far, kept across its resumptions."""
+
+    __slots__ = ("event_id", "retry_s", "size")
+
+    def __init__(self) -> None:
+        self.event_id: str | None = None
+        self.retry_s = DEFAULT_RETRY_S
+        self.size = 0
 
 
 class LaneBroken(Exception):
@@ -95,14 +110,37 @@ class HTTPLane:
             raise LaneBroken(f"{type(exc).__name__}: {exc}"[:300]) from exc
 
     async def _from_stream(self, response: aiohttp.ClientResponse, request_id: int) -> dict[str, Any]:
-        """The answer to ``request_id`` from an SSE stream, read in chunks (an event may be far longer than a
-        line reader's limit) and bounded in total."""
+        """The answer to ``request_id`` from an SSE stream. A stream the upstream closes before the answer (SEP-1699
+        polling) is resumed as the spec says: after the stream's ``retry`` delay, a GET with ``Last-Event-ID``, at
+        most MAX_RESUMES times (the call's timeout bounds the whole)."""
+        stream = _Stream()
+        answer = await self._read_events(response, request_id, stream)
+        resumes = 0
+        while answer is None:
+            if stream.event_id is None or resumes >= MAX_RESUMES:
+                raise LaneBroken("the upstream's stream ended without an answer")
+            resumes += 1
+            await asyncio.sleep(stream.retry_s)
+            headers = {k: v for k, v in self._request_headers().items() if k != "Content-Type"}
+            headers["Accept"] = "text/event-stream"
+            headers["Last-Event-ID"] = stream.event_id
+            async with self._client().get(self.url, headers=headers) as again:
+                kind = again.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+                if again.status != 200 or kind != "text/event-stream":
+                    raise LaneBroken(f"the upstream did not resume the stream (HTTP {again.status})")
+                answer = await self._read_events(again, request_id, stream)
+        return answer
+
+    async def _read_events(
+        self, response: aiohttp.ClientResponse, request_id: int, stream: _Stream
+    ) -> dict[str, Any] | None:
+        """Reads events until the answer (returned) or the stream's end (None), in chunks (an event may be far
+        longer than a line reader's limit) and bounded in total over the resumed streams."""
         data: list[bytes] = []
         pending = b""
-        size = 0
         async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > MAX_ANSWER_BYTES:
+            stream.size += len(chunk)
+            if stream.size > MAX_ANSWER_BYTES:
                 raise LaneBroken("the upstream's answer is too large")
             pending += chunk
             *lines, pending = pending.split(b"\n")
@@ -110,9 +148,20 @@ class HTTPLane:
                 line = line.rstrip(b"\r")
                 if line.startswith(b"data:"):
                     data.append(line[5:].removeprefix(b" "))
+                elif line.startswith(b"id:"):
+                    event_id = line[3:].removeprefix(b" ")
+                    if b"\0" not in event_id:  # the SSE spec ignores an id with NUL
+                        stream.event_id = event_id[:1024].decode("utf-8", "replace")
+                elif line.startswith(b"retry:"):
+                    value = line[6:].strip()
+                    if value.isdigit():
+                        stream.retry_s = min(int(value[:9]) / 1000, MAX_RETRY_S)
                 elif not line and data:
-                    message = orjson.loads(b"\n".join(data))
+                    payload = b"\n".join(data)
                     data = []
+                    if not payload:  # an event without data (the 2025-11-25 priming event: an id, `data:` empty)
+                        continue  # is not dispatched (the SSE spec), so it is no message
+                    message = orjson.loads(payload)
                     if not isinstance(message, dict):
                         continue
                     if "method" in message and "id" in message:  # a server-to-client request: nobody to ask
@@ -120,7 +169,7 @@ class HTTPLane:
                         continue
                     if message.get("id") == request_id:
                         return _answer(message, request_id)
-        raise LaneBroken("the upstream's stream ended without an answer")
+        return None
 
     async def _refuse(self, upstream_request_id: Any) -> None:
         error = {"code": NOT_RELAYED, "message": "The gateway does not relay this request for a tools/call."}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from wardgate.config.mcp import MCPConfig, VirtualServerConfig
 from wardgate.core.call import Call, Operation, Result
 from wardgate.core.errors import WardgateError
+from wardgate.core.ids import new_request_id
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.principal import Principal
 from wardgate.mcp.errors import (
@@ -190,7 +190,7 @@ class VirtualServer:
     def _call(self, principal: Principal, operation: Operation, name: str, server: str, body: dict[str, Any]) -> Call:
         body = {**body, "virtual_server": self.name, "server": server}
         call = Call(
-            id=os.urandom(12).hex(),
+            id=new_request_id(),  # the LLM path's ids: time-ordered, no getrandom syscall per call
             surface="mcp",
             operation=operation,
             model=name,
