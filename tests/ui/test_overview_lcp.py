@@ -18,6 +18,8 @@ from sqlalchemy import text
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.store.engine import create_engine, upgrade
+from wardgate.store.rollup import backfill
+from wardgate.store.rollup_tables import ROLLUP_TABLES
 
 ROWS = int(os.environ.get("WARDGATE_UI_LCP_ROWS", "0"))
 BUDGET_MS = float(os.environ.get("WARDGATE_UI_LCP_BUDGET_MS", "1500"))
@@ -60,8 +62,11 @@ async def _seed(url: str) -> None:
         await upgrade(engine)
         async with engine.begin() as conn:
             await conn.execute(text(SEED), {"rows": ROWS})
+        async with engine.begin() as conn:  # the hourly roll-ups the overview reads, as the batch writer keeps them
+            await backfill(conn)
         async with engine.begin() as conn:
-            await conn.execute(text("ANALYZE usage_events"))
+            for table in ("usage_events", *ROLLUP_TABLES):
+                await conn.execute(text(f"ANALYZE {table}"))
     finally:
         await engine.dispose()
 
