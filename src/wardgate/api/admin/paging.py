@@ -66,7 +66,7 @@ def page_params(what: str) -> tuple[QueryParam, QueryParam]:
         QueryParam(
             "limit",
             f"{what} per page (1 to {MAX_PAGE}); without it, all of them",
-            {"type": "string", "pattern": "^[0-9]{1,4}$"},
+            {"type": "string", "pattern": "^([1-9][0-9]{0,2}|1000)$"},
         ),
         QueryParam(
             "cursor",
