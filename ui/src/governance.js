@@ -1,7 +1,7 @@
 // Guards, alerts and config versions: the governed objects of the guards stage, the alerting loop and hot deploys.
 import { h, append, clear } from './dom.js';
-import { api } from './api.js';
-import { form, notice, parseJson, section, show, table } from './widgets.js';
+import { api, query } from './api.js';
+import { PER_PAGE, cursorOf, form, notice, pager, parseJson, section, show, table } from './widgets.js';
 
 const GUARD_TYPES = ['injection', 'pii', 'secrets', 'size', 'cost', 'regex', 'tools'];
 const SCOPES = ['global', 'project', 'team', 'user', 'key', 'model'];
@@ -16,7 +16,8 @@ function body(guard) {
 }
 
 export async function guards(ctx, main) {
-  const list = await api('GET', '/admin/v1/guards');
+  const cursor = cursorOf();
+  const list = await api('GET', '/admin/v1/guards' + query({ limit: PER_PAGE, cursor }));
   const editor = h('div', { 'aria-live': 'polite' });
   const tested = h('div', { 'aria-live': 'polite' });
   // the API's rule: a system admin manages any guard made here, a project admin those of its project
@@ -41,7 +42,7 @@ export async function guards(ctx, main) {
         h('button', { type: 'button', onclick: () => edit(g) }, 'Edit'),
         h('button', { type: 'button', class: 'danger', onclick: async () => { if (confirm(`Delete guard ${g.name}?`)) { await api('DELETE', '/admin/v1/guards/' + encodeURIComponent(g.name)); ctx.reload(); } } }, 'Delete'),
       ],
-    })),
+    }), pager('/ui/guards', { cursor }, list.next_cursor)),
     editor,
     (ctx.isSystemAdmin || adminOf.length > 0) && form({
       title: 'New guard', submit: 'Create guard',

@@ -1,10 +1,23 @@
 // The MCP gateway: upstream servers with this worker's view of their health, virtual servers, tool policies, and the
 // latest tool calls from the ledger (GET /admin/v1/mcp/...; servers come from the config file's mcp:).
-import { h, append } from './dom.js';
+import { h, append, clear } from './dom.js';
 import { api, query } from './api.js';
-import { section, show, table, usd } from './widgets.js';
+import { form, parseJson, section, show, table, usd } from './widgets.js';
 
 const LIMITS = [50, 200, 500];
+const SCOPES = ['global', 'project', 'team', 'user', 'key'];
+const globs = (text) => text.split(',').map((g) => g.trim()).filter(Boolean);
+
+// A tool policy made here is replaced whole (PUT), as the guards' and budgets' are; the config file's are read-only.
+function editPolicy(ctx, target, p) {
+  const { source, ...policy } = p;
+  clear(target).append(form({
+    title: `Edit tool policy ${p.name}`, submit: 'Save tool policy',
+    fields: [{ name: 'json', label: 'The tool policy (JSON, as in the config file\u2019s tool_policies:)', type: 'textarea', rows: 8, value: JSON.stringify(policy, null, 2) }],
+    onSubmit: async (v) => { await api('PUT', '/admin/v1/mcp/tool-policies/' + encodeURIComponent(p.name), parseJson(v.json, 'json')); ctx.reload(); },
+  }));
+  target.querySelector('textarea').focus();
+}
 
 export async function mcp(ctx, main) {
   const params = new URLSearchParams(location.search);
@@ -15,6 +28,8 @@ export async function mcp(ctx, main) {
     api('GET', '/admin/v1/mcp/tool-policies'),
     api('GET', '/admin/v1/mcp/tool-calls' + query({ limit })),
   ]);
+  const admin = ctx.session.system_role === 'admin'; // the API's rule: tool policies are a system admin's
+  const editor = h('div', { 'aria-live': 'polite' });
   append(main, [
     section('Servers', table({
       caption: 'MCP servers',
@@ -43,7 +58,30 @@ export async function mcp(ctx, main) {
       columns: ['name', 'scope', 'match', 'allow', 'deny'].map((key) => ({ key })),
       rows: policies.data,
       empty: 'No tool policy: every tool of a virtual server is listed and callable.',
+      actions: admin && ((p) => p.source === 'api' && [
+        h('button', { type: 'button', onclick: () => editPolicy(ctx, editor, p) }, 'Edit'),
+        h('button', { type: 'button', class: 'danger', onclick: async () => { if (confirm(`Delete tool policy ${p.name}?`)) { await api('DELETE', '/admin/v1/mcp/tool-policies/' + encodeURIComponent(p.name)); ctx.reload(); } } }, 'Delete'),
+      ]),
     })),
+    editor,
+    admin && form({
+      title: 'New tool policy', submit: 'Create tool policy',
+      fields: [
+        { name: 'name', label: 'Name', required: true },
+        { name: 'scope', label: 'Scope', type: 'select', options: SCOPES },
+        { name: 'match', label: 'Match (a project, team, user or key; empty: every one)' },
+        { name: 'allow', label: 'Allow (comma-separated globs; empty: every tool)' },
+        { name: 'deny', label: 'Deny (comma-separated globs)' },
+      ],
+      onSubmit: async (v) => {
+        const body = { name: v.name, scope: v.scope };
+        if (v.match) body.match = v.match;
+        if (v.allow) body.allow = globs(v.allow);
+        if (v.deny) body.deny = globs(v.deny);
+        await api('POST', '/admin/v1/mcp/tool-policies', body);
+        ctx.reload();
+      },
+    }),
     section(`Latest ${limit} tool calls`, table({
       caption: 'Tool calls',
       columns: [

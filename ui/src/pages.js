@@ -82,13 +82,46 @@ async function ledger(target, filters, cursor) {
   target.querySelector('.older')?.remove();
   const columns = ['ts', 'request_id', 'model', 'deployment', 'status', 'error_code', 'latency_ms', 'ttft_ms', 'input_tokens', 'output_tokens', 'cost_usd', 'cache_hit'];
   append(target, [
-    section(cursor ? 'Older requests' : 'Requests', table({ columns: columns.map((key) => ({ key })), rows: page.data, empty: 'No requests.' })),
+    section(cursor ? 'Older requests' : 'Requests', table({ columns: columns.map((key) => (key === 'request_id' ? { key, render: requestLink } : { key })), rows: page.data, empty: 'No requests.' })),
     page.next_cursor && h('button', { type: 'button', class: 'older', onclick: () => ledger(target, filters, page.next_cursor) }, 'Older requests'),
+  ]);
+}
+
+const requestLink = (r) => h('a', { href: '/ui/usage' + query({ request: r.request_id }), 'data-nav': true }, r.request_id);
+
+// One request: its ledger row (the route decision is in its details: deployment, provider, guards, cache), and the
+// audit entries that name it (guard decisions, MCP calls) within a day of it, for those who may read the trail.
+async function request(ctx, main, id) {
+  const row = await api('GET', '/admin/v1/usage/' + encodeURIComponent(id));
+  const auditor = ctx.session.system_role || ctx.role(row.project_id) === 'admin';
+  const at = Date.parse(row.ts);
+  const trail = auditor ? await api('GET', '/admin/v1/audit' + query({ request: id, from: iso(at - day), to: iso(at + day), limit: 100 })) : null;
+  const route = ['model', 'deployment', 'provider', 'surface', 'operation', 'status', 'error_code', 'cache_hit', 'stream', 'latency_ms', 'ttft_ms'];
+  append(main, [
+    h('p', {}, h('a', { href: '/ui/usage', 'data-nav': true }, 'Back to the usage explorer')),
+    section(`Request ${id}`, table({
+      caption: 'Ledger row',
+      columns: [{ key: 'field', label: 'Field' }, { key: 'value', label: 'Value', render: (r) => show(r.value) }],
+      rows: Object.entries(row).map(([field, value]) => ({ field, value })),
+    })),
+    section('Route decision', table({
+      caption: 'Route decision',
+      columns: route.map((key) => ({ key })),
+      rows: [row],
+    }), row.details ? h('pre', {}, JSON.stringify(row.details, null, 2)) : h('p', { class: 'muted' }, 'No details recorded.')),
+    section('Audit entries', trail
+      ? table({
+        caption: 'Audit entries of this request',
+        columns: [{ key: 'seq' }, { key: 'ts' }, { key: 'actor' }, { key: 'action' }, { key: 'target' }, { key: 'details', render: (e) => show(e.details) }],
+        rows: trail.data, empty: 'No audit entry names this request.',
+      })
+      : h('p', { class: 'muted' }, 'The audit trail needs a system role or the admin role on the request\u2019s project.')),
   ]);
 }
 
 export async function usage(ctx, main) {
   const params = new URLSearchParams(location.search);
+  if (params.get('request')) return request(ctx, main, params.get('request'));
   const results = h('div');
   const run = async (v) => {
     const q = { group_by: v.group_by, from: v.from && iso(v.from), to: v.to && iso(v.to), project: v.project };
@@ -138,10 +171,9 @@ export async function usage(ctx, main) {
     form({
       title: 'Find a request', submit: 'Open',
       fields: [{ name: 'request_id', label: 'Request id (the gateway\'s)', required: true }],
-      onSubmit: async (v, el) => {
-        const row = await api('GET', '/admin/v1/usage/' + encodeURIComponent(v.request_id));
-        el.querySelector('.detail')?.remove();
-        el.append(h('div', { class: 'detail' }, table({ columns: Object.keys(row).map((key) => ({ key })), rows: [row] })));
+      onSubmit: async (v) => {
+        await api('GET', '/admin/v1/usage/' + encodeURIComponent(v.request_id)); // an unknown id: its message here
+        ctx.go('/ui/usage' + query({ request: v.request_id }));
       },
     }),
   ]);
@@ -191,7 +223,7 @@ export async function keys(ctx, main) {
       },
     }),
     section('Keys', table({
-      columns: [{ key: 'prefix', label: 'Prefix' }, { key: 'name', label: 'Name' }, { key: 'status', label: 'Status' }, { key: 'project_id', label: 'Project' }, { key: 'user_id', label: 'User' }, { key: 'models', label: 'Models' }, { key: 'expires_at', label: 'Expires' }, { key: 'created_at', label: 'Created' }],
+      columns: [{ key: 'prefix', label: 'Prefix' }, { key: 'name', label: 'Name' }, { key: 'status', label: 'Status' }, { key: 'project_id', label: 'Project' }, { key: 'user_id', label: 'User' }, { key: 'models', label: 'Models' }, { key: 'expires_at', label: 'Expires' }, { key: 'created_at', label: 'Created' }, { key: 'last_used_hour', label: 'Last use (hour, UTC)', render: (k) => (k.last_used_hour ? show(k.last_used_hour) : 'never') }],
       rows: list.data,
       actions: (k) => k.status === 'active' && mayChange(k) && [
         h('button', { onclick: async () => { await remember(await api('POST', `/admin/v1/keys/${k.id}/rotate`, { overlap_hours: 24 })); } }, 'Rotate'),

@@ -2,7 +2,7 @@
 // promotions, rollbacks and canary state. /ui/prompts?name=N&project=P deep-links to one prompt.
 import { h, append, clear } from './dom.js';
 import { api, query } from './api.js';
-import { fmt, form, notice, parseJson, section, show, table } from './widgets.js';
+import { PER_PAGE, cursorOf, fmt, form, notice, pager, parseJson, section, show, table } from './widgets.js';
 
 const short = (id) => (id ? id.slice(0, 12) : '—');
 
@@ -10,7 +10,8 @@ export async function prompts(ctx, main) {
   const params = new URLSearchParams(location.search);
   const name = params.get('name');
   if (name) return prompt(ctx, main, name, params.get('project') || '');
-  const [list, projects] = await Promise.all([api('GET', '/admin/v1/prompts'), api('GET', '/admin/v1/projects')]);
+  const cursor = cursorOf();
+  const [list, projects] = await Promise.all([api('GET', '/admin/v1/prompts' + query({ limit: PER_PAGE, cursor })), api('GET', '/admin/v1/projects')]);
   const projectName = Object.fromEntries(projects.data.map((p) => [p.id, p.name]));
   const owners = projects.data.filter((p) => ['admin', 'member'].includes(ctx.role(p.id)));
   const link = (p) => h('a', { href: '/ui/prompts' + query({ name: p.name, project: p.project }), 'data-nav': true }, p.name);
@@ -27,7 +28,7 @@ export async function prompts(ctx, main) {
       ],
       rows: list.data,
       empty: 'No prompts yet (wardgate prompts push, or the form below).',
-    })),
+    }), pager('/ui/prompts', { cursor }, list.next_cursor)),
     (owners.length > 0 || ctx.session.system_role === 'admin' || ctx.session.system_role === 'member') && form({
       title: 'New prompt', submit: 'Create prompt',
       fields: [

@@ -1,10 +1,11 @@
 // Projects, their teams and agents, and users with their roles: create, edit and delete within the caller's roles.
 import { h, append, clear } from './dom.js';
-import { api } from './api.js';
-import { form, section, table } from './widgets.js';
+import { api, query } from './api.js';
+import { PER_PAGE, cursorOf, form, pager, section, table } from './widgets.js';
 
 export async function projects(ctx, main) {
-  const list = await api('GET', '/admin/v1/projects');
+  const cursor = cursorOf();
+  const list = await api('GET', '/admin/v1/projects' + query({ limit: PER_PAGE, cursor }));
   const detail = h('div', { 'aria-live': 'polite' });
   append(main, [
     ctx.isSystemAdmin && form({
@@ -23,7 +24,7 @@ export async function projects(ctx, main) {
         ctx.role(p.id) === 'admin' && h('button', { type: 'button', onclick: () => editProject(ctx, detail, p) }, 'Edit'),
         ctx.isSystemAdmin && h('button', { class: 'danger', onclick: async () => { if (confirm(`Delete project ${p.name}?`)) { await api('DELETE', '/admin/v1/projects/' + p.id); ctx.reload(); } } }, 'Delete'),
       ],
-    })),
+    }), pager('/ui/projects', { cursor }, list.next_cursor)),
     detail,
   ]);
 }
@@ -64,7 +65,8 @@ async function teamsAndAgents(ctx, target, project) {
 }
 
 export async function users(ctx, main) {
-  const [list, projectList] = await Promise.all([api('GET', '/admin/v1/users'), api('GET', '/admin/v1/projects')]);
+  const cursor = cursorOf();
+  const [list, projectList] = await Promise.all([api('GET', '/admin/v1/users' + query({ limit: PER_PAGE, cursor })), api('GET', '/admin/v1/projects')]);
   const administered = projectList.data.filter((p) => ctx.role(p.id) === 'admin');
   const projectName = Object.fromEntries(projectList.data.map((p) => [p.id, p.name]));
   const mayChange = (r) => ctx.isSystemAdmin || (r.scope === 'project' && ctx.role(r.scope_id) === 'admin');
@@ -88,7 +90,7 @@ export async function users(ctx, main) {
       actions: ctx.isSystemAdmin && ((u) => h('button', { type: 'button', class: 'danger', onclick: async () => {
         if (confirm(`Delete user ${u.email}? Their roles and keys go too.`)) { await api('DELETE', '/admin/v1/users/' + u.id); ctx.reload(); }
       } }, 'Delete')),
-    })),
+    }), pager('/ui/users', { cursor }, list.next_cursor)),
     scopes.length > 0 && list.data.length > 0 && form({
       title: 'Grant a role', submit: 'Grant role',
       fields: [

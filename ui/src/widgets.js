@@ -65,6 +65,9 @@ export function table({ caption, columns, rows, actions, empty }) {
 
 // Server-side paging: the API hands back next_cursor; the page's URL carries the cursor (so every page of a table
 // deep-links, and the browser's Back goes to the previous one).
+export const PER_PAGE = 50; // rows a table asks the server for at a time
+export const cursorOf = () => new URLSearchParams(location.search).get('cursor') || '';
+
 export function pager(path, params, nextCursor) {
   const link = (cursor, text) => h('a', { href: path + query({ ...params, cursor }), 'data-nav': true }, text);
   if (!params.cursor && !nextCursor) return null;

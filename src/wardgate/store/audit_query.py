@@ -25,6 +25,7 @@ class AuditFilter:
     actor: str | None = None
     action: str | None = None  # exact, or a prefix ending in "." ("key." for every key action)
     projects: Sequence[str] | None = None  # None: every entry; else only these projects' entries
+    request: str | None = None  # only the entries of this request (details.request_id: guards, MCP calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,9 @@ async def page(
             query = query.where(audit_log.c.action.startswith(where.action, autoescape=True))
         else:
             query = query.where(audit_log.c.action == where.action)
+    if where.request is not None:  # coarse in SQL, exact below
+        needle = orjson.dumps({"request_id": where.request}).decode()[1:-1]
+        query = query.where(audit_log.c.details.contains(needle, autoescape=True))
     if where.projects is not None:
         if not where.projects:
             return [], None
@@ -83,6 +87,8 @@ async def page(
                 row = AuditRow(r.seq, ts, r.actor, r.action, r.target, orjson.loads(r.details))
                 cursor = r.seq
                 if wanted is not None and row.project not in wanted:
+                    continue
+                if where.request is not None and row.details.get("request_id") != where.request:
                     continue
                 rows.append(row)
                 if len(rows) == limit:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from sqlalchemy import BigInteger, Boolean, Column, Integer, String, Table, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table, UniqueConstraint
 
 from wardgate.store.tables import metadata
 
@@ -73,12 +73,18 @@ def key_columns(dimensions: tuple[str, ...]) -> list[str]:
     return ["hour", *(DIMENSION_COLUMNS[name][0] for name in dimensions)]
 
 
+# 0014: a key's latest hour with traffic (the keys list's last use) is one index probe per key
+EXTRA_INDEXES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "usage_rollup_principals": (("ix_usage_rollup_principals_key_hour", ("key_id", "hour")),),
+}
+
 ROLLUP_TABLES: dict[str, Table] = {
     name: Table(
         name,
         metadata,
         *rollup_columns(dims),
         UniqueConstraint(*key_columns(dims), name=f"uq_{name}_key"),
+        *(Index(index, *columns) for index, columns in EXTRA_INDEXES.get(name, ())),
     )
     for name, dims in ROLLUPS.items()
 }

@@ -55,7 +55,7 @@ def _text(request: Request, name: str) -> str | None:
 def _int(name: str, raw: str | None, default: int | None, low: int, high: int) -> int | None:
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise bad_param(name, f"must be an integer from {low} to {high}")
     return int(raw)
 
@@ -86,6 +86,7 @@ class AuditRoutes:
             actor=_text(request, "actor"),
             action=_text(request, "action"),
             projects=projects,
+            request=_text(request, "request"),
         )
         limit = _int("limit", query(request, "limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
         cursor = _int("cursor", query(request, "cursor"), None, 1, 10**18 - 1)
@@ -116,6 +117,9 @@ def operations(services: Worker) -> list[Operation]:
         QueryParam("actor", 'who acted: "master", "cli", "user:<id>", "key:<id>"…', text),
         QueryParam("action", 'an action ("key.create"), or a prefix ending in "." ("key.")', text),
         QueryParam("project", "only entries of this project (id or name)", text),
+        QueryParam(
+            "request", "only entries of this request (a ledger row's request_id: guard decisions, MCP calls)", text
+        ),
         QueryParam(
             "limit",
             f"entries per page (1 to {MAX_LIMIT}, default {DEFAULT_LIMIT})",

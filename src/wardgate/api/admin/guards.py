@@ -18,6 +18,7 @@ from starlette.responses import Response
 from wardgate.api.admin.auth import AdminActor, authenticate
 from wardgate.api.admin.common import Operation, bad_param, read_body, record, reply
 from wardgate.api.admin.errors import Conflict
+from wardgate.api.admin.paging import page_ask, page_params, paginate
 from wardgate.api.admin.schemas import Deleted, View
 from wardgate.assemble import Worker
 from wardgate.config.guards import GuardConfig
@@ -53,6 +54,7 @@ class GuardList(View):
     object: Literal["list"] = "list"
     data: list[GuardView]
     warnings: list[str] = Field(default_factory=list)  # stored guards that are not valid (not enforced)
+    next_cursor: str | None = Field(None, description="with limit: pass as ?cursor= for the next page; null: no more")
 
 
 class GuardTestBody(BaseModel):
@@ -116,6 +118,7 @@ class GuardRoutes:
 
     async def list(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
+        ask = page_ask(request)
         rows = [_view(g.model_dump(mode="json"), "config") for g in self.services.settings.guards if _sees(actor, g)]
         names = self._config_names()
         stored = await self._stored()
@@ -123,7 +126,8 @@ class GuardRoutes:
             _view(g.model_dump(mode="json"), "api") for n, g in stored.items() if n not in names and _sees(actor, g)
         ]
         warnings = list(self.services.guards.warnings) if actor.system_role is not None else []
-        return reply(GuardList(data=rows, warnings=warnings))
+        page, next_cursor = paginate(rows, lambda g: str(getattr(g, "name", "")), ask)
+        return reply(GuardList(data=page, warnings=warnings, next_cursor=next_cursor))
 
     async def create(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
@@ -237,7 +241,8 @@ def operations(services: Worker) -> list[Operation]:
             "guards",
             r.list,
             GuardList,
-            errors=(401, 403),
+            query=page_params("guards"),
+            errors=(400, 401, 403),
         ),
         Operation(
             "POST",

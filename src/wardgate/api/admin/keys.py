@@ -34,6 +34,7 @@ from wardgate.api.admin.schemas import KeyCreate, KeyCreated, KeyList, KeyRotate
 from wardgate.assemble import Worker
 from wardgate.core.errors import NotFound, PermissionDenied
 from wardgate.store.common import NotFoundInStore
+from wardgate.store.key_use import last_use_hours
 from wardgate.store.keys import KeyRecord
 from wardgate.store.tenancy import Project, Role, TenancyStore
 
@@ -174,7 +175,7 @@ class KeyRoutes:
             can_see(actor, project.id)
             scope = [project.id]
         raw = query(request, "limit")
-        if raw is not None and (not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE):
+        if raw is not None and (not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE):
             raise bad_param("limit", f"must be an integer from 1 to {MAX_PAGE}")
         limit = int(raw) if raw is not None else None
         cursor = query(request, "cursor")
@@ -190,7 +191,9 @@ class KeyRoutes:
         more = limit is not None and len(found) > limit
         page = found[:limit] if limit is not None else found
         next_cursor = page[-1].id if more else None
-        return reply(KeyList(data=[key_view(k) for k in page], next_cursor=next_cursor))
+        used = await last_use_hours(self.services.engine, [k.id for k in page])
+        views = [key_view(k).model_copy(update={"last_used_hour": used.get(k.id)}) for k in page]
+        return reply(KeyList(data=views, next_cursor=next_cursor))
 
     async def _visible_key(self, actor: AdminActor, key_id: str) -> KeyRecord:
         key = await self.keys.get(key_id)
@@ -200,7 +203,9 @@ class KeyRoutes:
 
     async def get(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
-        return reply(key_view(await self._visible_key(actor, request.path_params["key_id"])))
+        key = await self._visible_key(actor, request.path_params["key_id"])
+        used = await last_use_hours(self.services.engine, [key.id])
+        return reply(key_view(key).model_copy(update={"last_used_hour": used.get(key.id)}))
 
     async def _managed_key(self, actor: AdminActor, key_id: str) -> KeyRecord:
         key = await self._visible_key(actor, key_id)

@@ -46,7 +46,7 @@ class HealthReport(View):
 def _int(name: str, raw: str | None, default: int | None, high: int) -> int | None:
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= high:
         raise bad_param(name, f"must be an integer from 1 to {high}")
     return int(raw)
 

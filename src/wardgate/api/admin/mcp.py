@@ -119,7 +119,7 @@ class MCPRoutes:
     async def tool_calls(self, request: Request) -> Response:
         (await authenticate(request, self.services)).require_system("viewer")
         raw = query(request, "limit") or "50"
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_CALLS:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_CALLS:
             raise bad_param("limit", f"must be an integer from 1 to {MAX_CALLS}")
         t = usage_events.c
         statement = (

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from wardgate.api.admin.auth import authenticate
 from wardgate.api.admin.common import Operation, can_see, read_body, record, reply, require
+from wardgate.api.admin.paging import page_ask, page_params, paginate
 from wardgate.api.admin.schemas import (
     AgentCreate,
     AgentList,
@@ -62,8 +63,10 @@ class ProjectRoutes:
 
     async def list(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
+        ask = page_ask(request)
         projects = await self.tenancy.list_projects(actor.visible_projects())
-        return reply(ProjectList(data=[project_view(p) for p in projects]))
+        page, next_cursor = paginate(projects, lambda p: p.id, ask)
+        return reply(ProjectList(data=[project_view(p) for p in page], next_cursor=next_cursor))
 
     async def get(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
@@ -165,7 +168,8 @@ def operations(services: Worker) -> list[Operation]:
             "projects",
             r.list,
             ProjectList,
-            errors=(401,),
+            query=page_params("projects"),
+            errors=(400, 401),
         ),
         Operation("GET", one, "Get a project", "projects", r.get, ProjectView),
         Operation(

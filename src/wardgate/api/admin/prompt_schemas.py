@@ -184,6 +184,7 @@ class PromptView(View):
 class PromptList(View):
     object: Literal["list"] = "list"
     data: list[PromptView]
+    next_cursor: str | None = Field(None, description="with limit: pass as ?cursor= for the next page; null: no more")
 
 
 class VersionList(View):

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from wardgate.api import validate
 from wardgate.api.admin.auth import AdminActor, authenticate
 from wardgate.api.admin.common import Operation, QueryParam, query, read_body, record, reply, require
+from wardgate.api.admin.paging import page_ask, page_params, paginate
 from wardgate.api.admin.prompt_schemas import (
     ApprovalView,
     CanaryView,
@@ -164,9 +165,11 @@ class PromptRoutes:
 
     async def list(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
+        ask = page_ask(request)
         visible = actor.visible_projects()
         rows = await self.store.list(None if visible is None else [*visible, *([SYSTEM] if actor.system_role else [])])
-        return reply(PromptList(data=[_summary(r) for r in rows]))
+        page, next_cursor = paginate(rows, lambda r: f"{r.project_id}/{r.name}", ask)
+        return reply(PromptList(data=[_summary(r) for r in page], next_cursor=next_cursor))
 
     async def get(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
@@ -273,7 +276,16 @@ def operations(services: Worker) -> list[Operation]:
             PromptCreate,
             errors=(400, 401, 403, 404, 409),
         ),
-        Operation("GET", "/admin/v1/prompts", "The prompts the caller may see", "prompts", r.list, PromptList),
+        Operation(
+            "GET",
+            "/admin/v1/prompts",
+            "The prompts the caller may see",
+            "prompts",
+            r.list,
+            PromptList,
+            query=page_params("prompts"),
+            errors=(400, 401, 403, 404),
+        ),
         Operation(
             "GET",
             ONE,

@@ -265,6 +265,11 @@ class KeyView(View):
     expires_at: Time | None
     revoked_at: Time | None
     rotated_from: str | None
+    last_used_hour: Time | None = Field(
+        None,
+        description="the start of the UTC hour of the key's latest request in the ledger (from the hourly roll-up); "
+        "null: never used. Given by the list and by GET /admin/v1/keys/{key_id}",
+    )
 
 
 class KeyCreated(KeyView):
@@ -280,6 +285,7 @@ class Deleted(View):
 class ProjectList(View):
     object: Literal["list"] = "list"
     data: list[ProjectView]
+    next_cursor: str | None = Field(None, description="with limit: pass as ?cursor= for the next page; null: no more")
 
 
 class TeamList(View):
@@ -295,6 +301,7 @@ class AgentList(View):
 class UserList(View):
     object: Literal["list"] = "list"
     data: list[UserView]
+    next_cursor: str | None = Field(None, description="with limit: pass as ?cursor= for the next page; null: no more")
 
 
 class KeyList(View):

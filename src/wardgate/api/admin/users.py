@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from wardgate.api.admin.auth import AdminActor, authenticate
 from wardgate.api.admin.common import Operation, read_body, record, reply, require
+from wardgate.api.admin.paging import page_ask, page_params, paginate
 from wardgate.api.admin.schemas import (
     Deleted,
     ProjectRoleGrant,
@@ -77,8 +78,10 @@ class UserRoutes:
 
     async def list(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
+        ask = page_ask(request)
         views = [await self._view(actor, user) for user in await self.tenancy.list_users()]
-        return reply(UserList(data=[v for v in views if v is not None]))
+        page, next_cursor = paginate([v for v in views if v is not None], lambda v: v.id, ask)
+        return reply(UserList(data=page, next_cursor=next_cursor))
 
     async def get(self, request: Request) -> Response:
         actor = await authenticate(request, self.services)
@@ -158,7 +161,14 @@ def operations(services: Worker) -> list[Operation]:
             errors=(400, 401, 403, 409),
         ),
         Operation(
-            "GET", "/admin/v1/users", "List the users the caller can see", "users", r.list, UserList, errors=(401,)
+            "GET",
+            "/admin/v1/users",
+            "List the users the caller can see",
+            "users",
+            r.list,
+            UserList,
+            query=page_params("users"),
+            errors=(400, 401),
         ),
         Operation("GET", "/admin/v1/users/{user_id}", "Get a user by id or email", "users", r.get, UserView),
         Operation(
