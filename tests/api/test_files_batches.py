@@ -22,7 +22,7 @@ import pytest
 from tests.fakes.openai_files import FakeOpenAIFiles
 from tests.openapi_schema import validate
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
-from wardgate.api.files import settlement_id
+from wardgate.api.batch_settle import settlement_id
 from wardgate.core.usage import Usage
 from wardgate.store.usage import by_request_id
 from wardgate.usage.pricing import cost, load_catalog, to_nanousd

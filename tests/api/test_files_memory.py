@@ -19,7 +19,7 @@ import pytest
 
 from tests.fakes.openai_files import FakeOpenAIFiles
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
-from wardgate.api.files import settlement_id
+from wardgate.api.batch_settle import settlement_id
 from wardgate.store.usage import by_request_id
 
 MEGABYTES = int(os.environ.get("WARDGATE_UPLOAD_TEST_MB", "48"))

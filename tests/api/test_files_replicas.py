@@ -14,7 +14,7 @@ import pytest
 from tests.fakes.openai_files import FakeOpenAIFiles
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 from tests.support import RunningGateway, gateway_from_yaml
-from wardgate.api.files import settlement_id
+from wardgate.api.batch_settle import settlement_id
 from wardgate.store.usage import by_request_id
 
 pytestmark = [pytest.mark.postgres]
