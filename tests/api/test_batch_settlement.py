@@ -1,4 +1,4 @@
-"""The batch settlement poller across replicas: two gateways sharing the real PostgreSQL; a batch that nobody
+"""The batch settlement poller across replicas: two gateways sharing the real PostgreSQL and Redis; a batch that nobody
 retrieves is settled by the pollers' rounds, exactly once (both replicas run a round at once: one wins the lease,
 the output is downloaded once, one ledger row), with the batch discount, charged to the key that created the batch;
 a budget spent by settled batches refuses the next batch; a failed metering gives the lease back and the next
@@ -6,6 +6,7 @@ round settles it. The background loop is off (``settle_every_s: 0``): the test r
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -16,14 +17,14 @@ import orjson
 import pytest
 
 from tests.fakes.openai_files import FakeOpenAIFiles
-from tests.services import create_postgres_database, drop_postgres_database, postgres_url
+from tests.services import create_postgres_database, drop_postgres_database, postgres_url, redis_url
 from tests.support import RunningGateway, gateway_from_yaml
 from wardgate.api.batch_settle import settlement_id
 from wardgate.core.usage import Usage
 from wardgate.store.usage import by_request_id
 from wardgate.usage.pricing import cost, load_catalog, to_nanousd
 
-pytestmark = [pytest.mark.postgres]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 CACHED, REASONING = 4, 3
 
 
@@ -38,6 +39,7 @@ def replicas(fake: FakeOpenAIFiles) -> Iterator[tuple[RunningGateway, RunningGat
     database = create_postgres_database()
     config = f"""
 store: "{postgres_url(database)}"
+redis: {{url: "{redis_url()}", key_prefix: "wgbatch-{uuid.uuid4().hex[:8]}:"}}
 providers:
   up: {{type: openai, base_url: "{fake.url}", api_key: sk-up}}
 files: {{provider: up, settle_every_s: 0}}
@@ -119,6 +121,8 @@ def test_batches_settled_by_the_poller_cap_the_budget(replicas: tuple[RunningGat
     key, _ = make_key(a, "capped")
     start_batch(a, key, ["a b c d e f"] * 3)
     assert rounds_at_once(replicas) == 1
+    for replica in replicas:  # the budget counters are settled in Redis behind the answer: wait for them
+        replica.run(replica.worker.limits.drain())
     with pytest.raises(openai.RateLimitError) as refused:
         start_batch(b, key, ["again"])
     assert refused.value.code == "budget_exceeded"
