@@ -43,7 +43,7 @@ def gateway(fake: FakeOpenAIFiles) -> Iterator[RunningGateway]:
 providers:
   up: {{type: openai, base_url: "{fake.url}", api_key: {UPSTREAM_KEY}}}
   other: {{type: openai, base_url: "{fake.url}", api_key: {UPSTREAM_KEY}}}
-files: {{provider: up}}
+files: {{provider: up, settle_every_s: 0}}  # retrievals settle batches here, not the poller
 models:
   mini: [{{provider: up, model: gpt-4o-mini}}]
   elsewhere: [{{provider: other, model: gpt-4o-mini}}]

@@ -33,7 +33,7 @@ def replicas(fake: FakeOpenAIFiles) -> Iterator[tuple[RunningGateway, RunningGat
 store: "{postgres_url(database)}"
 providers:
   up: {{type: openai, base_url: "{fake.url}", api_key: sk-up}}
-files: {{provider: up}}
+files: {{provider: up, settle_every_s: 0}}  # retrievals settle batches here, not the poller
 models:
   mini: [{{provider: up, model: gpt-4o-mini}}]
 """
