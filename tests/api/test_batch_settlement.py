@@ -154,4 +154,16 @@ def test_a_batch_that_ended_without_output_is_settled_with_no_row(
     fake.batches[batch_id].update(status="failed", output_file_id=None)
     assert rounds_at_once(replicas) == 1  # settled, with nothing to meter
     assert ledger_row(replicas, settlement_id(batch_id)) is None
-    assert a.run(a.worker.provider_objects.unsettled_batches(100)) == []
+    assert a.run(a.worker.provider_objects.unsettled_batches("up", 100)) == []
+
+
+def test_a_batch_the_provider_no_longer_knows_leaves_the_round(
+    replicas: tuple[RunningGateway, RunningGateway], fake: FakeOpenAIFiles
+) -> None:
+    a, _ = replicas
+    key, _ = make_key(a, "forgotten")
+    batch_id = start_batch(a, key, ["x"])
+    del fake.batches[batch_id]  # the provider answers 404 for it from now on
+    assert rounds_at_once(replicas) == 0
+    assert a.run(a.worker.provider_objects.unsettled_batches("up", 100)) == []
+    assert ledger_row(replicas, settlement_id(batch_id)) is None

@@ -147,9 +147,9 @@ class BatchSettler:
             return 0
         objects = self._objects()
         settled = 0
-        for batch in await objects.unsettled_batches(ROUND_LIMIT):
-            if batch.provider != host.name or not valid_id(batch.id):
-                continue  # a batch of a provider no longer holding files: nothing to ask
+        for batch in await objects.unsettled_batches(host.name, ROUND_LIMIT):
+            if not valid_id(batch.id):
+                continue
             try:
                 raw = await host.request("GET", f"/batches/{batch.id}")
                 answer = parse_object(raw, "The provider answered with invalid JSON.")
@@ -157,6 +157,10 @@ class BatchSettler:
                 if await settle(runtime, objects, batch, answer, None):
                     settled += 1
             except WardgateError as exc:
+                if exc.status == 404 and await objects.claim_settlement(batch.id, LEASE_S):
+                    await objects.finish_settlement(batch.id)  # gone at the provider: nothing left to meter
+                    log.warning("batch settlement: batch %s is unknown to the provider; not metered", batch.id)
+                    continue
                 log.warning("batch settlement: batch %s not settled this round: %s", batch.id, exc)
         self.settled += settled
         return settled

@@ -152,12 +152,18 @@ class ProviderObjectStore:
                 )
         return bool(result.rowcount)
 
-    async def unsettled_batches(self, limit: int) -> list[ProviderObject]:
-        """Batches not yet settled and not leased now: the oldest first, at most ``limit`` (a poller's round)."""
+    async def unsettled_batches(self, provider: str, limit: int) -> list[ProviderObject]:
+        """The provider's batches not yet settled and not leased now: the oldest first, at most ``limit`` (a poller's
+        round)."""
         c = provider_objects.c
         query = (
             select(*_COLUMNS)
-            .where(c.kind == "batch", c.settled_at.is_(None), or_(c.lease_until.is_(None), c.lease_until < now()))
+            .where(
+                c.kind == "batch",
+                c.provider == provider,
+                c.settled_at.is_(None),
+                or_(c.lease_until.is_(None), c.lease_until < now()),
+            )
             .order_by(c.created_at)
             .limit(limit)
         )
