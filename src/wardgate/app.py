@@ -18,6 +18,7 @@ from types import FrameType
 from wardgate.announcements import config_subscription
 from wardgate.api.anthropic import AnthropicSurface
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes, send_error, send_json
+from wardgate.api.batch_settle import BatchSettler
 from wardgate.api.files import BATCH_PREFIXES, FILE_PREFIXES, FilesSurface
 from wardgate.api.media import MediaSurface
 from wardgate.api.openai import OpenAISurface
@@ -115,6 +116,7 @@ class Gateway:
         self._batch = files.batch
         self._video = videos.video
         self._realtime = RealtimeSurface(self.runtime)
+        self.batch_settler = BatchSettler(self.runtime, self._provider_objects, lambda: self.settings)
 
     def _console(self) -> Handler:
         if self.console is None:
@@ -202,6 +204,8 @@ class Gateway:
             self.metrics.add(worker.telemetry.collector())
         self.metrics.start()
         self._runtime = worker.runtime
+        if self.settings.files is not None:
+            self.batch_settler.start()  # batches that end upstream are metered even if nobody retrieves them
         self.reloader, self.config_events = await open_reloader(
             self.settings,
             lambda: self.settings,
@@ -258,6 +262,7 @@ class Gateway:
                 await closing.close()
         self._runtime = None
         await self.metrics.stop()
+        await self.batch_settler.close()
         if self.worker is not None:
             await self.worker.close()
             self.worker = None

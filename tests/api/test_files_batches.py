@@ -22,7 +22,7 @@ import pytest
 from tests.fakes.openai_files import FakeOpenAIFiles
 from tests.openapi_schema import validate
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
-from wardgate.api.files import settlement_id
+from wardgate.api.batch_settle import settlement_id
 from wardgate.core.usage import Usage
 from wardgate.store.usage import by_request_id
 from wardgate.usage.pricing import cost, load_catalog, to_nanousd
@@ -43,7 +43,7 @@ def gateway(fake: FakeOpenAIFiles) -> Iterator[RunningGateway]:
 providers:
   up: {{type: openai, base_url: "{fake.url}", api_key: {UPSTREAM_KEY}}}
   other: {{type: openai, base_url: "{fake.url}", api_key: {UPSTREAM_KEY}}}
-files: {{provider: up}}
+files: {{provider: up, settle_every_s: 0}}  # retrievals settle batches here, not the poller
 models:
   mini: [{{provider: up, model: gpt-4o-mini}}]
   elsewhere: [{{provider: other, model: gpt-4o-mini}}]

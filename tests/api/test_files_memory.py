@@ -19,7 +19,7 @@ import pytest
 
 from tests.fakes.openai_files import FakeOpenAIFiles
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
-from wardgate.api.files import settlement_id
+from wardgate.api.batch_settle import settlement_id
 from wardgate.store.usage import by_request_id
 
 MEGABYTES = int(os.environ.get("WARDGATE_UPLOAD_TEST_MB", "48"))
@@ -59,7 +59,7 @@ def gateway(fake: FakeOpenAIFiles) -> Iterator[RunningGateway]:
 server: {{max_upload_bytes: {(MEGABYTES + 1) * 1024 * 1024}}}
 providers:
   up: {{type: openai, base_url: "{fake.url}", api_key: sk-files-memory}}
-files: {{provider: up}}
+files: {{provider: up, settle_every_s: 0}}  # retrievals settle batches here, not the poller
 models:
   mini: [{{provider: up, model: gpt-4o-mini}}]
 """

@@ -14,7 +14,7 @@ import pytest
 from tests.fakes.openai_files import FakeOpenAIFiles
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 from tests.support import RunningGateway, gateway_from_yaml
-from wardgate.api.files import settlement_id
+from wardgate.api.batch_settle import settlement_id
 from wardgate.store.usage import by_request_id
 
 pytestmark = [pytest.mark.postgres]
@@ -33,7 +33,7 @@ def replicas(fake: FakeOpenAIFiles) -> Iterator[tuple[RunningGateway, RunningGat
 store: "{postgres_url(database)}"
 providers:
   up: {{type: openai, base_url: "{fake.url}", api_key: sk-up}}
-files: {{provider: up}}
+files: {{provider: up, settle_every_s: 0}}  # retrievals settle batches here, not the poller
 models:
   mini: [{{provider: up, model: gpt-4o-mini}}]
 """

@@ -385,4 +385,36 @@ def invoke_answer(model: str, body: Any) -> tuple[dict[str, Any], int]:
         if "v2" in model:
             answer["embeddingsByType"] = {"float": vector}
         return answer, tokens
+    if "amazon.titan-image-generator" in model:
+        return titan_image_answer(body), 0
+    if model.startswith(("stability.", "us.stability.")):
+        return stability_answer(body), 0
     raise BedrockFault(400, "ValidationException", "The provided model identifier is invalid.")
+
+
+TITAN_SIZES = {(1024, 1024), (768, 768), (512, 512), (1152, 640), (1280, 768), (1536, 640), (640, 1152)}
+
+
+def titan_image_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """Titan Image Generator's TEXT_IMAGE: ``numberOfImages`` images (their bytes name the prompt, size and index),
+    refused as Bedrock refuses a size Titan does not make; a prompt saying ``forbidden`` is blocked (400)."""
+    config = body.get("imageGenerationConfig") or {}
+    text = (body.get("textToImageParams") or {}).get("text")
+    size = (config.get("width"), config.get("height"))
+    if body.get("taskType") != "TEXT_IMAGE" or not isinstance(text, str) or size not in TITAN_SIZES:
+        raise BedrockFault(400, "ValidationException", "Malformed input request, please reformat your input.")
+    if "forbidden" in text:
+        raise BedrockFault(400, "ValidationException", "This request has been blocked by our content filters.")
+    count = config.get("numberOfImages", 1)
+    images = [base64.b64encode(f"titan:{text}:{size[0]}x{size[1]}:{i}".encode()).decode() for i in range(count)]
+    return {"images": images, "error": None}
+
+
+def stability_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """Stability's text-to-image: one image; a prompt saying ``forbidden`` comes back filtered (a finish reason)."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or set(body) - {"prompt", "mode", "aspect_ratio", "output_format", "seed"}:
+        raise BedrockFault(400, "ValidationException", "Malformed input request, please reformat your input.")
+    image = base64.b64encode(f"stability:{prompt}:{body.get('aspect_ratio')}".encode()).decode()
+    reason = "Filter reason: prompt" if "forbidden" in prompt else None
+    return {"seeds": [42], "finish_reasons": [reason], "images": [image]}

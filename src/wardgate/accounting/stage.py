@@ -44,6 +44,8 @@ class AccountingStage:
         principal = call.principal
         if principal is None:  # refused before identity: nobody to charge, and no flooding the ledger
             return
+        if error is not None and call.operation == "batch_output":
+            return  # retried under the same ledger id (api/batch_settle.py): an error row would shadow the real one
         status, code = status_of(error)
         await ensure_usage(call)
         usage = call.usage

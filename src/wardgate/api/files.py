@@ -12,16 +12,16 @@ Lists are the provider's page filtered to the caller's own ids.
 
 Governance: creating a batch is a call through the pipeline (identity, model access, budgets and rate limits,
 routing kept to the files provider, the ledger), so a key that may not use the model, or whose budget is spent,
-cannot start one. Settlement: the first retrieval (on any replica) that finds the batch ended with an output file
-claims it and meters the output line by line (``providers/files.py``) as one more pipeline call of operation
-``batch_output``, priced with the batch discount; it is never refused (the spend happened) and it counts against
-the budgets, so the next batch or call over the cap is refused.
+cannot start one. Settlement (``api/batch_settle.py``): the first retrieval or poller round (on any replica) that
+finds the batch ended takes its lease and meters the output line by line (``providers/files.py``) as one more
+pipeline call of operation ``batch_output``, charged to the batch's creator and priced with the batch discount; it
+is never refused (the spend happened) and it counts against the budgets, so the next batch or call over the cap is
+refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable
 from time import perf_counter
@@ -31,6 +31,7 @@ import orjson
 
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, query_params, read_body, send_bytes, send_error
 from wardgate.api.batch_input import BATCH_ENDPOINTS, batch_model, rewritten, upstream_model
+from wardgate.api.batch_settle import adopt_outputs, settle, valid_id
 from wardgate.api.body import parse_object
 from wardgate.api.multipart import Form, boundary_of, read_form
 from wardgate.api.openai import id_headers, request_meta, response_headers
@@ -47,23 +48,13 @@ log = logging.getLogger("wardgate.api")
 FILE_PREFIXES = ("/v1/files/", "/files/")
 BATCH_PREFIXES = ("/v1/batches/", "/batches/")
 PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
-ENDED = frozenset({"completed", "expired", "cancelled"})
 _MAX_ID = 128
 _LIST_QUERY = frozenset({"after", "limit", "order", "purpose"})
-
-
-def valid_id(value: str) -> bool:
-    return 0 < len(value) <= _MAX_ID and value.isascii() and value.isprintable() and "/" not in value
 
 
 def query_of(scope: Scope, names: frozenset[str] = _LIST_QUERY) -> dict[str, str]:
     parsed = query_params(scope)
     return {key: values[-1][:_MAX_ID] for key, values in parsed.items() if key in names}
-
-
-def settlement_id(batch_id: str) -> str:
-    """The ledger id of a batch's settlement: the same on every replica, so a row written twice is one row."""
-    return hashlib.sha256(f"batch:{batch_id}".encode()).hexdigest()[:24]
 
 
 class FilesSurface:
@@ -266,7 +257,7 @@ class FilesSurface:
             batch_id = answer.get("id")
             if not isinstance(batch_id, str) or not valid_id(batch_id):
                 raise InternalError("The provider answered a batch without an id.")
-            await self._objects().put(batch_id, "batch", owner, host.name, stored.model)
+            await self._objects().put(batch_id, "batch", owner, host.name, stored.model, call.principal)
             await send_bytes(send, 200, result.to_bytes(), response_headers(call, perf_counter()))
 
         await self._guarded(scope, send, create, headers)
@@ -291,39 +282,11 @@ class FilesSurface:
                 raise NotFound(f"No such Batch object: {batch_id[:_MAX_ID]}", param="batch_id")
             raw = await host.request("POST" if tail else "GET", f"/batches/{batch_id}" + (f"/{tail}" if tail else ""))
             answer = parse_object(raw, "The provider answered with invalid JSON.")
-            for name in ("output_file_id", "error_file_id"):  # the provider's files of this batch: the owner's
-                produced = answer.get(name)
-                if isinstance(produced, str) and valid_id(produced):
-                    await self._adopt(produced, owner, host.name)
-            output = answer.get("output_file_id")
-            if answer.get("status") in ENDED and isinstance(output, str) and not stored.settled:
-                await self._settle(scope, runtime, credential, batch_id, output, stored.model or "")
+            await adopt_outputs(self._objects(), answer, owner, host.name)  # the batch's files: the owner's
+            await settle(runtime, self._objects(), stored, answer, credential)
             await send_bytes(send, 200, raw, headers)
 
         await self._guarded(scope, send, handle, headers)
-
-    async def _adopt(self, file_id: str, owner: str, provider: str) -> None:
-        objects = self._objects()
-        if await objects.get(file_id, "file", owner) is None:
-            await objects.adopt(file_id, "file", owner, provider)
-
-    async def _settle(
-        self, scope: Scope, runtime: Runtime, credential: str | None, batch_id: str, output: str, model: str
-    ) -> None:
-        """Meter a finished batch's output once (the claim), through the pipeline; a failure gives the claim back."""
-        objects = self._objects()
-        if not await objects.claim_settlement(batch_id):
-            return  # another request (or replica) settles it
-        body = {"batch_id": batch_id, "output_file_id": output}
-        call = Call(settlement_id(batch_id), "openai", "batch_output", model, body, False, credential, perf_counter())
-        call.provider = self._host(runtime).name
-        call.batch = True
-        try:
-            await runtime.pipeline.run(call)
-        except BaseException:
-            log.warning("batch %s: metering its output failed; the next retrieval retries", batch_id, exc_info=True)
-            await objects.release_settlement(batch_id)
-            raise
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wardgate.api.asgi import Receive, Scope, Send, send_bytes
-from wardgate.api.files import FilesSurface, query_of, valid_id
+from wardgate.api.batch_settle import valid_id
+from wardgate.api.files import FilesSurface, query_of
 from wardgate.api.openai import id_headers, request_meta
 from wardgate.core.errors import InvalidRequest, NotFound
 

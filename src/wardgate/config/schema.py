@@ -365,6 +365,9 @@ class FilesConfig(Frozen):
     """``/v1/files`` and ``/v1/batches`` (docs/files.md): the one provider that stores files and runs batches."""
 
     provider: Annotated[str, Field(min_length=1)]
+    # each worker's poller asks the provider about unsettled batches this often and settles those that ended
+    # (api/batch_settle.py); 0: only retrievals through the gateway settle batches
+    settle_every_s: Annotated[float, Field(ge=0, le=86400)] = 60.0
 
 
 class Settings(Frozen):

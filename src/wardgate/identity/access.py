@@ -21,6 +21,8 @@ class ModelAccessStage:
     async def before(self, call: Call) -> Result | None:
         principal = call.principal
         if call.model not in self._models or principal is None or not principal.may_use(call.model):
+            if call.operation == "batch_output" and call.model in self._models and principal is not None:
+                return None  # a batch's output: the spend happened upstream, whatever the key may use now
             # the same answer for unknown and forbidden models: a key must not learn which models exist
             raise ModelNotFound(
                 f"The model `{call.model}` does not exist or you do not have access to it.", param="model"

@@ -324,8 +324,11 @@ provider_objects = Table(  # files and batches a provider holds, by owner (api/f
     Column("provider", String(200), nullable=False),
     Column("model", String(200), nullable=True),  # a batch file's (and its batch's) one public model
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("settled_at", DateTime(timezone=True), nullable=True),  # a batch whose output was metered (or claimed)
+    Column("settled_at", DateTime(timezone=True), nullable=True),  # a batch whose output was metered
+    Column("principal", JSON, nullable=True),  # a batch's creator, charged for its output at settlement
+    Column("lease_until", DateTime(timezone=True), nullable=True),  # a replica settles it until then
     Index("ix_provider_objects_owner", "owner", "kind"),
+    Index("ix_provider_objects_unsettled", "kind", "settled_at"),
 )
 
 alert_events = Table(  # one row per (alert, series, window) that fired; the unique key makes replicas fire once

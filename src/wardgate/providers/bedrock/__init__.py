@@ -26,4 +26,4 @@ def build(name: str, config: BedrockConfig, http: UpstreamHTTP) -> BedrockAdapte
     return build_adapter(name, config, http)
 
 
-registry.add("bedrock", BedrockConfig, build, "AWS Bedrock", operations=("chat", "embeddings"))
+registry.add("bedrock", BedrockConfig, build, "AWS Bedrock", operations=("chat", "embeddings", "images"))

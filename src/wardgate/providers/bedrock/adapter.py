@@ -20,8 +20,8 @@ import orjson
 from yarl import URL
 
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
-from wardgate.core.errors import UpstreamError, UpstreamUnavailable, WardgateError
-from wardgate.providers.bedrock import embeddings
+from wardgate.core.errors import UnsupportedOperation, UpstreamError, UpstreamUnavailable, WardgateError
+from wardgate.providers.bedrock import embeddings, images
 from wardgate.providers.bedrock.config import BedrockConfig, secret
 from wardgate.providers.bedrock.sigv4 import Signer, model_path, resolve_credentials
 from wardgate.providers.bedrock.stream import StreamState, chunks_from_message, upstream_status
@@ -49,7 +49,7 @@ class BedrockAdapter:
         self.signer = signer
 
     def supports(self, operation: str) -> bool:
-        return operation in ("chat", "embeddings")
+        return operation in ("chat", "embeddings", "images")
 
     def url(self, model: str, action: str) -> URL:
         # encoded, so that the path sent is the path signed
@@ -64,6 +64,8 @@ class BedrockAdapter:
         model = call.deployment.upstream_model
         if call.operation == "embeddings":
             return await self._embeddings(call, model)
+        if call.operation == "images":
+            return await self._images(call, model)
         body = orjson.dumps(to_wire(call.body, model))
         url = self.url(model, "converse")
         _, answer = await self.http.exchange(call, self.name, url, body, _JSON_HEADERS, self.error, self.sign)
@@ -138,6 +140,17 @@ class BedrockAdapter:
             vectors, tokens, model=model, encoding_format=call.body.get("encoding_format")
         )
         call.usage = usage
+        return Result.of(out)
+
+    async def _images(self, call: Call, model: str) -> Result:
+        kind = images.family(model)
+        if kind is None:
+            raise UnsupportedOperation(f"{self.name}: {model} is not an image model of Bedrock.", param="model")
+        wire, image_kind = images.request(kind, call.body)
+        started = perf_counter()
+        answer, _ = await self._invoke(call, model, wire, asyncio.Semaphore(1))
+        call.upstream_s = perf_counter() - started
+        out, call.usage = images.answer(kind, answer, image_kind, self.name)
         return Result.of(out)
 
     async def _invoke(

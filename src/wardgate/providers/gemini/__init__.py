@@ -82,12 +82,16 @@ def build_vertex(name: str, config: VertexConfig, http: UpstreamHTTP) -> VertexA
 
 
 registry.add(
-    "gemini", GeminiConfig, build_gemini, "Google Gemini API (AI Studio, API key)", operations=("chat", "embeddings")
+    "gemini",
+    GeminiConfig,
+    build_gemini,
+    "Google Gemini API (AI Studio, API key)",
+    operations=("chat", "embeddings", "images"),
 )
 registry.add(
     "vertex",
     VertexConfig,
     build_vertex,
     "Google Vertex AI Gemini (google-auth: wardgate[vertex])",
-    operations=("chat", "embeddings"),
+    operations=("chat", "embeddings", "images"),
 )

@@ -15,7 +15,7 @@ from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UnsupportedOperation, UpstreamError, UpstreamUnavailable, WardgateError
 from wardgate.core.usage import Usage
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
-from wardgate.providers.gemini import embeddings
+from wardgate.providers.gemini import embeddings, images
 from wardgate.providers.gemini.answer import from_wire, usage_from_wire
 from wardgate.providers.gemini.errors import google_error
 from wardgate.providers.gemini.stream import StreamState, chunks_from_event, usage_chunk
@@ -23,7 +23,7 @@ from wardgate.providers.gemini.translate import to_wire
 from wardgate.providers.http import Sign, UpstreamHTTP
 from wardgate.providers.streaming import OnEnd, OnEvent, read_stream
 
-_OPERATIONS = frozenset({"chat", "embeddings"})
+_OPERATIONS = frozenset({"chat", "embeddings", "images"})  # images: Imagen models (gemini/images.py)
 
 
 class Tokens(Protocol):
@@ -70,6 +70,11 @@ class GoogleAdapter:
         model = call.deployment.upstream_model
         if call.operation == "embeddings":
             return await self.embed(call)
+        if call.operation == "images":
+            wire = images.imagen_request(call.body)
+            body = await self._json(call, self.model_url(model, "predict"), wire)
+            answer, call.usage = images.openai_images(body, wire, self.name)
+            return Result.of(answer)
         if call.operation != "chat":
             raise UnsupportedOperation(f"{self.type} does not support {call.operation}", param="model")
         wire = to_wire(call.body, model, provider=self.type)
