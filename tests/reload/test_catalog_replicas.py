@@ -1,7 +1,8 @@
 """Models and providers made in the admin API reach every worker of every replica without a restart: three
 `wardgate serve` processes (a replica of two workers, and one of one) share one PostgreSQL, announced through Redis
-pub/sub, then (a second cluster, without `redis:`) through PostgreSQL LISTEN alone. `reload.resync_s` is an hour, so only the announcement can bring a change this soon. An invalid change
-is refused with its field, and every replica keeps serving what it had."""
+pub/sub, then (a second cluster, without `redis:`) through PostgreSQL LISTEN alone. `reload.resync_s` is an hour,
+so only the announcement can bring a change this soon. An invalid change is refused with its field, and every
+replica keeps serving what it had."""
 
 from __future__ import annotations
 
