@@ -102,6 +102,10 @@ def test_an_invalid_change_is_a_400_naming_the_field_and_the_running_config_keep
         assert wrong.json()["error"]["param"] == "config[0].provider" and "nowhere" in wrong.json()["error"]["message"]
         typo = api.post("/providers", json={"name": "p", "config": {"type": "openai", "bse_url": "http://x"}})
         assert typo.status_code == 400 and typo.json()["error"]["param"] == "config.bse_url"
+        listed = api.post("/models", json={"name": "m", "config": [{"provider": "mock", "model": "x", "weight": 0}]})
+        assert listed.status_code == 400 and listed.json()["error"]["param"] == "config[0].weight"
+        disk = {"name": "v", "config": {"type": "vertex", "project": "p", "credentials_file": "/etc/shadow"}}
+        assert api.post("/providers", json=disk).json()["error"]["param"] == "config.credentials_file"
         kind = api.post("/providers", json={"name": "p", "config": {"type": "nope"}})
         assert kind.status_code == 400 and kind.json()["error"]["param"] == "config.type"
         # a provider a stored model routes to cannot go

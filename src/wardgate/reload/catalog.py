@@ -116,9 +116,10 @@ def overlay(base: Settings, entries: Iterable[CatalogEntry], box: SecretBox, sou
         merged = Settings.model_validate(values)
     except ValidationError as exc:
         problems.extend(_problems(exc, Settings))
-    if merged is not None:
-        from wardgate.routing.checks import check_models
+    from wardgate.routing.checks import check_models, list_form_paths
 
+    problems = list_form_paths(problems, {"models": raw_models})  # a list-form model's keys as it was written
+    if merged is not None:
         problems.extend(check_models(merged, {"models": raw_models}))
         budgets = [b.model_dump(mode="json") for b in merged.budgets]
         problems.extend(budget_fallbacks(budgets, merged.models))

@@ -236,6 +236,11 @@ class CatalogRoutes:
             raise bad_param("config", "numbers must fit in 64 bits") from None
         if size > MAX_CONFIG_BYTES:
             raise bad_param("config", f"must be at most {MAX_CONFIG_BYTES} bytes as JSON")
+        if isinstance(body.config, dict) and "credentials_file" in body.config:
+            raise bad_param(
+                "config.credentials_file",
+                "a file on the gateway's disk can be named only in the config file; store the provider there",
+            )
         return body.name, body.config
 
     def _stored(self, stored: list[CatalogEntry], name: str) -> CatalogEntry:
