@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PIN    := -c constraints.txt
 ARGS   ?=
 
-.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check airgap-test offline-install-check ui upload-memory judge-modalities mcp-conformance mcp-judges promptfoo-ab
+.PHONY: help run test lint fmt bench bench-peers clean lock judges fuzz deploy-judges airgap-check airgap-test image-steps offline-install-check ui upload-memory judge-modalities mcp-conformance mcp-judges promptfoo-ab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ airgap-check: $(VENV)/.installed  ## (root) `make run` with no network under str
 
 airgap-test: $(VENV)/.installed-test  ## (root, the whole suite) `make test` with no network under strace: 0 connects off loopback
 	sh deploy/airgap-test.sh
+
+image-steps: $(VENV)/.installed-test  ## (minutes, the registry) the Dockerfile's steps as a script: build, install offline, serve, HEALTHCHECK, SIGTERM
+	WARDGATE_IMAGE_STEPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/deploy/test_image_steps.py
 
 offline-install-check: $(VENV)/.installed  ## (root, minutes) wardgate bundle, then install it with no network
 	sh deploy/offline-install-check.sh

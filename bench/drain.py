@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -57,18 +58,49 @@ async def not_ready_after(root: str, sent: float) -> float:
             await asyncio.sleep(0.002)  # another process: poll
 
 
-async def drive(served: Served, upstream: GatedUpstream, n: int, hold: float) -> tuple[float, int]:
+async def drive(served: Served, upstream: GatedUpstream, n: int, hold: float) -> tuple[float, int, str]:
     limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
     async with httpx.AsyncClient(base_url=served.root, timeout=120, limits=limits) as client:
         tasks = [asyncio.ensure_future(stream(client)) for _ in range(n)]
         await asyncio.to_thread(upstream.wait_for, n, 120)  # every stream is open at the upstream
+        prober = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.ready_probe",
+            "127.0.0.1",
+            str(served.port),
+            str(hold + 0.5),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert prober.stdout is not None
+        await prober.stdout.readline()  # the prober has started: its first probe is answered
+        await asyncio.sleep(0.1)  # and it has probed a while (200s) before the signal
         sent = time.perf_counter()
+        sent_ns = time.monotonic_ns()
         os.killpg(served.proc.pid, signal.SIGTERM)  # the process group, as dumb-init (the image's PID 1) does
         to_not_ready = await not_ready_after(served.root, sent)
         await asyncio.sleep(max(0.0, hold - (time.perf_counter() - sent)))
         upstream.release()
         completed = sum(await asyncio.gather(*tasks))
-    return to_not_ready, completed
+        probes = await prober.stdout.read()
+        await prober.wait()
+    return to_not_ready, completed, readiness(probes, sent_ns)
+
+
+def readiness(output: bytes, sigterm_ns: int) -> str:
+    """From the separate prober's probes: the last one sent that still read 200, and the first one that did not,
+    in ms after SIGTERM (negative: before it)."""
+    probes = [orjson.loads(line) for line in output.splitlines() if line.strip()]
+    after = [((p["sent_ns"] - sigterm_ns) / 1e6, p["outcome"]) for p in probes]
+    ok = [t for t, outcome in after if outcome == "200"]
+    failed = [(t, outcome) for t, outcome in after if outcome != "200" and t >= 0]
+    outcomes = sorted({outcome for _, outcome in failed})
+    last_ok = f"{max(ok):.0f} ms" if ok else "none"
+    first_failed = f"{failed[0][0]:.0f} ms ({failed[0][1]})" if failed else "none"
+    return (
+        f"prober ({len(probes)} probes): last 200 sent at {last_ok}, first not-200 sent at {first_failed} after "
+        f"SIGTERM; outcomes after: {', '.join(outcomes)}"
+    )
 
 
 async def ledger_rows(url: str) -> int:
@@ -100,7 +132,7 @@ models:
 """)
             served = Served(config, "--workers", "2")
             try:
-                to_not_ready, completed = asyncio.run(drive(served, upstream, args.streams, args.hold))
+                to_not_ready, completed, probed = asyncio.run(drive(served, upstream, args.streams, args.hold))
                 code = served.proc.wait(timeout=60)
             finally:
                 served.stop()
@@ -110,6 +142,7 @@ models:
                 f"after {to_not_ready * 1000:.0f} ms; {completed} completed, {args.streams - completed} dropped; "
                 f"exit {code}; upstream saw {upstream.arrivals}, ledger rows {rows} ({upstream.arrivals - rows} lost)"
             )
+            print(probed)
     finally:
         drop_postgres_database(database)
 

@@ -32,16 +32,19 @@ from wardgate.assemble import Worker, open_worker, reassemble
 from wardgate.cache.metrics import cache_collector
 from wardgate.config import Settings, load_config
 from wardgate.config.loader import DEMO_CONFIG
+from wardgate.config.secrets import SecretBox
 from wardgate.core.errors import MethodNotAllowed, NotFound
 from wardgate.core.runtime import Runtime
 from wardgate.guards.metrics import guard_collector
 from wardgate.limits.metrics import budget_collector
 from wardgate.observability.metrics import Metrics, shared_counters_from_env
+from wardgate.reload.catalog import CatalogSource
 from wardgate.reload.listener import ConfigEventListener
 from wardgate.reload.plan import Plan
 from wardgate.reload.reloader import ConfigReloader, open_reloader
 from wardgate.routing.metrics import routing_collector
 from wardgate.store.applied_config import AppliedConfigStore
+from wardgate.store.catalog import CatalogStore
 from wardgate.store.provider_objects import ProviderObjectStore
 from wardgate.store.responses import ResponseStore
 from wardgate.usage import tokens
@@ -178,7 +181,7 @@ class Gateway:
                 if self.control_plane is None:  # built on first use: most workers never serve /admin
                     from wardgate.api.admin import build_control_plane
 
-                    self.control_plane = build_control_plane(self.worker)
+                    self.control_plane = build_control_plane(self.worker, self.reloader)
                 await self.control_plane(scope, receive, send)
             elif (path == "/ui" or path.startswith("/ui/")) and self.settings.ui.enabled:
                 await self._console()(scope, receive, send)
@@ -216,6 +219,7 @@ class Gateway:
             watch=self.watch,
             loaded_digest=self.config_digest,
             reload_limits=self._reload_limits,
+            catalog=CatalogSource(CatalogStore(worker.engine), SecretBox.of(self.settings)),
         )
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # only the main thread gets signals
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reloader.poke)

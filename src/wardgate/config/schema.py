@@ -85,6 +85,26 @@ class ReloadConfig(Frozen):
     resync_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
 
 
+class CatalogConfig(Frozen):
+    """Models and providers stored in the database and edited through the admin API (docs/operations.md)."""
+
+    # Fernet keys (urlsafe base64 of 32 bytes) that encrypt provider secrets at rest: the first encrypts, every one
+    # decrypts (rotation: put the new key first, keep the old ones until every provider is re-saved).
+    # Unset: the WARDGATE_SECRET_KEYS environment variable (comma-separated); neither: secrets cannot be stored.
+    secret_keys: list[SecretStr] = Field(default_factory=list)
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        from wardgate.config.secrets import check_key  # cryptography loads only when keys are configured
+
+        for i, key in enumerate(value):
+            problem = check_key(key.get_secret_value())
+            if problem is not None:
+                raise ValueError(f"secret_keys[{i}]: {problem}")
+        return value
+
+
 JWT_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "ES256K", "EdDSA")
 JWT_SHARED_SECRET = ("HS256", "HS384", "HS512")
 _CLAIM = Annotated[str, Field(min_length=1)]
@@ -375,6 +395,7 @@ class Settings(Frozen):
     store: Annotated[str, Field(min_length=1)] = "sqlite:///wardgate.db"
     server: ServerConfig = ServerConfig()
     reload: ReloadConfig = ReloadConfig()
+    catalog: CatalogConfig = CatalogConfig()
     identity: IdentityConfig = IdentityConfig()
     ledger: LedgerConfig = LedgerConfig()
     audit: AuditConfig = AuditConfig()

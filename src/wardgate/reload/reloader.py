@@ -4,6 +4,9 @@ Sources, all funnelled into one task so that two reloads never interleave:
 - the config file, when ``wardgate serve --watch`` runs (every ``reload.poll_s``) or on SIGHUP (at once). A changed
   file is applied only once it reads the same on two polls in a row, so a file caught half-written is not even
   validated; SIGHUP means "the file is complete now".
+- the models and providers stored in the database (the admin API's ``/admin/v1/models`` and ``/admin/v1/providers``,
+  reload/catalog.py), re-read on a ``catalog`` announcement and every ``reload.resync_s``, and merged into whichever
+  config is current (the file's or the applied version): the config's own entries win.
 - the store's newest applied version (``wardgate config apply FILE``), read when a signed announcement arrives
   (reload/listener.py) and every ``reload.resync_s`` in any case. Once the cluster has an applied version, it is the
   config: the file's later changes are reported and not applied (apply the file to change it).
@@ -27,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from wardgate.config import ConfigError, Settings, load_config_text
 from wardgate.core.outage import Outage
+from wardgate.reload.catalog import SOURCE, Catalog, CatalogSource
 from wardgate.reload.listener import ConfigEventListener, Subscription
 from wardgate.reload.plan import Plan, plan
 from wardgate.store.applied_config import AppliedConfigStore, signing_key
@@ -52,8 +56,14 @@ class ConfigReloader:
         resync_s: float,
         loaded_digest: str | None = None,
         reload_limits: Callable[[], Awaitable[None]] | None = None,
+        catalog: CatalogSource | None = None,
     ) -> None:
         self._running = running
+        self._catalog_source = catalog
+        self._catalog: Catalog | None = None  # the last catalog read (applied or rejected)
+        self._check_catalog = False
+        self._catalog_waiters: list[asyncio.Future[None]] = []
+        self.base: Settings | None = None  # the current config without the catalog: what the catalog merges into
         self._apply = apply
         self._store = store
         self.path = path
@@ -84,7 +94,10 @@ class ConfigReloader:
         self._wake.set()
 
     def announced(self, kind: str, version: int) -> None:
-        if kind == "limits":  # budgets or rate limits changed in the admin API, on another worker or replica
+        if kind == "catalog":  # a model or provider changed in the admin API
+            self._check_catalog = True
+            self._wake.set()
+        elif kind == "limits":  # budgets or rate limits changed in the admin API, on another worker or replica
             self._check_limits = True
             self._wake.set()
         elif version != self.version:
@@ -96,10 +109,13 @@ class ConfigReloader:
 
     async def start(self) -> None:
         """Apply the store's newest version, if any, before the worker serves; then watch in the background."""
+        self.base = self._running()
         with contextlib.suppress(SQLAlchemyError, OSError):  # the store was reachable a moment ago at start-up
             await self._sync_store()
         if self.path is not None and self.version is None:  # changed since it was loaded (a SIGHUP then is lost)
             await self._sync_file(forced=True)
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            await self._sync_catalog()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="config-reload")
 
     async def close(self) -> None:
@@ -120,7 +136,8 @@ class ConfigReloader:
                     self._check_limits = False
                     with contextlib.suppress(SQLAlchemyError, OSError):  # the periodic re-read loads them later
                         await self._reload_limits()
-                if self._check_store or loop.time() - last_resync >= self.resync_s:
+                resync = loop.time() - last_resync >= self.resync_s
+                if self._check_store or resync:
                     self._check_store = False
                     last_resync = loop.time()
                     try:
@@ -129,6 +146,17 @@ class ConfigReloader:
                         self._outage.failed(exc)
                     else:
                         self._outage.recovered()
+                if self._check_catalog or resync:
+                    self._check_catalog = False
+                    waiters, self._catalog_waiters = self._catalog_waiters, []
+                    try:
+                        await self._sync_catalog()
+                    except (SQLAlchemyError, OSError) as exc:
+                        self._outage.failed(exc)
+                    finally:
+                        for waiter in waiters:
+                            if not waiter.done():
+                                waiter.set_result(None)
                 if self.watch or self._force_file:
                     forced, self._force_file = self._force_file, False
                     await self._sync_file(forced)
@@ -174,15 +202,49 @@ class ConfigReloader:
         source = f"config version {latest.version} (applied by {latest.actor})"
         await self._candidate(latest.text, source, started)
 
+    def catalog_changed(self) -> asyncio.Future[None]:
+        """This worker's admin API changed a model or provider: re-read now (the others are announced). The future
+        is done once this worker has read the catalog again (and applied or rejected it)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._catalog_waiters.append(waiter)
+        self._check_catalog = True
+        self._wake.set()
+        return waiter
+
+    async def _sync_catalog(self) -> None:
+        if self._catalog_source is None or self.base is None:
+            return
+        started = time.perf_counter()
+        catalog = await self._catalog_source.read()
+        if self._catalog is not None and catalog.digest == self._catalog.digest:
+            return
+        self._catalog = catalog
+        await self._consider(self.base, SOURCE, started)
+
     async def _candidate(self, text: str, source: str, started: float | None = None) -> None:
-        read = time.perf_counter()
-        started = read if started is None else started
         try:
             candidate = load_config_text(text, source=source)
-            change = plan(self._running(), candidate, source)
         except ConfigError as exc:
             self._reject(source, str(exc))
             return
+        await self._consider(candidate, source, started)
+
+    async def _consider(self, candidate: Settings, source: str, started: float | None) -> None:
+        """Merge the catalog into ``candidate`` (the config without it), validate, apply."""
+        read = time.perf_counter()
+        started = read if started is None else started
+        try:
+            merged = candidate
+            if self._catalog is not None and self._catalog_source is not None:
+                merged = self._catalog.apply(candidate, self._catalog_source.box)
+                shadowed = self._catalog.shadowed(candidate)
+                if shadowed:
+                    log.warning("%s: the config defines %s; the database's are ignored", SOURCE, ", ".join(shadowed))
+            change = plan(self._running(), merged, source)
+        except ConfigError as exc:
+            self._reject(source, str(exc))
+            return
+        self.base = candidate
         if change.needs_restart:
             log.warning(
                 "%s: %s changed; they take effect at the next restart (the running values are kept)",
@@ -226,6 +288,7 @@ async def open_reloader(
     watch: bool,
     loaded_digest: str | None = None,
     reload_limits: Callable[[], Awaitable[None]] | None = None,
+    catalog: CatalogSource | None = None,
 ) -> tuple[ConfigReloader, ConfigEventListener | None]:
     """The worker's reloader, caught up with the store, and its announcement listener (None on SQLite)."""
     reloader = ConfigReloader(
@@ -238,6 +301,7 @@ async def open_reloader(
         resync_s=settings.reload.resync_s,
         loaded_digest=loaded_digest,
         reload_limits=reload_limits,
+        catalog=catalog,
     )
     listener = None
     if subscription is not None and settings.master_key is not None:

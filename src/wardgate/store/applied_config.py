@@ -42,7 +42,8 @@ def signing_key(master_key: str) -> bytes:
     return hmac.new(master_key.encode(), b"wardgate config events v1", hashlib.sha256).digest()
 
 
-KINDS = ("config", "limits")  # a new config version; budgets or rate limits changed in the admin API
+# a new config version; budgets or rate limits changed in the admin API; models or providers changed in it
+KINDS = ("config", "limits", "catalog")
 
 
 def announcement(key: bytes, version: int, kind: str = "config") -> str:

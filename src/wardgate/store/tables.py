@@ -358,3 +358,17 @@ mcp_tool_policies = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# models and providers created through the admin API (store/catalog.py); `config` is the entry as the config file
+# would write it, without its secrets; `secrets` is a provider's secret fields, Fernet-encrypted (config/secrets.py)
+catalog_entries = Table(
+    "catalog_entries",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # "provider" or "model"
+    Column("name", String(100), primary_key=True),
+    Column("config", JSON, nullable=False),
+    Column("secrets", Text, nullable=True),
+    Column("updated_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -10,12 +10,15 @@ from wardgate.api.admin.errors import http_error, unexpected_error, wardgate_err
 from wardgate.api.admin.session_codec import codec_for
 from wardgate.assemble import Worker
 from wardgate.core.errors import WardgateError
+from wardgate.reload.reloader import ConfigReloader
 
 
-def build_control_plane(services: Worker) -> Starlette:
+def build_control_plane(services: Worker, reloader: ConfigReloader | None = None) -> Starlette:
+    """``reloader``: this worker's hot reload, which the admin API's model and provider changes go through."""
     handlers = {WardgateError: wardgate_error, HTTPException: http_error, Exception: unexpected_error}
     app = Starlette(routes=routes(services), exception_handlers=handlers)
     app.state.services = services
+    app.state.reloader = reloader
     app.state.sessions = codec_for(services.settings)  # the console's session cookie (session_codec.py)
     return app
 

@@ -13,6 +13,7 @@ from wardgate.api.admin import (
     alerts,
     analytics,
     audit,
+    catalog,
     chargeback,
     config_versions,
     guards,
@@ -55,6 +56,7 @@ def operations(services: Worker) -> list[Operation]:
         *oidc.operations(services),  # before /session: /session/methods and /session/oidc are their own
         *session.operations(services),
         *mcp.operations(services),
+        *catalog.operations(services),
     ]
 
 
