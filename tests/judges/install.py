@@ -99,6 +99,16 @@ def node_bin_dir(minimum: tuple[int, ...] = NODE_MIN) -> Path:
     return found[0].parent
 
 
+def npm_command(bin_dir: Path) -> list[str]:
+    """How to run npm with the node of ``bin_dir``. The wheel's ``bin/npm`` is a copy of what is a symlink in a Node
+    install (``require('../lib/cli.js')`` then resolves from the wrong folder), so npm's own ``npm-cli.js`` is run
+    with that node instead; a machine's npm is used as it is."""
+    cli = bin_dir.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+    if cli.exists():
+        return [str(bin_dir / "node"), str(cli)]
+    return [str(bin_dir / "npm")]
+
+
 def npm_sdk() -> tuple[Path, Path]:
     """The npm ``openai`` SDK (and ``ws``, its Node WebSocket) installed in ``.venv/judges``: (node's bin directory,
     the directory whose ``node_modules`` holds them)."""
@@ -109,7 +119,7 @@ def npm_sdk() -> tuple[Path, Path]:
         env_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
         try:
             subprocess.run(
-                [str(bin_dir / "npm"), "install", "--no-audit", "--no-fund", "--prefix", str(home),
+                [*npm_command(bin_dir), "install", "--no-audit", "--no-fund", "--prefix", str(home),
                  f"openai@{NPM_OPENAI_VERSION}", f"ws@{NPM_WS_VERSION}"],
                 check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
             )  # fmt: skip
@@ -128,7 +138,7 @@ def prism() -> list[str]:
         env_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
         try:
             subprocess.run(
-                ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(home),
+                [*npm_command(bin_dir), "install", "--no-audit", "--no-fund", "--prefix", str(home),
                  f"@stainless-api/prism-cli@{PRISM_VERSION}"],
                 check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
             )  # fmt: skip
