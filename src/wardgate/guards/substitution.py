@@ -96,6 +96,8 @@ def _tables(mapping: dict[str, str]) -> tuple[dict[str, float], frozenset[tuple[
 
 _IDENTITY = _tables({c: c for c in string.ascii_lowercase})
 _TABLES = [_tables(m) for m in _MAPS]
+# per letter: its image's log frequency under the identity, then under each mapping
+_COLUMNS = {c: (_IDENTITY[0][c], *(logs[c] for logs, _ in _TABLES)) for c in string.ascii_lowercase}
 
 
 def deciphered(text: str, least: int = MIN_LETTERS) -> str | None:
@@ -115,14 +117,19 @@ def deciphered(text: str, least: int = MIN_LETTERS) -> str | None:
         for pair in zip(w, w[1:], strict=False):
             pairs[pair] = pairs.get(pair, 0) + 1
 
-    def value(logs: dict[str, float], common_pairs: frozenset[tuple[str, str]]) -> float:
-        total = sum(logs[c] * n for c, n in counts.items())
-        common = sum(n for pair, n in pairs.items() if pair in common_pairs)
-        return (total + _BIGRAM_BONUS * common) / letters
+    def common(common_pairs: frozenset[tuple[str, str]]) -> int:
+        return sum(n for pair, n in pairs.items() if pair in common_pairs)
 
-    best, best_map = value(*_IDENTITY) + MARGIN, None
-    for mapping, tables in zip(_MAPS, _TABLES, strict=True):
-        score = value(*tables)
+    # every mapping's letter total at once: one row per letter of the text, summed column by column (same order of
+    # additions as a sum per mapping, so the same floats)
+    totals = [sum(column) for column in zip(*[[n * x for x in _COLUMNS[c]] for c, n in counts.items()], strict=True)]
+    best = (totals[0] + _BIGRAM_BONUS * common(_IDENTITY[1])) / letters + MARGIN
+    best_map = None
+    most = _BIGRAM_BONUS * sum(pairs.values())  # the pair bonus if every pair were common: a bound for any mapping
+    for mapping, (_, common_pairs), total in zip(_MAPS, _TABLES, totals[1:], strict=True):
+        if (total + most) / letters <= best:  # cannot win even with every pair common: skip counting them
+            continue
+        score = (total + _BIGRAM_BONUS * common(common_pairs)) / letters
         if score > best:
             best, best_map = score, mapping
     if best_map is None:
