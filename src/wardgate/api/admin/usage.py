@@ -291,7 +291,15 @@ def operations(services: Worker) -> list[Operation]:
             ),
             errors=(400, 401),
         ),
-        Operation("GET", "/admin/v1/usage/{request_id}", "One request's ledger row", "usage", r.one, UsageRecord),
+        Operation(  # 400: `/usage/requests` is the route above (a request id is never "requests")
+            "GET",
+            "/admin/v1/usage/{request_id}",
+            "One request's ledger row",
+            "usage",
+            r.one,
+            UsageRecord,
+            errors=(400, 401, 403, 404),
+        ),
         Operation(
             "GET",
             "/admin/v1/audit/verify",
