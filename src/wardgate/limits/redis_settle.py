@@ -57,21 +57,15 @@ class MergedSettles:
         return keys, args
 
     def unpack(self, items: list[Any], result: Any) -> list[Any]:
-        order: list[str] = []
-        for item in items:
-            for b in item.budgets:
-                if b.key not in order:
-                    order.append(b.key)
+        # the script answers one total per budget key, in the order pack() met them
+        order = dict.fromkeys(b.key for item in items for b in item.budgets)
         final = {key: int(total) for key, total in zip(order, result, strict=True)}
         # walk back from the end: each settlement's total is the final one less what came after it
         after = dict.fromkeys(final, 0)
         totals: list[list[int]] = []
         for item in reversed(items):
-            mine = []
-            for b in item.budgets:
-                mine.append(final[b.key] - after[b.key])
+            totals.append([final[b.key] - after[b.key] for b in item.budgets])
             for b in item.budgets:
                 after[b.key] += b.actual
-            totals.append(mine)
         totals.reverse()
         return totals
