@@ -51,7 +51,8 @@ def test_sign_in_sets_an_httponly_strict_cookie_and_changes_need_the_csrf_token(
     assert client.get("/admin/v1/projects").status_code == 200  # reads need no token
     refused = client.post("/admin/v1/projects", json={"name": "csrf-less"})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
-    wrong = client.post("/admin/v1/projects", json={"name": "csrf-wrong"}, headers={"x-csrf-token": token[:-1] + "A"})
+    tampered = token[:-1] + ("B" if token.endswith("A") else "A")  # always a different token
+    wrong = client.post("/admin/v1/projects", json={"name": "csrf-wrong"}, headers={"x-csrf-token": tampered})
     assert wrong.status_code == 403
     made = client.post("/admin/v1/projects", json={"name": "csrf-ok"}, headers={"x-csrf-token": token})
     assert made.status_code == 201
