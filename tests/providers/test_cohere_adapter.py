@@ -13,7 +13,7 @@ from wardgate.core.call import Call, Chunk
 from wardgate.core.deployment import Deployment
 from wardgate.core.errors import UpstreamRateLimited
 from wardgate.core.usage import Usage
-from wardgate.providers.cohere import CohereAdapter
+from wardgate.providers.cohere.adapter import CohereAdapter
 from wardgate.providers.http import UpstreamHTTP, new_session
 
 KEY = "co-adapter-key-0123456789"

@@ -21,9 +21,10 @@ from wardgate.core.errors import (
 )
 from wardgate.core.usage import Usage
 from wardgate.providers import registry
-from wardgate.providers.cohere import CohereConfig, StreamState, chunks_from_event
+from wardgate.providers.cohere import CohereConfig
 from wardgate.providers.cohere.adapter import error_from_body
 from wardgate.providers.cohere.embed import embed_from_wire, embed_to_wire, embed_usage_from_wire
+from wardgate.providers.cohere.stream import StreamState, chunks_from_event
 from wardgate.providers.cohere.translate import from_wire, to_wire, usage_from_wire
 
 GOLDEN = Path(__file__).parent / "golden" / "cohere"

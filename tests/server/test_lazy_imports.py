@@ -1,7 +1,8 @@
-"""A worker imports only what its config uses: redis-py (about 25 MB of RSS per worker with its OpenTelemetry hooks)
-only with ``redis:``, tiktoken only with its first vocabulary, and never SQLAlchemy's ORM (the asyncio engine's package
-imports it eagerly; wardgate/sqla_core.py defers it). Checked in a fresh interpreter, since the test process
-has imported everything already."""
+"""A worker imports only what its config uses: the guard detectors (and `regex`) only with a guard of their type,
+a provider type's adapter only with a provider of that type, redis-py (about 25 MB of RSS per worker with its
+OpenTelemetry hooks) only with ``redis:``, tiktoken only with its first vocabulary, and never SQLAlchemy's ORM (the
+asyncio engine's package imports it eagerly; wardgate/sqla_core.py defers it). Checked in a fresh interpreter, since
+the test process has imported everything already."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ PROBE = textwrap.dedent(
 
     asyncio.run(main())
     tops = {m.split(".")[0] for m in sys.modules}
-    print(" ".join(sorted(tops | {m for m in sys.modules if m.startswith("sqlalchemy.")})))
+    print(" ".join(sorted(tops | {m for m in sys.modules if m.startswith(("sqlalchemy.", "wardgate."))})))
     """
 )
 
@@ -55,3 +56,32 @@ def test_a_worker_without_redis_never_imports_redis_py_nor_tiktoken(tmp_path: Pa
     assert "opentelemetry" not in loaded
     assert "sqlalchemy.ext.asyncio.engine" in loaded  # the engine is there …
     assert not {m for m in loaded if m.startswith("sqlalchemy.orm")}  # … without the ORM
+    # no guard is configured: the stage is there (the admin API may add one), its detectors and `regex` are not
+    assert "wardgate.guards.stage" in loaded
+    assert not {"regex", "wardgate.guards.injection", "wardgate.guards.pii", "wardgate.guards.secrets"} & loaded
+    # only an OpenAI provider is configured: the other types' configs are known, their adapters not loaded
+    assert "wardgate.providers.openai" in loaded and "wardgate.providers.anthropic" in loaded
+    assert not {m for m in loaded if m.startswith(("wardgate.providers.anthropic.", "wardgate.providers.cohere."))}
+    assert not {m for m in loaded if m.startswith("wardgate.providers.gemini.")}
+
+
+def test_a_worker_with_guards_and_an_anthropic_provider_loads_their_code_at_start(tmp_path: Path) -> None:
+    config = tmp_path / "wardgate.yaml"
+    text = CONFIG.format(db=tmp_path / "w.db")
+    text = text.replace(
+        "providers:\n", 'providers:\n  ant: {type: anthropic, base_url: "http://127.0.0.1:9", api_key: sk-ant}\n', 1
+    )
+    text = text.replace("models:\n", "models:\n  claude: [{provider: ant, model: claude-sonnet-4}]\n", 1)
+    text += "guards:\n  - {name: inj, type: injection, on: request, action: block}\n"
+    text += "  - {name: pii, type: pii, on: both, action: redact}\n"
+    config.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(config)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    # compiled when the worker starts, so the first request pays no import
+    assert {"regex", "wardgate.guards.injection", "wardgate.guards.pii"} <= loaded
+    assert "wardgate.guards.secrets" not in loaded  # no secrets guard
+    assert "wardgate.providers.anthropic.adapter" in loaded
+    assert "wardgate.providers.cohere.adapter" not in loaded

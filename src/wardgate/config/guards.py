@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GuardType = Literal["injection", "pii", "secrets", "topics", "size", "cost", "regex", "tools"]
@@ -87,6 +86,8 @@ class GuardConfig(_Frozen):
     def _compiles(cls, value: list[str]) -> list[str]:
         if len(value) > MAX_PATTERNS:
             raise ValueError(f"at most {MAX_PATTERNS} patterns")
+        import regex  # here, not at import: a worker without custom patterns never loads it
+
         for i, pattern in enumerate(value):
             try:
                 regex.compile(pattern, regex.V0)

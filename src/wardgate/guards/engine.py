@@ -8,7 +8,6 @@ from fnmatch import fnmatchcase
 
 from wardgate.config.guards import PII_ENTITIES, GuardConfig
 from wardgate.core.call import Call
-from wardgate.guards import injection, pii, secrets
 from wardgate.guards.findings import Finding, Pattern, compile_rx, resolve
 
 _REGEX_TIMEOUT_S = 0.05  # a custom pattern that backtracks for longer than this fails (and follows on_error)
@@ -75,6 +74,8 @@ class Guard:
             config = self.config
             return topics.check([text], config.deny, config.allow, config.sensitivity)
         if kind == "injection":
+            from wardgate.guards import injection  # loaded by compile_guard already: a dict lookup
+
             total, findings = injection.score(text)
             return findings if total >= injection.THRESHOLD[self.config.sensitivity] else []
         out: list[Finding] = []
@@ -95,10 +96,18 @@ def _custom(source: str) -> Pattern:
 def compile_guard(config: GuardConfig) -> Guard:
     kind = config.type
     patterns: list[Pattern] = []
-    if kind == "pii":
+    # each detector (and the regex module under it) is imported by the first guard of its type: a worker with
+    # no guards never loads them
+    if kind == "injection":
+        from wardgate.guards import injection  # noqa: F401 - loaded now, not by the first request
+    elif kind == "pii":
+        from wardgate.guards import pii
+
         for entity in config.entities or PII_ENTITIES:
             patterns.extend(pii.PATTERNS[entity])
     elif kind == "secrets":
+        from wardgate.guards import secrets
+
         patterns.extend(secrets.PATTERNS)
     elif kind == "regex":
         patterns.extend(_custom(source) for source in config.patterns)

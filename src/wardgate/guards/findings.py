@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:  # the module itself is loaded by the first pattern compiled (a worker with no guards never is)
+    import regex
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ class Pattern:
 
 
 def compile_rx(source: str, flags: int = 0) -> regex.Pattern[str]:
+    import regex
+
     return regex.compile(source, flags | regex.V0)
 
 

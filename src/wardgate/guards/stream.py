@@ -13,18 +13,20 @@ choice finishes), checks them, then releases the call in one delta: a blocked ca
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import regex
+from typing import TYPE_CHECKING, Any
 
 from wardgate.guards.findings import Pattern
 from wardgate.guards.scan import Hit, Scanner, redact
 
+if TYPE_CHECKING:
+    import regex
+
 CONTEXT_CHARS = 48  # released text kept for the left context of the next scan
 MAX_TOOL_ARGUMENTS = 1_000_000  # characters of one streamed tool call's arguments; more fails the guard
-_TOKEN = regex.compile(r"[A-Za-z0-9_\-+/=.~]*")
+_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.~]*")  # ASCII only: the same in `re` as in `regex`
 
 OnHits = Callable[[list[Hit], str], None]  # (hits, scanned text): raises to block; records the decisions
 
@@ -63,12 +65,12 @@ class TextRedactor:
             self._until, self._held = None, ""
             text = scan[m.end() :]
         if self._tail:
-            m = _TOKEN.match(text)
-            assert m is not None
-            if m.end() == len(text):
+            token = _TOKEN.match(text)
+            assert token is not None
+            if token.end() == len(text):
                 return ""
             self._tail = False
-            text = text[m.end() :]
+            text = text[token.end() :]
         return text
 
     def _step(self, text: str, final: bool) -> str:

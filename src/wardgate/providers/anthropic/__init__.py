@@ -32,17 +32,19 @@ embeddings endpoint. What each OpenAI field becomes:
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from wardgate.config.schema import BaseURL, TimeoutsConfig
 from wardgate.providers import registry
-from wardgate.providers.anthropic.adapter import AnthropicAdapter
-from wardgate.providers.anthropic.request import TYPE
-from wardgate.providers.http import UpstreamHTTP
 
-__all__ = ["AnthropicAdapter", "AnthropicConfig"]
+if TYPE_CHECKING:
+    from wardgate.providers.anthropic.adapter import AnthropicAdapter
+    from wardgate.providers.http import UpstreamHTTP
+
+__all__ = ["AnthropicConfig", "build"]
+TYPE = "anthropic"
 
 
 class AnthropicConfig(BaseModel):
@@ -64,6 +66,10 @@ class AnthropicConfig(BaseModel):
 
 
 def build(name: str, config: AnthropicConfig, http: UpstreamHTTP) -> AnthropicAdapter:
+    # the adapter and its translation are imported by the first Anthropic provider built: a gateway without one
+    # never loads them (the Anthropic surface, /v1/messages, has its own translation in wardgate.api)
+    from wardgate.providers.anthropic.adapter import AnthropicAdapter
+
     key = config.api_key.get_secret_value()
     headers = {"x-api-key": key, "anthropic-version": config.anthropic_version, "content-type": "application/json"}
     if config.beta:

@@ -17,26 +17,18 @@ What an OpenAI request may carry, and what happens to it:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from wardgate.config.schema import BaseURL, TimeoutsConfig
 from wardgate.providers import registry
-from wardgate.providers.cohere.adapter import CohereAdapter
-from wardgate.providers.cohere.embed import embed_from_wire, embed_to_wire
-from wardgate.providers.cohere.stream import StreamState, chunks_from_event
-from wardgate.providers.cohere.translate import from_wire, to_wire
-from wardgate.providers.http import UpstreamHTTP
 
-__all__ = [
-    "CohereAdapter",
-    "CohereConfig",
-    "StreamState",
-    "chunks_from_event",
-    "embed_from_wire",
-    "embed_to_wire",
-    "from_wire",
-    "to_wire",
-]
+if TYPE_CHECKING:
+    from wardgate.providers.cohere.adapter import CohereAdapter
+    from wardgate.providers.http import UpstreamHTTP
+
+__all__ = ["CohereConfig"]
 
 
 class CohereConfig(BaseModel):
@@ -55,6 +47,8 @@ class CohereConfig(BaseModel):
 
 
 def _build(name: str, config: CohereConfig, http: UpstreamHTTP) -> CohereAdapter:
+    from wardgate.providers.cohere.adapter import CohereAdapter  # imported by the first Cohere provider built
+
     return CohereAdapter(name, http, base_url=config.base_url, api_key=config.api_key.get_secret_value())
 
 

@@ -6,14 +6,17 @@ authentication; ``credentials.py`` (google-auth) is imported only when a Vertex 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, FilePath, SecretStr, field_validator, model_validator
 
 from wardgate.config.schema import BaseURL, TimeoutsConfig
 from wardgate.core.deployment import Timeouts
 from wardgate.providers import registry
-from wardgate.providers.gemini.adapter import GeminiAdapter, VertexAdapter
-from wardgate.providers.http import UpstreamHTTP
+
+if TYPE_CHECKING:
+    from wardgate.providers.gemini.adapter import GeminiAdapter, VertexAdapter
+    from wardgate.providers.http import UpstreamHTTP
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")  # project ids and locations go into the URL path
@@ -70,12 +73,16 @@ def _timeouts(config: TimeoutsConfig) -> Timeouts:
 
 
 def build_gemini(name: str, config: GeminiConfig, http: UpstreamHTTP) -> GeminiAdapter:
+    from wardgate.providers.gemini.adapter import GeminiAdapter  # imported by the first Gemini provider built
+
     return GeminiAdapter(name, http, config.base_url, config.api_key.get_secret_value())
 
 
 def build_vertex(name: str, config: VertexConfig, http: UpstreamHTTP) -> VertexAdapter:
     with registry.imports_of_extra(name, "vertex", "google-auth", "vertex", roots=("google", "requests")):
         from wardgate.providers.gemini.credentials import AccessTokens, load_credentials
+
+    from wardgate.providers.gemini.adapter import VertexAdapter
 
     tokens = AccessTokens(load_credentials(config.credentials_file), name, _timeouts(config.timeouts))
     return VertexAdapter(name, http, config.endpoint(), project=config.project, location=config.location, tokens=tokens)
