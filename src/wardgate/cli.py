@@ -130,7 +130,10 @@ def serve(args: argparse.Namespace) -> int:
     os.environ["WARDGATE_CONFIG"] = str(path.resolve())
     os.environ["WARDGATE_WATCH"] = "1" if args.watch else "0"
     if args.workers > 1:  # /metrics sums every worker's counters through this directory (observability/metrics.py)
-        os.environ["WARDGATE_METRICS_DIR"] = _metrics_dir(os.environ.get("WARDGATE_METRICS_DIR"))
+        chosen = os.environ.get("WARDGATE_METRICS_DIR")
+        os.environ["WARDGATE_METRICS_DIR"] = _metrics_dir(chosen)
+        if not chosen:  # made for this run: the server removes it when it ends
+            os.environ[run.METRICS_DIR_OWNED_ENV] = "1"
     argv = [
         sys.executable, "-m", "wardgate.server", "--host", args.host, "--port", str(args.port),
         "--workers", str(args.workers), "--log-level", args.log_level,
@@ -145,7 +148,10 @@ def serve(args: argparse.Namespace) -> int:
 def _metrics_dir(chosen: str | None) -> str:
     """A fresh temporary directory, or the one ``$WARDGATE_METRICS_DIR`` names, emptied of an earlier run's counts."""
     if not chosen:
-        return tempfile.mkdtemp(prefix="wardgate-metrics-")
+        # in memory where the system has it (/dev/shm, also in a Kubernetes pod): publishing is a rename each second
+        shm = Path("/dev/shm")
+        memory = str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+        return tempfile.mkdtemp(prefix="wardgate-metrics-", dir=memory)
     path = Path(chosen)
     path.mkdir(parents=True, exist_ok=True)
     for old in path.glob("*.json"):

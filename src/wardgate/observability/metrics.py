@@ -26,7 +26,10 @@ import orjson
 Labels = dict[str, str]
 METRICS_DIR_ENV = "WARDGATE_METRICS_DIR"
 SUMMED = frozenset({"counter", "histogram"})  # kinds summed over a server's workers (histograms: bucket by bucket)
-PUBLISH_INTERVAL_S = 0.1  # other workers' counters lag a scrape by at most this (plus a file write)
+# other workers' counters lag a scrape by at most this (plus a file write). Each publish is a file written and
+# renamed; at 0.1 s that was 7% of a busy worker's samples (py-spy, the Redis full path), for a lag no scrape
+# interval notices
+PUBLISH_INTERVAL_S = 1.0
 log = logging.getLogger("wardgate.metrics")
 
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 import math
 import os
+import shutil
 import signal
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -30,6 +31,7 @@ from wardgate.server.protocol import GuardedProtocolFactory
 
 CONFIG_ENV = "WARDGATE_CONFIG"
 WATCH_ENV = "WARDGATE_WATCH"  # "1": `wardgate serve --watch`
+METRICS_DIR_OWNED_ENV = "WARDGATE_METRICS_DIR_OWNED"  # "1": `wardgate serve` made the metrics directory
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -108,6 +110,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _remove_metrics_dir() -> None:
+    """The directory ``wardgate serve`` made for this run's summed counters (never one the operator named)."""
+    path = os.environ.get("WARDGATE_METRICS_DIR")
+    if path and os.environ.get(METRICS_DIR_OWNED_ENV) == "1":
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     server = json.loads(args.server)
@@ -135,7 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=graceful_shutdown_s(drain.timeout_s),  # a backstop: the drain ends requests first
     )
     if args.workers > 1:
-        Supervisor(config, sockets=[config.bind_socket()]).run()
+        try:
+            Supervisor(config, sockets=[config.bind_socket()]).run()
+        finally:
+            _remove_metrics_dir()
         return 0
     config.load_app()
     server = uvicorn.Server(config)
