@@ -193,6 +193,10 @@ def test_a_system_admin_creates_uses_edits_and_deletes_a_provider_and_a_model(
         names = [p["name"] for p in api.get("/admin/v1/providers").json()["data"]]
     assert names == ["demo"]
     c.check("deleted", axe=True)
+    c.open("/ui/models")  # the router's view links to the catalog
+    c.page.get_by_role("link", name="Providers page").click()
+    c.page.wait_for_url(f"{gateway.root}/ui/providers")
+    c.page.get_by_role("heading", name="Providers", exact=True).first.wait_for()
 
 
 REFUSED = """async () => {
