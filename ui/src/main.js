@@ -3,7 +3,7 @@ import { ApiError, api, setCsrf, toSignIn } from './api.js';
 import { form, notice } from './widgets.js';
 import { ACCESS, PAGES } from './pages.js';
 
-const TITLES = { overview: 'Overview', usage: 'Usage', projects: 'Projects', users: 'Users', keys: 'Keys', budgets: 'Budgets', models: 'Models', cache: 'Cache', audit: 'Audit', chargeback: 'Chargeback', guards: 'Guards', prompts: 'Prompts', mcp: 'MCP', alerts: 'Alerts', config: 'Config' };
+const TITLES = { overview: 'Overview', usage: 'Usage', projects: 'Projects', users: 'Users', keys: 'Keys', budgets: 'Budgets', models: 'Models', providers: 'Providers', cache: 'Cache', audit: 'Audit', chargeback: 'Chargeback', guards: 'Guards', prompts: 'Prompts', mcp: 'MCP', alerts: 'Alerts', config: 'Config' };
 const root = document.getElementById('app');
 
 function theme() {

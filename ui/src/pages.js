@@ -1,5 +1,6 @@
 import { h, append, clear, csv, download } from './dom.js';
 import { ApiError, api, query } from './api.js';
+import { providers } from './catalog.js';
 import { alerts, config, guards } from './governance.js';
 import { mcp } from './mcp.js';
 import { prompts } from './prompts.js';
@@ -341,6 +342,7 @@ export async function models(ctx, main) {
   const pct = (x) => (x === null || x === undefined ? '—' : `${fmt(Math.round(x * 1000) / 10)} %`);
   const canaries = list.data.filter((d) => d.canary);
   append(main, [
+    ctx.isSystemAdmin && h('p', {}, 'Models and providers stored in the database are created and edited on the ', h('a', { href: '/ui/providers', 'data-nav': true }, 'Providers page'), '.'),
     section('Deployments', table({
       caption: 'Deployments',
       columns: [
@@ -441,10 +443,11 @@ export async function chargeback(ctx, main) {
 const system = (ctx) => Boolean(ctx.session.system_role);
 export const ACCESS = {
   models: system,
+  providers: (ctx) => ctx.isSystemAdmin, // GET /admin/v1/providers and /models need the system admin role
   audit: (ctx) => system(ctx) || ctx.adminsAProject,
   alerts: system,
   mcp: system,
   config: system,
 };
 
-export const PAGES = { overview, usage, projects, users, keys, budgets, models, cache, audit, chargeback, guards, prompts, mcp, alerts, config };
+export const PAGES = { overview, usage, projects, users, keys, budgets, models, providers, cache, audit, chargeback, guards, prompts, mcp, alerts, config };

@@ -19,6 +19,8 @@ export function form({ title, fields, submit, onSubmit }) {
     } else if (f.type === 'textarea') {
       input = h('textarea', { id, name: f.name, rows: f.rows || 6, required: f.required, placeholder: f.placeholder, 'aria-describedby': id + '-err', spellcheck: 'false' });
       if (f.value !== undefined) input.value = f.value;
+    } else if (f.type === 'checkbox') {
+      input = h('input', { id, name: f.name, type: 'checkbox', checked: f.checked, 'aria-describedby': id + '-err' });
     } else {
       input = h('input', {
         id, name: f.name, type: f.type || 'text', value: f.value, required: f.required,
@@ -34,13 +36,18 @@ export function form({ title, fields, submit, onSubmit }) {
     general.hidden = true;
     Object.values(slots).forEach((s) => (s.textContent = ''));
     const values = {};
-    for (const f of fields) values[f.name] = f.type === 'textarea' ? el.elements[f.name].value : el.elements[f.name].value.trim();
+    for (const f of fields) {
+      const input = el.elements[f.name];
+      values[f.name] = f.type === 'checkbox' ? input.checked : f.type === 'textarea' ? input.value : input.value.trim();
+    }
     button.disabled = true;
     try {
       await onSubmit(values, el);
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
-      const field = e.param && (slots[e.param] || slots[e.param.split('.')[0]]);
+      // the field the API named, or the field holding it (`config.region` goes beside a JSON field named `config`)
+      const holder = e.param && Object.keys(slots).find((k) => e.param.startsWith(k + '.') || e.param.startsWith(k + '['));
+      const field = e.param && (slots[e.param] || slots[holder]);
       if (field) field.textContent = e.message;
       else {
         general.textContent = e.message;

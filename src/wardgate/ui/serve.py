@@ -17,7 +17,7 @@ from wardgate.api.asgi import Receive, Scope, Send
 
 PAGES = frozenset(
     {"overview", "usage", "projects", "users", "keys", "budgets", "models", "cache", "audit", "chargeback"}
-    | {"guards", "prompts", "mcp", "alerts", "config"}  # every other governed object of the admin API
+    | {"guards", "prompts", "mcp", "alerts", "config", "providers"}  # every other governed object of the admin API
 )
 _TYPES = {
     ".js": b"text/javascript; charset=utf-8",
