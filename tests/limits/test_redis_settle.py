@@ -105,3 +105,40 @@ async def test_tokens_per_minute_keep_a_running_sum_summed_again_when_the_oldest
     finally:
         await client.delete(tk)
         await client.aclose()
+
+
+async def test_a_reservation_never_queues_behind_a_settlement_in_flight() -> None:
+    """Settlements have a lane of their own: while one is on its way (held here until released), the next request's
+    reservation still goes out and is answered."""
+    client = aioredis.from_url(redis_url())
+    prefix = f"wgsettle-{uuid.uuid4().hex}:"
+    limits = RedisLimits(client, prefix)
+    lane = limits._settle_calls
+    real_round_trip = lane._round_trip
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def held(batch: Any) -> None:
+        entered.set()
+        await release.wait()
+        await real_round_trip(batch)
+
+    lane._round_trip = held  # type: ignore[method-assign]
+    hold = [BudgetHold("budget", 10**12, True, 1000, 3600.0)]
+    try:
+        await limits.initialise("budget", 0, 3600)
+        assert (await limits.reserve("first", hold, [], 60.0)).admitted
+        settling = asyncio.create_task(limits.settle("first", [Settlement("budget", 7, 3600.0)], []))
+        await asyncio.wait_for(entered.wait(), 10)
+        decision = await asyncio.wait_for(limits.reserve("second", hold, [], 60.0), 10)  # not behind the settle
+        assert decision.admitted and not settling.done()
+        release.set()
+        assert await asyncio.wait_for(settling, 10) == [7]
+        state = await limits.read("budget")
+        assert state.spent == 7 and state.reserved == 1000  # the second request's hold
+    finally:
+        release.set()
+        keys = [k async for k in client.scan_iter(match="{" + prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
