@@ -94,7 +94,8 @@ def test_a_transcription_session_is_passed_on_without_a_model(client: openai.Ope
 
 
 def test_a_translation_secret_too(gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI) -> None:
-    raw = client.realtime.translations.client_secrets.with_raw_response.create(session={"model": "gpt-realtime-translate"})
+    secrets = client.realtime.translations.client_secrets
+    raw = secrets.with_raw_response.create(session={"model": "gpt-realtime-translate"})
     secret = raw.parse()
     assert secret.value.startswith("ek_fake")
     assert fake.last.path == "/v1/realtime/translations/client_secrets"

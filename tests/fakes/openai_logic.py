@@ -353,7 +353,8 @@ def client_secret(body: dict[str, Any], value: str, now: int) -> dict[str, Any]:
     expires = body.get("expires_after") if isinstance(body.get("expires_after"), dict) else {}
     seconds = expires.get("seconds", 600)
     if not isinstance(seconds, int) or not 10 <= seconds <= 7200:
-        raise BadRequest("Invalid 'expires_after.seconds': expected an integer from 10 to 7200.", param="expires_after.seconds")
+        message = "Invalid 'expires_after.seconds': expected an integer from 10 to 7200."
+        raise BadRequest(message, param="expires_after.seconds")
     session = body.get("session") if isinstance(body.get("session"), dict) else {}
     effective = {"object": "realtime.session", "id": "sess_" + value[3:], **session, "expires_at": 0}
     return {"value": value, "expires_at": now + seconds, "session": effective}
