@@ -5,7 +5,8 @@ The SDK's suite runs in a subprocess, as its authors run it (its conftest, its p
 ``TEST_API_BASE_URL`` at Prism and once at the gateway's ``/v1``; the pass sets are compared. Only the operations
 Wardgate serves are selected (chat and legacy completions ``create``, embeddings, models ``list``/``retrieve``,
 moderations, files upload and list, batches list, videos create and list; with ``WARDGATE_SDK_SUITE=all`` also
-audio, images, responses ``create`` and the Realtime client secrets): stored-completion and model-deletion endpoints are not part of a gateway.
+audio, images, responses ``create`` and the Realtime client secrets): stored-completion and model-deletion
+endpoints are not part of a gateway.
 Responses ``retrieve``/``delete`` are not compared: a response Prism invented is not in the gateway's store (a 404
 through Wardgate, by design); for the same reason files, batches and videos are compared on their creation, lists
 and the SDK's own path checks, not on reads of Prism's ids.
