@@ -83,6 +83,8 @@ class Gateway:
             "/embeddings": surface.embeddings,
             "/moderations": surface.moderations,
             "/rerank": surface.rerank,
+            "/realtime/client_secrets": surface.realtime_secret,
+            "/realtime/translations/client_secrets": surface.translate_secret,
             "/messages": anthropic.messages,
             "/messages/count_tokens": anthropic.count_tokens,
             "/responses": responses.create,

@@ -11,10 +11,10 @@ from wardgate.cache.collect import StreamAssembler
 from wardgate.cache.entry import CachedAnswer
 from wardgate.cache.keys import deterministic, exact_key, semantic_bucket, semantic_parts, tenant_of
 from wardgate.cache.local import LocalLRU
-from wardgate.cache.replay import chunks_of
 from wardgate.cache.stats import report
 from wardgate.core.call import Chunk
 from wardgate.core.principal import Principal
+from wardgate.core.replay import chunks_of
 from wardgate.core.usage import Usage
 
 BODY: dict[str, Any] = {"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}

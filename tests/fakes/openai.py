@@ -60,6 +60,8 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"/v1/videos/(?P<video>[^/]+)"), "video"),
     ("DELETE", re.compile(r"/v1/videos/(?P<video>[^/]+)"), "video_delete"),
     ("GET", re.compile(r"/v1/videos/(?P<video>[^/]+)/content"), "video_content"),
+    ("POST", re.compile(r"/v1/realtime/client_secrets"), "realtime_secret"),
+    ("POST", re.compile(r"/v1/realtime/translations/client_secrets"), "translate_secret"),
     ("GET", re.compile(r"/v1/models"), "models"),
     ("GET", re.compile(r"/v1/models/(?P<model>.+)"), "model"),
     ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions"), "chat"),
@@ -167,6 +169,8 @@ class FakeOpenAI(LoopbackServer):
             if failure is not None:
                 return _json(*failure)
             return _json(200, logic.model_object(params["model"]))
+        if operation in ("realtime_secret", "translate_secret"):
+            return _json(200, logic.client_secret(payload, f"ek_fake{next(self._ids):016d}", int(time.time())))
         if operation.startswith("video"):
             return self._video(operation, params, payload, recorded_body, request.headers.get("content-type", ""))
         if operation in _MULTIPART:

@@ -345,3 +345,16 @@ def model_object(model_id: str) -> dict[str, Any]:
 
 def model_list() -> dict[str, Any]:
     return {"object": "list", "data": [model_object(model_id) for model_id in MODEL_IDS]}
+
+
+def client_secret(body: dict[str, Any], value: str, now: int) -> dict[str, Any]:
+    """A Realtime client secret as OpenAI mints it: the value, when it expires (``expires_after.seconds`` from now,
+    600 by default) and the effective session (the request's, with its id and object)."""
+    expires = body.get("expires_after") if isinstance(body.get("expires_after"), dict) else {}
+    seconds = expires.get("seconds", 600)
+    if not isinstance(seconds, int) or not 10 <= seconds <= 7200:
+        message = "Invalid 'expires_after.seconds': expected an integer from 10 to 7200."
+        raise BadRequest(message, param="expires_after.seconds")
+    session = body.get("session") if isinstance(body.get("session"), dict) else {}
+    effective = {"object": "realtime.session", "id": "sess_" + value[3:], **session, "expires_at": 0}
+    return {"value": value, "expires_at": now + seconds, "session": effective}

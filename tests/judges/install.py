@@ -57,6 +57,8 @@ SERVED = {
     "/videos": ("post", "get"),
     "/videos/{video_id}": ("get", "delete"),
     "/videos/{video_id}/content": ("get",),
+    "/realtime/client_secrets": ("post",),
+    "/realtime/translations/client_secrets": ("post",),
 }
 
 

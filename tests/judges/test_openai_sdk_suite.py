@@ -5,7 +5,8 @@ The SDK's suite runs in a subprocess, as its authors run it (its conftest, its p
 ``TEST_API_BASE_URL`` at Prism and once at the gateway's ``/v1``; the pass sets are compared. Only the operations
 Wardgate serves are selected (chat and legacy completions ``create``, embeddings, models ``list``/``retrieve``,
 moderations, files upload and list, batches list, videos create and list; with ``WARDGATE_SDK_SUITE=all`` also
-audio, images and responses ``create``): stored-completion and model-deletion endpoints are not part of a gateway.
+audio, images, responses ``create`` and the Realtime client secrets): stored-completion and model-deletion
+endpoints are not part of a gateway.
 Responses ``retrieve``/``delete`` are not compared: a response Prism invented is not in the gateway's store (a 404
 through Wardgate, by design); for the same reason files, batches and videos are compared on their creation, lists
 and the SDK's own path checks, not on reads of Prism's ids.
@@ -56,6 +57,8 @@ MODALITIES = [
     ("tests/api_resources/audio/test_speech.py", "create"),
     ("tests/api_resources/test_images.py", "generate or edit or create_variation"),
     ("tests/api_resources/test_responses.py", "create"),
+    ("tests/api_resources/realtime/test_client_secrets.py", "create"),
+    ("tests/api_resources/realtime/translations/test_client_secrets.py", "create"),
 ]
 if os.environ.get("WARDGATE_SDK_SUITE") == "all":
     SELECTION += MODALITIES
@@ -81,10 +84,12 @@ def prism_url() -> Iterator[str]:
 
 
 def models_used(suite: Path) -> set[str]:
-    names = {"model", "omni-moderation-latest", "dall-e-2", "sora-2"}  # the defaults of requests that name no model
+    # the defaults of requests that name no model
+    names = {"model", "omni-moderation-latest", "dall-e-2", "sora-2", "gpt-realtime", "gpt-realtime-translate"}
     for path, _ in SELECTION:
         text = (suite / path).read_text(encoding="utf-8")
         names.update(re.findall(r'model="([^"]+)"', text))
+        names.update(re.findall(r'"model": "([^"]+)"', text))  # inside a nested object (a Realtime session's)
         names.update(re.findall(r'retrieve\(\s*"([^"]+)"', text))
     return names
 
@@ -122,6 +127,12 @@ def passed(suite: Path, base_url: str, tmp_path: Path, exclude: str | None = Non
     return outcomes
 
 
+def counts(outcomes: set[str]) -> str:
+    """``sync/async`` numbers of passed tests (the SDK names its async classes ``TestAsync…``)."""
+    asynchronous = sum(1 for test in outcomes if "::TestAsync" in test)
+    return f"{len(outcomes) - asynchronous}/{asynchronous}"
+
+
 @pytest.fixture(scope="module")
 def direct(sdk_suite: Path, prism_url: str, tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     outcomes = passed(sdk_suite, prism_url, tmp_path_factory.mktemp("direct"))
@@ -133,6 +144,7 @@ def test_the_sdk_suite_passes_through_the_gateway_as_it_does_directly(
     sdk_suite: Path, direct: set[str], gateway: RunningGateway, tmp_path: Path
 ) -> None:
     through = passed(sdk_suite, gateway.url, tmp_path)
+    print(f"\nSDK suite passes, sync/async: direct {counts(direct)}, through Wardgate {counts(through)}")
     missing = sorted(direct - through)
     assert not missing, f"{len(missing)} of {len(direct)} pass directly but not through Wardgate: {missing}"
     assert len(through) == len(direct)

@@ -140,6 +140,14 @@ class OpenAISurface:
         """Cohere's rerank shape (there is no OpenAI rerank API), on the same governed path."""
         await self._handle(scope, receive, send, "rerank")
 
+    async def realtime_secret(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /v1/realtime/client_secrets``: an ephemeral key minted at the provider, on the governed path."""
+        await self._handle(scope, receive, send, "realtime_secret")
+
+    async def translate_secret(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /v1/realtime/translations/client_secrets``."""
+        await self._handle(scope, receive, send, "translate_secret")
+
     async def _handle(self, scope: Scope, receive: Receive, send: Send, operation: Operation) -> None:
         started = perf_counter()
         runtime = self._runtime()
@@ -169,6 +177,8 @@ class OpenAISurface:
                 model, stream = validate.embeddings(body), False
             elif operation == "rerank":
                 model, stream = validate.rerank(body), False
+            elif operation in ("realtime_secret", "translate_secret"):
+                model, stream = validate.realtime_secret(body, operation), False
             else:
                 model, stream = validate.moderations(body), False
                 body.setdefault("model", model)

@@ -322,3 +322,28 @@ def _is_prompt_array(value: Any) -> bool:
         or all(_is_int(x) for x in value)
         or all(isinstance(x, list) and all(_is_int(t) for t in x) for x in value)
     )
+
+
+# OpenAI's defaults when a client-secret request's session names no model
+DEFAULT_REALTIME_MODELS = {"realtime_secret": "gpt-realtime", "translate_secret": "gpt-realtime-translate"}
+
+
+def realtime_secret(body: dict[str, Any], operation: str) -> str:
+    """The model of a Realtime client-secret request (``session.model``, else OpenAI's default for the kind):
+    ``session`` is an object (required for translation sessions), ``expires_after`` one too."""
+    session = body.get("session")
+    if session is None and operation == "translate_secret":
+        raise InvalidRequest("Missing required parameter: 'session'.", param="session")
+    if session is not None:
+        obj(session, "session")
+    if body.get("expires_after") is not None:
+        obj(body["expires_after"], "expires_after")
+        seconds = body["expires_after"].get("seconds")
+        if seconds is not None:
+            integer(seconds, "expires_after.seconds")
+    model = session.get("model") if isinstance(session, dict) else None
+    if model is None:
+        return DEFAULT_REALTIME_MODELS[operation]
+    if not isinstance(model, str) or not model or len(model) > 256:
+        raise _fail("session.model", "a non-empty string")
+    return model

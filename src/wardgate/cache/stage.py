@@ -26,12 +26,12 @@ from wardgate.cache.collect import StreamAssembler
 from wardgate.cache.entry import CachedAnswer
 from wardgate.cache.failure import redis_failure
 from wardgate.cache.keys import CacheScope, deterministic, exact_key, semantic_bucket, semantic_parts, tenant_of
-from wardgate.cache.replay import chunks_of, replay
 from wardgate.cache.runtime import ResponseCache
 from wardgate.cache.singleflight import Flight
 from wardgate.core.call import CacheOptions, Call, Chunk, CostOf, Result
 from wardgate.core.errors import InvalidRequest, WardgateError
 from wardgate.core.principal import Principal
+from wardgate.core.replay import chunks_of, replay
 from wardgate.store.redis_errors import redis_errors
 
 if TYPE_CHECKING:

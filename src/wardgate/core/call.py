@@ -34,6 +34,8 @@ Operation = Literal[
     "image_variations",
     "videos",
     "realtime",
+    "realtime_secret",  # POST /v1/realtime/client_secrets (api/openai.py)
+    "translate_secret",  # POST /v1/realtime/translations/client_secrets
     "batches",
     "batch_output",
     "tools/call",

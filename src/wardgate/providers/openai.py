@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from wardgate.config.schema import BaseURL, TimeoutsConfig
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamError, WardgateError
+from wardgate.core.replay import chunks_of
 from wardgate.core.usage import Usage
-from wardgate.providers import registry
+from wardgate.providers import realtime_secrets, registry
 from wardgate.providers.files import FileHost
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
@@ -35,7 +36,8 @@ from wardgate.providers.presets import (
     RERANK,
     Preset,
 )
-from wardgate.providers.streaming import OnEvent, read_stream
+from wardgate.providers.streaming import OnEnd, OnEvent, read_stream
+from wardgate.providers.unstreamed import answered_whole, is_completion, not_an_answer, one_batch, read_answer
 
 _PATHS = {
     CHAT: "/chat/completions",
@@ -116,6 +118,8 @@ class OpenAIAdapter:
         self.secrets = secrets
 
     def supports(self, operation: str) -> bool:
+        if operation in realtime_secrets.OPERATIONS:  # minted where the Realtime API is
+            return "realtime" in self.operations
         return operation in self.operations
 
     def url(self, call: Call) -> str:
@@ -142,6 +146,8 @@ class OpenAIAdapter:
         if call.realtime is not None:  # one Realtime response: admitted here, answered by its response.done
             call.usage = await call.realtime.run()
             return Result.of({"object": "realtime.response", "usage": call.usage.to_openai()})
+        if call.operation in realtime_secrets.OPERATIONS:
+            return await realtime_secrets.mint(call, self.http, self.name, self.base_url, self.headers, self.error)
         if call.operation == "batches":
             return await self.file_host().create_batch(call)
         if call.operation == "batch_output":
@@ -172,14 +178,38 @@ class OpenAIAdapter:
         if inject:  # ask for usage so accounting sees it; the usage-only chunk is then kept from the client
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
         response = await self.http.open(call, self.name, self.url(call), orjson.dumps(body), self.headers, self.error)
-        return read_stream(call, self.name, response, SSEDecoder(), self._on_event(call, drop_usage_only=inject))
+        if answered_whole(response):  # the provider ignored `stream: true`: its answer becomes the stream
+            return await self._whole_as_stream(call, response, client_wants_usage)
+        seen: list[bool] = []
+        on_event = self._on_event(call, drop_usage_only=inject, seen=seen)
+        return read_stream(call, self.name, response, SSEDecoder(), on_event, self._on_end(seen))
 
-    def _on_event(self, call: Call, drop_usage_only: bool) -> OnEvent[SSEEvent]:
+    async def _whole_as_stream(self, call: Call, response: aiohttp.ClientResponse, include_usage: bool) -> ChunkStream:
+        answer = await read_answer(self.name, response, self.secrets)
+        if not is_completion(answer, call.operation):
+            raise not_an_answer(self.name)
+        usage = answer.get("usage")
+        if isinstance(usage, dict):
+            call.usage = Usage.from_openai(usage)
+        return one_batch(call, chunks_of(answer, call.operation, include_usage))
+
+    def _on_end(self, seen: list[bool]) -> OnEnd:
+        name = self.name
+
+        def on_end(batch: list[Chunk]) -> None:
+            if not seen:  # not even [DONE]: the body was not an event stream (an HTML page, plain text, nothing)
+                raise UpstreamError(f"{name}: the provider answered a streamed request without an event stream.")
+
+        return on_end
+
+    def _on_event(self, call: Call, drop_usage_only: bool, seen: list[bool]) -> OnEvent[SSEEvent]:
         """The chunk of one event: the provider's bytes as they came, parsed only when they carry the usage."""
         name = self.name
 
         def on_event(event: SSEEvent, batch: list[Chunk]) -> None:
             data = event.data
+            if not seen:
+                seen.append(True)
             if data == b"[DONE]" or not data:
                 return
             if data.startswith(b'{"error"'):

@@ -9,6 +9,7 @@ import orjson
 
 from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamError, UpstreamUnavailable, WardgateError
+from wardgate.core.replay import chunks_of
 from wardgate.providers.anthropic.completions import completion_chunk, completion_from_chat, completion_to_chat
 from wardgate.providers.anthropic.request import TYPE, to_wire
 from wardgate.providers.anthropic.response import from_wire, usage_from_wire
@@ -16,6 +17,7 @@ from wardgate.providers.anthropic.stream import StreamState, translate_event
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
 from wardgate.providers.streaming import OnEnd, OnEvent, read_stream
+from wardgate.providers.unstreamed import answered_whole, not_an_answer, one_batch, read_answer
 
 OPERATIONS = frozenset({"chat", "completions"})  # Anthropic has no embeddings endpoint
 
@@ -64,12 +66,24 @@ class AnthropicAdapter:
         wire["stream"] = True
         response = await self.http.open(call, self.name, self.url, orjson.dumps(wire), self.headers, self.error)
         options = call.body.get("stream_options")
-        state = StreamState(
-            provider=self.name,
-            include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
-            secrets=self.secrets,
-        )
+        include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+        if answered_whole(response):  # a Message instead of its events: it becomes the stream
+            return await self._whole_as_stream(call, response, include_usage)
+        state = StreamState(provider=self.name, include_usage=include_usage, secrets=self.secrets)
         return read_stream(call, self.name, response, SSEDecoder(), self._on_event(call, state), self._on_end(state))
+
+    async def _whole_as_stream(self, call: Call, response: aiohttp.ClientResponse, include_usage: bool) -> ChunkStream:
+        message = await read_answer(self.name, response, self.secrets)
+        if message.get("type") != "message" or not isinstance(message.get("content"), list):
+            raise not_an_answer(self.name)
+        try:
+            usage = usage_from_wire(message.get("usage") or {})
+            chat = from_wire(message)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise not_an_answer(self.name) from exc
+        call.usage = usage
+        answer = chat if call.operation == "chat" else completion_from_chat(chat, usage)
+        return one_batch(call, chunks_of(answer, call.operation, include_usage))
 
     def _on_event(self, call: Call, state: StreamState) -> OnEvent[SSEEvent]:
         name = self.name

@@ -1,8 +1,12 @@
-"""A stored answer replayed as a stream: the chunks a provider would have sent for it, in OpenAI's shape.
+"""A whole answer replayed as a stream: the chunks a provider would have sent for it, in OpenAI's shape.
+
+Two callers: the cache, which serves a stored answer to a streamed request, and the adapters, when a provider answers
+a streamed request with one JSON document instead of an event stream (``providers/unstreamed.py``).
 
 Per choice: the role, then the content (or tool calls, or refusal) in one delta, then the finish reason; then a
 usage chunk when the client asked for one (``stream_options.include_usage``), as OpenAI sends it. Clients only need
-the concatenation to equal the answer, so one content delta per choice is enough, and the cheapest.
+the concatenation to equal the answer, so one content delta per choice is enough, and the cheapest. Entries that are
+not objects are skipped: a provider's answer is read as it came, never trusted to be well formed.
 """
 
 from __future__ import annotations
@@ -17,24 +21,30 @@ def chunks_of(body: dict[str, Any], operation: str, include_usage: bool) -> list
     head = {k: body[k] for k in ("id", "created", "model", "system_fingerprint") if body.get(k) is not None}
     extra: dict[str, Any] = {"usage": None} if include_usage else {}
     out: list[Chunk] = []
+    listed = body.get("choices")
+    choices = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
     if operation == "chat":
         obj = "chat.completion.chunk"
-        for choice in body.get("choices") or ():
+        for choice in choices:
             index = choice.get("index", 0)
-            message = choice.get("message") or {}
+            message = choice.get("message")
+            if not isinstance(message, dict):
+                message = {}
             first = {"role": message.get("role", "assistant"), "content": "" if message.get("content") else None}
             if message.get("refusal") is not None:
                 first["refusal"] = None
             out.append(_chunk(head, obj, extra, [_delta(index, first)]))
             delta = {k: v for k, v in message.items() if k != "role" and v is not None}
-            if "tool_calls" in delta:
-                delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(delta["tool_calls"])]
+            if isinstance(delta.get("tool_calls"), list):
+                delta["tool_calls"] = [
+                    {"index": i, **call} for i, call in enumerate(delta["tool_calls"]) if isinstance(call, dict)
+                ]
             if delta:
                 out.append(_chunk(head, obj, extra, [_delta(index, delta, choice.get("logprobs"))]))
             out.append(_chunk(head, obj, extra, [_delta(index, {}, None, choice.get("finish_reason"))]))
     else:
         obj = "text_completion"
-        for choice in body.get("choices") or ():
+        for choice in choices:
             text_choice = {
                 "text": choice.get("text", ""),
                 "index": choice.get("index", 0),
@@ -46,7 +56,7 @@ def chunks_of(body: dict[str, Any], operation: str, include_usage: bool) -> list
                 "text": "",
                 "index": choice.get("index", 0),
                 "logprobs": None,
-                "finish_reason": choice["finish_reason"],
+                "finish_reason": choice.get("finish_reason"),
             }
             out.append(_chunk(head, obj, extra, [done]))
     if include_usage and body.get("usage"):
