@@ -151,3 +151,18 @@ def test_secrets_need_a_key_and_rotate_to_the_first_one(tmp_path: Path) -> None:
         assert "s" not in gw.app.settings.providers and gw.app.reloader is not None
         assert "cannot be decrypted" in (gw.app.reloader.last_error or "")
         assert chat(gw, "from-file").status_code == 200
+
+
+def test_the_provider_types_listed_are_the_gateways_own(gw: RunningGateway) -> None:
+    from wardgate.providers import registry
+
+    with admin(gw) as api:
+        listed = api.get("/provider-types")
+        assert listed.status_code == 200
+        data = listed.json()["data"]
+    known = registry.provider_types()
+    assert [t["name"] for t in data] == sorted(known)  # the registry's, so a console never keeps a copy
+    openai = next(t for t in data if t["name"] == "openai")
+    assert openai["wire"] == "openai" and "chat" in openai["operations"] and openai["description"]
+    anon = httpx.get(gw.root + "/admin/v1/provider-types")
+    assert anon.status_code == 401

@@ -206,6 +206,7 @@ REFUSED = """async () => {
   return [
     (await fetch('/admin/v1/providers')).status,
     (await fetch('/admin/v1/models')).status,
+    (await fetch('/admin/v1/provider-types')).status,
     (await fetch('/admin/v1/providers', {method: 'POST', headers, body})).status,
     (await fetch('/admin/v1/models/chat', {method: 'DELETE', headers})).status,
   ];
@@ -225,7 +226,7 @@ def test_project_admins_and_viewers_get_no_catalog_page_and_the_api_refuses_them
         assert c.form("New provider").count() == 0 and c.form("New model").count() == 0
         assert c.page.locator("main button").count() == 0
         c.check("providers", axe=True)
-        c.watcher.allowed.extend(["/admin/v1/providers", "/admin/v1/models"])
-        assert c.page.evaluate(REFUSED) == [403, 403, 403, 403]
+        c.watcher.allowed.extend(["/admin/v1/providers", "/admin/v1/models", "/admin/v1/provider-types"])
+        assert c.page.evaluate(REFUSED) == [403, 403, 403, 403, 403]
         c.watcher.allowed.clear()
         assert c.watcher.problems == []

@@ -5,11 +5,6 @@ import { h, append, clear } from './dom.js';
 import { ApiError, api } from './api.js';
 import { form, notice, parseJson, section, show, table } from './widgets.js';
 
-const TYPES = [
-  'openai', 'azure', 'anthropic', 'gemini', 'vertex', 'bedrock', 'cohere', 'openai_compatible', 'groq', 'mistral',
-  'together', 'fireworks', 'deepseek', 'xai', 'openrouter', 'perplexity', 'cerebras', 'ollama', 'vllm', 'lmstudio',
-  'llamacpp', 'tgi', 'mock',
-];
 const KEYED = ['type', 'base_url'];
 const source = (e) => (e.source === 'config' ? 'config file (read-only)' : 'database');
 const active = (e) => (e.active ? 'yes' : 'no: the config file defines this name');
@@ -38,10 +33,10 @@ function rest(config) {
   return Object.keys(out).length ? JSON.stringify(out, null, 2) : '';
 }
 
-function providerForm(ctx, p) {
+function providerForm(ctx, p, types) {
   const fields = [
     !p && { name: 'name', label: 'Name', required: true },
-    { name: 'config.type', label: 'Type', type: 'select', options: TYPES, value: p ? p.config.type : 'openai' },
+    { name: 'config.type', label: 'Type', type: 'select', options: types, value: p ? p.config.type : 'openai' },
     { name: 'config.base_url', label: 'Base URL (empty: the type\u2019s own)', value: p ? p.config.base_url || '' : '' },
     {
       name: 'config.api_key', type: 'password', autocomplete: 'new-password',
@@ -107,12 +102,15 @@ function remove(ctx, kind, name) {
 }
 
 export async function providers(ctx, main) {
-  const [provs, models] = await Promise.all([api('GET', '/admin/v1/providers'), api('GET', '/admin/v1/models')]);
+  const [provs, models, kinds] = await Promise.all([
+    api('GET', '/admin/v1/providers'), api('GET', '/admin/v1/models'), api('GET', '/admin/v1/provider-types'),
+  ]);
+  const types = kinds.data.map((t) => t.name); // the gateway's own list (`wardgate providers`), never a copy here
   const editor = h('div', { 'aria-live': 'polite' });
   const modelEditor = h('div', { 'aria-live': 'polite' });
   const stored = (e) => ctx.isSystemAdmin && e.source === 'api'; // the API's rule: changes are a system admin's
   const edit = (p) => {
-    clear(editor).append(providerForm(ctx, p));
+    clear(editor).append(providerForm(ctx, p, types));
     editor.querySelector('select').focus();
   };
   append(main, [
@@ -131,7 +129,7 @@ export async function providers(ctx, main) {
       actions: (p) => stored(p) && [h('button', { type: 'button', onclick: () => edit(p) }, 'Edit'), remove(ctx, 'providers', p.name)],
     })),
     editor,
-    ctx.isSystemAdmin && providerForm(ctx, null),
+    ctx.isSystemAdmin && providerForm(ctx, null, types),
     section('Models', table({
       caption: 'Models',
       columns: [

@@ -32,6 +32,7 @@ from wardgate.assemble import Worker
 from wardgate.config import ConfigError, Settings
 from wardgate.config.secrets import SECRET_KEYS_ENV, SecretBox, SecretsUnavailable
 from wardgate.core.errors import InvalidRequest, NotFound
+from wardgate.providers import registry
 from wardgate.reload.catalog import overlay, provider_type, secret_fields
 from wardgate.store.applied_config import announce, config_events_channel, signing_key
 from wardgate.store.catalog import CatalogEntry, CatalogStore, absent
@@ -76,6 +77,29 @@ class CatalogList(View):
 class Rotated(View):
     object: str = "rotation"
     resealed: int
+
+
+class ProviderTypeView(View):
+    object: str = "provider_type"
+    name: str  # what a provider's ``type`` names
+    wire: str  # the wire format spoken upstream ("openai" for every OpenAI-compatible preset)
+    operations: list[str]  # what its adapter serves: chat, completions, embeddings, images …
+    description: str
+
+
+class ProviderTypeList(View):
+    object: str = "list"
+    data: list[ProviderTypeView]
+
+
+async def provider_types(request: Request, services: Worker) -> Response:
+    """Every provider type this gateway knows (``wardgate providers``), for a client building a provider."""
+    (await authenticate(request, services)).require_system("admin")
+    data = [
+        ProviderTypeView(name=t.name, wire=t.wire, operations=list(t.operations), description=t.description)
+        for t in sorted(registry.provider_types().values(), key=lambda t: t.name)
+    ]
+    return reply(ProviderTypeList(data=data))
 
 
 def hint(value: Any) -> str:
@@ -302,7 +326,20 @@ class CatalogRoutes:
 
 
 def operations(services: Worker) -> list[Operation]:
-    out: list[Operation] = []
+    async def types(request: Request) -> Response:
+        return await provider_types(request, services)
+
+    out: list[Operation] = [
+        Operation(
+            "GET",
+            "/admin/v1/provider-types",
+            "Every provider type this gateway knows: name, wire format, operations (system admin)",
+            "providers",
+            types,
+            ProviderTypeList,
+            errors=(401, 403),
+        )
+    ]
     for kind, body, path in (("provider", ProviderBody, "providers"), ("model", ModelBody, "models")):
         r = CatalogRoutes(services, kind)
         one = f"/admin/v1/{path}/{{name}}"
