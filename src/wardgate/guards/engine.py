@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -9,7 +10,7 @@ from fnmatch import fnmatchcase
 from wardgate.config.guards import PII_ENTITIES, GuardConfig
 from wardgate.core.call import Call
 from wardgate.guards import injection, pii, secrets
-from wardgate.guards.findings import Finding, Pattern, compile_rx, resolve
+from wardgate.guards.findings import Finding, Pattern, compile_rx, needle_gate, resolve
 
 _REGEX_TIMEOUT_S = 0.05  # a custom pattern that backtracks for longer than this fails (and follows on_error)
 
@@ -40,6 +41,15 @@ def scope_values(config: GuardConfig, call: Call) -> tuple[str, ...]:
 class Guard:
     config: GuardConfig
     patterns: tuple[Pattern, ...]  # pii, secrets, regex
+    gate: re.Pattern[str] | None = None  # matches when a needle of one of ``patterns`` is in a text (needle_gate)
+    unneedled: tuple[Pattern, ...] | None = None  # the patterns with no needles, in order: all that a text failing
+    # the gate needs to run
+
+    def patterns_for(self, text: str) -> tuple[Pattern, ...]:
+        gate, rest = self.gate, self.unneedled
+        if gate is None or rest is None or gate.search(text) is not None:
+            return self.patterns
+        return rest
 
     @property
     def name(self) -> str:
@@ -80,7 +90,7 @@ class Guard:
         out: list[Finding] = []
         strict = self.strict
         try:
-            for pattern in self.patterns:
+            for pattern in self.patterns_for(text):
                 pattern.scan(text, strict, out)
         except TimeoutError as exc:
             raise GuardFailed(f"guard {self.name!r}: a pattern took too long") from exc
@@ -102,7 +112,7 @@ def compile_guard(config: GuardConfig) -> Guard:
         patterns.extend(secrets.PATTERNS)
     elif kind == "regex":
         patterns.extend(_custom(source) for source in config.patterns)
-    return Guard(config, tuple(patterns))
+    return Guard(config, tuple(patterns), needle_gate(tuple(patterns)), tuple(p for p in patterns if not p.needles))
 
 
 def compile_guards(configs: Sequence[GuardConfig]) -> tuple[Guard, ...]:
