@@ -41,15 +41,25 @@ def scope_values(config: GuardConfig, call: Call) -> tuple[str, ...]:
 class Guard:
     config: GuardConfig
     patterns: tuple[Pattern, ...]  # pii, secrets, regex
-    gate: re.Pattern[str] | None = None  # matches when a needle of one of ``patterns`` is in a text (needle_gate)
-    unneedled: tuple[Pattern, ...] | None = None  # the patterns with no needles, in order: all that a text failing
-    # the gate needs to run
+    # a cheap pre-test per text: ``gate`` finds whether a needle of any pattern is there, ``hints`` are the patterns'
+    # distinct hints; ``subsets[2 * needled + hinted]`` are the patterns, in order, that such a text may match (each
+    # pattern still applies its own needle and hint tests). A plain sentence runs none of them.
+    gate: re.Pattern[str] | None = None
+    hints: tuple[re.Pattern[str], ...] = ()
+    subsets: tuple[tuple[Pattern, ...], ...] = ()
 
     def patterns_for(self, text: str) -> tuple[Pattern, ...]:
-        gate, rest = self.gate, self.unneedled
-        if gate is None or rest is None or gate.search(text) is not None:
+        subsets = self.subsets
+        if not subsets:
             return self.patterns
-        return rest
+        gate = self.gate
+        needled = gate is not None and gate.search(text) is not None
+        hinted = False
+        for hint in self.hints:
+            if hint.search(text) is not None:
+                hinted = True
+                break
+        return subsets[2 * needled + hinted]
 
     @property
     def name(self) -> str:
@@ -112,7 +122,13 @@ def compile_guard(config: GuardConfig) -> Guard:
         patterns.extend(secrets.PATTERNS)
     elif kind == "regex":
         patterns.extend(_custom(source) for source in config.patterns)
-    return Guard(config, tuple(patterns), needle_gate(tuple(patterns)), tuple(p for p in patterns if not p.needles))
+    hints = tuple(dict.fromkeys(p.hint for p in patterns if p.hint is not None))
+    subsets = tuple(
+        tuple(p for p in patterns if (needled or not p.needles) and (hinted or p.hint is None))
+        for needled in (False, True)
+        for hinted in (False, True)
+    )
+    return Guard(config, tuple(patterns), needle_gate(tuple(patterns)), hints, subsets)
 
 
 def compile_guards(configs: Sequence[GuardConfig]) -> tuple[Guard, ...]:

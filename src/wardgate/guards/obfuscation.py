@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Callable
 
 from wardgate.guards import substitution
-from wardgate.guards.findings import Finding
+from wardgate.guards.findings import Finding, trie
 
 _TAGS = re.compile("(?<![\U0001f3f4\U000e0020-\U000e007f])[\U000e0020-\U000e007e]{2,}(?!\U000e007f)")
 _MORSE = re.compile(r"(?:(?<=\s)|^)[.\-]{1,7}(?:[ /]+[.\-]{1,7}){3,}(?=\s|$)", re.MULTILINE)
@@ -58,7 +58,7 @@ _CIPHER = re.compile(
     r"\b(?:decode|decipher|decrypt)\s+(?:the\s+following|this|these)\s+(?:rot-?13|atbash|caesar)\b"
     r"|\b(?:rot-?13|atbash|caesar)\s+encoded\s+(?:string|text|message)\s*:",
 )
-_CIPHER_HINT = re.compile("rot|atbash|caesar")  # what _CIPHER needs
+_CIPHER_HINT = re.compile(trie(["rot", "atbash", "caesar"]))  # what _CIPHER needs
 
 
 def _cue_hint(lower: str) -> bool:
@@ -74,7 +74,25 @@ def _cue_hint(lower: str) -> bool:
 
 
 _CUE_WORDS = re.compile(
-    "decode|decipher|decrypt|unscramble|obfuscate|encoded|base|rot|atbash|morse|braille|ecoji|zalgo|uuencode|ascii85"
+    trie(
+        [
+            "decode",
+            "decipher",
+            "decrypt",
+            "unscramble",
+            "obfuscate",
+            "encoded",
+            "base",
+            "rot",
+            "atbash",
+            "morse",
+            "braille",
+            "ecoji",
+            "zalgo",
+            "uuencode",
+            "ascii85",
+        ]
+    )
 )
 _ASKED = re.compile(r"\bwhat\s+does\s+(?:this|the\s+following)\s+(?:mean|say)\s*\??")
 # a token of four or more characters, but not a plain word (a cheap pre-filter, in the regex engine, of _opaque)

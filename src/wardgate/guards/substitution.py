@@ -12,6 +12,7 @@ import math
 import re
 import string
 from collections import Counter
+from operator import mul
 
 # relative letter frequencies of English text, per cent
 _FREQ = dict(
@@ -113,19 +114,19 @@ def deciphered(text: str, least: int = MIN_LETTERS) -> str | None:
     if len(text) > MAX_TEXT:
         return None
     words = _LETTERS.findall(text.lower())
-    joined = " ".join(words)
-    counts = Counter(joined.replace(" ", ""))  # in first-seen order, as the column sums below rely on
-    letters = sum(counts.values())
+    run = "".join(words)
+    counts = Counter(run)  # in first-seen order, as the column sums below rely on
+    letters = len(run)
     if letters < least or len(counts) < min(4, letters - 1):
         return None  # too short, or an interjection ("hahaha", "Shhhhh")
     # a bound for every mapping at once: no letter bijection scores its letters above the largest counts paired with
     # the largest log frequencies (the rearrangement inequality), nor more common pairs than the text has in-word
     # pairs. Plain English scores within MARGIN of that bound itself, so no mapping can win: most prompts stop here
     # (the slack absorbs float rounding; the exact scores below decide every other text)
-    in_word = letters - len(words)
-    bound = sum(n * x for n, x in zip(sorted(counts.values(), reverse=True), _RANKED_LOGS, strict=False))
-    plain = sum(n * _LOG[c] for c, n in counts.items()) + _BIGRAM_BONUS * len(_COMMON_AT.findall(joined))
-    if (bound + _BIGRAM_BONUS * in_word) / letters < plain / letters + MARGIN - 1e-9:
+    joined = " ".join(words)
+    bound = sum(map(mul, sorted(counts.values(), reverse=True), _RANKED_LOGS))
+    plain = sum(map(_LOG.__getitem__, run)) + _BIGRAM_BONUS * len(_COMMON_AT.findall(joined))
+    if (bound + _BIGRAM_BONUS * (letters - len(words))) / letters < plain / letters + MARGIN - 1e-9:
         return None
     pairs = Counter(zip(joined, joined[1:], strict=False))  # in-word pairs: those across a space are dropped
     for pair in [p for p in pairs if " " in p]:
