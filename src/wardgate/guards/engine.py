@@ -44,7 +44,7 @@ class Guard:
     # a cheap pre-test per text: ``gate`` finds whether a needle of any pattern is there, ``hints`` are the patterns'
     # distinct hints; ``subsets[2 * needled + hinted]`` are the patterns, in order, that such a text may match (each
     # pattern still applies its own needle and hint tests). A plain sentence runs none of them.
-    gate: re.Pattern[str] | None = None
+    gate: re.Pattern[str] | tuple[str, ...] | None = None
     hints: tuple[re.Pattern[str], ...] = ()
     subsets: tuple[tuple[Pattern, ...], ...] = ()
 
@@ -53,7 +53,16 @@ class Guard:
         if not subsets:
             return self.patterns
         gate = self.gate
-        needled = gate is not None and gate.search(text) is not None
+        if gate is None:
+            needled = False
+        elif isinstance(gate, tuple):  # a needle or two: ``in`` is quicker than a scan
+            needled = False
+            for needle in gate:
+                if needle in text:
+                    needled = True
+                    break
+        else:
+            needled = gate.search(text) is not None
         hinted = False
         for hint in self.hints:
             if hint.search(text) is not None:
