@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from wardgate.config.guards import PII_ENTITIES, GuardConfig
 from wardgate.core.call import Call
-from wardgate.guards.findings import Finding, Pattern, compile_rx, resolve
+from wardgate.guards.findings import Finding, Pattern, compile_rx, needle_gate, resolve
 
 _REGEX_TIMEOUT_S = 0.05  # a custom pattern that backtracks for longer than this fails (and follows on_error)
 
@@ -39,6 +40,34 @@ def scope_values(config: GuardConfig, call: Call) -> tuple[str, ...]:
 class Guard:
     config: GuardConfig
     patterns: tuple[Pattern, ...]  # pii, secrets, regex
+    # a cheap pre-test per text: ``gate`` finds whether a needle of any pattern is there, ``hints`` are the patterns'
+    # distinct hints; ``subsets[2 * needled + hinted]`` are the patterns, in order, that such a text may match (each
+    # pattern still applies its own needle and hint tests). A plain sentence runs none of them.
+    gate: re.Pattern[str] | tuple[str, ...] | None = None
+    hints: tuple[re.Pattern[str], ...] = ()
+    subsets: tuple[tuple[Pattern, ...], ...] = ()
+
+    def patterns_for(self, text: str) -> tuple[Pattern, ...]:
+        subsets = self.subsets
+        if not subsets:
+            return self.patterns
+        gate = self.gate
+        if gate is None:
+            needled = False
+        elif isinstance(gate, tuple):  # a needle or two: ``in`` is quicker than a scan
+            needled = False
+            for needle in gate:
+                if needle in text:
+                    needled = True
+                    break
+        else:
+            needled = gate.search(text) is not None
+        hinted = False
+        for hint in self.hints:
+            if hint.search(text) is not None:
+                hinted = True
+                break
+        return subsets[2 * needled + hinted]
 
     @property
     def name(self) -> str:
@@ -81,7 +110,7 @@ class Guard:
         out: list[Finding] = []
         strict = self.strict
         try:
-            for pattern in self.patterns:
+            for pattern in self.patterns_for(text):
                 pattern.scan(text, strict, out)
         except TimeoutError as exc:
             raise GuardFailed(f"guard {self.name!r}: a pattern took too long") from exc
@@ -111,7 +140,13 @@ def compile_guard(config: GuardConfig) -> Guard:
         patterns.extend(secrets.PATTERNS)
     elif kind == "regex":
         patterns.extend(_custom(source) for source in config.patterns)
-    return Guard(config, tuple(patterns))
+    hints = tuple(dict.fromkeys(p.hint for p in patterns if p.hint is not None))
+    subsets = tuple(
+        tuple(p for p in patterns if (needled or not p.needles) and (hinted or p.hint is None))
+        for needled in (False, True)
+        for hinted in (False, True)
+    )
+    return Guard(config, tuple(patterns), needle_gate(tuple(patterns)), hints, subsets)
 
 
 def compile_guards(configs: Sequence[GuardConfig]) -> tuple[Guard, ...]:

@@ -79,6 +79,34 @@ def compile_rx(source: str, flags: int = 0) -> regex.Pattern[str]:
     return regex.compile(source, flags | regex.V0)
 
 
+def trie(words: list[str]) -> str:
+    """A regex that matches, at a position, the longest of ``words`` that starts there (one branch per letter)."""
+    root: dict[str, dict] = {}  # type: ignore[type-arg]
+    for word in words:
+        node = root
+        for c in word:
+            node = node.setdefault(c, {})
+        node[""] = {}
+
+    def emit(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
+        alternatives = [re.escape(c) + emit(node[c]) for c in sorted(k for k in node if k)]
+        if not alternatives:
+            return ""
+        body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(root)
+
+
+def needle_gate(patterns: tuple[Pattern, ...]) -> re.Pattern[str] | tuple[str, ...] | None:
+    """What finds whether any needle of ``patterns`` is in a text, in one scan (a few needles: the needles; None when
+    no pattern has one): a text without one skips every such pattern at once, as each pattern's own test would."""
+    needles = sorted({n for p in patterns for n in p.needles})
+    if len(needles) <= 3:  # a few: tested with ``in`` (None when there are none)
+        return tuple(needles) or None
+    return re.compile(trie(needles), re.DOTALL)
+
+
 DIGIT = re.compile(r"\d")
 
 

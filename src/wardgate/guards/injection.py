@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from wardgate.guards import normalise, obfuscation, persona, rules_direct, rules_documents, rules_extraction
-from wardgate.guards.findings import Finding
+from wardgate.guards.findings import Finding, trie
 
 THRESHOLD = {"strict": 1, "balanced": 2, "permissive": 3}
 
@@ -32,6 +32,28 @@ RULES = [
     for category, weight, pattern, needles in rules_direct.SPECS + rules_extraction.SPECS + rules_documents.SPECS
 ]
 variants = normalise.variants
+
+
+# a rule runs only when one of its needles is in the text. Which needles are there is found in one scan: the longest
+# needle starting at each position, then every needle that is a prefix of it (so starts there too)
+_NEEDLES = sorted({needle for *_, needles in RULES for needle in needles})
+_NEEDLE_AT = re.compile(f"(?=({trie(_NEEDLES)}))", re.DOTALL)
+_PREFIXES = {n: tuple(p for p in _NEEDLES if n.startswith(p)) for n in _NEEDLES}
+_RULES_OF: dict[str, list[int]] = {}
+for _index, (*_, _needles) in enumerate(RULES):
+    for _needle in _needles:
+        _RULES_OF.setdefault(_needle, []).append(_index)
+
+
+def _rules(lower: str) -> list[int]:
+    """The indices, in order, of the rules one of whose needles is in ``lower``."""
+    found = set(_NEEDLE_AT.findall(lower))
+    if not found:
+        return []
+    present = {p for n in found for p in _PREFIXES[n]}
+    return sorted({i for n in present for i in _RULES_OF[n]})
+
+
 _QUOTED = re.compile(r'"[^"\n]{1,300}"|“[^”\n]{1,300}”|«[^»\n]{1,300}»')
 
 
@@ -66,12 +88,8 @@ def score(text: str) -> tuple[int, list[Finding]]:
         lower = variant.lower()
         if len(lower) != len(variant):  # a few characters lower-case to two (İ): keep the spans in the variant
             lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in variant)
-        for index, (category, weight, rx, on_lower, needles) in enumerate(RULES):
-            for needle in needles:
-                if needle in lower:
-                    break
-            else:
-                continue
+        for index in _rules(lower):
+            category, weight, rx, on_lower, _ = RULES[index]
             subject = lower if on_lower else variant
             m = rx.search(subject)
             if m is None:

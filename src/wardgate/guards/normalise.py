@@ -60,7 +60,8 @@ def variants(text: str) -> list[str]:
     """The text and what it may hide: NFKC-folded without zero-width or bidi characters, leetspeak undone,
     letter-spaced words joined, and the decoded base64/hex blobs it contains."""
     text = text[:MAX_TEXT]
-    folded = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    ascii = text.isascii()  # NFKC leaves ASCII as it is, and zero-width, combining and tag characters are not ASCII
+    folded = text if ascii else unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
     out = [text]
     if folded != text:
         out.append(folded)
@@ -68,11 +69,12 @@ def variants(text: str) -> list[str]:
         leet = _LEET_TOKEN.sub(_unleet, folded)
         if leet != folded:
             out.append(leet)
-    if _COMBINING.search(folded):
-        out.append(_COMBINING.sub("", folded))
-    tags = "".join(chr(ord(c) - 0xE0000) for c in text if 0xE0020 <= ord(c) <= 0xE007E)
-    if tags:
-        out.append(tags)
+    if not ascii:
+        if _COMBINING.search(folded):
+            out.append(_COMBINING.sub("", folded))
+        tags = "".join(chr(ord(c) - 0xE0000) for c in text if 0xE0020 <= ord(c) <= 0xE007E)
+        if tags:
+            out.append(tags)
     spaced = _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), folded)
     if spaced != folded:
         out.append(spaced)

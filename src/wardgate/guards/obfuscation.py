@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Callable
 
 from wardgate.guards import substitution
-from wardgate.guards.findings import Finding
+from wardgate.guards.findings import Finding, trie
 
 _TAGS = re.compile("(?<![\U0001f3f4\U000e0020-\U000e007f])[\U000e0020-\U000e007e]{2,}(?!\U000e007f)")
 _MORSE = re.compile(r"(?:(?<=\s)|^)[.\-]{1,7}(?:[ /]+[.\-]{1,7}){3,}(?=\s|$)", re.MULTILINE)
@@ -57,6 +57,42 @@ _FRAME = re.compile(
 _CIPHER = re.compile(
     r"\b(?:decode|decipher|decrypt)\s+(?:the\s+following|this|these)\s+(?:rot-?13|atbash|caesar)\b"
     r"|\b(?:rot-?13|atbash|caesar)\s+encoded\s+(?:string|text|message)\s*:",
+)
+_CIPHER_HINT = re.compile(trie(["rot", "atbash", "caesar"]))  # what _CIPHER needs
+
+
+def _cue_hint(lower: str) -> bool:
+    """Whether the lower-cased text holds the words each of _CUE's alternatives needs (else _CUE finds nothing)."""
+    if _CUE_WORDS.search(lower):
+        return True
+    return (
+        "what" in lower
+        and "does" in lower
+        and ("this" in lower or "the" in lower)
+        and ("mean" in lower or "say" in lower)
+    )
+
+
+_CUE_WORDS = re.compile(
+    trie(
+        [
+            "decode",
+            "decipher",
+            "decrypt",
+            "unscramble",
+            "obfuscate",
+            "encoded",
+            "base",
+            "rot",
+            "atbash",
+            "morse",
+            "braille",
+            "ecoji",
+            "zalgo",
+            "uuencode",
+            "ascii85",
+        ]
+    )
 )
 _ASKED = re.compile(r"\bwhat\s+does\s+(?:this|the\s+following)\s+(?:mean|say)\s*\??")
 # a token of four or more characters, but not a plain word (a cheap pre-filter, in the regex engine, of _opaque)
@@ -155,21 +191,29 @@ def findings(text: str) -> list[tuple[Finding, int]]:
     lower = text.lower()
     if len(lower) != len(text):  # a few characters lower-case to two (İ): keep the spans in the text
         lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    m = _TAGS.search(text)
+    # each pattern below is tried only when the characters or words it needs are there (tags, Braille and emoji are
+    # not ASCII; Morse needs a dot or a dash): the same answers, without a dozen scans of every plain prompt
+    ascii = text.isascii()
+    m = None if ascii else _TAGS.search(text)
     if m:
         out.append((Finding("injection.encoded", m.start(), m.end()), 2))
     # a letter-substitution cipher (ROT13, Atbash, Caesar) hides words among words: what gives it away is the
     # request to decode it by name, or a completion frame that leaves the decoded text for the model to write
-    m = _FRAME.search(lower) or _CIPHER.search(lower)
+    m = ("decoded" in lower and _FRAME.search(lower)) or (_CIPHER_HINT.search(lower) and _CIPHER.search(lower))
     if m:
         out.append((Finding("injection.encoded", m.start(), m.end()), 2))
     blob_span: tuple[int, int] | None = None
     opaque_chars = 0
-    for rx, subject in ((_MORSE, text), (_BRAILLE, text), (_NATO, lower), (_EMOJI_RUN, text)):
+    blobs = [(_NATO, lower)]
+    if "." in text or "-" in text:
+        blobs.insert(0, (_MORSE, text))
+    if not ascii:
+        blobs += [(_BRAILLE, text), (_EMOJI_RUN, text)]
+    for rx, subject in blobs:
         for bm in rx.finditer(subject):
             blob_span = blob_span or (bm.start(), bm.end())
             opaque_chars += bm.end() - bm.start()
-    cue = _CUE.search(lower)
+    cue = _CUE.search(lower) if _cue_hint(lower) else None
     least = 2 if cue else 4  # asked to decode: a shorter hidden word counts
     for i, tm in enumerate(_TOKEN.finditer(text)):
         if i >= _MAX_TOKENS:
@@ -185,6 +229,8 @@ def findings(text: str) -> list[tuple[Finding, int]]:
             opaque_chars += lm.end(1) - lm.start(1)
     # shorter runs are a payload when the text asks to decode them, or (emoji) when they are all there is
     shorts = [_MORSE_SHORT, _NATO_SHORT, _EMOJI_SHORT] if cue else [_EMOJI_SHORT] if opaque_chars == 0 else []
+    if ascii:
+        shorts = [rx for rx in shorts if rx is not _EMOJI_SHORT]
     for rx in shorts:
         short = rx.search(lower)
         if short is None or (rx is _EMOJI_SHORT and len(set(short.group())) < 4):
@@ -193,7 +239,8 @@ def findings(text: str) -> list[tuple[Finding, int]]:
             blob_span = blob_span or (short.start(), short.end())
             opaque_chars += short.end() - short.start()
     if blob_span is None and len(text) <= substitution.MAX_TEXT and text.isascii():
-        payload = _ASKED.sub(" ", _CUE.sub(" ", lower))
+        payload = lower if cue is None else _CUE.sub(" ", lower)  # no cue found: nothing to take out
+        payload = _ASKED.sub(" ", payload) if "what" in payload else payload
         if substitution.deciphered(payload, least=5 if cue or payload != lower else 8) is not None:
             blob_span = (0, len(text))
             opaque_chars += len(payload.strip())

@@ -88,17 +88,21 @@ _GROUPS: list[tuple[str, int, re.Pattern[str]]] = [
 ]
 _MAX_TEXT = 20_000  # a persona is set up in the first pages of a prompt
 BLOCK_AT = 3
+_WEIGHTS = sum(weight for _, weight, _ in _GROUPS)
 
 
 def findings(text: str) -> list[tuple[Finding, int]]:
     """One strong jailbreak signal when the persona groups found add up to ``BLOCK_AT``, else nothing."""
     text = text[:_MAX_TEXT].lower()
-    total, first = 0, None
+    total, first, left = 0, None, _WEIGHTS
     for _name, weight, rx in _GROUPS:
         m = rx.search(text)
         if m is not None:
             total += weight
             first = first or m
+        left -= weight
+        if total + left < BLOCK_AT:  # the groups not searched yet cannot make it up: the answer is already none
+            return []
     if total < BLOCK_AT or first is None:
         return []
     return [(Finding("injection.jailbreak", first.start(), first.end()), 2)]

@@ -12,7 +12,7 @@ from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
 from wardgate.guards.pseudonym import Pseudonyms
 from wardgate.guards.scan import Hit, Scanner, placeholder, redact
 from wardgate.guards.state import GuardState
-from wardgate.guards.texts import UNTRUSTED_ROLES, message_count, request_texts
+from wardgate.guards.texts import UNTRUSTED_ROLES, Slot, message_count, request_texts
 from wardgate.guards.tools import filter_request
 from wardgate.usage.tokens import EncodingUnavailable, count_chat, count_text
 
@@ -21,19 +21,24 @@ MAX_SCAN_CHARS = 4_000_000  # characters of one request a guard checks (~1 s of 
 
 def check_request(call: Call, guards: Sequence[Guard], state: GuardState, cost: CostEstimator | None = None) -> None:
     """Blocks (GuardBlocked), fails (GuardUnavailable) or redacts the body in place; records every decision."""
+    slots: list[Slot] | None = None  # the prompt's texts, found once for every guard (a redaction writes through)
     for guard in guards:
         try:
-            if guard.config.type == "size":
-                _size(call, guard, state)
-            elif guard.config.type == "tools":
+            kind = guard.config.type
+            if kind == "tools":
                 filter_request(call, guard, state)
-            elif guard.config.type == "topics":
+            elif kind == "topics":
                 continue  # CPU-bound: check_topics runs it off the event loop
-            elif guard.config.type == "cost":
+            elif kind == "cost":
                 if cost is not None:
                     _cost(call, guard, state, cost)
             else:
-                _texts(call, guard, state)
+                if slots is None:
+                    slots = list(request_texts(call.operation, call.body))
+                if kind == "size":
+                    _size(call, guard, state, slots)
+                else:
+                    _texts(guard, state, slots)
         except (GuardBlocked, GuardUnavailable):
             raise
         except Exception as exc:  # a bug in a guard: its on_error decides
@@ -68,14 +73,14 @@ async def check_topics(call: Call, guards: Sequence[Guard], state: GuardState) -
                 raise blocked(guard.name, "topics", "request")
 
 
-def _texts(call: Call, guard: Guard, state: GuardState) -> None:
+def _texts(guard: Guard, state: GuardState, slots: list[Slot]) -> None:
     def failed(g: Guard, exc: BaseException) -> None:
         raise exc
 
     scanner = Scanner([guard], failed)
     injection = guard.config.type == "injection"
     scanned = 0
-    for role, holder, key in request_texts(call.operation, call.body):
+    for role, holder, key in slots:
         if injection and role not in UNTRUSTED_ROLES:
             continue
         text = holder[key]
@@ -97,14 +102,14 @@ def _texts(call: Call, guard: Guard, state: GuardState) -> None:
             holder[key] = _pseudonymize(state, text, hits)
 
 
-def _size(call: Call, guard: Guard, state: GuardState) -> None:
+def _size(call: Call, guard: Guard, state: GuardState, slots: list[Slot]) -> None:
     config = guard.config
     reason = None
     if config.max_messages is not None and message_count(call.operation, call.body) > config.max_messages:
         reason = "messages"
     chars = 0
     if reason is None and (config.max_chars is not None or config.max_prompt_tokens is not None):
-        chars = sum(len(holder[key]) for _, holder, key in request_texts(call.operation, call.body))
+        chars = sum(len(holder[key]) for _, holder, key in slots)
         if config.max_chars is not None and chars > config.max_chars:
             reason = "chars"
     limit = config.max_prompt_tokens

@@ -46,7 +46,7 @@ class Scanner:
     """The guards of one direction (request or response) that apply to one call. A guard that fails is reported
     to ``on_failure`` (which applies its ``on_error``) and, if that returns, left out from then on."""
 
-    __slots__ = ("guards", "on_failure", "patterns", "spaced")
+    __slots__ = ("_patterns", "_spaced", "guards", "on_failure")
 
     def __init__(self, guards: Sequence[Guard], on_failure: OnFailure = _fail_closed) -> None:
         self.on_failure = on_failure
@@ -54,8 +54,20 @@ class Scanner:
 
     def _set(self, guards: Sequence[Guard]) -> None:
         self.guards = tuple(guards)
-        self.patterns = tuple((g, p) for g in self.guards for p in g.patterns)
-        self.spaced = tuple((g, p) for g, p in self.patterns if p.spaced)
+        self._patterns: tuple[tuple[Guard, Pattern], ...] | None = None  # built when a stream first needs them
+        self._spaced: tuple[tuple[Guard, Pattern], ...] | None = None
+
+    @property
+    def patterns(self) -> tuple[tuple[Guard, Pattern], ...]:
+        if self._patterns is None:
+            self._patterns = tuple((g, p) for g in self.guards for p in g.patterns)
+        return self._patterns
+
+    @property
+    def spaced(self) -> tuple[tuple[Guard, Pattern], ...]:
+        if self._spaced is None:
+            self._spaced = tuple((g, p) for g, p in self.patterns if p.spaced)
+        return self._spaced
 
     def _failed(self, guard: Guard, exc: BaseException) -> None:
         self.on_failure(guard, exc)
@@ -73,7 +85,7 @@ class Scanner:
                     continue
                 strict = guard.strict
                 found: list[Finding] = []
-                for pattern in guard.patterns:
+                for pattern in guard.patterns_for(text):
                     pattern.scan(text, strict, found, hints)
                 if found:
                     raw.extend(Hit(f, guard, f.pattern) for f in found)

@@ -200,14 +200,15 @@ class GuardsStage:
     # -- reporting ---------------------------------------------------------------------------------------------
 
     def _report(self, call: Call, state: GuardState) -> None:
+        if not state.decisions:  # nothing found, nothing to report
+            return
         principal = call.principal
         actor = f"{principal.kind}:{principal.id}" if principal is not None else "anonymous"
         now = datetime.now(UTC)
-        if state.decisions:
-            call.guard_decisions = {
-                name: {"type": d.guard.config.type, "action": d.action, "counts": dict(d.counts)}
-                for name, d in state.decisions.items()
-            }
+        call.guard_decisions = {
+            name: {"type": d.guard.config.type, "action": d.action, "counts": dict(d.counts)}
+            for name, d in state.decisions.items()
+        }
         for name, decision in state.decisions.items():
             self.decisions[(name, decision.action)] += 1
             if self.audit is None:

@@ -1,0 +1,189 @@
+"""The guards stage's fixed cost per request, on the peer benchmark's own bodies (issue 14, figure 5: the governed full
+path loses at most 10 % of its throughput; the full path costs about 0.5 ms of CPU per request, so the guards may add
+about 50 µs). A micro-benchmark: no network, no server, CPU time of this thread, mean µs per request over batches.
+
+    .venv/bin/python bench/guards_per_request.py               # the default guards of bench/full-guards.yaml
+    .venv/bin/python bench/guards_per_request.py --per-guard   # and each guard alone
+    .venv/bin/python bench/guards_per_request.py --profile request  # cProfile of one case
+
+Cases:
+- ``request``: ``GuardsStage.before`` on the harness's chat prompt (bench/harness/harness.py PROMPT);
+- ``answer``: ``after`` on the fake upstream's JSON completion (bench/harness/fake_upstream/static/chat.json);
+- ``stream``: ``on_chunk`` over every chunk of the fake upstream's SSE answer (chat_stream.sse), then ``after``;
+- ``request 1 KB`` / ``request 4 KB``: ``before`` on a prompt of that much plain prose.
+``chat total`` is request + answer: what the guards add to one non-streamed chat call of the peer benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import cProfile
+import gc
+import pstats
+import statistics
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from wardgate.config.guards import GuardConfig
+from wardgate.core.call import Call, Chunk, Result
+from wardgate.guards.engine import compile_guards
+from wardgate.guards.stage import GuardsStage
+
+BENCH = Path(__file__).resolve().parent
+STATIC = BENCH / "harness/fake_upstream/static"
+GUARDS = [  # as bench/full-guards.yaml
+    {"name": "injection", "type": "injection", "on": "request", "action": "block", "sensitivity": "balanced"},
+    {
+        "name": "pii",
+        "type": "pii",
+        "on": "both",
+        "action": "redact",
+        "entities": ["email", "phone", "credit_card", "iban"],
+    },
+    {"name": "secrets", "type": "secrets", "on": "both", "action": "block", "on_error": "block"},
+    {"name": "size", "type": "size", "max_messages": 200, "max_prompt_tokens": 100000},
+]
+PROMPT = [  # bench/harness/harness.py
+    {"role": "system", "content": "You are a concise assistant."},
+    {"role": "user", "content": "In one sentence, what does benchmarking an HTTP proxy mean?"},
+]
+PROSE = (
+    "Our Q3 revenue grew 12% to 4.2 million, driven by the 2024 contracts in Berlin and Lyon. Please summarise the "
+    "report for the board, keep it under 300 words, and list three risks with their owners and due dates. "
+)
+
+
+def _run(coro: Coroutine[Any, Any, Any]) -> None:
+    """Drives a coroutine that never waits (the guards stage without topics guards) without an event loop."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("the coroutine waited")
+
+
+def _call(messages: list[dict[str, Any]], stream: bool = False) -> Call:
+    body: dict[str, Any] = {"model": "bench-gpt", "messages": messages, "max_tokens": 64, "temperature": 0}
+    return Call("r", "openai", "chat", "bench-gpt", body, stream, None, 0.0)
+
+
+def _prose(kb: int) -> list[dict[str, Any]]:
+    text = (PROSE * (kb * 1024 // len(PROSE) + 1))[: kb * 1024]
+    return [PROMPT[0], {"role": "user", "content": text}]
+
+
+def _sse_chunks() -> list[dict[str, Any]]:
+    out = []
+    for line in (STATIC / "chat_stream.sse").read_bytes().splitlines():
+        if line.startswith(b"data: {"):
+            out.append(orjson.loads(line[6:]))
+    return out
+
+
+def cases(stage: GuardsStage) -> dict[str, Callable[[], Callable[[], None]]]:
+    """Each case: a setup (untimed; fresh bodies) returning the timed work."""
+    answer_raw = (STATIC / "chat.json").read_bytes()
+    chunks = _sse_chunks()
+
+    def request(messages: list[dict[str, Any]]) -> Callable[[], Callable[[], None]]:
+        def setup() -> Callable[[], None]:
+            call = _call(copy.deepcopy(messages))
+            return lambda: _run(stage.before(call))
+
+        return setup
+
+    def answer() -> Callable[[], None]:
+        call = _call(copy.deepcopy(PROMPT))
+        _run(stage.before(call))
+        result = Result(raw=answer_raw, _body=orjson.loads(answer_raw))
+        return lambda: _run(stage.after(call, result, None))
+
+    def chat() -> Callable[[], None]:
+        call = _call(copy.deepcopy(PROMPT))
+        result = Result(raw=answer_raw, _body=orjson.loads(answer_raw))
+
+        def work() -> None:
+            _run(stage.before(call))
+            _run(stage.after(call, result, None))
+
+        return work
+
+    def stream() -> Callable[[], None]:
+        call = _call(copy.deepcopy(PROMPT), stream=True)
+        _run(stage.before(call))
+        data = [Chunk(copy.deepcopy(c)) for c in chunks]
+        hook = stage.chunk_hook(call)
+
+        def work() -> None:
+            if hook is not None:
+                for chunk in data:
+                    hook(call, chunk)
+            _run(stage.after(call, None, None))  # the streamed answer was checked chunk by chunk
+
+        return work
+
+    return {
+        "request (bench prompt)": request(PROMPT),
+        "answer (bench JSON completion)": answer,
+        "chat total (request + answer)": chat,
+        "stream answer (bench SSE, all chunks)": stream,
+        "request 1 KB prose": request(_prose(1)),
+        "request 4 KB prose": request(_prose(4)),
+    }
+
+
+def measure(setup: Callable[[], Callable[[], None]], n: int, batches: int) -> tuple[float, float]:
+    """(median, min) over batches of the mean CPU µs per run."""
+    means = []
+    for _ in range(batches):
+        works = [setup() for _ in range(n)]
+        gc.collect()
+        gc.disable()
+        start = time.thread_time_ns()
+        for work in works:
+            work()
+        means.append((time.thread_time_ns() - start) / n / 1000)
+        gc.enable()
+    return statistics.median(means), min(means)
+
+
+def _stage(guards: list[dict[str, Any]]) -> GuardsStage:
+    return GuardsStage(compile_guards([GuardConfig.model_validate(g) for g in guards]), 64, None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=500, help="runs per batch")
+    parser.add_argument("--batches", type=int, default=7)
+    parser.add_argument("--per-guard", action="store_true", help="also each guard alone")
+    parser.add_argument("--profile", metavar="CASE", help="cProfile the case whose name starts with CASE")
+    args = parser.parse_args()
+    stage = _stage(GUARDS)
+    if args.profile:
+        name, setup = next((k, v) for k, v in cases(stage).items() if k.startswith(args.profile))
+        works = [setup() for _ in range(args.n * args.batches)]
+        profile = cProfile.Profile()
+        profile.enable()
+        for work in works:
+            work()
+        profile.disable()
+        print(name)
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
+        return
+    sets = [("all default guards", stage)]
+    if args.per_guard:
+        sets += [(f"{g['name']} alone", _stage([g])) for g in GUARDS]
+    print("| guards | case | µs per request (median of batch means) | min |\n|---|---|---|---|")
+    for label, s in sets:
+        for name, setup in cases(s).items():
+            med, low = measure(setup, args.n, args.batches)
+            print(f"| {label} | {name} | {med:.1f} | {low:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
