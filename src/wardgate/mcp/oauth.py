@@ -126,6 +126,12 @@ class HeadlessAuthorization:
 
     async def redirect(self, url: str) -> None:
         self._result = None
+        try:
+            await self._follow(url)
+        except httpx2.HTTPError as exc:
+            raise OAuthFlowError(f"the authorization server could not be reached ({type(exc).__name__})") from exc
+
+    async def _follow(self, url: str) -> None:
         async with httpx2.AsyncClient(follow_redirects=False, timeout=self._timeout_s) as client:
             for _ in range(self._max_redirects + 1):
                 if urlsplit(url).scheme not in ("http", "https"):
