@@ -55,7 +55,7 @@ rate_limits:
         ("mcp: {servers: {a: {transport: sse, url: 'http://x', oauth: {client_secret: s}}}}", "needs client_id"),
         (
             "mcp: {servers: {a: {transport: sse, url: 'http://x', oauth: {grant: client_credentials, client_id: c}}}}",
-            "needs client_id and client_secret",
+            "needs client_id, client_secret and issuer",
         ),
         ("mcp: {servers: {a: {transport: sse, url: 'http://x', oauth: {scopes: [read]}}}}", "client_credentials"),
         ("mcp: {servers: {a: {transport: sse, url: 'http://x', oauth: {client_metadata_url: 'http://c/x'}}}}", "https"),
@@ -82,7 +82,12 @@ mcp:
     billing:
       transport: sse
       url: "https://billing.example.com/sse"
-      oauth: {grant: client_credentials, client_id: gw, client_secret: s3, scopes: [invoices.read]}
+      oauth:
+        grant: client_credentials
+        client_id: gw
+        client_secret: s3
+        scopes: [invoices.read]
+        issuer: "https://auth.example.com"
 """)
     crm = settings.mcp.servers["crm"]  # type: ignore[attr-defined]
     assert crm.oauth.client_secret.get_secret_value() == "t0k"

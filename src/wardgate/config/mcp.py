@@ -45,8 +45,8 @@ class OAuthClientConfig(_Frozen):
     # client_credentials only: the scopes requested (authorization_code requests what the upstream's challenge or
     # metadata names, as the MCP spec's scope selection says)
     scopes: tuple[Scope, ...] | None = None
-    # client_credentials: the issuer of the authorization server the client belongs to; the flow stops when the
-    # upstream's metadata leads to another one
+    # client_credentials (required): the issuer of the authorization server the client belongs to; the flow stops
+    # when the upstream's metadata leads to another one, so the secret goes nowhere else
     issuer: Annotated[str, Field(pattern=r"^https?://")] | None = None
     redirect_uri: Annotated[str, Field(pattern=r"^https?://")] = "http://localhost/oauth/callback"
     max_redirects: Annotated[int, Field(ge=1, le=20)] = 5  # within the authorization server, before the callback
@@ -55,8 +55,11 @@ class OAuthClientConfig(_Frozen):
     def _complete(self) -> OAuthClientConfig:
         if self.client_secret is not None and self.client_id is None:
             raise ValueError("client_secret needs client_id")
-        if self.grant == "client_credentials" and (self.client_id is None or self.client_secret is None):
-            raise ValueError("grant client_credentials needs client_id and client_secret")
+        if self.grant == "client_credentials" and (
+            self.client_id is None or self.client_secret is None or self.issuer is None
+        ):
+            # without issuer the upstream's metadata would decide where the client's secret is sent
+            raise ValueError("grant client_credentials needs client_id, client_secret and issuer")
         method = self.token_endpoint_auth_method
         if method in ("client_secret_basic", "client_secret_post") and self.client_secret is None:
             raise ValueError(f"token_endpoint_auth_method {method} needs client_secret")

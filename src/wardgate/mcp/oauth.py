@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx2
 from mcp.client.auth import OAuthClientProvider, OAuthFlowError
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
+from mcp.client.auth.utils import union_scopes
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from pydantic import ValidationError
 
@@ -157,6 +158,20 @@ class HeadlessAuthorization:
         return result
 
 
+class _ClientCredentials(ClientCredentialsOAuthProvider):
+    """The SDK's client-credentials provider, requesting the configured scopes too: on a 401 the SDK replaces the
+    scope with the one the upstream's challenge or metadata names (none, often), which would drop them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._configured_scope = self.context.client_metadata.scope
+
+    async def _exchange_token_client_credentials(self) -> httpx2.Request:
+        metadata = self.context.client_metadata
+        metadata.scope = union_scopes(self._configured_scope, metadata.scope)
+        return await super()._exchange_token_client_credentials()
+
+
 def _endpoint(url: str) -> tuple[str, str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower(), parts.path or "/"
@@ -200,7 +215,7 @@ def provider(
     if config.grant == "client_credentials":
         assert config.client_id is not None and client_secret is not None, "validated at load"
         assert method != "none", "validated at load"
-        return ClientCredentialsOAuthProvider(
+        return _ClientCredentials(
             server_url,
             TokenStore(key, redis, secret),
             config.client_id,
