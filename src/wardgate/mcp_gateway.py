@@ -63,12 +63,13 @@ def open_mcp(
         *([guards] if guards is not None else []),
         limits,
     ]
-    upstreams = {name: Upstream(name, server) for name, server in config.servers.items()}
+    master_key = settings.master_key.get_secret_value()
+    upstreams = {name: Upstream(name, server, redis, prefix, master_key) for name, server in config.servers.items()}
     virtual = {
         name: VirtualServer(name, vs, config, upstreams, policies, stages)
         for name, vs in config.virtual_servers.items()
     }
-    sessions = SessionSigner(settings.master_key.get_secret_value(), config.session_ttl_s, redis, prefix)
+    sessions = SessionSigner(master_key, config.session_ttl_s, redis, prefix)
     relay = SSERelay(redis, prefix, config.session_ttl_s)
     surface = MCPSurface(
         virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert, relay

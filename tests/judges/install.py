@@ -32,6 +32,7 @@ NODE_MIN = (18, 20)
 NPM_OPENAI_VERSION = "7.60.0"  # the npm `openai` SDK whose Realtime client connects through Wardgate
 NPM_WS_VERSION = "8.23.1"
 NODE_MIN_NPM_SDK = (22, 0)  # that SDK's engines field
+MCP_CONFORMANCE_VERSION = "0.1.16"  # @modelcontextprotocol/conformance, as bench/mcp/conformance*.sh pin it
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # the operations Wardgate serves, as the spec names their paths (without /v1)
 SERVED = {
@@ -128,6 +129,27 @@ def npm_sdk() -> tuple[Path, Path]:
         except (OSError, subprocess.SubprocessError) as exc:
             raise Unavailable(f"npm could not install the openai SDK: {exc}") from exc
     return bin_dir, home
+
+
+def mcp_conformance() -> list[str]:
+    """The command that runs the MCP conformance suite (``@modelcontextprotocol/conformance``, Node ≥ 22)."""
+    bin_dir = node_bin_dir(NODE_MIN_NPM_SDK)
+    home = CACHE / f"mcp-conformance-{MCP_CONFORMANCE_VERSION}"
+    cli = home / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+    if not cli.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        env_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+        try:
+            subprocess.run(
+                [*npm_command(bin_dir), "install", "--no-audit", "--no-fund", "--prefix", str(home),
+                 f"@modelcontextprotocol/conformance@{MCP_CONFORMANCE_VERSION}"],
+                check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise Unavailable(f"npm could not install the MCP conformance suite: {exc}") from exc
+    if not cli.exists():
+        raise Unavailable(f"the MCP conformance suite installed without {cli}")
+    return [str(bin_dir / "node"), str(cli)]
 
 
 def prism() -> list[str]:
@@ -264,4 +286,5 @@ if __name__ == "__main__":  # `make judges`: install everything ahead of the tes
     prism()
     openai_tests()
     npm_sdk()
+    mcp_conformance()
     print(served_spec())

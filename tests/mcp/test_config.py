@@ -51,6 +51,16 @@ rate_limits:
         ("mcp: {servers: {a: {transport: sse, url: 'http://x'}}, tools: {a.t: {price_usd: -1}}}", "price_usd"),
         ("mcp: {servers: {a.b: {transport: sse, url: 'http://x'}}}", "a.b"),
         ("tool_policies: [{name: p, scope: global, match: x}]", "no `match`"),
+        ("mcp: {servers: {a: {transport: sse, url: 'http://x', oauth: {client_idd: c}}}}", "client_idd"),
+        ("mcp: {servers: {a: {transport: sse, url: 'http://x', oauth: {client_secret: s}}}}", "needs client_id"),
+        (
+            "mcp: {servers: {a: {transport: sse, url: 'http://x', oauth: {grant: client_credentials, client_id: c}}}}",
+            "needs client_id, client_secret and issuer",
+        ),
+        ("mcp: {servers: {a: {transport: sse, url: 'http://x', oauth: {scopes: [read]}}}}", "client_credentials"),
+        ("mcp: {servers: {a: {transport: sse, url: 'http://x', oauth: {client_metadata_url: 'http://c/x'}}}}", "https"),
+        ("mcp: {servers: {a: {transport: stdio, command: [x], oauth: {}}}}", "oauth"),
+        ("mcp: {servers: {a: {transport: stdio, command: [x], elicitation: ask}}}", "elicitation"),
         ("tool_policies: [{name: p, scope: model}]", "scope"),
     ],
 )
@@ -58,3 +68,28 @@ def test_mistakes_are_named(text: str, needle: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load(text)
     assert needle in str(caught.value)
+
+
+def test_an_oauth_upstream_loads() -> None:
+    settings = load("""
+mcp:
+  servers:
+    crm:
+      transport: streamable_http
+      url: "https://crm.example.com/mcp"
+      oauth: {client_id: wardgate-prod, client_secret: "${GH_TOKEN}", token_endpoint_auth_method: client_secret_post}
+      elicitation: defaults
+    billing:
+      transport: sse
+      url: "https://billing.example.com/sse"
+      oauth:
+        grant: client_credentials
+        client_id: gw
+        client_secret: s3
+        scopes: [invoices.read]
+        issuer: "https://auth.example.com"
+""")
+    crm = settings.mcp.servers["crm"]  # type: ignore[attr-defined]
+    assert crm.oauth.client_secret.get_secret_value() == "t0k"
+    assert crm.elicitation == "defaults"
+    assert settings.mcp.servers["billing"].oauth.scopes == ("invoices.read",)  # type: ignore[attr-defined]

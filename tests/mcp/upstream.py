@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 import threading
-from typing import Literal
+from typing import Any, Literal
 
 import mcp_types as types
 import uvicorn
@@ -101,9 +101,12 @@ class _Server(uvicorn.Server):
 class LoopbackMCP:
     """An MCPServer on 127.0.0.1 in a background thread; ``url`` is its MCP endpoint for the chosen transport."""
 
-    def __init__(self, transport: Literal["streamable_http", "sse"], name: str = "upstream") -> None:
+    def __init__(self, transport: Literal["streamable_http", "sse"], name: str = "upstream", front: Any = None) -> None:
+        """``front``: wraps the server's ASGI app (an OAuth front, tests/mcp/test_oauth_upstream.py)."""
         server = build(name)
         app = server.streamable_http_app() if transport == "streamable_http" else server.sse_app()
+        if front is not None:
+            app = front(app)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))
         port = self._sock.getsockname()[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 ServerName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 # a tool's canonical name is <server>.<tool>: the server part holds no dot, so the split is unambiguous
@@ -19,10 +19,63 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# what the gateway answers an upstream's elicitation/create (it has no person to ask; docs/mcp.md): "refuse" does
+# not declare the capability and answers a JSON-RPC error, "decline" answers action=decline, "defaults" accepts a
+# form whose every required field has a default, with the schema's defaults (SEP-1034), and declines any other
+ElicitationPolicy = Literal["refuse", "decline", "defaults"]
+Scope = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]  # RFC 6749 §3.3
+
+
+class OAuthClientConfig(_Frozen):
+    """Wardgate as the OAuth client of an upstream that answers 401 (the MCP authorization spec): discovery of the
+    protected resource and authorization server metadata, then a token by ``grant``. The client is a pre-registered
+    one (``client_id``), else the client ID metadata document at ``client_metadata_url`` when the authorization
+    server supports those, else one registered dynamically (RFC 7591). Tokens are kept in Redis (sealed with the
+    master key) when configured, so every replica uses the one token (docs/mcp.md)."""
+
+    # authorization_code: PKCE, completed without a person (the authorization server must redirect straight back
+    # with a code, as it does for a client whose consent is pre-granted); client_credentials: machine to machine
+    grant: Literal["authorization_code", "client_credentials"] = "authorization_code"
+    client_id: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+    client_secret: SecretStr | None = None
+    # unset: client_secret_basic with a secret, none without
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] | None = None
+    client_metadata_url: Annotated[str, Field(pattern=r"^https://[^/]+/.+")] | None = None
+    client_name: Annotated[str, Field(min_length=1, max_length=200)] = "Wardgate"
+    # client_credentials only: the scopes requested (authorization_code requests what the upstream's challenge or
+    # metadata names, as the MCP spec's scope selection says)
+    scopes: tuple[Scope, ...] | None = None
+    # client_credentials (required): the issuer of the authorization server the client belongs to; the flow stops
+    # when the upstream's metadata leads to another one, so the secret goes nowhere else
+    issuer: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    redirect_uri: Annotated[str, Field(pattern=r"^https?://")] = "http://localhost/oauth/callback"
+    max_redirects: Annotated[int, Field(ge=1, le=20)] = 5  # within the authorization server, before the callback
+
+    @model_validator(mode="after")
+    def _complete(self) -> OAuthClientConfig:
+        if self.client_secret is not None and self.client_id is None:
+            raise ValueError("client_secret needs client_id")
+        if self.grant == "client_credentials" and (
+            self.client_id is None or self.client_secret is None or self.issuer is None
+        ):
+            # without issuer the upstream's metadata would decide where the client's secret is sent
+            raise ValueError("grant client_credentials needs client_id, client_secret and issuer")
+        method = self.token_endpoint_auth_method
+        if method in ("client_secret_basic", "client_secret_post") and self.client_secret is None:
+            raise ValueError(f"token_endpoint_auth_method {method} needs client_secret")
+        if self.grant != "client_credentials" and (self.scopes is not None or self.issuer is not None):
+            raise ValueError("scopes and issuer apply to grant client_credentials")
+        if self.grant == "client_credentials" and method == "none":
+            raise ValueError("grant client_credentials authenticates the client: token_endpoint_auth_method none")
+        return self
+
+
 class _HTTPServer(_Frozen):
     url: Annotated[str, Field(min_length=1, pattern=r"^https?://")]
     headers: dict[str, str] = Field(default_factory=dict)  # sent on every upstream request (secrets via ${VAR})
     connect_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    oauth: OAuthClientConfig | None = None
+    elicitation: ElicitationPolicy = "refuse"
 
 
 class StreamableHTTPServerConfig(_HTTPServer):
@@ -39,6 +92,7 @@ class StdioServerConfig(_Frozen):
     env: dict[str, str] = Field(default_factory=dict)  # added to a minimal environment (PATH, HOME …)
     cwd: str | None = None
     connect_timeout_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+    elicitation: ElicitationPolicy = "refuse"
     max_restart_backoff_s: Annotated[float, Field(gt=0, le=600)] = 30.0
 
 

@@ -4,19 +4,25 @@ or as an SSE stream.
 
 Why not the SDK's ``ClientSession.call_tool``: per call it runs memory streams, a task, a pydantic model of the
 request and of the result, and an httpx2 request, which took most of a worker's time (bench/RESULTS.md, issue 18).
-The SDK still opens, negotiates and re-opens the session, and carries every other request. The lane handles the
-one thing a stream may carry besides the answer: a server-to-client request (sampling, elicitation), answered with
-a JSON-RPC error since a tools/call relayed this way has no client to ask; notifications on the stream are dropped.
+The SDK still opens, negotiates and re-opens the session, and carries every other request (and authorizes: an
+upstream that answers 401 or 403 sends the call to the SDK's session, whose OAuth provider gets a token; the lane
+sends the token the provider holds). The lane handles the one thing a stream may carry besides the answer: a
+server-to-client request, answered as the server's ``elicitation`` policy says (elicitation.py) for an elicitation
+and with a JSON-RPC error otherwise (sampling, roots: a tools/call relayed this way has no client to ask);
+notifications on the stream are dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import orjson
+
+from wardgate.mcp import elicitation
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # an upstream answer larger than this is a failure, not a memory spike
 NOT_RELAYED = -32601
@@ -40,6 +46,10 @@ class LaneBroken(Exception):
     """The upstream session is unusable (it answered 404 for the session, or the connection failed)."""
 
 
+class LaneRefused(LaneBroken):
+    """The upstream answered 401 or 403: the call needs (another) token, which the SDK's session obtains."""
+
+
 class LaneRPCError(Exception):
     """The upstream answered with a JSON-RPC error: relayed as it said it."""
 
@@ -49,10 +59,19 @@ class LaneRPCError(Exception):
 
 
 class HTTPLane:
-    def __init__(self, url: str, headers: dict[str, str], connect_timeout_s: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        connect_timeout_s: float,
+        elicitation_policy: str = "refuse",
+        bearer: Callable[[], str | None] | None = None,
+    ) -> None:
         self.url = url
         self._headers = headers
         self._connect_timeout_s = connect_timeout_s
+        self._elicitation = elicitation_policy
+        self._bearer = bearer
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self._ids = itertools.count(1)
@@ -83,6 +102,9 @@ class HTTPLane:
             headers["Mcp-Session-Id"] = self.session_id
         if self.protocol_version:
             headers["Mcp-Protocol-Version"] = self.protocol_version
+        token = self._bearer() if self._bearer is not None else None
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         return headers
 
     async def call_tool(self, tool: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
@@ -97,6 +119,8 @@ class HTTPLane:
             async with http.post(self.url, data=body, headers=self._request_headers()) as response:
                 if response.status == 404 and self.session_id:
                     raise LaneBroken("the upstream no longer knows the session (404)")
+                if response.status in (401, 403):
+                    raise LaneRefused(f"the upstream answered HTTP {response.status}")
                 kind = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
                 if response.status >= 400 and kind != "application/json":
                     raise LaneBroken(f"the upstream answered HTTP {response.status}")
@@ -164,16 +188,26 @@ class HTTPLane:
                     message = orjson.loads(payload)
                     if not isinstance(message, dict):
                         continue
-                    if "method" in message and "id" in message:  # a server-to-client request: nobody to ask
-                        await self._refuse(message["id"])
+                    if "method" in message and "id" in message:  # a server-to-client request
+                        await self._reply(message)
                         continue
                     if message.get("id") == request_id:
                         return _answer(message, request_id)
         return None
 
-    async def _refuse(self, upstream_request_id: Any) -> None:
-        error = {"code": NOT_RELAYED, "message": "The gateway does not relay this request for a tools/call."}
-        body = orjson.dumps({"jsonrpc": "2.0", "id": upstream_request_id, "error": error})
+    async def _reply(self, request: dict[str, Any]) -> None:
+        answer = None
+        if request.get("method") == "elicitation/create":
+            answer = elicitation.answer(self._elicitation, request.get("params"))
+        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": request["id"]}
+        if answer is not None:
+            reply["result"] = answer
+        else:
+            reply["error"] = {
+                "code": NOT_RELAYED,
+                "message": "The gateway does not relay this request for a tools/call.",
+            }
+        body = orjson.dumps(reply)
         async with self._client().post(self.url, data=body, headers=self._request_headers()) as response:
             await response.read()
 

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import tempfile
 from collections.abc import AsyncIterator
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx2
 import mcp_types as types
@@ -27,7 +28,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from wardgate.config.mcp import MCPServerConfig, SSEServerConfig, StdioServerConfig, StreamableHTTPServerConfig
-from wardgate.mcp.lane import HTTPLane, LaneBroken, LaneRPCError
+from wardgate.mcp import elicitation
+from wardgate.mcp.lane import HTTPLane, LaneBroken, LaneRefused, LaneRPCError
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("wardgate.mcp")
 STDERR_KEEP = 64 * 1024  # bytes of a stdio child's stderr kept for the log when it exits
@@ -42,7 +47,16 @@ class UpstreamUnavailable(Exception):
 class Upstream:
     """A supervised client session to one upstream MCP server."""
 
-    def __init__(self, name: str, config: MCPServerConfig) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: MCPServerConfig,
+        redis: aioredis.Redis | None = None,
+        prefix: str = "wg:",
+        secret: str | None = None,
+    ) -> None:
+        """``redis``, ``prefix`` and ``secret`` (the master key) keep an OAuth upstream's tokens for every replica;
+        without Redis each process authorizes for itself."""
         self.name = name
         self.config = config
         self.session: ClientSession | None = None
@@ -54,13 +68,33 @@ class Upstream:
         self._task: asyncio.Task[None] | None = None
         self._tools: tuple[types.Tool, ...] | None = None
         self._tools_at = 0.0
+        self._auth: httpx2.Auth | None = None
+        if not isinstance(config, StdioServerConfig) and config.oauth is not None:
+            from wardgate.mcp.oauth import provider
+
+            self._auth = provider(
+                name,
+                config.url,
+                config.oauth,
+                redis,
+                prefix,
+                secret or secrets.token_hex(32),
+                config.connect_timeout_s,
+            )
         # tools/call to a streamable HTTP upstream goes the direct lane (lane.py), on the session the SDK opened
         self._lane = (
-            HTTPLane(config.url, dict(config.headers), config.connect_timeout_s)
+            HTTPLane(config.url, dict(config.headers), config.connect_timeout_s, config.elicitation, self._bearer)
             if isinstance(config, StreamableHTTPServerConfig)
             else None
         )
         self._lane_ready = False
+
+    def _bearer(self) -> str | None:
+        if self._auth is None:
+            return None
+        from wardgate.mcp.oauth import bearer_of
+
+        return bearer_of(self._auth)
 
     @property
     def healthy(self) -> bool:
@@ -144,6 +178,7 @@ class Upstream:
                         lane.session_id = sid
 
                 client = httpx2.AsyncClient(
+                    auth=self._auth,
                     event_hooks={"response": [session_of]},
                     headers=config.headers,
                     timeout=httpx2.Timeout(config.connect_timeout_s, read=None),
@@ -155,7 +190,9 @@ class Upstream:
                 read, write = await stack.enter_async_context(streamable_http_client(config.url, http_client=client))
             elif isinstance(config, SSEServerConfig):
                 read, write = await stack.enter_async_context(
-                    sse_client(config.url, headers=dict(config.headers), timeout=config.connect_timeout_s)
+                    sse_client(
+                        config.url, headers=dict(config.headers), timeout=config.connect_timeout_s, auth=self._auth
+                    )
                 )
             else:
                 errlog = stack.enter_context(_bounded_stderr(self.name))
@@ -163,7 +200,10 @@ class Upstream:
                     command=config.command[0], args=list(config.command[1:]), env=_child_env(config), cwd=config.cwd
                 )
                 read, write = await stack.enter_async_context(stdio_client(params, errlog=errlog))
-            session = await stack.enter_async_context(ClientSession(read, write))
+            policy = config.elicitation
+            session = await stack.enter_async_context(
+                ClientSession(read, write, elicitation_callback=None if policy == "refuse" else _elicit(policy))
+            )
             async with asyncio.timeout(config.connect_timeout_s):
                 self.server_info = await session.initialize()  # the SDK negotiates the protocol version
             self.session = session
@@ -248,6 +288,9 @@ class Upstream:
                 str(error.get("message", ""))[:2000],
                 error.get("data"),
             ) from None
+        except LaneRefused:  # 401/403: the SDK's session authorizes (a token, a refresh, a scope step-up)
+            result = await self.call_tool(tool, arguments, timeout_s)
+            return result.model_dump(mode="json", by_alias=True, exclude_none=True)
         except LaneBroken as exc:
             self.last_error = str(exc)
             raise self._broken(exc) from None
@@ -263,6 +306,18 @@ class Upstream:
             raise
         except Exception as exc:
             raise self._broken(exc) from exc
+
+
+def _elicit(policy: str) -> Any:
+    """The SDK's elicitation callback for ``policy`` (elicitation.py decides the answer)."""
+
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult | types.ErrorData:
+        answer = elicitation.answer(policy, params.model_dump(mode="json", by_alias=True, exclude_none=True))
+        if answer is None:
+            return types.ErrorData(code=elicitation.NOT_ANSWERED, message="The gateway does not answer elicitation.")
+        return types.ElicitResult.model_validate(answer)
+
+    return callback
 
 
 def _child_env(config: StdioServerConfig) -> dict[str, str]:
