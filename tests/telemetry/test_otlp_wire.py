@@ -54,7 +54,7 @@ def reference(records: Sequence[SpanRecord], resource: Mapping[str, Any], scope:
         )
         if r.parent_id is not None:
             span.parent_span_id = r.parent_id.to_bytes(8, "big")
-        for key, value in r.attributes.items():
+        for key, value in [*r.shared.items(), *r.attributes.items()]:
             _set(span.attributes.add(key=key).value, value)
         if r.error_type is not None:
             span.status.code = Status.STATUS_CODE_ERROR
@@ -90,10 +90,12 @@ VALUES: list[Any] = [
 
 def records(rng: random.Random, n: int) -> list[SpanRecord]:
     keys = [f"gen_ai.k{i}" for i in range(12)] + ["wardgate.request_id"]
+    shapes = [{}, *({f"shared.k{i}": rng.choice(VALUES) for i in range(rng.randint(1, 9))} for _ in range(5))]
     out = []
     for i in range(n):
         attributes = {k: rng.choice(VALUES) for k in rng.sample(keys, rng.randint(0, len(keys) - 1))}
         attributes["wardgate.request_id"] = f"{rng.getrandbits(96):024x}"
+        shared = rng.choice(shapes)  # the same dict object for many spans, as the stage keeps them
         parent = rng.choice([None, rng.getrandbits(64) or 1])
         start = rng.getrandbits(63)
         out.append(
@@ -106,6 +108,7 @@ def records(rng: random.Random, n: int) -> list[SpanRecord]:
                 rng.choice([SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNAL]),
                 start,
                 start + rng.getrandbits(30),
+                shared,
                 attributes,
                 rng.choice([None, None, "timeout", "invalid_request_error", ""]),
             )
@@ -140,7 +143,7 @@ def test_full_caches_are_emptied_and_encode_the_same(monkeypatch: Any) -> None:
 
 def test_a_string_no_utf8_can_hold_is_replaced_not_raised() -> None:
     encoder = WireEncoder({SERVICE_NAME: "w"}, "wardgate")
-    record = SpanRecord("chat x", 1, 2, None, False, SpanKind.SERVER, 1, 2, {"k": "a\ud800b"}, None)
+    record = SpanRecord("chat x", 1, 2, None, False, SpanKind.SERVER, 1, 2, {}, {"k": "a\ud800b"}, None)
     parsed = ExportTraceServiceRequest()
     parsed.ParseFromString(encoder.encode([record]))
     assert parsed.resource_spans[0].scope_spans[0].spans[0].attributes[0].value.string_value == "a?b"

@@ -48,7 +48,8 @@ class SpanRecord(NamedTuple):
     kind: SpanKind
     start_ns: int
     end_ns: int
-    attributes: Mapping[str, Any]
+    shared: Mapping[str, Any]  # attributes many spans have alike: one dict, cached by the stage, never changed
+    attributes: Mapping[str, Any]  # this span's own (request id, token counts, cost); a key in both is not allowed
     error_type: str | None
 
 
