@@ -5,11 +5,12 @@ noisy machine: throughput there says little, CPU time per request of the worker 
     .venv/bin/python bench/otel_cpu.py --seconds 10 --rounds 5
     .venv/bin/python bench/otel_cpu.py --src /tmp/base/src   # the same against another checkout's sources
 
-It serves bench/full.yaml and bench/full-otel.yaml (each in its own temporary folder and store, ``--workers 2``, the
-commands of bench/targets.toml), drives both at once with wrk (c=16 each, chat, the harness's body) for ``--seconds`` after a warm-up,
-``--rounds`` times (the machine's noise falls on both alike), and reads utime + stime of every process of each
-server from /proc (the export thread included) before and after each run. Prints µs CPU per request for each and the
-ratio: throughput at a fixed CPU is 1 / that ratio, so ≤ 5 % of throughput is a ratio ≤ 1.053.
+It serves bench/full.yaml and bench/full-otel.yaml (each in its own temporary folder and store, ``--workers 2``,
+the commands of bench/targets.toml), drives both at once with wrk (c=16 each, chat, the harness's body) for
+``--seconds`` after a warm-up, ``--rounds`` times (the machine's noise falls on both alike), and reads utime + stime
+of every process of each server from /proc (the export thread included) before and after each run. Prints µs CPU
+per request for each and the ratio: throughput at a fixed CPU is 1 / that ratio, so ≤ 5 % of throughput is a ratio
+≤ 1.053.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -164,9 +165,11 @@ def main() -> None:
                 flush=True,
             )
         per = {name: cpu / n * 1e6 for name, (cpu, n) in totals.items()}
-        print(f"full {per['full']:.0f} µs, full-otel {per['full-otel']:.0f} µs CPU per request: "
-              f"ratio {per['full-otel'] / per['full']:.3f} (+{per['full-otel'] - per['full']:.0f} µs); "
-              f"median of the rounds' ratios {statistics.median(ratios):.3f}")
+        print(
+            f"full {per['full']:.0f} µs, full-otel {per['full-otel']:.0f} µs CPU per request: "
+            f"ratio {per['full-otel'] / per['full']:.3f} (+{per['full-otel'] - per['full']:.0f} µs); "
+            f"median of the rounds' ratios {statistics.median(ratios):.3f}"
+        )
     finally:
         for server in servers.values():
             server.close()

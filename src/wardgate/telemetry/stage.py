@@ -16,8 +16,8 @@ import re
 import time
 from collections.abc import Hashable, Iterable, Mapping
 from random import getrandbits
-from types import MappingProxyType
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any
 
 import orjson
