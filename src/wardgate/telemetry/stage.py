@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from random import getrandbits
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -34,6 +35,8 @@ from wardgate.telemetry.tracing import SpanRecord, Tracing
 CLIENT_CLOSED = 499
 MAX_ATTRIBUTE = 256  # a client's value (its model name) in a span attribute is cut to this
 MAX_CONTENT = 32 * 1024  # captured prompt or answer text per span (capture_content: true)
+MAX_SHAPES = 1024  # cached shared-attribute dicts; a client's model names can churn them, never grow them
+NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
 EXPORTED = "wardgate_otlp_spans_exported_total"
 DROPPED = "wardgate_otlp_spans_dropped_total"
 
@@ -54,14 +57,9 @@ def _ns_ago(seconds: float) -> int:
     return time.time_ns() - int(seconds * 1e9)
 
 
-def request_attributes(call: Call, operation: str, capture_content: bool) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
-        semconv.OPERATION_NAME: operation,
-        semconv.REQUEST_MODEL: call.model[:MAX_ATTRIBUTE],
-        semconv.REQUEST_STREAM: call.stream,
-        "wardgate.request_id": call.id,
-        "wardgate.surface": call.surface,
-    }
+def body_attributes(call: Call, capture_content: bool) -> dict[str, Any]:
+    """The request's own values a span records (the client's body): request id, max tokens, temperature, prompt."""
+    attributes: dict[str, Any] = {"wardgate.request_id": call.id}
     body = call.body
     for key, name in (("max_tokens", semconv.REQUEST_MAX_TOKENS), ("temperature", semconv.REQUEST_TEMPERATURE)):
         value = body.get(key)
@@ -76,7 +74,11 @@ def request_attributes(call: Call, operation: str, capture_content: bool) -> dic
 
 class CallSpans:
     """One call's spans (``Call.trace``), kept as ids and timestamps until the call ends; ``end`` builds the request's
-    SERVER span and one CLIENT span per upstream attempt, and queues them for export (``Tracing.submit``)."""
+    SERVER span and one CLIENT span per upstream attempt, and queues them for export (``Tracing.submit``).
+
+    A span's attributes are in two parts: those that spans of the same shape share (operation, models, deployment,
+    principal, status, route …: one dict per shape, cached by the stage and encoded once by the exporter) and the
+    request's own (id, token counts, cost, TTFT)."""
 
     __slots__ = ("_attempts", "_open", "_stage", "parent_id", "remote", "sampled", "span_id", "start_ns", "trace_id")
 
@@ -123,22 +125,27 @@ class CallSpans:
         self._open = None
         span_id, start_ns, deployment, operation = opened
         stage = self._stage
-        provider = stage.provider_of(deployment)
-        attributes: dict[str, Any] = {
-            semconv.OPERATION_NAME: operation,
-            semconv.PROVIDER_NAME: provider,
-            semconv.REQUEST_MODEL: deployment.upstream_model,
-            "wardgate.deployment": deployment.name,
-        }
-        if not stage.latest:
-            attributes[semconv.SYSTEM] = provider
-        if response_model is not None:
-            attributes[semconv.RESPONSE_MODEL] = response_model
-        if error_type is not None:
-            attributes[semconv.ERROR_TYPE] = error_type
+        name, upstream_model = deployment.name, deployment.upstream_model
+        shape = (operation, deployment.provider, name, upstream_model, response_model, error_type)
+        shared = stage.shapes.get(shape)
+        if shared is None:
+            provider = stage.provider_of(deployment)
+            attributes: dict[str, Any] = {
+                semconv.OPERATION_NAME: operation,
+                semconv.PROVIDER_NAME: provider,
+                semconv.REQUEST_MODEL: upstream_model,
+                "wardgate.deployment": name,
+            }
+            if not stage.latest:
+                attributes[semconv.SYSTEM] = provider
+            if response_model is not None:
+                attributes[semconv.RESPONSE_MODEL] = response_model
+            if error_type is not None:
+                attributes[semconv.ERROR_TYPE] = error_type
+            shared = stage.shape(shape, attributes)
         self._attempts.append(
             SpanRecord(
-                f"{operation} {deployment.upstream_model}",
+                f"{operation} {upstream_model}",
                 self.trace_id,
                 span_id,
                 self.span_id,
@@ -146,7 +153,8 @@ class CallSpans:
                 SpanKind.CLIENT,
                 start_ns,
                 time.time_ns(),
-                attributes,
+                shared,
+                NO_ATTRIBUTES,
                 error_type,
             )
         )
@@ -160,8 +168,74 @@ class CallSpans:
             model = deployment.upstream_model if error_type is None and deployment is not None else None
             self._end_attempt(error_type, model)
         operation = semconv.OPERATIONS.get(call.operation, call.operation)
-        attributes = request_attributes(call, operation, stage.capture_content)
-        attributes["http.response.status_code"] = status
+        principal = call.principal
+        usage = call.usage
+        counted = usage is not None and principal is not None
+        prompt = call.prompt  # set by the prompts stage: a name it resolved, a version id, control or canary
+        route = call.route
+        shape = (
+            operation,
+            call.model[:MAX_ATTRIBUTE],
+            call.stream,
+            call.surface,
+            status,
+            error_type,
+            (deployment.name, deployment.provider, deployment.upstream_model) if deployment is not None else None,
+            (principal.project, principal.team, principal.user) if principal is not None else None,
+            (prompt.name, prompt.version, prompt.variant) if prompt is not None else None,
+            (route.strategy, route.attempts, route.failed) if route is not None else None,
+            call.cache_status,
+            counted and call.usage_estimated,
+        )
+        shared = stage.shapes.get(shape)
+        if shared is None:
+            shared = stage.shape(shape, self._shared_attributes(call, operation, status, error_type, counted))
+        attributes = body_attributes(call, stage.capture_content)
+        if usage is not None and counted:
+            attributes[semconv.INPUT_TOKENS] = usage.input_tokens
+            attributes[semconv.OUTPUT_TOKENS] = usage.output_tokens
+            attributes[semconv.CACHE_READ_TOKENS] = usage.cached_tokens
+            attributes[semconv.CACHE_CREATION_TOKENS] = usage.cache_write_tokens
+            attributes[semconv.REASONING_TOKENS] = usage.reasoning_tokens
+        if cost is not None:
+            attributes["wardgate.cost_nanousd"] = cost
+        if call.first_token_at is not None:
+            attributes["wardgate.ttft_ms"] = round((call.first_token_at - call.started) * 1000, 3)
+        if stage.capture_content and result is not None and result.stream is None and error_type is None:
+            try:
+                choices = result.body.get("choices")
+            except (ValueError, orjson.JSONDecodeError):
+                choices = None
+            if choices is not None:
+                attributes[semconv.OUTPUT_MESSAGES] = orjson.dumps(choices).decode()[:MAX_CONTENT]
+        root = SpanRecord(
+            f"{operation} {stage.metrics.model_label(call.model)}",  # low-cardinality: an unknown model is `unknown`
+            self.trace_id,
+            self.span_id,
+            self.parent_id,
+            self.remote,
+            SpanKind.SERVER,
+            self.start_ns,
+            time.time_ns(),
+            shared,
+            attributes,
+            error_type,
+        )
+        stage.submit([root, *self._attempts])
+
+    def _shared_attributes(
+        self, call: Call, operation: str, status: int, error_type: str | None, counted: bool
+    ) -> dict[str, Any]:
+        """The request span's attributes that depend only on its shape (the key ``end`` caches them under)."""
+        stage = self._stage
+        attributes: dict[str, Any] = {
+            semconv.OPERATION_NAME: operation,
+            semconv.REQUEST_MODEL: call.model[:MAX_ATTRIBUTE],
+            semconv.REQUEST_STREAM: call.stream,
+            "wardgate.surface": call.surface,
+            "http.response.status_code": status,
+        }
+        deployment = call.deployment
         if deployment is not None:
             provider = stage.provider_of(deployment)
             attributes[semconv.PROVIDER_NAME] = provider
@@ -174,22 +248,13 @@ class CallSpans:
             for key, value in (("project", principal.project), ("team", principal.team), ("user", principal.user)):
                 if value is not None:
                     attributes[f"wardgate.{key}"] = value
-        prompt = call.prompt  # set by the prompts stage: a name it resolved, a version id, control or canary
+        prompt = call.prompt
         if prompt is not None:
             attributes["wardgate.prompt_name"] = prompt.name
             attributes["wardgate.prompt_version"] = prompt.version
             attributes["wardgate.prompt_variant"] = prompt.variant
-        usage = call.usage
-        if usage is not None and principal is not None:
-            attributes[semconv.INPUT_TOKENS] = usage.input_tokens
-            attributes[semconv.OUTPUT_TOKENS] = usage.output_tokens
-            attributes[semconv.CACHE_READ_TOKENS] = usage.cached_tokens
-            attributes[semconv.CACHE_CREATION_TOKENS] = usage.cache_write_tokens
-            attributes[semconv.REASONING_TOKENS] = usage.reasoning_tokens
-            if call.usage_estimated:
-                attributes["wardgate.usage_estimated"] = True
-        if cost is not None:
-            attributes["wardgate.cost_nanousd"] = cost
+        if counted and call.usage_estimated:
+            attributes["wardgate.usage_estimated"] = True
         if call.cache_status is not None:
             attributes["wardgate.cache"] = call.cache_status
         route = call.route
@@ -198,30 +263,9 @@ class CallSpans:
             attributes["wardgate.route.attempts"] = route.attempts
             if route.failed:
                 attributes["wardgate.route.failed"] = list(route.failed)
-        if call.first_token_at is not None:
-            attributes["wardgate.ttft_ms"] = round((call.first_token_at - call.started) * 1000, 3)
-        if stage.capture_content and result is not None and result.stream is None and error_type is None:
-            try:
-                choices = result.body.get("choices")
-            except (ValueError, orjson.JSONDecodeError):
-                choices = None
-            if choices is not None:
-                attributes[semconv.OUTPUT_MESSAGES] = orjson.dumps(choices).decode()[:MAX_CONTENT]
         if error_type is not None:
             attributes[semconv.ERROR_TYPE] = error_type
-        root = SpanRecord(
-            f"{operation} {stage.metrics.model_label(call.model)}",  # low-cardinality: an unknown model is `unknown`
-            self.trace_id,
-            self.span_id,
-            self.parent_id,
-            self.remote,
-            SpanKind.SERVER,
-            self.start_ns,
-            time.time_ns(),
-            attributes,
-            error_type,
-        )
-        stage.submit([root, *self._attempts])
+        return attributes
 
 
 class TelemetryStage:
@@ -245,6 +289,15 @@ class TelemetryStage:
         self.capture_content = capture_content
         self.latest = latest
         self._log = request_log
+        self.shapes: dict[Hashable, Mapping[str, Any]] = {}  # a span's shape → its shared attributes (CallSpans)
+
+    def shape(self, key: Hashable, attributes: dict[str, Any]) -> Mapping[str, Any]:
+        """Keep ``attributes`` as the shared attributes of spans of shape ``key`` (bounded: a full cache starts
+        over)."""
+        if len(self.shapes) >= MAX_SHAPES:
+            self.shapes.clear()
+        self.shapes[key] = attributes
+        return attributes
 
     def collector(self) -> Collector:
         """For ``Metrics.add``: the request metrics, and the span export's own counters."""

@@ -4,7 +4,8 @@ The request path never builds an OpenTelemetry SDK span: the SDK's live spans (a
 processors) cost ~100 µs a request, a fifth of the full path's CPU. A call keeps its ids and timestamps
 (``stage.CallSpans``) and, when it ends, hands the finished spans to ``submit`` as plain ``SpanRecord`` tuples: a
 bounded deque append. The export thread wakes every ``SCHEDULE_DELAY_S`` (or when a batch is full), encodes the
-batch as an OTLP ``ExportTraceServiceRequest`` (the opentelemetry-proto messages) and POSTs it (OTLP/HTTP, protobuf).
+batch as an OTLP ``ExportTraceServiceRequest`` (written in protobuf's wire format by ``otlp_wire``) and POSTs it
+(OTLP/HTTP, protobuf).
 
 Sampling is the SDK's ``ParentBased(TraceIdRatioBased(ratio))``, computed the same way: an incoming ``traceparent``'s
 sampled flag decides; otherwise the low 64 bits of the new trace id against ``ratio × 2^64``.
@@ -23,23 +24,17 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind
 
 from wardgate.config.telemetry import TelemetryConfig
+from wardgate.telemetry.otlp_wire import WireEncoder
 
 log = logging.getLogger("wardgate.telemetry")
 SCHEDULE_DELAY_S = 1.0  # a batch leaves at least this often, or as soon as it is full
 MAX_EXPORT_BATCH = 512
 _LOW_64 = (1 << 64) - 1
-# the span's W3C trace flags (sampled) and the proto's "parent is remote" bits (SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK,
-# SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK), as the SDK's encoder sets them
-_FLAGS_LOCAL = 0x01 | 0x100
-_FLAGS_REMOTE = 0x01 | 0x100 | 0x200
+SCOPE = "wardgate"  # the spans' instrumentation scope
 
 
 class SpanRecord(NamedTuple):
@@ -53,7 +48,8 @@ class SpanRecord(NamedTuple):
     kind: SpanKind
     start_ns: int
     end_ns: int
-    attributes: Mapping[str, Any]
+    shared: Mapping[str, Any]  # attributes many spans have alike: one dict, cached by the stage, never changed
+    attributes: Mapping[str, Any]  # this span's own (request id, token counts, cost); a key in both is not allowed
     error_type: str | None
 
 
@@ -102,54 +98,6 @@ def otlp_http(endpoint: str, timeout_s: float) -> Callable[[bytes], bool]:
     return send
 
 
-def encode(records: Sequence[SpanRecord], resource: Resource, scope: InstrumentationScope) -> bytes:
-    """The OTLP ``ExportTraceServiceRequest`` of ``records``, built with the opentelemetry-proto messages (the SDK's
-    own encoder goes through its span objects and costs ~3× as much a span)."""
-    request = ExportTraceServiceRequest()
-    spans_of = request.resource_spans.add()
-    add_resource = spans_of.resource.attributes.add
-    for key, value in resource.attributes.items():
-        _set(add_resource(key=key).value, value)
-    scoped = spans_of.scope_spans.add()
-    scoped.scope.name = scope.name
-    add_span = scoped.spans.add
-    for r in records:
-        span = add_span(
-            trace_id=r.trace_id.to_bytes(16, "big"),
-            span_id=r.span_id.to_bytes(8, "big"),
-            name=r.name,
-            kind=r.kind.value + 1,  # the proto's SpanKind counts UNSPECIFIED first
-            start_time_unix_nano=r.start_ns,
-            end_time_unix_nano=r.end_ns,
-            flags=_FLAGS_REMOTE if r.remote_parent else _FLAGS_LOCAL,
-        )
-        if r.parent_id is not None:
-            span.parent_span_id = r.parent_id.to_bytes(8, "big")
-        add = span.attributes.add
-        for key, value in r.attributes.items():
-            _set(add(key=key).value, value)
-        if r.error_type is not None:
-            span.status.code = PbStatus.STATUS_CODE_ERROR
-            span.status.message = r.error_type
-    return bytes(request.SerializeToString())
-
-
-def _set(target: AnyValue, value: Any) -> None:
-    kind = value.__class__
-    if kind is str:
-        target.string_value = value
-    elif kind is bool:
-        target.bool_value = value
-    elif kind is int:
-        target.int_value = value
-    elif kind is float:
-        target.double_value = value
-    elif kind is list or kind is tuple:
-        target.array_value.values.extend(AnyValue(string_value=str(v)) for v in value)
-    else:
-        target.string_value = str(value)
-
-
 class Tracing:
     """The worker's span queue and its export thread; ``close`` exports what is queued (bounded by the timeout)."""
 
@@ -160,7 +108,7 @@ class Tracing:
             send = otlp_http(config.otlp_endpoint, config.export_timeout_s)
         self.exporter = CountingExporter(send)
         self.resource = Resource.create({SERVICE_NAME: config.service_name})
-        self.scope = InstrumentationScope("wardgate")
+        self.encoder = WireEncoder(self.resource.attributes, SCOPE)  # used by the export thread only (or flush)
         self._bound = round(config.sample_ratio * (1 << 64))
         self._capacity = config.export_queue
         self._queue: deque[SpanRecord] = deque()
@@ -200,7 +148,13 @@ class Tracing:
             queue = self._queue
             while queue:
                 batch = [queue.popleft() for _ in range(min(MAX_EXPORT_BATCH, len(queue)))]
-                self.exporter.export(encode(batch, self.resource, self.scope), len(batch))
+                try:
+                    data = self.encoder.encode(batch)
+                except Exception:  # a value no span can hold: drop the batch, keep the thread
+                    log.exception("telemetry: a batch of spans could not be encoded")
+                    self.exporter.dropped += len(batch)
+                    continue
+                self.exporter.export(data, len(batch))
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Blocking (call from a thread: tests, shutdown): export everything queued now."""
