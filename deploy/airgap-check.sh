@@ -18,7 +18,7 @@ curl -sf http://127.0.0.1:4999/v1/chat/completions -H "authorization: Bearer ${W
 make_pid=$(pgrep -P "$tracer" | head -1)
 kill -TERM "$(pgrep -P "$make_pid" | head -1)"
 wait "$tracer" || true
-outside=$(grep "connect(" "$out/connect.trace" | grep -v "AF_UNIX" | grep -v "127.0.0.1" | grep -v "::1" || true)
+outside=$(grep "connect(" "$out/connect.trace" | grep -v "AF_UNIX" | grep -v "inet_addr(\"127\." | grep -v "\"::1\"" | grep -v "\"::ffff:127\." || true)
 echo "connect() calls: $(grep -c "connect(" "$out/connect.trace" || true); not to loopback or a Unix socket:"
 echo "${outside:-  none}"
 [ -z "$outside" ]
