@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.identity.issuer import AUDIENCE, FakeIssuer
-from wardgate.config.schema import JWTConfig
+from wardgate.config.identity import JWTConfig
 from wardgate.core.errors import PermissionDenied, Unauthenticated
 from wardgate.identity.external import ProjectDirectory
 from wardgate.identity.jwt import JWTVerifier, looks_like_jwt

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wardgate.config.schema import MTLSConfig
+from wardgate.config.identity import MTLSConfig
 from wardgate.identity.mtls import MTLSIdentity, cert_identity, parse_dn, parse_xfcc
 
 ENVOY = (

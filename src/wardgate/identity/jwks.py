@@ -21,7 +21,7 @@ import orjson
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
-from wardgate.config.schema import fetchable_url
+from wardgate.config.identity import fetchable_url
 
 log = logging.getLogger("wardgate.identity")
 MAX_DOCUMENT_BYTES = 1 << 20

@@ -27,7 +27,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
-from wardgate.config.schema import JWT_SHARED_SECRET, JWTConfig
+from wardgate.config.identity import JWT_SHARED_SECRET, JWTConfig
 from wardgate.core.errors import Unauthenticated
 from wardgate.core.principal import Principal
 from wardgate.identity.external import ProjectDirectory, external_principal

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any, Literal
 
-from wardgate.config.schema import MTLSConfig
+from wardgate.config.identity import MTLSConfig
 from wardgate.core.errors import Unauthenticated
 from wardgate.core.principal import Principal, PrincipalKind
 from wardgate.identity.external import ProjectDirectory, external_principal

@@ -12,7 +12,7 @@ from typing import Any
 
 from wardgate.api.admin.auth import AdminActor, actor_for_user
 from wardgate.assemble import Worker
-from wardgate.config.schema import JWTAdminConfig
+from wardgate.config.identity import JWTAdminConfig
 from wardgate.store.common import NotFoundInStore
 from wardgate.store.tenancy import Role
 
