@@ -112,22 +112,26 @@ def npm_command(bin_dir: Path) -> list[str]:
     return [str(bin_dir / "npm")]
 
 
+def npm_install(bin_dir: Path, home: Path, packages: list[str], what: str) -> None:
+    """``npm install`` of ``packages`` into ``home`` (its ``node_modules``) with the node of ``bin_dir``."""
+    home.mkdir(parents=True, exist_ok=True)
+    env_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    try:
+        subprocess.run(
+            [*npm_command(bin_dir), "install", "--no-audit", "--no-fund", "--prefix", str(home), *packages],
+            check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise Unavailable(f"npm could not install {what}: {exc}") from exc
+
+
 def npm_sdk() -> tuple[Path, Path]:
     """The npm ``openai`` SDK (and ``ws``, its Node WebSocket) installed in ``.venv/judges``: (node's bin directory,
     the directory whose ``node_modules`` holds them)."""
     bin_dir = node_bin_dir(NODE_MIN_NPM_SDK)
     home = CACHE / f"npm-openai-{NPM_OPENAI_VERSION}"
     if not (home / "node_modules" / "openai" / "realtime" / "ws.mjs").exists():
-        home.mkdir(parents=True, exist_ok=True)
-        env_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-        try:
-            subprocess.run(
-                [*npm_command(bin_dir), "install", "--no-audit", "--no-fund", "--prefix", str(home),
-                 f"openai@{NPM_OPENAI_VERSION}", f"ws@{NPM_WS_VERSION}"],
-                check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
-            )  # fmt: skip
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise Unavailable(f"npm could not install the openai SDK: {exc}") from exc
+        npm_install(bin_dir, home, [f"openai@{NPM_OPENAI_VERSION}", f"ws@{NPM_WS_VERSION}"], "the openai SDK")
     return bin_dir, home
 
 
@@ -137,16 +141,9 @@ def mcp_conformance() -> list[str]:
     home = CACHE / f"mcp-conformance-{MCP_CONFORMANCE_VERSION}"
     cli = home / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
     if not cli.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        env_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-        try:
-            subprocess.run(
-                [*npm_command(bin_dir), "install", "--no-audit", "--no-fund", "--prefix", str(home),
-                 f"@modelcontextprotocol/conformance@{MCP_CONFORMANCE_VERSION}"],
-                check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
-            )  # fmt: skip
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise Unavailable(f"npm could not install the MCP conformance suite: {exc}") from exc
+        npm_install(
+            bin_dir, home, [f"@modelcontextprotocol/conformance@{MCP_CONFORMANCE_VERSION}"], "the MCP conformance suite"
+        )
     if not cli.exists():
         raise Unavailable(f"the MCP conformance suite installed without {cli}")
     return [str(bin_dir / "node"), str(cli)]
@@ -158,16 +155,7 @@ def prism() -> list[str]:
     home = CACHE / f"prism-{PRISM_VERSION}"
     cli = home / "node_modules" / "@stainless-api" / "prism-cli" / "dist" / "index.js"
     if not cli.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        env_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-        try:
-            subprocess.run(
-                [*npm_command(bin_dir), "install", "--no-audit", "--no-fund", "--prefix", str(home),
-                 f"@stainless-api/prism-cli@{PRISM_VERSION}"],
-                check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
-            )  # fmt: skip
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise Unavailable(f"npm could not install Prism: {exc}") from exc
+        npm_install(bin_dir, home, [f"@stainless-api/prism-cli@{PRISM_VERSION}"], "Prism")
     if not cli.exists():
         raise Unavailable(f"Prism installed without {cli}")
     return [str(bin_dir / "node"), str(cli)]
