@@ -11,8 +11,9 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tests.services import redis_url
-from wardgate.limits.backend import BudgetHold, RateHold, RateSettlement, Settlement
+from wardgate.limits.backend import BudgetHold, BudgetState, RateHold, RateSettlement, Settlement
 from wardgate.limits.redis import RedisLimits
+from wardgate.limits.redis_batch import _Merged
 
 
 async def test_merged_settlements_release_every_hold_and_give_running_totals() -> None:
@@ -108,28 +109,31 @@ async def test_tokens_per_minute_keep_a_running_sum_summed_again_when_the_oldest
 
 
 async def test_a_reservation_never_queues_behind_a_settlement_in_flight() -> None:
-    """Settlements have a lane of their own: while one is on its way (held here until released), the next request's
-    reservation still goes out and is answered."""
+    """While a settle-only round trip is on its way (held here until released), the next request's reservation
+    still goes out and is answered."""
     client = aioredis.from_url(redis_url())
     prefix = f"wgsettle-{uuid.uuid4().hex}:"
     limits = RedisLimits(client, prefix)
-    lane = limits._settle_calls
-    real_round_trip = lane._round_trip
+    batcher = limits._calls
+    real_round_trip = batcher._round_trip
     release = asyncio.Event()
     entered = asyncio.Event()
 
     async def held(batch: Any) -> None:
+        if not any(isinstance(one, _Merged) for one in batch):
+            await real_round_trip(batch)
+            return
         entered.set()
         await release.wait()
         await real_round_trip(batch)
 
-    lane._round_trip = held  # type: ignore[method-assign]
+    batcher._round_trip = held  # type: ignore[method-assign]
     hold = [BudgetHold("budget", 10**12, True, 1000, 3600.0)]
     try:
         await limits.initialise("budget", 0, 3600)
         assert (await limits.reserve("first", hold, [], 60.0)).admitted
         settling = asyncio.create_task(limits.settle("first", [Settlement("budget", 7, 3600.0)], []))
-        await asyncio.wait_for(entered.wait(), 10)
+        await asyncio.wait_for(entered.wait(), 10)  # sent on its own once it lingered with no reservation coming
         decision = await asyncio.wait_for(limits.reserve("second", hold, [], 60.0), 10)  # not behind the settle
         assert decision.admitted and not settling.done()
         release.set()
@@ -138,6 +142,41 @@ async def test_a_reservation_never_queues_behind_a_settlement_in_flight() -> Non
         assert state.spent == 7 and state.reserved == 1000  # the second request's hold
     finally:
         release.set()
+        keys = [k async for k in client.scan_iter(match="{" + prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def test_a_settlement_rides_with_the_next_reservation() -> None:
+    """One request at a time: the last request's settlement lingers and goes in the next reservation's pipeline,
+    ahead of it (one round trip per request, and the reservation sees what the settlement released)."""
+    client = aioredis.from_url(redis_url())
+    prefix = f"wgsettle-{uuid.uuid4().hex}:"
+    limits = RedisLimits(client, prefix)
+    limits._calls._linger_s = 3600.0  # no timer fires during the test: only the reservation can carry it
+    sent: list[list[str]] = []
+    real_round_trip = limits._calls._round_trip
+
+    async def recording(batch: Any) -> None:
+        sent.append(["settle" if isinstance(one, _Merged) else "call" for one in batch])
+        await real_round_trip(batch)
+
+    limits._calls._round_trip = recording  # type: ignore[method-assign]
+    # a hard budget with room for one hold at a time: the second reservation fits only once the first settled
+    hold = [BudgetHold("budget", 1000, True, 600, 3600.0)]
+    try:
+        await limits.initialise("budget", 0, 3600)
+        assert (await limits.reserve("first", hold, [], 60.0)).admitted
+        settling = asyncio.create_task(limits.settle("first", [Settlement("budget", 100, 3600.0)], []))
+        await asyncio.sleep(0)  # the settlement is queued, lingering
+        assert not settling.done() and sent == [["call"]]
+        decision = await limits.reserve("second", hold, [], 60.0)
+        assert decision.admitted  # 100 spent + 600 held <= 1000: the settlement ran first
+        assert sent == [["call"], ["settle", "call"]]  # one round trip carried both
+        assert await settling == [100]
+        assert await limits.read("budget") == BudgetState(100, 600)
+    finally:
         keys = [k async for k in client.scan_iter(match="{" + prefix + "*")]
         if keys:
             await client.delete(*keys)

@@ -108,3 +108,25 @@ async def test_a_batch_whose_commit_answer_was_lost_is_written_once(
         rows = (await conn.execute(select(func.count()).select_from(usage_events))).scalar_one()
         counted = (await conn.execute(select(func.sum(ROLLUP_TABLES["usage_rollup_models"].c.requests)))).scalar_one()
     assert rows == 30 and counted == 30
+
+
+async def test_odd_json_details_read_back_as_the_generic_serialiser_stores_them(engine: AsyncEngine) -> None:
+    """JSON goes through orjson where it can, and the generic serialiser where orjson refuses (integer keys, integers
+    past 64 bits): either way the value read back is the one SQLAlchemy's own path would give."""
+    odd: list[dict[str, Any] | None] = [
+        {"text": 'é ✓ \u2028 "quoted" \\', "nested": [1, 2.5, None, True, {"a": []}]},
+        {1: "integer key"},  # type: ignore[dict-item]
+        {"big": 2**70},
+        None,
+    ]
+    events = [bounded(UsageEvent(**{**vars_of(event(i)), "details": d})) for i, d in enumerate(odd)]
+    await insert_events(engine, events)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(usage_events).order_by(usage_events.c.request_id))).mappings().all()
+    expected = [e.details for e in events]  # as `bounded` left them (it caps what a row may hold)
+    assert expected[0] == odd[0]
+    assert [row["details"] for row in rows] == [expected[0], {"1": "integer key"}, expected[2], None]
+
+
+def vars_of(e: UsageEvent) -> dict[str, Any]:
+    return {name: getattr(e, name) for name in e.__dataclass_fields__}

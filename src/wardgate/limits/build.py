@@ -22,8 +22,9 @@ from wardgate.limits.backend import LimitsBackend
 from wardgate.limits.counters import LedgerSpend
 from wardgate.limits.estimate import Estimator
 from wardgate.limits.memory import MemoryLimits
+from wardgate.limits.reservation import Notify
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule
-from wardgate.limits.stage import LimitsStage, Notify
+from wardgate.limits.stage import LimitsStage
 from wardgate.limits.windows import Window
 from wardgate.store.audit import AuditEntry
 from wardgate.store.tables import usage_events

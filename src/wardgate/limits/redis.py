@@ -42,11 +42,9 @@ class RedisLimits:
         self._reserve = client.register_script(RESERVE)
         self._settles = MergedSettles(client.register_script(SETTLE_MANY), self._k)
         self._init = client.register_script(INIT)
-        self._calls = ScriptBatcher(client)  # concurrent calls share one pipeline per round trip
-        # settlements go in a lane of their own: a reservation (a request waits on it) never queues behind a
-        # settlement's round trip (nobody waits on it: it goes behind the answer). At one request at a time that
-        # was a second round trip on every request after the first.
-        self._settle_calls = ScriptBatcher(client)
+        # concurrent calls share one pipeline per round trip; a settlement rides with the next reservation, and a
+        # reservation never queues behind a settlement's round trip (limits/redis_batch.py)
+        self._calls = ScriptBatcher(client)
         self.outage = outage or Outage("Redis (budgets and rate limits)", log, quiet_s=1.0)
 
     @contextmanager
@@ -95,7 +93,7 @@ class RedisLimits:
 
     async def settle(self, request_id: str, budgets: list[Settlement], rates: list[RateSettlement]) -> list[int]:
         with self._store():  # merged with the other settlements queued meanwhile (limits/redis_settle.py)
-            totals: list[int] = await self._settle_calls.merged(self._settles, SettleItem(request_id, budgets, rates))
+            totals: list[int] = await self._calls.merged(self._settles, SettleItem(request_id, budgets, rates))
         return totals
 
     async def read(self, key: str) -> BudgetState:

@@ -1,9 +1,11 @@
 """Lua calls from concurrent requests, sent to Redis together: one pipeline per round trip instead of one per call.
 
-While a pipeline is in flight, the calls that arrive queue up; when it returns, they all go in the next one. An idle
-worker sends a lone call at once (no timer, no added latency); a busy one sends one pipeline per round trip
-carrying every reservation and settlement that arrived meanwhile. redis-py's per-command cost (taking a pooled
-connection, packing, timing hooks) is paid once per pipeline; each call keeps its own result or error.
+While a pipeline carrying calls somebody waits on is in flight, the calls that arrive queue up; when it returns,
+they all go in the next one. An idle worker sends a lone reservation at once (no timer, no added latency);
+settlements linger a few milliseconds for a reservation to ride with (``ScriptBatcher``); a busy worker sends one
+pipeline per round trip carrying every reservation and settlement that arrived meanwhile. redis-py's per-command
+cost (taking a pooled connection, packing, timing hooks) is paid once per pipeline; each call keeps its own result
+or error.
 
 Scripts go as ``EVALSHA``; a server that does not know one (restarted, flushed) answers ``NOSCRIPT`` and that call
 is retried through ``Script.__call__``, which loads it.
@@ -25,6 +27,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 MAX_PIPELINE = 256  # calls per round trip; more wait for the next one
+LINGER_S = 0.005  # how long a settlement waits for a reservation to ride along with
 
 
 class _Pending:
@@ -54,18 +57,30 @@ class _Merged(_Pending):
 
 
 class ScriptBatcher:
-    def __init__(self, client: aioredis.Redis) -> None:
+    """``call``: a call a request waits on (a reservation) goes out at once unless a round trip carrying such calls
+    is already in flight, in which case it rides in the next one. ``merged``: a call nobody waits on before
+    answering (a settlement) lingers up to ``linger_s`` for a waited-on call to ride along with, and is then sent on
+    its own; a settle-only round trip in flight never holds a waited-on call back. So a busy worker sends one
+    pipeline per round trip carrying every reservation and settlement that arrived meanwhile, and a worker serving
+    one request at a time pays one round trip per request (the last request's settlement rides with the next
+    reservation) instead of two."""
+
+    def __init__(self, client: aioredis.Redis, linger_s: float = LINGER_S) -> None:
         self._redis = client
+        self._linger_s = linger_s
         self._queue: list[_Pending] = []
         self._merging: dict[int, tuple[Merge, list[Any], list[asyncio.Future[Any]]]] = {}
-        self._sending: asyncio.Task[None] | None = None
+        self._senders: set[asyncio.Task[None]] = set()
+        self._active = 0  # senders started and not finished (the task set empties a loop turn later)
+        self._urgent = 0  # of them, those carrying calls somebody waits on
+        self._timer: asyncio.TimerHandle | None = None
 
     async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append(_Pending(script, keys, args, future))
-        if self._sending is None:
-            self._sending = loop.create_task(self._send())
+        if self._urgent == 0:
+            self._start(loop, urgent=True)
         return await future
 
     async def merged(self, merge: Merge, item: Any) -> Any:
@@ -77,9 +92,29 @@ class ScriptBatcher:
             group = self._merging[id(merge)] = (merge, [], [])
         group[1].append(item)
         group[2].append(future)
-        if self._sending is None:
-            self._sending = loop.create_task(self._send())
+        if self._active == 0:  # a sender in flight takes them when it returns
+            self._linger(loop)
         return await future
+
+    def _linger(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is None:
+            self._timer = loop.call_later(self._linger_s, self._lingered, loop)
+
+    def _lingered(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        if self._merging and self._active == 0:
+            self._start(loop, urgent=False)
+
+    def _start(self, loop: asyncio.AbstractEventLoop, *, urgent: bool) -> None:
+        if self._timer is not None:  # the lingering calls ride along now
+            self._timer.cancel()
+            self._timer = None
+        if urgent:  # counted from now: calls arriving before the task runs ride in it, not in a sender of their own
+            self._urgent += 1
+        self._active += 1
+        task = loop.create_task(self._send(urgent))
+        self._senders.add(task)
+        task.add_done_callback(self._senders.discard)
 
     def _take_merged(self) -> list[_Pending]:
         loop = asyncio.get_running_loop()
@@ -91,11 +126,20 @@ class ScriptBatcher:
                 merged.append(_Merged(merge, items[part], futures[part], loop))
         return merged
 
-    async def _send(self) -> None:
+    async def _send(self, counted: bool) -> None:
         try:
-            while self._queue or self._merging:
+            while True:
                 batch, self._queue = self._queue[:MAX_PIPELINE], self._queue[MAX_PIPELINE:]
-                await self._round_trip(batch + self._take_merged())
+                merged = self._take_merged()
+                if not batch and not merged:  # another sender took them
+                    break
+                if bool(batch) != counted:
+                    self._urgent += 1 if batch else -1
+                    counted = not counted
+                # settlements first: a reservation in the same pipeline sees the holds they release
+                await self._round_trip(merged + batch)
+                if not self._queue:  # calls that queued while this one was in flight go in the next
+                    break
         except asyncio.CancelledError:  # the worker is closing: nobody is left waiting in silence
             for one in self._queue:
                 one.future.cancel()
@@ -106,7 +150,11 @@ class ScriptBatcher:
             self._merging = {}
             raise
         finally:
-            self._sending = None
+            self._active -= 1
+            if counted:
+                self._urgent -= 1
+        if self._merging and self._active == 0:  # settlements that arrived during the last round trip
+            self._linger(asyncio.get_running_loop())
 
     async def _round_trip(self, batch: list[_Pending]) -> None:
         try:

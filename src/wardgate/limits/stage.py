@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,39 +20,26 @@ from wardgate.core.call import Call, Chunk, Result
 from wardgate.core.errors import StoreUnavailable, WardgateError
 from wardgate.core.pipeline import StopStream
 from wardgate.limits.answers import refusal, state_headers
-from wardgate.limits.backend import BudgetHold, Decision, LimitsBackend, RateHold, RateSettlement, Settlement
+from wardgate.limits.backend import BudgetHold, Decision, LimitsBackend, RateHold
 from wardgate.limits.counters import Counters, LedgerSpend, Source
 from wardgate.limits.estimate import Estimator
+from wardgate.limits.reservation import MAX_AMOUNT, Notify, Reservation
 from wardgate.limits.rules import WINDOW_SLACK_S, BudgetRule, RateRule, matches, scope_value
+from wardgate.limits.settle import Settler
 from wardgate.limits.windows import Window
 from wardgate.usage import tokens
-from wardgate.usage.estimate import ensure_usage
 
 log = logging.getLogger("wardgate.limits")
 
 
 CostOf = Callable[[Call], int]
 STREAMED_TEXT = frozenset({"chat", "completions"})  # streams whose chunks are text the output bound applies to
-MAX_AMOUNT = 2**50  # one hold or settlement (client- or upstream-controlled sizes): thousands never overflow 64 bits
 UNCOUNTED = (b"x-wardgate-limits", b"unenforced; the limits store is unavailable")
 # A counter is "near" its cap when its room is less than this many of the last loose hold: then first holds on it
 # count the prompt exactly (tens to thousands of µs) instead of bounding it by its size (a few µs)
 NEAR_HOLDS = 64
 EXACT_RATIO = 8  # an exact hold is smaller than the size bound (≈4× for English): it must not flip "near" back
 MAX_NEAR = 10_000
-Notify = Callable[[dict[str, object]], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class Reservation:
-    """What before() took, for after() to give back."""
-
-    budgets: list[tuple[BudgetRule, str, Window, int]] = field(default_factory=list)  # rule, key, window, amount
-    rates: list[tuple[RateRule, str, int]] = field(default_factory=list)  # rule, key, tokens
-    output_bound: int | None = None  # a stream longer than this is cut (set when the bound came from the budget)
-    estimated: bool = False  # the prompt was bounded by its size, not counted
-    uncounted: bool = False  # admitted while the store was down (limits.on_store_error: allow): nothing is held
-    streamed_chars: int = 0
 
 
 class LimitsStage:
@@ -82,11 +68,9 @@ class LimitsStage:
         self.config = config
         self.zone = ZoneInfo(config.timezone)
         self._estimate = estimate
-        self._cost_of = cost_of
         self._classes = model_classes
-        self._notify = notify
+        self.settler = Settler(backend, self.counters, cost_of, notify)
         self._windows: dict[tuple[str, object], Window] = {}
-        self._settling: set[asyncio.Task[None]] = set()
         self._cached = cached_models  # models the response cache serves: the only ones a budget can tip to it
         self.reservations: dict[str, Reservation] = {}  # by call id, while the call runs
         self.seen_keys: dict[str, tuple[BudgetRule, str, Window]] = {}  # budget counters used: for state and gauges
@@ -360,79 +344,11 @@ class LimitsStage:
         reservation = self.reservations.pop(call.id, None)
         if reservation is None or (not reservation.budgets and not reservation.rates):
             return
-        await ensure_usage(call)  # a stream cut short is charged what it relayed
-        usage = call.usage if call.cache_status not in ("hit", "stale") else None  # a cached answer costs nothing
-        tokens = min(usage.total_tokens, MAX_AMOUNT) if usage is not None else 0
-        cost = min(self._cost_of(call), MAX_AMOUNT) if usage is not None else 0
-        if call.fixed_cost_nanousd is not None:  # an MCP tool call: its price, once the upstream answered
-            cost = call.fixed_cost_nanousd if error is None else 0
-        now = datetime.now(UTC)
-        settlements = [
-            Settlement(key, cost if rule.in_usd else tokens, (window.end - now).total_seconds() + WINDOW_SLACK_S)
-            for rule, key, window, _ in reservation.budgets
-        ]
-        rate_settlements = [
-            RateSettlement(key, reserved, tokens, rate.config.concurrent is not None)
-            for rate, key, reserved in reservation.rates
-        ]
-        if getattr(self.backend, "remote", False):
-            # a network round trip: settle behind the answer instead of before it (the hold only lasts a little
-            # longer, which errs on the safe side); shutdown waits for these (drain)
-            task = asyncio.get_running_loop().create_task(
-                self._settle(call.id, reservation, settlements, rate_settlements)
-            )
-            self._settling.add(task)
-            task.add_done_callback(self._settling.discard)
-            return
-        await self._settle(call.id, reservation, settlements, rate_settlements)
-
-    async def _settle(
-        self,
-        request_id: str,
-        reservation: Reservation,
-        settlements: list[Settlement],
-        rate_settlements: list[RateSettlement],
-    ) -> None:
-        # the store down: the amounts are owed and added when it answers again; the holds expire (max_request_s)
-        totals = await self.counters.settle(request_id, settlements, rate_settlements)
-        if totals is None:
-            return
-        for (rule, key, window, _), settlement, total in zip(reservation.budgets, settlements, totals, strict=False):
-            before = total - settlement.actual
-            for threshold in rule.config.warn_at:
-                mark = threshold * rule.limit
-                try:
-                    first = before < mark <= total and await self.backend.first_crossing(
-                        key, threshold, settlement.ttl_s
-                    )
-                except StoreUnavailable:
-                    return  # logged by the backend's outage; the next settlement past the mark reports it
-                if first:
-                    await self._crossed(rule, key, window, threshold, total)
+        await self.settler.settle(call, reservation, error)
 
     async def drain(self) -> None:
         """Wait for the settlements still in flight (shutdown)."""
-        while self._settling:
-            await asyncio.gather(*list(self._settling), return_exceptions=True)
-        await self.counters.drain()
-
-    async def _crossed(self, rule: BudgetRule, key: str, window: Window, threshold: float, total: int) -> None:
-        event: dict[str, object] = {
-            "type": "budget.threshold_crossed",
-            "budget": rule.config.name,
-            "scope": rule.config.scope,
-            "counter": key,
-            "threshold": threshold,
-            "spent": rule.describe(total),
-            "limit": rule.describe_limit(),
-            "cap": rule.config.cap,
-            "window_end": window.end.isoformat(),
-        }
-        log.warning(
-            "budget %s crossed %.0f%% (%s of %s)", rule.config.name, threshold * 100, event["spent"], event["limit"]
-        )
-        if self._notify is not None:
-            await self._notify(event)
+        await self.settler.drain()
 
 
 def _has_output_limit(body: Mapping[str, object]) -> bool:

@@ -20,6 +20,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Boolean, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -101,7 +102,18 @@ def _processor(column_type: Any, dialect: Dialect) -> Processor:
     generic = processor
     if isinstance(column_type, JSON):  # SQLAlchemy stores None as the JSON text 'null' (none_as_null is off)
         none = generic(None)
-        return lambda value: none if value is None else generic(value)
+
+        def json_text(value: Any) -> Any:
+            if value is None:
+                return none
+            if type(value) is dict or type(value) is list:  # orjson: the same JSON value, ~10x faster
+                try:
+                    return orjson.dumps(value).decode()
+                except (TypeError, orjson.JSONEncodeError):  # a key or value orjson refuses: the generic way
+                    pass
+            return generic(value)
+
+        return json_text
     if isinstance(column_type, Boolean) and dialect.name == "sqlite":  # 0/1; anything else: the strict generic way
         return lambda value: 1 if value is True else 0 if value is False else generic(value)
     if isinstance(column_type, DateTime) and dialect.name == "sqlite":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wardgate.config.schema import Settings
 from wardgate.core.call import Call, CostOf
-from wardgate.usage.pricing import Price, PriceTable, cost, load_catalog, to_nanousd
+from wardgate.usage.pricing import Price, PriceTable, TokenRates, cost, load_catalog, to_nanousd
 
 
 def price_table(settings: Settings) -> PriceTable:
@@ -20,19 +20,25 @@ def price_table(settings: Settings) -> PriceTable:
 def cost_function(settings: Settings) -> CostOf:
     """Resolve every deployment's price once, at start-up; a call then costs one dict lookup and the arithmetic."""
     table = price_table(settings)
-    prices: dict[str, Price | None] = {}
+    prices: dict[str, tuple[Price, TokenRates | None] | None] = {}
     for entries in settings.models.values():
         for entry in entries:
             provider_type = getattr(settings.providers[entry.provider], "type", "")
             name = f"{entry.provider}/{entry.model}"
-            prices[name] = table.for_deployment(name, provider_type, entry.model)
+            price = table.for_deployment(name, provider_type, entry.model)
+            prices[name] = None if price is None else (price, TokenRates.of(price))
 
     def cost_of(call: Call) -> int:
         if call.usage is None or call.deployment is None:
             return 0
-        price = prices.get(call.deployment.name)
-        if price is None:
+        found = prices.get(call.deployment.name)
+        if found is None:
             return 0  # unpriced model: tokens are still counted; the ledger shows cost 0
+        price, rates = found
+        if rates is not None and not (call.batch and price.batch_discount is not None):
+            whole = rates.nanousd(call.usage)  # integers, the same result (tests/usage/test_token_rates.py)
+            if whole is not None:
+                return whole
         return to_nanousd(cost(call.usage, price, batch=call.batch))
 
     return cost_of

@@ -170,6 +170,65 @@ def cost(usage: Usage, price: Price, *, batch: bool = False) -> Decimal:
         return total
 
 
+@dataclass(frozen=True, slots=True)
+class TokenRates:
+    """A price's token rates as whole nano-dollars per token, where every rate is one (USD per 1M tokens with at
+    most three decimals, as providers publish them): a call with tokens only is then priced in integers, exactly as
+    ``to_nanousd(cost(...))`` prices it, at a fraction of the cost of ``Decimal`` arithmetic."""
+
+    input: int
+    output: int
+    cached_input: int
+    cache_write: int
+    reasoning: int
+    below_tiers: int  # the prompt sizes (input tokens) up to which the base rates apply
+
+    @classmethod
+    def of(cls, price: Price) -> TokenRates | None:
+        rates = [
+            price.input,
+            price.output,
+            price.cached_input if price.cached_input is not None else price.input,
+            price.cache_write if price.cache_write is not None else price.input,
+            price.reasoning if price.reasoning is not None else price.output,
+        ]
+        whole: list[int] = []
+        for rate in rates:
+            nano = rate * 1000  # USD per 1M tokens → nano-USD per token
+            if nano != nano.to_integral_value():
+                return None
+            whole.append(int(nano))
+        below = min((t.above_input_tokens for t in price.tiers), default=1 << 62)
+        return cls(whole[0], whole[1], whole[2], whole[3], whole[4], below)
+
+    def nanousd(self, usage: Usage) -> int | None:
+        """The cost of a tokens-only ``usage`` in nano-dollars; None when it bills something else too (or reaches a
+        long-context tier): ``cost`` prices those."""
+        if (
+            usage.input_tokens > self.below_tiers
+            or usage.search_units
+            or usage.audio_seconds
+            or usage.characters
+            or usage.images
+            or usage.audio_input_tokens
+            or usage.audio_output_tokens
+            or usage.video_seconds
+        ):
+            return None
+        cached = max(usage.cached_tokens, 0)
+        written = max(usage.cache_write_tokens, 0)
+        reasoning = max(usage.reasoning_tokens, 0)
+        uncached = max(usage.input_tokens - cached - written, 0)
+        answered = max(usage.output_tokens - reasoning, 0)
+        return (
+            uncached * self.input
+            + cached * self.cached_input
+            + written * self.cache_write
+            + answered * self.output
+            + reasoning * self.reasoning
+        )
+
+
 def to_nanousd(amount: Decimal) -> int:
     """USD as integer nano-dollars, rounded half up (the ledger's unit: exact sums, no floats)."""
     with localcontext(_EXACT):
