@@ -3,6 +3,7 @@ read back exactly as SQLAlchemy reads them, on SQLite and PostgreSQL, across chu
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.core.ids import new_request_id
 from wardgate.store import audit, usage
+from wardgate.store.driver_insert import CHUNK
 from wardgate.store.rollup_tables import ROLLUP_TABLES
 from wardgate.store.tables import audit_log, usage_events
 from wardgate.store.usage import UsageEvent, bounded, insert_events
@@ -44,7 +46,7 @@ def event(i: int) -> UsageEvent:
 
 
 async def test_a_large_batch_reads_back_exactly(engine: AsyncEngine) -> None:
-    events = [event(i) for i in range(1234)]  # three SQLite chunks of ≤ 500 rows
+    events = [event(i) for i in range(1234)]  # thirteen chunks of ≤ 100 rows
     await insert_events(engine, events)
     await insert_events(engine, events[:10])  # a retried batch never doubles a row
     async with engine.connect() as conn:
@@ -108,3 +110,35 @@ async def test_a_batch_whose_commit_answer_was_lost_is_written_once(
         rows = (await conn.execute(select(func.count()).select_from(usage_events))).scalar_one()
         counted = (await conn.execute(select(func.sum(ROLLUP_TABLES["usage_rollup_models"].c.requests)))).scalar_one()
     assert rows == 30 and counted == 30
+
+
+async def test_a_large_batch_leaves_the_event_loop_free_between_chunks(engine: AsyncEngine) -> None:
+    """Issue 18: a batch is converted, bound, folded into the roll-ups and hashed CHUNK rows at a time, so requests
+    ready meanwhile run between the chunks; the rows and the roll-ups' sums stay exact across chunk boundaries."""
+    loop = asyncio.get_running_loop()
+    ticks = 0
+    running = True
+
+    def tick() -> None:
+        nonlocal ticks
+        ticks += 1
+        if running:
+            loop.call_soon(tick)
+
+    events = [event(i) for i in range(10 * CHUNK + 7)]
+    entries = [audit.AuditEntry("master", "mcp.tools/call", "vs/t", {"i": i}) for i in range(10 * CHUNK + 7)]
+    key = audit.audit_key("k" * 40, None)
+    loop.call_soon(tick)
+    await insert_events(engine, events)
+    ledger_ticks, ticks = ticks, 0
+    await audit.append(engine, entries, key)
+    running = False
+    # ledger rows, then three roll-ups folded and (on SQLite) inserted a chunk at a time; audit rows hashed likewise
+    assert ledger_ticks >= 4 * 10 and ticks >= 10
+    assert (await audit.verify(engine, key)).ok
+    table = ROLLUP_TABLES["usage_rollup_calls"]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(func.count()).select_from(usage_events))).scalar_one()
+        sums = (await conn.execute(select(func.sum(table.c.requests), func.sum(table.c.cost_nanousd)))).one()
+    assert rows == len(events)
+    assert tuple(sums) == (len(events), sum(e.cost_nanousd for e in events))
