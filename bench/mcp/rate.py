@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--conc", type=int, default=64)
     parser.add_argument("--rate", type=float, default=None)
     parser.add_argument("--redis", default=None)
+    parser.add_argument("--src", help="PYTHONPATH for the gateway (another checkout's src, an A/B)")
     parser.add_argument("--config-extra", default="", help="YAML appended to the gateway's config (an A/B switch)")
     parser.add_argument("--paced-only", action="store_true", help="with --rate: skip the full-speed runs")
     parser.add_argument("--probe", action="store_true", help="sample the workers' loop lag and GIL wait")
@@ -171,6 +172,8 @@ def main() -> None:
             serve = [os.path.join(ROOT, ".venv/bin/wardgate"), "serve", "--config", config, "--port", str(gw_port)]
             serve += ["--workers", str(args.workers)]
             env = dict(os.environ)
+            if args.src:
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (args.src, env.get("PYTHONPATH", "")) if p)
             probe_dir = os.path.join(tmp, "probe")
             if args.probe:
                 os.mkdir(probe_dir)
