@@ -8,7 +8,7 @@ the longest gap is the longest stretch the loop could not serve a request. Gaps 
 clock (time.thread_time: what the loop itself computed, the same on a busy and a quiet machine) and on the wall
 clock (which adds the wait for the GIL while the driver thread binds parameters, and the machine's own preemption).
 
-Usage: .venv/bin/python bench/flush_stall.py [--rows 600] [--flushes 7]
+Usage: .venv/bin/python bench/flush_stall.py [--rows 600] [--flushes 7] [--store URL] [--verbose]
 Prints one JSON line: the longest gap per flush (CPU and wall, ms), median and worst over the flushes.
 """
 
@@ -97,9 +97,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=600, help="calls per flush (one ledger row, one audit entry)")
     parser.add_argument("--flushes", type=int, default=7)
+    parser.add_argument("--store", help="a store URL to write to (an empty database); default: a temporary SQLite")
+    parser.add_argument("--verbose", action="store_true", help="also print every flush's figures")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        engine = create_engine(f"sqlite:///{os.path.join(tmp, 'w.db')}")
+        engine = create_engine(args.store or f"sqlite:///{os.path.join(tmp, 'w.db')}")
         await upgrade(engine)
         audit_log = AuditLog(engine, b"k" * 32)
         ledger = BatchWriter("usage-ledger", LedgerWrites(engine), max_batch=500, interval_s=3600)
@@ -109,14 +111,15 @@ async def main() -> None:
         await one_flush(ledger, audit, 50)  # warm-up: statements compiled, the first checkpoint written
         gc.freeze()  # as a worker does once started (app.py): full collections then skip what start-up made
         runs = [await one_flush(ledger, audit, args.rows) for _ in range(args.flushes)]
-        if os.environ.get("FLUSH_STALL_VERBOSE"):
-            print(runs)
+        if args.verbose:
+            print(json.dumps(runs))
         await ledger.stop()
         await audit.stop()
         await engine.dispose()
     summary = {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
     worst = {f"worst_{k}": round(max(r[k] for r in runs), 2) for k in ("max_gap_cpu_ms", "max_gap_wall_ms")}
-    print(json.dumps({"rows": args.rows, "flushes": args.flushes, **summary, **worst, "load": os.getloadavg()[0]}))
+    load = round(os.getloadavg()[0], 1)
+    print(json.dumps({"rows": args.rows, "flushes": args.flushes, **summary, **worst, "load": load}))
 
 
 if __name__ == "__main__":
