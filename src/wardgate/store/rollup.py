@@ -12,6 +12,7 @@ which seeds millions of ledger rows in SQL).
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from sqlalchemy import BigInteger, Integer, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
-from wardgate.store.driver_insert import DriverInsert
+from wardgate.store.driver_insert import CHUNK, DriverInsert
 from wardgate.store.rollup_tables import (
     BOUNDS,
     DIMENSION_COLUMNS,
@@ -111,15 +112,32 @@ def _facts(events: Sequence[Any]) -> list[tuple[int, int, int, int, int, int, in
     return facts
 
 
+Folded = dict[tuple[Any, ...], list[int]]
+
+
 def _fold(
     facts: Sequence[tuple[int, int, int, int, int, int, int, int, int]],
     events: Sequence[Any],
     dimensions: tuple[str, ...],
 ) -> list[list[Any]]:
+    folded: Folded = {}
+    _fold_into(folded, facts, events, dimensions)
+    return _rows(folded)
+
+
+def _rows(folded: Folded) -> list[list[Any]]:
+    return [[*key, *values] for key, values in sorted(folded.items())]
+
+
+def _fold_into(
+    folded: Folded,
+    facts: Sequence[tuple[int, int, int, int, int, int, int, int, int]],
+    events: Sequence[Any],
+    dimensions: tuple[str, ...],
+) -> None:
     getter = attrgetter(*(_LEDGER_NAMES[name] for name in dimensions)) if dimensions else None
     width = len(SUMS)
     ttft_at = width + HIST
-    folded: dict[tuple[Any, ...], list[int]] = {}
     for (hour, error, inputs, outputs, cached, reasoning, cost, latency, ttft), e in zip(facts, events, strict=True):
         if getter is None:
             key: tuple[Any, ...] = (hour,)
@@ -144,16 +162,25 @@ def _fold(
             row[width + latency] += 1
         if ttft >= 0:
             row[ttft_at + ttft] += 1
-    return [[*key, *values] for key, values in sorted(folded.items())]
 
 
 async def add_events(conn: AsyncConnection, events: Sequence[Any]) -> None:
-    """Add ``events`` (rows the same transaction inserts into the ledger) to every roll-up."""
+    """Add ``events`` (rows the same transaction inserts into the ledger) to every roll-up. Folded ``CHUNK`` events
+    per step of the event loop (a 500-event batch folded in one go held it ~2.5 ms)."""
     if not events:
         return
-    facts = _facts(events)
+    facts: list[tuple[int, int, int, int, int, int, int, int, int]] = []
+    for start in range(0, len(events), CHUNK):
+        if start:
+            await asyncio.sleep(0)
+        facts += _facts(events[start : start + CHUNK])
     for name, dimensions in ROLLUPS.items():
-        await _UPSERTS[name].execute(conn, _fold(facts, events, dimensions))
+        folded: Folded = {}
+        for start in range(0, len(events), CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            _fold_into(folded, facts[start : start + CHUNK], events[start : start + CHUNK], dimensions)
+        await _UPSERTS[name].execute(conn, _rows(folded))
 
 
 def _hour_sql(dialect: str) -> Any:

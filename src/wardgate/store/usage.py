@@ -181,7 +181,7 @@ async def insert_events(
         return
     async with engine.begin() as conn:
         fresh = await _unwritten(conn, events, maybe_written)
-        await _INSERT.execute(conn, [_ROW(e) for e in fresh])
+        await _INSERT.execute(conn, map(_ROW, fresh))  # converted a chunk at a time, the loop free in between
         await add_events(conn, fresh)  # the hourly roll-ups, in the same transaction (store/rollup.py)
 
 
