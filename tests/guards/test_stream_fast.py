@@ -104,7 +104,7 @@ class _FullScanner(Scanner):
     __slots__ = ()
 
     @property
-    def triggers(self) -> None:
+    def trigger(self) -> None:
         return None
 
 
@@ -251,3 +251,28 @@ def test_a_trigger_split_across_chunks_is_still_seen() -> None:
         scanner = c.guards.response  # type: ignore[attr-defined]
         assert got == redact(text, scanner.hits(text)), entity
         assert value not in got and f"[{entity.upper()}]" in got, entity
+
+
+def test_a_text_only_chunk_takes_the_short_path_with_the_general_path_s_answer() -> None:
+    # the same stream twice: text-only deltas (the stage's short path), and deltas with one more key (the general
+    # path, which keeps a chunk whose other keys still say something): the same text released chunk by chunk
+    rng = random.Random(7)
+    guards = stage(*ALL_GUARDS)
+    for _ in range(200):
+        pieces = _chunks(_stream(rng), rng)
+        outs = []
+        for extra in (False, True):
+            c = call()
+            start(guards, c)
+            chunks = [text_chunk("", role=True)]
+            for piece in pieces:
+                chunk = text_chunk(piece)
+                if extra:
+                    chunk.data["choices"][0]["delta"]["refusal"] = None
+                chunks.append(chunk)
+            chunks.append(text_chunk("", finish="stop"))
+            out = relay(guards, c, chunks)
+            outs.append([ch.data["choices"][0]["delta"].get("content") for ch in out])
+        short, general = outs
+        assert [t for t in short if t] == [t for t in general if t], pieces
+        assert short.count("") == 1 + (short[-1] == "")  # the role chunk, the finish chunk: a silent one is dropped

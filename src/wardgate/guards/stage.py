@@ -146,6 +146,18 @@ class GuardsStage:
         """Checks one streamed choice in place; False when what is left of it still says something."""
         index = choice.get("index", 0)
         index = index if isinstance(index, int) else 0
+        delta = choice.get("delta")
+        if type(delta) is dict and len(delta) == 1 and not choice.get("finish_reason") and not choice.get("logprobs"):
+            # most chunks: a piece of text and nothing else; what the general path below does with it, in short
+            text = delta.get("content")
+            redactor = state.texts.get(index)
+            names = state.pseudonyms
+            if type(text) is str and redactor is not None and (names is None or not names.values):
+                scanner = state.response
+                if scanner is not None and scanner.guards:
+                    released = redactor.feed(text) if text else ""
+                    delta["content"] = released
+                    return not released
         text_key, holder = ("content", choice.get("delta")) if "delta" in choice else ("text", choice)
         if not isinstance(holder, dict):
             return False

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wardgate.guards.findings import Pattern, ends_in
+from wardgate.guards.findings import Pattern
 from wardgate.guards.scan import Hit, Scanner, redact
 
 if TYPE_CHECKING:
@@ -91,28 +91,27 @@ class TextRedactor:
         end = len(scan)
         if end == base:
             return ""
-        triggers = self._scanner.triggers
-        if self._quiet and triggers is not None and not ends_in(triggers, scan, len(kept)):
+        trigger = self._scanner.trigger
+        if self._quiet and trigger is not None and not trigger.ends_in(scan, len(kept)):
             return self._quiet_step(scan, base, final)  # ctx + held hold no trigger, and the new text ends none
         out = self._full_step(scan, base, final)
-        triggers = self._scanner.triggers  # a guard that failed is left out from now on
+        trigger = self._scanner.trigger  # a guard that failed is left out from now on
         self._quiet = (
-            triggers is not None
+            trigger is not None
             and self._until is None
             and not self._tail
-            and not ends_in(triggers, self._ctx + self._held)
+            and not trigger.ends_in(self._ctx + self._held)
         )
         return out
 
     def _quiet_step(self, scan: str, base: int, final: bool) -> str:
         """``_full_step`` where no pattern can match: release up to the trailing word (the hold-back's bound)."""
         end = len(scan)
-        cut = end
-        if not final:
-            while cut > base and not scan[cut - 1].isspace():
-                cut -= 1
-            cut = max(cut, end - self._holdback)
-        self._ctx = scan[:cut][-CONTEXT_CHARS:]
+        if final or scan[-1].isspace():
+            cut = end
+        else:  # the trailing run of non-space characters (str.rsplit splits where str.isspace says)
+            cut = max(end - len(scan.rsplit(None, 1)[-1]), base, end - self._holdback)
+        self._ctx = scan[max(0, cut - CONTEXT_CHARS) : cut]
         self._held = scan[cut:]
         return scan[base:cut]
 
