@@ -5,11 +5,17 @@ about 50 µs). A micro-benchmark: no network, no server, CPU time of this thread
     .venv/bin/python bench/guards_per_request.py               # the default guards of bench/full-guards.yaml
     .venv/bin/python bench/guards_per_request.py --per-guard   # and each guard alone
     .venv/bin/python bench/guards_per_request.py --profile request  # cProfile of one case
+    py-spy record --format raw -o /tmp/g.txt -- .venv/bin/python bench/guards_per_request.py --case "stream relay ("
 
 Cases:
 - ``request``: ``GuardsStage.before`` on the harness's chat prompt (bench/harness/harness.py PROMPT);
 - ``answer``: ``after`` on the fake upstream's JSON completion (bench/harness/fake_upstream/static/chat.json);
 - ``stream``: ``on_chunk`` over every chunk of the fake upstream's SSE answer (chat_stream.sse), then ``after``;
+- ``stream relay``: what the server does for one streamed call of the peer benchmark, less what the full path without
+  guards does too: ``before`` on the prompt, the SSE answer's events as the OpenAI adapter makes them (the provider's
+  bytes, parsed only for the usage chunk) through ``core.relay.Relay`` with the stage's chunk hook, each released
+  chunk framed as the OpenAI surface writes it (``to_bytes``), then ``after``; ``stream relay, no guards`` is the
+  same relay with no hook (its cost is the full path's, not the guards'): the guards add the difference;
 - ``request 1 KB`` / ``request 4 KB``: ``before`` on a prompt of that much plain prose.
 ``chat total`` is request + answer: what the guards add to one non-streamed chat call of the peer benchmark.
 """
@@ -30,7 +36,8 @@ from typing import Any
 import orjson
 
 from wardgate.config.guards import GuardConfig
-from wardgate.core.call import Call, Chunk, Result
+from wardgate.core.call import Call, Chunk, Result, Usage
+from wardgate.core.relay import Relay
 from wardgate.guards.engine import compile_guards
 from wardgate.guards.stage import GuardsStage
 
@@ -85,6 +92,69 @@ def _sse_chunks() -> list[dict[str, Any]]:
     return out
 
 
+def _sse_events() -> list[Chunk]:
+    """The fake upstream's events as ``providers/openai.py`` turns them into chunks: the bytes as they came, parsed
+    only when they carry the usage."""
+    out = []
+    for line in (STATIC / "chat_stream.sse").read_bytes().splitlines():
+        if not line.startswith(b"data: {"):
+            continue
+        data = line[6:]
+        if b'"usage":{' in data:
+            obj = orjson.loads(data)
+            if isinstance(obj.get("usage"), dict):
+                out.append(Chunk(obj, raw=data, usage=Usage.from_openai(obj["usage"])))
+                continue
+        out.append(Chunk(raw=data))
+    return out
+
+
+async def _one_batch(batch: list[Chunk]) -> Any:
+    yield batch  # one upstream read: nginx sends the whole canned body at once
+
+
+def _relay(stage: GuardsStage | None, call: Call, chunks: list[Chunk]) -> int:
+    """The stream of one call through the relay, framed as ``api/openai.py`` sends it; the bytes sent."""
+    relay = Relay(call, _one_batch(chunks))
+    if stage is not None:
+        hook = stage.chunk_hook(call)
+        relay.set_hooks((hook,) if hook is not None else ())
+    sent = 0
+    while True:
+        step = relay.__anext__()
+        try:
+            step.send(None)
+        except StopIteration as done:
+            batch = done.value
+        except StopAsyncIteration:
+            return sent
+        else:
+            raise RuntimeError("the relay waited")
+        if len(batch) == 1:
+            payload = b"data: " + batch[0].to_bytes() + b"\n\n"
+        else:
+            payload = b"".join([b"data: " + c.to_bytes() + b"\n\n" for c in batch])
+        sent += len(payload)
+
+
+_EVENTS: list[bytes | tuple[bytes, dict[str, Any]]] = []
+
+
+def _sse_events_cache() -> list[Chunk]:
+    """Fresh chunks for each run (a stage parses and replaces them), made from bytes read once."""
+    if not _EVENTS:
+        for c in _sse_events():
+            assert c.raw is not None
+            _EVENTS.append(c.raw if c.usage is None else (c.raw, c.data))
+    out = []
+    for e in _EVENTS:
+        if isinstance(e, bytes):
+            out.append(Chunk(raw=e))
+        else:
+            out.append(Chunk(copy.deepcopy(e[1]), raw=e[0], usage=Usage.from_openai(e[1]["usage"])))
+    return out
+
+
 def cases(stage: GuardsStage) -> dict[str, Callable[[], Callable[[], None]]]:
     """Each case: a setup (untimed; fresh bodies) returning the timed work."""
     answer_raw = (STATIC / "chat.json").read_bytes()
@@ -127,11 +197,30 @@ def cases(stage: GuardsStage) -> dict[str, Callable[[], Callable[[], None]]]:
 
         return work
 
+    def stream_relay(guarded: bool) -> Callable[[], Callable[[], None]]:
+        def setup() -> Callable[[], None]:
+            call = _call(copy.deepcopy(PROMPT), stream=True)
+            chunks = _sse_events_cache()
+
+            def work() -> None:
+                if guarded:
+                    _run(stage.before(call))
+                    _relay(stage, call, chunks)
+                    _run(stage.after(call, None, None))
+                else:
+                    _relay(None, call, chunks)
+
+            return work
+
+        return setup
+
     return {
         "request (bench prompt)": request(PROMPT),
         "answer (bench JSON completion)": answer,
         "chat total (request + answer)": chat,
         "stream answer (bench SSE, all chunks)": stream,
+        "stream relay (request + SSE answer, framed)": stream_relay(True),
+        "stream relay, no guards (the full path's share)": stream_relay(False),
         "request 1 KB prose": request(_prose(1)),
         "request 4 KB prose": request(_prose(4)),
     }
@@ -162,6 +251,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=7)
     parser.add_argument("--per-guard", action="store_true", help="also each guard alone")
     parser.add_argument("--profile", metavar="CASE", help="cProfile the case whose name starts with CASE")
+    parser.add_argument("--case", metavar="PREFIX", help="only the cases whose name starts with PREFIX (for py-spy)")
     args = parser.parse_args()
     stage = _stage(GUARDS)
     if args.profile:
@@ -181,6 +271,8 @@ def main() -> None:
     print("| guards | case | µs per request (median of batch means) | min |\n|---|---|---|---|")
     for label, s in sets:
         for name, setup in cases(s).items():
+            if args.case and not name.startswith(args.case):
+                continue
             med, low = measure(setup, args.n, args.batches)
             print(f"| {label} | {name} | {med:.1f} | {low:.1f} |", flush=True)
 

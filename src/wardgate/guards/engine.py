@@ -9,7 +9,7 @@ from fnmatch import fnmatchcase
 
 from wardgate.config.guards import PII_ENTITIES, GuardConfig
 from wardgate.core.call import Call
-from wardgate.guards.findings import Finding, Pattern, compile_rx, needle_gate, resolve
+from wardgate.guards.findings import Finding, Pattern, Trigger, compile_rx, needle_gate, resolve, trigger_gate
 
 _REGEX_TIMEOUT_S = 0.05  # a custom pattern that backtracks for longer than this fails (and follows on_error)
 
@@ -46,6 +46,7 @@ class Guard:
     gate: re.Pattern[str] | tuple[str, ...] | None = None
     hints: tuple[re.Pattern[str], ...] = ()
     subsets: tuple[tuple[Pattern, ...], ...] = ()
+    trigger: Trigger | None = None  # what a text must hold for this guard to find anything (stream fast path)
 
     def patterns_for(self, text: str) -> tuple[Pattern, ...]:
         subsets = self.subsets
@@ -146,7 +147,8 @@ def compile_guard(config: GuardConfig) -> Guard:
         for needled in (False, True)
         for hinted in (False, True)
     )
-    return Guard(config, tuple(patterns), needle_gate(tuple(patterns)), hints, subsets)
+    trigger = trigger_gate(patterns) if kind in ("pii", "secrets", "regex") else None
+    return Guard(config, tuple(patterns), needle_gate(tuple(patterns)), hints, subsets, trigger)
 
 
 def compile_guards(configs: Sequence[GuardConfig]) -> tuple[Guard, ...]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,11 @@ class Pattern:
     spaced: bool = False
     partial_hint: re.Pattern[str] | None = None  # for a spaced pattern: what a value's first characters contain
     needles: tuple[str, ...] = ()  # literals of which one must be in the text (a key's prefix): a fast skip
+    # what is inside every match of this pattern, inside every start of a match that holds whitespace (what the
+    # stream redactor's pending_start keeps) and inside each of its needles: literals, or a one-character ``re``
+    # class written ``[…]``. A stream whose recent text holds none of them cannot hold a value (guards/stream.py).
+    # None: not known, so a stream checked by this pattern takes the full step every time.
+    trigger: tuple[str, ...] | None = None
 
     def scan(self, text: str, strict: bool, out: list[Finding], hints: dict[object, bool] | None = None) -> None:
         needles = self.needles
@@ -71,6 +77,48 @@ class Pattern:
             if context is not None and not strict and context.search(text, max(0, start - 48), start) is None:
                 continue
             out.append(Finding(self.entity, start, end, self))
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """The triggers of several patterns (``Pattern.trigger``), found in two steps: ``last`` finds a character a
+    trigger can end with (one cheap scan: a text without one cannot end a trigger), ``full`` the triggers."""
+
+    last: re.Pattern[str]
+    full: re.Pattern[str]
+    width: int  # characters of the longest trigger
+
+    def ends_in(self, text: str, since: int = 0) -> bool:
+        """Whether a trigger in ``text`` ends after ``since`` (``text[:since]`` is known to hold none)."""
+        if self.last.search(text, since) is None:
+            return False
+        return self.full.search(text, max(0, since - self.width + 1)) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def joined(triggers: tuple[Trigger, ...]) -> Trigger:
+    """One test for several guards' triggers (a call's answer guards: the same few sets, call after call)."""
+    if len(triggers) == 1:
+        return triggers[0]
+    last = "[" + "".join(t.last.pattern[1:-1] for t in triggers) + "]"
+    full = "|".join(t.full.pattern for t in triggers)
+    return Trigger(re.compile(last), re.compile(full), max(t.width for t in triggers))
+
+
+def trigger_gate(patterns: Sequence[Pattern]) -> Trigger | None:
+    """One test for any of ``patterns``' triggers; None when one of them has none (or there are none)."""
+    if not patterns or any(p.trigger is None for p in patterns):
+        return None
+    items = list(dict.fromkeys(t for p in patterns for t in p.trigger or ()))
+    classes = [t for t in items if t.startswith("[")]
+    literals = sorted((t for t in items if not t.startswith("[")), key=len, reverse=True)
+    if any(c.startswith("[^") or not c.endswith("]") for c in classes):
+        raise ValueError(f"a trigger class is written [...] and not negated: {classes}")
+    # one class of every last character: a single scan with no alternation
+    last = "[" + "".join(c[1:-1] for c in classes) + "".join(dict.fromkeys(re.escape(t[-1]) for t in literals)) + "]"
+    full = "|".join(classes + [re.escape(t) for t in literals])
+    width = max([1] + [len(t) for t in literals])
+    return Trigger(re.compile(last), re.compile(full), width)
 
 
 def compile_rx(source: str, flags: int = 0) -> regex.Pattern[str]:
@@ -108,6 +156,9 @@ def needle_gate(patterns: tuple[Pattern, ...]) -> re.Pattern[str] | tuple[str, .
 
 
 DIGIT = re.compile(r"\d")
+# a digit as the `regex` module reads ``\d``, as a trigger: its Unicode tables are newer than the `re` module's, and
+# the digits they add are all outside the Basic Multilingual Plane (tests/guards/test_stream_fast.py checks them all)
+DIGIT_TRIGGER = r"[\d\U00010000-\U0010FFFF]"
 
 
 def luhn(digits: str) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import regex
 
-from wardgate.guards.findings import DIGIT, Pattern, compile_rx, luhn, only_digits
+from wardgate.guards.findings import DIGIT, DIGIT_TRIGGER, Pattern, compile_rx, luhn, only_digits
 
 
 def _card(text: str) -> bool:
@@ -234,13 +234,16 @@ _COLON, _DIGIT_START = re.compile(":"), re.compile(r"[\d+(]")
 
 def _hinted(pattern: Pattern) -> Pattern:
     if pattern.entity == "email":
-        return replace(pattern, needles=("@",))
-    hint = _COLON if "(?::" in pattern.rx.pattern else DIGIT  # IPv6 needs a colon, the others a digit
+        return replace(pattern, needles=("@",), trigger=("@",))
+    ipv6 = "(?::" in pattern.rx.pattern
+    hint = _COLON if ipv6 else DIGIT  # IPv6 needs a colon, the others a digit
     spaced = pattern.entity in _SPACED
     # the start of a phone number, a card, a NIR or an Aadhaar number holds a digit, "+" or "("; an IBAN or a NINO
     # starts with letters, so those are always looked for
     partial = _DIGIT_START if spaced and pattern.entity not in ("iban", "uk_nino") else None
-    return replace(pattern, hint=hint, spaced=spaced, partial_hint=partial)
+    # what a stream must see before a value can be there (Pattern.trigger): a NINO's start ("AB ") has no digit yet
+    trigger = ":" if ipv6 else "[A-Z]" if pattern.entity == "uk_nino" else DIGIT_TRIGGER
+    return replace(pattern, hint=hint, spaced=spaced, partial_hint=partial, trigger=(trigger,))
 
 
 PATTERNS = {entity: [_hinted(p) for p in patterns] for entity, patterns in PATTERNS.items()}

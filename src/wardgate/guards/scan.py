@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wardgate.guards.engine import Guard, GuardFailed
-from wardgate.guards.findings import Finding, Pattern
+from wardgate.guards.findings import Finding, Pattern, Trigger, joined
 
 _RANK = {"warn": 0, "redact": 1, "pseudonymize": 1, "block": 2}
 _GENERIC = frozenset({"phone", "email", "assigned_secret"})  # on the same span, a more specific entity wins
@@ -46,7 +46,7 @@ class Scanner:
     """The guards of one direction (request or response) that apply to one call. A guard that fails is reported
     to ``on_failure`` (which applies its ``on_error``) and, if that returns, left out from then on."""
 
-    __slots__ = ("_patterns", "_spaced", "guards", "on_failure")
+    __slots__ = ("_patterns", "_spaced", "_trigger", "guards", "on_failure")
 
     def __init__(self, guards: Sequence[Guard], on_failure: OnFailure = _fail_closed) -> None:
         self.on_failure = on_failure
@@ -56,6 +56,7 @@ class Scanner:
         self.guards = tuple(guards)
         self._patterns: tuple[tuple[Guard, Pattern], ...] | None = None  # built when a stream first needs them
         self._spaced: tuple[tuple[Guard, Pattern], ...] | None = None
+        self._trigger: tuple[Trigger | None] | None = None  # built when a stream first needs it
 
     @property
     def patterns(self) -> tuple[tuple[Guard, Pattern], ...]:
@@ -68,6 +69,15 @@ class Scanner:
         if self._spaced is None:
             self._spaced = tuple((g, p) for g, p in self.patterns if p.spaced)
         return self._spaced
+
+    @property
+    def trigger(self) -> Trigger | None:
+        """What a text must hold for these guards to find anything in it (``Pattern.trigger``); None when that is not
+        known (a guard with no patterns to redact, a custom pattern)."""
+        if self._trigger is None:
+            triggers = tuple(g.trigger for g in self.guards if g.trigger is not None)
+            self._trigger = (joined(triggers) if triggers and len(triggers) == len(self.guards) else None,)
+        return self._trigger[0]
 
     def _failed(self, guard: Guard, exc: BaseException) -> None:
         self.on_failure(guard, exc)

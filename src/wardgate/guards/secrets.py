@@ -113,6 +113,31 @@ _NEEDLES = {
     "private_key": ("-----BEGIN",),
     "connection_string": ("://",),
 }
+# what every match holds, and each of its needles too (Pattern.trigger): a character of a fixed prefix or separator
+# that is rare in prose, else a piece of the prefix, chosen to end with a rare character (the stream's first test
+# looks for the triggers' last characters)
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "aws_access_key": _NEEDLES["aws_access_key"],
+    "aws_secret_key": ("aw", "aW", "Aw", "AW"),  # the pattern ignores case; neither letter has another case fold
+    "gcp_api_key": ("AIz",),
+    "azure_storage_key": ("=",),
+    "azure_client_secret": ("Q~",),
+    "github_token": ("_",),
+    "gitlab_token": ("-",),
+    "slack_token": ("xox",),
+    "slack_webhook": ("hook",),
+    "stripe_key": ("_",),
+    "anthropic_key": ("-",),
+    "openai_key": ("-",),
+    "huggingface_token": ("_",),
+    "npm_token": ("_",),
+    "sendgrid_key": ("SG",),
+    "twilio_key": ("SK",),
+    "jwt": ("eyJ",),
+    "private_key": ("-",),
+    "connection_string": (":",),
+    "assigned_secret": ("[=:]",),
+}
 PATTERNS = [
     replace(
         p,
@@ -120,6 +145,7 @@ PATTERNS = [
         needles=_NEEDLES.get(p.entity, ()),
         spaced=p.entity == "private_key",
         partial_hint=_PEM_START if p.entity == "private_key" else None,
+        trigger=_TRIGGERS[p.entity],
     )
     for p in PATTERNS
 ]

@@ -146,6 +146,13 @@ class GuardsStage:
         """Checks one streamed choice in place; False when what is left of it still says something."""
         index = choice.get("index", 0)
         index = index if isinstance(index, int) else 0
+        delta = choice.get("delta")
+        if type(delta) is dict and len(delta) == 1 and not choice.get("finish_reason") and not choice.get("logprobs"):
+            text = delta.get("content")
+            released = self._text_only(state, index, text) if type(text) is str else None
+            if released is not None:
+                delta["content"] = released
+                return not released
         text_key, holder = ("content", choice.get("delta")) if "delta" in choice else ("text", choice)
         if not isinstance(holder, dict):
             return False
@@ -196,6 +203,17 @@ class GuardsStage:
             return False
         rest = [k for k in holder if k != text_key] if text_key == "content" else []
         return not rest
+
+    @staticmethod
+    def _text_only(state: GuardState, index: int, text: str) -> str | None:
+        """What the general path releases for a choice whose delta is this text and nothing else (no finish, no
+        tool call), in short; None when the general path is needed (the choice's first chunk, pseudonyms)."""
+        redactor = state.texts.get(index)
+        names = state.pseudonyms
+        scanner = state.response
+        if redactor is None or (names is not None and names.values) or scanner is None or not scanner.guards:
+            return None
+        return redactor.feed(text) if text else ""
 
     # -- reporting ---------------------------------------------------------------------------------------------
 

@@ -32,7 +32,13 @@ OnHits = Callable[[list[Hit], str], None]  # (hits, scanned text): raises to blo
 
 
 class TextRedactor:
-    __slots__ = ("_ctx", "_held", "_holdback", "_on_hits", "_scanner", "_tail", "_until")
+    """One choice's streamed text. Most steps are quiet: when neither the new text nor the few characters before it
+    hold a trigger of the scanner's patterns (``Pattern.trigger``: an ``@``, a digit, a ``-`` …) and the text kept
+    from earlier steps held none either, no pattern can match or partly match anywhere in the window, so the step
+    only moves the cut to the start of the trailing word (or the hold-back's bound) without running a pattern: the
+    same cut, text and state as the full step, at a fraction of its cost."""
+
+    __slots__ = ("_ctx", "_held", "_holdback", "_on_hits", "_quiet", "_scanner", "_tail", "_until")
 
     def __init__(self, scanner: Scanner, holdback: int, on_hits: OnHits) -> None:
         self._scanner = scanner
@@ -42,6 +48,7 @@ class TextRedactor:
         self._held = ""
         self._until: regex.Pattern[str] | None = None  # dropping text until this marker (a PEM block's end)
         self._tail = False  # dropping the rest of a token (a long key whose start was redacted)
+        self._quiet = True  # ctx + held hold no trigger (nothing held yet)
 
     @property
     def held(self) -> int:
@@ -56,6 +63,8 @@ class TextRedactor:
         return self._step("", final=True)
 
     def _drop(self, text: str) -> str:
+        if self._until is not None or self._tail:
+            self._quiet = False  # the next step looks at the whole window
         if self._until is not None:
             scan = self._held + text
             m = self._until.search(scan)
@@ -76,11 +85,38 @@ class TextRedactor:
     def _step(self, text: str, final: bool) -> str:
         if self._until is not None:
             return ""
-        scan = self._ctx + self._held + text
+        kept = self._ctx + self._held
+        scan = kept + text
         base = len(self._ctx)
         end = len(scan)
         if end == base:
             return ""
+        trigger = self._scanner.trigger
+        if self._quiet and trigger is not None and not trigger.ends_in(scan, len(kept)):
+            return self._quiet_step(scan, base, final)  # ctx + held hold no trigger, and the new text ends none
+        out = self._full_step(scan, base, final)
+        trigger = self._scanner.trigger  # a guard that failed is left out from now on
+        self._quiet = (
+            trigger is not None
+            and self._until is None
+            and not self._tail
+            and not trigger.ends_in(self._ctx + self._held)
+        )
+        return out
+
+    def _quiet_step(self, scan: str, base: int, final: bool) -> str:
+        """``_full_step`` where no pattern can match: release up to the trailing word (the hold-back's bound)."""
+        end = len(scan)
+        if final or scan[-1].isspace():
+            cut = end
+        else:  # the trailing run of non-space characters (str.rsplit splits where str.isspace says)
+            cut = max(end - len(scan.rsplit(None, 1)[-1]), base, end - self._holdback)
+        self._ctx = scan[max(0, cut - CONTEXT_CHARS) : cut]
+        self._held = scan[cut:]
+        return scan[base:cut]
+
+    def _full_step(self, scan: str, base: int, final: bool) -> str:
+        end = len(scan)
         hits = [h for h in self._scanner.hits(scan) if h.finding.end > base]
         if final:
             cut = end
