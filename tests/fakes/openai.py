@@ -40,6 +40,7 @@ from tests.fakes import openai_chat as chat
 from tests.fakes import openai_logic as logic
 from tests.fakes import openai_media as media
 from tests.fakes import openai_moderation as moderation
+from tests.fakes import openai_realtime_calls as realtime_calls
 from tests.fakes import rerank_logic
 from tests.fakes.server import LoopbackServer, RecordedRequest
 
@@ -62,6 +63,8 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"/v1/videos/(?P<video>[^/]+)/content"), "video_content"),
     ("POST", re.compile(r"/v1/realtime/client_secrets"), "realtime_secret"),
     ("POST", re.compile(r"/v1/realtime/translations/client_secrets"), "translate_secret"),
+    ("POST", re.compile(r"/v1/realtime/calls"), "realtime_call"),
+    ("POST", re.compile(r"/v1/realtime/calls/(?P<call>[^/]+)/(?P<action>accept|hangup|refer|reject)"), "call_control"),
     ("GET", re.compile(r"/v1/models"), "models"),
     ("GET", re.compile(r"/v1/models/(?P<model>.+)"), "model"),
     ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions"), "chat"),
@@ -108,6 +111,7 @@ class FakeOpenAI(LoopbackServer):
         self._arrived = threading.Condition()
         self._ids = itertools.count(1)
         self.videos: dict[str, dict[str, Any]] = {}  # video jobs by id (completed when first read)
+        self.calls: dict[str, dict[str, Any]] = {}  # Realtime calls by id: the offer, the session, the actions
 
     # --- scripting and observation --------------------------------------------------------------------
 
@@ -171,6 +175,11 @@ class FakeOpenAI(LoopbackServer):
             return _json(200, logic.model_object(params["model"]))
         if operation in ("realtime_secret", "translate_secret"):
             return _json(200, logic.client_secret(payload, f"ek_fake{next(self._ids):016d}", int(time.time())))
+        if operation == "realtime_call":
+            call_id = f"rtc_fake{next(self._ids):016d}"
+            return realtime_calls.create(self.calls, call_id, recorded_body, request.headers.get("content-type", ""))
+        if operation == "call_control":
+            return realtime_calls.control(self.calls, params["call"], params["action"], payload)
         if operation.startswith("video"):
             return self._video(operation, params, payload, recorded_body, request.headers.get("content-type", ""))
         if operation in _MULTIPART:

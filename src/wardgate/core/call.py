@@ -36,6 +36,8 @@ Operation = Literal[
     "realtime",
     "realtime_secret",  # POST /v1/realtime/client_secrets (api/openai.py)
     "translate_secret",  # POST /v1/realtime/translations/client_secrets
+    "realtime_call",  # POST /v1/realtime/calls: a WebRTC SDP offer (api/realtime_calls.py)
+    "realtime_control",  # POST /v1/realtime/calls/{call_id}/accept|hangup|refer|reject
     "batches",
     "batch_output",
     "tools/call",

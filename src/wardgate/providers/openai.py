@@ -19,7 +19,7 @@ from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamError, WardgateError
 from wardgate.core.replay import chunks_of
 from wardgate.core.usage import Usage
-from wardgate.providers import realtime_secrets, registry
+from wardgate.providers import realtime_calls, realtime_secrets, registry
 from wardgate.providers.files import FileHost
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
@@ -118,7 +118,7 @@ class OpenAIAdapter:
         self.secrets = secrets
 
     def supports(self, operation: str) -> bool:
-        if operation in realtime_secrets.OPERATIONS:  # minted where the Realtime API is
+        if operation in realtime_secrets.OPERATIONS or operation in realtime_calls.OPERATIONS:  # the Realtime API's
             return "realtime" in self.operations
         return operation in self.operations
 
@@ -148,6 +148,8 @@ class OpenAIAdapter:
             return Result.of({"object": "realtime.response", "usage": call.usage.to_openai()})
         if call.operation in realtime_secrets.OPERATIONS:
             return await realtime_secrets.mint(call, self.http, self.name, self.base_url, self.headers, self.error)
+        if call.operation in realtime_calls.OPERATIONS:
+            return await realtime_calls.relay(call, self.http, self.name, self.base_url, self.headers, self.error)
         if call.operation == "batches":
             return await self.file_host().create_batch(call)
         if call.operation == "batch_output":

@@ -319,7 +319,7 @@ provider_objects = Table(  # files and batches a provider holds, by owner (api/f
     "provider_objects",
     metadata,
     Column("id", String(128), primary_key=True),
-    Column("kind", String(16), nullable=False),  # "file" | "batch"
+    Column("kind", String(16), nullable=False),  # "file" | "batch" | "video" | "rtc_call"
     Column("owner", String(200), nullable=False),
     Column("provider", String(200), nullable=False),
     Column("model", String(200), nullable=True),  # a batch file's (and its batch's) one public model
