@@ -26,6 +26,7 @@ class StoredResponse:
     response: dict[str, Any]
     input_items: list[dict[str, Any]]
     messages_json: bytes  # the chat conversation, parsed only to continue it
+    upstream: str | None = None  # the provider holding it natively (it answered in the Responses API), if one does
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -44,6 +45,7 @@ class ResponseStore:
         response: dict[str, Any],
         input_items: list[dict[str, Any]],
         messages: list[dict[str, Any]],
+        upstream: str | None = None,
     ) -> None:
         row = {
             "id": response["id"],
@@ -52,13 +54,15 @@ class ResponseStore:
             "response": orjson.dumps(response).decode(),
             "input_items": orjson.dumps(input_items).decode(),
             "messages": orjson.dumps(messages).decode(),
+            "upstream": upstream,
         }
         with reaching_store(self.outage):
             async with self.engine.begin() as conn:
                 await conn.execute(responses.insert().values(**row))
 
     async def get(self, response_id: str, owner: str) -> StoredResponse | None:
-        query = select(responses.c.response, responses.c.input_items, responses.c.messages).where(
+        c = responses.c
+        query = select(c.response, c.input_items, c.messages, c.upstream).where(
             responses.c.id == response_id, responses.c.owner == owner
         )
         with reaching_store(self.outage):
@@ -66,7 +70,7 @@ class ResponseStore:
                 row = (await conn.execute(query)).first()
         if row is None:
             return None
-        return StoredResponse(orjson.loads(row[0]), orjson.loads(row[1]), row[2].encode())
+        return StoredResponse(orjson.loads(row[0]), orjson.loads(row[1]), row[2].encode(), row[3])
 
     async def delete(self, response_id: str, owner: str) -> bool:
         with reaching_store(self.outage):

@@ -312,6 +312,8 @@ responses = Table(
     Column("response", Text, nullable=False),
     Column("input_items", Text, nullable=False),
     Column("messages", Text, nullable=False),
+    # the provider that answered it in its own Responses API and holds it (api/responses.py); None: built by the gateway
+    Column("upstream", String(200), nullable=True),
     Index("ix_responses_owner", "owner"),
 )
 
