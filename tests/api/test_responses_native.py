@@ -227,3 +227,20 @@ def test_a_provider_refusal_is_relayed_in_openais_shape(client: openai.OpenAI) -
         client.responses.create(model="native", input="x", previous_response_id="resp_unknown_to_all")
     error = caught.value.response.json()["error"]
     assert error["param"] == "previous_response_id" and set(error) >= {"message", "type", "param", "code"}
+
+
+def test_a_provider_id_seen_again_replaces_its_owners_copy_and_never_moves_to_another_owner(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    first = client.responses.create(model="native", input="the first answer")
+    again = {**fake.responses[first.id], "output": [{**fake.responses[first.id]["output"][-1], "content": [
+        {"type": "output_text", "text": "the second answer", "annotations": [], "logprobs": []}]}]}  # fmt: skip
+    fake.enqueue(200, again)
+    assert client.responses.create(model="native", input="anything").id == first.id
+    assert client.responses.retrieve(first.id).output_text == "the second answer"  # the same owner: replaced
+    with openai.OpenAI(base_url=gateway.url, api_key=make_key(gateway, "others"), max_retries=0) as other:
+        fake.enqueue(200, {**again, "output": []})
+        assert other.responses.create(model="native", input="mine?").id == first.id  # answered, not stored
+        with pytest.raises(openai.NotFoundError):
+            other.responses.retrieve(first.id)
+    assert client.responses.retrieve(first.id).output_text == "the second answer"  # still its first owner's

@@ -221,7 +221,7 @@ def _through_proxy(suite: Path, upstream: str, tmp_path: Path, group: str) -> tu
     forwarded = sum(1 for line in lines if "Forwarding" in line)
     violated = Counter(found.group(1) for line in lines if (found := _VIOLATED.search(line)))
     unparsed = [line for line in lines if ("Violation" in line or "VIOLATIONS" in line) and not _VIOLATED.search(line)]
-    violated.update({"(unparsed) " + line[-200:]: 1 for line in unparsed})
+    violated.update("(unparsed) " + line.split("›", 1)[-1].strip()[:300] for line in unparsed)  # no timestamp
     return through, forwarded, violated
 
 

@@ -197,8 +197,13 @@ class RealtimeCallsSurface:
             if action is None and result.status == 201:
                 await self._keep(call)
             headers = response_headers(call, perf_counter())
-            answer_type = result.content_type or b"application/json"
-            await send_bytes(send, result.status, result.to_bytes(), headers, answer_type)
+            raw = result.to_bytes()
+            if not raw and result.content_type is None:  # the control actions' empty 200: no body, so no type
+                headers.append((b"content-length", b"0"))
+                await send({"type": "http.response.start", "status": result.status, "headers": headers})
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                await send_bytes(send, result.status, raw, headers, result.content_type or b"application/json")
         except WardgateError as exc:
             watch.done = True
             headers = response_headers(call, perf_counter()) if call is not None else id_headers(request_id, client_id)

@@ -84,5 +84,5 @@ async def relay(
     return Result(
         status=response.status,
         raw=raw,
-        content_type=content_type.encode("latin-1") if content_type else (b"application/json" if raw else None),
+        content_type=content_type.encode("latin-1") if content_type and raw else (b"application/json" if raw else None),
     )

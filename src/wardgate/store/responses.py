@@ -8,17 +8,21 @@ replica is continued, read or deleted on any other.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.core.outage import Outage
 from wardgate.store.availability import reaching_store
 from wardgate.store.common import now
 from wardgate.store.tables import responses
+
+log = logging.getLogger("wardgate.store")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +61,22 @@ class ResponseStore:
             "upstream": upstream,
         }
         with reaching_store(self.outage):
-            async with self.engine.begin() as conn:
-                await conn.execute(responses.insert().values(**row))
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(responses.insert().values(**row))
+            except IntegrityError:  # an id on record: a provider's id seen again (natively answered responses)
+                await self._replace(row)
+
+    async def _replace(self, row: dict[str, Any]) -> None:
+        """The same owner's response under an id already on record is replaced; another owner's is kept as it is
+        (an id never moves to another tenant) and this one is not stored."""
+        c = responses.c
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(responses).where(c.id == row["id"], c.owner == row["owner"]).values(**row)
+            )
+        if not result.rowcount:
+            log.warning("response id %r is on record for another owner: not stored", str(row["id"])[:64])
 
     async def get(self, response_id: str, owner: str) -> StoredResponse | None:
         c = responses.c
