@@ -50,6 +50,10 @@ models:
   native: [{{provider: up, model: {UPSTREAM_MODEL}}}]
   on-azure: [{{provider: az, model: my-gpt-deployment}}]
   translated: [{{provider: compat, model: gpt-4o-mini}}]
+limits: {{output_estimate_tokens: 20}}
+budgets:
+  - {{name: tiny, scope: project, match: capped, window: day, limit_tokens: 60, cap: hard}}
+  - {{name: small, scope: project, match: capped-stream, window: day, limit_tokens: 300, cap: hard}}
 guards:
   - {{name: pii, type: pii, on: both, action: redact, entities: [email], scope: project, match: guarded}}
 """
@@ -244,3 +248,32 @@ def test_a_provider_id_seen_again_replaces_its_owners_copy_and_never_moves_to_an
         with pytest.raises(openai.NotFoundError):
             other.responses.retrieve(first.id)
     assert client.responses.retrieve(first.id).output_text == "the second answer"  # still its first owner's
+
+
+def test_a_hard_budget_caps_native_responses(gateway: RunningGateway, fake: FakeOpenAI) -> None:
+    with openai.OpenAI(base_url=gateway.url, api_key=make_key(gateway, "capped"), max_retries=0) as capped:
+        spent = 0
+        with pytest.raises(openai.RateLimitError) as caught:
+            for _ in range(10):
+                answer = capped.responses.create(model="native", input="spend some tokens", max_output_tokens=16)
+                assert fake.requests[-1].path == "/v1/responses" and answer.usage is not None
+                spent += answer.usage.total_tokens
+    assert 0 < spent <= 60
+    assert caught.value.response.json()["error"]["code"] == "budget_exceeded"
+
+
+def test_a_native_stream_past_its_hard_budgets_output_bound_ends_as_incomplete(
+    gateway: RunningGateway, fake: FakeOpenAI
+) -> None:
+    words = " ".join(f"w{n}" for n in range(120))  # echoed back: far more output than the budget's room
+    key = make_key(gateway, "capped-stream")
+    with (
+        openai.OpenAI(base_url=gateway.url, api_key=key, max_retries=0) as capped,
+        capped.responses.with_streaming_response.create(model="native", input=words, stream=True) as raw,
+    ):
+        text = raw.http_response.read().decode()
+    events = [json.loads(f.split("data: ", 1)[1]) for f in text.split("\n\n") if f]
+    assert fake.requests[-1].path == "/v1/responses"
+    assert events[-1]["type"] == "response.incomplete" and "wardgate" in events[-1]
+    assert events[-1]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert not any(e["type"] == "response.completed" for e in events)
