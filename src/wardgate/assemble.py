@@ -406,6 +406,7 @@ def assemble(
         max_upload_bytes=settings.server.max_upload_bytes,
         read_client_cert=mtls.read if mtls is not None else None,
         prompts=prompts is not None,
+        responses_model=settings.responses.default_model,
         files=file_host(settings, adapters),
     )
 

@@ -21,7 +21,9 @@ import pytest
 
 from tests.fakes.openai import FakeOpenAI
 from tests.openapi_schema import validate
-from tests.support import RunningGateway, gateway_from_yaml
+from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
+from wardgate.config.errors import ConfigError
+from wardgate.config.loader import load_config_text
 from wardgate.core.usage import Usage
 from wardgate.store.usage import by_request_id
 from wardgate.usage.pricing import cost, load_catalog, to_nanousd
@@ -277,3 +279,24 @@ def test_a_native_stream_past_its_hard_budgets_output_bound_ends_as_incomplete(
     assert events[-1]["type"] == "response.incomplete" and "wardgate" in events[-1]
     assert events[-1]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
     assert not any(e["type"] == "response.completed" for e in events)
+
+
+def test_a_request_naming_no_model_is_routed_on_responses_default_model(fake: FakeOpenAI) -> None:
+    config = f"""
+providers:
+  up: {{type: openai, base_url: "{fake.url}", api_key: {KEY}}}
+models:
+  native: [{{provider: up, model: {UPSTREAM_MODEL}}}]
+responses: {{default_model: native}}
+"""
+    with gateway_from_yaml(config) as gw:
+        answer = httpx.post(
+            gw.url + "/responses", json={"input": "no model named"}, headers={"authorization": f"Bearer {MASTER_KEY}"}
+        )
+        assert answer.status_code == 200 and answer.headers["x-wardgate-deployment"] == f"up/{UPSTREAM_MODEL}"
+        assert fake.requests[-1].json == {"model": UPSTREAM_MODEL, "input": "no model named"}
+
+
+def test_responses_default_model_must_be_a_configured_model() -> None:
+    with pytest.raises(ConfigError, match="responses.default_model"):
+        load_config_text("models: {}\nresponses: {default_model: nope}\n")

@@ -114,7 +114,15 @@ def prism_url() -> Iterator[str]:
 
 def models_used(suite: Path) -> set[str]:
     # the defaults of requests that name no model
-    names = {"model", "omni-moderation-latest", "dall-e-2", "sora-2", "gpt-realtime", "gpt-realtime-translate"}
+    names = {
+        "model",
+        "omni-moderation-latest",
+        "dall-e-2",
+        "sora-2",
+        "gpt-realtime",
+        "gpt-realtime-translate",
+        "gpt-4o",
+    }
     for path, _ in SELECTION:
         text = (suite / path).read_text(encoding="utf-8")
         names.update(re.findall(r'model="([^"]+)"', text))
@@ -134,6 +142,7 @@ models:
 {models}
 """
     config += "files: {provider: prism, settle_every_s: 0}\n"  # no poller asking Prism about invented batches
+    config += "responses: {default_model: gpt-4o}\n"  # the SDK's responses.create() names no model
     with gateway_from_yaml(config) as gw:
         yield gw
 

@@ -94,6 +94,8 @@ class ResponsesSurface:
         call: Call | None = None
         try:
             body = parse_object(raw, "We could not parse the JSON body of your request.")
+            if body.get("model") is None and runtime.responses_model is not None:  # responses.default_model
+                body["model"] = runtime.responses_model
             model = body.get("model")
             if not isinstance(model, str) or not model:
                 raise InvalidRequest("Missing required parameter: 'model'.", param="model")

@@ -60,7 +60,9 @@ def native_only(
         or not isinstance(body.get("stream", False), bool)
     ):
         return None
-    if isinstance(source, str):
+    if source is None:  # a stored prompt (`prompt`) may carry the whole input: the provider decides
+        items = []
+    elif isinstance(source, str):
         items = input_items(source)
     elif isinstance(source, list) and len(source) <= MAX_ITEMS and all(isinstance(i, dict) for i in source):
         items = [dict(i) for i in source]
