@@ -66,7 +66,9 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
         ("tests/api_resources/audio/test_speech.py", "create"),
     ],
     "images": [("tests/api_resources/test_images.py", "generate or edit or create_variation")],
-    "responses": [("tests/api_resources/test_responses.py", "create")],
+    # with_all_params continues `previous_response_id="previous_response_id"`, an id Prism never made: not the
+    # caller's, so a 400 through Wardgate by design (as retrieve and delete of Prism's ids are not compared)
+    "responses": [("tests/api_resources/test_responses.py", "create and not with_all_params")],
     "realtime": [
         ("tests/api_resources/realtime/test_client_secrets.py", "create"),
         ("tests/api_resources/realtime/translations/test_client_secrets.py", "create"),
