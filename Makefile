@@ -56,8 +56,9 @@ fuzz: judges  ## schemathesis on the data plane and the admin API for FUZZ_SECON
 
 ui:  ## rebuild the web console's committed assets (src/wardgate/ui/static) from ui/src with the pinned esbuild
 	cd ui && npm ci --no-audit --no-fund && npm run build
-judge-modalities: judges  ## openai-python's own audio, images and responses tests through Wardgate vs Prism (delta 0)
-	WARDGATE_SDK_SUITE=all $(BIN)/python -m pytest -q tests/judges/test_openai_sdk_suite.py
+SDK_GROUPS ?= all
+judge-modalities: judges  ## openai-python's tests/api_resources through Wardgate vs Prism, one test per resource group (SDK_GROUPS=realtime,responses for some; delta 0)
+	WARDGATE_SDK_SUITE=$(SDK_GROUPS) $(BIN)/python -m pytest -q -s -rA tests/judges/test_openai_sdk_suite.py
 
 upload-memory: $(VENV)/.installed-test  ## issue 19's figures: 512 MB uploads (audio, /v1/files) and a 512 MB batch output, <= 20 MB of RSS growth
 	WARDGATE_UPLOAD_TEST_MB=512 $(BIN)/python -m pytest -q -s tests/api/test_upload_memory.py tests/api/test_files_memory.py

@@ -24,6 +24,8 @@ from wardgate.api.media import MediaSurface
 from wardgate.api.openai import OpenAISurface
 from wardgate.api.realtime import PATHS as REALTIME_PATHS
 from wardgate.api.realtime import RealtimeSurface
+from wardgate.api.realtime_calls import PREFIXES as CALL_PREFIXES
+from wardgate.api.realtime_calls import RealtimeCallsSurface
 from wardgate.api.responses import PREFIXES as RESPONSE_PREFIXES
 from wardgate.api.responses import ResponsesSurface
 from wardgate.api.videos import PREFIXES as VIDEO_PREFIXES
@@ -77,6 +79,7 @@ class Gateway:
         media = MediaSurface(self.runtime, self._provider_objects)
         files = FilesSurface(self.runtime, self._provider_objects)
         videos = VideosSurface(self.runtime, self._provider_objects)
+        calls = RealtimeCallsSurface(self.runtime, self._provider_objects)
         post: dict[str, Handler] = {
             "/chat/completions": surface.chat,
             "/completions": surface.completions,
@@ -85,6 +88,7 @@ class Gateway:
             "/rerank": surface.rerank,
             "/realtime/client_secrets": surface.realtime_secret,
             "/realtime/translations/client_secrets": surface.translate_secret,
+            "/realtime/calls": calls.create,
             "/messages": anthropic.messages,
             "/messages/count_tokens": anthropic.count_tokens,
             "/responses": responses.create,
@@ -120,6 +124,7 @@ class Gateway:
         self._file = files.file
         self._batch = files.batch
         self._video = videos.video
+        self._call = calls.control
         self._realtime = RealtimeSurface(self.runtime)
         self.batch_settler = BatchSettler(self.runtime, self._provider_objects, lambda: self.settings)
 
@@ -177,6 +182,8 @@ class Gateway:
                 await self._batch(scope, receive, send)
             elif path.startswith(VIDEO_PREFIXES):
                 await self._video(scope, receive, send)
+            elif path.startswith(CALL_PREFIXES):
+                await self._call(scope, receive, send)
             elif path.startswith("/mcp/") and self.worker is not None and self.worker.mcp is not None:
                 await self.worker.mcp(scope, receive, send)
             elif path.startswith("/admin") and self.worker is not None:

@@ -102,6 +102,7 @@ def build_runtime(
         max_upload_bytes=settings.server.max_upload_bytes,
         read_client_cert=mtls.read if mtls is not None else None,
         prompts=prompts is not None,
+        responses_model=settings.responses.default_model,
         files=file_host(settings, adapters),
     )
 

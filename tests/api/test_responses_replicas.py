@@ -28,7 +28,7 @@ def replicas(fake: FakeOpenAI) -> Iterator[tuple[RunningGateway, RunningGateway]
     config = f"""
 store: "{postgres_url(database)}"
 providers:
-  up: {{type: openai, base_url: "{fake.url}", api_key: sk-up}}
+  up: {{type: openai_compatible, base_url: "{fake.url}", api_key: sk-up}}  # no native Responses API: translated
 models:
   gpt: [{{provider: up, model: gpt-4o-mini}}]
 """

@@ -38,9 +38,9 @@ def fake() -> Iterator[FakeOpenAI]:
 def gateway(fake: FakeOpenAI) -> Iterator[RunningGateway]:
     config = f"""
 providers:
-  up: {{type: openai, base_url: "{fake.url}", api_key: {UPSTREAM_KEY}}}
+  up: {{type: openai_compatible, base_url: "{fake.url}", api_key: {UPSTREAM_KEY}}}  # no native Responses API
 models:
-  gpt: [{{provider: up, model: gpt-4o-mini}}]
+  gpt: [{{provider: up, model: gpt-4o-mini, price: {{input: 0.15, output: 0.60, cached_input: 0.075}}}}]
   broken: [{{provider: up, model: error-500}}]
   reset: [{{provider: up, model: reset-stream}}]
   capped: [{{provider: up, model: gpt-4o-mini}}]

@@ -40,6 +40,8 @@ from tests.fakes import openai_chat as chat
 from tests.fakes import openai_logic as logic
 from tests.fakes import openai_media as media
 from tests.fakes import openai_moderation as moderation
+from tests.fakes import openai_realtime_calls as realtime_calls
+from tests.fakes import openai_responses as responses
 from tests.fakes import rerank_logic
 from tests.fakes.server import LoopbackServer, RecordedRequest
 
@@ -62,6 +64,10 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"/v1/videos/(?P<video>[^/]+)/content"), "video_content"),
     ("POST", re.compile(r"/v1/realtime/client_secrets"), "realtime_secret"),
     ("POST", re.compile(r"/v1/realtime/translations/client_secrets"), "translate_secret"),
+    ("POST", re.compile(r"/v1/responses"), "responses"),
+    ("POST", re.compile(r"/openai/v1/responses"), "responses"),
+    ("POST", re.compile(r"/v1/realtime/calls"), "realtime_call"),
+    ("POST", re.compile(r"/v1/realtime/calls/(?P<call>[^/]+)/(?P<action>accept|hangup|refer|reject)"), "call_control"),
     ("GET", re.compile(r"/v1/models"), "models"),
     ("GET", re.compile(r"/v1/models/(?P<model>.+)"), "model"),
     ("POST", re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions"), "chat"),
@@ -108,6 +114,8 @@ class FakeOpenAI(LoopbackServer):
         self._arrived = threading.Condition()
         self._ids = itertools.count(1)
         self.videos: dict[str, dict[str, Any]] = {}  # video jobs by id (completed when first read)
+        self.calls: dict[str, dict[str, Any]] = {}  # Realtime calls by id: the offer, the session, the actions
+        self.responses: dict[str, dict[str, Any]] = {}  # stored Responses API responses by id
 
     # --- scripting and observation --------------------------------------------------------------------
 
@@ -171,6 +179,11 @@ class FakeOpenAI(LoopbackServer):
             return _json(200, logic.model_object(params["model"]))
         if operation in ("realtime_secret", "translate_secret"):
             return _json(200, logic.client_secret(payload, f"ek_fake{next(self._ids):016d}", int(time.time())))
+        if operation == "realtime_call":
+            call_id = f"rtc_fake{next(self._ids):016d}"
+            return realtime_calls.create(self.calls, call_id, recorded_body, request.headers.get("content-type", ""))
+        if operation == "call_control":
+            return realtime_calls.control(self.calls, params["call"], params["action"], payload)
         if operation.startswith("video"):
             return self._video(operation, params, payload, recorded_body, request.headers.get("content-type", ""))
         if operation in _MULTIPART:
@@ -189,6 +202,15 @@ class FakeOpenAI(LoopbackServer):
             return early
         if operation == "embeddings":
             return _json(200, logic.embeddings(payload, model, self.embedding_dim))
+        if operation == "responses":
+            n = next(self._ids)
+            ids = (f"resp_fake{n:016d}", f"msg_fake{n:016d}")
+            response = responses.answer(
+                payload, ids, int(time.time()), self.responses, self.cached_tokens, self.reasoning_tokens
+            )
+            if payload.get("stream"):
+                return await self._events(request, responses.events(response), named=True)
+            return _json(200, response)
         if operation == "speech" and payload.get("stream_format") == "sse":
             return await self._events(request, media.speech_events(payload))
         if operation == "images" and payload.get("stream"):
@@ -246,11 +268,14 @@ class FakeOpenAI(LoopbackServer):
         job.update(status="completed", progress=100, completed_at=int(time.time()))
         return _json(200, job)
 
-    async def _events(self, request: web.Request, events: list[dict[str, Any]]) -> web.StreamResponse:
+    async def _events(
+        self, request: web.Request, events: list[dict[str, Any]], named: bool = False
+    ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream; charset=utf-8"})
         await response.prepare(request)
         for event in events:
-            await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+            head = b"event: " + event["type"].encode() + b"\n" if named else b""
+            await response.write(head + b"data: " + orjson.dumps(event) + b"\n\n")
         await response.write_eof()
         return response
 

@@ -60,6 +60,11 @@ SERVED = {
     "/videos/{video_id}/content": ("get",),
     "/realtime/client_secrets": ("post",),
     "/realtime/translations/client_secrets": ("post",),
+    "/realtime/calls": ("post",),
+    "/realtime/calls/{call_id}/accept": ("post",),
+    "/realtime/calls/{call_id}/hangup": ("post",),
+    "/realtime/calls/{call_id}/refer": ("post",),
+    "/realtime/calls/{call_id}/reject": ("post",),
 }
 
 

@@ -46,9 +46,10 @@ from wardgate.api.openai import (
     uncancel,
 )
 from wardgate.api.responses_answer import finish, output_of, skeleton
+from wardgate.api.responses_native import native_only, relay_stream
 from wardgate.api.responses_stream import ResponseStream, encode
 from wardgate.api.responses_translate import check_request, input_items, new_id, to_chat, to_messages
-from wardgate.core.call import Call, Result, end_user_of
+from wardgate.core.call import CacheOptions, Call, NativeResponses, Result, end_user_of
 from wardgate.core.errors import InternalError, InvalidRequest, NotFound, WardgateError
 from wardgate.core.relay import Relay
 
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("wardgate.api")
 PREFIXES = ("/v1/responses/", "/responses/")
 _MAX_ID = 128
+_MAX_STORED_ID = 64  # responses.id
 _MAX_LIMIT = 100
 
 
@@ -92,23 +94,48 @@ class ResponsesSurface:
         call: Call | None = None
         try:
             body = parse_object(raw, "We could not parse the JSON body of your request.")
-            model = check_request(body)
-            items = input_items(body["input"])
-            turn = to_messages(items)
-            history = await self._history(scope, runtime, credential, model, body.get("previous_response_id"))
-            chat = to_chat(body, history + turn)
-            validate.chat(chat)
+            if body.get("model") is None and runtime.responses_model is not None:  # responses.default_model
+                body["model"] = runtime.responses_model
+            model = body.get("model")
+            if not isinstance(model, str) or not model:
+                raise InvalidRequest("Missing required parameter: 'model'.", param="model")
+            previous = body.get("previous_response_id")
+            if previous is not None and not isinstance(previous, str):
+                raise InvalidRequest(
+                    "Invalid type for 'previous_response_id': expected a string.", param="previous_response_id"
+                )
+            history, upstream = await self._history(scope, runtime, credential, model, previous)
+            refusal: InvalidRequest | None = None
+            try:
+                check_request(body)
+                items = input_items(body["input"])
+                turn = to_messages(items)
+                chat = to_chat(body, history + turn)
+                validate.chat(chat)
+            except InvalidRequest as exc:  # chat cannot carry it: a native provider still may (decision 047)
+                passed_on = native_only(body, history)
+                if passed_on is None:
+                    raise
+                items, turn, chat = passed_on
+                refusal = exc
             stream = bool(body.get("stream"))
             call = Call(request_id, "responses", "chat", model, chat, stream, credential, started)
+            call.responses_native = NativeResponses(body, previous is not None, upstream, refusal=refusal)
+            if refusal is not None:  # a stand-in body: never a cache key
+                call.cache_options = CacheOptions(control="no-store")
             call.client_request_id = client_id
             call.end_user = end_user_of(chat.get("user"))
-            call.cache_options = cache_headers(scope)
+            if call.cache_options is None:
+                call.cache_options = cache_headers(scope)
             if runtime.read_client_cert is not None:
                 call.client_cert = runtime.read_client_cert(scope)
             scope["wardgate.call"] = call  # for the access log (server/access.py)
             result = await runtime.pipeline.run(call)
-            response = skeleton(body, new_id("resp_"), model, int(time.time()))
             conversation = history + turn
+            if call.responses_native.answered:  # the provider answered in the Responses API itself
+                await self._native(send, call, result, watch, items, conversation)
+                return
+            response = skeleton(body, new_id("resp_"), model, int(time.time()))
             if result.stream is not None:
                 await self._send_stream(send, call, result, watch, ResponseStream(response), (items, conversation))
                 return
@@ -136,13 +163,35 @@ class ResponsesSurface:
         finally:
             watch.close()
 
+    async def _native(
+        self,
+        send: Send,
+        call: Call,
+        result: Result,
+        watch: DisconnectWatch,
+        items: list[dict[str, Any]],
+        conversation: list[dict[str, Any]],
+    ) -> None:
+        """Relay a native answer as the provider sent it, kept in the store like a translated one (decision 047)."""
+
+        async def keep(response: dict[str, Any]) -> None:
+            await self._keep(call, response, items, conversation)
+
+        if result.stream is not None:
+            await relay_stream(send, call, result, watch, keep)
+            return
+        watch.done = True
+        if result.status < 400:
+            await keep(result.body)
+        await send_bytes(send, result.status, result.to_bytes(), response_headers(call, perf_counter()))
+
     async def _history(
         self, scope: Scope, runtime: Runtime, credential: str | None, model: str, previous: str | None
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """The chat conversation ``previous_response_id`` names, read as the caller (the pipeline authenticates
-        the call itself again, from its cache)."""
+        the call itself again, from its cache), and the provider holding that response natively, if one does."""
         if previous is None:
-            return []
+            return [], None
         cert = runtime.read_client_cert(scope) if runtime.read_client_cert is not None else None
         principal = await runtime.authenticate(credential, model, client_cert=cert)
         stored = await self._store().get(previous, owner_of(principal)) if _valid_id(previous) else None
@@ -154,15 +203,25 @@ class ResponsesSurface:
                 "start a new one.",
                 param="previous_response_id",
             )
-        return stored.messages
+        return stored.messages, stored.upstream
 
     async def _keep(
         self, call: Call, response: dict[str, Any], items: list[dict[str, Any]], conversation: list[dict[str, Any]]
     ) -> None:
-        if response["store"] is False:
+        if response.get("store") is False:
             return
-        messages = conversation + to_messages(response["output"])
-        await self._store().put(owner_of(call.principal), response, items, messages)
+        native = call.responses_native is not None and call.responses_native.answered
+        upstream = call.deployment.provider if native and call.deployment is not None else None
+        output = response.get("output")
+        try:
+            answer = to_messages(output) if isinstance(output, list) else []
+        except (WardgateError, KeyError, TypeError):  # a native item chat has no form for: continued without it
+            answer = []
+        response_id = response.get("id")
+        if not isinstance(response_id, str) or not _valid_id(response_id) or len(response_id) > _MAX_STORED_ID:
+            log.warning("response %s not stored: its id is not one the store keeps", call.id)
+            return
+        await self._store().put(owner_of(call.principal), response, items, conversation + answer, upstream)
 
     async def _send_stream(
         self,

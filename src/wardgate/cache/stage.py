@@ -257,7 +257,8 @@ class CacheStage:
             return
         stored = False
         try:
-            if error is None and result is not None and result.status == 200:
+            native = call.responses_native is not None and call.responses_native.answered
+            if error is None and result is not None and result.status == 200 and not native:  # chat answers only
                 body = self._answer_bytes(call, result, miss)
                 if body is not None and len(body) <= self._cache.config.max_entry_bytes:
                     now = time.time()

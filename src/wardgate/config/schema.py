@@ -278,6 +278,14 @@ class FilesConfig(Frozen):
     settle_every_s: Annotated[float, Field(ge=0, le=86400)] = 60.0
 
 
+class ResponsesConfig(Frozen):
+    """``/v1/responses`` (docs/responses.md)."""
+
+    # the public model a request naming none is routed on (OpenAI's API lets a stored prompt carry the model); unset:
+    # such a request is a 400 naming `model`
+    default_model: Annotated[str, Field(min_length=1)] | None = None
+
+
 class Settings(Frozen):
     master_key: SecretStr | None = None
     store: Annotated[str, Field(min_length=1)] = "sqlite:///wardgate.db"
@@ -318,6 +326,16 @@ class Settings(Frozen):
     mcp: MCPConfig | None = None  # unset: no /mcp routes, nothing assembled (docs/mcp.md)
     tool_policies: list[ToolPolicyConfig] = Field(default_factory=list)
     files: FilesConfig | None = None  # unset: /v1/files and /v1/batches answer 404 (docs/files.md)
+    responses: ResponsesConfig = ResponsesConfig()
+
+    @model_validator(mode="after")
+    def _responses_model(self) -> Self:
+        model = self.responses.default_model
+        if model is not None and model not in self.models:
+            raise ValueError(
+                f"responses.default_model: {model!r} is not a configured model; use one of: {', '.join(self.models)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _files_provider(self) -> Self:

@@ -36,6 +36,8 @@ Operation = Literal[
     "realtime",
     "realtime_secret",  # POST /v1/realtime/client_secrets (api/openai.py)
     "translate_secret",  # POST /v1/realtime/translations/client_secrets
+    "realtime_call",  # POST /v1/realtime/calls: a WebRTC SDP offer (api/realtime_calls.py)
+    "realtime_control",  # POST /v1/realtime/calls/{call_id}/accept|hangup|refer|reject
     "batches",
     "batch_output",
     "tools/call",
@@ -90,6 +92,26 @@ class CacheOptions:
     control: str | None = None
     ttl: str | None = None
     prompt_template: str | None = None
+
+
+@dataclass(slots=True)
+class NativeResponses:
+    """A Responses API call that a provider speaking the Responses API itself may answer natively (decision
+    047-i19): its adapter sends ``body`` (the request as the client sent it, with the deployment's model) to the
+    provider's ``/responses`` instead of the chat translation in ``Call.body``, and sets ``answered``; the result is
+    then a ``response`` object or the provider's Responses event stream. Set by the Responses surface."""
+
+    body: dict[str, Any]
+    has_previous: bool = False  # the request continues a stored response (previous_response_id)
+    previous_at: str | None = None  # the provider holding that response natively; None when the gateway built it
+    answered: bool = False  # set by the adapter that answered natively
+    # why the chat translation refused the request (hosted tools, item types chat has no form for…): set when the
+    # request can only be answered natively; any provider that cannot answers the client with this refusal
+    refusal: Exception | None = None
+
+    def usable_at(self, provider: str) -> bool:
+        """A continuation goes native only to the provider that holds the previous response."""
+        return not self.has_previous or self.previous_at == provider
 
 
 @dataclass(slots=True)
@@ -151,6 +173,7 @@ class Call:
     provider: str | None = None
     batch: bool = False
     realtime: RealtimeTurn | None = None  # a Realtime response (api/realtime.py); its adapter awaits its usage
+    responses_native: NativeResponses | None = None  # a Responses call a native provider may answer as it is
 
 
 def end_user_of(value: object) -> str | None:

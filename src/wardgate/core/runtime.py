@@ -29,4 +29,5 @@ class Runtime:
     max_upload_bytes: int = 64 * 1024 * 1024  # server.max_upload_bytes: multipart uploads, spooled to disk
     read_client_cert: Callable[[Mapping[str, Any]], str | None] | None = None  # identity.mtls: its header, if trusted
     prompts: bool = False  # the prompts stage is assembled: a request may name a managed prompt
+    responses_model: str | None = None  # responses.default_model: a Responses request naming no model is routed on it
     files: object | None = None  # files.provider as a providers.files.FileHost (api/files.py); None: not configured

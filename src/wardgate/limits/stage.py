@@ -325,7 +325,12 @@ class LimitsStage:
         reservation = self.reservations.get(call.id)
         if reservation is None or reservation.output_bound is None or call.operation not in STREAMED_TEXT:
             return chunk  # streamed audio (speech) is billed by its input's characters, not by what it relays
-        choices = chunk.data.get("choices") or []
+        native = call.responses_native is not None and call.responses_native.answered
+        if native:  # a Responses event stream the provider sent as it is: its text is in `delta`
+            delta = chunk.data.get("delta")
+            if isinstance(delta, str) and chunk.data.get("type", "").endswith(".delta"):
+                reservation.streamed_chars += len(delta)
+        choices = () if native else chunk.data.get("choices") or []
         for choice in choices:
             delta = choice.get("delta") or {}
             text = delta.get("content") or choice.get("text") or ""
@@ -334,6 +339,11 @@ class LimitsStage:
             reservation.streamed_chars += len(text)
         # a token is at least one character: past bound × 4 characters the reservation is surely exceeded
         if reservation.streamed_chars > reservation.output_bound * 4:
+            stopped = {"stopped": "the stream reached the output its hard budget reserved"}
+            if native:  # the Responses API's own end of a cut answer
+                reason = {"reason": "max_output_tokens"}
+                response = {"status": "incomplete", "incomplete_details": reason}
+                raise StopStream(Chunk({"type": "response.incomplete", "response": response, "wardgate": stopped}))
             final = {k: v for k, v in chunk.data.items() if k not in ("choices", "usage")}
             final["choices"] = [{"index": 0, "delta": {}, "finish_reason": "length"}]
             final["wardgate"] = {"stopped": "the stream reached the output its hard budget reserved"}

@@ -19,7 +19,7 @@ from wardgate.core.call import Call, Chunk, ChunkStream, Result
 from wardgate.core.errors import UpstreamError, WardgateError
 from wardgate.core.replay import chunks_of
 from wardgate.core.usage import Usage
-from wardgate.providers import realtime_secrets, registry
+from wardgate.providers import realtime_calls, realtime_secrets, registry, responses_native
 from wardgate.providers.files import FileHost
 from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
@@ -107,6 +107,7 @@ class OpenAIAdapter:
         operations: frozenset[str],
         stream_usage: bool,
         secrets: tuple[str, ...],
+        native_responses: bool = False,
     ) -> None:
         self.name = name
         self.type = type_
@@ -116,14 +117,19 @@ class OpenAIAdapter:
         self.operations = operations
         self.stream_usage = stream_usage
         self.secrets = secrets
+        self.native_responses = native_responses
 
     def supports(self, operation: str) -> bool:
-        if operation in realtime_secrets.OPERATIONS:  # minted where the Realtime API is
+        if operation in realtime_secrets.OPERATIONS or operation in realtime_calls.OPERATIONS:  # the Realtime API's
             return "realtime" in self.operations
         return operation in self.operations
 
     def url(self, call: Call) -> str:
         return self.base_url + _PATHS[call.operation]
+
+    def responses_url(self) -> str:
+        """Where this provider serves the Responses API (``native_responses``)."""
+        return self.base_url + "/responses"
 
     def file_host(self) -> FileHost:
         """This provider as the holder of files and batches (``files.provider``)."""
@@ -148,10 +154,15 @@ class OpenAIAdapter:
             return Result.of({"object": "realtime.response", "usage": call.usage.to_openai()})
         if call.operation in realtime_secrets.OPERATIONS:
             return await realtime_secrets.mint(call, self.http, self.name, self.base_url, self.headers, self.error)
+        if call.operation in realtime_calls.OPERATIONS:
+            return await realtime_calls.relay(call, self.http, self.name, self.base_url, self.headers, self.error)
         if call.operation == "batches":
             return await self.file_host().create_batch(call)
         if call.operation == "batch_output":
             return await self.file_host().meter_output(call)
+        if responses_native.chosen(call, self.name, self.native_responses):
+            url = self.responses_url()
+            return await responses_native.send(call, self.http, self.name, url, self.headers, self.error)
         if call.operation in MEDIA:
             wire = self.wire_body(call)
             return await send_media(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
@@ -168,6 +179,9 @@ class OpenAIAdapter:
         if call.operation == "speech" and call.body.get("stream_format") != "sse":
             wire = self.wire_body(call)
             return await open_speech(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
+        if responses_native.chosen(call, self.name, self.native_responses):
+            url = self.responses_url()
+            return await responses_native.open_stream(call, self.http, self.name, url, self.headers, self.error)
         if call.operation in MEDIA:  # streamed transcriptions, images, speech as SSE
             wire = self.wire_body(call)
             return await open_media_events(call, self.http, self.name, self.url(call), wire, self.headers, self.error)
@@ -311,8 +325,13 @@ class AzureAdapter(OpenAIAdapter):
             operations=frozenset({CHAT, COMPLETIONS, EMBEDDINGS}) | AUDIO | IMAGES,
             stream_usage=True,
             secrets=(key,),
+            native_responses=True,
         )
         self.api_version = config.api_version
+
+    def responses_url(self) -> str:
+        """Azure's v1 API (no api-version): the deployment is named in the body's ``model``."""
+        return f"{self.base_url}/openai/v1/responses"
 
     def url(self, call: Call) -> str:
         assert call.deployment is not None
@@ -347,6 +366,7 @@ def _openai_factory(preset: Preset) -> registry.AdapterFactory:
             operations=preset.operations,
             stream_usage=preset.stream_usage,
             secrets=(key,) if key else (),
+            native_responses=preset.native_responses,
         )
 
     return build

@@ -32,6 +32,7 @@ class Preset:
     operations: frozenset[str] = frozenset({CHAT, COMPLETIONS, EMBEDDINGS})
     stream_usage: bool = True  # accepts stream_options.include_usage
     key_header: str = "authorization"  # "authorization" sends "Bearer <key>"; any other header gets the key as is
+    native_responses: bool = False  # serves the Responses API at <base_url>/responses (providers/responses_native.py)
 
 
 def _ops(*names: str) -> frozenset[str]:
@@ -49,6 +50,7 @@ PRESETS: dict[str, Preset] = {
             | AUDIO
             | IMAGES
             | BATCHES,
+            native_responses=True,
         ),
         Preset(
             "groq",

@@ -15,7 +15,7 @@ from wardgate.routing.strategies import Target
 OPERATIONS = (
     "chat", "completions", "embeddings", "moderations", "rerank",
     "transcriptions", "translations", "speech", "images", "image_edits", "image_variations", "videos", "realtime",
-    "realtime_secret", "translate_secret", "batches", "batch_output",
+    "realtime_secret", "translate_secret", "realtime_call", "realtime_control", "batches", "batch_output",
 )  # fmt: skip
 PriceOf = Callable[[DeploymentConfig], float | None]  # blended USD per 1M tokens
 

@@ -79,6 +79,7 @@ class Executor:
             adapter = single.target.deployment.adapter
             if call.provider is not None and single.target.deployment.provider != call.provider:
                 raise _not_on(call)
+            _native_only(call, adapter)
             began = perf_counter()
             if call.trace is not None:  # telemetry configured: the attempt's span
                 call.trace.attempt(call, single.target.deployment)
@@ -206,6 +207,7 @@ class Executor:
         call.usage = None
         call.first_token_at = None
         adapter = target.deployment.adapter
+        _native_only(call, adapter)
         remaining = None if deadline is None else max(deadline - state.clock(), 0.0)
         stall_s = route.first_chunk_timeout_s if call.stream else None
         limit = remaining if stall_s is None else stall_s if remaining is None else min(stall_s, remaining)
@@ -386,3 +388,11 @@ async def _close(stream: ChunkStream) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+def _native_only(call: Call, adapter: object) -> None:
+    """A Responses request only a provider speaking the Responses API can answer (its chat translation refused it)
+    gets that refusal from any other (providers/responses_native.py)."""
+    native = call.responses_native
+    if native is not None and native.refusal is not None and not getattr(adapter, "native_responses", False):
+        raise native.refusal

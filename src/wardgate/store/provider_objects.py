@@ -133,6 +133,16 @@ class ProviderObjectStore:
                 row = (await conn.execute(query)).first()
         return _object(row) if row is not None else None
 
+    async def find(self, object_id: str, kind: str) -> ProviderObject | None:
+        """The record of an id whoever owns it: for a caller that may use ids the gateway never saw (a SIP call's), to
+        tell one on record as another's (refused) from one never recorded (passed on)."""
+        c = provider_objects.c
+        query = select(*_COLUMNS).where(c.id == object_id, c.kind == kind)
+        with reaching_store(self.outage):
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(query)).first()
+        return _object(row) if row is not None else None
+
     async def owned(self, kind: str, owner: str, ids: list[str]) -> set[str]:
         """Which of ``ids`` (a provider's list page) belong to ``owner``."""
         c = provider_objects.c

@@ -312,6 +312,8 @@ responses = Table(
     Column("response", Text, nullable=False),
     Column("input_items", Text, nullable=False),
     Column("messages", Text, nullable=False),
+    # the provider that answered it in its own Responses API and holds it (api/responses.py); None: built by the gateway
+    Column("upstream", String(200), nullable=True),
     Index("ix_responses_owner", "owner"),
 )
 
@@ -319,7 +321,7 @@ provider_objects = Table(  # files and batches a provider holds, by owner (api/f
     "provider_objects",
     metadata,
     Column("id", String(128), primary_key=True),
-    Column("kind", String(16), nullable=False),  # "file" | "batch"
+    Column("kind", String(16), nullable=False),  # "file" | "batch" | "video" | "rtc_call"
     Column("owner", String(200), nullable=False),
     Column("provider", String(200), nullable=False),
     Column("model", String(200), nullable=True),  # a batch file's (and its batch's) one public model
