@@ -1,0 +1,171 @@
+"""Person names, offline: runs of capitalised words, read against the US Census name-frequency lists that the
+``names`` package ships (MIT; 5,494 first names and 88,799 surnames from the 1990 census, public-domain data), and
+against cues in front of them (a title, "my name is", a salutation). Which runs are names depends on the guard's
+sensitivity (docs/guards.md, docs/decisions/047-i14b-names-addresses.md):
+
+- a run after a title (``Mr``, ``Dr`` …) or a naming cue (``my name is``, ``Dear``, ``Attn:``): its leading
+  capitalised words, whatever they are, up to three;
+- a first name then a surname (``Jane Doe``, ``Jane Q. Doe``, ``Jane Mary Doe``), none of them a common word;
+- after a weaker cue (``Hi``, ``Thanks``, ``I'm``): a known first name alone;
+- ``strict`` only: a known first name anywhere (``ask Priya``), at the cost of words that are also names.
+
+The lists are read when a guard with the ``person`` entity is compiled (this module is imported only then)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from wardgate.guards.findings import Finding, Pattern, compile_rx
+
+_TOKEN = r"\p{Lu}\p{Ll}+(?:['’-]?\p{Lu}?\p{Ll}+)*"  # Jane, O'Brien, McDonald, Smith-Jones
+_PART = rf"(?:{_TOKEN}|\p{{Lu}}\.)"  # a word or a middle initial
+# a run of capitalised words on one line, not glued to a longer word, an address or a path
+_RUN = rf"(?<![\p{{L}}\p{{N}}_@/.\\-]){_PART}(?:[ \t]{{1,3}}{_PART}){{0,5}}(?![\p{{L}}\p{{N}}_@])"
+
+TITLES = frozenset(
+    "Mr Mrs Ms Mx Miss Mister Madam Madame Dr Doctor Prof Professor Sir Dame Lady Lord Rev Reverend Fr Father Sr "
+    "Sister Capt Captain Col Colonel Gen General Sgt Sergeant Lt Lieutenant Hon Judge Justice Officer Agent Nurse "
+    "Herr Frau Mme Mlle Monsieur Señor Señora Sra Srta".split()
+)
+_STRONG = (
+    r"(?:\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev|Fr|Sr|Capt|Col|Gen|Sgt|Lt|Hon|Mme|Mlle|Sra)\.|"
+    r"\b(?i:my\s+name\s+is|my\s+name's|full\s+name\s*:?|named|called|dear|attn\.?:?|attention:|signed|"
+    r"sincerely,|regards,|(?:customer|client|employee|applicant|contact|patient)\s+name\s*:?))"
+)
+_WEAK = r"\b(?i:hi|hello|hey|thanks|thank\s+you|i\s+am|i'm|this\s+is|ask|tell|cc:?|met|meet|name:?|patient:?)"
+_STRONG_CUE = compile_rx(_STRONG + r"[ \t]*\n?[ \t]*$")
+_WEAK_CUE = compile_rx(_WEAK + r",?[ \t]+$")
+_CUE_WORDS = frozenset("Dear Hi Hello Hey Thanks Attn Attention Signed Sincerely Regards Best Cheers Cc".split())
+_STRONG_WORDS = frozenset("Dear Attn Attention Signed".split())
+
+# capitalised words that are common English (or tech) words more often than names: never part of a name found by
+# the lists (the lists hold "Will", "May", "Code", "Street" …). Hand-written, from general English, not from any
+# evaluation set.
+STOP = frozenset(
+    """
+    A An The This That These Those It Its I Im Me My Mine We Our Us You Your He Him His She Her They Them Their
+    Who Whom Whose What Which When Where Why How If Then Else So But And Or Nor Not No Yes Yet Also Just Only
+    In On At To By For From With Without Into Onto Over Under Up Down Out Off Of As About After Before Since Until
+    Is Are Was Were Be Been Being Am Do Does Did Done Have Has Had Can Could Will Would Shall Should May Might Must
+    Let Lets Please Thanks Thank Hi Hello Hey Dear Best Regards Cheers Sincerely Kind Warm Yours Sorry Ok Okay
+    Monday Tuesday Wednesday Thursday Friday Saturday Sunday Today Tomorrow Yesterday Tonight
+    January February March April June July August September October November December
+    Spring Fall Winter Christmas Easter New Old Big Little Good Great Grand Major Royal Saint St
+    North South East West Northern Southern Eastern Western Central Upper Lower Main High Long Short
+    Street Road Avenue Lane Drive Court Place Way Square Terrace Boulevard Park Hill Green Bridge Tower House Hall
+    Garden Gardens Stream Apt Suite Unit Ave Blvd Rd Ln
+    City Town County State States Republic Kingdom Union United Nations National International Global World
+    University College School Academy Institute Hospital Clinic Center Centre Bank Church Museum Library Airport
+    Station Hotel Company Corporation Corp Inc Ltd Llc Group Foundation Association Society Council Committee
+    Department Ministry Office Agency Service Services Team Project Program Programme Club Party Court Press
+    River Lake Beach Bay Island Islands Mountain Mountains Valley Forest Sea Ocean Gulf Coast Harbor Harbour
+    Post Times News Journal Review Daily Weekly Magazine Radio Organization Organisation Registrant Registration
+    Registrar Private Public Domain Tech Billing Contact Privacy Redacted Protected
+    Code File Files Test Tests Data User Users Server Client Link Cloud Power Table Page Error Key Value Model
+    Class Type Types List Map Set Array String Number Object Function Method Field Form Input Output Name Names
+    Note Notes Example Examples Step Steps Section Chapter Figure Appendix Version Release Build Debug Admin
+    Crystal Julia Swift Rust Go Java Python Perl Pascal Ada Elixir Dart Kotlin Scala Haskell Lua Groovy Day
+    America American English British French German Spanish Italian Chinese Japanese Indian European African Asian
+    Christ God Lord Jesus Allah Buddha
+    """.split()
+)
+# first names that are also common words: the first word of a full name ("Mark Jones"), never a name alone
+AMBIGUOUS = frozenset(
+    """
+    Will May June April August Bill Mark Art Pat Rob Sue Guy Chase Hunter Miles Reed Jack Frank Earnest Ernest
+    Grant Gene Drew Carol Christian Bishop Amber Ivy Jade Pearl Ruby Rose Lily Daisy Iris Violet Olive Hazel Holly
+    Heather Dawn Joy Hope Faith Grace Mercy Charity Patience Honor Glory Sunny Rain Storm Sky Star Angel Destiny
+    Harmony Melody Justice Liberty Autumn Summer Don Ray Mike Max Sam Ben Dean Lane Park Young King Rich Buck Gay
+    Bob Eve Kim Ken Sonny Tom Tommy Van Lou
+    """.split()
+)
+
+
+def _read(name: str) -> list[str]:
+    text = resources.files("names").joinpath(name).read_text(encoding="ascii")
+    return [line.split(None, 1)[0].capitalize() for line in text.splitlines() if line.strip()]
+
+
+FIRST = frozenset(_read("dist.male.first") + _read("dist.female.first")) - STOP
+LAST = frozenset(_read("dist.all.last")) - STOP
+_INITIAL = compile_rx(r"\p{Lu}\.")
+_FOREIGN = compile_rx(r"[^\x00-\x7f]")  # a letter outside ASCII: a surname the US lists may lack (Kovač)
+
+
+def _base(word: str) -> str:
+    """A word as the lists spell it: "O'Brien" → "Obrien", "Smith-Jones" → "Smith" (its first part), "Jane's" → "Jane"."""
+    word = word.split("-", 1)[0]
+    if word.endswith(("'s", "’s")):
+        word = word[:-2]
+    return word.replace("'", "").replace("’", "").capitalize()
+
+
+@dataclass(frozen=True, slots=True)
+class PersonPattern(Pattern):
+    """The run regex finds candidates (and, in a stream, where one may still be growing); ``scan`` decides which
+    words of a run are a name."""
+
+    def scan(self, text: str, strict: bool, out: list[Finding], hints: dict[object, bool] | None = None) -> None:
+        for m in self.rx.finditer(text):
+            words = [(w.start(), w.end()) for w in _WORD.finditer(text, m.start(), m.end())]
+            found = _name(text, words, m.start(), strict)
+            if found is not None:
+                out.append(Finding(self.entity, found[0], found[1], self))
+
+
+_WORD = compile_rx(rf"{_PART}")
+
+
+def _name(text: str, words: list[tuple[int, int]], start: int, strict: bool) -> tuple[int, int] | None:
+    tokens = [text[s:e] for s, e in words]
+    i, strong, weak = 0, False, False
+    # leading titles and salutations inside the run ("Dear Mr Smith", "Dr Jane Doe") are cues, not the name
+    while i < len(tokens) and (tokens[i] in TITLES or tokens[i] in _CUE_WORDS):
+        strong = strong or tokens[i] in TITLES or tokens[i] in _STRONG_WORDS
+        weak = True
+        i += 1
+    if i == len(tokens):
+        return None
+    if i == 0:
+        before = max(0, start - 32)
+        strong = _STRONG_CUE.search(text, before, start) is not None
+        weak = strong or _WEAK_CUE.search(text, before, start) is not None
+    elif strong and text[words[i - 1][1] : words[i][0]].strip():
+        return None  # a title then something else ("Dr. Smith" is two runs: the cue is found in front of the run)
+    rest = tokens[i:]
+    bases = [_base(t) for t in rest]
+    if strong:  # after a title or "my name is": the capitalised words that follow, whatever they are
+        n = 0
+        while n < len(rest) and n < 3 and rest[n] not in STOP:
+            n += 1
+        return (words[i][0], words[i + n - 1][1]) if n and not _INITIAL.fullmatch(rest[0]) else None
+    for k in range(len(rest)):  # a first name, then initials and names, ending with a surname
+        if bases[k] not in FIRST or rest[k] in STOP:
+            continue
+        end = None
+        for j in range(k + 1, min(len(rest), k + 4)):
+            if rest[j] in STOP:
+                break
+            if _INITIAL.fullmatch(rest[j]):
+                continue
+            if bases[j] in LAST or (j == k + 1 and _FOREIGN.search(rest[j])):
+                end = j
+            elif bases[j] not in FIRST:
+                break
+        if end is not None:
+            return words[i + k][0], words[i + end][1]
+        if ((weak and k == 0) or strict) and rest[k] not in AMBIGUOUS:
+            return words[i + k]
+    return None
+
+
+PATTERNS = [
+    PersonPattern(
+        "person",
+        compile_rx(_RUN),
+        spaced=True,
+        partial_hint=re.compile("[A-Z\u00c0-\u00de\u0100-\u024f]"),  # a capital, where a name starts
+    )
+]
