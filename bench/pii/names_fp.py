@@ -69,7 +69,9 @@ def main() -> None:
                 any_flag += bool(entities)
                 if found and shown < args.show and sensitivity == "balanced":
                     shown += 1
-                    print("   ", [(f.entity, text[f.start : f.end]) for f in found], "||", text[:100].replace("\n", " "))
+                    print(
+                        "   ", [(f.entity, text[f.start : f.end]) for f in found], "||", text[:100].replace("\n", " ")
+                    )
             print(
                 f"| {sensitivity} | {name} | {len(texts)} | {flagged['person']} | {flagged['address']} | "
                 f"{any_flag / len(texts):.4f} |"

@@ -1,9 +1,11 @@
 """Postal addresses, offline, by their grammar rather than by a list of places: a house number, one to four
 capitalised words and a street type (``221B Baker Street``, ``1600 Pennsylvania Ave NW``), with an optional unit
 (``Apt. 4``, ``Suite 200``) and an optional town line ending in a US state and ZIP code or a UK postcode; a P.O. box;
-a German street (``Hauptstraße 5``, ``Berliner Str. 12``) and a French one (``12 rue de la Paix``), each with an
-optional postcode and town. A bare street name, a town or a postcode alone is not found: without a house number
-and a street type nothing tells them from other capitalised words and numbers.
+US military mail (``PSC 1234, Box 5678 / APO AE 09001``); a continental street, named by a compound word
+(``Hauptstraße 5``, ``Keizersgracht 12``, ``Storgatan 3``) or after a street noun (``Via Roma 1``, ``ul. Długa 5``,
+``Calle Mayor 7``), and a French one (``12 rue de la Paix``), each with an optional postcode and town. A bare
+street name, a town or a postcode alone is not found: without a house number and a street type nothing tells them
+from other capitalised words and numbers.
 
 Street types are those of USPS Publication 28 (appendix C1, the US postal standard) and a few British ones, written
 out here from the standard (Faker's en_US street suffixes derive from the same standard: docs/decisions/047)."""
@@ -14,7 +16,12 @@ import re
 
 from wardgate.guards.findings import DIGIT, Pattern, compile_rx
 
-_TYPES = (
+
+def _split(text: str) -> list[str]:
+    return text.split()
+
+
+_TYPES = _split(
     # USPS Publication 28, appendix C1: the primary street suffix names and their standard abbreviations
     "Alley Aly Annex Anx Arcade Arc Avenue Ave Av Bayou Byu Beach Bch Bend Bnd Bluff Blf Bluffs Blfs Bottom Btm "
     "Boulevard Blvd Branch Br Bridge Brg Brook Brk Brooks Brks Burg Bg Burgs Bgs Bypass Byp Camp Cp Canyon Cyn Cape "
@@ -38,7 +45,7 @@ _TYPES = (
     "Wall Way Ways Well Wl Wells Wls "
     # British ones USPS has no entry for
     "Close Parade Esplanade Embankment Quay Wharf Broadway Wynd Rise"
-).split()
+)
 _TYPE = "(?:" + "|".join(sorted(set(_TYPES), key=lambda t: (-len(t), t))) + r")\.?"
 _DIR = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West|Northeast|Northwest|Southeast|Southwest)\.?"
 _NUMBER = r"\d{1,6}(?:-\d{1,4})?[A-Za-z]?"
@@ -71,6 +78,12 @@ _EU_NOUN = (
 )
 _EU_NAME = r"(?:(?:de|del|della|di|da|do|dos|das|la|las|los|le|von|van|der)[ \t]+)?\p{Lu}[\p{L}'’.-]*"
 _EU_TOWN = r"(?:,?[ \t]*\n?[ \t]*(?:\d{2}-?\d{3}|\d{4,5})[ \t]+\p{Lu}[\p{L}-]+(?:[ \t]+\p{Lu}[\p{L}-]+)?)?"
+# USPS military and diplomatic mail: "PSC 1234, Box 5678 / APO AE 09001", "USNS Comfort / FPO AA 34001"
+_MILITARY = (
+    rf"{_B}(?:(?:PSC|CMR|Unit)[ \t]+\d{{1,5}},?[ \t]+Box[ \t]+\d{{1,5}}|(?:USNS|USS|USCGC)[ \t]+\p{{Lu}}[\p{{L}}'’-]*"
+    r"(?:[ \t]+\p{Lu}[\p{L}'’-]*)?)"
+    r",?[ \t]*\n?[ \t]*(?:APO|FPO|DPO)[ \t]+A[AEP][ \t]+\d{5}(?:-\d{4})?(?!\w)"
+)
 _DE = (
     rf"(?<![\p{{L}}-])(?:\p{{Lu}}\p{{Ll}}{{2,}}[\p{{L}}-]*{_EU_TYPE}|\p{{Lu}}[\p{{L}}-]*[ \t]+{_EU_NOUN}"
     rf"|{_EU_NOUN}[ \t]+{_EU_NAME}(?:[ \t]+{_EU_NAME}){{0,3}})"
@@ -78,12 +91,13 @@ _DE = (
 )
 _FR = (
     rf"{_B}\d{{1,4}}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?i:rue|avenue|boulevard|bd|place|chemin|allée|impasse|quai|cours)"
-    r"[ \t]+(?:(?:de[ \t]+la|de[ \t]+l'|des|du|de|d'|la|le|les)[ \t]*)?\p{Lu}[\p{L}'’-]*(?:[ \t]+\p{Lu}[\p{L}'’-]*){0,3}"
+    r"[ \t]+(?:(?:de[ \t]+la|de[ \t]+l'|des|du|de|d'|la|le|les)[ \t]*)?"
+    r"\p{Lu}[\p{L}'’-]*(?:[ \t]+\p{Lu}[\p{L}'’-]*){0,3}"
     r"(?:,?[ \t]*\n?[ \t]*\d{5}[ \t]+\p{Lu}[\p{L}-]+)?"
 )
 
 _STARTS = re.compile("[0-9A-Z\u00c0-\u00de]")  # a number, or a capital (a German street, "P.O. Box")
 PATTERNS = [
     Pattern("address", compile_rx(source), hint=DIGIT, spaced=True, partial_hint=_STARTS)
-    for source in (_US_UK, _PO_BOX, _DE, _FR)
+    for source in (_US_UK, _PO_BOX, _MILITARY, _DE, _FR)
 ]

@@ -133,7 +133,7 @@ def compile_guard(config: GuardConfig) -> Guard:
         from wardgate.guards import pii
 
         for entity in config.entities or DEFAULT_PII_ENTITIES:
-            patterns.extend(pii.patterns(entity))
+            patterns.extend(pii.patterns(entity, config.sensitivity))
     elif kind == "secrets":
         from wardgate.guards import secrets
 

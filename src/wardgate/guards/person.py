@@ -14,20 +14,27 @@ The lists are read when a guard with the ``person`` entity is compiled (this mod
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 from wardgate.guards.findings import Finding, Pattern, compile_rx
 
-_TOKEN = r"\p{Lu}\p{Ll}+(?:['’-]?\p{Lu}?\p{Ll}+)*"  # Jane, O'Brien, McDonald, Smith-Jones
+_TOKEN = r"\p{Lu}(?:\p{Ll}+|['’](?=\p{Lu}))(?:['’-]?\p{Lu}?\p{Ll}+)*"  # Jane, O'Brien, McDonald, Smith-Jones
 _PART = rf"(?:{_TOKEN}|\p{{Lu}}\.)"  # a word or a middle initial
 # a run of capitalised words on one line, not glued to a longer word, an address or a path
 _RUN = rf"(?<![\p{{L}}\p{{N}}_@/.\\-]){_PART}(?:[ \t]{{1,3}}{_PART}){{0,5}}(?![\p{{L}}\p{{N}}_@])"
 
-TITLES = frozenset(
-    "Mr Mrs Ms Mx Miss Mister Madam Madame Dr Doctor Prof Professor Sir Dame Lady Lord Rev Reverend Fr Father Sr "
-    "Sister Capt Captain Col Colonel Gen General Sgt Sergeant Lt Lieutenant Hon Judge Justice Officer Agent Nurse "
-    "Herr Frau Mme Mlle Monsieur Señor Señora Sra Srta".split()
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+TITLES = _words(
+    """
+    Mr Mrs Ms Mx Miss Mister Madam Madame Dr Doctor Prof Professor Sir Dame Lady Lord Rev Reverend Fr Father Sr
+    Sister Capt Captain Col Colonel Gen General Sgt Sergeant Lt Lieutenant Hon Judge Justice Officer Agent Nurse
+    Herr Frau Mme Mlle Monsieur Señor Señora Sra Srta
+    """
 )
 _STRONG = (
     r"(?:\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev|Fr|Sr|Capt|Col|Gen|Sgt|Lt|Hon|Mme|Mlle|Sra)\.|"
@@ -37,49 +44,57 @@ _STRONG = (
 _WEAK = r"\b(?i:hi|hello|hey|thanks|thank\s+you|i\s+am|i'm|this\s+is|ask|tell|cc:?|met|meet|name:?|patient:?)"
 _STRONG_CUE = compile_rx(_STRONG + r"[ \t]*\n?[ \t]*$")
 _WEAK_CUE = compile_rx(_WEAK + r",?[ \t]+$")
-_CUE_WORDS = frozenset("Dear Hi Hello Hey Thanks Attn Attention Signed Sincerely Regards Best Cheers Cc".split())
-_STRONG_WORDS = frozenset("Dear Attn Attention Signed".split())
+_CUE_WORDS = _words(
+    """
+    Dear Hi Hello Hey Thanks Attn Attention Signed Sincerely Regards Best Cheers Cc
+    """
+)
+_STRONG_WORDS = _words(
+    """
+    Dear Attn Attention Signed
+    """
+)
 
 # capitalised words that are common English (or tech) words more often than names: never part of a name found by
 # the lists (the lists hold "Will", "May", "Code", "Street" …). Hand-written, from general English, not from any
 # evaluation set.
-STOP = frozenset(
+STOP = _words(
     """
-    A An The This That These Those It Its I Im Me My Mine We Our Us You Your He Him His She Her They Them Their
-    Who Whom Whose What Which When Where Why How If Then Else So But And Or Nor Not No Yes Yet Also Just Only
-    In On At To By For From With Without Into Onto Over Under Up Down Out Off Of As About After Before Since Until
-    Is Are Was Were Be Been Being Am Do Does Did Done Have Has Had Can Could Will Would Shall Should May Might Must
-    Let Lets Please Thanks Thank Hi Hello Hey Dear Best Regards Cheers Sincerely Kind Warm Yours Sorry Ok Okay
-    Monday Tuesday Wednesday Thursday Friday Saturday Sunday Today Tomorrow Yesterday Tonight
-    January February March April June July August September October November December
-    Spring Fall Winter Christmas Easter New Old Big Little Good Great Grand Major Royal Saint St
-    North South East West Northern Southern Eastern Western Central Upper Lower Main High Long Short
-    Street Road Avenue Lane Drive Court Place Way Square Terrace Boulevard Park Hill Green Bridge Tower House Hall
-    Garden Gardens Stream Apt Suite Unit Ave Blvd Rd Ln
-    City Town County State States Republic Kingdom Union United Nations National International Global World
-    University College School Academy Institute Hospital Clinic Center Centre Bank Church Museum Library Airport
-    Station Hotel Company Corporation Corp Inc Ltd Llc Group Foundation Association Society Council Committee
-    Department Ministry Office Agency Service Services Team Project Program Programme Club Party Court Press
-    River Lake Beach Bay Island Islands Mountain Mountains Valley Forest Sea Ocean Gulf Coast Harbor Harbour
-    Post Times News Journal Review Daily Weekly Magazine Radio Organization Organisation Registrant Registration
-    Registrar Private Public Domain Tech Billing Contact Privacy Redacted Protected
-    Code File Files Test Tests Data User Users Server Client Link Cloud Power Table Page Error Key Value Model
-    Class Type Types List Map Set Array String Number Object Function Method Field Form Input Output Name Names
-    Note Notes Example Examples Step Steps Section Chapter Figure Appendix Version Release Build Debug Admin
-    Crystal Julia Swift Rust Go Java Python Perl Pascal Ada Elixir Dart Kotlin Scala Haskell Lua Groovy Day
-    America American English British French German Spanish Italian Chinese Japanese Indian European African Asian
-    Christ God Lord Jesus Allah Buddha
-    """.split()
+    A An The This That These Those It Its I Im Me My Mine We Our Us You Your He Him His She Her They Them Their Who
+    Whom Whose What Which When Where Why How If Then Else So But And Or Nor Not No Yes Yet Also Just Only In On At
+    To By For From With Without Into Onto Over Under Up Down Out Off Of As About After Before Since Until Is Are Was
+    Were Be Been Being Am Do Does Did Done Have Has Had Can Could Will Would Shall Should May Might Must Let Lets
+    Please Thanks Thank Hi Hello Hey Dear Best Regards Cheers Sincerely Kind Warm Yours Sorry Ok Okay Monday Tuesday
+    Wednesday Thursday Friday Saturday Sunday Today Tomorrow Yesterday Tonight January February March April June
+    July August September October November December Spring Fall Winter Christmas Easter New Old Big Little Good
+    Great Grand Major Royal Saint St North South East West Northern Southern Eastern Western Central Upper Lower
+    Main High Long Short Street Road Avenue Lane Drive Court Place Way Square Terrace Boulevard Park Hill Green
+    Bridge Tower House Hall Garden Gardens Stream Apt Suite Unit Ave Blvd Rd Ln City Town County State States
+    Republic Kingdom Union United Nations National International Global World University College School Academy
+    Institute Hospital Clinic Center Centre Bank Church Museum Library Airport Station Hotel Company Corporation
+    Corp Inc Ltd Llc Group Foundation Association Society Council Committee Department Ministry Office Agency
+    Service Services Team Project Program Programme Club Party Court Press River Lake Beach Bay Island Islands
+    Mountain Mountains Valley Forest Sea Ocean Gulf Coast Harbor Harbour Customer Customers Client Clients Colleague
+    Colleagues Friend Friends Everyone All Members Member Valued Staff Support Manager Hiring Recruiter Candidate
+    Applicant Sales Marketing Engineering Finance Legal Human Resources Post Times News Journal Review Daily Weekly
+    Magazine Radio Organization Organisation Registrant Registration Registrar Private Public Domain Tech Billing
+    Contact Privacy Redacted Protected Code File Files Test Tests Data User Users Server Client Link Cloud Power
+    Table Page Error Key Value Model Class Type Types List Map Set Array String Number Object Function Method Field
+    Form Input Output Name Names Note Notes Example Examples Step Steps Section Chapter Figure Appendix Version
+    Release Build Debug Admin Crystal Julia Swift Rust Go Java Python Perl Pascal Ada Elixir Dart Kotlin Scala
+    Haskell Lua Groovy Day America American English British French German Spanish Italian Chinese Japanese Indian
+    European African Asian Christ God Lord Jesus Allah Buddha
+    """
 )
 # first names that are also common words: the first word of a full name ("Mark Jones"), never a name alone
-AMBIGUOUS = frozenset(
+AMBIGUOUS = _words(
     """
-    Will May June April August Bill Mark Art Pat Rob Sue Guy Chase Hunter Miles Reed Jack Frank Earnest Ernest
-    Grant Gene Drew Carol Christian Bishop Amber Ivy Jade Pearl Ruby Rose Lily Daisy Iris Violet Olive Hazel Holly
-    Heather Dawn Joy Hope Faith Grace Mercy Charity Patience Honor Glory Sunny Rain Storm Sky Star Angel Destiny
-    Harmony Melody Justice Liberty Autumn Summer Don Ray Mike Max Sam Ben Dean Lane Park Young King Rich Buck Gay
-    Bob Eve Kim Ken Sonny Tom Tommy Van Lou
-    """.split()
+    Will May June April August Bill Mark Art Pat Rob Sue Guy Chase Hunter Miles Reed Jack Frank Earnest Ernest Grant
+    Gene Drew Carol Christian Bishop Amber Ivy Jade Pearl Ruby Rose Lily Daisy Iris Violet Olive Hazel Holly Heather
+    Dawn Joy Hope Faith Grace Mercy Charity Patience Honor Glory Sunny Rain Storm Sky Star Angel Destiny Harmony
+    Melody Justice Liberty Autumn Summer Don Ray Mike Max Sam Ben Dean Lane Park Young King Rich Buck Gay Bob Eve
+    Kim Ken Sonny Tom Tommy Van Lou
+    """
 )
 
 
@@ -95,7 +110,7 @@ _FOREIGN = compile_rx(r"[^\x00-\x7f]")  # a letter outside ASCII: a surname the 
 
 
 def _base(word: str) -> str:
-    """A word as the lists spell it: "O'Brien" → "Obrien", "Smith-Jones" → "Smith" (its first part), "Jane's" → "Jane"."""
+    """A word as the lists spell it: "O'Brien" → "Obrien", "Smith-Jones" → "Smith", "Jane's" → "Jane"."""
     word = word.split("-", 1)[0]
     if word.endswith(("'s", "’s")):
         word = word[:-2]
@@ -107,10 +122,13 @@ class PersonPattern(Pattern):
     """The run regex finds candidates (and, in a stream, where one may still be growing); ``scan`` decides which
     words of a run are a name."""
 
+    permissive: bool = False  # only names after a cue and first names with a listed surname
+
     def scan(self, text: str, strict: bool, out: list[Finding], hints: dict[object, bool] | None = None) -> None:
+        level = 2 if strict else 0 if self.permissive else 1
         for m in self.rx.finditer(text):
             words = [(w.start(), w.end()) for w in _WORD.finditer(text, m.start(), m.end())]
-            found = _name(text, words, m.start(), strict)
+            found = _name(text, words, m.start(), level)
             if found is not None:
                 out.append(Finding(self.entity, found[0], found[1], self))
 
@@ -118,7 +136,8 @@ class PersonPattern(Pattern):
 _WORD = compile_rx(rf"{_PART}")
 
 
-def _name(text: str, words: list[tuple[int, int]], start: int, strict: bool) -> tuple[int, int] | None:
+def _name(text: str, words: list[tuple[int, int]], start: int, level: int) -> tuple[int, int] | None:
+    """The span of the name in a run of capitalised words, if any (level 0: permissive, 1: balanced, 2: strict)."""
     tokens = [text[s:e] for s, e in words]
     i, strong, weak = 0, False, False
     # leading titles and salutations inside the run ("Dear Mr Smith", "Dr Jane Doe") are cues, not the name
@@ -132,8 +151,6 @@ def _name(text: str, words: list[tuple[int, int]], start: int, strict: bool) -> 
         before = max(0, start - 32)
         strong = _STRONG_CUE.search(text, before, start) is not None
         weak = strong or _WEAK_CUE.search(text, before, start) is not None
-    elif strong and text[words[i - 1][1] : words[i][0]].strip():
-        return None  # a title then something else ("Dr. Smith" is two runs: the cue is found in front of the run)
     rest = tokens[i:]
     bases = [_base(t) for t in rest]
     if strong:  # after a title or "my name is": the capitalised words that follow, whatever they are
@@ -150,22 +167,21 @@ def _name(text: str, words: list[tuple[int, int]], start: int, strict: bool) -> 
                 break
             if _INITIAL.fullmatch(rest[j]):
                 continue
-            if bases[j] in LAST or (j == k + 1 and _FOREIGN.search(rest[j])):
+            if bases[j] in LAST or (level and j == k + 1 and _FOREIGN.search(rest[j])):
                 end = j
             elif bases[j] not in FIRST:
                 break
         if end is not None:
             return words[i + k][0], words[i + end][1]
-        if ((weak and k == 0) or strict) and rest[k] not in AMBIGUOUS:
+        if ((level and weak and k == 0) or level == 2) and rest[k] not in AMBIGUOUS:
             return words[i + k]
     return None
 
 
-PATTERNS = [
-    PersonPattern(
-        "person",
-        compile_rx(_RUN),
-        spaced=True,
-        partial_hint=re.compile("[A-Z\u00c0-\u00de\u0100-\u024f]"),  # a capital, where a name starts
-    )
-]
+_PATTERN = PersonPattern(
+    "person",
+    compile_rx(_RUN),
+    spaced=True,
+    partial_hint=re.compile("[A-Z\u00c0-\u00de\u0100-\u024f]"),  # a capital, where a name starts
+)
+PATTERNS = {"strict": [_PATTERN], "balanced": [_PATTERN], "permissive": [replace(_PATTERN, permissive=True)]}

@@ -247,13 +247,13 @@ def _hinted(pattern: Pattern) -> Pattern:
 PATTERNS = {entity: [_hinted(p) for p in patterns] for entity, patterns in PATTERNS.items()}
 
 
-def patterns(entity: str) -> Sequence[Pattern]:
+def patterns(entity: str, sensitivity: str = "balanced") -> Sequence[Pattern]:
     """An entity's patterns. Person names and addresses are imported only when a guard asks for them (the name
-    lists are read then)."""
+    lists are read then); which names are found depends on the sensitivity."""
     if entity == "person":
         from wardgate.guards import person
 
-        return person.PATTERNS
+        return person.PATTERNS[sensitivity]
     if entity == "address":
         from wardgate.guards import address
 
