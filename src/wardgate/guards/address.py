@@ -68,8 +68,8 @@ _US_UK = (
 _PO_BOX = rf"{_B}(?:P\.?[ \t]?O\.?|Post[ \t]+Office)[ \t]+Box[ \t]+\d{{1,6}}(?!\w){_TOWN_LINE}"
 # a street named by a compound word (Hauptstraße, Keizersgracht, Storgatan, Mannerheimintie) or by a word after a
 # street noun (Berliner Straße, Via Roma, Rua Augusta, ul. Długa, Calle Mayor), then the house number
-_EU_TYPE = (
-    r"(?:straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|straat|laan|plein|gracht|kade|singel|steeg|gatan|"
+_EU_TYPE_WORD = (
+    r"(?:straße|strasse|weg|gasse|platz|allee|damm|ufer|straat|laan|plein|gracht|kade|singel|steeg|gatan|"
     r"vägen|gata|gränd|veien|vegen|gate|vej|gade|tie|katu|polku|utca|út)"
 )
 _EU_NOUN = (
@@ -84,11 +84,13 @@ _MILITARY = (
     r"(?:[ \t]+\p{Lu}[\p{L}'’-]*)?)"
     r",?[ \t]*\n?[ \t]*(?:APO|FPO|DPO)[ \t]+A[AEP][ \t]+\d{5}(?:-\d{4})?(?!\w)"
 )
-_DE = (
-    rf"(?<![\p{{L}}-])(?:\p{{Lu}}\p{{Ll}}{{2,}}[\p{{L}}-]*{_EU_TYPE}|\p{{Lu}}[\p{{L}}-]*[ \t]+{_EU_NOUN}"
-    rf"|{_EU_NOUN}[ \t]+{_EU_NAME}(?:[ \t]+{_EU_NAME}){{0,3}})"
-    rf"[ \t]+\d{{1,4}}[a-zA-Z]?(?![\w-]){_UNIT}{_EU_TOWN}"
+_HOUSE = rf"[ \t]+\d{{1,4}}[a-zA-Z]?(?![\w-]){_UNIT}{_EU_TOWN}"
+# the word is taken whole (possessive) and its ending tested behind it: no backtracking through every word
+_COMPOUND = (
+    rf"(?<![\p{{L}}-])\p{{Lu}}[\p{{L}}-]{{2,}}+(?:(?<=\p{{Ll}}{{3}}{_EU_TYPE_WORD})|(?<=\p{{Ll}}{{3}}str)\.|"
+    rf"[ \t]+(?:Straße|Strasse|Str\.|Weg|Gasse|Platz|Allee)){_HOUSE}"
 )
+_NOUN_FIRST = rf"(?<![\p{{L}}-]){_EU_NOUN}[ \t]+{_EU_NAME}(?:[ \t]+{_EU_NAME}){{0,3}}{_HOUSE}"
 _FR = (
     rf"{_B}\d{{1,4}}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?i:rue|avenue|boulevard|bd|place|chemin|allée|impasse|quai|cours)"
     r"[ \t]+(?:(?:de[ \t]+la|de[ \t]+l'|des|du|de|d'|la|le|les)[ \t]*)?"
@@ -99,5 +101,5 @@ _FR = (
 _STARTS = re.compile("[0-9A-Z\u00c0-\u00de]")  # a number, or a capital (a German street, "P.O. Box")
 PATTERNS = [
     Pattern("address", compile_rx(source), hint=DIGIT, spaced=True, partial_hint=_STARTS)
-    for source in (_US_UK, _PO_BOX, _MILITARY, _DE, _FR)
+    for source in (_US_UK, _PO_BOX, _MILITARY, _COMPOUND, _NOUN_FIRST, _FR)
 ]

@@ -36,14 +36,34 @@ TITLES = _words(
     Herr Frau Mme Mlle Monsieur Señor Señora Sra Srta
     """
 )
-_STRONG = (
-    r"(?:\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev|Fr|Sr|Capt|Col|Gen|Sgt|Lt|Hon|Mme|Mlle|Sra)\.|"
-    r"\b(?i:my\s+name\s+is|my\s+name's|full\s+name\s*:?|named|called|dear|attn\.?:?|attention:|signed|"
-    r"sincerely,|regards,|(?:customer|client|employee|applicant|contact|patient)\s+name\s*:?))"
+_TITLE_ABBREVIATIONS = "mr mrs ms mx dr prof rev fr sr capt col gen sgt lt hon mme mlle sra".split()
+_NOUNS = ("customer", "client", "employee", "applicant", "contact", "patient", "full")
+# what ends just before a name, lower-cased, the whitespace between them left out
+_STRONG_TAILS = (
+    *(t + "." for t in _TITLE_ABBREVIATIONS),
+    *("my name is", "my name's", "named", "called", "dear", "attn", "attn:", "attn.:", "attention:", "signed"),
+    *("signed:", "signed,", "sincerely,", "regards,", "yours,"),
+    *(f"{noun} name{colon}" for noun in _NOUNS for colon in ("", ":")),
 )
-_WEAK = r"\b(?i:hi|hello|hey|thanks|thank\s+you|i\s+am|i'm|this\s+is|ask|tell|cc:?|met|meet|name:?|patient:?)"
-_STRONG_CUE = compile_rx(_STRONG + r"[ \t]*\n?[ \t]*$")
-_WEAK_CUE = compile_rx(_WEAK + r",?[ \t]+$")
+_WEAK_TAILS = tuple(
+    cue + comma
+    for cue in ("hi", "hello", "hey", "thanks", "thank you", "i am", "i'm", "this is", "ask", "tell", "cc", "cc:")
+    + ("met", "meet", "name", "name:", "patient", "patient:")
+    for comma in ("", ",")
+)
+
+
+def _cue(text: str, start: int) -> bool | None:
+    """What ends just before ``start``: True for a title or a naming cue, False for a weaker cue, else None."""
+    tail = text[max(0, start - 24) : start].rstrip().lower()
+    for tails, strong in ((_STRONG_TAILS, True), (_WEAK_TAILS, False)):
+        if tail.endswith(tails):
+            for cue in tails:  # a whole word, not the end of one ("Ahmed." is no title)
+                if tail.endswith(cue) and (len(tail) == len(cue) or not tail[-len(cue) - 1].isalnum()):
+                    return strong
+    return None
+
+
 _CUE_WORDS = _words(
     """
     Dear Hi Hello Hey Thanks Attn Attention Signed Sincerely Regards Best Cheers Cc
@@ -128,7 +148,7 @@ class PersonPattern(Pattern):
         level = 2 if strict else 0 if self.permissive else 1
         for m in self.rx.finditer(text):
             words = [(w.start(), w.end()) for w in _WORD.finditer(text, m.start(), m.end())]
-            found = _name(text, words, m.start(), level)
+            found = _name(text, words, _cue(text, m.start()), level)
             if found is not None:
                 out.append(Finding(self.entity, found[0], found[1], self))
 
@@ -136,8 +156,9 @@ class PersonPattern(Pattern):
 _WORD = compile_rx(rf"{_PART}")
 
 
-def _name(text: str, words: list[tuple[int, int]], start: int, level: int) -> tuple[int, int] | None:
-    """The span of the name in a run of capitalised words, if any (level 0: permissive, 1: balanced, 2: strict)."""
+def _name(text: str, words: list[tuple[int, int]], cue: bool | None, level: int) -> tuple[int, int] | None:
+    """The span of the name in a run of capitalised words, if any. ``cue``: what ends just before the run (True: a
+    title or a naming cue, False: a weaker cue, None: neither); ``level`` 0: permissive, 1: balanced, 2: strict."""
     tokens = [text[s:e] for s, e in words]
     i, strong, weak = 0, False, False
     # leading titles and salutations inside the run ("Dear Mr Smith", "Dr Jane Doe") are cues, not the name
@@ -148,9 +169,7 @@ def _name(text: str, words: list[tuple[int, int]], start: int, level: int) -> tu
     if i == len(tokens):
         return None
     if i == 0:
-        before = max(0, start - 32)
-        strong = _STRONG_CUE.search(text, before, start) is not None
-        weak = strong or _WEAK_CUE.search(text, before, start) is not None
+        strong, weak = cue is True, cue is not None
     rest = tokens[i:]
     bases = [_base(t) for t in rest]
     if strong:  # after a title or "my name is": the capitalised words that follow, whatever they are
