@@ -36,7 +36,7 @@ TITLES = _words(
     Herr Frau Mme Mlle Monsieur Señor Señora Sra Srta
     """
 )
-_TITLE_ABBREVIATIONS = "mr mrs ms mx dr prof rev fr sr capt col gen sgt lt hon mme mlle sra".split()
+_TITLE_ABBREVIATIONS = _words("mr mrs ms mx dr prof rev fr sr capt col gen sgt lt hon mme mlle sra")
 _NOUNS = ("customer", "client", "employee", "applicant", "contact", "patient", "full")
 # what ends just before a name, lower-cased, the whitespace between them left out
 _STRONG_TAILS = (
