@@ -103,17 +103,19 @@ STOP = _words(
     Form Input Output Name Names Note Notes Example Examples Step Steps Section Chapter Figure Appendix Version
     Release Build Debug Admin Crystal Julia Swift Rust Go Java Python Perl Pascal Ada Elixir Dart Kotlin Scala
     Haskell Lua Groovy Day America American English British French German Spanish Italian Chinese Japanese Indian
-    European African Asian Christ God Lord Jesus Allah Buddha
+    European African Asian Christ God Lord Jesus Allah Buddha Console Tag Tags Requires Options Option Settings
+    Config Docs
     """
 )
-# first names that are also common words: the first word of a full name ("Mark Jones"), never a name alone
+# first names that are also common words or assistants' names: the first word of a full name ("Mark Jones"), never
+# a name alone
 AMBIGUOUS = _words(
     """
     Will May June April August Bill Mark Art Pat Rob Sue Guy Chase Hunter Miles Reed Jack Frank Earnest Ernest Grant
     Gene Drew Carol Christian Bishop Amber Ivy Jade Pearl Ruby Rose Lily Daisy Iris Violet Olive Hazel Holly Heather
     Dawn Joy Hope Faith Grace Mercy Charity Patience Honor Glory Sunny Rain Storm Sky Star Angel Destiny Harmony
     Melody Justice Liberty Autumn Summer Don Ray Mike Max Sam Ben Dean Lane Park Young King Rich Buck Gay Bob Eve
-    Kim Ken Sonny Tom Tommy Van Lou
+    Kim Ken Sonny Tom Tommy Van Lou Claude Alexa Siri Cortana Bard
     """
 )
 
@@ -147,7 +149,11 @@ class PersonPattern(Pattern):
     def scan(self, text: str, strict: bool, out: list[Finding], hints: dict[object, bool] | None = None) -> None:
         level = 2 if strict else 0 if self.permissive else 1
         for m in self.rx.finditer(text):
-            words = [(w.start(), w.end()) for w in _WORD.finditer(text, m.start(), m.end())]
+            start, end = m.span()
+            if " " in m.group() or "\t" in m.group():
+                words = [w.span() for w in _WORD.finditer(text, start, end)]
+            else:
+                words = [(start, end)]  # most runs are one word
             found = _name(text, words, _cue(text, m.start()), level)
             if found is not None:
                 out.append(Finding(self.entity, found[0], found[1], self))
