@@ -39,6 +39,9 @@ def found(text: str, sensitivity: str = "balanced", entities: tuple[str, ...] = 
         ("Thanks for the notes. Laura Delić will present.", ["person:Laura Delić"]),  # a surname the lists lack
         ("Regards,\nAnna Kowalski", ["person:Anna Kowalski"]),
         ("Mark Johnson reviewed Jane's draft.", ["person:Mark Johnson"]),  # "Mark" is a name before a surname
+        ("Helena C Carlsen signed it.", ["person:Helena C Carlsen"]),  # an initial without its dot
+        ("Albina Tomaszewska and Terence Vassiliev", ["person:Albina Tomaszewska", "person:Terence Vassiliev"]),
+        ("Vanessa: Who are you?\nOscar: A friend.", ["person:Vanessa", "person:Oscar"]),  # a transcript's labels
     ],
 )
 def test_balanced_finds_names_with_a_surname_or_a_cue(text: str, expected: list[str]) -> None:
@@ -57,6 +60,7 @@ def test_balanced_finds_names_with_a_surname_or_a_cue(text: str, expected: list[
         "During 2000, Kosmos Energy Ltd. invested heavily.",
         "Chapter 3 explains the Main Street effect.",
         "Dear Customer, your ticket is open.",
+        "I think Season 2 was better; Note: the Reason is unclear.",
     ],
 )
 def test_balanced_leaves_common_capitalised_words_alone(text: str) -> None:
@@ -69,6 +73,8 @@ def test_sensitivity_decides_about_a_first_name_alone_and_a_surname_off_the_list
     assert found(text, "balanced") == ["person:Laura Delić"]
     assert found(text, "permissive") == []  # only listed first names with listed surnames, or a cue
     assert found("Signed: Robert Brown", "permissive") == ["person:Robert Brown"]
+    assert found("Cecilie Josefsen called.", "strict") == ["person:Cecilie Josefsen"]  # a surname-shaped word
+    assert found("Cecilie Josefsen called.", "balanced") == []  # "Cecilie" is not in the lists
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from importlib import resources
 from wardgate.guards.findings import Finding, Pattern, compile_rx
 
 _TOKEN = r"\p{Lu}(?:\p{Ll}+|['’](?=\p{Lu}))(?:['’-]?\p{Lu}?\p{Ll}+)*"  # Jane, O'Brien, McDonald, Smith-Jones
-_PART = rf"(?:{_TOKEN}|\p{{Lu}}\.)"  # a word or a middle initial
+_PART = rf"(?:{_TOKEN}|\p{{Lu}}\.?(?![\p{{L}}\p{{N}}]))"  # a word or a middle initial (with or without its dot)
 # a run of capitalised words on one line, not glued to a longer word, an address or a path
 _RUN = rf"(?<![\p{{L}}\p{{N}}_@/.\\-]){_PART}(?:[ \t]{{1,3}}{_PART}){{0,5}}(?![\p{{L}}\p{{N}}_@])"
 
@@ -127,8 +127,13 @@ def _read(name: str) -> list[str]:
 
 FIRST = frozenset(_read("dist.male.first") + _read("dist.female.first")) - STOP
 LAST = frozenset(_read("dist.all.last")) - STOP
-_INITIAL = compile_rx(r"\p{Lu}\.")
-_FOREIGN = compile_rx(r"[^\x00-\x7f]")  # a letter outside ASCII: a surname the US lists may lack (Kovač)
+_INITIAL = compile_rx(r"\p{Lu}\.?")
+# a surname the US lists may lack: a letter outside ASCII (Kovač), or an ending that surnames of many languages have
+# and English words rarely do (Nielsen, Kowalska, Ivanov, Papadopoulos, Lindqvist …)
+_SURNAME_SHAPE = compile_rx(
+    r"[^\x00-\x7f]|\p{Ll}(?:sen|sson|ski|ska|sky|cki|cka|wicz|ova|ov|ev|eva|enko|chuk|yan|poulos|akis|idis|escu|elli|"
+    r"etti|otti|ucci|dottir|stra|huis|berg|stein|mann|feld|qvist|gaard|ić)$"
+)
 
 
 def _base(word: str) -> str:
@@ -192,15 +197,25 @@ def _name(text: str, words: list[tuple[int, int]], cue: bool | None, level: int)
                 break
             if _INITIAL.fullmatch(rest[j]):
                 continue
-            if bases[j] in LAST or (level and j == k + 1 and _FOREIGN.search(rest[j])):
+            if bases[j] in LAST or (level and _SURNAME_SHAPE.search(rest[j])):
                 end = j
             elif bases[j] not in FIRST:
                 break
         if end is not None:
             return words[i + k][0], words[i + end][1]
-        if ((level and weak and k == 0) or level == 2) and rest[k] not in AMBIGUOUS:
+        if ((level and (weak or _label(text, words[i])) and k == 0) or level == 2) and rest[k] not in AMBIGUOUS:
             return words[i + k]
+    # strict: a first name off the lists before a surname-shaped word (Cecilie Josefsen)
+    shaped = len(rest) > 1 and rest[-1] not in STOP and _SURNAME_SHAPE.search(rest[-1]) is not None
+    if level == 2 and shaped and rest[0] not in STOP and not _INITIAL.fullmatch(rest[0]):
+        return words[i][0], words[-1][1]
     return None
+
+
+def _label(text: str, word: tuple[int, int]) -> bool:
+    """A speaker's label: the word starts a line and a colon follows it ("Vanessa: Who are you?")."""
+    start, end = word
+    return text[end : end + 1] == ":" and (start == 0 or text[start - 1] == "\n")
 
 
 _PATTERN = PersonPattern(
