@@ -61,6 +61,7 @@ def test_balanced_finds_names_with_a_surname_or_a_cue(text: str, expected: list[
         "Chapter 3 explains the Main Street effect.",
         "Dear Customer, your ticket is open.",
         "I think Season 2 was better; Note: the Reason is unclear.",
+        "Create a class called UserService and a file named Report.txt.",
     ],
 )
 def test_balanced_leaves_common_capitalised_words_alone(text: str) -> None:

@@ -5,9 +5,12 @@ sensitivity (docs/guards.md, docs/decisions/047-i14b-names-addresses.md):
 
 - a run after a title (``Mr``, ``Dr`` …) or a naming cue (``my name is``, ``Dear``, ``Attn:``): its leading
   capitalised words, whatever they are, up to three;
-- a first name then a surname (``Jane Doe``, ``Jane Q. Doe``, ``Jane Mary Doe``), none of them a common word;
-- after a weaker cue (``Hi``, ``Thanks``, ``I'm``): a known first name alone;
-- ``strict`` only: a known first name anywhere (``ask Priya``), at the cost of words that are also names.
+- a listed first name then a listed surname (``Jane Doe``, ``Jane Q. Doe``, ``Jane Mary Doe``), none of them a
+  common word; not ``permissive``: or a surname-shaped word (``Laura Delić``, ``Albina Tomaszewska``);
+- not ``permissive``: a listed first name alone after a weaker cue (``Hi``, ``Thanks``, ``I'm``, ``a man named``)
+  or as a speaker's label at a line's start (``Vanessa: …``);
+- ``strict`` only: a listed first name anywhere (``ask Jennifer``) and any capitalised word before a surname-shaped
+  one (``Cecilie Josefsen``), at the cost of words that are also names.
 
 The lists are read when a guard with the ``person`` entity is compiled (this module is imported only then)."""
 
@@ -41,14 +44,15 @@ _NOUNS = ("customer", "client", "employee", "applicant", "contact", "patient", "
 # what ends just before a name, lower-cased, the whitespace between them left out
 _STRONG_TAILS = (
     *(t + "." for t in _TITLE_ABBREVIATIONS),
-    *("my name is", "my name's", "named", "called", "dear", "attn", "attn:", "attn.:", "attention:", "signed"),
-    *("signed:", "signed,", "sincerely,", "regards,", "yours,"),
+    *("my name is", "my name's", "dear", "attn", "attn:", "attn.:", "attention:", "signed:", "signed,"),
+    *("sincerely,", "regards,", "yours,"),
     *(f"{noun} name{colon}" for noun in _NOUNS for colon in ("", ":")),
 )
 _WEAK_TAILS = tuple(
     cue + comma
     for cue in ("hi", "hello", "hey", "thanks", "thank you", "i am", "i'm", "this is", "ask", "tell", "cc", "cc:")
-    + ("met", "meet", "name", "name:", "patient", "patient:")
+    # "named" and "called" name classes and files as often as people ("a class called UserService")
+    + ("met", "meet", "name", "name:", "named", "called", "signed", "patient", "patient:")
     for comma in ("", ",")
 )
 
