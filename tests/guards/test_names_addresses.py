@@ -96,6 +96,8 @@ def test_sensitivity_decides_about_a_first_name_alone_and_a_surname_off_the_list
         ("Our office: Via Carlo Cattaneo 88, 20121 Milano", "Via Carlo Cattaneo 88, 20121 Milano"),
         ("Rendez-vous au 12 rue de la Paix, 75002 Paris", "12 rue de la Paix, 75002 Paris"),
         ("Keizersgracht 123, Amsterdam", "Keizersgracht 123"),
+        ("Visit 1 Infinite Loop today", "1 Infinite Loop"),
+        ("Mail 7 Oak Views, Springfield, IL 62704 now", "7 Oak Views, Springfield, IL 62704"),
     ],
 )
 def test_addresses_by_their_grammar(text: str, value: str) -> None:
@@ -104,7 +106,15 @@ def test_addresses_by_their_grammar(text: str, value: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Version 2 Release Notes", "During 2000, sales grew", "Read 3 Main points", "12 items shipped on Friday"],
+    [
+        "Version 2 Release Notes",
+        "During 2000, sales grew",
+        "Read 3 Main points",
+        "12 items shipped on Friday",
+        "5 Easy Ways to Save",  # a street type that is also a plain noun needs a unit or a town after it
+        "Buy The 3 Day Pass",
+        "Smith et al. Nature 2019",
+    ],
 )
 def test_numbers_before_capitalised_words_are_not_addresses(text: str) -> None:
     assert found(text, entities=("address",)) == []

@@ -46,6 +46,26 @@ _TYPES = _split(
     # British ones USPS has no entry for
     "Close Parade Esplanade Embankment Quay Wharf Broadway Wynd Rise"
 )
+# street types that are also common English nouns ("5 Easy Ways", "3 Day Pass", "Top 10 Views") make an address only
+# with a unit or a town line; these, which headings rarely use, make one on their own
+_CORE = (
+    "Street St Avenue Ave Av Road Rd Drive Dr Lane Ln Boulevard Blvd Court Ct Place Pl Way Terrace Ter Circle Cir "
+    "Parkway Pkwy Highway Hwy Square Sq Trail Trl Crescent Cres Close Grove Gardens Gdns Mews Row Alley Aly Plaza "
+    "Plz Loop Pike Turnpike Tpke Expressway Expy Freeway Fwy Causeway Cswy Broadway Esplanade Embankment Parade Quay "
+    "Wharf Wynd Heights Hts Ridge Rdg Creek Crk Hollow Holw Boulevard Stravenue Xing"
+)
+_STANDALONE = re.compile(r"\b(?:" + "|".join(_split(_CORE)) + r")\b")
+_COMPLETED = re.compile(r"[,\n#]|\b(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|Bldg|Building|Lot)\b")
+_FRENCH = re.compile(
+    r"\d{1,4}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?i:rue|avenue|boulevard|bd|place|chemin|allée|impasse|quai|cours)\b"
+)
+
+
+def _numbered(value: str) -> bool:
+    """A house-numbered street: its type stands on its own, or a unit or a town line follows it, or it is French."""
+    return bool(_STANDALONE.search(value) or _COMPLETED.search(value) or _FRENCH.match(value))
+
+
 _TYPE = "(?:" + "|".join(sorted(set(_TYPES), key=lambda t: (-len(t), t))) + r")\.?"
 _DIR = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West|Northeast|Northwest|Southeast|Southwest)\.?"
 _NUMBER = r"\d{1,6}(?:-\d{1,4})?[A-Za-z]?"
@@ -74,7 +94,7 @@ _EU_TYPE_WORD = (
 )
 _EU_NOUN = (
     r"(?:Straße|Strasse|Str\.|Weg|Gasse|Platz|Allee|Via|Viale|Piazza|Piazzale|Corso|Largo|Vicolo|Rua|Avenida|Av\.|"
-    r"Travessa|Praça|Largo|Calle|C/|Carrer|Plaza|Paseo|Camino|Avinguda|ul\.|al\.|pl\.|os\.|Ulica|Aleja)"
+    r"Travessa|Praça|Calle|C/|Carrer|Plaza|Paseo|Camino|Avinguda|ul\.|Ulica|Aleja)"
 )
 _EU_NAME = r"(?:(?:de|del|della|di|da|do|dos|das|la|las|los|le|von|van|der)[ \t]+)?\p{Lu}[\p{L}'’.-]*"
 _EU_TOWN = r"(?:,?[ \t]*\n?[ \t]*(?:\d{2}-?\d{3}|\d{4,5})[ \t]+\p{Lu}[\p{L}-]+(?:[ \t]+\p{Lu}[\p{L}-]+)?)?"
@@ -101,11 +121,11 @@ _FR = (
 # what the first characters of each kind of address hold (a stream looks for a partial one only then)
 _CAPITAL = re.compile("[A-Z\u00c0-\u00de]")
 PATTERNS = [  # one pass per first character kind: a regex costs about 20 µs per KB just to be tried everywhere
-    Pattern("address", compile_rx(source), hint=DIGIT, spaced=True, partial_hint=starts)
-    for source, starts in (
-        (rf"{_B}(?:{_US_UK}|{_FR})", DIGIT),
-        (rf"{_B}(?:{_PO_BOX}|{_MILITARY})", re.compile("[PCU]")),
-        (_COMPOUND, _CAPITAL),
-        (_NOUN_FIRST, re.compile("[A-Zu]")),  # "ul. Długa"
+    Pattern("address", compile_rx(source), check, hint=DIGIT, spaced=True, partial_hint=starts)
+    for source, check, starts in (
+        (rf"{_B}(?:{_US_UK}|{_FR})", _numbered, DIGIT),
+        (rf"{_B}(?:{_PO_BOX}|{_MILITARY})", None, re.compile("[PCU]")),
+        (_COMPOUND, None, _CAPITAL),
+        (_NOUN_FIRST, None, re.compile("[A-Zu]")),  # "ul. Długa"
     )
 ]
