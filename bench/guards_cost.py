@@ -4,6 +4,7 @@ added TTFT p99 ≤ 5 ms), with every default guard on: injection (balanced), pii
 
     .venv/bin/python bench/guards_cost.py             # 2,000 requests per size, 200 streamed answers
     .venv/bin/python bench/guards_cost.py --n 500
+    .venv/bin/python bench/guards_cost.py --all-entities   # pii with `person` and `address` too (opt-in)
 
 - request: ``GuardsStage.before`` over a chat request of N KB of realistic prose with a few numbers (no finding, so
   every guard scans everything); reported per KB.
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wardgate.config.guards import GuardConfig
+from wardgate.config.guards import PII_ENTITIES, GuardConfig
 from wardgate.core.call import Call, Chunk
 from wardgate.guards.engine import compile_guards
 from wardgate.guards.stage import GuardsStage
@@ -43,8 +44,9 @@ PROSE = (
 )
 
 
-def _stage() -> GuardsStage:
-    return GuardsStage(compile_guards([GuardConfig.model_validate(g) for g in GUARDS]), 64, None)
+def _stage(all_entities: bool = False) -> GuardsStage:
+    guards = [{**g, "entities": list(PII_ENTITIES)} if all_entities and g["type"] == "pii" else g for g in GUARDS]
+    return GuardsStage(compile_guards([GuardConfig.model_validate(g) for g in guards]), 64, None)
 
 
 DOCUMENTS = Path(__file__).resolve().parents[1] / "tests/guards/data/injection_eval/benign_latent.jsonl"
@@ -68,8 +70,9 @@ def _p(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--all-entities", action="store_true", help="the pii guard with person and address too")
     args = parser.parse_args()
-    stage = _stage()
+    stage = _stage(args.all_entities)
     loop = asyncio.new_event_loop()
     gc.disable()
     print("| case | p50 | p99 | p99 per KB |\n|---|---|---|---|")

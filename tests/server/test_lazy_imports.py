@@ -83,5 +83,7 @@ def test_a_worker_with_guards_and_an_anthropic_provider_loads_their_code_at_star
     # compiled when the worker starts, so the first request pays no import
     assert {"regex", "wardgate.guards.injection", "wardgate.guards.pii"} <= loaded
     assert "wardgate.guards.secrets" not in loaded  # no secrets guard
+    # names and addresses are opt-in entities: the census name lists (the `names` package) are not read
+    assert not {"names", "wardgate.guards.person", "wardgate.guards.address"} & loaded
     assert "wardgate.providers.anthropic.adapter" in loaded
     assert "wardgate.providers.cohere.adapter" not in loaded

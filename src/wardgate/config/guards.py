@@ -29,7 +29,11 @@ PII_ENTITIES = (
     "se_personnummer",
     "in_aadhaar",
     "br_cpf",
+    "person",
+    "address",
 )
+# names and addresses are heuristic (docs/decisions/047-i14b-names-addresses.md): found only when named in `entities`
+DEFAULT_PII_ENTITIES = tuple(e for e in PII_ENTITIES if e not in ("person", "address"))
 MAX_PATTERNS = 50
 MAX_PATTERN_CHARS = 1000
 
@@ -78,7 +82,7 @@ class GuardConfig(_Frozen):
         if unknown:
             raise ValueError(f"unknown entity {unknown[0]!r}; known: {', '.join(PII_ENTITIES)}")
         if not value:
-            raise ValueError("give at least one entity, or leave `entities` out for all of them")
+            raise ValueError("give at least one entity, or leave `entities` out for the default ones")
         return value
 
     @field_validator("patterns")

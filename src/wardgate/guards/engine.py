@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from wardgate.config.guards import PII_ENTITIES, GuardConfig
+from wardgate.config.guards import DEFAULT_PII_ENTITIES, GuardConfig
 from wardgate.core.call import Call
 from wardgate.guards.findings import Finding, Pattern, Trigger, compile_rx, needle_gate, resolve, trigger_gate
 
@@ -133,8 +133,8 @@ def compile_guard(config: GuardConfig) -> Guard:
     elif kind == "pii":
         from wardgate.guards import pii
 
-        for entity in config.entities or PII_ENTITIES:
-            patterns.extend(pii.PATTERNS[entity])
+        for entity in config.entities or DEFAULT_PII_ENTITIES:
+            patterns.extend(pii.patterns(entity, config.sensitivity))
     elif kind == "secrets":
         from wardgate.guards import secrets
 

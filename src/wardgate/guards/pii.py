@@ -1,6 +1,7 @@
 """PII patterns with their checksums: e-mail, phone, payment card (Luhn), IBAN (mod 97), IP addresses and national
 identifiers of eleven countries. Bare digit runs that only a checksum tells apart (BSN, PESEL, the German tax id …)
-also need a keyword just before them, unless the guard is ``strict``."""
+also need a keyword just before them, unless the guard is ``strict``. Person names and postal addresses are in
+person.py and address.py."""
 
 from __future__ import annotations
 
@@ -247,3 +248,17 @@ def _hinted(pattern: Pattern) -> Pattern:
 
 
 PATTERNS = {entity: [_hinted(p) for p in patterns] for entity, patterns in PATTERNS.items()}
+
+
+def patterns(entity: str, sensitivity: str = "balanced") -> Sequence[Pattern]:
+    """An entity's patterns. Person names and addresses are imported only when a guard asks for them (the name
+    lists are read then); which names are found depends on the sensitivity."""
+    if entity == "person":
+        from wardgate.guards import person
+
+        return person.PATTERNS[sensitivity]
+    if entity == "address":
+        from wardgate.guards import address
+
+        return address.PATTERNS
+    return PATTERNS[entity]
