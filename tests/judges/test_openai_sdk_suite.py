@@ -18,7 +18,6 @@ many tests pass as directly against Prism.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -64,7 +63,6 @@ MODALITIES = [
 if os.environ.get("WARDGATE_SDK_SUITE") == "all":
     SELECTION += MODALITIES
 SDK_KEY = "My API Key"  # what the SDK's suite sends
-SDK_PLUGIN = Path(__file__).resolve().parent / "sdk_plugin"  # wardgate_sdk_selection: SELECTION in one run
 
 
 @pytest.fixture(scope="module")
@@ -112,23 +110,20 @@ models:
 
 
 def passed(suite: Path, base_url: str, tmp_path: Path, exclude: str | None = None) -> set[str]:
-    """The SDK's tests of SELECTION that pass against ``base_url``: one pytest run over every file of SELECTION, each
-    file with its own ``-k`` (the plugin in ``sdk_plugin/``), as ``pytest PATH -k EXPR`` once per file would select."""
     report = tmp_path / f"report-{abs(hash(base_url))}.txt"
-    chosen = [(path, f"({expr}) and not ({exclude})" if exclude else expr) for path, expr in SELECTION]
-    pythonpath = os.pathsep.join([str(suite), str(SDK_PLUGIN)])
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", *[path for path, _ in SELECTION], "-p", "wardgate_sdk_selection",
-         "-q", "-rA", "-p", "no:cacheprovider", "--continue-on-collection-errors",
-         "-o", "addopts=--tb=no", "-W", "ignore::DeprecationWarning"],
-        cwd=suite, capture_output=True, text=True, timeout=600 * len(SELECTION),
-        env={**os.environ, "TEST_API_BASE_URL": base_url, "OPENAI_API_KEY": SDK_KEY, "PYTHONPATH": pythonpath,
-             "WARDGATE_SDK_SELECTION": json.dumps(chosen)},
-    )  # fmt: skip
-    report.write_text(result.stdout + result.stderr)
-    outcomes = set(re.findall(r"^PASSED (\S+)", result.stdout, flags=re.MULTILINE))
-    if not outcomes and result.returncode not in (0, 1):
-        pytest.fail(f"the SDK's suite did not run:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    outcomes: set[str] = set()
+    for path, chosen in SELECTION:
+        selection = f"({chosen}) and not ({exclude})" if exclude else chosen
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", path, "-k", selection, "-q", "-rA", "-p", "no:cacheprovider",
+             "-o", "addopts=--tb=no", "-W", "ignore::DeprecationWarning"],
+            cwd=suite, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "TEST_API_BASE_URL": base_url, "OPENAI_API_KEY": SDK_KEY, "PYTHONPATH": str(suite)},
+        )  # fmt: skip
+        report.write_text(result.stdout + result.stderr)
+        outcomes.update(re.findall(r"^PASSED (\S+)", result.stdout, flags=re.MULTILINE))
+        if not outcomes and result.returncode not in (0, 1):
+            pytest.fail(f"the SDK's suite did not run ({path}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     return outcomes
 
 
