@@ -30,7 +30,7 @@ run: $(VENV)/.installed  ## serve on the embedded default (demo config unless AR
 test: $(VENV)/.installed-test  ## the whole suite over every core; Postgres/Redis tests skip locally when absent, fail in CI
 	$(BIN)/python -m pytest -n $${TEST_WORKERS:-auto} --dist loadfile $(ARGS)
 
-judges: $(VENV)/.installed-test  ## install the external judges (Prism from npm, openai-python's tests) into .venv/judges
+judges: $(VENV)/.installed-test  ## install the external judges (Prism from npm, openai-python's tests) into ~/.cache/wardgate/judges
 	$(BIN)/python -m tests.judges.install
 
 airgap-check: $(VENV)/.installed  ## (root) `make run` with no network under strace: 0 connects off loopback

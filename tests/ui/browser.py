@@ -1,7 +1,7 @@
 """What the browser tests need, installed from the registries on first use: Debian's ``chromium`` (apt, when we are
 root), Playwright for Python (the test extra; it drives the system browser, never ``playwright install``) and
-``axe-core`` from npm (into ``.venv/judges``). Locally a piece that cannot be had skips with the reason; in CI
-(``CI=true``) it fails, so a green CI means the console was driven in a real browser.
+``axe-core`` from npm (into the judges' cache, tests/judges/install.py). Locally a piece that cannot be had skips
+with the reason; in CI (``CI=true``) it fails, so a green CI means the console was driven in a real browser.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.judges.install import CACHE, Unavailable, node_bin_dir, unavailable
+from tests.judges.install import CACHE, Unavailable, node_bin_dir, npm_install, unavailable
 
 AXE_VERSION = "4.10.2"
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -35,19 +35,9 @@ def chromium() -> str:
 
 def axe_source() -> str:
     home = CACHE / f"axe-core-{AXE_VERSION}"
-    script = home / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        bin_dir = node_bin_dir()
-        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-        try:
-            subprocess.run(
-                ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(home), f"axe-core@{AXE_VERSION}"],
-                check=True, capture_output=True, timeout=600, env=env,
-            )  # fmt: skip
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise Unavailable(f"npm could not install axe-core: {exc}") from exc
-    return script.read_text(encoding="utf-8")
+    ready = "node_modules/axe-core/axe.min.js"
+    npm_install(node_bin_dir(), home, [f"axe-core@{AXE_VERSION}"], "axe-core", ready)
+    return (home / ready).read_text(encoding="utf-8")
 
 
 def require() -> tuple[Any, str, str]:
