@@ -1,4 +1,4 @@
-"""CPU time per streamed text event on the Responses surface, native relay vs translation (decision 047-i19).
+"""CPU time per streamed text event on the Responses surface, native relay vs translation (decision 048).
 
 Native: the provider's ``response.output_text.delta`` event bytes framed as they are (``api/responses_native.frame``).
 Translated: the provider's chat chunk bytes parsed and turned into the Responses event sequence

@@ -1,4 +1,4 @@
-"""The Responses API relayed to providers that speak it (OpenAI, Azure OpenAI): decision 047-i19.
+"""The Responses API relayed to providers that speak it (OpenAI, Azure OpenAI): decision 048.
 
 The official SDK → Wardgate → the OpenAI fake's own ``/v1/responses``: the body the provider receives against the
 golden files (``golden/responses_native``), the answer and the stream relayed as the provider sent them, the ledger

@@ -1,4 +1,4 @@
-"""The Responses surface's side of native answers (providers/responses_native.py, decision 047-i19).
+"""The Responses surface's side of native answers (providers/responses_native.py, decision 048).
 
 ``native_only``: a request the chat translation refuses (hosted tools, ``conversation``, item types chat has no form
 for…) can still be answered by a provider that speaks the Responses API: it goes on with a stand-in chat body (its

@@ -32,7 +32,7 @@ PII_ENTITIES = (
     "person",
     "address",
 )
-# names and addresses are heuristic (docs/decisions/047-i14b-names-addresses.md): found only when named in `entities`
+# names and addresses are heuristic (docs/decisions/049-names-addresses.md): found only when named in `entities`
 DEFAULT_PII_ENTITIES = tuple(e for e in PII_ENTITIES if e not in ("person", "address"))
 MAX_PATTERNS = 50
 MAX_PATTERN_CHARS = 1000

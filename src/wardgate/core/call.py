@@ -97,7 +97,7 @@ class CacheOptions:
 @dataclass(slots=True)
 class NativeResponses:
     """A Responses API call that a provider speaking the Responses API itself may answer natively (decision
-    047-i19): its adapter sends ``body`` (the request as the client sent it, with the deployment's model) to the
+    048): its adapter sends ``body`` (the request as the client sent it, with the deployment's model) to the
     provider's ``/responses`` instead of the chat translation in ``Call.body``, and sets ``answered``; the result is
     then a ``response`` object or the provider's Responses event stream. Set by the Responses surface."""
 

@@ -1,7 +1,7 @@
 """Person names, offline: runs of capitalised words, read against the US Census name-frequency lists that the
 ``names`` package ships (MIT; 5,494 first names and 88,799 surnames from the 1990 census, public-domain data), and
 against cues in front of them (a title, "my name is", a salutation). Which runs are names depends on the guard's
-sensitivity (docs/guards.md, docs/decisions/047-i14b-names-addresses.md):
+sensitivity (docs/guards.md, docs/decisions/049-names-addresses.md):
 
 - a run after a title (``Mr``, ``Dr`` …) or a naming cue (``my name is``, ``Dear``, ``Attn:``): its leading
   capitalised words, whatever they are, up to three;

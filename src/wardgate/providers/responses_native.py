@@ -1,4 +1,4 @@
-"""The Responses API relayed to a provider that speaks it itself (OpenAI, Azure OpenAI): decision 047-i19.
+"""The Responses API relayed to a provider that speaks it itself (OpenAI, Azure OpenAI): decision 048.
 
 A call from the Responses surface carries the request as the client sent it (``call.responses_native``). An adapter of
 such a provider sends that body, with the deployment's model, to the provider's ``/responses`` instead of the chat

@@ -1,4 +1,4 @@
-"""The provider holding a stored response natively (the Responses API relayed as it is, decision 047-i19)
+"""The provider holding a stored response natively (the Responses API relayed as it is, decision 048)
 
 Revision ID: 0017_i19_responses_upstream
 Revises: 0016_i20_catalog
