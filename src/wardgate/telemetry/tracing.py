@@ -82,11 +82,6 @@ class CountingExporter:
         return ok
 
 
-def otlp_http(endpoint: str, timeout_s: float) -> Callable[[bytes], bool]:
-    """POST a protobuf ``ExportTraceServiceRequest`` to ``endpoint``; true when the collector took it (2xx)."""
-    return OtlpHttp(endpoint, timeout_s).send
-
-
 class OtlpHttp:
     """The export thread's OTLP/HTTP client: one kept-alive connection to the collector (``http.client``; urllib
     opened a connection per batch and rebuilt its opener, proxy lookup included, ~2 ms of the export thread's CPU a
@@ -144,9 +139,11 @@ class Tracing:
 
     def __init__(self, config: TelemetryConfig, send: Callable[[bytes], bool] | None = None) -> None:
         assert config.otlp_endpoint is not None or send is not None
+        self._client: OtlpHttp | None = None
         if send is None:
             assert config.otlp_endpoint is not None
-            send = otlp_http(config.otlp_endpoint, config.export_timeout_s)
+            self._client = OtlpHttp(config.otlp_endpoint, config.export_timeout_s)
+            send = self._client.send
         self.exporter = CountingExporter(send)
         self.resource = Resource.create({SERVICE_NAME: config.service_name})
         self.encoder = WireEncoder(self.resource.attributes, SCOPE)  # used by the export thread only (or flush)
@@ -208,3 +205,5 @@ class Tracing:
         self._wake.set()
         self._thread.join(timeout=10)
         self._drain()
+        if self._client is not None:
+            self._client.close()
