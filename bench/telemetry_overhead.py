@@ -16,6 +16,7 @@ import asyncio
 import gc
 import time
 
+from wardgate.config.loader import load_config_text
 from wardgate.config.telemetry import TelemetryConfig
 from wardgate.core.call import Call, Result
 from wardgate.core.deployment import Deployment, Timeouts
@@ -24,6 +25,7 @@ from wardgate.core.usage import Usage
 from wardgate.telemetry.metrics import RequestMetrics
 from wardgate.telemetry.stage import TelemetryStage
 from wardgate.telemetry.tracing import Tracing
+from wardgate.usage.cost import cost_function
 
 
 class EncodingExporter:
@@ -37,6 +39,14 @@ class EncodingExporter:
         return True
 
 
+CONFIG = """
+master_key: sk-bench-master-key
+providers:
+  up: {type: openai, base_url: http://127.0.0.1:9/v1, api_key: sk-x}
+models:
+  small:
+    - {provider: up, model: gpt-4o-mini}
+"""
 DEPLOYMENT = Deployment(
     name="up/gpt-4o-mini",
     provider="up",
@@ -45,6 +55,8 @@ DEPLOYMENT = Deployment(
     timeouts=Timeouts(connect=1, first_byte=1, total=1),
     weight=1,
 )
+# the real pricing (the catalog's gpt-4o-mini), as the ledger computes it: the stage prices every call it records
+COST_OF = cost_function(load_config_text(CONFIG))
 PRINCIPAL = Principal(kind="key", id="k1", project="p1", team="t1", user="u1")
 
 
@@ -69,6 +81,7 @@ async def run(stage: TelemetryStage | None, n: int) -> float:
                 call.trace.attempt(call, DEPLOYMENT)
         call.deployment = DEPLOYMENT
         call.usage = Usage(input_tokens=20, output_tokens=30, cached_tokens=4)
+        COST_OF(call)  # accounting prices the call before telemetry's after hook (in the floor too)
         if stage is not None:
             await stage.after(call, result, None)
     if stage is not None and stage.tracing is not None:
@@ -81,14 +94,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     args = parser.parse_args()
     config = TelemetryConfig(otlp_endpoint="http://127.0.0.1:9", export_queue=args.n * 3)
-    metrics_only = TelemetryStage(RequestMetrics(["small"], 2000), lambda call: 1234, {"up": "openai"})
+    metrics_only = TelemetryStage(RequestMetrics(["small"], 2000), COST_OF, {"up": "openai"})
     exporter = EncodingExporter()
     tracing = Tracing(config, exporter)
-    spans = TelemetryStage(RequestMetrics(["small"], 2000), lambda call: 1234, {"up": "openai"}, tracing=tracing)
+    spans = TelemetryStage(RequestMetrics(["small"], 2000), COST_OF, {"up": "openai"}, tracing=tracing)
     sampled_config = TelemetryConfig(otlp_endpoint="http://127.0.0.1:9", export_queue=args.n * 3, sample_ratio=0.1)
     sampled = TelemetryStage(
         RequestMetrics(["small"], 2000),
-        lambda call: 1234,
+        COST_OF,
         {"up": "openai"},
         tracing=Tracing(sampled_config, EncodingExporter()),
     )

@@ -174,6 +174,9 @@ class Call:
     batch: bool = False
     realtime: RealtimeTurn | None = None  # a Realtime response (api/realtime.py); its adapter awaits its usage
     responses_native: NativeResponses | None = None  # a Responses call a native provider may answer as it is
+    # the last price computed for this call (usage/cost.py): its inputs and its nano-dollars, so the stages that
+    # price the call (limits, accounting, telemetry) compute it once
+    cost_memo: tuple[tuple[object, ...], int] | None = None
 
 
 def end_user_of(value: object) -> str | None:
