@@ -13,13 +13,14 @@ from wardgate.core.usage import Usage
 from wardgate.usage.cost import cost_function
 from wardgate.usage.pricing import Price, cost, to_nanousd
 
+# m1's input price is finer than a nano-dollar a token: the Decimal path, which the memo keeps
 CONFIG = """
 master_key: sk-test-master-key-0123456789
 providers:
   up: {type: openai, base_url: http://127.0.0.1:9/v1, api_key: sk-x}
 models:
   small:
-    - {provider: up, model: m1, price: {input: 1.5005, output: 6, cached_input: 0.75}}  # finer than a nano-dollar a token: the Decimal path, memoised
+    - {provider: up, model: m1, price: {input: 1.5005, output: 6, cached_input: 0.75}}
     - {provider: up, model: m2, price: {input: 3, output: 12}}
 """
 
