@@ -247,11 +247,15 @@ def test_a_validating_proxy_in_front_of_the_gateway_finds_no_violation(
     The baseline is the same proxy in front of Prism itself: Prism's mock invents some answers its own validator
     rejects (the Realtime client secret's, 2026-12), and Wardgate relays the provider's bytes as they are. So no
     operation may be flagged through Wardgate more often than through Prism alone, and as many tests pass."""
-    baseline, _, expected_flags = _through_proxy(sdk_suite, prism_url, tmp_path / "baseline", group)
+    baseline, baseline_forwarded, expected_flags = _through_proxy(sdk_suite, prism_url, tmp_path / "baseline", group)
     through, forwarded, flags = _through_proxy(sdk_suite, gateway.url, tmp_path / "gateway", group)
     print(f"\nvalidating proxy [{group}]: {len(through)} pass via Wardgate, {len(baseline)} via Prism alone; "
           f"flagged via Wardgate {dict(flags)}, via Prism alone {dict(expected_flags)}")  # fmt: skip
-    assert forwarded >= len(baseline) // 2, f"only {forwarded} requests reached the gateway"
+    # the proxy really sat in front of the gateway: about as many requests went through it as in front of Prism (a
+    # group whose tests are mostly the SDK's own path checks sends few requests at all: compare requests, not tests)
+    assert baseline_forwarded > 0 and forwarded >= baseline_forwarded // 2, (
+        f"{forwarded} requests reached the gateway through the proxy, {baseline_forwarded} reached Prism"
+    )
     added = flags - expected_flags
     assert not added, f"operations Wardgate made invalid (beyond Prism's own answers): {dict(added)}"
     missing = sorted(baseline - through)
