@@ -16,6 +16,7 @@ from wardgate.limits.backend import (
     RateSettlement,
     Settlement,
 )
+from wardgate.limits.lease import LeasingBackend
 from wardgate.limits.memory import MemoryLimits
 from wardgate.limits.redis import RedisLimits
 
@@ -50,14 +51,15 @@ class FreshCounters:
         return await self.raw.initialise(key, spent, ttl_s)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-leases"])
 async def raw_backend(request: pytest.FixtureRequest) -> AsyncIterator[LimitsBackend]:
     if request.param == "memory":
         yield MemoryLimits()
         return
     client = aioredis.from_url(redis_url())
     prefix = f"wgtest-{uuid.uuid4().hex[:8]}:"
-    yield RedisLimits(client, prefix)
+    redis_limits = RedisLimits(client, prefix)
+    yield LeasingBackend(redis_limits, 32, 60.0) if request.param == "redis-leases" else redis_limits
     keys = [k async for k in client.scan_iter(match=f"*{prefix}*")]
     if keys:
         await client.delete(*keys)

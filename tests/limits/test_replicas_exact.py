@@ -249,7 +249,11 @@ def test_redis_down_answers_503_or_admits_uncounted_never_500_and_logs_a_few_lin
             }
     else:
         assert {r.status_code for r in during} == {200}
-        assert all(r.headers["x-wardgate-limits"].startswith("unenforced") for r in during)
+        # once a replica knows Redis is down (its first failed call), every request it admits is unenforced; before
+        # that, a request may still be admitted from a lease it holds (limits/lease.py: held on Redis, enforced)
+        marked = ["x-wardgate-limits" in r.headers for r in during]
+        assert any(marked) and marked.count(False) <= 2 * 32
+        assert all(r.headers["x-wardgate-limits"].startswith("unenforced") for r in during[-20:])
     banner = ("wardgate: serving", "  redis:")  # the start banner names the Redis URL: not about the outage
     lines = [
         line

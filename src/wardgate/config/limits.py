@@ -110,6 +110,9 @@ class LimitsConfig(_Frozen):
     refresh_s: Annotated[float, Field(gt=0, le=3600)] = 5.0  # how often budgets made in the admin API are re-read
     on_store_error: Literal["refuse", "allow"] = "refuse"  # Redis down: answer 503, or admit without counting
     hold_wait_s: Annotated[float, Field(ge=0, le=60)] = 5.0  # near a cap, wait this long for others' holds to settle
+    # Redis: a worker holds up to this many requests' worth of a counter at once (limits/lease.py); 1: none
+    lease_requests: Annotated[int, Field(ge=1, le=1024)] = 32
+    lease_s: Annotated[float, Field(gt=0, le=60)] = 1.0  # a lease's unused part goes back after this long
 
     @field_validator("timezone")
     @classmethod

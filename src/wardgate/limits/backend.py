@@ -57,6 +57,7 @@ class Decision:
     budgets: list[BudgetState] = field(default_factory=list)
     rates: list[RateState] = field(default_factory=list)
     denied_state: BudgetState | None = None  # the refusing budget counter (without this call's hold)
+    units: int = 1  # requests' worth held: more than 1 only for a lease (limits/lease.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class Settlement:
     key: str
     actual: int  # what the call really used; the hold is released
     ttl_s: float
+    release: int = -1  # how much of the hold to release: -1 all of it; a lease's requests release their part
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class RateSettlement:
     reserved_tokens: int
     actual_tokens: int
     concurrent: bool
+    unused: tuple[str, ...] = ()  # sliding-window members to remove: the requests a returned lease did not use
 
 
 class LimitsBackend(Protocol):

@@ -68,9 +68,12 @@ def model_prices(settings: Settings) -> dict[str, list[Price | None]]:
 
 def new_backend(settings: Settings, redis: aioredis.Redis | None, redis_outage: Outage) -> LimitsBackend:
     if redis is not None and settings.redis is not None:
+        from wardgate.limits.lease import LeasingBackend
         from wardgate.limits.redis import RedisLimits  # redis-py only when `redis:` is configured
 
-        return RedisLimits(redis, settings.redis.key_prefix, redis_outage)
+        limits = settings.limits
+        inner = RedisLimits(redis, settings.redis.key_prefix, redis_outage)
+        return inner if limits.lease_requests <= 1 else LeasingBackend(inner, limits.lease_requests, limits.lease_s)
     return MemoryLimits()
 
 

@@ -60,10 +60,12 @@ class RedisLimits:
         return "{" + self._prefix + key + "}"  # a hash tag: the derived keys land on the same cluster slot
 
     async def reserve(
-        self, request_id: str, budgets: list[BudgetHold], rates: list[RateHold], hold_ttl_s: float
+        self, request_id: str, budgets: list[BudgetHold], rates: list[RateHold], hold_ttl_s: float, units: int = 1
     ) -> Decision:
+        """``units`` > 1: a lease (limits/lease.py) of up to that many requests' worth, as much as the counters'
+        room allows (at most 1/``LEASE_ROOM`` of it); ``Decision.units`` says how many were held."""
         keys = [self._k(b.key) for b in budgets] + [self._k(r.key) for r in rates]
-        args: list[str | int | float] = [request_id, len(budgets), len(rates), hold_ttl_s]
+        args: list[str | int | float] = [request_id, len(budgets), len(rates), hold_ttl_s, units]
         for b in budgets:
             args += [b.limit, "1" if b.hard else "0", b.amount, b.ttl_s, b.burst_over, b.burst_s]
         for r in rates:
@@ -89,7 +91,7 @@ class RedisLimits:
                     reset_tokens_s=reset_tk,
                 )
             )
-        return Decision(True, budgets=states, rates=rate_states)
+        return Decision(True, budgets=states, rates=rate_states, units=int(out[1]))
 
     async def settle(self, request_id: str, budgets: list[Settlement], rates: list[RateSettlement]) -> list[int]:
         with self._store():  # merged with the other settlements queued meanwhile (limits/redis_settle.py)

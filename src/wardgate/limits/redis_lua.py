@@ -6,14 +6,20 @@ them on one slot. A budget counter carries the field ``i`` once it was initialis
 refuses a counter without it (``missing``), so a flushed or evicted counter is rebuilt, never restarted from 0.
 """
 
-RESERVE = r"""
+LEASE_ROOM = 256  # a lease takes at most this fraction (1/256) of what is left on any counter it holds
+
+RESERVE = (
+    f"local LEASE_ROOM = {LEASE_ROOM}\n"
+    + r"""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local rid = ARGV[1]
 local nb = tonumber(ARGV[2])
 local nr = tonumber(ARGV[3])
 local hold_ttl = tonumber(ARGV[4])
-local a = 5
+local units = tonumber(ARGV[5])  -- a lease asks for up to this many requests' worth (limits/lease.py); 1 otherwise
+local fits = units * LEASE_ROOM  -- requests that still fit on every counter, counted up to what a lease could use
+local a = 6
 local budgets = {}
 for i = 1, nb do
   local key = KEYS[i]
@@ -35,6 +41,7 @@ for i = 1, nb do
   b.reserved = tonumber(v[2] or '0') - released
   local burst_until = tonumber(v[3] or '0')
   local cap = b.limit
+  if b.over > 0 then fits = 0 end  -- a burst allowance: held one request at a time
   local total = b.spent + b.reserved + tonumber(b.amount)
   if b.over > 0 then
     if burst_until == 0 and total > b.limit then
@@ -47,6 +54,9 @@ for i = 1, nb do
   if b.hard and total > cap then
     return {0, i, 'budget', '0', string.format('%d', b.spent), string.format('%d', b.reserved)}
   end
+  if units > 1 and b.hard and tonumber(b.amount) > 0 then
+    fits = math.min(fits, math.floor((cap - b.spent - b.reserved) / tonumber(b.amount)))
+  end
   budgets[i] = b
 end
 local rates = {}
@@ -56,6 +66,7 @@ for i = 1, nr do
              tokens = tonumber(ARGV[a + 3]), bucket = ARGV[a + 4] == '1'}
   a = a + 5
   local horizon = now - 60
+  if r.cc > 0 or r.bucket then fits = 0 end  -- concurrency slots and token buckets: one request at a time
   if r.cc > 0 then
     redis.call('ZREMRANGEBYSCORE', key .. ':cc', '-inf', now)
     if redis.call('ZCARD', key .. ':cc') >= r.cc then return {0, i, 'concurrent', '1'} end
@@ -76,6 +87,7 @@ for i = 1, nr do
         return {0, i, 'rpm', tostring(math.max(0, tonumber(first[2]) + 60 - now))}
       end
       r.n = n
+      fits = math.min(fits, r.rpm - n)
     end
   end
   if r.tpm > 0 then
@@ -102,12 +114,16 @@ for i = 1, nr do
     if sum > 0 and sum + r.tokens > r.tpm then return {0, i, 'tpm', tostring(math.max(0, oldest + 60 - now))} end
     r.sum = sum
     r.oldest = oldest
+    if r.tokens > 0 then fits = math.min(fits, math.floor((r.tpm - sum) / r.tokens)) end
   end
   rates[i] = r
 end
-local out = {1, 0, '', '0'}
+-- a lease takes at most 1/LEASE_ROOM of the room left, so leases vanish near a cap and requests are held one by one
+local k = math.max(1, math.min(units, math.floor(fits / LEASE_ROOM)))
+local out = {1, k, '', '0'}
 for i = 1, nb do
   local b = budgets[i]
+  b.amount = string.format('%d', tonumber(b.amount) * k)
   redis.call('HINCRBY', b.key, 'reserved', b.amount)
   redis.call('HSET', b.key .. ':a', rid, b.amount)
   redis.call('ZADD', b.key .. ':h', now + hold_ttl, rid)
@@ -132,18 +148,24 @@ for i = 1, nr do
       redis.call('EXPIRE', r.key .. ':tb', 120)
       req_left = math.floor(r.level - 1)
     else
-      redis.call('ZADD', r.key .. ':rq', now, rid)
+      if k == 1 then redis.call('ZADD', r.key .. ':rq', now, rid)
+      else  -- a lease's requests: members <lease id>:1 .. :k, those unused are removed when it is returned
+        local members = {}
+        for j = 1, k do members[2 * j - 1] = now; members[2 * j] = rid .. ':' .. j end
+        redis.call('ZADD', r.key .. ':rq', unpack(members))
+      end
       redis.call('EXPIRE', r.key .. ':rq', 61)
-      req_left = r.rpm - r.n - 1
+      req_left = r.rpm - r.n - k
       local first = redis.call('ZRANGE', r.key .. ':rq', 0, 0, 'WITHSCORES')
       reset_rq = math.max(0, tonumber(first[2]) + 60 - now)
     end
   end
   if r.tpm > 0 then
-    redis.call('HINCRBY', r.key .. ':tk', tostring(math.floor(now)), r.tokens)
-    redis.call('HINCRBY', r.key .. ':tk', 's', r.tokens)
+    local tokens = string.format('%d', r.tokens * k)
+    redis.call('HINCRBY', r.key .. ':tk', tostring(math.floor(now)), tokens)
+    redis.call('HINCRBY', r.key .. ':tk', 's', tokens)
     redis.call('EXPIRE', r.key .. ':tk', 61)
-    tok_left = math.max(0, r.tpm - r.sum - r.tokens)
+    tok_left = math.max(0, r.tpm - r.sum - r.tokens * k)
     reset_tk = math.max(0, r.oldest + 60 - now)
   end
   table.insert(out, tostring(req_left))
@@ -153,6 +175,7 @@ for i = 1, nr do
 end
 return out
 """
+)
 
 # Start a budget counter from the ledger's spend, only if nobody did: whatever was settled on it meanwhile is kept
 # (it may count a call twice, never zero times); the reserved total is recomputed from the holds that survived.
@@ -168,8 +191,9 @@ return 1
 """
 
 # The settlements of many requests at once (limits/redis_settle.py merges those queued in one round trip), grouped
-# by counter: ARGV = nb, nr, then per budget key: ttl, n, n × request id, their actual total; per rate key:
-# token delta, n, n × request id (concurrency slots to free). Returns each budget's spent total after the group.
+# by counter: ARGV = nb, nr, then per budget key: ttl, n, n × (hold id, amount to release: -1 for the whole hold),
+# their actual total; per rate key: token delta, n, n × request id (concurrency slots to free), m, m × sliding-window
+# members to remove (a returned lease's unused requests). Returns each budget's spent total after the group.
 SETTLE_MANY = r"""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -182,23 +206,33 @@ for i = 1, nb do
   local ttl = math.ceil(tonumber(ARGV[a]))
   local n = tonumber(ARGV[a + 1])
   a = a + 2
-  local rids = {}
-  for j = 1, n do rids[j] = ARGV[a + j - 1] end
-  a = a + n
+  local rids, wants = {}, {}
+  for j = 1, n do
+    rids[j] = ARGV[a]
+    wants[j] = tonumber(ARGV[a + 1])
+    a = a + 2
+  end
   local actual = ARGV[a]
   a = a + 1
   local held = redis.call('HMGET', key .. ':a', unpack(rids))
-  local release, found = 0, 0
+  local release, gone = 0, {}
   for j = 1, n do
     if held[j] then
-      release = release + tonumber(held[j])
-      found = found + 1
+      local h = tonumber(held[j])
+      local w = wants[j]
+      if w < 0 or w >= h then  -- the whole hold
+        release = release + h
+        table.insert(gone, rids[j])
+      elseif w > 0 then  -- part of a lease's hold: what its settled requests had taken
+        release = release + w
+        redis.call('HINCRBY', key .. ':a', rids[j], string.format('%d', -w))
+      end
     end
   end
-  if found > 0 then
-    redis.call('HINCRBY', key, 'reserved', string.format('%d', -release))
-    redis.call('HDEL', key .. ':a', unpack(rids))
-    redis.call('ZREM', key .. ':h', unpack(rids))
+  if release > 0 then redis.call('HINCRBY', key, 'reserved', string.format('%d', -release)) end
+  if #gone > 0 then
+    redis.call('HDEL', key .. ':a', unpack(gone))
+    redis.call('ZREM', key .. ':h', unpack(gone))
   end
   local spent = redis.call('HINCRBY', key, 'spent', actual)
   redis.call('EXPIRE', key, ttl)
@@ -219,9 +253,17 @@ for i = 1, nr do
   if n > 0 then
     local rids = {}
     for j = 1, n do rids[j] = ARGV[a + j - 1] end
-    a = a + n
     redis.call('ZREM', key .. ':cc', unpack(rids))
   end
+  a = a + n
+  local m = tonumber(ARGV[a])
+  a = a + 1
+  if m > 0 then
+    local members = {}
+    for j = 1, m do members[j] = ARGV[a + j - 1] end
+    redis.call('ZREM', key .. ':rq', unpack(members))
+  end
+  a = a + m
 end
 return out
 """

@@ -31,29 +31,36 @@ class MergedSettles:
         self._key = key
 
     def pack(self, items: list[Any]) -> tuple[list[str], list[Any]]:
-        budgets: dict[str, tuple[dict[str, None], list[float]]] = {}  # key -> (request ids, [ttl, actual])
-        rates: dict[str, tuple[dict[str, None], list[int]]] = {}  # key -> (request ids to free, [token delta])
+        budgets: dict[str, tuple[dict[str, int], list[float]]] = {}  # key -> (hold id -> release, [ttl, actual])
+        rates: dict[str, tuple[dict[str, None], list[int], list[str]]] = {}  # key -> (ids to free, [delta], unused)
         for item in items:
             for b in item.budgets:
                 group = budgets.get(b.key)
                 if group is None:
                     group = budgets[b.key] = ({}, [0.0, 0])
-                group[0][item.request_id] = None
+                holds = group[0]
+                before = holds.get(item.request_id)
+                # one hold settled twice in a group (a lease's requests): their parts add up; -1 (all) wins
+                holds[item.request_id] = -1 if -1 in (before, b.release) else (before or 0) + b.release
                 group[1][0] = max(group[1][0], b.ttl_s)
                 group[1][1] += b.actual
             for r in item.rates:
                 rgroup = rates.get(r.key)
                 if rgroup is None:
-                    rgroup = rates[r.key] = ({}, [0])
+                    rgroup = rates[r.key] = ({}, [0], [])
                 if r.concurrent:
                     rgroup[0][item.request_id] = None
                 rgroup[1][0] += r.actual_tokens - r.reserved_tokens
+                rgroup[2].extend(r.unused)
         keys = [self._key(k) for k in budgets] + [self._key(k) for k in rates]
         args: list[Any] = [len(budgets), len(rates)]
-        for ids, (ttl, actual) in budgets.values():
-            args += [ttl, len(ids), *ids, int(actual)]
-        for ids, (delta,) in rates.values():
-            args += [delta, len(ids), *ids]
+        for holds, (ttl, actual) in budgets.values():
+            args += [ttl, len(holds)]
+            for hold_id, release in holds.items():
+                args += [hold_id, release]
+            args.append(int(actual))
+        for ids, (delta,), unused in rates.values():
+            args += [delta, len(ids), *ids, len(unused), *unused]
         return keys, args
 
     def unpack(self, items: list[Any], result: Any) -> list[Any]:
