@@ -57,7 +57,6 @@ SLOW_FILES_FIRST = (
     "tests/judges/test_mcp_conformance_client.py",
     "tests/limits/test_replicas_exact.py",
     "tests/identity/test_revocation_push.py",
-    "tests/api/test_translation_fuzz.py",
     "tests/ui/test_console_governance.py",
     "tests/reload/test_catalog_replicas.py",
     "tests/limits/test_replicas.py",

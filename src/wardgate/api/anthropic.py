@@ -9,9 +9,9 @@ comes as ``x-api-key`` (the SDKs' way) or ``Authorization: Bearer``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -25,17 +25,18 @@ from wardgate.api.anthropic_translate import to_canonical
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, error_headers, read_body, send_bytes, send_json
 from wardgate.api.body import parse_object
 from wardgate.api.openai import (
-    SSE_HEADERS,
     DisconnectWatch,
+    Headers,
+    answer_failure,
     cache_headers,
     id_headers,
     request_meta,
     response_headers,
-    uncancel,
+    start_sse,
+    stream_failure,
 )
 from wardgate.core.call import Call, Result, end_user_of
 from wardgate.core.errors import InternalError, ModelNotFound, WardgateError
-from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
     from wardgate.core.runtime import Runtime
@@ -57,7 +58,7 @@ class AnthropicSurface:
         except Disconnected:
             return
         except WardgateError as exc:
-            await _send_error(send, exc, request_id, _id_headers(request_id, client_id))
+            await _send_error(request_id, send, exc, _id_headers(request_id, client_id))
             return
         watch = DisconnectWatch(receive, scope)
         call: Call | None = None
@@ -85,20 +86,12 @@ class AnthropicSurface:
                 answer = to_message(result.body, model=call.model, fallback_id=call.id, usage=call.usage,
                                     stop_sequences=stops)  # fmt: skip
             await send_bytes(send, result.status, orjson.dumps(answer), _headers(call))
-        except WardgateError as exc:
-            watch.done = True
-            await _send_error(
-                send, exc, request_id, _headers(call) if call is not None else _id_headers(request_id, client_id)
-            )
-        except asyncio.CancelledError:
-            if not watch.disconnected:
-                raise
-            uncancel()
-        except Exception:  # a bug or an unexpected failure (no response has started: streams handle their own)
-            log.exception("request %s failed", request_id)
-            watch.done = True
-            failure = InternalError(f"The gateway failed to handle this request (request id {request_id}).")
-            await _send_error(send, failure, request_id, _id_headers(request_id, client_id))
+        except BaseException as exc:
+            reply = partial(_send_error, request_id)
+            await answer_failure(
+                exc, send, watch, call, request_id, client_id,
+                reply=reply, call_headers=_headers, request_headers=_id_headers,
+            )  # fmt: skip
         finally:
             watch.close()
 
@@ -127,11 +120,11 @@ class AnthropicSurface:
         except Disconnected:
             return
         except WardgateError as exc:
-            await _send_error(send, exc, request_id, headers)
+            await _send_error(request_id, send, exc, headers)
         except Exception:  # a bug: the client still gets an answer in its own shape
             log.exception("request %s failed", request_id)
             failure = InternalError(f"The gateway failed to handle this request (request id {request_id}).")
-            await _send_error(send, failure, request_id, headers)
+            await _send_error(request_id, send, failure, headers)
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
@@ -147,14 +140,12 @@ def _headers(call: Call) -> list[tuple[bytes, bytes]]:
     return [*response_headers(call, perf_counter()), (b"request-id", call.id.encode())]
 
 
-async def _send_error(send: Send, exc: WardgateError, request_id: str, headers: list[tuple[bytes, bytes]]) -> None:
+async def _send_error(request_id: str, send: Send, exc: WardgateError, headers: Headers) -> None:
     await send_json(send, exc.status, error_body(exc, request_id), error_headers(exc, headers))
 
 
 async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch, state: MessageStream) -> None:
-    relay = result.stream
-    assert isinstance(relay, Relay), "the pipeline hands every stream over as a Relay"
-    await send({"type": "http.response.start", "status": 200, "headers": _headers(call) + SSE_HEADERS})
+    relay = await start_sse(send, result, _headers(call))
     ended: BaseException | None = None
     try:
         async for batch in relay:
@@ -166,11 +157,9 @@ async def _send_stream(send: Send, call: Call, result: Result, watch: Disconnect
         events = state.close(call.usage)
     except Exception as exc:  # the stream is under way: the error travels as an event, as Anthropic does
         ended = exc
-        if not isinstance(exc, WardgateError):
-            log.exception("stream %s failed", call.id)
-            exc = InternalError(f"The gateway failed while streaming (request id {call.id}).")
+        error = stream_failure(exc, call)
         watch.done = True
-        await send({"type": "http.response.body", "body": encode([("error", error_body(exc, call.id))])})
+        await send({"type": "http.response.body", "body": encode([("error", error_body(error, call.id))])})
         return
     except BaseException as exc:
         ended = exc

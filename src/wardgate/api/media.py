@@ -18,7 +18,6 @@ providers have no such endpoint gets ``unsupported_by_provider``; an upload over
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from time import perf_counter
@@ -27,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from wardgate.api.asgi import JSON, Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error
 from wardgate.api.body import parse_object
 from wardgate.api.multipart import Form, boundary_of, read_form
-from wardgate.api.openai import SSE_HEADERS, DisconnectWatch, id_headers, request_meta, response_headers, uncancel
+from wardgate.api.openai import SSE_HEADERS, DisconnectWatch, answer_failure, id_headers, request_meta, response_headers
 from wardgate.api.responses import owner_of
 from wardgate.core.call import Call, Operation, Result, end_user_of
-from wardgate.core.errors import InternalError, InvalidRequest, WardgateError
+from wardgate.core.errors import InvalidRequest, WardgateError
 from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
@@ -182,19 +181,8 @@ class MediaSurface:
                 await self._keep_video(call, result)
             headers = response_headers(call, perf_counter())
             await send_bytes(send, result.status, result.to_bytes(), headers, result.content_type or JSON)
-        except WardgateError as exc:
-            watch.done = True
-            headers = response_headers(call, perf_counter()) if call is not None else id_headers(request_id, client_id)
-            await send_error(send, exc, headers)
-        except asyncio.CancelledError:
-            if not watch.disconnected:
-                raise
-            uncancel()
-        except Exception:  # a bug or an unexpected failure
-            log.exception("request %s failed", request_id)
-            watch.done = True
-            failure = InternalError(f"The gateway failed to handle this request (request id {request_id}).")
-            await send_error(send, failure, id_headers(request_id, client_id))
+        except BaseException as exc:
+            await answer_failure(exc, send, watch, call, request_id, client_id)
         finally:
             watch.close()
             if form is not None:

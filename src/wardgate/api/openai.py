@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,8 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 DONE = b"data: [DONE]\n\n"
+Headers = list[tuple[bytes, bytes]]
+ErrorReply = Callable[[Send, WardgateError, Headers], Awaitable[None]]
 _MAX_REQUEST_ID = 128
 # where a client's own request id may come from, first match wins: ours, OpenAI's documented one, the common one
 _CLIENT_ID_HEADERS = {b"x-wardgate-request-id": 0, b"x-client-request-id": 1, b"x-request-id": 2}
@@ -196,22 +198,8 @@ class OpenAISurface:
             else:
                 watch.done = True
                 await send_bytes(send, result.status, result.to_bytes(), response_headers(call, perf_counter()))
-        except WardgateError as exc:
-            watch.done = True
-            headers = response_headers(call, perf_counter()) if call is not None else id_headers(request_id, client_id)
-            await send_error(send, exc, headers)
-        except asyncio.CancelledError:
-            if not watch.disconnected:
-                raise
-            uncancel()
-        except Exception:  # a bug or an unexpected failure (no response has started: streams handle their own)
-            log.exception("request %s failed", request_id)
-            watch.done = True
-            await send_error(
-                send,
-                InternalError(f"The gateway failed to handle this request (request id {request_id})."),
-                id_headers(request_id, client_id),
-            )
+        except BaseException as exc:
+            await answer_failure(exc, send, watch, call, request_id, client_id)
         finally:
             watch.close()
 
@@ -250,16 +238,24 @@ def _parse(raw: bytes) -> dict[str, Any]:
     )
 
 
-async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:
+async def start_sse(send: Send, result: Result, headers: Headers) -> Relay:
+    """Start a streamed answer: a 200 with ``headers`` and the SSE headers; the stream to relay."""
     relay = result.stream
     assert isinstance(relay, Relay), "the pipeline hands every stream over as a Relay"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": response_headers(call, perf_counter()) + SSE_HEADERS,
-        }
-    )
+    await send({"type": "http.response.start", "status": 200, "headers": headers + SSE_HEADERS})
+    return relay
+
+
+def stream_failure(exc: Exception, call: Call) -> WardgateError:
+    """The error a stream under way ends with, as an event: a refusal as it is, anything else (a bug) logged."""
+    if isinstance(exc, WardgateError):
+        return exc
+    log.exception("stream %s failed", call.id)
+    return InternalError(f"The gateway failed while streaming (request id {call.id}).")
+
+
+async def _send_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch) -> None:
+    relay = await start_sse(send, result, response_headers(call, perf_counter()))
     ended: BaseException | None = None
     try:
         async for batch in relay:
@@ -270,11 +266,9 @@ async def _send_stream(send: Send, call: Call, result: Result, watch: Disconnect
             await send({"type": "http.response.body", "body": payload, "more_body": True})
     except Exception as exc:  # the stream is under way: the error travels as an SSE event, as OpenAI does
         ended = exc
-        if not isinstance(exc, WardgateError):
-            log.exception("stream %s failed", call.id)
-            exc = InternalError(f"The gateway failed while streaming (request id {call.id}).")
+        error = stream_failure(exc, call)
         watch.done = True
-        await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(exc.to_dict()) + b"\n\n"})
+        await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"})
         return
     except BaseException as exc:  # cancelled: the client left
         ended = exc
@@ -330,3 +324,43 @@ def uncancel() -> None:
     task = asyncio.current_task()
     if task is not None:
         task.uncancel()
+
+
+def _call_headers(call: Call) -> Headers:
+    return response_headers(call, perf_counter())
+
+
+async def answer_failure(
+    exc: BaseException,
+    send: Send,
+    watch: DisconnectWatch,
+    call: Call | None,
+    request_id: str,
+    client_id: str | None,
+    *,
+    reply: ErrorReply = send_error,
+    call_headers: Callable[[Call], Headers] = _call_headers,
+    request_headers: Callable[[str, str | None], Headers] = id_headers,
+) -> None:
+    """How a surface's request ends when it failed before its answer started (streams handle their own failures).
+
+    Called from ``except BaseException as exc:`` around the call's handling, with the surface's error shape
+    (``reply``, OpenAI's by default) and headers: a refusal (a ``WardgateError``: a guard, a limit, the upstream's
+    error) is answered with its status, with the call's headers once there is a call; a cancellation ends quietly if
+    the client left and goes on otherwise; anything else (a bug) is logged and answered with a 500 that names the
+    request id. Whatever it does not answer it raises again.
+    """
+    if isinstance(exc, WardgateError):
+        watch.done = True
+        await reply(send, exc, call_headers(call) if call is not None else request_headers(request_id, client_id))
+    elif isinstance(exc, asyncio.CancelledError):
+        if not watch.disconnected:
+            raise exc
+        uncancel()
+    elif isinstance(exc, Exception):
+        log.exception("request %s failed", request_id)
+        watch.done = True
+        failure = InternalError(f"The gateway failed to handle this request (request id {request_id}).")
+        await reply(send, failure, request_headers(request_id, client_id))
+    else:
+        raise exc

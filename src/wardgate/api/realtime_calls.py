@@ -20,8 +20,6 @@ mid-session go through ``/v1/realtime`` over WebSocket.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -31,16 +29,15 @@ import orjson
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body, send_bytes, send_error
 from wardgate.api.body import parse_object
 from wardgate.api.multipart import Form, boundary_of, read_form
-from wardgate.api.openai import DisconnectWatch, id_headers, request_meta, response_headers, uncancel
+from wardgate.api.openai import DisconnectWatch, answer_failure, id_headers, request_meta, response_headers
 from wardgate.api.responses import owner_of
 from wardgate.core.call import Call, Operation
-from wardgate.core.errors import InternalError, InvalidRequest, NotFound, WardgateError
+from wardgate.core.errors import InvalidRequest, NotFound, WardgateError
 
 if TYPE_CHECKING:
     from wardgate.core.runtime import Runtime
     from wardgate.store.provider_objects import ProviderObjectStore
 
-log = logging.getLogger("wardgate.api")
 PREFIXES = ("/v1/realtime/calls/", "/realtime/calls/")
 ACTIONS = frozenset({"accept", "hangup", "refer", "reject"})
 DEFAULT_MODEL = "gpt-realtime"
@@ -204,19 +201,8 @@ class RealtimeCallsSurface:
                 await send({"type": "http.response.body", "body": b""})
             else:
                 await send_bytes(send, result.status, raw, headers, result.content_type or b"application/json")
-        except WardgateError as exc:
-            watch.done = True
-            headers = response_headers(call, perf_counter()) if call is not None else id_headers(request_id, client_id)
-            await send_error(send, exc, headers)
-        except asyncio.CancelledError:
-            if not watch.disconnected:
-                raise
-            uncancel()
-        except Exception:  # a bug or an unexpected failure
-            log.exception("request %s failed", request_id)
-            watch.done = True
-            failure = InternalError(f"The gateway failed to handle this request (request id {request_id}).")
-            await send_error(send, failure, id_headers(request_id, client_id))
+        except BaseException as exc:
+            await answer_failure(exc, send, watch, call, request_id, client_id)
         finally:
             watch.close()
             if form is not None:

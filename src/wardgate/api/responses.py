@@ -16,7 +16,6 @@ on any replica.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -37,13 +36,14 @@ from wardgate.api.asgi import (
 )
 from wardgate.api.body import parse_object
 from wardgate.api.openai import (
-    SSE_HEADERS,
     DisconnectWatch,
+    answer_failure,
     cache_headers,
     id_headers,
     request_meta,
     response_headers,
-    uncancel,
+    start_sse,
+    stream_failure,
 )
 from wardgate.api.responses_answer import finish, output_of, skeleton
 from wardgate.api.responses_native import native_only, relay_stream
@@ -51,7 +51,6 @@ from wardgate.api.responses_stream import ResponseStream, encode
 from wardgate.api.responses_translate import check_request, input_items, new_id, to_chat, to_messages
 from wardgate.core.call import CacheOptions, Call, NativeResponses, Result, end_user_of
 from wardgate.core.errors import InternalError, InvalidRequest, NotFound, WardgateError
-from wardgate.core.relay import Relay
 
 if TYPE_CHECKING:
     from wardgate.core.principal import Principal
@@ -147,19 +146,8 @@ class ResponsesSurface:
             finish(response, output, reason, call.usage)
             await self._keep(call, response, items, conversation)
             await send_json(send, 200, response, response_headers(call, perf_counter()))
-        except WardgateError as exc:
-            watch.done = True
-            headers = response_headers(call, perf_counter()) if call is not None else id_headers(request_id, client_id)
-            await send_error(send, exc, headers)
-        except asyncio.CancelledError:
-            if not watch.disconnected:
-                raise
-            uncancel()
-        except Exception:  # a bug or an unexpected failure (no response has started: streams handle their own)
-            log.exception("request %s failed", request_id)
-            watch.done = True
-            failure = InternalError(f"The gateway failed to handle this request (request id {request_id}).")
-            await send_error(send, failure, id_headers(request_id, client_id))
+        except BaseException as exc:
+            await answer_failure(exc, send, watch, call, request_id, client_id)
         finally:
             watch.close()
 
@@ -232,10 +220,7 @@ class ResponsesSurface:
         state: ResponseStream,
         kept: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     ) -> None:
-        relay = result.stream
-        assert isinstance(relay, Relay), "the pipeline hands every stream over as a Relay"
-        headers = response_headers(call, perf_counter()) + SSE_HEADERS
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        relay = await start_sse(send, result, response_headers(call, perf_counter()))
         ended: BaseException | None = None
         try:
             async for batch in relay:
@@ -248,11 +233,9 @@ class ResponsesSurface:
             await self._keep(call, state.response, *kept)
         except Exception as exc:  # the stream is under way: the error travels as an event, as OpenAI does
             ended = exc
-            if not isinstance(exc, WardgateError):
-                log.exception("stream %s failed", call.id)
-                exc = InternalError(f"The gateway failed while streaming (request id {call.id}).")
+            error = stream_failure(exc, call)
             watch.done = True
-            event = state.error(exc.code or exc.type, exc.message, exc.param)
+            event = state.error(error.code or error.type, error.message, error.param)
             await send({"type": "http.response.body", "body": encode([event])})
             return
         except BaseException as exc:  # cancelled: the client left

@@ -12,7 +12,6 @@ way travels as an ``error`` event."""
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from time import perf_counter
@@ -21,13 +20,10 @@ from typing import Any
 import orjson
 
 from wardgate.api.asgi import Send
-from wardgate.api.openai import SSE_HEADERS, DisconnectWatch, response_headers
+from wardgate.api.openai import DisconnectWatch, response_headers, start_sse, stream_failure
 from wardgate.api.responses_translate import input_items
 from wardgate.core.call import Call, Result
-from wardgate.core.errors import InternalError, WardgateError
-from wardgate.core.relay import Relay
 
-log = logging.getLogger("wardgate.api")
 MAX_ITEMS = 2048  # input items of a request passed on without translation
 _TYPE = re.compile(rb'"type"\s*:\s*"([A-Za-z0-9_.]{1,100})"')
 Keep = Callable[[dict[str, Any]], Awaitable[None]]
@@ -97,10 +93,7 @@ def frame(raw: bytes) -> bytes:
 
 
 async def relay_stream(send: Send, call: Call, result: Result, watch: DisconnectWatch, keep: Keep) -> None:
-    relay = result.stream
-    assert isinstance(relay, Relay), "the pipeline hands every stream over as a Relay"
-    headers = response_headers(call, perf_counter()) + SSE_HEADERS
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    relay = await start_sse(send, result, response_headers(call, perf_counter()))
     ended: BaseException | None = None
     try:
         async for batch in relay:
@@ -116,11 +109,9 @@ async def relay_stream(send: Send, call: Call, result: Result, watch: Disconnect
                 await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
     except Exception as exc:  # the stream is under way: the error travels as an event, as OpenAI does
         ended = exc
-        if not isinstance(exc, WardgateError):
-            log.exception("stream %s failed", call.id)
-            exc = InternalError(f"The gateway failed while streaming (request id {call.id}).")
+        error = stream_failure(exc, call)
         watch.done = True
-        event = {"type": "error", "code": exc.code or exc.type, "message": exc.message, "param": exc.param}
+        event = {"type": "error", "code": error.code or error.type, "message": error.message, "param": error.param}
         await send({"type": "http.response.body", "body": b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"})
         return
     except BaseException as exc:  # cancelled: the client left
