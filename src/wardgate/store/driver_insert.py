@@ -7,7 +7,7 @@ that dialect needs (SQLite stores datetimes and JSON as text) are looked up once
 the driver's ``executemany`` (``exec_driver_sql``): the same SQL and the same stored values, without the per-row
 machinery.
 
-On SQLite the rows go as one multi-row ``VALUES`` statement per chunk instead: ``executemany`` steps the statement
+On SQLite the rows go as multi-row ``VALUES`` statements instead: ``executemany`` steps the statement
 once per row and the driver releases and re-takes the GIL around every step, which made the writer thread and the
 event loop trade the GIL (a futex call) once per row.
 
@@ -21,8 +21,9 @@ On SQLite (aiosqlite) the statements of one call also go to the driver's thread 
 statement (SQLAlchemy's adapter makes a cursor, executes and closes it, each a round trip to that thread). Every
 round trip is a moment the thread needs the GIL: while the loop is busy it waits the switch interval, then forces
 the loop to hand the GIL over and to wait until the thread has been scheduled and is done with it (issue 18, done
-when 7: those hand-overs were the largest share of a worker's loop waiting for the GIL at half the peak rate,
-``bench/mcp/gil_handoffs.py``). Errors come out as SQLAlchemy's, as through ``exec_driver_sql``.
+when 7: after the bench probe's own thread, those hand-overs were the largest share of a worker's loop waiting for
+the GIL at half the peak rate; ``bench/mcp/gil_handoffs.py``, decision 053). Errors come out as SQLAlchemy's, as
+through ``exec_driver_sql``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from datetime import datetime
 from itertools import chain, islice
 from typing import Any
 
-import aiosqlite
 import orjson
 from sqlalchemy import JSON, Boolean, DateTime
 from sqlalchemy.engine import Dialect
@@ -124,6 +124,8 @@ class DriverInsert:
 async def _run_pieces(conn: AsyncConnection, pieces: Sequence[Piece]) -> None:
     """Run ``pieces`` in order, in the connection's transaction: on aiosqlite in one call on its thread, otherwise
     (another SQLite driver) one ``exec_driver_sql`` each."""
+    import aiosqlite  # SQLite's driver: loaded only where SQLite is the store
+
     driver = (await conn.get_raw_connection()).driver_connection
     if not isinstance(driver, aiosqlite.Connection):
         for text, values in pieces:
@@ -137,7 +139,7 @@ async def _run_pieces(conn: AsyncConnection, pieces: Sequence[Piece]) -> None:
         raise DBAPIError.instance(text, values, exc, sqlite3.Error, dialect=conn.dialect) from exc
 
 
-def _execute_all(driver: aiosqlite.Connection, pieces: Sequence[Piece], done: list[int]) -> None:
+def _execute_all(driver: Any, pieces: Sequence[Piece], done: list[int]) -> None:
     """On the driver's thread: each statement binds (holding the GIL) then steps (without it)."""
     cursor = driver._conn.cursor()
     try:
