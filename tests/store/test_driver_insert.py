@@ -4,16 +4,18 @@ read back exactly as SQLAlchemy reads them, on SQLite and PostgreSQL, across chu
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiosqlite
 import pytest
-from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wardgate.core.ids import new_request_id
-from wardgate.store import audit, usage
+from wardgate.store import audit, driver_insert, usage
 from wardgate.store.driver_insert import CHUNK
 from wardgate.store.rollup_tables import ROLLUP_TABLES
 from wardgate.store.tables import audit_log, usage_events
@@ -167,26 +169,61 @@ async def test_a_large_batch_leaves_the_event_loop_free_between_chunks(engine: A
     assert tuple(sums) == (len(events), sum(e.cost_nanousd for e in events))
 
 
-async def test_sqlite_batches_of_every_size_use_a_handful_of_statement_texts(engine: AsyncEngine) -> None:
+async def test_sqlite_batches_of_every_size_use_a_handful_of_statement_texts(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The driver keeps a prepared statement per distinct SQL text (128 per pooled connection, each up to ~1 MB for
     a wide multi-row INSERT): batches of every size must not each mint a text of their own, or a busy worker's
     memory grows by tens of MB. Rows go in pieces of 2^k, so 1 to 100 rows use at most 7 texts."""
     if engine.dialect.name != "sqlite":
         pytest.skip("the multi-row statement is SQLite's")
     texts: set[str] = set()
+    real = driver_insert._run_pieces
 
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("INSERT INTO usage_events"):
-            texts.add(statement)
+    async def seen(conn: AsyncConnection, pieces: Sequence[driver_insert.Piece]) -> None:
+        texts.update(text for text, _ in pieces if text.startswith("INSERT INTO usage_events"))
+        await real(conn, pieces)
 
-    sa_event.listen(engine.sync_engine, "before_cursor_execute", seen)
-    try:
-        written = 0
-        for size in range(1, 101):
-            await insert_events(engine, [event(written + i) for i in range(size)])
-            written += size
-    finally:
-        sa_event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    monkeypatch.setattr(driver_insert, "_run_pieces", seen)
+    written = 0
+    for size in range(1, 101):
+        await insert_events(engine, [event(written + i) for i in range(size)])
+        written += size
     assert len(texts) <= 7, len(texts)
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(usage_events)) == written == 5050
+
+
+async def test_sqlite_hands_a_batch_to_the_driver_thread_in_a_few_calls(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18, done-when 7: every call into aiosqlite's thread is a moment that thread needs the GIL, and while the
+    loop is busy that costs the loop a forced hand-over. A 1,007-row batch (16 statements of ≤ 64 rows) and its
+    three roll-ups go in one call each, not three per statement (cursor, execute, close) as through SQLAlchemy."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("aiosqlite's thread is SQLite's")
+    calls: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    await insert_events(engine, [event(i) for i in range(10 * CHUNK + 7)], set())  # as the ledger writer calls it
+    assert calls.count("_execute_all") == 4, calls  # the ledger rows, then one per roll-up
+    assert len(calls) <= 6, calls  # with the commit and the pool's reset (before: 50 calls and more)
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(usage_events)) == 10 * CHUNK + 7
+
+
+async def test_a_refused_row_raises_sqlalchemys_error_and_writes_nothing(engine: AsyncEngine) -> None:
+    """The errors of the one-call path are SQLAlchemy's, as through exec_driver_sql (the batch writer bisects on
+    them), and the transaction they end writes none of the batch."""
+    rows = [list(usage._ROW(event(i))) for i in range(70)]
+    rows[66][usage._FIELDS.index("principal_kind")] = None  # NOT NULL: in the second statement (64 + 4 + 2 rows)
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await usage._INSERT.execute(conn, rows)
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(usage_events)) == 0
