@@ -48,8 +48,9 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
-_SHORT_SPAN = 1 << 14  # a span's encoded length below this has its tag and length precomputed
-_SPAN_TAGS = [b"\x12" + varint(n) for n in range(_SHORT_SPAN)]
+_SHORT = 1 << 14  # lengths below this have their varint precomputed
+_LENGTHS = [varint(n) for n in range(_SHORT)]
+_SPAN_TAGS = [b"\x12" + varint(n) for n in range(_SHORT)]  # ScopeSpans.spans [2] and a span's length
 
 
 def field(tag: bytes, payload: bytes) -> bytes:
@@ -149,8 +150,9 @@ class WireEncoder:
             cached = self._shared[id(shared)] = (shared, b"".join(self._attribute(k, v) for k, v in shared.items()))
         parts = [ids, head, _TIMES.pack(0x39, r.start_ns, 0x41, r.end_ns), cached[1]]
         cache = self._attributes
+        unique = self._unique
         append = parts.append
-        for key, value in r.attributes.items():  # the cache inlined: this loop is most of the encoder's time
+        for key, value in r.attributes.items():  # the caches inlined: this loop is most of the encoder's time
             kind = value.__class__
             by_value = cache.get(key)
             if by_value is not None and kind is not list and kind is not tuple:
@@ -158,6 +160,16 @@ class WireEncoder:
                 if found is not None:
                     append(found)
                     continue
+            elif kind is str or (kind is int and value >= 0):
+                prefix = unique.get(key)  # a key whose values do not repeat (a request id): written directly
+                if prefix is not None:
+                    data = _text(value) if kind is str else varint(value)
+                    n = len(data)
+                    if n < _SHORT:  # AnyValue{string_value [1] | int_value [3]} in KeyValue.value [2]
+                        any_of = (b"\x0a" + _LENGTHS[n] if kind is str else b"\x18") + data
+                        pair = prefix + b"\x12" + _LENGTHS[len(any_of)] + any_of
+                        append(b"\x4a" + _LENGTHS[len(pair)] + pair)  # Span.attributes [9]
+                        continue
             append(self._attribute(key, value))
         if r.error_type is not None:
             message = field(b"\x12", _text(r.error_type)) if r.error_type else b""
@@ -173,7 +185,7 @@ class WireEncoder:
         for r in records:
             body = span(r)
             n = len(body)
-            append(_SPAN_TAGS[n] if n < _SHORT_SPAN else b"\x12" + varint(n))  # spans [2], length-delimited
+            append(_SPAN_TAGS[n] if n < _SHORT else b"\x12" + varint(n))  # spans [2], length-delimited
             append(body)
         scope_spans = field(b"\x12", self._scope + b"".join(spans))
         return field(b"\x0a", self._resource + scope_spans)
