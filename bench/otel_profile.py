@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--no-native", action="store_true")
     parser.add_argument("--perf", action="store_true", help="perf record -g instead of py-spy (then perf report)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--b-src", help="PYTHONPATH for the second server only (A/B of two checkouts)")
     parser.add_argument("--b-env", nargs="*", default=[], help="KEY=VALUE for the second server only")
     parser.add_argument("--out", help="keep the raw profiles in this folder")
     args = parser.parse_args()
@@ -103,7 +104,7 @@ def main() -> None:
     for n, c in zip(names, args.configs, strict=True):
         if n == "b":
             os.environ.update(v.split("=", 1) for v in args.b_env)  # type: ignore[misc]
-        servers[n] = Server(str(BENCH / c), sys.executable, args.src)
+        servers[n] = Server(str(BENCH / c), sys.executable, args.b_src if n == "b" and args.b_src else args.src)
     try:
         for server in servers.values():
             wrk(server.url, body, 3, server.dir / "wrk.json")  # warm-up

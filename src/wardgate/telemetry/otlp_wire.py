@@ -180,7 +180,7 @@ class WireEncoder:
     def encode(self, records: Iterable[SpanRecord]) -> bytes:
         """The ``ExportTraceServiceRequest`` of ``records``, ready to POST."""
         span = self.span
-        spans = []
+        spans: list[bytes] = []
         append = spans.append
         for r in records:
             body = span(r)
