@@ -139,6 +139,7 @@ def test_full_caches_are_emptied_and_encode_the_same(monkeypatch: Any) -> None:
         batch = records(rng, 40)
         assert encoder.encode(batch) == reference(batch, resource, "wardgate").SerializeToString()
     assert all(len(cached) <= 3 for cached in encoder._attributes.values())
+    assert "wardgate.request_id" in encoder._unique  # its values never repeat: written directly, the same bytes
 
 
 def test_a_string_no_utf8_can_hold_is_replaced_not_raised() -> None:

@@ -61,6 +61,10 @@ class CappedCounter(CappedFamily):
     def inc(self, values: tuple[str, ...], amount: float = 1.0) -> None:
         self._slot(values, 1)[0] += amount
 
+    def slot(self, values: tuple[str, ...]) -> list[float]:
+        """The list ``inc`` adds to for ``values`` (its series made if new; the `other` series past the cap)."""
+        return self._slot(values, 1)
+
     def samples(self) -> list[Sample]:
         scale = self.scale
         return [
@@ -79,6 +83,10 @@ class CappedHistogram(CappedFamily):
         super().__init__(name, help, label_names, max_series, "histogram")
         self.buckets = tuple(float(b) for b in buckets)
         assert list(self.buckets) == sorted(set(self.buckets)), "buckets strictly increase"
+
+    def slot(self, values: tuple[str, ...]) -> list[float]:
+        """The list ``observe`` updates for ``values`` (its series made if new; the `other` series past the cap)."""
+        return self._slot(values, len(self.buckets) + 3)  # buckets, +Inf, sum, count
 
     def observe(self, values: tuple[str, ...], value: float) -> None:
         slot = self._slot(values, len(self.buckets) + 3)  # buckets, +Inf, sum, count

@@ -9,7 +9,9 @@ On top of that every metric is capped at ``telemetry.metrics.max_series`` label 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
+from typing import Any
 
 from wardgate.core.call import Call
 from wardgate.observability.bounded import CappedCounter, CappedHistogram
@@ -25,6 +27,30 @@ def prometheus_name(semconv_name: str, unit: str) -> str:
     (``s`` → ``_seconds``); annotations in braces (``{token}``) add nothing."""
     name = semconv_name.replace(".", "_")
     return name + "_seconds" if unit == "s" else name
+
+
+# label combinations of a call (model, provider, status …) whose series are kept found; a full cache starts over
+MAX_COMBINATIONS = 4096
+
+
+def _resolve(
+    slots: dict[str, list[float]], name: str, family: CappedCounter | CappedHistogram, values: tuple[str, ...]
+) -> list[float]:
+    """The slot ``family`` updates for ``values`` (its series made if new), kept in ``slots`` under ``name`` when it
+    is that label set's own series. Past the cap it is the `other` series, not kept: each update then comes here
+    again, so the family counts every one in ``overflowed``, and a series made later (never: series are not
+    removed) could not be missed."""
+    slot = family.slot(values)
+    if family.series.get(values) is slot:
+        slots[name] = slot
+    return slot
+
+
+def _observe(slot: list[float], buckets: tuple[float, ...], value: float) -> None:
+    """``CappedHistogram.observe`` on a slot already found."""
+    slot[bisect_left(buckets, value)] += 1  # `le` is inclusive: a value equal to a bound is in its bucket
+    slot[-2] += value
+    slot[-1] += 1
 
 
 class RequestMetrics:
@@ -71,6 +97,8 @@ class RequestMetrics:
         self.upstream = CappedCounter(
             "wardgate_upstream_failures_total", "failed upstream attempts (retried or not)", ("deployment", "kind"), n
         )
+        # a call's label combination → (genai labels, by labels, the slots it updated, by name)
+        self._combinations: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[str, ...], dict[str, list[float]]]] = {}
         self.families: tuple[CappedCounter | CappedHistogram, ...] = (
             self.token_usage,
             self.duration,
@@ -96,19 +124,33 @@ class RequestMetrics:
         duration_s: float,
         now: float,
     ) -> None:
-        model = self.model_label(call.model)
+        model = call.model
+        if model not in self.models:
+            model = UNKNOWN
         deployment = call.deployment
-        deployment_name = deployment.name if deployment is not None else "none"
-        response_model = deployment.upstream_model if deployment is not None else "none"
         principal = call.principal
-        project = (principal.project or "none") if principal is not None else "none"
-        operation = semconv.OPERATIONS.get(call.operation, call.operation)
-        genai = (operation, provider, model, response_model)
-        by = (model, deployment_name, project)
-        self.requests.inc((*by, str(status)))
-        self.duration.observe((*genai, error_type or ""), duration_s)
+        key = (
+            model,
+            provider,
+            status,
+            error_type,
+            call.operation,
+            deployment.name if deployment is not None else "none",
+            deployment.upstream_model if deployment is not None else "none",
+            (principal.project or "none") if principal is not None else "none",
+        )
+        series = self._combinations.get(key)
+        if series is None:
+            series = self._combination(key)
+        genai, by, slots = series
+        # every update is CappedCounter.inc's / CappedHistogram.observe's, on the slot found the first time
+        slot = slots.get("requests") or _resolve(slots, "requests", self.requests, (*by, str(status)))
+        slot[0] += 1
+        slot = slots.get("duration") or _resolve(slots, "duration", self.duration, (*genai, error_type or ""))
+        _observe(slot, self.duration.buckets, duration_s)
         if error_type is not None:
-            self.errors.inc((*by, error_type))
+            slot = slots.get("errors") or _resolve(slots, "errors", self.errors, (*by, error_type))
+            slot[0] += 1
         route = call.route
         if route is not None:
             for failure in route.failed:  # "<deployment>:<failure kind>", both from Wardgate's own names
@@ -117,24 +159,40 @@ class RequestMetrics:
         usage = call.usage
         if usage is None or principal is None:
             return
-        self.token_usage.observe((*genai, "input"), usage.input_tokens)
-        self.token_usage.observe((*genai, "output"), usage.output_tokens)
+        input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
+        buckets = self.token_usage.buckets
+        slot = slots.get("usage:input") or _resolve(slots, "usage:input", self.token_usage, (*genai, "input"))
+        _observe(slot, buckets, input_tokens)
+        slot = slots.get("usage:output") or _resolve(slots, "usage:output", self.token_usage, (*genai, "output"))
+        _observe(slot, buckets, output_tokens)
         for kind, n in (
-            ("input", usage.input_tokens),
-            ("output", usage.output_tokens),
+            ("input", input_tokens),
+            ("output", output_tokens),
             ("cached", usage.cached_tokens),
             ("cache_write", usage.cache_write_tokens),
             ("reasoning", usage.reasoning_tokens),
         ):
             if n:
-                self.tokens.inc((*by, kind), n)
+                slot = slots.get(kind) or _resolve(slots, kind, self.tokens, (*by, kind))
+                slot[0] += n
         if cost_nanousd:
-            self.spend.inc(by, cost_nanousd)
+            slot = slots.get("spend") or _resolve(slots, "spend", self.spend, by)
+            slot[0] += cost_nanousd
         first = call.first_token_at
         if call.stream and first is not None:
-            self.ttft.observe(genai, first - call.started)
-            if usage.output_tokens > 1:
-                self.tpot.observe(genai, (now - first) / (usage.output_tokens - 1))
+            slot = slots.get("ttft") or _resolve(slots, "ttft", self.ttft, genai)
+            _observe(slot, self.ttft.buckets, first - call.started)
+            if output_tokens > 1:
+                slot = slots.get("tpot") or _resolve(slots, "tpot", self.tpot, genai)
+                _observe(slot, self.tpot.buckets, (now - first) / (output_tokens - 1))
+
+    def _combination(self, key: tuple[Any, ...]) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, list[float]]]:
+        model, provider, _, _, operation, deployment_name, response_model, project = key
+        genai = (semconv.OPERATIONS.get(operation, operation), provider, model, response_model)
+        if len(self._combinations) >= MAX_COMBINATIONS:
+            self._combinations.clear()
+        found = self._combinations[key] = (genai, (model, deployment_name, project), {})
+        return found
 
     def samples(self) -> list[Sample]:
         out: list[Sample] = []

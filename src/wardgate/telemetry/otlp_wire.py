@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 
 MAX_CACHED = 512  # encoded values kept per attribute key; a key whose values do not repeat (a request id) churns
 _TIMES = struct.Struct("<BQBQ")  # start_time_unix_nano [7] and end_time_unix_nano [8], both fixed64
-_FLAGS = struct.Struct("<I")
+_IDS = struct.Struct(">BBQQBBQ")  # trace_id [1] (16 bytes, big-endian as the id reads), span_id [2]
+_IDS_PARENT = struct.Struct(">BBQQBBQBBQ")  # … and parent_span_id [4]
+_LOW_64 = (1 << 64) - 1
+_FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", 0x101)  # flags [16], fixed32: has-remote-parent known, local
+_FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", 0x301)  # … remote
 _DOUBLE = struct.Struct("<d")
 _STATUS_ERROR = b"\x18\x02"  # Status.code [3] = STATUS_CODE_ERROR
 _KINDS = {2: b"\x30\x02", 3: b"\x30\x03", 1: b"\x30\x01", 4: b"\x30\x04", 5: b"\x30\x05"}  # proto SpanKind [6]
@@ -42,6 +46,11 @@ def varint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+_SHORT = 1 << 14  # lengths below this have their varint precomputed
+_LENGTHS = [varint(n) for n in range(_SHORT)]
+_SPAN_TAGS = [b"\x12" + varint(n) for n in range(_SHORT)]  # ScopeSpans.spans [2] and a span's length
 
 
 def field(tag: bytes, payload: bytes) -> bytes:
@@ -82,7 +91,10 @@ class WireEncoder:
         self._resource = field(b"\x0a", b"".join(field(b"\x0a", key_value(k, v)) for k, v in resource.items()))
         self._scope = field(b"\x0a", field(b"\x0a", _text(scope_name)))
         self._attributes: dict[str, dict[Any, bytes]] = {}  # key → value (or (type, value)) → its attributes field
-        self._names: dict[str, bytes] = {}  # span names (low-cardinality) → their name field
+        # keys whose values did not repeat (a request id, a TTFT): their cache filled up once, so they are encoded
+        # each time (their key's bytes kept) rather than cached and emptied over and over
+        self._unique: dict[str, bytes] = {}
+        self._heads: dict[tuple[str, int], bytes] = {}  # (span name, kind) → its name [5] and kind [6] fields
         # id of a span's ``shared`` attributes → (that dict, kept so its id is not reused while cached; its fields)
         self._shared: dict[int, tuple[Mapping[str, Any], bytes]] = {}
 
@@ -90,44 +102,57 @@ class WireEncoder:
         kind = value.__class__
         if kind is list or kind is tuple:
             return field(b"\x4a", key_value(key, value))
+        prefix = self._unique.get(key)
+        if prefix is not None:
+            return field(b"\x4a", prefix + field(b"\x12", any_value(value)))
         by_value = self._attributes.get(key)
         if by_value is None:
             by_value = self._attributes[key] = {}
         index = value if kind is str else (kind, value)  # True == 1, but they encode differently
         found = by_value.get(index)
         if found is None:
-            if len(by_value) >= MAX_CACHED:
-                by_value.clear()
+            if len(by_value) >= MAX_CACHED:  # a key whose values do not repeat: no more caching for it
+                del self._attributes[key]
+                self._unique[key] = field(b"\x0a", _text(key))
+                return field(b"\x4a", key_value(key, value))
             found = by_value[index] = field(b"\x4a", key_value(key, value))
         return found
 
-    def _name(self, name: str) -> bytes:
-        found = self._names.get(name)
+    def _head(self, name: str, kind: int) -> bytes:
+        found = self._heads.get((name, kind))
         if found is None:
-            if len(self._names) >= MAX_CACHED:
-                self._names.clear()
-            found = self._names[name] = field(b"\x2a", _text(name)) if name else b""  # proto3: "" is not written
+            if len(self._heads) >= MAX_CACHED:
+                self._heads.clear()
+            named = field(b"\x2a", _text(name)) if name else b""  # proto3: "" is not written
+            found = self._heads[(name, kind)] = (
+                named + _KINDS[kind + 1]
+            )  # the proto's SpanKind counts UNSPECIFIED first
         return found
 
     def span(self, r: SpanRecord) -> bytes:
         """One ``Span`` message (without its enclosing field)."""
-        parts = [b"\x0a\x10", r.trace_id.to_bytes(16, "big"), b"\x12\x08", r.span_id.to_bytes(8, "big")]
-        if r.parent_id is not None:
-            parts.append(b"\x22\x08")
-            parts.append(r.parent_id.to_bytes(8, "big"))
-        parts.append(self._name(r.name))
-        parts.append(_KINDS[r.kind.value + 1])  # the proto's SpanKind counts UNSPECIFIED first
-        parts.append(_TIMES.pack(0x39, r.start_ns, 0x41, r.end_ns))
+        trace_id = r.trace_id
+        if r.parent_id is None:
+            ids = _IDS.pack(0x0A, 0x10, trace_id >> 64, trace_id & _LOW_64, 0x12, 0x08, r.span_id)
+        else:
+            ids = _IDS_PARENT.pack(
+                0x0A, 0x10, trace_id >> 64, trace_id & _LOW_64, 0x12, 0x08, r.span_id, 0x22, 0x08, r.parent_id
+            )
+        kind = r.kind.value
+        head = self._heads.get((r.name, kind))
+        if head is None:
+            head = self._head(r.name, kind)
         shared = r.shared  # encoded once per dict (the stage keeps one per shape of span)
         cached = self._shared.get(id(shared))
         if cached is None or cached[0] is not shared:
             if len(self._shared) >= MAX_CACHED:
                 self._shared.clear()
             cached = self._shared[id(shared)] = (shared, b"".join(self._attribute(k, v) for k, v in shared.items()))
-        parts.append(cached[1])
+        parts = [ids, head, _TIMES.pack(0x39, r.start_ns, 0x41, r.end_ns), cached[1]]
         cache = self._attributes
+        unique = self._unique
         append = parts.append
-        for key, value in r.attributes.items():  # the cache inlined: this loop is most of the encoder's time
+        for key, value in r.attributes.items():  # the caches inlined: this loop is most of the encoder's time
             kind = value.__class__
             by_value = cache.get(key)
             if by_value is not None and kind is not list and kind is not tuple:
@@ -135,17 +160,32 @@ class WireEncoder:
                 if found is not None:
                     append(found)
                     continue
+            elif kind is str or (kind is int and value >= 0):
+                prefix = unique.get(key)  # a key whose values do not repeat (a request id): written directly
+                if prefix is not None:
+                    data = _text(value) if kind is str else varint(value)
+                    n = len(data)
+                    if n < _SHORT:  # AnyValue{string_value [1] | int_value [3]} in KeyValue.value [2]
+                        any_of = (b"\x0a" + _LENGTHS[n] if kind is str else b"\x18") + data
+                        pair = prefix + b"\x12" + _LENGTHS[len(any_of)] + any_of
+                        append(b"\x4a" + _LENGTHS[len(pair)] + pair)  # Span.attributes [9]
+                        continue
             append(self._attribute(key, value))
         if r.error_type is not None:
             message = field(b"\x12", _text(r.error_type)) if r.error_type else b""
-            parts.append(field(b"\x7a", message + _STATUS_ERROR))
-        parts.append(b"\x85\x01")  # flags [16], fixed32
-        parts.append(_FLAGS.pack(0x301 if r.remote_parent else 0x101))
+            append(field(b"\x7a", message + _STATUS_ERROR))
+        append(_FLAGS_REMOTE if r.remote_parent else _FLAGS_LOCAL)
         return b"".join(parts)
 
     def encode(self, records: Iterable[SpanRecord]) -> bytes:
         """The ``ExportTraceServiceRequest`` of ``records``, ready to POST."""
         span = self.span
-        spans = b"".join([field(b"\x12", span(r)) for r in records])
-        scope_spans = field(b"\x12", self._scope + spans)
+        spans: list[bytes] = []
+        append = spans.append
+        for r in records:
+            body = span(r)
+            n = len(body)
+            append(_SPAN_TAGS[n] if n < _SHORT else b"\x12" + varint(n))  # spans [2], length-delimited
+            append(body)
+        scope_spans = field(b"\x12", self._scope + b"".join(spans))
         return field(b"\x0a", self._resource + scope_spans)

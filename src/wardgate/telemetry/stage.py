@@ -110,7 +110,8 @@ class CallSpans:
         if not self.sampled:  # sampled out: propagate the decision upstream, record nothing
             call.upstream_traceparent = self.traceparent(self.span_id)
             return
-        self._end_attempt(None, None)
+        if self._open is not None:  # a retry or fall-back: the previous attempt ends here
+            self._end_attempt(None, None)
         span_id = getrandbits(64) or 1
         self._open = (span_id, time.time_ns(), deployment, semconv.OPERATIONS.get(call.operation, call.operation))
         call.upstream_traceparent = self.traceparent(span_id)
@@ -221,7 +222,9 @@ class CallSpans:
             attributes,
             error_type,
         )
-        stage.submit([root, *self._attempts])
+        tracing = stage.tracing
+        if tracing is not None:
+            tracing.submit([root, *self._attempts])
 
     def _shared_attributes(
         self, call: Call, operation: str, status: int, error_type: str | None, counted: bool
@@ -317,10 +320,6 @@ class TelemetryStage:
 
     def provider_of(self, deployment: Deployment) -> str:
         return self._providers.get(deployment.provider, deployment.provider)
-
-    def submit(self, records: list[SpanRecord]) -> None:
-        if self.tracing is not None:
-            self.tracing.submit(records)
 
     async def before(self, call: Call) -> Result | None:
         tracing = self.tracing
