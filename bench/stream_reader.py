@@ -37,6 +37,7 @@ class _Content:
 
 class _Response:
     status = 200
+    content_type = "text/event-stream"  # not a whole JSON answer (providers/unstreamed.py)
     headers: dict[str, str] = {}  # noqa: RUF012 - read only
 
     def __init__(self, reads: list[bytes]) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from wardgate.providers.framing.sse import SSEDecoder, SSEEvent, encode_event
+from wardgate.providers.framing.sse import SSEDataDecoder, SSEDecoder, SSEEvent, encode_event
 
 
 def test_events_split_across_reads_are_reassembled() -> None:
@@ -79,3 +79,19 @@ def test_lone_cr_line_endings_still_end_lines_when_a_read_ends_in_cr() -> None:
 
 def test_a_cr_then_crlf_across_reads_is_two_line_breaks() -> None:
     assert decode([b"data: x\r", b"\r\ndata: y\n\n"]) == [SSEEvent(None, b"x"), SSEEvent(None, b"y")]
+
+
+def decode_data(reads: list[bytes]) -> list[bytes]:
+    decoder = SSEDataDecoder()
+    return [data for read in reads for data in decoder.feed(read)] + decoder.flush()
+
+
+def test_the_data_decoder_gives_each_event_s_data_as_the_event_decoder_does() -> None:
+    """The OpenAI reader's decoder: the same events, in the same order, split anywhere (named events, comments,
+    multi-line data and a last event without its blank line included)."""
+    stream = CRLF_STREAM + b"event: only-a-name\n\n" + b'data: {"b": 2}\n\n: comment\n\ndata: tail'
+    expected = [event.data for event in decode([stream])]
+    assert expected == [b"line1\nline2", b'{"a": 1}', b"", b"[DONE]", b"", b'{"b": 2}', b"tail"]
+    for cut in range(1, len(stream)):
+        assert decode_data([stream[:cut], stream[cut:]]) == expected, cut
+    assert decode_data([stream[i : i + 1] for i in range(len(stream))]) == expected

@@ -259,10 +259,8 @@ async def _send_stream(send: Send, call: Call, result: Result, watch: Disconnect
     ended: BaseException | None = None
     try:
         async for batch in relay:
-            if len(batch) == 1:
-                payload = b"data: " + batch[0].to_bytes() + b"\n\n"
-            else:
-                payload = b"".join([b"data: " + c.to_bytes() + b"\n\n" for c in batch])
+            # one frame per chunk, ``data: <json>\n\n``, joined in one pass (a batch is what one upstream read held)
+            payload = b"data: " + b"\n\ndata: ".join([c.raw or c.to_bytes() for c in batch]) + b"\n\n"
             await send({"type": "http.response.body", "body": payload, "more_body": True})
     except Exception as exc:  # the stream is under way: the error travels as an SSE event, as OpenAI does
         ended = exc

@@ -21,7 +21,7 @@ from wardgate.core.replay import chunks_of
 from wardgate.core.usage import Usage
 from wardgate.providers import realtime_calls, realtime_secrets, registry, responses_native
 from wardgate.providers.files import FileHost
-from wardgate.providers.framing.sse import SSEDecoder, SSEEvent
+from wardgate.providers.framing.sse import SSEDataDecoder
 from wardgate.providers.http import UpstreamHTTP, error_from_status, upstream_message
 from wardgate.providers.media import open_media_events, open_speech, send_media
 from wardgate.providers.presets import (
@@ -196,7 +196,7 @@ class OpenAIAdapter:
             return await self._whole_as_stream(call, response, client_wants_usage)
         seen: list[bool] = []
         on_event = self._on_event(call, drop_usage_only=inject, seen=seen)
-        return read_stream(call, self.name, response, SSEDecoder(), on_event, self._on_end(seen))
+        return read_stream(call, self.name, response, SSEDataDecoder(), on_event, self._on_end(seen))
 
     async def _whole_as_stream(self, call: Call, response: aiohttp.ClientResponse, include_usage: bool) -> ChunkStream:
         answer = await read_answer(self.name, response, self.secrets)
@@ -216,12 +216,12 @@ class OpenAIAdapter:
 
         return on_end
 
-    def _on_event(self, call: Call, drop_usage_only: bool, seen: list[bool]) -> OnEvent[SSEEvent]:
-        """The chunk of one event: the provider's bytes as they came, parsed only when they carry the usage."""
+    def _on_event(self, call: Call, drop_usage_only: bool, seen: list[bool]) -> OnEvent[bytes]:
+        """The chunk of one event (its data, as ``SSEDataDecoder`` hands it over): the provider's bytes as they came,
+        parsed only when they carry the usage."""
         name = self.name
 
-        def on_event(event: SSEEvent, batch: list[Chunk]) -> None:
-            data = event.data
+        def on_event(data: bytes, batch: list[Chunk]) -> None:
             if not seen:
                 seen.append(True)
             if data == b"[DONE]" or not data:

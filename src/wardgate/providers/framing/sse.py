@@ -11,8 +11,8 @@ class SSEEvent:
     data: bytes
 
 
-class SSEDecoder:
-    """Feed it bytes as they arrive; it returns the events completed so far and keeps the partial tail.
+class _SSEFraming:
+    """The framing shared by the decoders: lines normalised, the input split into complete blocks, the tail kept.
 
     Events end at a blank line. Lines end in ``\\r\\n``, ``\\n`` or ``\\r``, normalised to ``\\n`` once per read, not
     per line; a read that ends in ``\\r`` may be the first half of a ``\\r\\n``, so a ``\\n`` that starts the next read
@@ -25,7 +25,8 @@ class SSEDecoder:
         self._buf = b""
         self._cr = False  # the last read ended in \r
 
-    def feed(self, data: bytes) -> list[SSEEvent]:
+    def _blocks(self, data: bytes) -> list[bytes]:
+        """The blocks ``data`` completes (empty ones included), in order."""
         if self._cr:
             self._cr = False
             if data[:1] == b"\n":
@@ -39,8 +40,21 @@ class SSEDecoder:
             self._buf = buf
             return []
         self._buf = buf[end + 2 :]
+        return buf[:end].split(b"\n\n")
+
+    def _tail(self) -> bytes:
+        block, self._buf, self._cr = self._buf.strip(b"\n"), b"", False
+        return block
+
+
+class SSEDecoder(_SSEFraming):
+    """Feed it bytes as they arrive; it returns the events completed so far and keeps the partial tail."""
+
+    __slots__ = ()
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
         events: list[SSEEvent] = []
-        for block in buf[:end].split(b"\n\n"):
+        for block in self._blocks(data):
             if block:
                 event = _parse_block(block)
                 if event is not None:
@@ -49,9 +63,33 @@ class SSEDecoder:
 
     def flush(self) -> list[SSEEvent]:
         """The last event when a stream ends without a trailing blank line."""
-        block, self._buf, self._cr = self._buf.strip(b"\n"), b"", False
+        block = self._tail()
         event = _parse_block(block) if block else None
         return [event] if event is not None else []
+
+
+class SSEDataDecoder(_SSEFraming):
+    """``SSEDecoder`` for a reader that needs only each event's data (OpenAI-family streams): the same events, in the
+    same order, each as its ``data`` bytes, without an object per event. The common block, one ``data:`` line, is
+    cut out where it lies."""
+
+    __slots__ = ()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for block in self._blocks(data):
+            if block[:6] == b"data: " and b"\n" not in block:
+                out.append(block[6:])
+            elif block:
+                event = _parse_block(block)
+                if event is not None:
+                    out.append(event.data)
+        return out
+
+    def flush(self) -> list[bytes]:
+        block = self._tail()
+        event = _parse_block(block) if block else None
+        return [event.data] if event is not None else []
 
 
 def _parse_block(block: bytes) -> SSEEvent | None:
