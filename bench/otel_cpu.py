@@ -4,6 +4,7 @@ noisy machine: throughput there says little, CPU time per request of the worker 
     # the fake upstream must answer on 127.0.0.1:18080 (bench/harness/fake_upstream/nginx.conf)
     .venv/bin/python bench/otel_cpu.py --seconds 10 --rounds 5
     .venv/bin/python bench/otel_cpu.py --src /tmp/base/src   # the same against another checkout's sources
+    .venv/bin/python bench/otel_cpu.py --configs full.yaml full-guards.yaml --harness-prompt --stream  # guards, SSE
 
 It serves bench/full.yaml and bench/full-otel.yaml (each in its own temporary folder and store, ``--workers 2``,
 the commands of bench/targets.toml), drives both at once with wrk (c=16 each, chat, the harness's body) for
@@ -32,6 +33,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 KEY = "sk-wg-bench-0123456789abcdef0123456789abcdef"
 PROMPT = [{"role": "user", "content": "Say something short about benchmarks."}]
+HARNESS_PROMPT = [  # bench/harness/harness.py: the peer benchmark's body
+    {"role": "system", "content": "You are a concise assistant."},
+    {"role": "user", "content": "In one sentence, what does benchmarking an HTTP proxy mean?"},
+]
 LUA = BENCH / "harness" / "wrk" / "post.lua"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -133,9 +138,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--src", help="PYTHONPATH for the servers (another checkout's src)")
     parser.add_argument("--configs", nargs=2, default=["full.yaml", "full-otel.yaml"], help="without, with telemetry")
+    parser.add_argument("--stream", action="store_true", help="streamed calls (bench-gpt-stream), as the peer run's")
+    parser.add_argument("--harness-prompt", action="store_true", help="the peer benchmark's prompt (system + user)")
     args = parser.parse_args()
     body = Path(tempfile.mkdtemp()) / "body.json"
-    body.write_text(json.dumps({"model": "bench-gpt", "messages": PROMPT, "max_tokens": 64, "temperature": 0}))
+    request = {
+        "model": "bench-gpt-stream" if args.stream else "bench-gpt",
+        "messages": HARNESS_PROMPT if args.harness_prompt else PROMPT,
+        "max_tokens": 64,
+        "temperature": 0,
+    }
+    if args.stream:
+        request["stream"] = True
+    body.write_text(json.dumps(request))
     base, otel = (str(BENCH / c) for c in args.configs)  # relative to bench/, or absolute
     servers = {"full": Server(base, sys.executable, args.src), "full-otel": Server(otel, sys.executable, args.src)}
     try:

@@ -213,6 +213,11 @@ class Chunk:
             self._data = orjson.loads(self.raw)
         return self._data
 
+    @property
+    def parsed(self) -> bool:
+        """Whether ``data`` is there already (else it is parsed from ``raw`` when first read)."""
+        return self._data is not None
+
     def to_bytes(self) -> bytes:
         if self.raw is None:
             self.raw = orjson.dumps(self._data)

@@ -32,6 +32,10 @@ class GuardState:
     tools: dict[int, ToolCallHold] = field(default_factory=dict)
     pseudonyms: Pseudonyms | None = None  # when a pseudonymize guard applies: placeholder → value
     restorers: dict[int, StreamRestorer] = field(default_factory=dict)  # per streamed choice
+    # a streamed text event's bytes before and after its text's JSON string, when the provider repeats them in each
+    # event (guards/stage.py, GuardsStage.on_chunk); looked for once per call
+    envelope: tuple[bytes, bytes, int] | None = None  # (prefix, suffix, choice index)
+    envelope_tried: bool = False
 
     def record(self, guard: Guard, action: str, direction: str, hits: list[Hit], scanned: str) -> None:
         decision = self.decisions.get(guard.name)
