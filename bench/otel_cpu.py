@@ -109,8 +109,8 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def wrk(url: str, body_file: Path, seconds: float, out: Path) -> int:
-    env = dict(os.environ, BENCH_BODY_FILE=str(body_file), BENCH_HEADERS=f"Authorization: Bearer {KEY}")
+def wrk(url: str, body_file: Path, seconds: float, out: Path, key: str = KEY) -> int:
+    env = dict(os.environ, BENCH_BODY_FILE=str(body_file), BENCH_HEADERS=f"Authorization: Bearer {key}")
     env["BENCH_OUT"] = str(out)
     subprocess.run(
         ["wrk", "-t2", "-c16", f"-d{seconds:.0f}s", "--timeout", "10s", "-s", str(LUA), url],
