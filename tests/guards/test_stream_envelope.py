@@ -1,4 +1,4 @@
-"""Streamed events passed as the provider's bytes (guards/stage.py, ``_enveloped``): once an event of a choice's
+"""Streamed events passed as the provider's bytes (guards/envelope.py, ``enveloped``): once an event of a choice's
 text has been checked the general way and its envelope (the bytes around its text) is known, later events of that
 envelope have only their text parsed and encoded. The bytes sent must be exactly those of the general path (each
 event parsed, its text replaced, the object re-encoded), and the decisions the same, whatever the text and split."""

@@ -12,13 +12,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import CacheOptions, Call, Chunk, Result
 from wardgate.guards import mcp as mcp_guards
 from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
+from wardgate.guards.envelope import GENERAL, enveloped, find_envelope, released_text
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
 from wardgate.guards.pseudonym import StreamRestorer
 from wardgate.guards.request import check_request, check_topics
@@ -134,8 +133,8 @@ class GuardsStage:
             return chunk
         envelope = state.envelope
         if envelope is not None and chunk.usage is None and chunk.raw is not None and not chunk.parsed:
-            out = _enveloped(state, envelope, chunk.raw)
-            if out is not _GENERAL:
+            out = enveloped(state, envelope, chunk.raw)
+            if out is not GENERAL:
                 return out
         raw = chunk.raw if not chunk.parsed and chunk.usage is None and not state.envelope_tried else None
         data = chunk.data
@@ -144,7 +143,7 @@ class GuardsStage:
             return chunk
         if len(choices) == 1 and chunk.usage is None:  # most chunks: one choice's next piece of text
             if raw is not None:
-                _find_envelope(state, raw, data, choices[0])
+                find_envelope(state, raw, data, choices[0])
             released = self._one_text(state, choices[0])
             if released is not None:
                 return None if not released and not data.get("usage") else Chunk(data)
@@ -163,7 +162,7 @@ class GuardsStage:
         delta = choice.get("delta")
         if type(delta) is dict and len(delta) == 1 and not choice.get("finish_reason") and not choice.get("logprobs"):
             text = delta.get("content")
-            released = self._text_only(state, index, text) if type(text) is str else None
+            released = released_text(state, index, text) if type(text) is str else None
             if released is not None:
                 delta["content"] = released
                 return not released
@@ -231,32 +230,10 @@ class GuardsStage:
         if type(text) is not str:
             return None
         index = choice.get("index", 0)
-        released = GuardsStage._released(state, index if isinstance(index, int) else 0, text)
+        released = released_text(state, index if isinstance(index, int) else 0, text)
         if released is not None:
             delta["content"] = released
         return released
-
-    @staticmethod
-    def _released(state: GuardState, index: int, text: str) -> str | None:
-        """What a choice's next piece of text releases, when only the redactor is needed (not the choice's first
-        chunk, no pseudonyms); None when ``_choice`` is needed."""
-        redactor = state.texts.get(index)
-        names = state.pseudonyms
-        scanner = state.response
-        if redactor is None or (names is not None and names.values) or scanner is None or not scanner.guards:
-            return None
-        return redactor.feed(text) if text else ""
-
-    @staticmethod
-    def _text_only(state: GuardState, index: int, text: str) -> str | None:
-        """What the general path releases for a choice whose delta is this text and nothing else (no finish, no
-        tool call), in short; None when the general path is needed (the choice's first chunk, pseudonyms)."""
-        redactor = state.texts.get(index)
-        names = state.pseudonyms
-        scanner = state.response
-        if redactor is None or (names is not None and names.values) or scanner is None or not scanner.guards:
-            return None
-        return redactor.feed(text) if text else ""
 
     # -- reporting ---------------------------------------------------------------------------------------------
 
@@ -284,57 +261,6 @@ class GuardsStage:
                 "snippets": decision.snippets,
             }
             self.audit.put(AuditEntry(actor, f"guard.{decision.action}", name, details, now))
-
-
-# -- streamed text events whose envelope repeats ----------------------------------------------------------------
-#
-# An OpenAI-style stream repeats the same bytes around each event's text: ``{"id":…,"choices":[{"index":0,
-# "delta":{"content":`` + the text's JSON string + ``},"logprobs":null,"finish_reason":null}],…}``. Once one such
-# event has been checked the general way, and its bytes are exactly what ``orjson.dumps`` writes for its parsed
-# object (compact, no duplicate keys, so re-encoding changes nothing but the text), a later event made of the same
-# prefix and suffix around one JSON string is that same object with another text: the string alone is parsed, the
-# released text is encoded alone and put back between the prefix and suffix. These are the bytes the general path
-# writes (it parses the whole event, sets ``delta.content`` and re-encodes it), without parsing or encoding the rest.
-
-_GENERAL = Chunk(raw=b"")  # "not an enveloped event: take the general path"
-_CONTENT = b'"delta":{"content":'
-
-
-def _find_envelope(state: GuardState, raw: bytes, data: dict[str, Any], choice: object) -> None:
-    """Looks once per call, on its first event of one text-only choice, for the bytes around the text."""
-    if type(choice) is not dict or choice.get("finish_reason") or choice.get("logprobs"):
-        return
-    delta = choice.get("delta")
-    if type(delta) is not dict or len(delta) != 1 or type(delta.get("content")) is not str or data.get("usage"):
-        return
-    state.envelope_tried = True
-    text = orjson.dumps(delta["content"])
-    at = raw.find(_CONTENT + text + b"}")
-    if at < 0 or raw.find(_CONTENT, at + 1) >= 0 or orjson.dumps(data) != raw:
-        return
-    start = at + len(_CONTENT)
-    index = choice.get("index", 0)
-    state.envelope = (raw[:start], raw[start + len(text) :], index if isinstance(index, int) else 0)
-
-
-def _enveloped(state: GuardState, envelope: tuple[bytes, bytes, int], raw: bytes) -> Chunk | None:
-    """What ``on_chunk`` returns for an event that is the envelope around one JSON string; ``_GENERAL`` when it is
-    not one, or when its choice needs the general path."""
-    prefix, suffix, index = envelope
-    if len(raw) <= len(prefix) + len(suffix) or not raw.startswith(prefix) or not raw.endswith(suffix):
-        return _GENERAL
-    try:
-        text = orjson.loads(raw[len(prefix) : len(raw) - len(suffix)])
-    except orjson.JSONDecodeError:
-        return _GENERAL
-    if type(text) is not str:
-        return _GENERAL
-    released = GuardsStage._released(state, index, text)
-    if released is None:
-        return _GENERAL
-    if not released:  # the envelope's usage is null (checked when it was found): a silent event
-        return None
-    return Chunk(raw=prefix + orjson.dumps(released) + suffix)
 
 
 def _failed(state: GuardState, guard: Guard, exc: BaseException, direction: str) -> None:
