@@ -1,4 +1,4 @@
-"""OTLP/HTTP trace requests written straight in protobuf's wire format, for the export thread (tracing.py).
+"""OTLP/HTTP trace requests written straight in protobuf's wire format, for the span export (tracing.py).
 
 Building the same ``ExportTraceServiceRequest`` through the opentelemetry-proto message classes costs ~20 µs a span
 (an object and a setter call per attribute); the spans of a gateway repeat the same attribute values (operation,
@@ -84,8 +84,8 @@ def key_value(key: str, value: Any) -> bytes:
 
 
 class WireEncoder:
-    """Encodes batches of ``SpanRecord`` for one resource and instrumentation scope; one per export thread (its
-    caches are not shared between threads)."""
+    """Encodes batches of ``SpanRecord`` for one resource and instrumentation scope; one per worker, used on its event
+    loop only (its caches are not shared between threads)."""
 
     def __init__(self, resource: Mapping[str, Any], scope_name: str) -> None:
         self._resource = field(b"\x0a", b"".join(field(b"\x0a", key_value(k, v)) for k, v in resource.items()))
@@ -177,15 +177,17 @@ class WireEncoder:
         append(_FLAGS_REMOTE if r.remote_parent else _FLAGS_LOCAL)
         return b"".join(parts)
 
+    def span_field(self, r: SpanRecord) -> bytes:
+        """One span as a ``ScopeSpans.spans`` field (its tag and length first), ready for ``request``."""
+        body = self.span(r)
+        n = len(body)
+        return (_SPAN_TAGS[n] if n < _SHORT else b"\x12" + varint(n)) + body  # spans [2], length-delimited
+
+    def request(self, span_fields: Iterable[bytes]) -> bytes:
+        """The ``ExportTraceServiceRequest`` of spans encoded by ``span_field``, ready to POST."""
+        scope_spans = field(b"\x12", self._scope + b"".join(span_fields))
+        return field(b"\x0a", self._resource + scope_spans)
+
     def encode(self, records: Iterable[SpanRecord]) -> bytes:
         """The ``ExportTraceServiceRequest`` of ``records``, ready to POST."""
-        span = self.span
-        spans: list[bytes] = []
-        append = spans.append
-        for r in records:
-            body = span(r)
-            n = len(body)
-            append(_SPAN_TAGS[n] if n < _SHORT else b"\x12" + varint(n))  # spans [2], length-delimited
-            append(body)
-        scope_spans = field(b"\x12", self._scope + b"".join(spans))
-        return field(b"\x0a", self._resource + scope_spans)
+        return self.request([self.span_field(r) for r in records])
