@@ -22,6 +22,8 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import SpanKind
+
 if TYPE_CHECKING:
     from wardgate.telemetry.tracing import SpanRecord
 
@@ -34,6 +36,7 @@ _FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", 0x101)  # flags [16], fixed32: ha
 _FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", 0x301)  # … remote
 _DOUBLE = struct.Struct("<d")
 _STATUS_ERROR = b"\x18\x02"  # Status.code [3] = STATUS_CODE_ERROR
+_KIND_VALUES = {id(kind): kind.value for kind in SpanKind}  # by identity: an enum's own hash is Python code
 _KINDS = {2: b"\x30\x02", 3: b"\x30\x03", 1: b"\x30\x01", 4: b"\x30\x04", 5: b"\x30\x05"}  # proto SpanKind [6]
 
 
@@ -108,7 +111,8 @@ class WireEncoder:
         by_value = self._attributes.get(key)
         if by_value is None:
             by_value = self._attributes[key] = {}
-        index = value if kind is str else (kind, value)  # True == 1, but they encode differently
+        # True == 1 == 1.0, but they encode differently: only str and int values are their own index
+        index = value if kind is str or kind is int else (kind, value)
         found = by_value.get(index)
         if found is None:
             if len(by_value) >= MAX_CACHED:  # a key whose values do not repeat: no more caching for it
@@ -129,8 +133,8 @@ class WireEncoder:
             )  # the proto's SpanKind counts UNSPECIFIED first
         return found
 
-    def span(self, r: SpanRecord) -> bytes:
-        """One ``Span`` message (without its enclosing field)."""
+    def span_field(self, r: SpanRecord) -> bytes:
+        """One ``Span`` message as a ``ScopeSpans.spans`` field (its tag and length first), ready for ``request``."""
         trace_id = r.trace_id
         if r.parent_id is None:
             ids = _IDS.pack(0x0A, 0x10, trace_id >> 64, trace_id & _LOW_64, 0x12, 0x08, r.span_id)
@@ -138,7 +142,7 @@ class WireEncoder:
             ids = _IDS_PARENT.pack(
                 0x0A, 0x10, trace_id >> 64, trace_id & _LOW_64, 0x12, 0x08, r.span_id, 0x22, 0x08, r.parent_id
             )
-        kind = r.kind.value
+        kind = _KIND_VALUES[id(r.kind)]
         head = self._heads.get((r.name, kind))
         if head is None:
             head = self._head(r.name, kind)
@@ -156,7 +160,7 @@ class WireEncoder:
             kind = value.__class__
             by_value = cache.get(key)
             if by_value is not None and kind is not list and kind is not tuple:
-                found = by_value.get(value if kind is str else (kind, value))
+                found = by_value.get(value if kind is str or kind is int else (kind, value))
                 if found is not None:
                     append(found)
                     continue
@@ -175,13 +179,9 @@ class WireEncoder:
             message = field(b"\x12", _text(r.error_type)) if r.error_type else b""
             append(field(b"\x7a", message + _STATUS_ERROR))
         append(_FLAGS_REMOTE if r.remote_parent else _FLAGS_LOCAL)
+        n = sum(map(len, parts))
+        parts[0] = (_SPAN_TAGS[n] if n < _SHORT else b"\x12" + varint(n)) + ids  # spans [2], length-delimited
         return b"".join(parts)
-
-    def span_field(self, r: SpanRecord) -> bytes:
-        """One span as a ``ScopeSpans.spans`` field (its tag and length first), ready for ``request``."""
-        body = self.span(r)
-        n = len(body)
-        return (_SPAN_TAGS[n] if n < _SHORT else b"\x12" + varint(n)) + body  # spans [2], length-delimited
 
     def request(self, span_fields: Iterable[bytes]) -> bytes:
         """The ``ExportTraceServiceRequest`` of spans encoded by ``span_field``, ready to POST."""

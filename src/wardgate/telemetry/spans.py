@@ -31,6 +31,7 @@ MAX_CONTENT = 32 * 1024  # captured prompt or answer text per span (capture_cont
 MAX_SHAPES = 1024  # cached shared-attribute dicts; a client's model names can churn them, never grow them
 NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
 _SERVER, _CLIENT = SpanKind.SERVER, SpanKind.CLIENT
+_record = tuple.__new__  # SpanRecord's own __new__ is a Python function: this is the same tuple, built in C
 
 # an upstream attempt while the call runs: (span id, start ns, deployment); ended: … + (end ns, error type)
 Attempt = tuple[int, int, Deployment, int, str | None]
@@ -89,21 +90,6 @@ class CallSpans:
             self.attempts.append(ended)
 
 
-def body_attributes(call: Call, capture_content: bool) -> dict[str, Any]:
-    """The request's own values a span records (the client's body): request id, max tokens, temperature, prompt."""
-    attributes: dict[str, Any] = {"wardgate.request_id": call.id}
-    body = call.body
-    for key, name in (("max_tokens", semconv.REQUEST_MAX_TOKENS), ("temperature", semconv.REQUEST_TEMPERATURE)):
-        value = body.get(key)
-        if value is not None and (value.__class__ is int or value.__class__ is float):
-            attributes[name] = value
-    if capture_content:
-        content = body.get("messages", body.get("prompt", body.get("input")))
-        if content is not None:
-            attributes[semconv.INPUT_MESSAGES] = orjson.dumps(content).decode()[:MAX_CONTENT]
-    return attributes
-
-
 def output_messages(result: Result) -> str | None:
     """``gen_ai.output.messages`` of a JSON answer (capture_content: true), taken when the call ends."""
     try:
@@ -123,18 +109,18 @@ class SpanBuilder:
         self._model_label = model_label  # low-cardinality: a model the config does not know is `unknown`
         self.capture_content = capture_content
         self.latest = latest
-        self.shapes: dict[Hashable, Mapping[str, Any]] = {}  # a span's shape → its shared attributes
+        # a span's shape → its shared attributes and its name
+        self.shapes: dict[Hashable, tuple[Mapping[str, Any], str]] = {}
 
     def provider_of(self, deployment: Deployment) -> str:
         return self._providers.get(deployment.provider, deployment.provider)
 
-    def shape(self, key: Hashable, attributes: dict[str, Any]) -> Mapping[str, Any]:
-        """Keep ``attributes`` as the shared attributes of spans of shape ``key`` (bounded: a full cache starts
-        over)."""
+    def shape(self, key: Hashable, found: tuple[Mapping[str, Any], str]) -> tuple[Mapping[str, Any], str]:
+        """Keep the shared attributes and the name of spans of shape ``key`` (bounded: a full cache starts over)."""
         if len(self.shapes) >= MAX_SHAPES:
             self.shapes.clear()
-        self.shapes[key] = attributes
-        return attributes
+        self.shapes[key] = found
+        return found
 
     def records(
         self,
@@ -149,7 +135,7 @@ class SpanBuilder:
     ) -> list[SpanRecord]:
         """The request's SERVER span, then one CLIENT span per upstream attempt."""
         deployment = call.deployment
-        operation = semconv.OPERATIONS.get(call.operation, call.operation)
+        operation = call.operation
         principal = call.principal
         usage = call.usage
         counted = usage is not None and principal is not None
@@ -169,78 +155,133 @@ class SpanBuilder:
             call.cache_status,
             counted and call.usage_estimated,
         )
-        shared = self.shapes.get(shape)
-        if shared is None:
-            shared = self.shape(shape, self._shared_attributes(call, operation, status, error_type, counted))
-        attributes = body_attributes(call, self.capture_content)
+        found = self.shapes.get(shape)
+        if found is None:
+            found = self.shape(shape, self._root_shape(call, status, error_type, counted))
+        shared, name = found
+        body = call.body
         if usage is not None and counted:
-            attributes[semconv.INPUT_TOKENS] = usage.input_tokens
-            attributes[semconv.OUTPUT_TOKENS] = usage.output_tokens
-            attributes[semconv.CACHE_READ_TOKENS] = usage.cached_tokens
-            attributes[semconv.CACHE_CREATION_TOKENS] = usage.cache_write_tokens
-            attributes[semconv.REASONING_TOKENS] = usage.reasoning_tokens
+            attributes: dict[str, Any] = {
+                "wardgate.request_id": call.id,
+                semconv.INPUT_TOKENS: usage.input_tokens,
+                semconv.OUTPUT_TOKENS: usage.output_tokens,
+                semconv.CACHE_READ_TOKENS: usage.cached_tokens,
+                semconv.CACHE_CREATION_TOKENS: usage.cache_write_tokens,
+                semconv.REASONING_TOKENS: usage.reasoning_tokens,
+            }
+        else:
+            attributes = {"wardgate.request_id": call.id}
+        value = body.get("max_tokens")
+        if value is not None and (value.__class__ is int or value.__class__ is float):
+            attributes[semconv.REQUEST_MAX_TOKENS] = value
+        value = body.get("temperature")
+        if value is not None and (value.__class__ is int or value.__class__ is float):
+            attributes[semconv.REQUEST_TEMPERATURE] = value
         if cost is not None:
             attributes["wardgate.cost_nanousd"] = cost
         if call.first_token_at is not None:
             attributes["wardgate.ttft_ms"] = round((call.first_token_at - call.started) * 1000, 3)
-        if output is not None:
-            attributes[semconv.OUTPUT_MESSAGES] = output
+        if self.capture_content:
+            content = body.get("messages", body.get("prompt", body.get("input")))
+            if content is not None:
+                attributes[semconv.INPUT_MESSAGES] = orjson.dumps(content).decode()[:MAX_CONTENT]
+            if output is not None:
+                attributes[semconv.OUTPUT_MESSAGES] = output
+        trace_id, span_id = trace.trace_id, trace.span_id
         out = [
-            SpanRecord(
-                f"{operation} {self._model_label(call.model)}",
-                trace.trace_id,
-                trace.span_id,
-                trace.parent_id,
-                trace.remote,
-                _SERVER,
-                end_ns - int(duration_s * 1e9),
-                end_ns,
-                shared,
-                attributes,
-                error_type,
+            _record(
+                SpanRecord,
+                (
+                    name,
+                    trace_id,
+                    span_id,
+                    trace.parent_id,
+                    trace.remote,
+                    _SERVER,
+                    end_ns - int(duration_s * 1e9),
+                    end_ns,
+                    shared,
+                    attributes,
+                    error_type,
+                ),
             )
         ]
-        if trace.attempts is not None:
-            for attempt in trace.attempts:
-                out.append(self._attempt(trace, operation, attempt, None))
+        attempts = trace.attempts
+        if attempts is not None:
+            for span, start_ns, attempted, ended_ns, failure in attempts:
+                shared, name = self._attempt_shape(operation, attempted, None, failure)
+                out.append(
+                    _record(
+                        SpanRecord,
+                        (
+                            name,
+                            trace_id,
+                            span,
+                            span_id,
+                            False,
+                            _CLIENT,
+                            start_ns,
+                            ended_ns,
+                            shared,
+                            NO_ATTRIBUTES,
+                            failure,
+                        ),
+                    )
+                )
         if trace.open is not None:  # the attempt that answered (or failed the call)
+            span, start_ns, attempted = trace.open
             model = deployment.upstream_model if error_type is None and deployment is not None else None
-            out.append(self._attempt(trace, operation, (*trace.open, end_ns, error_type), model))
+            shared, name = self._attempt_shape(operation, attempted, model, error_type)
+            out.append(
+                _record(
+                    SpanRecord,
+                    (
+                        name,
+                        trace_id,
+                        span,
+                        span_id,
+                        False,
+                        _CLIENT,
+                        start_ns,
+                        end_ns,
+                        shared,
+                        NO_ATTRIBUTES,
+                        error_type,
+                    ),
+                )
+            )
         return out
 
-    def _attempt(self, trace: CallSpans, operation: str, attempt: Attempt, response_model: str | None) -> SpanRecord:
-        span_id, start_ns, deployment, end_ns, error_type = attempt
-        name, upstream_model = deployment.name, deployment.upstream_model
-        shape = (operation, deployment.provider, name, upstream_model, response_model, error_type)
-        shared = self.shapes.get(shape)
-        if shared is None:
-            provider = self.provider_of(deployment)
-            attributes: dict[str, Any] = {
-                semconv.OPERATION_NAME: operation,
-                semconv.PROVIDER_NAME: provider,
-                semconv.REQUEST_MODEL: upstream_model,
-                "wardgate.deployment": name,
-            }
-            if not self.latest:
-                attributes[semconv.SYSTEM] = provider
-            if response_model is not None:
-                attributes[semconv.RESPONSE_MODEL] = response_model
-            if error_type is not None:
-                attributes[semconv.ERROR_TYPE] = error_type
-            shared = self.shape(shape, attributes)
-        return SpanRecord(
-            f"{operation} {upstream_model}",
-            trace.trace_id,
-            span_id,
-            trace.span_id,
-            False,
-            _CLIENT,
-            start_ns,
-            end_ns,
-            shared,
-            NO_ATTRIBUTES,
-            error_type,
-        )
+    def _attempt_shape(
+        self, operation: str, deployment: Deployment, response_model: str | None, error_type: str | None
+    ) -> tuple[Mapping[str, Any], str]:
+        """An attempt span's shared attributes and its name."""
+        shape = (operation, deployment.provider, deployment.name, deployment.upstream_model, response_model, error_type)
+        found = self.shapes.get(shape)
+        if found is not None:
+            return found
+        operation_name = semconv.OPERATIONS.get(operation, operation)
+        provider = self.provider_of(deployment)
+        attributes: dict[str, Any] = {
+            semconv.OPERATION_NAME: operation_name,
+            semconv.PROVIDER_NAME: provider,
+            semconv.REQUEST_MODEL: deployment.upstream_model,
+            "wardgate.deployment": deployment.name,
+        }
+        if not self.latest:
+            attributes[semconv.SYSTEM] = provider
+        if response_model is not None:
+            attributes[semconv.RESPONSE_MODEL] = response_model
+        if error_type is not None:
+            attributes[semconv.ERROR_TYPE] = error_type
+        return self.shape(shape, (attributes, f"{operation_name} {deployment.upstream_model}"))
+
+    def _root_shape(
+        self, call: Call, status: int, error_type: str | None, counted: bool
+    ) -> tuple[Mapping[str, Any], str]:
+        operation = semconv.OPERATIONS.get(call.operation, call.operation)
+        attributes = self._shared_attributes(call, operation, status, error_type, counted)
+        return attributes, f"{operation} {self._model_label(call.model)}"  # an unknown model is named `unknown`
 
     def _shared_attributes(
         self, call: Call, operation: str, status: int, error_type: str | None, counted: bool

@@ -96,12 +96,6 @@ class TelemetryStage:
 
         return collect
 
-    def _provider(self, call: Call) -> str:
-        deployment = call.deployment
-        if deployment is None:
-            return "none"
-        return self._providers.get(deployment.provider, deployment.provider)
-
     async def before(self, call: Call) -> Result | None:
         tracing = self.tracing
         if tracing is not None:
@@ -155,15 +149,18 @@ class TelemetryStage:
         ended = self._ended
         batch = ended[:limit]
         del ended[:limit]
-        metrics, spans, tracing, cost_of = self.metrics, self.spans, self.tracing, self._cost_of
-        record = metrics.record
+        spans, tracing, cost_of, providers = self.spans, self.tracing, self._cost_of, self._providers
+        record = self.metrics.record
         for call, status, error_type, now, end_ns, output in batch:
             try:
-                cost = None
-                if call.usage is not None and call.deployment is not None and call.principal is not None:
-                    cost = cost_of(call)
+                deployment = call.deployment
+                if deployment is None:
+                    cost, provider = None, "none"
+                else:
+                    cost = cost_of(call) if call.usage is not None and call.principal is not None else None
+                    provider = providers.get(deployment.provider, deployment.provider)
                 duration_s = now - call.started
-                record(call, self._provider(call), status, error_type, cost, duration_s, now)
+                record(call, provider, status, error_type, cost, duration_s, now)
                 trace = call.trace
                 if tracing is not None and isinstance(trace, CallSpans) and trace.sampled:
                     tracing.add(spans.records(call, trace, status, error_type, cost, end_ns, duration_s, output))
