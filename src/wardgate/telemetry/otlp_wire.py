@@ -19,7 +19,7 @@ attributes[9]: KeyValue{key[1], value[2]: AnyValue}, status[15]: Status{message[
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind
@@ -183,10 +183,14 @@ class WireEncoder:
         parts[0] = (_SPAN_TAGS[n] if n < _SHORT else b"\x12" + varint(n)) + ids  # spans [2], length-delimited
         return b"".join(parts)
 
-    def request(self, span_fields: Iterable[bytes]) -> bytes:
-        """The ``ExportTraceServiceRequest`` of spans encoded by ``span_field``, ready to POST."""
-        scope_spans = field(b"\x12", self._scope + b"".join(span_fields))
-        return field(b"\x0a", self._resource + scope_spans)
+    def request(self, span_fields: Sequence[bytes]) -> bytes:
+        """The ``ExportTraceServiceRequest`` of spans encoded by ``span_field``, ready to POST (one copy of the
+        spans' bytes: the enclosing fields' lengths are summed, not measured on joined bytes)."""
+        scope_n = len(self._scope) + sum(map(len, span_fields))
+        scope_head = b"\x12" + varint(scope_n)  # ResourceSpans.scope_spans [2]
+        resource_n = len(self._resource) + len(scope_head) + scope_n
+        head = b"\x0a" + varint(resource_n) + self._resource + scope_head + self._scope  # resource_spans [1]
+        return b"".join((head, *span_fields))
 
     def encode(self, records: Iterable[SpanRecord]) -> bytes:
         """The ``ExportTraceServiceRequest`` of ``records``, ready to POST."""

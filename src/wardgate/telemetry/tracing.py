@@ -146,12 +146,17 @@ class Tracing:
             self.queue_dropped += len(records)
             return
         field = self.encoder.span_field
-        for record in records:
-            try:
-                spans.append(field(record))
-            except Exception:  # a value no span can hold: drop that span, keep the others
-                log.exception("telemetry: a span could not be encoded")
-                self.exporter.dropped += 1
+        kept = len(spans)
+        try:
+            spans.extend(map(field, records))
+        except Exception:  # a value no span can hold: drop that span, keep the others
+            log.exception("telemetry: a span could not be encoded")
+            del spans[kept:]
+            for record in records:
+                try:
+                    spans.append(field(record))
+                except Exception:  # that span again
+                    self.exporter.dropped += 1
 
     def ready(self) -> None:
         """Spans were added (the stage's batch is done): send a full batch now, fewer within ``SCHEDULE_DELAY_S``."""
