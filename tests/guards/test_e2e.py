@@ -99,10 +99,19 @@ def test_redaction_both_ways_with_the_decisions_in_a_header(gw: RunningGateway, 
         async with gw.worker.engine.connect() as conn:
             return (await conn.execute(query)).scalar_one()
 
-    assert gw.run(details())["guards"] == {  # type: ignore[index]
+    found = gw.run(details())
+    assert found["guards"] == {  # type: ignore[index]
         "pii-in": {"type": "pii", "action": "redact", "counts": {"phone": 1}},
         "pii-out": {"type": "pii", "action": "redact", "counts": {"email": 1}},
     }
+    assert found["guard_outcome"] == "pii-in=redact,pii-out=redact"  # type: ignore[index]
+    # and analytics groups by it ("which rule tripped the firewall")
+    answer = httpx.get(
+        gw.root + "/admin/v1/analytics",
+        params={"metrics": "requests", "group_by": "guard_outcome"},
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+    ).json()
+    assert {r["guard_outcome"]: r["requests"] for r in answer["rows"]}["pii-in=redact,pii-out=redact"] >= 1
 
 
 def test_a_streamed_answer_is_redacted_across_chunks(gw: RunningGateway) -> None:
