@@ -80,7 +80,18 @@ class CallSpans:
     principal, status, route …: one dict per shape, cached by the stage and encoded once by the exporter) and the
     request's own (id, token counts, cost, TTFT)."""
 
-    __slots__ = ("_attempts", "_open", "_stage", "parent_id", "remote", "sampled", "span_id", "start_ns", "trace_id")
+    __slots__ = (
+        "_attempts",
+        "_open",
+        "_stage",
+        "_steps",
+        "parent_id",
+        "remote",
+        "sampled",
+        "span_id",
+        "start_ns",
+        "trace_id",
+    )
 
     def __init__(
         self, stage: TelemetryStage, tracing: Tracing, call: Call, parent: tuple[int, int, bool] | None
@@ -99,6 +110,7 @@ class CallSpans:
         self.start_ns = _ns_ago(perf_counter() - call.started)
         self._open: tuple[int, int, Deployment, str] | None = None  # the attempt in flight: id, start, deployment, op
         self._attempts: list[SpanRecord] = []
+        self._steps: list[SpanRecord] | None = None  # the stages' child spans (guard, cache, route, execute_tool)
 
     def traceparent(self, span_id: int) -> str:
         return f"00-{self.trace_id:032x}-{span_id:016x}-{'01' if self.sampled else '00'}"
@@ -118,6 +130,34 @@ class CallSpans:
 
     def attempt_failed(self, kind: str) -> None:
         self._end_attempt(kind, None)
+
+    def step(self, name: str, began: float, attributes: Mapping[str, str]) -> None:
+        if not self.sampled:
+            return
+        stage = self._stage
+        shape = ("step", name, *attributes.items())
+        shared = stage.shapes.get(shape)
+        if shared is None:
+            shared = stage.shape(shape, dict(attributes))
+        kind = SpanKind.CLIENT if name == "execute_tool" else SpanKind.INTERNAL
+        tool = attributes.get(semconv.TOOL_NAME)
+        record = SpanRecord(
+            f"{name} {tool}" if tool is not None else name,
+            self.trace_id,
+            getrandbits(64) or 1,
+            self.span_id,
+            False,
+            kind,
+            _ns_ago(perf_counter() - began),
+            time.time_ns(),
+            shared,
+            NO_ATTRIBUTES,
+            None,
+        )
+        if self._steps is None:
+            self._steps = [record]
+        else:
+            self._steps.append(record)
 
     def _end_attempt(self, error_type: str | None, response_model: str | None) -> None:
         opened = self._open
@@ -224,7 +264,7 @@ class CallSpans:
         )
         tracing = stage.tracing
         if tracing is not None:
-            tracing.submit([root, *self._attempts])
+            tracing.submit([root, *self._attempts, *self._steps] if self._steps else [root, *self._attempts])
 
     def _shared_attributes(
         self, call: Call, operation: str, status: int, error_type: str | None, counted: bool
