@@ -27,7 +27,7 @@ from wardgate.core.call import Call, CostOf, Result
 from wardgate.core.deployment import Deployment
 from wardgate.core.errors import WardgateError
 from wardgate.observability.metrics import Collector, Sample
-from wardgate.telemetry import semconv
+from wardgate.telemetry import semconv, tool_spans
 from wardgate.telemetry.access import RequestLog
 from wardgate.telemetry.metrics import RequestMetrics
 from wardgate.telemetry.tracing import SpanRecord, Tracing
@@ -266,6 +266,34 @@ class CallSpans:
         if tracing is not None:
             tracing.submit([root, *self._attempts, *self._steps] if self._steps else [root, *self._attempts])
 
+    def end_tool(self, call: Call, status: int, error_type: str | None, cost: int | None) -> None:
+        """An MCP request's SERVER span and its steps (telemetry/tool_spans.py)."""
+        tracing = self._stage.tracing
+        if not self.sampled or tracing is None:
+            return
+        stage = self._stage
+        shape = tool_spans.shape(call, status, error_type)
+        shared = stage.shapes.get(shape)
+        if shared is None:
+            shared = stage.shape(shape, tool_spans.shared_attributes(call, status, error_type))
+        attributes: dict[str, Any] = {"wardgate.request_id": call.id}
+        if cost is not None:
+            attributes["wardgate.cost_nanousd"] = cost
+        root = SpanRecord(
+            tool_spans.root_name(call),
+            self.trace_id,
+            self.span_id,
+            self.parent_id,
+            self.remote,
+            SpanKind.SERVER,
+            self.start_ns,
+            time.time_ns(),
+            shared,
+            attributes,
+            error_type,
+        )
+        tracing.submit([root, *self._steps] if self._steps else [root])
+
     def _shared_attributes(
         self, call: Call, operation: str, status: int, error_type: str | None, counted: bool
     ) -> dict[str, Any]:
@@ -370,6 +398,16 @@ class TelemetryStage:
     async def after(self, call: Call, result: Result | None, error: BaseException | None) -> None:
         now = perf_counter()
         status, error_type = outcome(error)
+        if call.surface == "mcp":  # a tool call, a resource read, a prompt: its spans and log line, no gen_ai metric
+            cost = call.fixed_cost_nanousd if error is None else None
+            trace = call.trace
+            if isinstance(trace, CallSpans):
+                trace.end_tool(call, status, error_type, cost)
+            if self._log is not None:
+                self._log.write(
+                    call, status, error_type, cost, now, trace.span_context() if isinstance(trace, CallSpans) else None
+                )
+            return
         deployment = call.deployment
         cost = None
         if call.usage is not None and deployment is not None and call.principal is not None:
