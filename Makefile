@@ -27,8 +27,16 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt $(VENV)/.installed
 run: $(VENV)/.installed  ## serve on the embedded default (demo config unless ARGS="--config FILE")
 	$(BIN)/wardgate serve $(ARGS)
 
-test: $(VENV)/.installed-test  ## the whole suite over every core; Postgres/Redis tests skip locally when absent, fail in CI
-	$(BIN)/python -m pytest -n $${TEST_WORKERS:-auto} --dist loadfile $(ARGS)
+# Arize Phoenix, a real OTLP backend for tests/telemetry/test_phoenix.py (issue 15, point 4): ~140 packages whose pins
+# clash with the gateway's, so a virtualenv of its own, pinned by constraints-phoenix.txt
+PHOENIX_VENV := $(VENV)/phoenix
+$(PHOENIX_VENV)/.installed: constraints-phoenix.txt | $(BIN)/python
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip --disable-pip-version-check -q install -c constraints-phoenix.txt arize-phoenix
+	@touch $@
+
+test: $(VENV)/.installed-test $(PHOENIX_VENV)/.installed  ## the whole suite over every core; Postgres/Redis tests skip locally when absent, fail in CI
+	WARDGATE_PHOENIX=$${WARDGATE_PHOENIX:-$(PHOENIX_VENV)/bin/phoenix} $(BIN)/python -m pytest -n $${TEST_WORKERS:-auto} --dist loadfile $(ARGS)
 
 judges: $(VENV)/.installed-test  ## install the external judges (Prism from npm, openai-python's tests) into ~/.cache/wardgate/judges
 	$(BIN)/python -m tests.judges.install

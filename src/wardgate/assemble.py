@@ -254,7 +254,7 @@ async def open_worker(settings: Settings) -> Worker:
         if settings.mcp is not None:
             from wardgate.mcp_gateway import open_mcp
 
-            mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix, guards, engine)
+            mcp = open_mcp(settings, runtime, audit, ledger, limits, cost_of, redis, prefix, guards, engine, telemetry)
             stack.push_async_callback(mcp.close)
             await mcp.start()
         worker = Worker(

@@ -34,6 +34,7 @@ def open_mcp(
     prefix: str,
     guards: Stage | None = None,
     engine: AsyncEngine | None = None,
+    telemetry: Stage | None = None,
 ) -> MCPSurface:
     """The MCP gateway: one supervised session per upstream, one SDK server per virtual server, and the governance
     pipeline of every tools/call, resources/read and prompts/get: audit (its after hook last) → accounting (a
@@ -57,6 +58,7 @@ def open_mcp(
     assert config is not None and settings.master_key is not None, "validated at load"
     policies = ToolPolicies(settings.tool_policies)
     stages: list[Stage] = [
+        *([telemetry] if telemetry is not None else []),  # first, as on the LLM path: its after hook sees the outcome
         MCPAuditStage(audit, config.audit_arguments),
         AccountingStage(ledger, cost_of),
         ToolPolicyStage(policies),

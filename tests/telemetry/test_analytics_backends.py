@@ -92,3 +92,64 @@ def test_hourly_sums_and_p95_equal_the_rows(store: str) -> None:
 
 def edge(value: int | None) -> int | None:
     return None if value is None else BOUNDS[bucket_of(value)]
+
+
+def test_route_guard_outcome_and_tool_are_dimensions_on_both_stores(store: str) -> None:
+    """`route`, `route_arm`, `guard_outcome`, `tool` and `virtual_server` come from each row's details (or, for `tool`,
+    an MCP tools/call's name): grouped on SQLite's json_extract and PostgreSQL's JSON paths alike, null where absent,
+    and the sums of the groups are the rows'."""
+    rng = random.Random(18)
+    kinds: list[tuple[str, str, dict[str, object] | None]] = [
+        ("openai", "chat", {"route": {"strategy": "canary", "deployment": "a", "attempts": 1, "arm": "canary"}}),
+        ("openai", "chat", {"route": {"strategy": "canary", "deployment": "b", "attempts": 1, "arm": "stable"}}),
+        ("openai", "chat", {"route": {"strategy": "fallback", "deployment": "a", "attempts": 2}}),
+        ("openai", "chat", {"guards": {"pii": {"action": "redact"}}, "guard_outcome": "pii=redact"}),
+        ("openai", "chat", {"guard_outcome": "injection=block,pii=redact"}),
+        ("mcp", "tools/call", {"mcp": {"virtual_server": "dev", "server": "github"}}),
+        ("openai", "chat", None),
+    ]
+    events = []
+    for i in range(300):
+        surface, operation, details = rng.choice(kinds)
+        events.append(
+            UsageEvent(
+                request_id=f"d{i}",
+                ts=START + timedelta(minutes=rng.randrange(0, 120)),
+                principal_kind="key",
+                principal_id="k",
+                surface=surface,
+                operation=operation,
+                model=rng.choice(["search", "create_issue"]) if surface == "mcp" else "gpt",
+                status=200,
+                project_id="p1",
+                input_tokens=rng.randrange(1, 50),
+                cost_nanousd=rng.randrange(1, 10**6),
+                details=details,
+            )
+        )
+
+    def expected(event: UsageEvent) -> tuple[object, ...]:
+        details: dict[str, object] = event.details or {}
+        route: dict[str, object] = details.get("route", {})  # type: ignore[assignment]
+        mcp: dict[str, object] = details.get("mcp", {})  # type: ignore[assignment]
+        tool = event.model if event.surface == "mcp" else None
+        return route.get("strategy"), route.get("arm"), details.get("guard_outcome"), tool, mcp.get("virtual_server")
+
+    groups: dict[tuple[object, ...], list[UsageEvent]] = defaultdict(list)
+    for e in events:
+        groups[expected(e)].append(e)
+    dimensions = ("route", "route_arm", "guard_outcome", "tool", "virtual_server")
+    with gateway_from_yaml(f"store: {store}\n") as gw:
+        gw.run(insert_events(gw.worker.engine, events))
+        answer = httpx.get(
+            gw.root + "/admin/v1/analytics",
+            params={"metrics": "spend_usd,requests,tokens_in", "group_by": ",".join(dimensions)},
+            headers={"authorization": f"Bearer {MASTER_KEY}"},
+        )
+    assert answer.status_code == 200, answer.text
+    rows = {tuple(r[d] for d in dimensions): r for r in answer.json()["rows"]}
+    assert set(rows) == set(groups) and len(groups) == 8  # the MCP kind splits into its two tools
+    for key, group in groups.items():
+        assert rows[key]["requests"] == len(group)
+        assert rows[key]["tokens_in"] == sum(e.input_tokens for e in group)
+        assert rows[key]["cost_nanousd"] == sum(e.cost_nanousd for e in group)

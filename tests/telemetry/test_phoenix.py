@@ -2,9 +2,9 @@
 with its own SQLite in a temporary directory and nothing fetched, ingests the gateway's spans over OTLP/HTTP and shows
 their token counts (its REST API) equal to the ledger's.
 
-Opt-in: Phoenix pulls ~150 packages whose pins clash with the gateway's, so it lives in a virtualenv of its own and
-the test runs when ``WARDGATE_PHOENIX`` names its ``phoenix`` executable (``pip install arize-phoenix==20.26.1`` in a
-separate venv), and is skipped otherwise."""
+Phoenix pulls ~140 packages whose pins clash with the gateway's, so it lives in a virtualenv of its own,
+``.venv/phoenix``, which ``make test`` installs (pinned by constraints-phoenix.txt) and names in ``WARDGATE_PHOENIX``.
+Run by hand without it, the test skips with that reason; in CI (CI=true) a missing Phoenix is a failure."""
 
 from __future__ import annotations
 
@@ -22,12 +22,16 @@ import pytest
 from sqlalchemy import select
 
 from tests.limits.test_replicas import free_port
+from tests.services import IN_CI
 from tests.support import MASTER_KEY, gateway_from_yaml
 from wardgate.store.tables import usage_events
 
 PHOENIX = os.environ.get("WARDGATE_PHOENIX", "")
 RUNNING = os.environ.get("WARDGATE_PHOENIX_URL", "")  # or a Phoenix already serving on loopback
-pytestmark = pytest.mark.skipif(not (PHOENIX or RUNNING), reason="WARDGATE_PHOENIX (a `phoenix` executable) is not set")
+pytestmark = pytest.mark.skipif(
+    not (PHOENIX or RUNNING or IN_CI),
+    reason="WARDGATE_PHOENIX (a `phoenix` executable; `make test` installs it) is not set",
+)
 MESSAGES: list[Any] = [{"role": "user", "content": "count my tokens"}]
 
 
@@ -50,6 +54,10 @@ def phoenix() -> Iterator[str]:
     if RUNNING:
         yield RUNNING.rstrip("/")
         return
+    if not PHOENIX or not os.access(PHOENIX, os.X_OK):
+        pytest.fail(
+            f"WARDGATE_PHOENIX={PHOENIX!r} is not an executable (CI=true: this test must run; `make test` installs it)"
+        )
     port, grpc = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="phoenix-") as tmp:
         env = {

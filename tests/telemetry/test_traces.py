@@ -212,3 +212,53 @@ def test_a_sampled_out_request_exports_nothing_but_still_propagates_its_trace(
     assert collector.spans == []
     version, trace_id, _, flags = upstream.last.headers["traceparent"].split("-")
     assert version == "00" and len(trace_id) == 32 and int(flags, 16) & 1 == 0  # not sampled
+
+
+def test_guard_cache_and_route_are_child_spans_of_the_request(upstream: FakeOpenAI, collector: FakeOTLP) -> None:
+    """Issue 15: the request span has child spans for the guard checks (each direction), the cache lookup and the
+    routing decision, besides one per upstream attempt; their attributes are configured names and outcomes only."""
+    config = f"""
+providers:
+  up: {{type: openai, base_url: "{upstream.url}", api_key: sk-up}}
+models:
+  small: [{{provider: up, model: gpt-4o-mini, price: {{input: 1, output: 2}}}}]
+  pair:
+    - {{provider: up, model: gpt-4o-mini, price: {{input: 1, output: 2}}}}
+    - {{provider: up, model: gpt-4o, price: {{input: 1, output: 2}}}}
+cache: {{default: {{ttl_s: 60}}}}
+guards:
+  - {{name: phones, type: pii, on: both, action: redact, entities: [phone]}}
+telemetry:
+  otlp_endpoint: {collector.root_url}
+  service_name: wardgate-test
+"""
+    ask: list[Any] = [{"role": "user", "content": "call me on +1 415 555 0132"}]
+    with gateway_from_yaml(config) as gw:
+        with openai.OpenAI(base_url=gw.url, api_key=MASTER_KEY, max_retries=0) as client:
+            first = client.chat.completions.with_raw_response.create(model="small", messages=ask)
+            again = client.chat.completions.with_raw_response.create(model="small", messages=ask)
+            routed = client.chat.completions.with_raw_response.create(model="pair", messages=MESSAGES)
+        flushed(gw)
+    by_request = roots(collector.spans)
+    INTERNAL = 1
+
+    def children(request_id: str) -> list[ReceivedSpan]:
+        root = by_request[request_id]
+        found = [s for s in collector.spans if s.parent_span_id == root.span_id]
+        assert all(s.trace_id == root.trace_id for s in found)
+        return found
+
+    steps = [(s.name, s.kind, s.attributes) for s in children(first.headers["x-request-id"]) if s.kind == INTERNAL]
+    assert ("guard", INTERNAL, {"wardgate.guard.direction": "request", "wardgate.guard.outcome": "phones=redact"}) in (
+        steps
+    )
+    assert ("cache", INTERNAL, {"wardgate.cache.status": "miss"}) in steps
+    assert any(name == "guard" and a["wardgate.guard.direction"] == "response" for name, _, a in steps)
+    assert [s.kind for s in children(first.headers["x-request-id"])].count(CLIENT) == 1  # the upstream attempt
+    hit = {(s.name, s.attributes.get("wardgate.cache.status")) for s in children(again.headers["x-request-id"])}
+    assert ("cache", "hit") in hit
+    route = [s for s in children(routed.headers["x-request-id"]) if s.name == "route"]
+    assert len(route) == 1 and route[0].kind == INTERNAL
+    assert route[0].attributes["wardgate.route.strategy"] == "weighted"
+    assert route[0].attributes["wardgate.route.first"] in {"up/gpt-4o-mini", "up/gpt-4o"}
+    assert "415" not in repr([s.attributes for s in collector.spans if s.kind == INTERNAL])  # never the client's text

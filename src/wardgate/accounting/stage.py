@@ -102,6 +102,8 @@ def _details(call: Call) -> dict[str, object] | None:
         details["usage_estimated"] = True
     if call.guard_decisions:  # guard name → type, action, counts per entity type (never the values)
         details["guards"] = call.guard_decisions
+        # the analytics dimension `guard_outcome`: one value per combination of what the guards did (config names)
+        details["guard_outcome"] = ",".join(f"{n}={d['action']}" for n, d in sorted(call.guard_decisions.items()))
     return details
 
 

@@ -94,6 +94,17 @@ class CacheStage:
     # --- forward --------------------------------------------------------------------------------------
 
     async def before(self, call: Call) -> Result | None:
+        trace = call.trace
+        if trace is None:
+            return await self._lookup(call)
+        began = perf_counter()
+        try:
+            return await self._lookup(call)
+        finally:
+            if call.cache_status is not None:  # the cache was consulted (or bypassed on purpose): its span
+                trace.step("cache", began, {"wardgate.cache.status": call.cache_status})
+
+    async def _lookup(self, call: Call) -> Result | None:
         policy = self._policies.get(call.model)
         principal = call.principal
         if policy is None or principal is None or call.operation not in CACHED_OPERATIONS:

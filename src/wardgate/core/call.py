@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -70,6 +70,12 @@ class CallTrace(Protocol):
 
     def attempt_failed(self, kind: str) -> None:
         """The open attempt failed with this failure kind (``timeout``, ``rate_limit`` …)."""
+        ...
+
+    def step(self, name: str, began: float, attributes: Mapping[str, str]) -> None:
+        """A stage's work on this call (``guard``, ``cache``, ``route``, ``execute_tool``) ran from ``began``
+        (``perf_counter``) until now: a child span of the request's. ``attributes``: a few low-cardinality values
+        (configured names, outcomes), never the client's."""
         ...
 
 

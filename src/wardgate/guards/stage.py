@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from time import perf_counter
 from typing import Any
 
 from wardgate.core.batching import BatchWriter
@@ -58,6 +59,7 @@ class GuardsStage:
             return None
         if call.surface == "mcp":
             return self._mcp_before(call, guards)
+        began = perf_counter()
         answer = [g for g in guards if g.config.on != "request" and g.redacts and g.config.action != "pseudonymize"]
         tools = tuple(g for g in guards if g.config.on != "request" and g.config.type == "tools")
         state = GuardState(None, tools)
@@ -78,6 +80,8 @@ class GuardsStage:
         finally:
             if state.decisions:
                 call.response_headers.append((HEADER, state.header()))
+            if call.trace is not None:  # telemetry: the request check's span
+                call.trace.step("guard", began, _span_attributes(state, "request"))
         return None
 
     @staticmethod
@@ -106,6 +110,7 @@ class GuardsStage:
         if not isinstance(state, GuardState):
             return
         if result is not None and result.stream is None and result.status < 400 and state.response is not None:
+            began = perf_counter()
             try:
                 if call.surface == "mcp":
                     mcp_guards.check_result(
@@ -120,6 +125,8 @@ class GuardsStage:
             if state.decisions:
                 headers = [h for h in call.response_headers if h[0] != HEADER]
                 call.response_headers[:] = [*headers, (HEADER, state.header())]
+            if call.trace is not None:  # telemetry: the answer check's span (a stream's is checked chunk by chunk)
+                call.trace.step("guard", began, _span_attributes(state, "response"))
         self._report(call, state)
 
     def chunk_hook(self, call: Call) -> Callable[[Call, Chunk], Chunk | None] | None:
@@ -261,6 +268,12 @@ class GuardsStage:
                 "snippets": decision.snippets,
             }
             self.audit.put(AuditEntry(actor, f"guard.{decision.action}", name, details, now))
+
+
+def _span_attributes(state: GuardState, direction: str) -> dict[str, str]:
+    """A guard span's attributes: the direction and what the guards did (configured names and actions only)."""
+    outcome = state.header().decode() if state.decisions else "pass"
+    return {"wardgate.guard.direction": direction, "wardgate.guard.outcome": outcome}
 
 
 def _failed(state: GuardState, guard: Guard, exc: BaseException, direction: str) -> None:

@@ -19,6 +19,7 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
 from wardgate.config.mcp import MCPConfig, VirtualServerConfig
 from wardgate.core.call import Call, Operation, Result
@@ -41,6 +42,8 @@ from wardgate.mcp.upstream import Upstream, UpstreamUnavailable
 
 log = logging.getLogger("wardgate.mcp")
 NANO = Decimal(1_000_000_000)
+_OPERATION, _TOOL_NAME = ga.GEN_AI_OPERATION_NAME, ga.GEN_AI_TOOL_NAME  # the upstream call's span (telemetry)
+_EXECUTE_TOOL = ga.GenAiOperationNameValues.EXECUTE_TOOL.value
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
@@ -213,12 +216,17 @@ class VirtualServer:
                 config = self._mcp.tools.get(call.tool)
                 timeout = config.timeout_s if config else self._mcp.default_timeout_s
                 tool = call.tool.split(".", 1)[1]
+                began = perf_counter()
                 try:
                     progress = self._progress.get(call.id)
                     answer = await upstream.call_tool_json(tool, call.body.get("arguments"), timeout, progress)
                     return Result.of(answer)
                 except TimeoutError:
                     raise UpstreamTimeout(f"Tool {call.tool!r} did not answer within {timeout:g} s.") from None
+                finally:
+                    if call.trace is not None:  # telemetry: the upstream call's span
+                        attributes = {_OPERATION: _EXECUTE_TOOL, _TOOL_NAME: call.tool, "wardgate.mcp_server": server}
+                        call.trace.step("execute_tool", began, attributes)
             if call.operation == "resources/read":
                 uri = call.body["uri"]
                 answer = await upstream.request(call.operation, lambda s: s.read_resource(uri))

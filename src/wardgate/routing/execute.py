@@ -116,7 +116,14 @@ class Executor:
         counters = route.counters
         counters.calls += 1
         deadline = now + route.deadline_s if route.deadline_s is not None else None
+        began = perf_counter()
         choice = route.choose(call, now, self._rng)
+        if call.trace is not None:  # telemetry: the routing decision's span (each attempt gets its own)
+            call.trace.step(
+                "route",
+                began,
+                {"wardgate.route.strategy": route.strategy, "wardgate.route.first": choice.order[0].name},
+            )
         tried: set[str] = set()
         failed: list[str] = []
         attempts = 0

@@ -14,7 +14,7 @@ from datetime import datetime
 from math import ceil
 from typing import Any, Literal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wardgate.store.analytics_rollup import columns, from_rollup, rollup_for, usd
@@ -38,6 +38,12 @@ DIMENSIONS: dict[str, Any] = {
     "prompt_name": c.prompt_name,  # managed prompts (docs/prompts.md): a canary's arms side by side
     "prompt_version": c.prompt_version,
     "prompt_variant": c.prompt_variant,
+    # from the row's details (JSON), where present: how it was routed, what the guards did, which MCP tool it called
+    "route": c.details[("route", "strategy")].as_string(),  # the routing strategy that picked the deployment
+    "route_arm": c.details[("route", "arm")].as_string(),  # a canary's arm
+    "guard_outcome": c.details["guard_outcome"].as_string(),  # `name=action,…` of the guards that acted (sorted)
+    "tool": case((and_(c.surface == "mcp", c.operation == "tools/call"), c.model)),  # an MCP tools/call's tool
+    "virtual_server": c.details[("mcp", "virtual_server")].as_string(),  # the MCP virtual server it went through
 }
 Interval = Literal["hour", "day", "none"]
 INTERVALS: tuple[Interval, ...] = ("hour", "day", "none")

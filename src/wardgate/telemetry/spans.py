@@ -1,93 +1,36 @@
-"""A call's spans: its ids and timestamps while it runs (``CallSpans``, on ``Call.trace``), and its finished spans
-built from them once it has ended (``SpanBuilder``, in the stage's batch, off the request path).
+"""A call's finished spans, built from its trace context (``context.CallSpans``) once it has ended, by the stage's
+batch, off the request path.
 
 One SERVER span per request (continuing an incoming ``traceparent``), one CLIENT span per upstream attempt (the router
-reports them through ``Call.trace``; each attempt's context goes upstream as ``traceparent``). While the call runs,
-only ids and timestamps are kept (an attempt is a tuple); attributes are built later, from the ended call, by the
-stage's batch (stage.py). A span's attributes are in two parts: those that spans of the same shape share (operation,
-models, deployment, principal, status, route …: one dict per shape, cached, encoded once by the exporter) and the
-request's own (id, token counts, cost, TTFT).
+reports them through ``Call.trace``; each attempt's context goes upstream as ``traceparent``), and a child span per
+stage step the stages reported (guard, cache, route; an MCP tool call's upstream call, tool_spans.py). A span's
+attributes are in two parts: those that spans of the same shape share (operation, models, deployment, principal,
+status, route …: one dict per shape, cached, encoded once by the exporter) and the request's own (id, token counts,
+cost, TTFT).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Hashable, Mapping
 from random import getrandbits
-from time import time_ns
 from types import MappingProxyType
 from typing import Any
 
 import orjson
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.trace import SpanKind
 
 from wardgate.core.call import Call, Result
 from wardgate.core.deployment import Deployment
-from wardgate.telemetry import semconv
-from wardgate.telemetry.tracing import SpanRecord, Tracing
+from wardgate.telemetry import semconv, tool_spans
+from wardgate.telemetry.context import CallSpans
+from wardgate.telemetry.tracing import SpanRecord
 
 MAX_ATTRIBUTE = 256  # a client's value (its model name) in a span attribute is cut to this
 MAX_CONTENT = 32 * 1024  # captured prompt or answer text per span (capture_content: true)
 MAX_SHAPES = 1024  # cached shared-attribute dicts; a client's model names can churn them, never grow them
 NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
-_SERVER, _CLIENT = SpanKind.SERVER, SpanKind.CLIENT
+_SERVER, _CLIENT, _INTERNAL = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNAL
 _record = tuple.__new__  # SpanRecord's own __new__ is a Python function: this is the same tuple, built in C
-
-# an upstream attempt while the call runs: (span id, start ns, deployment); ended: … + (end ns, error type)
-Attempt = tuple[int, int, Deployment, int, str | None]
-
-
-class CallSpans:
-    """One call's trace context (``Call.trace``): its trace and span ids, whether it is sampled, and its upstream
-    attempts as tuples. Nothing else happens on the request path."""
-
-    __slots__ = ("attempts", "open", "parent_id", "remote", "sampled", "span_id", "trace_id")
-
-    def __init__(self, tracing: Tracing, call: Call) -> None:
-        parent = _parent(call) if call.request_headers else None
-        if parent is not None:  # an incoming traceparent: its trace, its sampling decision
-            self.trace_id, parent_id, self.sampled = parent
-            self.parent_id: int | None = parent_id
-            self.remote = True
-        else:
-            self.trace_id = getrandbits(128) or 1
-            self.parent_id = None
-            self.remote = False
-            self.sampled = tracing.sampled(self.trace_id)
-        self.span_id = getrandbits(64) or 1
-        self.open: tuple[int, int, Deployment] | None = None  # the attempt in flight
-        self.attempts: list[Attempt] | None = None  # the attempts that ended before the call did
-
-    def traceparent(self, span_id: int) -> str:
-        return f"00-{self.trace_id:032x}-{span_id:016x}-{'01' if self.sampled else '00'}"
-
-    def span_context(self) -> SpanContext:
-        return SpanContext(self.trace_id, self.span_id, False)
-
-    def attempt(self, call: Call, deployment: Deployment) -> None:
-        if not self.sampled:  # sampled out: propagate the decision upstream, record nothing
-            call.upstream_traceparent = self.traceparent(self.span_id)
-            return
-        now = time_ns()
-        if self.open is not None:  # a retry or fall-back: the previous attempt ends here
-            self._end_attempt(None, now)
-        span_id = getrandbits(64) or 1
-        self.open = (span_id, now, deployment)
-        call.upstream_traceparent = f"00-{self.trace_id:032x}-{span_id:016x}-01"
-
-    def attempt_failed(self, kind: str) -> None:
-        self._end_attempt(kind, time_ns())
-
-    def _end_attempt(self, error_type: str | None, end_ns: int) -> None:
-        opened = self.open
-        if opened is None:
-            return
-        self.open = None
-        ended = (*opened, end_ns, error_type)
-        if self.attempts is None:
-            self.attempts = [ended]
-        else:
-            self.attempts.append(ended)
 
 
 def output_messages(result: Result) -> str | None:
@@ -130,10 +73,11 @@ class SpanBuilder:
         error_type: str | None,
         cost: int | None,
         end_ns: int,
-        duration_s: float,
+        now: float,
         output: str | None,
     ) -> list[SpanRecord]:
-        """The request's SERVER span, then one CLIENT span per upstream attempt."""
+        """The request's SERVER span, then one CLIENT span per upstream attempt, then the stages' child spans
+        (``end_ns`` and ``now``: the call's end by both clocks)."""
         deployment = call.deployment
         operation = call.operation
         principal = call.principal
@@ -198,7 +142,7 @@ class SpanBuilder:
                     trace.parent_id,
                     trace.remote,
                     _SERVER,
-                    end_ns - int(duration_s * 1e9),
+                    end_ns - int((now - call.started) * 1e9),
                     end_ns,
                     shared,
                     attributes,
@@ -250,7 +194,73 @@ class SpanBuilder:
                     ),
                 )
             )
+        if trace.steps is not None:
+            self._add_steps(out, trace, end_ns, now)
         return out
+
+    def tool_records(
+        self,
+        call: Call,
+        trace: CallSpans,
+        status: int,
+        error_type: str | None,
+        cost: int | None,
+        end_ns: int,
+        now: float,
+    ) -> list[SpanRecord]:
+        """An MCP request's SERVER span and its steps (telemetry/tool_spans.py)."""
+        shape = tool_spans.shape(call, status, error_type)
+        found = self.shapes.get(shape)
+        if found is None:
+            found = self.shape(
+                shape, (tool_spans.shared_attributes(call, status, error_type), tool_spans.root_name(call))
+            )
+        shared, name = found
+        attributes: dict[str, Any] = {"wardgate.request_id": call.id}
+        if cost is not None:
+            attributes["wardgate.cost_nanousd"] = cost
+        start_ns = end_ns - int((now - call.started) * 1e9)
+        out = [
+            _record(
+                SpanRecord,
+                (
+                    name,
+                    trace.trace_id,
+                    trace.span_id,
+                    trace.parent_id,
+                    trace.remote,
+                    _SERVER,
+                    start_ns,
+                    end_ns,
+                    shared,
+                    attributes,
+                    error_type,
+                ),
+            )
+        ]
+        if trace.steps is not None:
+            self._add_steps(out, trace, end_ns, now)
+        return out
+
+    def _add_steps(self, out: list[SpanRecord], trace: CallSpans, end_ns: int, now: float) -> None:
+        assert trace.steps is not None
+        trace_id, parent = trace.trace_id, trace.span_id
+        for name, began, ended, attributes in trace.steps:
+            shape = ("step", name, *attributes.items())
+            found = self.shapes.get(shape)
+            if found is None:
+                tool = attributes.get(semconv.TOOL_NAME)
+                found = self.shape(shape, (dict(attributes), f"{name} {tool}" if tool is not None else name))
+            shared, span_name = found
+            kind = _CLIENT if name == "execute_tool" else _INTERNAL
+            start_ns, stop_ns = end_ns - int((now - began) * 1e9), end_ns - int((now - ended) * 1e9)
+            span = getrandbits(64) or 1
+            out.append(
+                _record(
+                    SpanRecord,
+                    (span_name, trace_id, span, parent, False, kind, start_ns, stop_ns, shared, NO_ATTRIBUTES, None),
+                )
+            )
 
     def _attempt_shape(
         self, operation: str, deployment: Deployment, response_model: str | None, error_type: str | None
@@ -325,26 +335,3 @@ class SpanBuilder:
         if error_type is not None:
             attributes[semconv.ERROR_TYPE] = error_type
         return attributes
-
-
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-
-
-def _parent(call: Call) -> tuple[int, int, bool] | None:
-    """(trace id, parent span id, sampled) of an incoming ``traceparent`` (W3C Trace Context); a malformed one starts
-    a new trace."""
-    headers = call.request_headers
-    if not headers:
-        return None
-    for name, value in headers:
-        if name == b"traceparent":
-            if len(value) > 512:
-                return None
-            found = _TRACEPARENT.fullmatch(value.decode("latin-1").strip().lower())
-            if found is None or found[1] == "ff" or (found[1] == "00" and found[5]):
-                return None
-            trace_id, span_id = int(found[2], 16), int(found[3], 16)
-            if not trace_id or not span_id:
-                return None
-            return trace_id, span_id, bool(int(found[4], 16) & 1)
-    return None

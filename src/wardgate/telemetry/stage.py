@@ -25,8 +25,9 @@ from wardgate.core.call import Call, CostOf, Result
 from wardgate.core.errors import WardgateError
 from wardgate.observability.metrics import Collector, Sample
 from wardgate.telemetry.access import RequestLog
+from wardgate.telemetry.context import CallSpans
 from wardgate.telemetry.metrics import RequestMetrics
-from wardgate.telemetry.spans import CallSpans, SpanBuilder, output_messages
+from wardgate.telemetry.spans import SpanBuilder, output_messages
 from wardgate.telemetry.tracing import Tracing
 
 log = logging.getLogger("wardgate.telemetry")
@@ -113,7 +114,8 @@ class TelemetryStage:
         if self._log is not None:
             trace = call.trace
             span = trace.span_context() if isinstance(trace, CallSpans) else None
-            self._log.write(call, status, error_type, self._cost(call), now, span)
+            cost = self._mcp_cost(call, error_type) if call.surface == "mcp" else self._cost(call)
+            self._log.write(call, status, error_type, cost, now, span)
         n = len(ended)
         if n >= BATCH:
             if not self._stepping:
@@ -126,6 +128,10 @@ class TelemetryStage:
         if call.usage is not None and call.deployment is not None and call.principal is not None:
             return self._cost_of(call)  # the function and the values the ledger's row gets
         return None
+
+    @staticmethod
+    def _mcp_cost(call: Call, error_type: str | None) -> int | None:
+        return call.fixed_cost_nanousd if error_type is None else None
 
     def _due(self) -> None:
         self._timer = None
@@ -153,17 +159,21 @@ class TelemetryStage:
         record = self.metrics.record
         for call, status, error_type, now, end_ns, output in batch:
             try:
+                trace = call.trace
+                if call.surface == "mcp":  # a tool call, a resource read, a prompt: its spans, no gen_ai metric
+                    if tracing is not None and isinstance(trace, CallSpans) and trace.sampled:
+                        cost = self._mcp_cost(call, error_type)
+                        tracing.add(spans.tool_records(call, trace, status, error_type, cost, end_ns, now))
+                    continue
                 deployment = call.deployment
                 if deployment is None:
                     cost, provider = None, "none"
                 else:
                     cost = cost_of(call) if call.usage is not None and call.principal is not None else None
                     provider = providers.get(deployment.provider, deployment.provider)
-                duration_s = now - call.started
-                record(call, provider, status, error_type, cost, duration_s, now)
-                trace = call.trace
+                record(call, provider, status, error_type, cost, now - call.started, now)
                 if tracing is not None and isinstance(trace, CallSpans) and trace.sampled:
-                    tracing.add(spans.records(call, trace, status, error_type, cost, end_ns, duration_s, output))
+                    tracing.add(spans.records(call, trace, status, error_type, cost, end_ns, now, output))
             except Exception:  # one call's bad value must not stop the others' metrics and spans
                 log.exception("telemetry: request %s could not be recorded", call.id)
 
