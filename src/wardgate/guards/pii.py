@@ -229,6 +229,7 @@ PATTERNS: dict[str, Sequence[Pattern]] = {
     "br_cpf": [Pattern("br_cpf", compile_rx(r"(?<!\d)\d{3}\.\d{3}\.\d{3}-\d{2}(?!\d)"), _cpf)],
 }
 
+_NINO_STARTS = (DIGIT_TRIGGER, *(f"{c} " for c in "ABCEGHJKLMNPRSTWXYZ"))  # [A-CEGHJ-NPR-TW-Z], then " ?"
 _SPACED = frozenset({"phone", "credit_card", "iban", "uk_nino", "fr_nir", "in_aadhaar"})  # values with spaces in
 _COLON, _DIGIT_START = re.compile(":"), re.compile(r"[\d+(]")
 
@@ -242,9 +243,10 @@ def _hinted(pattern: Pattern) -> Pattern:
     # the start of a phone number, a card, a NIR or an Aadhaar number holds a digit, "+" or "("; an IBAN or a NINO
     # starts with letters, so those are always looked for
     partial = _DIGIT_START if spaced and pattern.entity not in ("iban", "uk_nino") else None
-    # what a stream must see before a value can be there (Pattern.trigger): a NINO's start ("AB ") has no digit yet
-    trigger = ":" if ipv6 else "[A-Z]" if pattern.entity == "uk_nino" else DIGIT_TRIGGER
-    return replace(pattern, hint=hint, spaced=spaced, partial_hint=partial, trigger=(trigger,))
+    # what a stream must see before a value can be there (Pattern.trigger): a digit, or for a NINO, whose start
+    # "AB " has no digit yet, its second letter and the space after it (every other start holding a space has digits)
+    trigger = (":",) if ipv6 else _NINO_STARTS if pattern.entity == "uk_nino" else (DIGIT_TRIGGER,)
+    return replace(pattern, hint=hint, spaced=spaced, partial_hint=partial, trigger=trigger)
 
 
 PATTERNS = {entity: [_hinted(p) for p in patterns] for entity, patterns in PATTERNS.items()}
