@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
@@ -20,6 +20,7 @@ from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.envelope import GENERAL, enveloped, find_envelope, released_text
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
+from wardgate.guards.plan import MAX_PLANS, Plan
 from wardgate.guards.pseudonym import StreamRestorer
 from wardgate.guards.request import check_request, check_topics
 from wardgate.guards.scan import Hit, Scanner, redact
@@ -30,7 +31,6 @@ from wardgate.store.audit import AuditEntry
 
 log = logging.getLogger("wardgate.guards")
 HEADER = b"x-wardgate-guards"
-_MAX_PLANS = 1024  # sets of applicable guards whose plan is kept
 
 
 class GuardsStage:
@@ -60,11 +60,11 @@ class GuardsStage:
     def guards(self, guards: Sequence[Guard]) -> None:
         """One assignment (the refresher's): a call sees the old set or the new one, and the plans of the new."""
         guards = tuple(guards)
-        self._plans: dict[int, _Plan] = {}
+        self._plans: dict[int, Plan] = {}
         self._everywhere = all(g.config.scope == "global" for g in guards)  # each applies to every call
         self._guards = guards
 
-    def _plan(self, call: Call) -> _Plan | None:
+    def _plan(self, call: Call) -> Plan | None:
         """Which guards apply to this call, in which direction: worked out once per set of applicable guards."""
         guards = self._guards
         if self._everywhere:
@@ -79,9 +79,9 @@ class GuardsStage:
         plans = self._plans
         plan = plans.get(mask)
         if plan is None:
-            if len(plans) >= _MAX_PLANS:  # many scoped guards, many combinations: start again rather than grow
+            if len(plans) >= MAX_PLANS:  # many scoped guards, many combinations: start again rather than grow
                 plans.clear()
-            plan = plans[mask] = _Plan.of([g for i, g in enumerate(guards) if mask >> i & 1])
+            plan = plans[mask] = Plan.of([g for i, g in enumerate(guards) if mask >> i & 1])
         return plan
 
     async def before(self, call: Call) -> Result | None:
@@ -304,26 +304,6 @@ def _span_attributes(state: GuardState, direction: str) -> dict[str, str]:
     """A guard span's attributes: the direction and what the guards did (configured names and actions only)."""
     outcome = state.header().decode() if state.decisions else "pass"
     return {"wardgate.guard.direction": direction, "wardgate.guard.outcome": outcome}
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    guards: tuple[Guard, ...]  # those that apply
-    request: tuple[Guard, ...]  # on the prompt
-    answer: tuple[Guard, ...]  # redacting guards on the answer (a pseudonymized value is restored, not redacted)
-    tools: tuple[Guard, ...]  # tools guards on the answer
-    topics: tuple[Guard, ...]
-
-    @classmethod
-    def of(cls, guards: list[Guard]) -> _Plan:
-        answer = [g for g in guards if g.config.on != "request" and g.redacts and g.config.action != "pseudonymize"]
-        return cls(
-            tuple(guards),
-            tuple(g for g in guards if g.config.on != "response"),
-            tuple(answer),
-            tuple(g for g in guards if g.config.on != "request" and g.config.type == "tools"),
-            tuple(g for g in guards if g.config.type == "topics"),
-        )
 
 
 def _failed(state: GuardState, guard: Guard, exc: BaseException, direction: str) -> None:
