@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 from wardgate.guards import normalise, obfuscation, persona, rules_direct, rules_documents, rules_extraction
-from wardgate.guards.findings import Finding, trie
+from wardgate.guards.findings import Finding
+from wardgate.guards.needles import Needles
 
 THRESHOLD = {"strict": 1, "balanced": 2, "permissive": 3}
 
@@ -34,24 +35,19 @@ RULES = [
 variants = normalise.variants
 
 
-# a rule runs only when one of its needles is in the text. Which needles are there is found in one scan: the longest
-# needle starting at each position, then every needle that is a prefix of it (so starts there too)
-_NEEDLES = sorted({needle for *_, needles in RULES for needle in needles})
-_NEEDLE_AT = re.compile(f"(?=({trie(_NEEDLES)}))", re.DOTALL)
-_PREFIXES = {n: tuple(p for p in _NEEDLES if n.startswith(p)) for n in _NEEDLES}
+# a rule runs only when one of its needles is in the text; one pass finds which are there (with the persona groups'
+# and the encoded-payload scan's words, so that a text is scanned for literals once)
 _RULES_OF: dict[str, list[int]] = {}
 for _index, (*_, _needles) in enumerate(RULES):
     for _needle in _needles:
         _RULES_OF.setdefault(_needle, []).append(_index)
+NEEDLES = Needles([*_RULES_OF, *persona.NEEDLES, *obfuscation.NEEDLES])
 
 
-def _rules(lower: str) -> list[int]:
-    """The indices, in order, of the rules one of whose needles is in ``lower``."""
-    found = set(_NEEDLE_AT.findall(lower))
-    if not found:
-        return []
-    present = {p for n in found for p in _PREFIXES[n]}
-    return sorted({i for n in present for i in _RULES_OF[n]})
+def _rules(found: set[str]) -> list[int]:
+    """The indices, in order, of the rules one of whose needles was found."""
+    rules = _RULES_OF
+    return sorted({i for n in found if n in rules for i in rules[n]})
 
 
 _QUOTED = re.compile(r'"[^"\n]{1,300}"|“[^”\n]{1,300}”|«[^»\n]{1,300}»')
@@ -74,7 +70,15 @@ def score(text: str) -> tuple[int, list[Finding]]:
     """The highest total weight over the text's variants, and the findings of that variant (categories named
     ``injection.<category>``; spans are in the variant, so they are reported as counts, never redacted)."""
     best, best_findings = 0, []
-    encoded = obfuscation.findings(text[: normalise.MAX_TEXT]) + persona.findings(text)
+    text = text[: normalise.MAX_TEXT]
+    lower = text.lower()
+    plain_lower = len(lower) == len(text)
+    if not plain_lower:  # a few characters lower-case to two (İ): keep the spans in the text
+        lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    found = NEEDLES.found(lower)  # the needles of the text as sent; a variant's are looked for in the variant
+    # persona reads the lower-cased first pages of the text: the same string, and so the same needles, when short
+    gate = found if plain_lower and len(text) <= persona.MAX_TEXT else None
+    encoded = obfuscation.findings(text, lower, found) + persona.findings(text, gate)
     for n, whole in enumerate(variants(text)):
         variant = whole if n == 0 else normalise.changed_lines(text, whole)
         if not variant:
@@ -85,10 +89,12 @@ def score(text: str) -> tuple[int, list[Finding]]:
             for finding, weight in encoded:
                 findings.append(finding)
                 total += weight
-        lower = variant.lower()
-        if len(lower) != len(variant):  # a few characters lower-case to two (İ): keep the spans in the variant
-            lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in variant)
-        for index in _rules(lower):
+        else:
+            lower = variant.lower()
+            if len(lower) != len(variant):
+                lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in variant)
+            found = NEEDLES.found(lower)
+        for index in _rules(found):
             category, weight, rx, on_lower, _ = RULES[index]
             subject = lower if on_lower else variant
             m = rx.search(subject)

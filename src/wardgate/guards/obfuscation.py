@@ -26,7 +26,8 @@ import unicodedata
 from collections.abc import Callable
 
 from wardgate.guards import substitution
-from wardgate.guards.findings import Finding, trie
+from wardgate.guards.findings import Finding
+from wardgate.guards.needles import Needles
 
 _TAGS = re.compile("(?<![\U0001f3f4\U000e0020-\U000e007f])[\U000e0020-\U000e007e]{2,}(?!\U000e007f)")
 _MORSE = re.compile(r"(?:(?<=\s)|^)[.\-]{1,7}(?:[ /]+[.\-]{1,7}){3,}(?=\s|$)", re.MULTILINE)
@@ -58,42 +59,31 @@ _CIPHER = re.compile(
     r"\b(?:decode|decipher|decrypt)\s+(?:the\s+following|this|these)\s+(?:rot-?13|atbash|caesar)\b"
     r"|\b(?:rot-?13|atbash|caesar)\s+encoded\s+(?:string|text|message)\s*:",
 )
-_CIPHER_HINT = re.compile(trie(["rot", "atbash", "caesar"]))  # what _CIPHER needs
 
 
-def _cue_hint(lower: str) -> bool:
+_CUE_NEEDLES = (
+    "decode", "decipher", "decrypt", "unscramble", "obfuscate", "encoded", "base", "rot", "atbash", "morse", "braille",
+    "ecoji", "zalgo", "uuencode", "ascii85",
+)  # fmt: skip
+_CIPHER_NEEDLES = ("rot", "atbash", "caesar")  # what _CIPHER needs
+_NATO_NEEDLES = tuple(_NATO_WORDS.split("|"))  # a NATO run holds one of its words
+_ASKED_NEEDLES = ("what", "does", "this", "the", "mean", "say")
+# every literal this scan looks for before running a pattern (the injection scorer finds them in one pass)
+NEEDLES = frozenset((*_CUE_NEEDLES, *_CIPHER_NEEDLES, *_NATO_NEEDLES, *_ASKED_NEEDLES, "decoded"))
+
+
+def _cue_hint(found: set[str]) -> bool:
     """Whether the lower-cased text holds the words each of _CUE's alternatives needs (else _CUE finds nothing)."""
-    if _CUE_WORDS.search(lower):
+    if not found.isdisjoint(_CUE_NEEDLES):
         return True
     return (
-        "what" in lower
-        and "does" in lower
-        and ("this" in lower or "the" in lower)
-        and ("mean" in lower or "say" in lower)
+        "what" in found
+        and "does" in found
+        and ("this" in found or "the" in found)
+        and ("mean" in found or "say" in found)
     )
 
 
-_CUE_WORDS = re.compile(
-    trie(
-        [
-            "decode",
-            "decipher",
-            "decrypt",
-            "unscramble",
-            "obfuscate",
-            "encoded",
-            "base",
-            "rot",
-            "atbash",
-            "morse",
-            "braille",
-            "ecoji",
-            "zalgo",
-            "uuencode",
-            "ascii85",
-        ]
-    )
-)
 _ASKED = re.compile(r"\bwhat\s+does\s+(?:this|the\s+following)\s+(?:mean|say)\s*\??")
 # a token of four or more characters, but not a plain word (a cheap pre-filter, in the regex engine, of _opaque)
 _TOKEN = re.compile(r"(?<!\S)(?![A-Za-z][a-z]*[.,;:!?)\"']*(?!\S))\S{4,}")
@@ -185,12 +175,16 @@ def _uu(line: str, least: int) -> bool:
         return False
 
 
-def findings(text: str) -> list[tuple[Finding, int]]:
-    """The encoded-payload signals of ``text``, each with its weight (at most one per signal kind)."""
+def findings(text: str, lower: str | None = None, found: set[str] | None = None) -> list[tuple[Finding, int]]:
+    """The encoded-payload signals of ``text``, each with its weight (at most one per signal kind). ``lower``: the
+    text lower-cased with its length kept; ``found``: the ``NEEDLES`` in it (both found here when not given)."""
     out: list[tuple[Finding, int]] = []
-    lower = text.lower()
-    if len(lower) != len(text):  # a few characters lower-case to two (İ): keep the spans in the text
-        lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    if lower is None:
+        lower = text.lower()
+        if len(lower) != len(text):  # a few characters lower-case to two (İ): keep the spans in the text
+            lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    if found is None:
+        found = _OWN_NEEDLES.found(lower)
     # each pattern below is tried only when the characters or words it needs are there (tags, Braille and emoji are
     # not ASCII; Morse needs a dot or a dash): the same answers, without a dozen scans of every plain prompt
     ascii = text.isascii()
@@ -199,12 +193,15 @@ def findings(text: str) -> list[tuple[Finding, int]]:
         out.append((Finding("injection.encoded", m.start(), m.end()), 2))
     # a letter-substitution cipher (ROT13, Atbash, Caesar) hides words among words: what gives it away is the
     # request to decode it by name, or a completion frame that leaves the decoded text for the model to write
-    m = ("decoded" in lower and _FRAME.search(lower)) or (_CIPHER_HINT.search(lower) and _CIPHER.search(lower))
+    m = _FRAME.search(lower) if "decoded" in found else None
+    if m is None and not found.isdisjoint(_CIPHER_NEEDLES):
+        m = _CIPHER.search(lower)
     if m:
         out.append((Finding("injection.encoded", m.start(), m.end()), 2))
     blob_span: tuple[int, int] | None = None
     opaque_chars = 0
-    blobs = [(_NATO, lower)]
+    nato = not found.isdisjoint(_NATO_NEEDLES)
+    blobs = [(_NATO, lower)] if nato else []
     if "." in text or "-" in text:
         blobs.insert(0, (_MORSE, text))
     if not ascii:
@@ -213,7 +210,7 @@ def findings(text: str) -> list[tuple[Finding, int]]:
         for bm in rx.finditer(subject):
             blob_span = blob_span or (bm.start(), bm.end())
             opaque_chars += bm.end() - bm.start()
-    cue = _CUE.search(lower) if _cue_hint(lower) else None
+    cue = _CUE.search(lower) if _cue_hint(found) else None
     least = 2 if cue else 4  # asked to decode: a shorter hidden word counts
     for i, tm in enumerate(_TOKEN.finditer(text)):
         if i >= _MAX_TOKENS:
@@ -229,8 +226,8 @@ def findings(text: str) -> list[tuple[Finding, int]]:
             opaque_chars += lm.end(1) - lm.start(1)
     # shorter runs are a payload when the text asks to decode them, or (emoji) when they are all there is
     shorts = [_MORSE_SHORT, _NATO_SHORT, _EMOJI_SHORT] if cue else [_EMOJI_SHORT] if opaque_chars == 0 else []
-    if ascii:
-        shorts = [rx for rx in shorts if rx is not _EMOJI_SHORT]
+    if ascii or not nato:
+        shorts = [rx for rx in shorts if not (rx is _EMOJI_SHORT and ascii or rx is _NATO_SHORT and not nato)]
     for rx in shorts:
         short = rx.search(lower)
         if short is None or (rx is _EMOJI_SHORT and len(set(short.group())) < 4):
@@ -253,3 +250,6 @@ def findings(text: str) -> list[tuple[Finding, int]]:
     if opaque_chars * 2 >= max(plain, 1):
         out.append((Finding("injection.encoded", *blob_span), 1))
     return out
+
+
+_OWN_NEEDLES = Needles(NEEDLES)

@@ -86,16 +86,40 @@ _GROUPS: list[tuple[str, int, re.Pattern[str]]] = [
         ),
     ),
 ]
-_MAX_TEXT = 20_000  # a persona is set up in the first pages of a prompt
+MAX_TEXT = 20_000  # a persona is set up in the first pages of a prompt
 BLOCK_AT = 3
 _WEIGHTS = sum(weight for _, weight, _ in _GROUPS)
+# per group: literals of which every match of its pattern holds one (each alternative's own word); a group none of
+# whose needles is in the text cannot match. tests/guards/test_injection_needles.py checks each against its pattern
+GROUP_NEEDLES: dict[str, tuple[str, ...]] = {
+    "persona": (
+        "pretend", "act", "imitate", "role", "persona", "character", "simulate", "going", "will", "game", "from",
+        "named", "called",
+    ),
+    "model": ("gpt", "open", "anthropic", "bard", "language", "as", "your"),
+    "no_rules": (
+        "not", "never", "free", "disregard", "limit", "restrict", "filter", "censorship", "remorse", "ethics",
+        "morals", "boundaries", "even", "regardless", "mode", "uncensored", "unhinged", "anything", "rules",
+        "override",
+    ),
+    "locked": ("character", "remain", "never", "always", "must"),
+    "dual": ("[", "\U0001f512", "\U0001f513", "responses", "replies", "answers", "paragraphs"),
+    "slot": ("[", "first", "respond", "start", "understand"),
+}  # fmt: skip
+NEEDLES = frozenset(n for needles in GROUP_NEEDLES.values() for n in needles)
 
 
-def findings(text: str) -> list[tuple[Finding, int]]:
-    """One strong jailbreak signal when the persona groups found add up to ``BLOCK_AT``, else nothing."""
-    text = text[:_MAX_TEXT].lower()
-    total, first, left = 0, None, _WEIGHTS
-    for _name, weight, rx in _GROUPS:
+def findings(text: str, found: set[str] | None = None) -> list[tuple[Finding, int]]:
+    """One strong jailbreak signal when the persona groups found add up to ``BLOCK_AT``, else nothing. ``found``:
+    the needles (``NEEDLES``) in ``text[:MAX_TEXT].lower()``, when the caller has looked for them."""
+    groups = _GROUPS
+    if found is not None:
+        groups = [g for g in _GROUPS if not found.isdisjoint(GROUP_NEEDLES[g[0]])]
+        if sum(weight for _, weight, _ in groups) < BLOCK_AT:  # what may match cannot add up to a block
+            return []
+    text = text[:MAX_TEXT].lower()
+    total, first, left = 0, None, sum(weight for _, weight, _ in groups)
+    for _name, weight, rx in groups:
         m = rx.search(text)
         if m is not None:
             total += weight

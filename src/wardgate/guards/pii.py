@@ -229,8 +229,15 @@ PATTERNS: dict[str, Sequence[Pattern]] = {
     "br_cpf": [Pattern("br_cpf", compile_rx(r"(?<!\d)\d{3}\.\d{3}\.\d{3}-\d{2}(?!\d)"), _cpf)],
 }
 
+_NINO_STARTS = (DIGIT_TRIGGER, *(f"{c} " for c in "ABCEGHJKLMNPRSTWXYZ"))  # [A-CEGHJ-NPR-TW-Z], then " ?"
 _SPACED = frozenset({"phone", "credit_card", "iban", "uk_nino", "fr_nir", "in_aadhaar"})  # values with spaces in
 _COLON, _DIGIT_START = re.compile(":"), re.compile(r"[\d+(]")
+# a spaced value the stream must hold back holds a space, so it is more than its first letters: an IBAN's start is two
+# capitals and a digit; a NINO's its two letters and a space or a digit
+_LETTERS_START = {
+    "iban": re.compile(f"[A-Z][A-Z]{DIGIT_TRIGGER}"),
+    "uk_nino": re.compile(f"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z](?: |{DIGIT_TRIGGER})"),
+}
 
 
 def _hinted(pattern: Pattern) -> Pattern:
@@ -239,12 +246,13 @@ def _hinted(pattern: Pattern) -> Pattern:
     ipv6 = "(?::" in pattern.rx.pattern
     hint = _COLON if ipv6 else DIGIT  # IPv6 needs a colon, the others a digit
     spaced = pattern.entity in _SPACED
-    # the start of a phone number, a card, a NIR or an Aadhaar number holds a digit, "+" or "("; an IBAN or a NINO
-    # starts with letters, so those are always looked for
-    partial = _DIGIT_START if spaced and pattern.entity not in ("iban", "uk_nino") else None
-    # what a stream must see before a value can be there (Pattern.trigger): a NINO's start ("AB ") has no digit yet
-    trigger = ":" if ipv6 else "[A-Z]" if pattern.entity == "uk_nino" else DIGIT_TRIGGER
-    return replace(pattern, hint=hint, spaced=spaced, partial_hint=partial, trigger=(trigger,))
+    # the start of a phone number, a card, a NIR or an Aadhaar number holds a digit, "+" or "("; an IBAN's or a
+    # NINO's its letters and what follows them
+    partial = _LETTERS_START.get(pattern.entity, _DIGIT_START) if spaced else None
+    # what a stream must see before a value can be there (Pattern.trigger): a digit, or for a NINO, whose start
+    # "AB " has no digit yet, its second letter and the space after it (every other start holding a space has digits)
+    trigger = (":",) if ipv6 else _NINO_STARTS if pattern.entity == "uk_nino" else (DIGIT_TRIGGER,)
+    return replace(pattern, hint=hint, spaced=spaced, partial_hint=partial, trigger=trigger)
 
 
 PATTERNS = {entity: [_hinted(p) for p in patterns] for entity, patterns in PATTERNS.items()}

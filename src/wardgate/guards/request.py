@@ -10,7 +10,7 @@ from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
 from wardgate.guards.pseudonym import Pseudonyms
-from wardgate.guards.scan import Hit, Scanner, placeholder, redact
+from wardgate.guards.scan import Hit, guard_hits, placeholder, redact
 from wardgate.guards.state import GuardState
 from wardgate.guards.texts import UNTRUSTED_ROLES, Slot, message_count, request_texts
 from wardgate.guards.tools import filter_request
@@ -74,10 +74,6 @@ async def check_topics(call: Call, guards: Sequence[Guard], state: GuardState) -
 
 
 def _texts(guard: Guard, state: GuardState, slots: list[Slot]) -> None:
-    def failed(g: Guard, exc: BaseException) -> None:
-        raise exc
-
-    scanner = Scanner([guard], failed)
     injection = guard.config.type == "injection"
     scanned = 0
     for role, holder, key in slots:
@@ -89,7 +85,7 @@ def _texts(guard: Guard, state: GuardState, slots: list[Slot]) -> None:
         scanned += len(text)
         if scanned > MAX_SCAN_CHARS:  # bounded work per request: past it the guard cannot tell, on_error decides
             raise GuardFailed(f"guard {guard.name!r}: more than {MAX_SCAN_CHARS} characters to check")
-        hits = scanner.hits(text)
+        hits = guard_hits(guard, text)
         if not hits:
             continue
         action = guard.config.action

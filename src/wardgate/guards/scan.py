@@ -90,28 +90,10 @@ class Scanner:
         hints: dict[object, bool] = {}  # a hint (a digit, an "@") is looked for once per text
         for guard in self.guards:
             try:
-                if guard.config.type == "injection" or guard.config.type == "size":
-                    raw.extend(Hit(f, guard, None) for f in guard.scan(text))
-                    continue
-                strict = guard.strict
-                found: list[Finding] = []
-                for pattern in guard.patterns_for(text):
-                    pattern.scan(text, strict, found, hints)
-                if found:
-                    raw.extend(Hit(f, guard, f.pattern) for f in found)
+                _find(guard, text, raw, hints)
             except Exception as exc:  # a bug or a timeout in one guard: the stage applies its on_error
                 self._failed(guard, exc)
-        if len(raw) < 2:
-            return raw
-        raw.sort(key=lambda h: (h.finding.start, -_RANK[h.action], -h.finding.end, h.finding.entity in _GENERIC))
-        out: list[Hit] = []
-        last_end = -1
-        for hit in raw:
-            if hit.pattern is None or hit.finding.start >= last_end:
-                out.append(hit)
-                if hit.pattern is not None:
-                    last_end = hit.finding.end
-        return out
+        return raw if len(raw) < 2 else _resolved(raw)
 
     def pending_start(self, text: str, since: int) -> int:
         """The earliest index >= ``since`` where a value may start that the text's end has not finished: the
@@ -160,6 +142,38 @@ class Scanner:
                 self._failed(guard, exc)
                 return None
         return None
+
+
+def guard_hits(guard: Guard, text: str) -> list[Hit]:
+    """``Scanner([guard]).hits(text)`` without the scanner; what the guard raises is raised."""
+    raw: list[Hit] = []
+    _find(guard, text, raw, None)
+    return raw if len(raw) < 2 else _resolved(raw)
+
+
+def _find(guard: Guard, text: str, raw: list[Hit], hints: dict[object, bool] | None) -> None:
+    kind = guard.config.type
+    if kind == "injection" or kind == "size":
+        raw.extend(Hit(f, guard, None) for f in guard.scan(text))
+        return
+    strict = guard.strict
+    found: list[Finding] = []
+    for pattern in guard.patterns_for(text):
+        pattern.scan(text, strict, found, hints)
+    if found:
+        raw.extend(Hit(f, guard, f.pattern) for f in found)
+
+
+def _resolved(raw: list[Hit]) -> list[Hit]:
+    raw.sort(key=lambda h: (h.finding.start, -_RANK[h.action], -h.finding.end, h.finding.entity in _GENERIC))
+    out: list[Hit] = []
+    last_end = -1
+    for hit in raw:
+        if hit.pattern is None or hit.finding.start >= last_end:
+            out.append(hit)
+            if hit.pattern is not None:
+                last_end = hit.finding.end
+    return out
 
 
 def redact(text: str, hits: Sequence[Hit], base: int = 0) -> str:

@@ -20,6 +20,7 @@ from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.envelope import GENERAL, enveloped, find_envelope, released_text
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
+from wardgate.guards.plan import MAX_PLANS, Plan
 from wardgate.guards.pseudonym import StreamRestorer
 from wardgate.guards.request import check_request, check_topics
 from wardgate.guards.scan import Hit, Scanner, redact
@@ -42,7 +43,7 @@ class GuardsStage:
         audit: BatchWriter[AuditEntry] | None,
         cost: CostEstimator | None = None,
     ) -> None:
-        self.guards = tuple(guards)
+        self.guards = guards
         self.cost = cost or CostEstimator(
             {}, 4096
         )  # replaced whole by the refresher: a call sees the old set or the new one
@@ -51,26 +52,55 @@ class GuardsStage:
         self.decisions: Counter[tuple[str, str]] = Counter()  # (guard, action) → calls; for /metrics
         self.warnings: tuple[str, ...] = ()  # stored guards that do not compile (see guards/refresh.py)
 
-    async def before(self, call: Call) -> Result | None:
-        if not self.guards:  # none configured (yet): the admin API may add some
+    @property
+    def guards(self) -> tuple[Guard, ...]:
+        return self._guards
+
+    @guards.setter
+    def guards(self, guards: Sequence[Guard]) -> None:
+        """One assignment (the refresher's): a call sees the old set or the new one, and the plans of the new."""
+        guards = tuple(guards)
+        self._plans: dict[int, Plan] = {}
+        self._everywhere = all(g.config.scope == "global" for g in guards)  # each applies to every call
+        self._guards = guards
+
+    def _plan(self, call: Call) -> Plan | None:
+        """Which guards apply to this call, in which direction: worked out once per set of applicable guards."""
+        guards = self._guards
+        if self._everywhere:
+            mask = (1 << len(guards)) - 1
+        else:
+            mask = 0
+            for i, guard in enumerate(guards):
+                if guard.applies(call):
+                    mask |= 1 << i
+        if not mask:
             return None
-        guards = [g for g in self.guards if g.applies(call)]
-        if not guards:
+        plans = self._plans
+        plan = plans.get(mask)
+        if plan is None:
+            if len(plans) >= MAX_PLANS:  # many scoped guards, many combinations: start again rather than grow
+                plans.clear()
+            plan = plans[mask] = Plan.of([g for i, g in enumerate(guards) if mask >> i & 1])
+        return plan
+
+    async def before(self, call: Call) -> Result | None:
+        if not self._guards:  # none configured (yet): the admin API may add some
+            return None
+        plan = self._plan(call)
+        if plan is None:
             return None
         if call.surface == "mcp":
-            return self._mcp_before(call, guards)
+            return self._mcp_before(call, list(plan.guards))
         began = perf_counter()
-        answer = [g for g in guards if g.config.on != "request" and g.redacts and g.config.action != "pseudonymize"]
-        tools = tuple(g for g in guards if g.config.on != "request" and g.config.type == "tools")
-        state = GuardState(None, tools)
+        state = GuardState(None, plan.tools)
         call.guards = state
-        if answer or tools:
-            state.response = Scanner(answer, lambda g, e: _failed(state, g, e, "response"))
+        if plan.answer or plan.tools:
+            state.response = Scanner(plan.answer, lambda g, e: _failed(state, g, e, "response"))
         try:
-            check_request(call, [g for g in guards if g.config.on != "response"], state, self.cost)
-            topic_guards = [g for g in guards if g.config.type == "topics"]
-            if topic_guards:
-                await check_topics(call, topic_guards, state)
+            check_request(call, plan.request, state, self.cost)
+            if plan.topics:
+                await check_topics(call, plan.topics, state)
             if state.pseudonyms is not None:
                 if state.response is None:  # answers are restored: watch them
                     state.response = Scanner([], lambda g, e: _failed(state, g, e, "response"))
