@@ -9,7 +9,7 @@ noisy machine: throughput there says little, CPU time per request of the worker 
 It serves bench/full.yaml and bench/full-otel.yaml (each in its own temporary folder and store, ``--workers 2``,
 the commands of bench/targets.toml), drives both at once with wrk (c=16 each, chat, the harness's body) for
 ``--seconds`` after a warm-up, ``--rounds`` times (the machine's noise falls on both alike), and reads utime + stime
-of every process of each server from /proc (the export thread included) before and after each run. Prints µs CPU
+of every process of each server from /proc (all their threads) before and after each run. Prints µs CPU
 per request for each and the ratio: throughput at a fixed CPU is 1 / that ratio, so ≤ 5 % of throughput is a ratio
 ≤ 1.053.
 """

@@ -7,7 +7,6 @@ pipeline from them. Stages get the few collaborators they need in their construc
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -187,9 +186,8 @@ async def open_worker(settings: Settings) -> Worker:
         if settings.telemetry is not None:  # unset: not imported, not assembled
             from wardgate.telemetry.build import build_telemetry
 
-            telemetry = build_telemetry(settings, cost_of)
-            if telemetry.tracing is not None:
-                stack.push_async_callback(asyncio.to_thread, telemetry.tracing.close)  # flushes what is queued
+            telemetry = build_telemetry(settings, cost_of, http.session)
+            stack.push_async_callback(telemetry.close)  # sends what waits, before the HTTP session closes
         guards = build_guards_stage(settings, audit)
         guard_refresher = GuardRefresher(guards, GuardStore(engine), settings.limits.refresh_s)
         await guard_refresher.load()

@@ -42,7 +42,7 @@ telemetry:
             assert added.structured_content == {"result": 5} and unknown.is_error
             stage = gw.worker.telemetry
             assert stage is not None and stage.tracing is not None
-            stage.tracing.flush()
+            gw.run(stage.flush())
     roots = [s for s in collector.spans if s.kind == SERVER]
     assert [r.name for r in roots] == ["tools/call github.add"]  # the unknown tool: no pipeline, no span
     (root,) = roots

@@ -84,7 +84,7 @@ def test_spans_counters_analytics_and_the_ledger_agree_to_the_token(upstream: Fa
         drive(gw, random.Random(15))
         stage = gw.worker.telemetry
         assert stage is not None and stage.tracing is not None
-        stage.tracing.flush()
+        gw.run(stage.flush())
         gw.run(gw.worker.ledger.flush())
         metrics_text = httpx.get(gw.root + "/metrics").text
         analytics = httpx.get(

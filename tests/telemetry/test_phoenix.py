@@ -98,7 +98,7 @@ telemetry:
             assert [chunk for chunk in client.chat.completions.create(model="small", messages=MESSAGES, stream=True)]
         stage = gw.worker.telemetry
         assert stage is not None and stage.tracing is not None
-        stage.tracing.flush()
+        gw.run(stage.flush())
         gw.run(gw.worker.ledger.flush())
 
         async def rows() -> dict[str, Any]:

@@ -1,6 +1,8 @@
-"""``telemetry:`` → the telemetry stage and what it holds (the worker closes its tracing at shutdown)."""
+"""``telemetry:`` → the telemetry stage and what it holds (the worker closes it at shutdown)."""
 
 from __future__ import annotations
+
+import aiohttp
 
 from wardgate.config.schema import Settings
 from wardgate.core.call import CostOf
@@ -8,7 +10,7 @@ from wardgate.telemetry import semconv
 from wardgate.telemetry.access import RequestLog
 from wardgate.telemetry.metrics import RequestMetrics
 from wardgate.telemetry.stage import TelemetryStage
-from wardgate.telemetry.tracing import Tracing
+from wardgate.telemetry.tracing import OtlpHttp, Tracing
 
 
 def provider_names(settings: Settings) -> dict[str, str]:
@@ -20,10 +22,13 @@ def provider_names(settings: Settings) -> dict[str, str]:
     return out
 
 
-def build_telemetry(settings: Settings, cost_of: CostOf) -> TelemetryStage:
+def build_telemetry(settings: Settings, cost_of: CostOf, session: aiohttp.ClientSession) -> TelemetryStage:
+    """``session``: the worker's HTTP session, which the span export POSTs through."""
     config = settings.telemetry
     assert config is not None
-    tracing = Tracing(config) if config.otlp_endpoint is not None else None
+    tracing = None
+    if config.otlp_endpoint is not None:
+        tracing = Tracing(config, OtlpHttp(session, config.otlp_endpoint, config.export_timeout_s).send)
     form = config.access_log
     return TelemetryStage(
         RequestMetrics(settings.models, config.metrics.max_series),

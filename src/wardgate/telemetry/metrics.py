@@ -20,6 +20,7 @@ from wardgate.telemetry import semconv
 
 UNKNOWN = "unknown"
 NANO = 1e-9
+DURATION_BUCKETS, TOKEN_BUCKETS = semconv.DURATION_BUCKETS, semconv.TOKEN_BUCKETS
 
 
 def prometheus_name(semconv_name: str, unit: str) -> str:
@@ -144,15 +145,18 @@ class RequestMetrics:
             series = self._combination(key)
         genai, by, slots = series
         # every update is CappedCounter.inc's / CappedHistogram.observe's, on the slot found the first time
+        # (`le` is inclusive: a value equal to a bound is in its bucket); written out, as this runs once per call
         slot = slots.get("requests") or _resolve(slots, "requests", self.requests, (*by, str(status)))
         slot[0] += 1
         slot = slots.get("duration") or _resolve(slots, "duration", self.duration, (*genai, error_type or ""))
-        _observe(slot, self.duration.buckets, duration_s)
+        slot[bisect_left(DURATION_BUCKETS, duration_s)] += 1
+        slot[-2] += duration_s
+        slot[-1] += 1
         if error_type is not None:
             slot = slots.get("errors") or _resolve(slots, "errors", self.errors, (*by, error_type))
             slot[0] += 1
         route = call.route
-        if route is not None:
+        if route is not None and route.failed:
             for failure in route.failed:  # "<deployment>:<failure kind>", both from Wardgate's own names
                 failed_deployment, _, kind = failure.rpartition(":")
                 self.upstream.inc((failed_deployment, kind))
@@ -160,21 +164,32 @@ class RequestMetrics:
         if usage is None or principal is None:
             return
         input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
-        buckets = self.token_usage.buckets
         slot = slots.get("usage:input") or _resolve(slots, "usage:input", self.token_usage, (*genai, "input"))
-        _observe(slot, buckets, input_tokens)
+        slot[bisect_left(TOKEN_BUCKETS, input_tokens)] += 1
+        slot[-2] += input_tokens
+        slot[-1] += 1
         slot = slots.get("usage:output") or _resolve(slots, "usage:output", self.token_usage, (*genai, "output"))
-        _observe(slot, buckets, output_tokens)
-        for kind, n in (
-            ("input", input_tokens),
-            ("output", output_tokens),
-            ("cached", usage.cached_tokens),
-            ("cache_write", usage.cache_write_tokens),
-            ("reasoning", usage.reasoning_tokens),
-        ):
-            if n:
-                slot = slots.get(kind) or _resolve(slots, kind, self.tokens, (*by, kind))
-                slot[0] += n
+        slot[bisect_left(TOKEN_BUCKETS, output_tokens)] += 1
+        slot[-2] += output_tokens
+        slot[-1] += 1
+        if input_tokens:
+            slot = slots.get("input") or _resolve(slots, "input", self.tokens, (*by, "input"))
+            slot[0] += input_tokens
+        if output_tokens:
+            slot = slots.get("output") or _resolve(slots, "output", self.tokens, (*by, "output"))
+            slot[0] += output_tokens
+        n = usage.cached_tokens
+        if n:
+            slot = slots.get("cached") or _resolve(slots, "cached", self.tokens, (*by, "cached"))
+            slot[0] += n
+        n = usage.cache_write_tokens
+        if n:
+            slot = slots.get("cache_write") or _resolve(slots, "cache_write", self.tokens, (*by, "cache_write"))
+            slot[0] += n
+        n = usage.reasoning_tokens
+        if n:
+            slot = slots.get("reasoning") or _resolve(slots, "reasoning", self.tokens, (*by, "reasoning"))
+            slot[0] += n
         if cost_nanousd:
             slot = slots.get("spend") or _resolve(slots, "spend", self.spend, by)
             slot[0] += cost_nanousd

@@ -1,4 +1,4 @@
-"""OTLP/HTTP trace requests written straight in protobuf's wire format, for the export thread (tracing.py).
+"""OTLP/HTTP trace requests written straight in protobuf's wire format, for the span export (tracing.py).
 
 Building the same ``ExportTraceServiceRequest`` through the opentelemetry-proto message classes costs ~20 µs a span
 (an object and a setter call per attribute); the spans of a gateway repeat the same attribute values (operation,
@@ -19,8 +19,10 @@ attributes[9]: KeyValue{key[1], value[2]: AnyValue}, status[15]: Status{message[
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import SpanKind
 
 if TYPE_CHECKING:
     from wardgate.telemetry.tracing import SpanRecord
@@ -34,6 +36,7 @@ _FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", 0x101)  # flags [16], fixed32: ha
 _FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", 0x301)  # … remote
 _DOUBLE = struct.Struct("<d")
 _STATUS_ERROR = b"\x18\x02"  # Status.code [3] = STATUS_CODE_ERROR
+_KIND_VALUES = {id(kind): kind.value for kind in SpanKind}  # by identity: an enum's own hash is Python code
 _KINDS = {2: b"\x30\x02", 3: b"\x30\x03", 1: b"\x30\x01", 4: b"\x30\x04", 5: b"\x30\x05"}  # proto SpanKind [6]
 
 
@@ -84,8 +87,8 @@ def key_value(key: str, value: Any) -> bytes:
 
 
 class WireEncoder:
-    """Encodes batches of ``SpanRecord`` for one resource and instrumentation scope; one per export thread (its
-    caches are not shared between threads)."""
+    """Encodes batches of ``SpanRecord`` for one resource and instrumentation scope; one per worker, used on its event
+    loop only (its caches are not shared between threads)."""
 
     def __init__(self, resource: Mapping[str, Any], scope_name: str) -> None:
         self._resource = field(b"\x0a", b"".join(field(b"\x0a", key_value(k, v)) for k, v in resource.items()))
@@ -108,7 +111,8 @@ class WireEncoder:
         by_value = self._attributes.get(key)
         if by_value is None:
             by_value = self._attributes[key] = {}
-        index = value if kind is str else (kind, value)  # True == 1, but they encode differently
+        # True == 1 == 1.0, but they encode differently: only str and int values are their own index
+        index = value if kind is str or kind is int else (kind, value)
         found = by_value.get(index)
         if found is None:
             if len(by_value) >= MAX_CACHED:  # a key whose values do not repeat: no more caching for it
@@ -129,8 +133,8 @@ class WireEncoder:
             )  # the proto's SpanKind counts UNSPECIFIED first
         return found
 
-    def span(self, r: SpanRecord) -> bytes:
-        """One ``Span`` message (without its enclosing field)."""
+    def span_field(self, r: SpanRecord) -> bytes:
+        """One ``Span`` message as a ``ScopeSpans.spans`` field (its tag and length first), ready for ``request``."""
         trace_id = r.trace_id
         if r.parent_id is None:
             ids = _IDS.pack(0x0A, 0x10, trace_id >> 64, trace_id & _LOW_64, 0x12, 0x08, r.span_id)
@@ -138,7 +142,7 @@ class WireEncoder:
             ids = _IDS_PARENT.pack(
                 0x0A, 0x10, trace_id >> 64, trace_id & _LOW_64, 0x12, 0x08, r.span_id, 0x22, 0x08, r.parent_id
             )
-        kind = r.kind.value
+        kind = _KIND_VALUES[id(r.kind)]
         head = self._heads.get((r.name, kind))
         if head is None:
             head = self._head(r.name, kind)
@@ -156,7 +160,7 @@ class WireEncoder:
             kind = value.__class__
             by_value = cache.get(key)
             if by_value is not None and kind is not list and kind is not tuple:
-                found = by_value.get(value if kind is str else (kind, value))
+                found = by_value.get(value if kind is str or kind is int else (kind, value))
                 if found is not None:
                     append(found)
                     continue
@@ -175,17 +179,19 @@ class WireEncoder:
             message = field(b"\x12", _text(r.error_type)) if r.error_type else b""
             append(field(b"\x7a", message + _STATUS_ERROR))
         append(_FLAGS_REMOTE if r.remote_parent else _FLAGS_LOCAL)
+        n = sum(map(len, parts))
+        parts[0] = (_SPAN_TAGS[n] if n < _SHORT else b"\x12" + varint(n)) + ids  # spans [2], length-delimited
         return b"".join(parts)
+
+    def request(self, span_fields: Sequence[bytes]) -> bytes:
+        """The ``ExportTraceServiceRequest`` of spans encoded by ``span_field``, ready to POST (one copy of the
+        spans' bytes: the enclosing fields' lengths are summed, not measured on joined bytes)."""
+        scope_n = len(self._scope) + sum(map(len, span_fields))
+        scope_head = b"\x12" + varint(scope_n)  # ResourceSpans.scope_spans [2]
+        resource_n = len(self._resource) + len(scope_head) + scope_n
+        head = b"\x0a" + varint(resource_n) + self._resource + scope_head + self._scope  # resource_spans [1]
+        return b"".join((head, *span_fields))
 
     def encode(self, records: Iterable[SpanRecord]) -> bytes:
         """The ``ExportTraceServiceRequest`` of ``records``, ready to POST."""
-        span = self.span
-        spans: list[bytes] = []
-        append = spans.append
-        for r in records:
-            body = span(r)
-            n = len(body)
-            append(_SPAN_TAGS[n] if n < _SHORT else b"\x12" + varint(n))  # spans [2], length-delimited
-            append(body)
-        scope_spans = field(b"\x12", self._scope + b"".join(spans))
-        return field(b"\x0a", self._resource + scope_spans)
+        return self.request([self.span_field(r) for r in records])
