@@ -119,11 +119,8 @@ class Executor:
         began = perf_counter()
         choice = route.choose(call, now, self._rng)
         if call.trace is not None:  # telemetry: the routing decision's span (each attempt gets its own)
-            call.trace.step(
-                "route",
-                began,
-                {"wardgate.route.strategy": route.strategy, "wardgate.route.first": choice.order[0].name},
-            )
+            decided = {"wardgate.route.strategy": route.strategy, "wardgate.route.first": choice.order[0].name}
+            call.trace.step("route", began, decided)
         tried: set[str] = set()
         failed: list[str] = []
         attempts = 0
