@@ -33,6 +33,22 @@ _SERVER, _CLIENT, _INTERNAL = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNA
 _record = tuple.__new__  # SpanRecord's own __new__ is a Python function: this is the same tuple, built in C
 
 
+def _attempt(
+    name: str,
+    trace_id: int,
+    span: int,
+    parent: int,
+    start_ns: int,
+    end_ns: int,
+    shared: Any,
+    failure: str | None,
+) -> SpanRecord:
+    """An upstream attempt's CLIENT span (a retry's, a fall-back's, or the one that answered)."""
+    return _record(
+        SpanRecord, (name, trace_id, span, parent, False, _CLIENT, start_ns, end_ns, shared, NO_ATTRIBUTES, failure)
+    )
+
+
 def output_messages(result: Result) -> str | None:
     """``gen_ai.output.messages`` of a JSON answer (capture_content: true), taken when the call ends."""
     try:
@@ -154,46 +170,12 @@ class SpanBuilder:
         if attempts is not None:
             for span, start_ns, attempted, ended_ns, failure in attempts:
                 shared, name = self._attempt_shape(operation, attempted, None, failure)
-                out.append(
-                    _record(
-                        SpanRecord,
-                        (
-                            name,
-                            trace_id,
-                            span,
-                            span_id,
-                            False,
-                            _CLIENT,
-                            start_ns,
-                            ended_ns,
-                            shared,
-                            NO_ATTRIBUTES,
-                            failure,
-                        ),
-                    )
-                )
+                out.append(_attempt(name, trace_id, span, span_id, start_ns, ended_ns, shared, failure))
         if trace.open is not None:  # the attempt that answered (or failed the call)
             span, start_ns, attempted = trace.open
             model = deployment.upstream_model if error_type is None and deployment is not None else None
             shared, name = self._attempt_shape(operation, attempted, model, error_type)
-            out.append(
-                _record(
-                    SpanRecord,
-                    (
-                        name,
-                        trace_id,
-                        span,
-                        span_id,
-                        False,
-                        _CLIENT,
-                        start_ns,
-                        end_ns,
-                        shared,
-                        NO_ATTRIBUTES,
-                        error_type,
-                    ),
-                )
-            )
+            out.append(_attempt(name, trace_id, span, span_id, start_ns, end_ns, shared, error_type))
         if trace.steps is not None:
             self._add_steps(out, trace, end_ns, now)
         return out
