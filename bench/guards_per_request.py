@@ -17,6 +17,8 @@ Cases:
   chunk framed as the OpenAI surface writes it (``to_bytes``), then ``after``; ``stream relay, no guards`` is the
   same relay with no hook (its cost is the full path's, not the guards'): the guards add the difference;
 - ``request 1 KB`` / ``request 4 KB``: ``before`` on a prompt of that much plain prose.
+Each case runs with the stage's memo of prompt texts (guards/memo.py: the benchmark's prompt is the same every time,
+as a conversation's earlier turns and system prompt are) and again with ``no memo`` (every text new).
 ``chat total`` is request + answer: what the guards add to one non-streamed chat call of the peer benchmark.
 """
 
@@ -39,6 +41,7 @@ from wardgate.config.guards import GuardConfig
 from wardgate.core.call import Call, Chunk, Result, Usage
 from wardgate.core.relay import Relay
 from wardgate.guards.engine import compile_guards
+from wardgate.guards.memo import HitsMemo
 from wardgate.guards.stage import GuardsStage
 
 BENCH = Path(__file__).resolve().parent
@@ -259,9 +262,15 @@ def main() -> None:
         print(name)
         pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
         return
-    sets = [("all default guards", stage)]
+    cold = _stage(GUARDS)
+    cold.memo = HitsMemo(max_entries=0)  # every prompt text as if never seen (a new conversation's first turn)
+    sets = [("all default guards", stage), ("all default guards, no memo", cold)]
     if args.per_guard:
         sets += [(f"{g['name']} alone", _stage([g])) for g in GUARDS]
+        for g in GUARDS:
+            alone = _stage([g])
+            alone.memo = HitsMemo(max_entries=0)
+            sets.append((f"{g['name']} alone, no memo", alone))
     print("| guards | case | µs per request (median of batch means) | min |\n|---|---|---|---|")
     for label, s in sets:
         for name, setup in cases(s).items():

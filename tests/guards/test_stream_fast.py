@@ -177,6 +177,14 @@ WORDS = [
     "J",
     "eyJ",
     "aw",
+    "password:",
+    "api_key =",
+    "secret=",
+    "token :",
+    "h7Gq2mZx9Lp",
+    "'",
+    "GB82",
+    "WEST",
 ]
 VALUES = [value for _, value in SECRETS] + PII_VALUES + [PEM, "jane@example.org", "+44 20 7946 0958"]
 
@@ -218,6 +226,47 @@ def test_the_quiet_step_releases_what_the_full_step_releases() -> None:
             assert fast == full, (text, pieces, holdback)
             quiet += sum(1 for piece in pieces if not any(c in piece for c in "0123456789@-_:=~"))
     assert quiet > 1000  # the quiet step was offered often
+
+
+def test_a_trigger_far_back_in_the_context_no_longer_forces_full_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "P " of "HTTP proxy" (a NINO could start there) stops counting once LIVE_CHARS further characters are
+    released; a key whose value comes in a later chunk, past whitespace after its separator, is still found."""
+    compiled = compile_guards([GuardConfig.model_validate(g) for g in ALL_GUARDS])
+    full_steps = 0
+    original = TextRedactor._full_step
+
+    def counted(self: TextRedactor, scan: str, base: int, final: bool) -> str:
+        nonlocal full_steps
+        full_steps += 1
+        return original(self, scan, base, final)
+
+    monkeypatch.setattr(TextRedactor, "_full_step", counted)
+    words = [
+        "Benchmarking",
+        "an",
+        "HTTP",
+        "proxy",
+        "means",
+        "measuring",
+        "its",
+        "throughput,",
+        "its",
+        "latency",
+        "and",
+        "its",
+        "memory",
+        "under",
+        "load.",
+    ]
+    out = _run(Scanner(compiled), [w + " " for w in words], 64)
+    assert "".join(text for text, _ in out) == " ".join(words) + " "
+    assert full_steps <= 4  # "HTTP " then the few words within LIVE_CHARS of it; none after
+    for gap in ("", " ", "   ", " '", "   '", "= '"):
+        for split in range(1, 12):
+            text = f"HTTP proxy notes: the password:{gap}hunter#GqmZx!Lpw is old."
+            pieces = [text[i : i + split] for i in range(0, len(text), split)]
+            released = "".join(t for t, _ in _run(Scanner(compiled), pieces, 64))
+            assert "hunt" not in released and "xLpw" not in released, (gap, split, released)
 
 
 def test_prose_takes_no_full_step_and_is_released_as_before(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wardgate.guards.engine import Guard
+from wardgate.guards.scan import ScanSet
 
 MAX_PLANS = 1024  # sets of applicable guards whose plan is kept
 
@@ -17,6 +18,7 @@ class Plan:
     answer: tuple[Guard, ...]  # redacting guards on the answer (a pseudonymized value is restored, not redacted)
     tools: tuple[Guard, ...]  # tools guards on the answer
     topics: tuple[Guard, ...]
+    answer_set: ScanSet  # the answer guards' patterns and trigger, for each call's Scanner
 
     @classmethod
     def of(cls, guards: list[Guard]) -> Plan:
@@ -27,4 +29,5 @@ class Plan:
             tuple(answer),
             tuple(g for g in guards if g.config.on != "request" and g.config.type == "tools"),
             tuple(g for g in guards if g.config.type == "topics"),
+            ScanSet(answer),
         )

@@ -9,6 +9,7 @@ from wardgate.core.call import Call
 from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
+from wardgate.guards.memo import HitsMemo
 from wardgate.guards.pseudonym import Pseudonyms
 from wardgate.guards.scan import Hit, guard_hits, placeholder, redact
 from wardgate.guards.state import GuardState
@@ -19,8 +20,15 @@ from wardgate.usage.tokens import EncodingUnavailable, count_chat, count_text
 MAX_SCAN_CHARS = 4_000_000  # characters of one request a guard checks (~1 s of CPU at the measured cost)
 
 
-def check_request(call: Call, guards: Sequence[Guard], state: GuardState, cost: CostEstimator | None = None) -> None:
-    """Blocks (GuardBlocked), fails (GuardUnavailable) or redacts the body in place; records every decision."""
+def check_request(
+    call: Call,
+    guards: Sequence[Guard],
+    state: GuardState,
+    cost: CostEstimator | None = None,
+    memo: HitsMemo | None = None,
+) -> None:
+    """Blocks (GuardBlocked), fails (GuardUnavailable) or redacts the body in place; records every decision.
+    ``memo``: what the guards found in texts seen lately (a conversation's earlier turns come back)."""
     slots: list[Slot] | None = None  # the prompt's texts, found once for every guard (a redaction writes through)
     for guard in guards:
         try:
@@ -38,7 +46,7 @@ def check_request(call: Call, guards: Sequence[Guard], state: GuardState, cost: 
                 if kind == "size":
                     _size(call, guard, state, slots)
                 else:
-                    _texts(guard, state, slots)
+                    _texts(guard, state, slots, memo)
         except (GuardBlocked, GuardUnavailable):
             raise
         except Exception as exc:  # a bug in a guard: its on_error decides
@@ -73,7 +81,7 @@ async def check_topics(call: Call, guards: Sequence[Guard], state: GuardState) -
                 raise blocked(guard.name, "topics", "request")
 
 
-def _texts(guard: Guard, state: GuardState, slots: list[Slot]) -> None:
+def _texts(guard: Guard, state: GuardState, slots: list[Slot], memo: HitsMemo | None) -> None:
     injection = guard.config.type == "injection"
     scanned = 0
     for role, holder, key in slots:
@@ -85,7 +93,7 @@ def _texts(guard: Guard, state: GuardState, slots: list[Slot]) -> None:
         scanned += len(text)
         if scanned > MAX_SCAN_CHARS:  # bounded work per request: past it the guard cannot tell, on_error decides
             raise GuardFailed(f"guard {guard.name!r}: more than {MAX_SCAN_CHARS} characters to check")
-        hits = guard_hits(guard, text)
+        hits = guard_hits(guard, text) if memo is None else memo.hits(guard, text)
         if not hits:
             continue
         action = guard.config.action

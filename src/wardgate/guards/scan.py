@@ -42,21 +42,17 @@ def _fail_closed(guard: Guard, exc: BaseException) -> None:
     raise GuardFailed(guard.name) from exc
 
 
-class Scanner:
-    """The guards of one direction (request or response) that apply to one call. A guard that fails is reported
-    to ``on_failure`` (which applies its ``on_error``) and, if that returns, left out from then on."""
+class ScanSet:
+    """Several guards' patterns, those of them whose values hold whitespace, and their joined trigger: worked out
+    when a stream first needs them, once per set of guards (a plan's), not once per call."""
 
-    __slots__ = ("_patterns", "_spaced", "_trigger", "guards", "on_failure")
+    __slots__ = ("_patterns", "_spaced", "_trigger", "guards")
 
-    def __init__(self, guards: Sequence[Guard], on_failure: OnFailure = _fail_closed) -> None:
-        self.on_failure = on_failure
-        self._set(guards)
-
-    def _set(self, guards: Sequence[Guard]) -> None:
+    def __init__(self, guards: Sequence[Guard]) -> None:
         self.guards = tuple(guards)
-        self._patterns: tuple[tuple[Guard, Pattern], ...] | None = None  # built when a stream first needs them
+        self._patterns: tuple[tuple[Guard, Pattern], ...] | None = None
         self._spaced: tuple[tuple[Guard, Pattern], ...] | None = None
-        self._trigger: tuple[Trigger | None] | None = None  # built when a stream first needs it
+        self._trigger: tuple[Trigger | None] | None = None
 
     @property
     def patterns(self) -> tuple[tuple[Guard, Pattern], ...]:
@@ -79,9 +75,36 @@ class Scanner:
             self._trigger = (joined(triggers) if triggers and len(triggers) == len(self.guards) else None,)
         return self._trigger[0]
 
+
+class Scanner:
+    """The guards of one direction (request or response) that apply to one call. A guard that fails is reported
+    to ``on_failure`` (which applies its ``on_error``) and, if that returns, left out from then on."""
+
+    __slots__ = ("_set", "on_failure")
+
+    def __init__(self, guards: Sequence[Guard] | ScanSet, on_failure: OnFailure = _fail_closed) -> None:
+        self.on_failure = on_failure
+        self._set = guards if isinstance(guards, ScanSet) else ScanSet(guards)
+
+    @property
+    def guards(self) -> tuple[Guard, ...]:
+        return self._set.guards
+
+    @property
+    def patterns(self) -> tuple[tuple[Guard, Pattern], ...]:
+        return self._set.patterns
+
+    @property
+    def spaced(self) -> tuple[tuple[Guard, Pattern], ...]:
+        return self._set.spaced
+
+    @property
+    def trigger(self) -> Trigger | None:
+        return self._set.trigger
+
     def _failed(self, guard: Guard, exc: BaseException) -> None:
         self.on_failure(guard, exc)
-        self._set([g for g in self.guards if g is not guard])
+        self._set = ScanSet([g for g in self.guards if g is not guard])
 
     def hits(self, text: str) -> list[Hit]:
         """Every guard's findings, overlaps resolved (earliest first, then the strongest action, then the longest).

@@ -20,6 +20,7 @@ from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
 from wardgate.guards.envelope import GENERAL, enveloped, find_envelope, released_text
 from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
+from wardgate.guards.memo import HitsMemo
 from wardgate.guards.plan import MAX_PLANS, Plan
 from wardgate.guards.pseudonym import StreamRestorer
 from wardgate.guards.request import check_request, check_topics
@@ -61,6 +62,7 @@ class GuardsStage:
         """One assignment (the refresher's): a call sees the old set or the new one, and the plans of the new."""
         guards = tuple(guards)
         self._plans: dict[int, Plan] = {}
+        self.memo = HitsMemo()  # the prompts' texts that come back, per guard of this set
         self._everywhere = all(g.config.scope == "global" for g in guards)  # each applies to every call
         self._guards = guards
 
@@ -96,9 +98,9 @@ class GuardsStage:
         state = GuardState(None, plan.tools)
         call.guards = state
         if plan.answer or plan.tools:
-            state.response = Scanner(plan.answer, lambda g, e: _failed(state, g, e, "response"))
+            state.response = Scanner(plan.answer_set, lambda g, e: _failed(state, g, e, "response"))
         try:
-            check_request(call, plan.request, state, self.cost)
+            check_request(call, plan.request, state, self.cost, self.memo)
             if plan.topics:
                 await check_topics(call, plan.topics, state)
             if state.pseudonyms is not None:

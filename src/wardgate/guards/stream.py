@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     import regex
 
 CONTEXT_CHARS = 48  # released text kept for the left context of the next scan
+# how far back in released text a trigger can still be part of a value that goes on in text not yet scanned. Such a
+# value holds whitespace (one without is in the trailing run, which is held), and a value that holds whitespace is
+# held whole by ``pending_start`` while it may grow (the spaced patterns), but for ``assigned_secret``, whose key and
+# value may be parted by a separator, a quote, three spaces and a quote: 6 characters; 16 leaves a margin. Past it a
+# trigger in the context (the "P " of "HTTP proxy": a NINO's start) no longer makes every step a full one
+LIVE_CHARS = 16
 MAX_TOOL_ARGUMENTS = 1_000_000  # characters of one streamed tool call's arguments; more fails the guard
 _TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.~]*")  # ASCII only: the same in `re` as in `regex`
 
@@ -38,7 +44,7 @@ class TextRedactor:
     only moves the cut to the start of the trailing word (or the hold-back's bound) without running a pattern: the
     same cut, text and state as the full step, at a fraction of its cost."""
 
-    __slots__ = ("_ctx", "_held", "_holdback", "_on_hits", "_quiet", "_scanner", "_tail", "_until")
+    __slots__ = ("_ctx", "_forced", "_held", "_holdback", "_on_hits", "_quiet", "_scanner", "_tail", "_until")
 
     def __init__(self, scanner: Scanner, holdback: int, on_hits: OnHits) -> None:
         self._scanner = scanner
@@ -48,7 +54,8 @@ class TextRedactor:
         self._held = ""
         self._until: regex.Pattern[str] | None = None  # dropping text until this marker (a PEM block's end)
         self._tail = False  # dropping the rest of a token (a long key whose start was redacted)
-        self._quiet = True  # ctx + held hold no trigger (nothing held yet)
+        self._quiet = True  # ctx + held hold no live trigger (nothing held yet)
+        self._forced = False  # the last full step released text because the hold-back was full
 
     @property
     def held(self) -> int:
@@ -107,11 +114,14 @@ class TextRedactor:
             return self._quiet_step(scan, base, final)  # ctx + held hold no trigger, and the new text ends none
         out = self._full_step(scan, base, final)
         trigger = self._scanner.trigger  # a guard that failed is left out from now on
+        # a trigger in the context further back than LIVE_CHARS is dead: what follows it proved it no value's start;
+        # but a value the full hold-back cut may go on from anywhere in the context
+        live = 0 if self._forced else max(0, len(self._ctx) - LIVE_CHARS)
         self._quiet = (
             trigger is not None
             and self._until is None
             and not self._tail
-            and not trigger.ends_in(self._ctx + self._held)
+            and not trigger.ends_in(self._ctx + self._held, live)
         )
         return out
 
@@ -129,11 +139,13 @@ class TextRedactor:
     def _full_step(self, scan: str, base: int, final: bool) -> str:
         end = len(scan)
         hits = [h for h in self._scanner.hits(scan) if h.finding.end > base]
+        self._forced = False
         if final:
             cut = end
         else:
             pending = self._scanner.pending_start(scan, base)
             cut = max(pending, end - self._holdback, base)
+            self._forced = cut > pending
             if cut > pending:  # the hold-back is full: a value that began before the cut is longer than it
                 long = self._scanner.long_value(scan, base, cut)
                 if long is not None:
