@@ -70,6 +70,8 @@ def _timed(name, method, is_async):  # type: ignore[no-untyped-def]
                 done(start)
     else:
         def timed(*args):  # type: ignore[no-untyped-def]
+            if _INSIDE[0]:  # on_chunk inside on_batch: counted by on_batch
+                return method(*args)
             start = _time.thread_time_ns()
             _INSIDE[0] = True
             try:
@@ -82,6 +84,8 @@ def _timed(name, method, is_async):  # type: ignore[no-untyped-def]
 GuardsStage.before = _timed("before", GuardsStage.before, True)  # type: ignore[method-assign]
 GuardsStage.after = _timed("after", GuardsStage.after, True)  # type: ignore[method-assign]
 GuardsStage.on_chunk = _timed("chunk", GuardsStage.on_chunk, False)  # type: ignore[method-assign]
+if hasattr(GuardsStage, "on_batch"):  # chunks that arrived together (since 2026-12-07)
+    GuardsStage.on_batch = _timed("chunk", GuardsStage.on_batch, False)  # type: ignore[method-assign]
 """
 
 

@@ -12,12 +12,26 @@ ends or fails; a consumer that stops early (the client left) calls ``aclose`` wi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from wardgate.core.call import Call, Chunk, ChunkStream
 from wardgate.core.drain import drain_expired, shutting_down
 
 ChunkHook = Callable[[Call, Chunk], "Chunk | None"]
 OnEnd = Callable[[BaseException | None], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchHook:
+    """A chunk hook that can also take, at once, several chunks that arrived together (one read from the provider):
+    ``many`` returns what the client receives of them, in order; it may merge them. Used only as the first hook (the
+    others then see its output, chunk by chunk, as they would see its output for each chunk)."""
+
+    one: ChunkHook
+    many: Callable[[Call, list[Chunk]], list[Chunk]]
+
+    def __call__(self, call: Call, chunk: Chunk) -> Chunk | None:
+        return self.one(call, chunk)
 
 
 class StopStream(Exception):  # noqa: N818 - a signal, not an error
@@ -32,13 +46,14 @@ class StopStream(Exception):  # noqa: N818 - a signal, not an error
 class Relay:
     """The stream as the client receives it. Iterate it; in a ``finally``, ``await relay.aclose(error)``."""
 
-    __slots__ = ("_call", "_closed", "_ends", "_error", "_first", "_hooks", "_source", "_stopped")
+    __slots__ = ("_call", "_closed", "_ends", "_error", "_first", "_hooks", "_many", "_source", "_stopped")
 
     def __init__(self, call: Call, source: ChunkStream, first: list[Chunk] | None = None) -> None:
         self._call = call
         self._source = source
         self._first = first  # a batch already read (the router reads the first one to know the provider answered)
         self._hooks: Sequence[ChunkHook] = ()
+        self._many: Callable[[Call, list[Chunk]], list[Chunk]] | None = None
         self._ends: list[OnEnd] = []
         self._closed = False
         self._stopped = False
@@ -48,6 +63,13 @@ class Relay:
         self._ends.append(callback)
 
     def set_hooks(self, hooks: Sequence[ChunkHook]) -> None:
+        """Each chunk goes through ``hooks`` in order; a first hook that is a ``BatchHook`` takes a batch at once."""
+        first = hooks[0] if hooks else None
+        if isinstance(first, BatchHook):
+            self._many = first.many
+            hooks = (first.one, *hooks[1:])
+        else:
+            self._many = None
         self._hooks = hooks
 
     def __aiter__(self) -> AsyncIterator[list[Chunk]]:
@@ -82,11 +104,14 @@ class Relay:
                 return out
 
     def _apply(self, batch: list[Chunk]) -> list[Chunk]:
-        call, out = self._call, []
+        call, out, hooks = self._call, [], self._hooks
         try:
+            if self._many is not None and len(batch) > 1:
+                batch = self._many(call, batch)
+                hooks = hooks[1:]
             for chunk in batch:
                 seen: Chunk | None = chunk
-                for hook in self._hooks:
+                for hook in hooks:
                     seen = hook(call, chunk)
                     if seen is None:
                         break

@@ -50,6 +50,18 @@ def find_envelope(state: GuardState, raw: bytes, data: dict[str, Any], choice: o
     state.envelope = (raw[:start], raw[start + len(text) :], index if isinstance(index, int) else 0)
 
 
+def joined_strings(middles: list[bytes]) -> str | None:
+    """The texts of several events' JSON strings, joined (one parse for them all); None when one of them is not
+    exactly one JSON string."""
+    try:
+        texts = orjson.loads(b"[" + b",".join(middles) + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(texts) != len(middles) or not all(type(t) is str for t in texts):
+        return None
+    return "".join(texts)
+
+
 def enveloped(state: GuardState, envelope: tuple[bytes, bytes, int], raw: bytes) -> Chunk | None:
     """What the stage's ``on_chunk`` returns for an event that is the envelope around one JSON string; ``GENERAL``
     when it is not one, or when its choice needs the general path."""

@@ -15,18 +15,17 @@ from typing import Any
 
 from wardgate.core.batching import BatchWriter
 from wardgate.core.call import CacheOptions, Call, Chunk, Result
+from wardgate.core.relay import BatchHook
 from wardgate.guards import mcp as mcp_guards
+from wardgate.guards.chunks import AnswerChunks, apply_hits
 from wardgate.guards.cost import CostEstimator
 from wardgate.guards.engine import Guard, GuardFailed
-from wardgate.guards.envelope import GENERAL, enveloped, find_envelope, released_text
-from wardgate.guards.errors import GuardBlocked, GuardUnavailable, blocked
+from wardgate.guards.errors import GuardBlocked, GuardUnavailable
 from wardgate.guards.memo import HitsMemo
 from wardgate.guards.plan import MAX_PLANS, Plan
-from wardgate.guards.pseudonym import StreamRestorer
 from wardgate.guards.request import check_request, check_topics
 from wardgate.guards.scan import Hit, Scanner, redact
-from wardgate.guards.state import MAX_CHOICES, GuardState
-from wardgate.guards.stream import TextRedactor, ToolCallHold
+from wardgate.guards.state import GuardState
 from wardgate.guards.tools import check_call
 from wardgate.store.audit import AuditEntry
 
@@ -34,7 +33,7 @@ log = logging.getLogger("wardgate.guards")
 HEADER = b"x-wardgate-guards"
 
 
-class GuardsStage:
+class GuardsStage(AnswerChunks):
     name = "guards"
 
     def __init__(
@@ -62,6 +61,7 @@ class GuardsStage:
         """One assignment (the refresher's): a call sees the old set or the new one, and the plans of the new."""
         guards = tuple(guards)
         self._plans: dict[int, Plan] = {}
+        self._hook = BatchHook(self.on_chunk, self.on_batch)
         self.memo = HitsMemo()  # the prompts' texts that come back, per guard of this set
         self._everywhere = all(g.config.scope == "global" for g in guards)  # each applies to every call
         self._guards = guards
@@ -130,7 +130,7 @@ class GuardsStage:
             scanner = Scanner(arguments, lambda g, e: _failed(state, g, e, "request"))
 
             def on_hits(hits: list[Hit], text: str) -> None:
-                _apply(state, hits, text, "request", "tool arguments")
+                apply_hits(state, hits, text, "request", "tool arguments")
 
             mcp_guards.check(scanner, mcp_guards.argument_slots(call.body.get("arguments")), on_hits)
         return None
@@ -146,7 +146,7 @@ class GuardsStage:
             try:
                 if call.surface == "mcp":
                     mcp_guards.check_result(
-                        call, result, state.response, lambda h, t: _apply(state, h, t, "response", "tool result")
+                        call, result, state.response, lambda h, t: apply_hits(state, h, t, "response", "tool result")
                     )
                 else:
                     _check_answer(call, result, state)
@@ -164,115 +164,7 @@ class GuardsStage:
     def chunk_hook(self, call: Call) -> Callable[[Call, Chunk], Chunk | None] | None:
         """Chunks matter only when an answer guard applies to this call."""
         state = call.guards
-        return self.on_chunk if isinstance(state, GuardState) and state.response is not None else None
-
-    def on_chunk(self, call: Call, chunk: Chunk) -> Chunk | None:
-        state = call.guards
-        if not isinstance(state, GuardState) or state.response is None:
-            return chunk
-        envelope = state.envelope
-        if envelope is not None and chunk.usage is None and chunk.raw is not None and not chunk.parsed:
-            out = enveloped(state, envelope, chunk.raw)
-            if out is not GENERAL:
-                return out
-        raw = chunk.raw if not chunk.parsed and chunk.usage is None and not state.envelope_tried else None
-        data = chunk.data
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices:
-            return chunk
-        if len(choices) == 1 and chunk.usage is None:  # most chunks: one choice's next piece of text
-            if raw is not None:
-                find_envelope(state, raw, data, choices[0])
-            released = self._one_text(state, choices[0])
-            if released is not None:
-                return None if not released and not data.get("usage") else Chunk(data)
-        silent = chunk.usage is None and not data.get("usage")
-        for choice in choices:
-            if isinstance(choice, dict) and not self._choice(call, state, choice):
-                silent = False
-        if silent:
-            return None
-        return Chunk(data, usage=chunk.usage)
-
-    def _choice(self, call: Call, state: GuardState, choice: dict[str, Any]) -> bool:
-        """Checks one streamed choice in place; False when what is left of it still says something."""
-        index = choice.get("index", 0)
-        index = index if isinstance(index, int) else 0
-        delta = choice.get("delta")
-        if type(delta) is dict and len(delta) == 1 and not choice.get("finish_reason") and not choice.get("logprobs"):
-            text = delta.get("content")
-            released = released_text(state, index, text) if type(text) is str else None
-            if released is not None:
-                delta["content"] = released
-                return not released
-        text_key, holder = ("content", choice.get("delta")) if "delta" in choice else ("text", choice)
-        if not isinstance(holder, dict):
-            return False
-        redactor = state.texts.get(index)
-        if redactor is None:
-            if len(state.texts) >= MAX_CHOICES:
-                raise GuardUnavailable("The answer has more choices than the guards check.")
-            scanner = state.response
-            assert scanner is not None
-
-            def on_hits(hits: list[Hit], scanned: str) -> None:
-                _apply(state, hits, scanned, "response", "answer")
-
-            redactor = state.texts[index] = TextRedactor(scanner, self.holdback, on_hits)
-            state.tools[index] = ToolCallHold(lambda name, args: _check_tool(state, name, args))
-        tools = state.tools[index]
-        text = holder.get(text_key)
-        checks_text = bool(state.response is not None and state.response.guards)
-        if not checks_text:  # only tools guards: text passes as it is
-            released = text if isinstance(text, str) else ""
-        else:
-            released = redactor.feed(text) if isinstance(text, str) and text else ""
-        deltas = holder.get("tool_calls")
-        try:
-            calls = tools.feed(deltas) if isinstance(deltas, list) else []
-            finish = choice.get("finish_reason")
-            if finish:
-                if checks_text:
-                    released += redactor.flush()
-                calls += tools.finish()
-        except ValueError as exc:
-            raise GuardUnavailable("A streamed tool call could not be checked.") from exc
-        names = state.pseudonyms
-        if names is not None and names.values:
-            restorer = state.restorers.get(index)
-            if restorer is None:
-                restorer = state.restorers[index] = StreamRestorer(names)
-            released = restorer.feed(released) if released else ""
-            if finish:
-                released += restorer.flush()
-        if isinstance(text, str) or released:
-            holder[text_key] = released
-        if calls:
-            holder["tool_calls"] = calls
-        elif "tool_calls" in holder:
-            del holder["tool_calls"]
-        if released or calls or finish or choice.get("logprobs"):
-            return False
-        rest = [k for k in holder if k != text_key] if text_key == "content" else []
-        return not rest
-
-    @staticmethod
-    def _one_text(state: GuardState, choice: object) -> str | None:
-        """``_choice`` for a choice whose delta is text and nothing else, past its first chunk, without pseudonyms:
-        the text released (written into the choice); None when ``_choice`` is needed."""
-        if type(choice) is not dict:
-            return None
-        delta = choice.get("delta")
-        if type(delta) is not dict or len(delta) != 1 or choice.get("finish_reason") or choice.get("logprobs"):
-            return None
-        text = delta.get("content")
-        if type(text) is not str:
-            return None
-        index = choice.get("index", 0)
-        released = released_text(state, index if isinstance(index, int) else 0, text)
-        if released is not None:
-            delta["content"] = released
-        return released
+        return self._hook if isinstance(state, GuardState) and state.response is not None else None
 
     # -- reporting ---------------------------------------------------------------------------------------------
 
@@ -316,36 +208,6 @@ def _failed(state: GuardState, guard: Guard, exc: BaseException, direction: str)
         raise GuardUnavailable(f"The {guard.config.type} guard {guard.name!r} could not check this {direction}.")
 
 
-def _apply(state: GuardState, hits: list[Hit], scanned: str, direction: str, what: str) -> None:
-    """Records the hits' decisions; raises GuardBlocked when one of them blocks."""
-    by_guard: dict[str, list[Hit]] = {}
-    for hit in hits:
-        by_guard.setdefault(hit.guard.name, []).append(hit)
-    block: Guard | None = None
-    for group in by_guard.values():
-        guard = group[0].guard
-        state.record(guard, guard.config.action, direction, group, scanned)
-        if guard.config.action == "block" and block is None:
-            block = guard
-    if block is not None:
-        raise blocked(block.name, block.config.type, what)
-
-
-def _check_tool(state: GuardState, name: str, arguments: str) -> str:
-    if state.tool_guards:
-        check_call(state.tool_guards, state, name)
-    scanner = state.response
-    if scanner is None or not arguments:
-        return arguments
-    hits = scanner.hits(arguments)
-    if hits:
-        _apply(state, hits, arguments, "response", "tool call")
-        arguments = redact(arguments, hits)
-    if state.pseudonyms is not None:
-        arguments = state.pseudonyms.restore(arguments, json_string=True)
-    return arguments
-
-
 def _check_answer(call: Call, result: Result, state: GuardState) -> None:
     scanner = state.response
     assert scanner is not None
@@ -372,7 +234,7 @@ def _check_answer(call: Call, result: Result, state: GuardState) -> None:
             hits = scanner.hits(text)
             out = text
             if hits:
-                _apply(state, hits, text, "response", "answer")
+                apply_hits(state, hits, text, "response", "answer")
                 out = redact(text, hits)
             if state.pseudonyms is not None:
                 out = state.pseudonyms.restore(out, json_string=key == "arguments")
