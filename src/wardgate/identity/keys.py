@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -96,7 +97,9 @@ class KeyCache:
         self.ttl_s = ttl_s
         self.stale_s = stale_s
         self.outage = outage or store_outage()
-        self._entries: dict[str, _Entry] = {}
+        # in the order the store answered for them (oldest first): one older than both the TTL and stale_s can
+        # serve no one (not fresh, and too old to stand in for the store in an outage), so it is dropped
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._loading: dict[str, asyncio.Future[_Entry]] = {}
         self._revoked: dict[str, None] = {}  # digests known revoked (pushed or written here); insertion-ordered
 
@@ -125,7 +128,12 @@ class KeyCache:
     async def _load_and_keep(self, digest: str) -> _Entry:
         try:
             entry = self._known_revoked(digest, await self._load(digest))
-            self._entries[digest] = entry
+            entries = self._entries
+            entries[digest] = entry
+            entries.move_to_end(digest)
+            cutoff = entry.validated - max(self.ttl_s, self.stale_s)
+            while len(entries) > MAX_ENTRIES or next(iter(entries.values())).validated < cutoff:
+                entries.popitem(last=False)
             return entry
         finally:
             del self._loading[digest]
@@ -141,8 +149,6 @@ class KeyCache:
                     record = None
                 else:
                     principal = principal_for(record, project.allowed_models, project.name, _metadata(project))
-        if len(self._entries) > MAX_ENTRIES:  # bounded: drop everything rather than grow without limit
-            self._entries.clear()
         now = time.monotonic()
         return _Entry(now + self.ttl_s, now, record, principal)
 
