@@ -5,6 +5,7 @@ attributes as plain values."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,8 +179,8 @@ class FakeOTLP(LoopbackServer):
                 out[p.instance].append(p)
         return out
 
-    def wait_for_metric_exports(self, instances: int, timeout: float = 30.0) -> None:
-        """Until ``instances`` distinct resources have sent metrics (a condition, not a sleep)."""
+    def wait_until(self, done: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Until ``done()`` holds, checked each time something arrives (a condition, not a sleep)."""
         with self._arrived:
-            if not self._arrived.wait_for(lambda: len(self.metric_exports) >= instances, timeout):
-                raise TimeoutError(f"metric exports from {len(self.metric_exports)} of {instances} instances")
+            if not self._arrived.wait_for(done, timeout):
+                raise TimeoutError("the OTLP receiver did not get what was awaited")
