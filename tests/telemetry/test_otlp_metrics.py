@@ -29,6 +29,7 @@ from tests.limits.test_replicas import free_port
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from tests.telemetry.test_metrics import parse
 from tests.telemetry.test_otlp_wire import _set
+from wardgate.config import ConfigError, load_config_text
 from wardgate.core.call import Call
 from wardgate.core.deployment import Deployment
 from wardgate.core.principal import Principal
@@ -337,3 +338,18 @@ def test_requests_are_served_while_an_export_waits_on_a_collector_that_hangs(ups
             assert export.exporter.dropped > 0
     finally:
         hanging.close()
+
+
+@pytest.mark.parametrize(
+    ("metrics", "error"),
+    [
+        ("{export_interval_s: 0.5}", r"telemetry.metrics.export_interval_s"),
+        ("{export_interval: 30}", r"telemetry.metrics.export_interval"),  # a typo'd key is an error, not ignored
+    ],
+)
+def test_the_export_interval_is_checked_and_unknown_keys_stay_errors(metrics: str, error: str) -> None:
+    text = f"master_key: {MASTER_KEY}\ntelemetry:\n  otlp_endpoint: http://127.0.0.1:4318\n  metrics: {metrics}\n"
+    with pytest.raises(ConfigError, match=error):
+        load_config_text(text)
+    ok = load_config_text(f"master_key: {MASTER_KEY}\ntelemetry: {{metrics: {{export_interval_s: 15}}}}\n")
+    assert ok.telemetry is not None and ok.telemetry.metrics.export_interval_s == 15
