@@ -28,10 +28,12 @@ def _otlp_url(value: str | None) -> str | None:
 class TelemetryMetricsConfig(_Frozen):
     # label sets per metric; a new one past the cap is counted in one series whose labels are all `other`
     max_series: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
+    # with `otlp_endpoint`: every this often, the GenAI semconv metrics and the counters go to {endpoint}/v1/metrics
+    export_interval_s: Annotated[float, Field(ge=1, le=86_400)] = 60.0
 
 
 class TelemetryConfig(_Frozen):
-    otlp_endpoint: str | None = None  # OTLP/HTTP base URL (traces go to {endpoint}/v1/traces); unset: no export
+    otlp_endpoint: str | None = None  # OTLP/HTTP base URL ({endpoint}/v1/traces, /v1/metrics); unset: no export
     service_name: Annotated[str, Field(min_length=1, max_length=200)] = "wardgate"
     sample_ratio: Annotated[float, Field(ge=0, le=1)] = 1.0
     capture_content: bool = False  # prompt and answer text in spans only when true

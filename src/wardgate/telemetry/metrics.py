@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from wardgate.core.call import Call
 from wardgate.observability.bounded import CappedCounter, CappedHistogram
@@ -28,6 +28,17 @@ def prometheus_name(semconv_name: str, unit: str) -> str:
     (``s`` → ``_seconds``); annotations in braces (``{token}``) add nothing."""
     name = semconv_name.replace(".", "_")
     return name + "_seconds" if unit == "s" else name
+
+
+class ExportedMetric(NamedTuple):
+    """How one family is exported over OTLP (otlp_metrics.py): its OpenTelemetry name, unit, description and the
+    attribute key of each label. The series are the family's own, so OTLP and ``/metrics`` show the same ones."""
+
+    family: CappedCounter | CappedHistogram
+    name: str
+    unit: str
+    description: str
+    attributes: tuple[str, ...]
 
 
 # label combinations of a call (model, provider, status …) whose series are kept found; a full cache starts over
@@ -110,6 +121,30 @@ class RequestMetrics:
             self.tokens,
             self.spend,
             self.upstream,
+        )
+
+        genai_keys = (semconv.OPERATION_NAME, semconv.PROVIDER_NAME, semconv.REQUEST_MODEL, semconv.RESPONSE_MODEL)
+        semconv_metrics = (
+            (self.token_usage, semconv.TOKEN_USAGE_DEF, (*genai_keys, semconv.TOKEN_TYPE)),
+            (self.duration, semconv.OPERATION_DURATION_DEF, (*genai_keys, semconv.ERROR_TYPE)),
+            (self.ttft, semconv.TIME_TO_FIRST_TOKEN_DEF, genai_keys),
+            (self.tpot, semconv.TIME_PER_OUTPUT_TOKEN_DEF, genai_keys),
+        )
+        units = {
+            "wardgate_requests_total": "{request}",
+            "wardgate_errors_total": "{error}",
+            "wardgate_tokens_total": "{token}",
+            "wardgate_spend_usd_total": "USD",
+            "wardgate_upstream_failures_total": "{failure}",
+        }
+        self.exported = (
+            *(ExportedMetric(family, *definition, keys) for family, definition, keys in semconv_metrics),
+            # Wardgate's counters as monotonic sums, named so that OpenTelemetry's Prometheus naming gives them
+            # their /metrics names back (`_total` added); their labels are their attribute keys
+            *(
+                ExportedMetric(c, c.name.removesuffix("_total"), units[c.name], c.help, c.label_names)
+                for c in (self.requests, self.errors, self.tokens, self.spend, self.upstream)
+            ),
         )
 
     def model_label(self, model: str) -> str:

@@ -9,7 +9,8 @@ tools that still read it see it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as gm
@@ -43,6 +44,26 @@ TOKEN_USAGE = gm.GEN_AI_CLIENT_TOKEN_USAGE
 OPERATION_DURATION = gm.GEN_AI_CLIENT_OPERATION_DURATION
 TIME_TO_FIRST_TOKEN = gm.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN
 TIME_PER_OUTPUT_TOKEN = gm.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN
+
+
+class _Definition:
+    """A stand-in for an OpenTelemetry ``Meter``: what a semconv ``create_*`` function asks of it is the metric's
+    definition."""
+
+    def create_histogram(self, name: str, unit: str = "", description: str = "", **_: Any) -> tuple[str, str, str]:
+        return name, unit, description
+
+
+def definition(create: Callable[[Any], Any]) -> tuple[str, str, str]:
+    """(name, unit, description) of a semconv histogram, as its ``create_*`` function in the pinned package makes it."""
+    found: tuple[str, str, str] = create(_Definition())
+    return found
+
+
+TOKEN_USAGE_DEF = definition(gm.create_gen_ai_client_token_usage)
+OPERATION_DURATION_DEF = definition(gm.create_gen_ai_client_operation_duration)
+TIME_TO_FIRST_TOKEN_DEF = definition(gm.create_gen_ai_server_time_to_first_token)
+TIME_PER_OUTPUT_TOKEN_DEF = definition(gm.create_gen_ai_server_time_per_output_token)
 
 # the explicit bucket boundaries the conventions specify for each metric (its "ExplicitBucketBoundaries" advice)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)

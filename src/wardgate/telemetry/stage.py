@@ -26,6 +26,7 @@ from wardgate.core.errors import WardgateError
 from wardgate.observability.metrics import Collector, Sample
 from wardgate.telemetry.access import RequestLog
 from wardgate.telemetry.context import CallSpans
+from wardgate.telemetry.metric_export import MetricExport
 from wardgate.telemetry.metrics import RequestMetrics
 from wardgate.telemetry.spans import SpanBuilder, output_messages
 from wardgate.telemetry.tracing import Tracing
@@ -34,6 +35,8 @@ log = logging.getLogger("wardgate.telemetry")
 CLIENT_CLOSED = 499
 EXPORTED = "wardgate_otlp_spans_exported_total"
 DROPPED = "wardgate_otlp_spans_dropped_total"
+METRICS_EXPORTED = "wardgate_otlp_metrics_exported_total"
+METRICS_DROPPED = "wardgate_otlp_metrics_dropped_total"
 BATCH = 16  # ended calls that start a batch at once (few: the calls a batch holds stay alive until it runs)
 DELAY_S = 0.5  # fewer wait at most this long
 STEP = 64  # calls processed per loop step (~1 ms of CPU at most)
@@ -65,6 +68,7 @@ class TelemetryStage:
         providers: Mapping[str, str],
         *,
         tracing: Tracing | None = None,
+        metric_export: MetricExport | None = None,
         capture_content: bool = False,
         latest: bool = False,
         request_log: RequestLog | None = None,
@@ -73,6 +77,7 @@ class TelemetryStage:
         self._cost_of = cost_of
         self._providers = providers  # configured provider name → gen_ai.provider.name
         self.tracing = tracing
+        self.metric_export = metric_export
         self.spans = SpanBuilder(providers, metrics.model_label, capture_content, latest)
         self.capture_content = capture_content
         self._log = request_log
@@ -93,6 +98,13 @@ class TelemetryStage:
                 out.append(
                     Sample(DROPPED, {}, float(tracing.dropped), "spans dropped: collector down, queue full", "counter")
                 )
+            export = self.metric_export
+            if export is not None:
+                exporter = export.exporter
+                text = "metric data points the OTLP collector took"
+                out.append(Sample(METRICS_EXPORTED, {}, float(exporter.exported), text, "counter"))
+                text = "metric data points dropped: collector down"
+                out.append(Sample(METRICS_DROPPED, {}, float(exporter.dropped), text, "counter"))
             return out
 
         return collect
@@ -199,3 +211,5 @@ class TelemetryStage:
         await self.process()
         if self.tracing is not None:
             await self.tracing.close()
+        if self.metric_export is not None:
+            await self.metric_export.close()

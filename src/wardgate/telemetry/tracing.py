@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import aiohttp
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.trace import SpanKind
 
 from wardgate.config.telemetry import TelemetryConfig
@@ -54,32 +55,42 @@ class SpanRecord(NamedTuple):
     error_type: str | None
 
 
-class CountingExporter:
-    """Sends encoded batches (``send``: the OTLP/HTTP POST), counting the spans the collector took and those dropped;
-    never raises."""
+def worker_resource(config: TelemetryConfig) -> Resource:
+    """The resource of a worker's spans and metrics: ``service.name``, and a ``service.instance.id`` of its own (a
+    random UUID, as the resource conventions advise), so that the cumulative metric series of two workers, or two
+    replicas, are never taken for one series."""
+    return Resource.create({SERVICE_NAME: config.service_name, SERVICE_INSTANCE_ID: str(uuid.uuid4())})
 
-    def __init__(self, send: Send) -> None:
+
+class CountingExporter:
+    """Sends encoded batches (``send``: the OTLP/HTTP POST), counting the items (spans, metric data points) the
+    collector took and those dropped; never raises."""
+
+    def __init__(self, send: Send, what: str = "spans") -> None:
         self.send = send
+        self.what = what
         self.exported = 0
         self.dropped = 0
         self.down = False
 
-    async def export(self, data: bytes, spans: int) -> bool:
+    async def export(self, data: bytes, items: int) -> bool:
         try:
             ok = await self.send(data)
         except Exception:  # the export must go on whatever happened
             log.debug("telemetry: the OTLP POST raised", exc_info=True)
             ok = False
         if ok:
-            self.exported += spans
+            self.exported += items
             if self.down:
                 self.down = False
-                log.warning("telemetry: the OTLP collector is reachable again")
+                log.warning("telemetry: the OTLP collector is reachable again (%s)", self.what)
         else:
-            self.dropped += spans
+            self.dropped += items
             if not self.down:  # one line per outage, not one per batch
                 self.down = True
-                log.warning("telemetry: the OTLP collector did not take a batch; spans are dropped until it does")
+                log.warning(
+                    "telemetry: the OTLP collector did not take a batch; %s are dropped until it does", self.what
+                )
         return ok
 
 
@@ -87,9 +98,11 @@ class OtlpHttp:
     """OTLP/HTTP POSTs through the worker's aiohttp session (its pool keeps the connection to the collector alive).
     A connection the collector closed while idle is tried once more, on a new one; any other failure is False."""
 
-    def __init__(self, session: aiohttp.ClientSession, endpoint: str, timeout_s: float) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, endpoint: str, timeout_s: float, path: str = "/v1/traces"
+    ) -> None:
         self._session = session
-        self._url = f"{endpoint.rstrip('/')}/v1/traces"
+        self._url = f"{endpoint.rstrip('/')}{path}"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._headers = {"Content-Type": "application/x-protobuf"}
 
@@ -115,9 +128,9 @@ class OtlpHttp:
 class Tracing:
     """The worker's encoded spans and their export; ``flush`` and ``close`` send what waits (on the event loop)."""
 
-    def __init__(self, config: TelemetryConfig, send: Send) -> None:
+    def __init__(self, config: TelemetryConfig, send: Send, resource: Resource | None = None) -> None:
         self.exporter = CountingExporter(send)
-        self.resource = Resource.create({SERVICE_NAME: config.service_name})
+        self.resource = resource if resource is not None else worker_resource(config)
         self.encoder = WireEncoder(self.resource.attributes, SCOPE)
         self._bound = round(config.sample_ratio * (1 << 64))
         self._capacity = config.export_queue
