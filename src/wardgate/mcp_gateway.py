@@ -50,6 +50,7 @@ def open_mcp(
     from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
     from wardgate.mcp.sessions import SessionSigner
     from wardgate.mcp.sse_relay import SSERelay
+    from wardgate.mcp.streams import MemoryStreams, RedisStreams, StreamStore
     from wardgate.mcp.surface import MCPSurface
     from wardgate.mcp.upstream import Upstream
     from wardgate.mcp.virtual import VirtualServer
@@ -73,8 +74,22 @@ def open_mcp(
     }
     sessions = SessionSigner(master_key, config.session_ttl_s, redis, prefix)
     relay = SSERelay(redis, prefix, config.session_ttl_s)
+    streams: StreamStore
+    if redis is not None and settings.redis is not None:  # a follower blocks for less than a command may take
+        block_s = min(1.0, settings.redis.socket_timeout_s / 2)
+        streams = RedisStreams(redis, prefix, config.stream_retention_s, config.stream_max_events, block_s)
+    else:
+        streams = MemoryStreams(config.stream_retention_s, config.stream_max_events)
     surface = MCPSurface(
-        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert, relay
+        virtual,
+        upstreams,
+        runtime.authenticate,
+        sessions,
+        config.max_message_bytes,
+        runtime.read_client_cert,
+        relay,
+        streams,
+        config.stream_retention_s,
     )
     if engine is not None:  # tool policies made in the admin API: re-read every limits.refresh_s and when announced
         from wardgate.store.mcp_tool_policies import ToolPolicyStore
