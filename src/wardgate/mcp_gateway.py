@@ -47,6 +47,7 @@ def open_mcp(
             "`mcp:` is configured but the MCP SDK is not installed: pip install 'wardgate[mcp]'"
         ) from exc
     from wardgate.mcp.audit import MCPAuditStage
+    from wardgate.mcp.listing import Cursors
     from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
     from wardgate.mcp.sessions import SessionSigner
     from wardgate.mcp.sse_relay import SSERelay
@@ -68,8 +69,9 @@ def open_mcp(
     ]
     master_key = settings.master_key.get_secret_value()
     upstreams = {name: Upstream(name, server, redis, prefix, master_key) for name, server in config.servers.items()}
+    cursors = Cursors(master_key)
     virtual = {
-        name: VirtualServer(name, vs, config, upstreams, policies, stages)
+        name: VirtualServer(name, vs, config, upstreams, policies, stages, cursors)
         for name, vs in config.virtual_servers.items()
     }
     sessions = SessionSigner(master_key, config.session_ttl_s, redis, prefix)
