@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,6 +18,9 @@ import pytest
 from tests.limits.test_replicas import Replicas, prepare_store
 from tests.mcp.upstream import LoopbackMCP
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url, redis_url
+from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
+from wardgate.mcp import streams
+from wardgate.mcp.streams import END, MemoryStreams
 
 MASTER = "sk-resume-master-key"
 VERSION = "2025-11-25"
@@ -260,3 +264,80 @@ def test_events_past_the_retention_count_are_not_replayed_inexactly(replicas: tu
     assert [e["id"].split(":")[1] for e in seen] == ["0", "1", "2", "3", "4", "5", "6"]
     assert statuses == [404, 404]
     assert kept == seen[4:]
+
+
+# -- one process, no Redis: the in-process store ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def single(upstream: LoopbackMCP) -> Iterator[RunningGateway]:
+    text = f"""
+mcp:
+  servers:
+    github: {{transport: streamable_http, url: "{upstream.url}"}}
+  virtual_servers:
+    dev: {{servers: [github]}}
+"""
+    with gateway_from_yaml(text) as gw:
+        yield gw
+
+
+def test_without_redis_the_replica_that_produced_a_stream_resumes_it(single: RunningGateway) -> None:
+    port = int(single.root.rsplit(":", 1)[1])
+
+    async def go() -> tuple[list[dict[str, str]], list[dict[str, str]], int]:
+        async with client([port], MASTER_KEY) as c:
+            gate = uuid.uuid4().hex
+            async with c.http.stream("POST", c.url(0), json=c.wait_for(gate), headers=c.headers()) as first:
+                seen = await read_events(first, 2)
+            await c.release(gate, 0)
+            rest = events_of((await c.resume(0, seen[-1]["id"])).text.splitlines())
+            unknown = (await c.resume(0, "f" * 32 + ":1")).status_code
+            return seen, rest, unknown
+
+    seen, rest, unknown = asyncio.run(go())
+    stream = seen[0]["id"].split(":")[0]
+    assert [e["id"] for e in rest] == [f"{stream}:2", f"{stream}:3"] and message(rest[1])["id"] == 7
+    assert unknown == 404
+
+
+# -- the in-process store's bounds --------------------------------------------------------------------------------
+
+
+async def collect(store: MemoryStreams, stream: str, after: int) -> list[tuple[int, bytes]]:
+    out = []
+    async for seq, data in store.follow(stream, after, 0.01):
+        out.append((seq, data))
+        if seq in (END, 0):
+            break
+    return out
+
+
+def test_the_memory_store_keeps_the_last_events_and_forgets_expired_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def go() -> None:
+        store = MemoryStreams(ttl_s=10, max_events=2)
+        await store.open("s", "owner")
+        for seq in (1, 2, 3):
+            await store.append("s", seq, b"e%d" % seq)
+        assert await store.trimmed("s", 0) and not await store.trimmed("s", 1)
+        assert await collect(store, "s", 1) == [(2, b"e2"), (3, b"e3"), (0, b"")]  # then idle: a keep-alive
+        await store.end("s", 4)
+        assert await collect(store, "s", 2) == [(3, b"e3"), (END, b"")]
+        later = time.monotonic() + 11
+        monkeypatch.setattr(streams.time, "monotonic", lambda: later)
+        assert await store.owner("s") is None and await collect(store, "s", 0) == []
+
+    asyncio.run(go())
+
+
+def test_the_memory_store_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(streams, "MAX_BYTES", 100)
+
+    async def go() -> list[str | None]:
+        store = MemoryStreams(ttl_s=10, max_events=10)
+        for name in ("a", "b", "c"):
+            await store.open(name, "o")
+            await store.append(name, 1, b"x" * 40)
+        return [await store.owner(name) for name in ("a", "b", "c")]
+
+    assert asyncio.run(go()) == [None, "o", "o"]  # the oldest stream went first

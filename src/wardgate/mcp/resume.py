@@ -49,8 +49,12 @@ def _is_sse_start(event: MutableMapping[str, Any]) -> bool:
 class ResumableResponse:
     """The send and receive of one SDK-answered POST: ids on its SSE events, each stored first."""
 
-    def __init__(self, store: StreamStore, owner: str, version: str | None, send: Send, receive: Receive) -> None:
+    def __init__(
+        self, store: StreamStore, owner: str, version: str | None, send: Send, receive: Receive, limit_s: float
+    ) -> None:
+        """``limit_s``: how long a request may run on after its client left (then it is cancelled, as before)."""
         self.stream = new_stream_id()
+        self._limit_s = limit_s
         self._store, self._owner, self._send, self._receive = store, owner, send, receive
         self._priming = version is not None and is_version_at_least(version, PRIMING_FROM)
         self._seq = 0
@@ -106,7 +110,8 @@ class ResumableResponse:
         message = await self._receive()
         if message["type"] == "http.disconnect" and self._storing and not self._done.is_set():
             self._gone = True  # withheld until the answer is complete and stored: the request is not cancelled
-            await self._done.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), self._limit_s)
         return message
 
     async def finish(self) -> None:

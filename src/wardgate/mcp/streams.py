@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("wardgate.mcp")
 MAX_EVENT_ID = 64
 _EVENT_ID = re.compile(r"([0-9a-f]{32}):(0|[1-9][0-9]{0,8})")
-MAX_STREAMS = 10_000  # in-process: streams kept, oldest forgotten first
+MAX_STREAMS = 10_000  # in-process: streams kept, oldest forgotten first …
+MAX_BYTES = 64 * 1024 * 1024  # … and the bytes of their events
 END = -1  # the seq a follower sees when the stream is complete
 
 
@@ -71,6 +72,7 @@ class _Stream:
     owner: str
     expires: float
     events: list[tuple[int, bytes]] = field(default_factory=list)
+    size: int = 0
     ended: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -81,18 +83,24 @@ class MemoryStreams:
     def __init__(self, ttl_s: float, max_events: int) -> None:
         self._ttl, self._max = ttl_s, max_events
         self._streams: OrderedDict[str, _Stream] = OrderedDict()
+        self._bytes = 0
 
     def _live(self, stream: str) -> _Stream | None:
         found = self._streams.get(stream)
         if found is not None and found.expires < time.monotonic():
             del self._streams[stream]
+            self._bytes -= found.size
             return None
         return found
 
     async def open(self, stream: str, owner: str) -> None:
         self._streams[stream] = _Stream(owner, time.monotonic() + self._ttl)
-        while len(self._streams) > MAX_STREAMS:
-            self._streams.popitem(last=False)
+        self._bound()
+
+    def _bound(self) -> None:
+        while len(self._streams) > MAX_STREAMS or self._bytes > MAX_BYTES:
+            _, dropped = self._streams.popitem(last=False)
+            self._bytes -= dropped.size
 
     def _touch(self, stream: str) -> _Stream | None:
         found = self._streams.get(stream)
@@ -106,9 +114,14 @@ class MemoryStreams:
         found = self._streams.get(stream)
         if found is not None:
             found.events.append((seq, data))
+            found.size += len(data)
+            self._bytes += len(data)
             if len(found.events) > self._max:
-                del found.events[0]
+                dropped = len(found.events.pop(0)[1])
+                found.size -= dropped
+                self._bytes -= dropped
             self._touch(stream)
+            self._bound()
 
     async def end(self, stream: str, seq: int) -> None:
         found = self._streams.get(stream)

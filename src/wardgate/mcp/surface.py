@@ -263,7 +263,9 @@ class MCPSurface:
             await manager.handle_request(scope, _replay(body, receive), send)
             return
         owner = owner_of(name, actor_of(principal), session_id)
-        resumable = ResumableResponse(self._streams, owner, version_of(scope), send, _replay(body, receive))
+        resumable = ResumableResponse(
+            self._streams, owner, version_of(scope), send, _replay(body, receive), self._stream_limit_s
+        )
         try:
             await manager.handle_request(scope, resumable.receive, resumable.send)
         finally:
