@@ -102,9 +102,9 @@ class ToolPolicyStage:
         self._policies = policies
 
     async def before(self, call: Call) -> Result | None:
-        if call.body.get("listed") is False:  # set by the virtual server (federation.py), never by the client
-            raise NotListed(f"{call.model!r} is not listed by this virtual server.")
-        if call.tool is None or call.principal is None:
+        if call.tool is None or call.principal is None:  # resources/read, prompts/get
+            if call.body.get("listed") is False:  # set by the virtual server (federation.py), never by the client
+                raise NotListed(f"{call.model!r} is not listed by this virtual server.")
             return None
         policy = self._policies.denying(call.principal, call.tool)
         if policy is not None:

@@ -259,7 +259,7 @@ class MCPSurface:
 
             await manager.handle_request(scope, _replay(body, receive), send_with_session)
             return
-        if self._streams is None:
+        if self._streams is None or session_id is None:  # resumable: a stream of a session (resume.py)
             await manager.handle_request(scope, _replay(body, receive), send)
             return
         owner = owner_of(name, actor_of(principal), session_id)
