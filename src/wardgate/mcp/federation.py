@@ -1,8 +1,8 @@
 """A virtual server's resources, resource templates and prompts: the member upstreams' full lists (every page),
 filtered by the virtual server's ``resources`` and ``prompts`` globs, paged with signed cursors (listing.py).
 
-What is listed is exactly what can be used: ``resources/read`` (and subscribe) of a URI that no exposed resource
-has and no exposed template matches, and ``prompts/get`` of a prompt that is not listed, are refused — through the
+What is listed is exactly what can be used: ``resources/read`` of a URI that no exposed resource has and no
+exposed template matches, and ``prompts/get`` of a prompt that is not listed, are refused — through the
 governance pipeline, so the refusal is audited and in the ledger like a refused ``tools/call``. Tool policies name
 tools; they do not filter resources or prompts (docs/mcp.md).
 """
@@ -162,7 +162,11 @@ class ResourcesAndPrompts:
         return types.GetPromptResult.model_validate(answer)
 
     async def _owned(self, uri: str) -> Upstream:
+        """Who takes a subscription: the member that lists the URI, else the first whose ``resources`` globs expose
+        it (a subscription reads nothing, and a server may notify about a resource it does not list yet)."""
         server = await self.resource_owner(uri)
+        if server is None:
+            server = next((s for s in self._upstreams if exposed(self.config.resources, canonical(s, uri))), None)
         if server is None:
             raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri[:200]}")
         return self._upstreams[server]
