@@ -104,8 +104,11 @@ GLOBS = ["*", "gh.*", "fs.*", "*test://*", "*file:///data/*", "*.greet", "gh.tes
 
 
 class FakeUpstream:
-    def __init__(self, server: str) -> None:
-        self.lists = LISTS[server]
+    def __init__(self, server: str, asked: list[str] | None = None) -> None:
+        self.name, self.lists, self.asked = server, LISTS[server], asked if asked is not None else []
+
+    async def request(self, method: str, call: Any) -> None:
+        self.asked.append(f"{self.name} {method}")
 
     async def list_all(self, kind: str, max_age_s: float) -> tuple[Any, ...]:
         return tuple(self.lists[kind])
@@ -183,6 +186,26 @@ def test_what_is_listed_is_exactly_what_can_be_read_or_got(
     listed, by_template, readable, listed_prompts, gettable = asyncio.run(listed_and_gettable(config, size))
     assert readable == {u for u in URIS if u in listed or u in by_template}
     assert gettable == listed_prompts
+
+
+def test_a_subscription_goes_to_the_member_that_lists_or_exposes_the_uri() -> None:
+    async def go(resources: ToolFilter, uri: str) -> list[Any]:
+        asked: list[str] = []
+        upstreams: Any = {s: FakeUpstream(s, asked) for s in ("gh", "fs")}
+        config = VirtualServerConfig(servers=("gh", "fs"), resources=resources)
+        rp = ResourcesAndPrompts("dev", config, MCPConfig(), upstreams, Cursors("k"), answer, make_call)
+        ctx: Any = SimpleNamespace(request=SimpleNamespace(scope={SCOPE_KEY: Principal(kind="master", id="m")}))
+        try:
+            await rp.subscribe(ctx, types.SubscribeRequestParams(uri=uri))
+        except MCPError as exc:
+            return [exc.error.code]
+        return asked
+
+    only_fs = ToolFilter(include=("fs.*",))
+    assert asyncio.run(go(ToolFilter(), "test://a")) == ["gh forward"]  # listed by both: the first member's
+    assert asyncio.run(go(only_fs, "test://a")) == ["fs forward"]
+    assert asyncio.run(go(only_fs, "test://not-listed-yet")) == ["fs forward"]
+    assert asyncio.run(go(ToolFilter(exclude=("*",)), "test://a")) == [-32002]
 
 
 # -- end to end ---------------------------------------------------------------------------------------------------

@@ -103,6 +103,8 @@ class VirtualServer:
             "servers": list(config.servers),
             "include": list(config.tools.include),
             "exclude": list(config.tools.exclude),
+            "resources": config.resources.model_dump(mode="json"),
+            "prompts": config.prompts.model_dump(mode="json"),
             "prefix": config.prefix,
             "separator": config.separator,
             "endpoints": {"streamable_http": f"/mcp/{self.name}", "sse": f"/mcp/{self.name}/sse"},
