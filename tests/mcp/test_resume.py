@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx2
+import mcp_types as types
 import orjson
 import pytest
 
@@ -341,3 +342,83 @@ def test_the_memory_store_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -
         return [await store.owner(name) for name in ("a", "b", "c")]
 
     assert asyncio.run(go()) == [None, "o", "o"]  # the oldest stream went first
+
+
+# -- the official SDK client resumes by itself --------------------------------------------------------------------
+
+
+class CutStream(httpx2.AsyncByteStream):
+    """A response body that breaks (a network error) after its first ``events`` SSE events."""
+
+    def __init__(self, inner: Any, events: int) -> None:
+        self.inner, self.events = inner, events
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        buffer = b""
+        async for chunk in self.inner:
+            buffer += chunk
+            ends = [i for i in range(len(buffer)) if buffer.startswith(b"\r\n\r\n", i)]
+            if len(ends) >= self.events:
+                yield buffer[: ends[self.events - 1] + 4]
+                raise httpx2.ReadError("cut")
+        yield buffer
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class CutThenResume(httpx2.AsyncBaseTransport):
+    """POSTs go to replica 0, GETs to replica 1; the answer of the wait_for call is cut after two events."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports, self.resumed = ports, []
+        self._inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        port = self.ports[1] if request.method == "GET" else self.ports[0]
+        request.url = request.url.copy_with(port=port)
+        if request.method == "GET":
+            self.resumed.append(request.headers.get("last-event-id"))
+        response = await self._inner.handle_async_request(request)
+        if request.method == "POST" and b"wait_for" in request.content:
+            response.stream = CutStream(response.stream, 2)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_the_sdk_client_resumes_a_cut_stream_on_another_replica(replicas: tuple[Replicas, str]) -> None:
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    group, key = replicas
+    gate = uuid.uuid4().hex
+    transport = CutThenResume(group.ports)
+
+    async def go() -> tuple[str, list[float]]:
+        progress: list[float] = []
+        async with (
+            httpx2.AsyncClient(transport=transport, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http,
+            streamable_http_client(f"http://127.0.0.1:{group.ports[0]}/mcp/dev", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+            httpx2.AsyncClient(timeout=30) as other,
+        ):
+            await session.initialize()
+            releaser = Client(other, group.ports, key)
+            await releaser.initialize()
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                progress.append(value)
+                if value == 1:
+                    await releaser.release(gate, 1)
+
+            result = await session.call_tool("github.wait_for", {"key": gate}, progress_callback=on_progress)
+            block = result.content[0]
+            assert isinstance(block, types.TextContent)
+            return block.text, progress
+
+    text, progress = asyncio.run(go())
+    assert text == f"released {gate}" and progress == [1, 2]
+    resumed = [r for r in transport.resumed if r is not None]  # the others: standalone GET streams (405)
+    assert len(resumed) == 1 and resumed[0].endswith(":1")  # resumed after the first progress, on replica 1
