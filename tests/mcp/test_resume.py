@@ -21,7 +21,7 @@ from tests.mcp.upstream import LoopbackMCP
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url, redis_url
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.mcp import streams
-from wardgate.mcp.streams import END, MemoryStreams
+from wardgate.mcp.streams import END, MemoryStreams, RedisStreams
 
 MASTER = "sk-resume-master-key"
 VERSION = "2025-11-25"
@@ -422,3 +422,38 @@ def test_the_sdk_client_resumes_a_cut_stream_on_another_replica(replicas: tuple[
     assert text == f"released {gate}" and progress == [1, 2]
     resumed = [r for r in transport.resumed if r is not None]  # the others: standalone GET streams (405)
     assert len(resumed) == 1 and resumed[0].endswith(":1")  # resumed after the first progress, on replica 1
+
+
+@pytest.mark.parametrize("blocking", [8, 0])
+def test_the_redis_store_follows_blocking_or_polling(monkeypatch: pytest.MonkeyPatch, blocking: int) -> None:
+    """A follower reads what another writer appends, in order, to the end marker: in a blocking read, or (past
+    MAX_BLOCKING followers of a worker) by polling."""
+    import redis.asyncio as aioredis
+
+    monkeypatch.setattr(streams, "MAX_BLOCKING", blocking)
+
+    async def go() -> tuple[list[tuple[int, bytes]], str | None, bool]:
+        client = aioredis.Redis.from_url(redis_url())
+        try:
+            store = RedisStreams(client, f"wg-t-{uuid.uuid4().hex[:8]}:", 60, 10, 0.2)
+            await store.open("s", "owner")
+            await store.append("s", 1, b"one")
+
+            async def produce() -> None:
+                await store.append("s", 2, b"two")
+                await store.end("s", 3)
+
+            got: list[tuple[int, bytes]] = []
+            async with asyncio.timeout(10):
+                async for seq, data in store.follow("s", 0, 5):
+                    got.append((seq, data))
+                    if seq == 1:
+                        await produce()
+                    if seq == END:
+                        break
+            return got, await store.owner("s"), await store.trimmed("s", 0)
+        finally:
+            await client.aclose()
+
+    got, owner, trimmed = asyncio.run(go())
+    assert got == [(1, b"one"), (2, b"two"), (END, b"")] and owner == "owner" and not trimmed

@@ -30,6 +30,8 @@ _EVENT_ID = re.compile(r"([0-9a-f]{32}):(0|[1-9][0-9]{0,8})")
 MAX_STREAMS = 10_000  # in-process: streams kept, oldest forgotten first …
 MAX_BYTES = 64 * 1024 * 1024  # … and the bytes of their events
 END = -1  # the seq a follower sees when the stream is complete
+MAX_BLOCKING = 8  # Redis followers of one worker in a blocking read at once (each holds a pool connection) …
+POLL_S = 0.2  # … the others poll this often
 
 
 def new_stream_id() -> str:
@@ -167,6 +169,7 @@ class RedisStreams:
         self._prefix = prefix + "mcp:stream:"
         self._ttl, self._max = max(1, int(ttl_s)), max_events
         self._block_ms = max(10, int(block_s * 1000))
+        self._blocking = 0  # followers in a blocking XREAD now
 
     async def open(self, stream: str, owner: str) -> None:
         await self._redis.set(self._prefix + stream + ":o", owner.encode(), ex=self._ttl)
@@ -199,7 +202,17 @@ class RedisStreams:
             raise EventsGone
         idle_since = time.monotonic()
         while True:
-            answer = await self._redis.xread({key: f"0-{after}"}, count=100, block=self._block_ms)
+            # a blocking read holds one of the pool's connections: past MAX_BLOCKING followers, poll instead
+            blocking = self._blocking < MAX_BLOCKING
+            self._blocking += blocking
+            try:
+                answer = await self._redis.xread(
+                    {key: f"0-{after}"}, count=100, block=self._block_ms if blocking else None
+                )
+            finally:
+                self._blocking -= blocking
+            if not answer and not blocking:
+                await asyncio.sleep(POLL_S)
             entries: list[tuple[bytes, dict[bytes, bytes]]] = answer[0][1] if answer else []
             for entry_id, fields in entries:
                 after = _seq(entry_id)
