@@ -47,9 +47,11 @@ def open_mcp(
             "`mcp:` is configured but the MCP SDK is not installed: pip install 'wardgate[mcp]'"
         ) from exc
     from wardgate.mcp.audit import MCPAuditStage
+    from wardgate.mcp.listing import Cursors
     from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
     from wardgate.mcp.sessions import SessionSigner
     from wardgate.mcp.sse_relay import SSERelay
+    from wardgate.mcp.streams import MemoryStreams, RedisStreams, StreamStore
     from wardgate.mcp.surface import MCPSurface
     from wardgate.mcp.upstream import Upstream
     from wardgate.mcp.virtual import VirtualServer
@@ -67,14 +69,29 @@ def open_mcp(
     ]
     master_key = settings.master_key.get_secret_value()
     upstreams = {name: Upstream(name, server, redis, prefix, master_key) for name, server in config.servers.items()}
+    cursors = Cursors(master_key)
     virtual = {
-        name: VirtualServer(name, vs, config, upstreams, policies, stages)
+        name: VirtualServer(name, vs, config, upstreams, policies, stages, cursors)
         for name, vs in config.virtual_servers.items()
     }
     sessions = SessionSigner(master_key, config.session_ttl_s, redis, prefix)
     relay = SSERelay(redis, prefix, config.session_ttl_s)
+    streams: StreamStore
+    if redis is not None and settings.redis is not None:  # a follower blocks for less than a command may take
+        block_s = min(1.0, settings.redis.socket_timeout_s / 2)
+        streams = RedisStreams(redis, prefix, config.stream_retention_s, config.stream_max_events, block_s)
+    else:
+        streams = MemoryStreams(config.stream_retention_s, config.stream_max_events)
     surface = MCPSurface(
-        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert, relay
+        virtual,
+        upstreams,
+        runtime.authenticate,
+        sessions,
+        config.max_message_bytes,
+        runtime.read_client_cert,
+        relay,
+        streams,
+        config.stream_retention_s,
     )
     if engine is not None:  # tool policies made in the admin API: re-read every limits.refresh_s and when announced
         from wardgate.store.mcp_tool_policies import ToolPolicyStore

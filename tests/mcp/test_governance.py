@@ -31,7 +31,9 @@ mcp:
   servers:
     github: {{transport: streamable_http, url: "{upstream.url}"}}
   virtual_servers:
-    dev: {{servers: [github], tools: {{exclude: ["github.hang", "github.crash", "github.count"]}}}}
+    dev:
+      servers: [github]
+      tools: {{exclude: ["github.hang", "github.crash", "github.count", "github.wait_for", "github.release"]}}
   tools:
     github.add: {{price_usd: 0.002}}
 {extra}

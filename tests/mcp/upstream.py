@@ -64,6 +64,23 @@ def build(name: str = "upstream") -> MCPServer:
             await ctx.report_progress(i, n, f"step {i}")
         return f"counted {n}"
 
+    gates: dict[str, asyncio.Event] = {}
+
+    @server.tool()
+    async def wait_for(key: str, ctx: Context) -> str:
+        """Reports progress, then waits (at most 30 s) until ``release(key)``: a stream still being produced."""
+        await ctx.report_progress(1, 2, f"waiting for {key}")
+        gate = gates.setdefault(key, asyncio.Event())
+        await asyncio.wait_for(gate.wait(), 30)
+        await ctx.report_progress(2, 2, f"released {key}")
+        return f"released {key}"
+
+    @server.tool()
+    async def release(key: str) -> str:
+        """Releases the ``wait_for(key)`` calls (even one that starts later)."""
+        gates.setdefault(key, asyncio.Event()).set()
+        return f"release {key}"
+
     @server.completion()
     async def complete(
         ref: types.PromptReference | types.ResourceTemplateReference,

@@ -102,7 +102,8 @@ MCPServerConfig = Annotated[
 
 
 class ToolFilter(_Frozen):
-    """Globs over canonical tool names (``<server>.<tool>``): included unless excluded."""
+    """Globs over canonical names (``<server>.<tool>``, ``<server>.<prompt>``, ``<server>.<resource URI or URI
+    template>``): included unless excluded."""
 
     include: tuple[Glob, ...] = ("*",)
     exclude: tuple[Glob, ...] = ()
@@ -111,6 +112,8 @@ class ToolFilter(_Frozen):
 class VirtualServerConfig(_Frozen):
     servers: Annotated[tuple[ServerName, ...], Field(min_length=1)]
     tools: ToolFilter = ToolFilter()
+    resources: ToolFilter = ToolFilter()  # resources and resource templates: globs over <server>.<uri>
+    prompts: ToolFilter = ToolFilter()
     # true: tools are listed as <server><separator><tool>; false: as the upstream names them (a clash is an error
     # at load: two upstreams may not offer the same name in one virtual server then)
     prefix: bool = True
@@ -137,7 +140,12 @@ class MCPConfig(_Frozen):
     max_message_bytes: Annotated[int, Field(gt=0, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     audit_arguments: bool = False  # true: the audit entry holds the arguments, not only their SHA-256
     session_ttl_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = 86_400.0  # a signed session id's lifetime
-    tools_cache_s: Annotated[float, Field(ge=0, le=3600)] = 30.0  # how long an upstream's tool list is reused
+    # how long an upstream's tool, resource, resource template and prompt lists are reused
+    tools_cache_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    list_page_size: Annotated[int, Field(ge=1, le=10_000)] = 100  # items per page of tools/list, resources/list …
+    # a downstream SSE stream's events, kept for Last-Event-ID resumption: for this long after its last event …
+    stream_retention_s: Annotated[float, Field(ge=1, le=86_400)] = 300.0
+    stream_max_events: Annotated[int, Field(ge=1, le=100_000)] = 1000  # … and at most this many (oldest dropped)
 
     @model_validator(mode="after")
     def _known_servers(self) -> MCPConfig:

@@ -24,13 +24,3 @@ def exposed(tool_filter: ToolFilter, name: str) -> bool:
 
 def listed_name(virtual: VirtualServerConfig, server: str, tool: str) -> str:
     return f"{server}{virtual.separator}{tool}" if virtual.prefix else tool
-
-
-def resolve(virtual: VirtualServerConfig, listed: str) -> tuple[str, str] | None:
-    """(server, upstream tool) for a name as the virtual server lists it; None when it names no member server."""
-    if not virtual.prefix:
-        return None  # bare names are resolved against the catalog (catalog.py)
-    server, sep, tool = listed.partition(virtual.separator)
-    if not sep or not tool or server not in virtual.servers:
-        return None
-    return server, tool

@@ -20,6 +20,14 @@ class ToolDenied(WardgateError):
     code = "tool_not_allowed"
 
 
+class NotListed(WardgateError):
+    """A resource or prompt the virtual server does not list: refused like a tool the policies refuse (audited)."""
+
+    status = 403
+    type = "permission_error"
+    code = "not_listed"
+
+
 def scope_values(scope: PolicyScope, principal: Principal) -> tuple[str, ...]:
     """The values a principal has for a scope, as budgets read them: a project's id and name both match."""
     if scope == "global":
@@ -94,7 +102,9 @@ class ToolPolicyStage:
         self._policies = policies
 
     async def before(self, call: Call) -> Result | None:
-        if call.tool is None or call.principal is None:
+        if call.tool is None or call.principal is None:  # resources/read, prompts/get
+            if call.body.get("listed") is False:  # set by the virtual server (federation.py), never by the client
+                raise NotListed(f"{call.model!r} is not listed by this virtual server.")
             return None
         policy = self._policies.denying(call.principal, call.tool)
         if policy is not None:

@@ -30,14 +30,17 @@ from wardgate.mcp import fast
 from wardgate.mcp.audit import actor_of
 from wardgate.mcp.errors import SCOPE_KEY, UNAUTHORIZED
 from wardgate.mcp.policy import ToolPolicies
+from wardgate.mcp.resume import ResumableResponse, owner_of, replay, version_of
 from wardgate.mcp.sessions import SessionSigner
 from wardgate.mcp.sse_relay import SSERelay
+from wardgate.mcp.streams import StreamStore
 from wardgate.mcp.upstream import Upstream
 from wardgate.mcp.virtual import VirtualServer
 
 log = logging.getLogger("wardgate.mcp")
 SESSION_HEADER = b"mcp-session-id"
 PARSE_ERROR, INVALID_REQUEST = -32700, -32600
+KEEP_ALIVE_S = 5.0  # a followed stream that has nothing new sends a comment this often (and notices a gone client)
 
 
 async def send_rpc_error(
@@ -85,6 +88,8 @@ class MCPSurface:
         max_message_bytes: int,
         read_client_cert: Any = None,
         relay: SSERelay | None = None,
+        streams: StreamStore | None = None,
+        stream_limit_s: float = 300.0,
     ) -> None:
         self.virtual_servers = dict(virtual_servers)
         self.upstreams = dict(upstreams)
@@ -93,6 +98,7 @@ class MCPSurface:
         self._max = max_message_bytes
         self._read_client_cert = read_client_cert
         self._relay = relay or SSERelay(None, "", 1)
+        self._streams, self._stream_limit_s = streams, stream_limit_s  # Last-Event-ID resumption (resume.py)
         self._managers = {
             name: StreamableHTTPSessionManager(
                 vs.server, stateless=True, json_response=False, max_request_body_size=max_message_bytes
@@ -209,6 +215,15 @@ class MCPSurface:
             await send({"type": "http.response.body", "body": b""})
             return
         manager = self._managers[name]
+        last_event_id = _header(scope, b"last-event-id") if method == "GET" else None
+        if last_event_id is not None and self._streams is not None:  # resuming a POST's stream (any replica)
+            owner = owner_of(name, actor_of(principal), session_id)
+            refused = await replay(
+                self._streams, owner, last_event_id, receive, send, KEEP_ALIVE_S, self._stream_limit_s
+            )
+            if refused is not None:
+                await send_rpc_error(send, refused[0], INVALID_REQUEST, refused[1])
+            return
         if method != "POST":  # no standalone GET stream: a stateless server has nothing to push on it (spec: 405)
             await send_rpc_error(
                 send, 405, INVALID_REQUEST, f"Method {method[:10]} is not allowed here.", [(b"allow", b"POST, DELETE")]
@@ -244,7 +259,17 @@ class MCPSurface:
 
             await manager.handle_request(scope, _replay(body, receive), send_with_session)
             return
-        await manager.handle_request(scope, _replay(body, receive), send)
+        if self._streams is None or session_id is None:  # resumable: a stream of a session (resume.py)
+            await manager.handle_request(scope, _replay(body, receive), send)
+            return
+        owner = owner_of(name, actor_of(principal), session_id)
+        resumable = ResumableResponse(
+            self._streams, owner, version_of(scope), send, _replay(body, receive), self._stream_limit_s
+        )
+        try:
+            await manager.handle_request(scope, resumable.receive, resumable.send)
+        finally:
+            await resumable.finish()
 
     async def _session_ok(self, name: str, principal: Principal, session_id: str) -> bool:
         claims = self._sessions.verify(session_id)

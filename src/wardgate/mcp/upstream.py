@@ -17,7 +17,7 @@ import secrets
 import socket
 import tempfile
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import httpx2
 import mcp_types as types
@@ -38,6 +38,7 @@ log = logging.getLogger("wardgate.mcp")
 STDERR_KEEP = 64 * 1024  # bytes of a stdio child's stderr kept for the log when it exits
 INITIAL_BACKOFF_S = 0.2
 UPSTREAM_ERROR = -32603
+ListKind = Literal["resources", "templates", "prompts"]
 
 
 class UpstreamUnavailable(Exception):
@@ -68,6 +69,7 @@ class Upstream:
         self._task: asyncio.Task[None] | None = None
         self._tools: tuple[types.Tool, ...] | None = None
         self._tools_at = 0.0
+        self._lists: dict[str, tuple[float, tuple[Any, ...]]] = {}  # kind → (when, every item of every page)
         self._auth: httpx2.Auth | None = None
         if not isinstance(config, StdioServerConfig) and config.oauth is not None:
             from wardgate.mcp.oauth import provider
@@ -158,6 +160,7 @@ class Upstream:
                 self._ready.clear()
                 self._lost.clear()
                 self._tools = None
+                self._lists = {}
             if opened:
                 log.info("MCP upstream %s: session lost; reconnecting", self.name)
             await asyncio.sleep(backoff)
@@ -246,6 +249,32 @@ class Upstream:
             raise self._broken(exc) from exc
         self._tools, self._tools_at = tuple(tools), loop.time()
         return self._tools
+
+    async def list_all(self, kind: ListKind, max_age_s: float) -> tuple[Any, ...]:
+        """Every resource, resource template or prompt the upstream lists (all its pages, at most 100), reused for
+        ``max_age_s``. Raises UpstreamUnavailable or MCPError."""
+        loop = asyncio.get_running_loop()
+        cached = self._lists.get(kind)
+        if cached is not None and loop.time() - cached[0] < max_age_s:
+            return cached[1]
+        items: list[Any] = []
+        cursor: str | None = None
+        for _ in range(100):
+            params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
+            if kind == "resources":
+                page: Any = await self.request(kind, lambda s, p=params: s.list_resources(params=p))
+                items.extend(page.resources)
+            elif kind == "templates":
+                page = await self.request(kind, lambda s, p=params: s.list_resource_templates(params=p))
+                items.extend(page.resource_templates)
+            else:
+                page = await self.request(kind, lambda s, p=params: s.list_prompts(params=p))
+                items.extend(page.prompts)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        self._lists[kind] = (loop.time(), tuple(items))
+        return self._lists[kind][1]
 
     async def call_tool(
         self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None

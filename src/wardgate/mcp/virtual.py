@@ -1,12 +1,11 @@
-"""One virtual MCP server: the SDK's low-level ``Server`` whose handlers federate the member upstreams' tools,
-resources and prompts, filtered by the virtual server's globs and the caller's tool policies, with every
-``tools/call``, ``resources/read`` and ``prompts/get`` run through the governance pipeline (audit, ledger, policy,
-limits)."""
+"""One virtual MCP server: the SDK's low-level ``Server`` whose handlers federate the member upstreams' tools
+(here), resources and prompts (federation.py), filtered by the virtual server's globs and (tools) the caller's tool
+policies, with every ``tools/call``, ``resources/read`` and ``prompts/get`` run through the governance pipeline
+(audit, ledger, policy, limits)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,15 +27,15 @@ from wardgate.core.ids import new_request_id
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.principal import Principal
 from wardgate.mcp.errors import (
-    INVALID_PARAMS,
-    UPSTREAM,
     UpstreamFailed,
     UpstreamTimeout,
     answer_of,
     json_rpc_error,
     principal_of,
 )
-from wardgate.mcp.naming import canonical, exposed, listed_name, resolve
+from wardgate.mcp.federation import ResourcesAndPrompts
+from wardgate.mcp.listing import Cursors
+from wardgate.mcp.naming import canonical, exposed, listed_name
 from wardgate.mcp.policy import ToolPolicies
 from wardgate.mcp.upstream import Upstream, UpstreamUnavailable
 
@@ -63,6 +62,7 @@ class VirtualServer:
         upstreams: dict[str, Upstream],
         policies: ToolPolicies,
         stages: Sequence[Stage],
+        cursors: Cursors,
     ) -> None:
         self.name = name
         self.config = config
@@ -70,7 +70,11 @@ class VirtualServer:
         self._upstreams = {s: upstreams[s] for s in config.servers}
         self._policies = policies
         self._pipeline = Pipeline(stages, self.execute)
-        self._resource_owner: dict[str, str] = {}  # uri → the member server that listed it (bounded)
+        self._cursors = cursors
+        self.federated = ResourcesAndPrompts(
+            name, config, mcp, self._upstreams, cursors, self._pipeline.run, self._call
+        )
+        rp = self.federated
         self._names: dict[str, ToolRef] = {}  # listed tool name → the tool (built from the cached catalog)
         self._names_until = 0.0  # the event loop's time until which the map is reused
         self._progress: dict[str, Progress] = {}  # call id → where the upstream's progress goes (calls in flight)
@@ -81,15 +85,15 @@ class VirtualServer:
                 version="1",
                 on_list_tools=self._list_tools,
                 on_call_tool=self._call_tool,
-                on_list_resources=self._list_resources,
-                on_read_resource=self._read_resource,
-                on_subscribe_resource=self._subscribe,
-                on_unsubscribe_resource=self._unsubscribe,
-                on_list_prompts=self._list_prompts,
-                on_get_prompt=self._get_prompt,
-                on_set_logging_level=self._set_level,
-                on_list_resource_templates=self._list_templates,
-                on_completion=self._complete,
+                on_list_resources=rp.list_resources,
+                on_read_resource=rp.read_resource,
+                on_subscribe_resource=rp.subscribe,
+                on_unsubscribe_resource=rp.unsubscribe,
+                on_list_prompts=rp.list_prompts,
+                on_get_prompt=rp.get_prompt,
+                on_set_logging_level=rp.set_level,
+                on_list_resource_templates=rp.list_templates,
+                on_completion=rp.complete,
             )
 
     def describe(self) -> dict[str, Any]:
@@ -99,6 +103,8 @@ class VirtualServer:
             "servers": list(config.servers),
             "include": list(config.tools.include),
             "exclude": list(config.tools.exclude),
+            "resources": config.resources.model_dump(mode="json"),
+            "prompts": config.prompts.model_dump(mode="json"),
             "prefix": config.prefix,
             "separator": config.separator,
             "endpoints": {"streamable_http": f"/mcp/{self.name}", "sse": f"/mcp/{self.name}/sse"},
@@ -131,7 +137,9 @@ class VirtualServer:
             for server, tool in await self.catalog()
             if self.visible(principal, server, tool.name)
         ]
-        return types.ListToolsResult(tools=tools)
+        cursor = params.cursor if params is not None else None
+        page, following = self._cursors.page(tools, cursor, "tools/list", self.name, self._mcp.list_page_size)
+        return types.ListToolsResult(tools=page, next_cursor=following)
 
     async def _resolve(self, listed: str) -> ToolRef | None:
         """The exposed upstream tool a listed name stands for: a map built from the catalog (cached upstream tool
@@ -238,146 +246,3 @@ class VirtualServer:
         except MCPError as exc:  # the upstream's own JSON-RPC error: relayed as it said it
             raise exc
         return Result.of(answer.model_dump(mode="json", by_alias=True, exclude_none=True))
-
-    # -- resources and prompts ---------------------------------------------------------------------------------
-
-    async def _list_resources(
-        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListResourcesResult:
-        principal_of(ctx)
-        resources: list[types.Resource] = []
-        for server, upstream in self._upstreams.items():
-            try:
-                page = await upstream.request("resources/list", lambda s: s.list_resources())
-            except (UpstreamUnavailable, MCPError):
-                continue
-            resources.extend(page.resources)
-            self._owners_seen(server, [str(r.uri) for r in page.resources])
-        return types.ListResourcesResult(resources=resources)
-
-    def _owners_seen(self, server: str, uris: list[str]) -> None:
-        owners = self._resource_owner
-        if len(owners) > 10_000:
-            owners.clear()
-        for uri in uris:
-            owners[uri] = server
-
-    async def _read_resource(
-        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
-    ) -> types.ReadResourceResult:
-        principal = principal_of(ctx)
-        uri = str(params.uri)
-        server = self._resource_owner.get(uri) or next(iter(self._upstreams))
-        call = self._call(principal, "resources/read", uri[:200], server, {"uri": uri})
-        try:
-            result = await self._pipeline.run(call)
-        except WardgateError as exc:
-            raise json_rpc_error(exc) from None
-        return types.ReadResourceResult.model_validate(answer_of(result))
-
-    async def _subscribe(
-        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
-    ) -> types.EmptyResult:
-        principal_of(ctx)
-        uri = str(params.uri)
-        upstream = self._upstreams[self._resource_owner.get(uri) or next(iter(self._upstreams))]
-        await self._forward(upstream, lambda s: s.subscribe_resource(uri))
-        return types.EmptyResult()
-
-    async def _unsubscribe(
-        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
-    ) -> types.EmptyResult:
-        principal_of(ctx)
-        uri = str(params.uri)
-        upstream = self._upstreams[self._resource_owner.get(uri) or next(iter(self._upstreams))]
-        await self._forward(upstream, lambda s: s.unsubscribe_resource(uri))
-        return types.EmptyResult()
-
-    async def _set_level(
-        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
-    ) -> types.EmptyResult:
-        principal_of(ctx)
-        for upstream in self._upstreams.values():
-            with contextlib.suppress(UpstreamUnavailable, MCPError):  # an upstream without logging: nothing to set
-                await upstream.request("logging/setLevel", lambda s: s.set_logging_level(params.level))
-        return types.EmptyResult()
-
-    @staticmethod
-    async def _forward(upstream: Upstream, request: Any) -> None:
-        try:
-            await upstream.request("forward", request)
-        except UpstreamUnavailable as exc:
-            raise MCPError(UPSTREAM, str(exc)) from None
-
-    async def _list_prompts(
-        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListPromptsResult:
-        principal_of(ctx)
-        prompts: list[types.Prompt] = []
-        for server, upstream in self._upstreams.items():
-            try:
-                page = await upstream.request("prompts/list", lambda s: s.list_prompts())
-            except (UpstreamUnavailable, MCPError):
-                continue
-            prompts.extend(
-                p.model_copy(update={"name": listed_name(self.config, server, p.name)}) for p in page.prompts
-            )
-        return types.ListPromptsResult(prompts=prompts)
-
-    async def _get_prompt(
-        self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
-        principal = principal_of(ctx)
-        found = resolve(self.config, params.name) if self.config.prefix else (next(iter(self._upstreams)), params.name)
-        if found is None:
-            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {params.name}")
-        server, prompt = found
-        body = {"prompt": prompt, "arguments": params.arguments}
-        call = self._call(principal, "prompts/get", canonical(server, prompt), server, body)
-        try:
-            result = await self._pipeline.run(call)
-        except WardgateError as exc:
-            raise json_rpc_error(exc) from None
-        return types.GetPromptResult.model_validate(answer_of(result))
-
-    # -- resource templates and completions ----------------------------------------------------------------------
-
-    async def _list_templates(
-        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListResourceTemplatesResult:
-        principal_of(ctx)
-        templates: list[types.ResourceTemplate] = []
-        for server, upstream in self._upstreams.items():
-            try:
-                page = await upstream.request("resources/templates/list", lambda s: s.list_resource_templates())
-            except (UpstreamUnavailable, MCPError):
-                continue
-            templates.extend(page.resource_templates)
-            self._owners_seen(server, [t.uri_template for t in page.resource_templates])
-        return types.ListResourceTemplatesResult(resource_templates=templates)
-
-    async def _complete(
-        self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
-    ) -> types.CompleteResult:
-        """Argument completion, asked of the member server that owns the prompt (by its listed name) or the
-        resource template (by the server that listed it)."""
-        principal_of(ctx)
-        ref: types.PromptReference | types.ResourceTemplateReference = params.ref
-        if isinstance(ref, types.PromptReference):
-            found = resolve(self.config, ref.name) if self.config.prefix else (next(iter(self._upstreams)), ref.name)
-            if found is None:
-                raise MCPError(INVALID_PARAMS, f"Unknown prompt: {ref.name[:200]}")
-            server, bare = found
-            ref = ref.model_copy(update={"name": bare})
-        else:
-            server = self._resource_owner.get(ref.uri) or next(iter(self._upstreams))
-        argument = {"name": params.argument.name, "value": params.argument.value}
-        context = params.context.arguments if params.context is not None else None
-        upstream = self._upstreams[server]
-        try:
-            result: types.CompleteResult = await upstream.request(
-                "completion/complete", lambda s: s.complete(ref, argument, context)
-            )
-        except UpstreamUnavailable as exc:
-            raise MCPError(UPSTREAM, str(exc)) from None
-        return result
