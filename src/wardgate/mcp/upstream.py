@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
 import socket
 import tempfile
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TextIO, TypeVar
 
 import httpx2
 import mcp_types as types
@@ -42,6 +43,30 @@ UPSTREAM_ERROR = -32603
 
 class UpstreamUnavailable(Exception):
     """The upstream cannot be reached now (not connected, or its session broke during the call)."""
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _counted(
+    method: Callable[Concatenate[Upstream, P], Awaitable[T]],
+) -> Callable[Concatenate[Upstream, P], Awaitable[T]]:
+    """Counts the calls using the upstream: one replaced or removed in the admin API is closed once none is left
+    (mounts.py)."""
+
+    @functools.wraps(method)
+    async def counted(self: Upstream, *args: P.args, **kwargs: P.kwargs) -> T:
+        self.busy += 1
+        self.idle.clear()
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            self.busy -= 1
+            if self.busy == 0:
+                self.idle.set()
+
+    return counted  # type: ignore[return-value]  # functools.wraps's type is not a Callable to mypy
 
 
 class Upstream:
@@ -88,6 +113,9 @@ class Upstream:
             else None
         )
         self._lane_ready = False
+        self.busy = 0  # calls using the upstream now
+        self.idle = asyncio.Event()
+        self.idle.set()
 
     def _bearer(self) -> str | None:
         if self._auth is None:
@@ -224,6 +252,7 @@ class Upstream:
         self._lost.set()  # the supervisor re-opens the session (restarts a stdio child)
         return UpstreamUnavailable(f"MCP server {self.name!r} failed during the call ({type(exc).__name__})")
 
+    @_counted
     async def list_tools(self, cache_s: float) -> tuple[types.Tool, ...]:
         loop = asyncio.get_running_loop()
         if self._tools is not None and loop.time() - self._tools_at < cache_s:
@@ -247,6 +276,7 @@ class Upstream:
         self._tools, self._tools_at = tuple(tools), loop.time()
         return self._tools
 
+    @_counted
     async def call_tool(
         self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None
     ) -> types.CallToolResult:
@@ -266,6 +296,7 @@ class Upstream:
             raise UpstreamUnavailable(f"MCP server {self.name!r} asked for input, which the gateway does not relay")
         return result
 
+    @_counted
     async def call_tool_json(
         self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None
     ) -> dict[str, Any]:
@@ -295,6 +326,7 @@ class Upstream:
             self.last_error = str(exc)
             raise self._broken(exc) from None
 
+    @_counted
     async def request(self, method: str, call: Any) -> Any:
         """Run one other request (resources, prompts, completion) on the session, mapping a broken session."""
         session = self._session_or_raise()

@@ -113,7 +113,7 @@ class MCPRoutes:
         """This worker applies the change at once; every other worker and replica when announced (or within
         limits.refresh_s)."""
         if self.services.mcp is not None:
-            await self.services.mcp.reload_policies()
+            await self.services.mcp.reload_managed()
         await self.services.announce_limits()
 
     async def tool_calls(self, request: Request) -> Response:
