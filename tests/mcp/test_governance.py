@@ -31,7 +31,7 @@ mcp:
   servers:
     github: {{transport: streamable_http, url: "{upstream.url}"}}
   virtual_servers:
-    dev: {{servers: [github], tools: {{exclude: ["github.hang", "github.crash", "github.count"]}}}}
+    dev: {{servers: [github], tools: {{exclude: ["github.hang", "github.crash", "github.count", "github.gated"]}}}}
   tools:
     github.add: {{price_usd: 0.002}}
 {extra}

@@ -138,6 +138,9 @@ class MCPConfig(_Frozen):
     audit_arguments: bool = False  # true: the audit entry holds the arguments, not only their SHA-256
     session_ttl_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = 86_400.0  # a signed session id's lifetime
     tools_cache_s: Annotated[float, Field(ge=0, le=3600)] = 30.0  # how long an upstream's tool list is reused
+    # true: the admin API may create and replace stdio servers, which run their command on every replica's host;
+    # false (the default): stdio servers come only from this file (decision 057)
+    admin_stdio: bool = False
 
     @model_validator(mode="after")
     def _known_servers(self) -> MCPConfig:
