@@ -98,8 +98,8 @@ class MCPServerRoutes:
 
     async def create_server(self, request: Request) -> Response:
         actor = await self._actor(request)
-        surface = self._surface()
         body = (await read_body(request, ServerBody)).root
+        surface = self._surface()
         self._writable("server", body.name, replace=False)
         entry = self._server_entry(body, actor)
         await self.store.create(entry)
@@ -107,9 +107,9 @@ class MCPServerRoutes:
 
     async def replace_server(self, request: Request) -> Response:
         actor = await self._actor(request)
-        surface = self._surface()
         name = request.path_params["name"]
         body = (await read_body(request, ServerBody)).root
+        surface = self._surface()
         if body.name != name:
             raise bad_param("name", f"must be {name[:100]!r} (the MCP server in the path)")
         self._writable("server", name, replace=True)
@@ -166,8 +166,8 @@ class MCPServerRoutes:
 
     async def create_virtual(self, request: Request) -> Response:
         actor = await self._actor(request)
-        surface = self._surface()
         body = await read_body(request, VirtualServerBody)
+        surface = self._surface()
         self._writable("virtual_server", body.name, replace=False)
         entry = await self._virtual_entry(body, actor)
         await self.store.create(entry)
@@ -175,9 +175,9 @@ class MCPServerRoutes:
 
     async def replace_virtual(self, request: Request) -> Response:
         actor = await self._actor(request)
-        surface = self._surface()
         name = request.path_params["name"]
         body = await read_body(request, VirtualServerBody)
+        surface = self._surface()
         if body.name != name:
             raise bad_param("name", f"must be {name[:100]!r} (the virtual MCP server in the path)")
         self._writable("virtual_server", name, replace=True)
