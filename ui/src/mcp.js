@@ -54,7 +54,7 @@ export async function mcp(ctx, main) {
     })),
     admin && form({
       title: 'New MCP server', submit: 'Create server',
-      fields: [{ name: 'json', label: 'The server (JSON: its name and the config file’s mcp.servers entry; headers are stored encrypted)', type: 'textarea', rows: 5, required: true, value: '{"name": "", "transport": "streamable_http", "url": "https://"}' }],
+      fields: [{ name: 'json', label: 'The server (JSON: its name and the config file’s mcp.servers entry; headers are stored encrypted)', type: 'textarea', rows: 5, required: true, value: '{"name": "", "transport": "streamable_http", "url": ""}' }],
       onSubmit: async (v) => { await api('POST', '/admin/v1/mcp/servers', parseJson(v.json, 'json')); ctx.reload(); },
     }),
     section('Virtual servers', table({
