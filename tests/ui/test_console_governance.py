@@ -233,6 +233,7 @@ def test_mcp_virtual_servers_made_in_the_console_show_their_source(console: Any,
     with admin(gateway) as master:
         assert master.get(f"/admin/v1/mcp/virtual-servers/{name}").status_code == 404
 
+
 def test_mcp_alerts_config_and_the_overview_show_live_state(console: Any, gateway: RunningGateway) -> None:
     with admin(gateway) as master:
         _until(lambda: master.get("/admin/v1/mcp/servers").json()["data"][0]["healthy"], "the stdio upstream is up")

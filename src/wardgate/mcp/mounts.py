@@ -85,12 +85,19 @@ class Mounts:
             upstreams: dict[str, Upstream] = {}
             for name, server in wanted.servers.items():
                 old = self.upstreams.get(name)
-                upstreams[name] = (
-                    old if old is not None and old.config == server else self._build_upstream(name, server)
-                )
+                if old is not None and old.config == server:
+                    upstreams[name] = old
+                    continue
+                try:
+                    upstreams[name] = self._build_upstream(name, server)
+                except Exception as exc:  # noqa: BLE001 - one server that cannot be built never stops the others
+                    log.warning("MCP server %s not served: %s: %s", name, type(exc).__name__, str(exc)[:300])
             mounts: dict[str, Mount] = {}
             for name, config in wanted.virtual.items():
                 old_mount = self.mounts.get(name)
+                if any(s not in upstreams for s in config.servers):
+                    log.warning("virtual MCP server %s not served: one of its servers is not", name)
+                    continue
                 members = {s: upstreams[s] for s in config.servers}
                 if old_mount is not None and old_mount.vs.config == config and old_mount.vs.members == members:
                     mounts[name] = old_mount
