@@ -5,6 +5,8 @@ one deleted while a call is in flight lets that call finish."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -189,3 +191,28 @@ def test_a_call_in_flight_finishes_when_its_servers_are_deleted(
             return answer, gone_vs, gone_server, clean and old._task is None
 
     assert asyncio.run(go()) == ("ops:gated", 200, 200, True)
+
+
+def test_a_stdio_server_made_in_the_api_is_a_supervised_child_stopped_when_deleted() -> None:
+    command = [sys.executable, "-m", "tests.mcp.upstream", "files"]
+    with gateway_from_yaml("mcp: {admin_stdio: true}\n") as gateway, admin(gateway) as c:
+        assert (
+            c.post(
+                "/admin/v1/mcp/servers", json={"name": "files", "transport": "stdio", "command": command}
+            ).status_code
+            == 201
+        )
+        assert c.post("/admin/v1/mcp/virtual-servers", json={"name": "fs", "servers": ["files"]}).status_code == 201
+        names, pid = asyncio.run(call(gateway, "fs", "files.pid", {}))
+        assert "files.read_file" in names
+        os.kill(int(pid), 0)  # the child runs
+        assert c.delete("/admin/v1/mcp/virtual-servers/fs").status_code == 200
+        assert c.delete("/admin/v1/mcp/servers/files").status_code == 200
+        for _ in range(200):  # stopped once idle (polled, 10 s deadline)
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                break
+            asyncio.run(asyncio.sleep(0.05))
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)
