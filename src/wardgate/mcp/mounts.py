@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mcp.server.sse import SseServerTransport
@@ -36,25 +36,21 @@ class Mount:
     vs: VirtualServer
     manager: StreamableHTTPSessionManager
     sse: SseServerTransport
-    busy: int = 0
-    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    busy: int = 0  # requests in it now (the surface counts them: plain integer arithmetic on the hot path)
     running: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    waiter: asyncio.Event | None = None  # set while a drain waits for busy to reach 0
 
-    def __post_init__(self) -> None:
-        self.idle.set()
+    def leave(self) -> None:
+        self.busy -= 1
+        if self.busy == 0 and self.waiter is not None:
+            self.waiter.set()
 
-    @contextlib.contextmanager
-    def using(self) -> Iterator[None]:
-        self.busy += 1
-        self.idle.clear()
-        try:
-            yield
-        finally:
-            self.busy -= 1
-            if self.busy == 0:
-                self.idle.set()
+    async def drained(self) -> None:
+        while self.busy:
+            self.waiter = asyncio.Event()
+            await self.waiter.wait()
 
     async def run(self) -> None:
         try:
@@ -137,8 +133,8 @@ class Mounts:
         """The old objects finish what they started, then close: requests first, then the upstreams they used."""
         try:
             async with asyncio.timeout(self.drain_s):
-                await asyncio.gather(*(m.idle.wait() for m in mounts))
-                await asyncio.gather(*(u.idle.wait() for u in upstreams))
+                await asyncio.gather(*(m.drained() for m in mounts))
+                await asyncio.gather(*(u.drained() for u in upstreams))
         except (TimeoutError, asyncio.CancelledError):  # drain_s passed, or the worker is closing: close them now
             pass
         await self._stop(mounts, upstreams)

@@ -160,8 +160,11 @@ class MCPSurface:
         if rest == "sse" and scope["method"] == "GET":  # a long-lived stream: not what a change waits for
             await self._route(mount, rest, scope, receive, send)
             return
-        with mount.using():  # a replaced or removed virtual server drains: this request ends before it closes
+        mount.busy += 1  # a replaced or removed virtual server drains: this request ends before it closes
+        try:
             await self._route(mount, rest, scope, receive, send)
+        finally:
+            mount.leave()
 
     async def _route(self, mount: Mount, rest: str, scope: Scope, receive: Receive, send: Send) -> None:
         principal = await self._principal(scope, send)

@@ -58,13 +58,12 @@ def _counted(
     @functools.wraps(method)
     async def counted(self: Upstream, *args: P.args, **kwargs: P.kwargs) -> T:
         self.busy += 1
-        self.idle.clear()
         try:
             return await method(self, *args, **kwargs)
         finally:
             self.busy -= 1
-            if self.busy == 0:
-                self.idle.set()
+            if self.busy == 0 and self._waiter is not None:
+                self._waiter.set()
 
     return counted  # type: ignore[return-value]  # functools.wraps's type is not a Callable to mypy
 
@@ -114,8 +113,7 @@ class Upstream:
         )
         self._lane_ready = False
         self.busy = 0  # calls using the upstream now
-        self.idle = asyncio.Event()
-        self.idle.set()
+        self._waiter: asyncio.Event | None = None  # set while a drain waits for busy to reach 0
 
     def _bearer(self) -> str | None:
         if self._auth is None:
@@ -144,6 +142,12 @@ class Upstream:
             "server_info": info.server_info.model_dump(mode="json", exclude_none=True) if info is not None else None,
             "tools": sorted(t.name for t in self._tools) if self._tools is not None else None,
         }
+
+    async def drained(self) -> None:
+        """Returns once no call uses the upstream (mounts.py closes it then)."""
+        while self.busy:
+            self._waiter = asyncio.Event()
+            await self._waiter.wait()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._supervise(), name=f"mcp-upstream-{self.name}")
