@@ -61,12 +61,18 @@ def test_secrets_are_masked() -> None:
                         "issuer": "https://as",
                     },
                 },
-                "s": {"transport": "stdio", "command": ["x"], "env": {"TOKEN": "env-secret-value-1234"}},
+                "s": {
+                    "transport": "stdio",
+                    "command": ["x", "--token", "t0k"],
+                    "env": {"TOKEN": "env-secret-value-1234"},
+                },
+                "q": {"transport": "sse", "url": "http://a/sse?api_key=k3y"},
             }
         }
     ).servers
     shown = masked(server["h"])
     assert shown["headers"] == {"Authorization": "…abcd", "X": "…"}
     assert shown["oauth"]["client_secret"] == "…wxyz" and shown["oauth"]["client_id"] == "c"
-    assert masked(server["s"])["env"] == {"TOKEN": "…1234"}
+    assert masked(server["s"])["env"] == {"TOKEN": "…1234"} and masked(server["s"])["command"] == ["x", "…", "…"]
+    assert masked(server["q"])["url"] == "http://a/sse?…"
     assert "secret" not in str(shown).replace("client_secret", "") and "env-secret" not in str(masked(server["s"]))

@@ -78,8 +78,12 @@ def hint(value: Any) -> str:
 
 def masked(config: BaseModel) -> dict[str, Any]:
     """A server or virtual server as the admin API shows it and the audit trail records it: header and env values,
-    and the OAuth client secret, as hints."""
+    and the OAuth client secret, as hints; a URL's query and a command's arguments elided."""
     out = public_of(config)
+    if isinstance(out.get("url"), str) and "?" in out["url"]:  # a query may carry a key (?api_key=…)
+        out["url"] = out["url"].split("?", 1)[0] + "?…"
+    if isinstance(out.get("command"), list):  # so may a command's arguments (--token …): the program is shown
+        out["command"] = [out["command"][0], *("…" for _ in out["command"][1:])]
     for name, values in secrets_of(config).items():
         if name == "oauth.client_secret":
             out["oauth"] = {**out.get("oauth", {}), "client_secret": hint(values)}
