@@ -256,7 +256,7 @@ class Gateway:
             await self.worker.budget_refresher.load()
             await self.worker.rate_limit_refresher.load()
             if self.worker.mcp is not None:  # MCP tool policies made in the admin API
-                await self.worker.mcp.reload_policies()
+                await self.worker.mcp.reload_managed()
 
     async def _apply(self, change: Plan) -> None:
         """Swap in a pipeline built from the new config: one assignment, seen whole by the next request."""

@@ -46,8 +46,10 @@ def open_mcp(
         raise RuntimeError(
             "`mcp:` is configured but the MCP SDK is not installed: pip install 'wardgate[mcp]'"
         ) from exc
+    from wardgate.config.mcp import MCPServerConfig, VirtualServerConfig
     from wardgate.mcp.audit import MCPAuditStage
     from wardgate.mcp.listing import Cursors
+    from wardgate.mcp.mounts import Mounts
     from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
     from wardgate.mcp.sessions import SessionSigner
     from wardgate.mcp.sse_relay import SSERelay
@@ -68,12 +70,18 @@ def open_mcp(
         limits,
     ]
     master_key = settings.master_key.get_secret_value()
-    upstreams = {name: Upstream(name, server, redis, prefix, master_key) for name, server in config.servers.items()}
+
     cursors = Cursors(master_key)
-    virtual = {
-        name: VirtualServer(name, vs, config, upstreams, policies, stages, cursors)
-        for name, vs in config.virtual_servers.items()
-    }
+
+    def build_upstream(name: str, server: MCPServerConfig) -> Upstream:
+        return Upstream(name, server, redis, prefix, master_key)
+
+    def build_virtual(name: str, vs: VirtualServerConfig, upstreams: dict[str, Upstream]) -> VirtualServer:
+        return VirtualServer(name, vs, config, upstreams, policies, stages, cursors)
+
+    # an upstream replaced or removed in the admin API is closed after its calls end, at most the longest timeout
+    drain_s = max([config.default_timeout_s, *(t.timeout_s for t in config.tools.values())]) + 5.0
+    mounts = Mounts(build_upstream, build_virtual, config.max_message_bytes, drain_s)
     sessions = SessionSigner(master_key, config.session_ttl_s, redis, prefix)
     relay = SSERelay(redis, prefix, config.session_ttl_s)
     streams: StreamStore
@@ -83,8 +91,8 @@ def open_mcp(
     else:
         streams = MemoryStreams(config.stream_retention_s, config.stream_max_events)
     surface = MCPSurface(
-        virtual,
-        upstreams,
+        mounts,
+        config,
         runtime.authenticate,
         sessions,
         config.max_message_bytes,
@@ -93,8 +101,12 @@ def open_mcp(
         streams,
         config.stream_retention_s,
     )
-    if engine is not None:  # tool policies made in the admin API: re-read every limits.refresh_s and when announced
+    if engine is not None:  # tool policies, servers and virtual servers made in the admin API: re-read every
+        # limits.refresh_s and when announced
+        from wardgate.config.secrets import SecretBox
+        from wardgate.store.mcp_servers import MCPServerStore
         from wardgate.store.mcp_tool_policies import ToolPolicyStore
 
         surface.manage_policies(policies, ToolPolicyStore(engine).list, settings.limits.refresh_s)
+        surface.manage_servers(MCPServerStore(engine).entries, SecretBox.of(settings))
     return surface

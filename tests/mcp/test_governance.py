@@ -33,7 +33,8 @@ mcp:
   virtual_servers:
     dev:
       servers: [github]
-      tools: {{exclude: ["github.hang", "github.crash", "github.count", "github.wait_for", "github.release"]}}
+      tools:
+        exclude: ["github.hang", "github.crash", "github.count", "github.wait_for", "github.release", "github.gated"]
   tools:
     github.add: {{price_usd: 0.002}}
 {extra}

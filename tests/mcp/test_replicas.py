@@ -221,6 +221,47 @@ def test_the_legacy_sse_transport_needs_no_stickiness(replicas: tuple[Replicas, 
     assert set(balancer.sent) == set(group.ports)  # messages did reach both replicas
 
 
+def test_a_server_made_on_one_replica_is_served_by_the_other(
+    replicas: tuple[Replicas, str], upstream: LoopbackMCP
+) -> None:
+    """Created in replica A's admin API, listed and called on replica B (which learns of it from the announcement,
+    or at worst within limits.refresh_s); deleted on A, gone from B."""
+    group, key = replicas
+    a, b = (f"http://127.0.0.1:{port}" for port in group.ports[:2])
+    admin = {"Authorization": f"Bearer {MASTER}"}
+
+    async def until(http: httpx2.AsyncClient, url: str, status: int) -> int:
+        for _ in range(200):  # polled, 10 s deadline
+            got = (await http.get(url, headers=admin)).status_code
+            if got == status:
+                return got
+            await asyncio.sleep(0.05)
+        return got
+
+    async def go() -> list[object]:
+        out: list[object] = []
+        async with httpx2.AsyncClient(timeout=30) as http:
+            server = {"name": "gh2", "transport": "streamable_http", "url": upstream.url}
+            out.append((await http.post(f"{a}/admin/v1/mcp/servers", json=server, headers=admin)).status_code)
+            virtual = {"name": "dev2", "servers": ["gh2"], "tools": {"include": ["gh2.echo"]}}
+            out.append((await http.post(f"{a}/admin/v1/mcp/virtual-servers", json=virtual, headers=admin)).status_code)
+            out.append(await until(http, f"{b}/admin/v1/mcp/virtual-servers/dev2", 200))
+            async with (
+                httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client,
+                streamable_http_client(f"{b}/mcp/dev2", http_client=client) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                out.append([t.name for t in (await session.list_tools()).tools])
+                out.append(text_of(await session.call_tool("gh2.echo", {"text": "on-b"})))
+            out.append((await http.delete(f"{a}/admin/v1/mcp/virtual-servers/dev2", headers=admin)).status_code)
+            out.append((await http.delete(f"{a}/admin/v1/mcp/servers/gh2", headers=admin)).status_code)
+            out.append(await until(http, f"{b}/admin/v1/mcp/servers/gh2", 404))
+        return out
+
+    assert asyncio.run(go()) == [201, 201, 200, ["gh2.echo"], "gh:on-b", 200, 200, 404]
+
+
 def test_a_replica_killed_mid_session_loses_nothing(replicas: tuple[Replicas, str]) -> None:
     group, key = replicas
 

@@ -18,8 +18,30 @@ import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 
 
+class Gate:
+    """Holds the ``gated`` tool's calls until the test opens it: a call in flight, without a sleep."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.open = threading.Event()
+
+    def reset(self) -> None:
+        self.entered.clear()
+        self.open.clear()
+
+
+GATE = Gate()
+
+
 def build(name: str = "upstream") -> MCPServer:
     server = MCPServer(name, log_level="WARNING")
+
+    @server.tool()
+    async def gated() -> str:
+        """Answers once the test opens GATE (tests/mcp/test_admin_servers.py)."""
+        GATE.entered.set()
+        opened = await asyncio.to_thread(GATE.open.wait, 30)
+        return f"{name}:gated" if opened else f"{name}:gate-timeout"
 
     @server.tool()
     def echo(text: str) -> str:

@@ -213,6 +213,27 @@ def test_a_prompt_is_versioned_diffed_promoted_with_approval_and_canaried(
     c.check("prompt")
 
 
+def test_mcp_virtual_servers_made_in_the_console_show_their_source(console: Any, gateway: RunningGateway) -> None:
+    name = unique("ui-vs")
+    c = console("system-admin")
+    c.sign_in(MASTER_KEY, "mcp")
+    assert "config" in c.page.get_by_role("region", name="MCP servers", exact=True).inner_text()
+    form = c.form("New virtual server")
+    form.locator("input[name=name]").fill(name)
+    form.locator("input[name=servers]").fill("files")
+    form.locator("input[name=include]").fill("files.echo")
+    form.locator("button[type=submit]").click()
+    row = c.page.get_by_role("region", name="Virtual MCP servers").locator("tr", has_text=name)
+    row.wait_for()
+    assert "api" in row.inner_text() and f"/mcp/{name}" in row.inner_text()
+    c.check("mcp-virtual-server", axe=True)
+    c.page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached")
+    with admin(gateway) as master:
+        assert master.get(f"/admin/v1/mcp/virtual-servers/{name}").status_code == 404
+
+
 def test_mcp_alerts_config_and_the_overview_show_live_state(console: Any, gateway: RunningGateway) -> None:
     with admin(gateway) as master:
         _until(lambda: master.get("/admin/v1/mcp/servers").json()["data"][0]["healthy"], "the stdio upstream is up")

@@ -1,5 +1,6 @@
 // The MCP gateway: upstream servers with this worker's view of their health, virtual servers, tool policies, and the
-// latest tool calls from the ledger (GET /admin/v1/mcp/...; servers come from the config file's mcp:).
+// latest tool calls from the ledger (GET /admin/v1/mcp/...). Each object says where it comes from (source: config or
+// api); a system admin creates and deletes those made here (the config file's are read-only).
 import { h, append, clear } from './dom.js';
 import { api, query } from './api.js';
 import { form, parseJson, section, show, table, usd } from './widgets.js';
@@ -19,6 +20,13 @@ function editPolicy(ctx, target, p) {
   target.querySelector('textarea').focus();
 }
 
+// A server's headers and env come back masked: it is created whole (JSON, as the config file's mcp.servers entry),
+// never edited from what the page shows, so a masked value is never saved back.
+const deleteButton = (ctx, path, what, name) => h('button', {
+  type: 'button', class: 'danger',
+  onclick: async () => { if (confirm(`Delete ${what} ${name}?`)) { await api('DELETE', `${path}/${encodeURIComponent(name)}`); ctx.reload(); } },
+}, 'Delete');
+
 export async function mcp(ctx, main) {
   const params = new URLSearchParams(location.search);
   const limit = LIMITS.includes(Number(params.get('calls'))) ? Number(params.get('calls')) : 50;
@@ -28,7 +36,7 @@ export async function mcp(ctx, main) {
     api('GET', '/admin/v1/mcp/tool-policies'),
     api('GET', '/admin/v1/mcp/tool-calls' + query({ limit })),
   ]);
-  const admin = ctx.session.system_role === 'admin'; // the API's rule: tool policies are a system admin's
+  const admin = ctx.session.system_role === 'admin'; // the API's rule: MCP writes are a system admin's
   const editor = h('div', { 'aria-live': 'polite' });
   append(main, [
     section('Servers', table({
@@ -38,21 +46,47 @@ export async function mcp(ctx, main) {
         { key: 'healthy', label: 'Health', render: (s) => h('span', { class: s.healthy ? 'ok' : 'bad' }, s.healthy ? 'healthy' : 'unhealthy') },
         { key: 'protocol_version', label: 'Protocol' }, { key: 'sessions_opened', label: 'Sessions opened' },
         { key: 'tools', label: 'Tools', render: (s) => (s.tools === null ? '—' : `${s.tools.length}: ${s.tools.slice(0, 8).join(', ')}${s.tools.length > 8 ? ' …' : ''}`) },
-        { key: 'last_error', label: 'Last error' },
+        { key: 'last_error', label: 'Last error' }, { key: 'source', label: 'Source' },
       ],
       rows: servers.data,
-      empty: 'No MCP server is configured (mcp.servers in the config file, docs/mcp.md).',
+      empty: 'No MCP server is configured (mcp.servers in the config file, or below; docs/mcp.md).',
+      actions: admin && ((s) => s.source === 'api' && deleteButton(ctx, '/admin/v1/mcp/servers', 'MCP server', s.name)),
     })),
+    admin && form({
+      title: 'New MCP server', submit: 'Create server',
+      fields: [{ name: 'json', label: 'The server (JSON: its name and the config file’s mcp.servers entry; headers are stored encrypted)', type: 'textarea', rows: 5, required: true, value: '{"name": "", "transport": "streamable_http", "url": ""}' }],
+      onSubmit: async (v) => { await api('POST', '/admin/v1/mcp/servers', parseJson(v.json, 'json')); ctx.reload(); },
+    }),
     section('Virtual servers', table({
       caption: 'Virtual MCP servers',
       columns: [
         { key: 'name', label: 'Name' }, { key: 'servers', label: 'Upstreams' }, { key: 'include', label: 'Include' }, { key: 'exclude', label: 'Exclude' },
         { key: 'prefix', label: 'Prefixed names', render: (v) => (v.prefix ? `yes (${v.separator})` : 'no') },
         { key: 'endpoints', label: 'Endpoints', render: (v) => `${v.endpoints.streamable_http} · ${v.endpoints.sse}` },
+        { key: 'source', label: 'Source' },
       ],
       rows: virtual.data,
       empty: 'No virtual server is configured.',
+      actions: admin && ((v) => v.source === 'api' && deleteButton(ctx, '/admin/v1/mcp/virtual-servers', 'virtual server', v.name)),
     })),
+    admin && form({
+      title: 'New virtual server', submit: 'Create virtual server',
+      fields: [
+        { name: 'name', label: 'Name', required: true },
+        { name: 'servers', label: 'Upstream servers (comma-separated names)', required: true },
+        { name: 'include', label: 'Include (comma-separated globs over server.tool; empty: every tool)' },
+        { name: 'exclude', label: 'Exclude (comma-separated globs)' },
+      ],
+      onSubmit: async (v) => {
+        const body = { name: v.name, servers: globs(v.servers) };
+        const tools = {};
+        if (v.include) tools.include = globs(v.include);
+        if (v.exclude) tools.exclude = globs(v.exclude);
+        if (Object.keys(tools).length) body.tools = tools;
+        await api('POST', '/admin/v1/mcp/virtual-servers', body);
+        ctx.reload();
+      },
+    }),
     section('Tool policies', table({
       caption: 'Tool policies',
       columns: ['name', 'scope', 'match', 'allow', 'deny'].map((key) => ({ key })),

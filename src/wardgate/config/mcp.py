@@ -146,6 +146,9 @@ class MCPConfig(_Frozen):
     # a downstream SSE stream's events, kept for Last-Event-ID resumption: for this long after its last event …
     stream_retention_s: Annotated[float, Field(ge=1, le=86_400)] = 300.0
     stream_max_events: Annotated[int, Field(ge=1, le=100_000)] = 1000  # … and at most this many (oldest dropped)
+    # true: the admin API may create and replace stdio servers, which run their command on every replica's host;
+    # false (the default): stdio servers come only from this file (decision 057)
+    admin_stdio: bool = False
 
     @model_validator(mode="after")
     def _known_servers(self) -> MCPConfig:

@@ -18,21 +18,23 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from mcp.server.sse import SseServerTransport
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from wardgate.api.asgi import Disconnected, Receive, Scope, Send, read_body
 from wardgate.api.openai import request_meta
+from wardgate.config.mcp import MCPConfig
+from wardgate.config.secrets import SecretBox
 from wardgate.core.errors import WardgateError
 from wardgate.core.principal import Principal
 from wardgate.core.runtime import Authenticate
 from wardgate.mcp import fast
 from wardgate.mcp.audit import actor_of
 from wardgate.mcp.errors import SCOPE_KEY, UNAUTHORIZED
+from wardgate.mcp.mounts import Mount, Mounts
 from wardgate.mcp.policy import ToolPolicies
 from wardgate.mcp.resume import ResumableResponse, owner_of, replay, version_of
 from wardgate.mcp.sessions import SessionSigner
 from wardgate.mcp.sse_relay import SSERelay
+from wardgate.mcp.stored import effective
 from wardgate.mcp.streams import StreamStore
 from wardgate.mcp.upstream import Upstream
 from wardgate.mcp.virtual import VirtualServer
@@ -81,8 +83,8 @@ def _is_initialize(message: Any) -> bool:
 class MCPSurface:
     def __init__(
         self,
-        virtual_servers: Mapping[str, VirtualServer],
-        upstreams: Mapping[str, Upstream],
+        mounts: Mounts,
+        config: MCPConfig,
         authenticate: Authenticate,
         sessions: SessionSigner,
         max_message_bytes: int,
@@ -91,100 +93,96 @@ class MCPSurface:
         streams: StreamStore | None = None,
         stream_limit_s: float = 300.0,
     ) -> None:
-        self.virtual_servers = dict(virtual_servers)
-        self.upstreams = dict(upstreams)
+        self.mounts = mounts  # the upstreams and virtual servers served now (the config file's and the admin API's)
+        self._config = config
         self._authenticate = authenticate
         self._sessions = sessions
         self._max = max_message_bytes
         self._read_client_cert = read_client_cert
         self._relay = relay or SSERelay(None, "", 1)
         self._streams, self._stream_limit_s = streams, stream_limit_s  # Last-Event-ID resumption (resume.py)
-        self._managers = {
-            name: StreamableHTTPSessionManager(
-                vs.server, stateless=True, json_response=False, max_request_body_size=max_message_bytes
-            )
-            for name, vs in self.virtual_servers.items()
-        }
-        self._sse = {
-            name: SseServerTransport(f"/mcp/{name}/messages/", max_request_body_size=max_message_bytes)
-            for name in self.virtual_servers
-        }
-        self._stop = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
         self.policies: ToolPolicies | None = None  # with the admin API's policies (manage_policies)
         self._stored_policies: Callable[[], Awaitable[list[tuple[str, Any]]]] | None = None
         self._policy_refresh_s = 5.0
         self._refresher: asyncio.Task[None] | None = None
-        self._started = asyncio.Event()
+        self._stored_servers: Callable[[], Awaitable[list[Any]]] | None = None  # with the admin API's servers
+        self._box = SecretBox([])
+
+    @property
+    def upstreams(self) -> Mapping[str, Upstream]:
+        return self.mounts.upstreams
+
+    @property
+    def virtual_servers(self) -> Mapping[str, VirtualServer]:
+        return {name: mount.vs for name, mount in self.mounts.mounts.items()}
+
+    def manage_servers(self, stored: Callable[[], Awaitable[list[Any]]], box: SecretBox) -> None:
+        self._stored_servers, self._box = stored, box
 
     def manage_policies(
         self, policies: ToolPolicies, stored: Callable[[], Awaitable[list[tuple[str, Any]]]], refresh_s: float
     ) -> None:
         self.policies, self._stored_policies, self._policy_refresh_s = policies, stored, refresh_s
 
-    async def reload_policies(self) -> None:
-        """Re-reads the admin API's tool policies (at start, every refresh_s, and when a change is announced)."""
+    async def reload_managed(self, wait_s: float = 10.0) -> None:
+        """Re-reads the admin API's tool policies, servers and virtual servers (at start, every refresh_s, and when
+        a change is announced) and serves them: new upstreams start, replaced and removed ones drain (mounts.py)."""
         if self.policies is not None and self._stored_policies is not None:
             self.policies.replace_stored(await self._stored_policies())
+        entries = await self._stored_servers() if self._stored_servers is not None else []
+        await self.mounts.apply(effective(self._config, entries, self._box), wait_s)
 
-    async def _refresh_policies(self) -> None:
+    async def _refresh(self) -> None:
         while True:
             await asyncio.sleep(self._policy_refresh_s)
             try:
-                await self.reload_policies()
-            except Exception as exc:  # noqa: BLE001 - the store away: keep the last known policies
-                log.warning("MCP tool policies: re-read failed (%s); keeping the last known", type(exc).__name__)
+                await self.reload_managed()
+            except Exception as exc:  # noqa: BLE001 - the store away: keep serving the last known
+                log.warning("MCP admin objects: re-read failed (%s); keeping the last known", type(exc).__name__)
 
     async def start(self, wait_s: float = 10.0) -> None:
-        if self._stored_policies is not None:
-            await self.reload_policies()
-            self._refresher = asyncio.get_running_loop().create_task(self._refresh_policies(), name="mcp-policies")
-        for upstream in self.upstreams.values():
-            upstream.start()
-        self._runner = asyncio.get_running_loop().create_task(self._run_managers(), name="mcp-session-managers")
-        await self._started.wait()
-        # start-up waits (bounded) for the upstreams, so the first tools/list is complete; one that is down is
-        # retried in the background and its tools appear when it connects
-        await asyncio.gather(*(u.wait_ready(wait_s) for u in self.upstreams.values()))
-
-    async def _run_managers(self) -> None:
-        async with contextlib.AsyncExitStack() as stack:
-            for manager in self._managers.values():
-                await stack.enter_async_context(manager.run())
-            self._started.set()
-            await self._stop.wait()
+        """Start-up waits (bounded) for the upstreams, so the first tools/list is complete; one that is down is
+        retried in the background and its tools appear when it connects."""
+        await self.reload_managed(wait_s)
+        if self._stored_policies is not None or self._stored_servers is not None:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh(), name="mcp-admin-objects")
 
     async def close(self) -> None:
-        self._stop.set()
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
-        if self._runner is not None:
-            with contextlib.suppress(Exception):
-                await self._runner
-        for upstream in self.upstreams.values():
-            await upstream.close()
+        await self.mounts.close()
         await self._relay.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = scope["path"].split("/")  # "", "mcp", name, [sse | messages]
         name = parts[2] if len(parts) > 2 else ""
-        vs = self.virtual_servers.get(name)
-        if vs is None:
+        mount = self.mounts.mounts.get(name)  # a virtual server deleted in the admin API is gone from here at once
+        if mount is None:
             await send_rpc_error(send, 404, INVALID_REQUEST, f"No virtual MCP server at {scope['path'][:200]}.")
             return
+        rest = "/".join(parts[3:]).rstrip("/")
+        if rest == "sse" and scope["method"] == "GET":  # a long-lived stream: not what a change waits for
+            await self._route(mount, rest, scope, receive, send)
+            return
+        mount.busy += 1  # a replaced or removed virtual server drains: this request ends before it closes
+        try:
+            await self._route(mount, rest, scope, receive, send)
+        finally:
+            mount.leave()
+
+    async def _route(self, mount: Mount, rest: str, scope: Scope, receive: Receive, send: Send) -> None:
         principal = await self._principal(scope, send)
         if principal is None:
             return
         scope[SCOPE_KEY] = principal
-        rest = "/".join(parts[3:]).rstrip("/")
         if rest == "":
-            await self._streamable(name, principal, scope, receive, send)
+            await self._streamable(mount, principal, scope, receive, send)
         elif rest == "sse" and scope["method"] == "GET":
-            await self._sse_stream(vs, scope, receive, send)
+            await self._sse_stream(mount, scope, receive, send)
         elif rest == "messages" and scope["method"] == "POST":
-            await self._sse_message(name, principal, scope, receive, send)
+            await self._sse_message(mount, principal, scope, receive, send)
         else:
             await send_rpc_error(send, 404, INVALID_REQUEST, f"No MCP endpoint at {scope['path'][:200]}.")
 
@@ -198,8 +196,8 @@ class MCPSurface:
             await send_rpc_error(send, status, UNAUTHORIZED, exc.message, [(b"www-authenticate", b"Bearer")])
             return None
 
-    async def _streamable(self, name: str, principal: Principal, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"]
+    async def _streamable(self, mount: Mount, principal: Principal, scope: Scope, receive: Receive, send: Send) -> None:
+        name, method = mount.vs.name, scope["method"]
         session_id = _header(scope, SESSION_HEADER)
         if session_id is not None and not await self._session_ok(name, principal, session_id):
             await send_rpc_error(send, 404, INVALID_REQUEST, "Session not found.")
@@ -214,7 +212,7 @@ class MCPSurface:
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
             return
-        manager = self._managers[name]
+        manager = mount.manager
         last_event_id = _header(scope, b"last-event-id") if method == "GET" else None
         if last_event_id is not None and self._streams is not None:  # resuming a POST's stream (any replica)
             owner = owner_of(name, actor_of(principal), session_id)
@@ -247,7 +245,7 @@ class MCPSurface:
             return
         if fast.eligible(scope, message):
             assert isinstance(message, dict)
-            await fast.tools_call(self.virtual_servers[name], principal, message, send)
+            await fast.tools_call(mount.vs, principal, message, send)
             return
         if _is_initialize(message) and session_id is None:
             minted = self._sessions.mint(name, actor_of(principal)).encode("ascii")
@@ -277,11 +275,12 @@ class MCPSurface:
             return False
         return not await self._sessions.deleted(session_id)
 
-    async def _sse_stream(self, vs: VirtualServer, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _sse_stream(self, mount: Mount, scope: Scope, receive: Receive, send: Send) -> None:
         """The legacy transport: one SSE stream per client, its messages POSTed beside it. The stream lives in this
         replica (the SDK's transport); with Redis, a message POSTed to another replica is relayed here
         (sse_relay.py), so no stickiness is needed."""
-        server, transport, principal = vs.server, self._sse[vs.name], scope[SCOPE_KEY]
+        vs = mount.vs
+        server, transport, principal = vs.server, mount.sse, scope[SCOPE_KEY]
         opened: list[str] = []
 
         async def deliver(headers: list[tuple[bytes, bytes]], body: bytes) -> None:
@@ -304,7 +303,9 @@ class MCPSurface:
             if opened:
                 await self._relay.closed(opened[0])
 
-    async def _sse_message(self, name: str, principal: Principal, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _sse_message(
+        self, mount: Mount, principal: Principal, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         """A legacy-SSE message: handed to the SDK's transport when this replica holds the session (for the
         principal that opened it), else relayed to the replica that does; anything else is the SDK's 404."""
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -314,7 +315,7 @@ class MCPSurface:
             if held is not None and held.actor != actor_of(principal):
                 await send_plain(send, 404, b"Could not find session")
                 return
-            await self._sse[name].handle_post_message(scope, receive, send)
+            await mount.sse.handle_post_message(scope, receive, send)
             return
         length = _header(scope, b"content-length")
         try:

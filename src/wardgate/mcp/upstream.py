@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
 import socket
 import tempfile
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TextIO, TypeVar
 
 import httpx2
 import mcp_types as types
@@ -43,6 +44,29 @@ ListKind = Literal["resources", "templates", "prompts"]
 
 class UpstreamUnavailable(Exception):
     """The upstream cannot be reached now (not connected, or its session broke during the call)."""
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _counted(
+    method: Callable[Concatenate[Upstream, P], Awaitable[T]],
+) -> Callable[Concatenate[Upstream, P], Awaitable[T]]:
+    """Counts the calls using the upstream: one replaced or removed in the admin API is closed once none is left
+    (mounts.py)."""
+
+    @functools.wraps(method)
+    async def counted(self: Upstream, *args: P.args, **kwargs: P.kwargs) -> T:
+        self.busy += 1
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            self.busy -= 1
+            if self.busy == 0 and self._waiter is not None:
+                self._waiter.set()
+
+    return counted  # type: ignore[return-value]  # functools.wraps's type is not a Callable to mypy
 
 
 class Upstream:
@@ -90,6 +114,8 @@ class Upstream:
             else None
         )
         self._lane_ready = False
+        self.busy = 0  # calls using the upstream now
+        self._waiter: asyncio.Event | None = None  # set while a drain waits for busy to reach 0
 
     def _bearer(self) -> str | None:
         if self._auth is None:
@@ -118,6 +144,12 @@ class Upstream:
             "server_info": info.server_info.model_dump(mode="json", exclude_none=True) if info is not None else None,
             "tools": sorted(t.name for t in self._tools) if self._tools is not None else None,
         }
+
+    async def drained(self) -> None:
+        """Returns once no call uses the upstream (mounts.py closes it then)."""
+        while self.busy:
+            self._waiter = asyncio.Event()
+            await self._waiter.wait()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._supervise(), name=f"mcp-upstream-{self.name}")
@@ -227,6 +259,7 @@ class Upstream:
         self._lost.set()  # the supervisor re-opens the session (restarts a stdio child)
         return UpstreamUnavailable(f"MCP server {self.name!r} failed during the call ({type(exc).__name__})")
 
+    @_counted
     async def list_tools(self, cache_s: float) -> tuple[types.Tool, ...]:
         loop = asyncio.get_running_loop()
         if self._tools is not None and loop.time() - self._tools_at < cache_s:
@@ -276,6 +309,7 @@ class Upstream:
         self._lists[kind] = (loop.time(), tuple(items))
         return self._lists[kind][1]
 
+    @_counted
     async def call_tool(
         self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None
     ) -> types.CallToolResult:
@@ -295,6 +329,7 @@ class Upstream:
             raise UpstreamUnavailable(f"MCP server {self.name!r} asked for input, which the gateway does not relay")
         return result
 
+    @_counted
     async def call_tool_json(
         self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None
     ) -> dict[str, Any]:
@@ -324,6 +359,7 @@ class Upstream:
             self.last_error = str(exc)
             raise self._broken(exc) from None
 
+    @_counted
     async def request(self, method: str, call: Any) -> Any:
         """Run one other request (resources, prompts, completion) on the session, mapping a broken session."""
         session = self._session_or_raise()

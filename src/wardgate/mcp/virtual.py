@@ -96,6 +96,10 @@ class VirtualServer:
                 on_completion=rp.complete,
             )
 
+    @property
+    def members(self) -> dict[str, Upstream]:
+        return self._upstreams
+
     def describe(self) -> dict[str, Any]:
         config = self.config
         return {

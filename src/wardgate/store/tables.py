@@ -361,6 +361,21 @@ mcp_tool_policies = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# MCP upstream servers and virtual servers created through the admin API (store/mcp_servers.py; those of the config
+# file live in `mcp:`); `config` is the entry as the config file would write it, without its secrets; `secrets` is a
+# server's headers, env and OAuth client secret, Fernet-encrypted (config/secrets.py)
+mcp_servers = Table(
+    "mcp_servers",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # "server" or "virtual_server"
+    Column("name", String(100), primary_key=True),
+    Column("config", JSON, nullable=False),
+    Column("secrets", Text, nullable=True),
+    Column("updated_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 # models and providers created through the admin API (store/catalog.py); `config` is the entry as the config file
 # would write it, without its secrets; `secrets` is a provider's secret fields, Fernet-encrypted (config/secrets.py)
 catalog_entries = Table(

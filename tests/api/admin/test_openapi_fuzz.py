@@ -22,6 +22,19 @@ from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.api.admin.resources import operations
 
 SCHEMATHESIS_CONFIG = """
+# MCP servers and virtual servers: this gateway has no `mcp:` (409; a create's 409 is accepted as it is), and a
+# schema-valid body may still be refused (a stdio server without mcp.admin_stdio, a header naming ${VAR}, a virtual
+# server naming an unknown server)
+[[operations]]
+include-path = "/admin/v1/mcp/servers/{name}"
+include-method = "PUT"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+
+[[operations]]
+include-path = "/admin/v1/mcp/virtual-servers/{name}"
+include-method = "PUT"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+
 [[operations]]
 include-path = "/admin/v1/budgets/{name}"
 include-method = "PUT"

@@ -1,13 +1,13 @@
 """Admin routes of the MCP gateway: upstream servers with this worker's view of their health, virtual servers, tool
 policies (the config file's, and those made here: created, replaced and deleted, audited, and re-read by every
-worker and replica), and recent tool calls from the ledger. Servers and virtual servers come from the config
-(``mcp:``); managing them through the API is not built yet (docs/mcp.md)."""
+worker and replica), and recent tool calls from the ledger. Servers and virtual servers made here are created,
+replaced and deleted in mcp_servers.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,6 +15,8 @@ from starlette.responses import Response
 from wardgate.api.admin.auth import authenticate
 from wardgate.api.admin.common import Operation, QueryParam, bad_param, query, read_body, record, reply
 from wardgate.api.admin.errors import Conflict
+from wardgate.api.admin.mcp_servers import MCPRows, server_row, virtual_row
+from wardgate.api.admin.mcp_servers import operations as server_operations
 from wardgate.api.admin.schemas import Deleted
 from wardgate.assemble import Worker
 from wardgate.config.mcp import ToolPolicyConfig
@@ -23,13 +25,6 @@ from wardgate.store.mcp_tool_policies import ToolPolicyStore
 from wardgate.store.tables import usage_events
 
 MAX_CALLS = 500
-
-
-class MCPRows(BaseModel):
-    """MCP objects; their fields are described in docs/mcp.md."""
-
-    model_config = ConfigDict(extra="allow")
-    data: list[dict[str, Any]]
 
 
 class ToolPolicyBody(ToolPolicyConfig):
@@ -45,11 +40,11 @@ class MCPRoutes:
 
     def _servers(self) -> list[dict[str, Any]]:
         mcp = self.services.mcp
-        return [u.describe() for u in mcp.upstreams.values()] if mcp is not None else []
+        return [server_row(mcp, name) for name in list(mcp.upstreams)] if mcp is not None else []
 
     def _virtual(self) -> list[dict[str, Any]]:
         mcp = self.services.mcp
-        return [v.describe() for v in mcp.virtual_servers.values()] if mcp is not None else []
+        return [virtual_row(mcp, name) for name in list(mcp.virtual_servers)] if mcp is not None else []
 
     async def servers(self, request: Request) -> Response:
         (await authenticate(request, self.services)).require_system("viewer")
@@ -113,7 +108,7 @@ class MCPRoutes:
         """This worker applies the change at once; every other worker and replica when announced (or within
         limits.refresh_s)."""
         if self.services.mcp is not None:
-            await self.services.mcp.reload_policies()
+            await self.services.mcp.reload_managed()
         await self.services.announce_limits()
 
     async def tool_calls(self, request: Request) -> Response:
@@ -175,6 +170,7 @@ def operations(services: Worker) -> list[Operation]:
         Operation(
             "GET", "/admin/v1/mcp/virtual-servers/{name}", "One virtual MCP server", "mcp", r.virtual_server, MCPRows
         ),
+        *server_operations(services),
         Operation(
             "GET",
             "/admin/v1/mcp/tool-policies",
