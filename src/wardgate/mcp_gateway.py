@@ -47,6 +47,7 @@ def open_mcp(
             "`mcp:` is configured but the MCP SDK is not installed: pip install 'wardgate[mcp]'"
         ) from exc
     from wardgate.mcp.audit import MCPAuditStage
+    from wardgate.mcp.backchannel import Backchannel
     from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
     from wardgate.mcp.sessions import SessionSigner
     from wardgate.mcp.sse_relay import SSERelay
@@ -67,14 +68,22 @@ def open_mcp(
     ]
     master_key = settings.master_key.get_secret_value()
     upstreams = {name: Upstream(name, server, redis, prefix, master_key) for name, server in config.servers.items()}
+    backchannel = Backchannel(redis, prefix)  # upstreams' requests relayed to the client, cancellations (any replica)
     virtual = {
-        name: VirtualServer(name, vs, config, upstreams, policies, stages)
+        name: VirtualServer(name, vs, config, upstreams, policies, stages, backchannel)
         for name, vs in config.virtual_servers.items()
     }
     sessions = SessionSigner(master_key, config.session_ttl_s, redis, prefix)
     relay = SSERelay(redis, prefix, config.session_ttl_s)
     surface = MCPSurface(
-        virtual, upstreams, runtime.authenticate, sessions, config.max_message_bytes, runtime.read_client_cert, relay
+        virtual,
+        upstreams,
+        runtime.authenticate,
+        sessions,
+        config.max_message_bytes,
+        runtime.read_client_cert,
+        relay,
+        backchannel,
     )
     if engine is not None:  # tool policies made in the admin API: re-read every limits.refresh_s and when announced
         from wardgate.store.mcp_tool_policies import ToolPolicyStore

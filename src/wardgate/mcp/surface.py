@@ -28,9 +28,11 @@ from wardgate.core.principal import Principal
 from wardgate.core.runtime import Authenticate
 from wardgate.mcp import fast
 from wardgate.mcp.audit import actor_of
+from wardgate.mcp.backchannel import Backchannel, capabilities_of
 from wardgate.mcp.errors import SCOPE_KEY, UNAUTHORIZED
 from wardgate.mcp.policy import ToolPolicies
-from wardgate.mcp.sessions import SessionSigner
+from wardgate.mcp.sdk_stream import SESSION_SCOPE_KEY
+from wardgate.mcp.sessions import SessionClaims, SessionSigner
 from wardgate.mcp.sse_relay import SSERelay
 from wardgate.mcp.upstream import Upstream
 from wardgate.mcp.virtual import VirtualServer
@@ -75,6 +77,13 @@ def _is_initialize(message: Any) -> bool:
     return isinstance(message, dict) and message.get("method") == "initialize"
 
 
+def _initialize_params(message: Any) -> Any:
+    for m in message if isinstance(message, list) else [message]:
+        if isinstance(m, dict) and m.get("method") == "initialize":
+            return m.get("params")
+    return None
+
+
 class MCPSurface:
     def __init__(
         self,
@@ -85,6 +94,7 @@ class MCPSurface:
         max_message_bytes: int,
         read_client_cert: Any = None,
         relay: SSERelay | None = None,
+        backchannel: Backchannel | None = None,
     ) -> None:
         self.virtual_servers = dict(virtual_servers)
         self.upstreams = dict(upstreams)
@@ -93,6 +103,7 @@ class MCPSurface:
         self._max = max_message_bytes
         self._read_client_cert = read_client_cert
         self._relay = relay or SSERelay(None, "", 1)
+        self._backchannel = backchannel or Backchannel()
         self._managers = {
             name: StreamableHTTPSessionManager(
                 vs.server, stateless=True, json_response=False, max_request_body_size=max_message_bytes
@@ -135,6 +146,7 @@ class MCPSurface:
             self._refresher = asyncio.get_running_loop().create_task(self._refresh_policies(), name="mcp-policies")
         for upstream in self.upstreams.values():
             upstream.start()
+        await self._backchannel.start()
         self._runner = asyncio.get_running_loop().create_task(self._run_managers(), name="mcp-session-managers")
         await self._started.wait()
         # start-up waits (bounded) for the upstreams, so the first tools/list is complete; one that is down is
@@ -160,6 +172,7 @@ class MCPSurface:
         for upstream in self.upstreams.values():
             await upstream.close()
         await self._relay.close()
+        await self._backchannel.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = scope["path"].split("/")  # "", "mcp", name, [sse | messages]
@@ -195,14 +208,16 @@ class MCPSurface:
     async def _streamable(self, name: str, principal: Principal, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         session_id = _header(scope, SESSION_HEADER)
-        if session_id is not None and not await self._session_ok(name, principal, session_id):
-            await send_rpc_error(send, 404, INVALID_REQUEST, "Session not found.")
-            return
+        claims = None
+        if session_id is not None:
+            claims = await self._session_ok(name, principal, session_id)
+            if claims is None:
+                await send_rpc_error(send, 404, INVALID_REQUEST, "Session not found.")
+                return
         if method == "DELETE":
             if session_id is None:
                 await send_rpc_error(send, 400, INVALID_REQUEST, "DELETE needs the Mcp-Session-Id header.")
                 return
-            claims = self._sessions.verify(session_id)
             assert claims is not None
             await self._sessions.delete(session_id, claims)
             await send({"type": "http.response.start", "status": 204, "headers": []})
@@ -230,12 +245,18 @@ class MCPSurface:
         if not isinstance(message, dict | list) or (isinstance(message, list) and not message):
             await send_rpc_error(send, 400, INVALID_REQUEST, "Invalid request: expected a JSON-RPC object.")
             return
+        session, caps = (session_id, claims.capabilities) if session_id is not None and claims is not None else ("", "")
         if fast.eligible(scope, message):
             assert isinstance(message, dict)
-            await fast.tools_call(self.virtual_servers[name], principal, message, send)
+            await fast.tools_call(self.virtual_servers[name], principal, message, send, session, caps)
             return
+        if isinstance(message, dict) and await self._back(principal, session, message, send):
+            return
+        if caps:  # the SDK's handlers relay what an upstream asks the client (sdk_stream.py)
+            scope[SESSION_SCOPE_KEY] = (session, caps)
         if _is_initialize(message) and session_id is None:
-            minted = self._sessions.mint(name, actor_of(principal)).encode("ascii")
+            declared = capabilities_of(_initialize_params(message))
+            minted = self._sessions.mint(name, actor_of(principal), declared).encode("ascii")
 
             async def send_with_session(event: MutableMapping[str, Any]) -> None:
                 if event["type"] == "http.response.start" and event["status"] < 300:
@@ -246,11 +267,27 @@ class MCPSurface:
             return
         await manager.handle_request(scope, _replay(body, receive), send)
 
-    async def _session_ok(self, name: str, principal: Principal, session_id: str) -> bool:
+    async def _session_ok(self, name: str, principal: Principal, session_id: str) -> SessionClaims | None:
         claims = self._sessions.verify(session_id)
         if claims is None or claims.virtual_server != name or claims.principal != actor_of(principal):
-            return False
-        return not await self._sessions.deleted(session_id)
+            return None
+        return None if await self._sessions.deleted(session_id) else claims
+
+    async def _back(self, principal: Principal, session: str, message: dict[str, Any], send: Send) -> bool:
+        """A client's answer to a relayed request, or its cancellation of a call (backchannel.py): 202 when taken;
+        an answer no relayed request of this principal and session waits for is a 400 with a JSON-RPC error (the
+        streamable HTTP transport's answer to a response it cannot accept). False: the SDK's to handle."""
+        if "method" not in message:
+            if await self._backchannel.answer(actor_of(principal), session, message):
+                await send_plain(send, 202, b"")
+            else:
+                await send_rpc_error(send, 400, INVALID_REQUEST, "No request of this session waits for this response.")
+            return True
+        if message.get("method") == "notifications/cancelled" and "id" not in message:
+            await self._backchannel.cancel(actor_of(principal), session, message.get("params"))
+            await send_plain(send, 202, b"")
+            return True
+        return False
 
     async def _sse_stream(self, vs: VirtualServer, scope: Scope, receive: Receive, send: Send) -> None:
         """The legacy transport: one SSE stream per client, its messages POSTed beside it. The stream lives in this
