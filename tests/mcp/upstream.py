@@ -11,11 +11,22 @@ import os
 import socket
 import sys
 import threading
+import warnings
 from typing import Any, Literal
 
 import mcp_types as types
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.message import ServerMessageMetadata
+from pydantic import BaseModel
+
+
+CANCELLED: set[str] = set()  # wait_cancel's tags whose call the gateway cancelled (the server runs in a thread)
+
+
+class Name(BaseModel):
+    name: str
 
 
 def build(name: str = "upstream") -> MCPServer:
@@ -63,6 +74,52 @@ def build(name: str = "upstream") -> MCPServer:
         for i in range(1, n + 1):
             await ctx.report_progress(i, n, f"step {i}")
         return f"counted {n}"
+
+    @server.tool()
+    async def ask_sampling(prompt: str, ctx: Context) -> str:
+        """Asks the client's model mid-call (sampling/createMessage on the call's stream)."""
+        message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))
+        with warnings.catch_warnings():  # sampling is deprecated in the newest spec; clients of older ones use it
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            result = await ctx.request_context.session.create_message(
+                messages=[message], max_tokens=16, related_request_id=ctx.request_id
+            )
+        content = result.content
+        return f"sampled: {content.text if isinstance(content, types.TextContent) else '?'}"
+
+    @server.tool()
+    async def ask_name(ctx: Context) -> str:
+        """Asks the user for a name mid-call (elicitation/create on the call's stream); the field has no default."""
+        answer = await ctx.elicit("Your name?", Name)
+        return f"{answer.action}: {answer.data.name}" if answer.action == "accept" else answer.action
+
+    @server.tool()
+    async def ask_roots(ctx: Context) -> str:
+        """Asks the client's roots mid-call (roots/list on the call's stream)."""
+        related = ServerMessageMetadata(related_request_id=ctx.request_id)
+        result = await ctx.request_context.session.send_request(
+            types.ListRootsRequest(), types.ListRootsResult, metadata=related
+        )
+        return ",".join(str(root.uri) for root in result.roots)
+
+    @server.tool()
+    async def chatty(ctx: Context) -> str:
+        """Logs and reports progress mid-call."""
+        with warnings.catch_warnings():  # logging is deprecated in the newest spec; clients of older ones use it
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await ctx.info("working on it")
+        await ctx.report_progress(1, 2, "half way")
+        return "done"
+
+    @server.tool()
+    async def wait_cancel(tag: str) -> str:
+        """Waits until cancelled, and records the cancellation under ``tag`` (CANCELLED)."""
+        try:
+            await asyncio.Event().wait()
+        except BaseException:
+            CANCELLED.add(tag)
+            raise
+        return "unreachable"
 
     @server.completion()
     async def complete(

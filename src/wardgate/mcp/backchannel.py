@@ -132,7 +132,7 @@ class Downstream:
 
 
 def _key(actor: str, session: str, request_id: Any) -> tuple[str, str, str]:
-    return actor, session, orjson.dumps(request_id).decode()
+    return actor, session, str(request_id)  # the SDK's server may hand the id on as a string
 
 
 class Backchannel:

@@ -252,7 +252,7 @@ class MCPSurface:
             return
         if isinstance(message, dict) and await self._back(principal, session, message, send):
             return
-        if caps:  # the SDK's handlers relay what an upstream asks the client (sdk_stream.py)
+        if session:  # for the SDK's handlers: relays to the client and its cancellations (sdk_stream.py)
             scope[SESSION_SCOPE_KEY] = (session, caps)
         if _is_initialize(message) and session_id is None:
             declared = capabilities_of(_initialize_params(message))

@@ -202,9 +202,16 @@ class Upstream:
                     command=config.command[0], args=list(config.command[1:]), env=_child_env(config), cwd=config.cwd
                 )
                 read, write = await stack.enter_async_context(stdio_client(params, errlog=errlog))
-            policy = config.elicitation
+            # sampling, elicitation and roots are declared: the gateway relays them to a downstream client that
+            # declared them (backchannel.py); for one that did not, the callbacks below answer (server policy)
             session = await stack.enter_async_context(
-                ClientSession(read, write, elicitation_callback=None if policy == "refuse" else _elicit(policy))
+                ClientSession(
+                    read,
+                    write,
+                    sampling_callback=_not_relayed,
+                    elicitation_callback=_elicit(config.elicitation),
+                    list_roots_callback=_not_relayed,
+                )
             )
             async with asyncio.timeout(config.connect_timeout_s):
                 self.server_info = await session.initialize()  # the SDK negotiates the protocol version
@@ -323,6 +330,12 @@ def _elicit(policy: str) -> Any:
         return types.ElicitResult.model_validate(answer)
 
     return callback
+
+
+async def _not_relayed(context: Any, params: Any = None) -> types.ErrorData:
+    """Sampling and roots asked on the SDK's session (an SSE or stdio upstream, whose requests name no call) or by a
+    call whose client did not declare them: the gateway has no model and no roots of its own."""
+    return types.ErrorData(code=elicitation.NOT_ANSWERED, message="The gateway does not relay this request here.")
 
 
 def _child_env(config: StdioServerConfig) -> dict[str, str]:
