@@ -21,8 +21,8 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.shared.message import ServerMessageMetadata
 from pydantic import BaseModel
 
-
-CANCELLED: set[str] = set()  # wait_cancel's tags whose call the gateway cancelled (the server runs in a thread)
+STARTED: set[str] = set()  # wait_cancel's tags whose call reached the server (which runs in a thread)
+CANCELLED: set[str] = set()  # wait_cancel's tags whose call the gateway cancelled
 
 
 class Name(BaseModel):
@@ -114,6 +114,7 @@ def build(name: str = "upstream") -> MCPServer:
     @server.tool()
     async def wait_cancel(tag: str) -> str:
         """Waits until cancelled, and records the cancellation under ``tag`` (CANCELLED)."""
+        STARTED.add(tag)
         try:
             await asyncio.Event().wait()
         except BaseException:
