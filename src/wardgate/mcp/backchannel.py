@@ -125,6 +125,20 @@ class Downstream:
             return (ELICITATION_URL if url else ELICITATION) in self.caps
         return method == "roots/list" and ROOTS in self.caps
 
+    def started(self, timeout_s: float) -> None:
+        """The upstream is about to be asked (in the current task, within ``timeout_s``)."""
+        if self.cancelled:  # cancelled before the upstream was asked
+            raise CallCancelled("The client cancelled the call.")
+        self.timeout_s, self.task = timeout_s, asyncio.current_task()
+
+    def taken_back(self) -> CallCancelled:
+        """After the CancelledError that ``cancel`` caused: the task's cancellation is taken back (the client's, not
+        the server's), and the call ends with CallCancelled."""
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return CallCancelled("The client cancelled the call.")
+
     def cancel(self) -> None:
         self.cancelled = True
         if self.task is not None:
@@ -149,7 +163,11 @@ class Backchannel:
 
     async def start(self) -> None:
         if self._pubsub is not None:
-            await self._pubsub.subscribe(self._channel, self._prefix + "cancel")
+            try:
+                await self._pubsub.subscribe(self._channel, self._prefix + "cancel")
+            except Exception as exc:  # noqa: BLE001 - Redis away: this worker takes only what reaches it directly
+                log.warning("MCP backchannel: Redis subscription failed (%s)", type(exc).__name__)
+                return
             self._reader = asyncio.get_running_loop().create_task(self._read(), name="mcp-backchannel")
 
     async def close(self) -> None:
@@ -203,7 +221,10 @@ class Backchannel:
         try:
             if self._redis is not None:
                 holder = orjson.dumps({"r": self._channel, "a": down.actor, "s": down.session})
-                await self._redis.set(key, holder, ex=max(1, math.ceil(down.timeout_s)))
+                try:
+                    await self._redis.set(key, holder, ex=max(1, math.ceil(down.timeout_s)))
+                except Exception as exc:  # noqa: BLE001 - Redis away: only an answer that reaches this worker counts
+                    log.warning("MCP backchannel: the relayed request is not shared (%s)", type(exc).__name__)
             request: dict[str, Any] = {"jsonrpc": "2.0", "id": minted, "method": method}
             if params is not None:
                 request["params"] = params
@@ -227,15 +248,16 @@ class Backchannel:
             return self._resolve(minted, actor, session, message)
         if self._redis is None:
             return False
-        raw = await self._redis.get(self._prefix + "id:" + minted)
         try:
+            raw = await self._redis.get(self._prefix + "id:" + minted)
             holder = orjson.loads(raw) if raw is not None else None
-        except orjson.JSONDecodeError:
+            if not isinstance(holder, dict) or holder.get("a") != actor or holder.get("s") != session:
+                return False
+            envelope = orjson.dumps({"a": actor, "s": session, "m": message})
+            return int(await self._redis.publish(str(holder.get("r")), envelope)) > 0
+        except Exception as exc:  # noqa: BLE001 - Redis away (or a damaged entry): not taken, never a 500
+            log.warning("MCP backchannel: an answer was not routed (%s)", type(exc).__name__)
             return False
-        if not isinstance(holder, dict) or holder.get("a") != actor or holder.get("s") != session:
-            return False
-        envelope = orjson.dumps({"a": actor, "s": session, "m": message})
-        return int(await self._redis.publish(str(holder.get("r")), envelope)) > 0
 
     def _resolve(self, minted: str, actor: str, session: str, message: dict[str, Any]) -> bool:
         waiting = self._pending.get(minted)

@@ -231,9 +231,7 @@ class VirtualServer:
                 down = self._downstream.get(call.id)
                 try:
                     if down is not None:
-                        if down.cancelled:  # cancelled before the upstream was asked
-                            raise CallCancelled("The client cancelled the call.")
-                        down.timeout_s, down.task = timeout, asyncio.current_task()
+                        down.started(timeout)
                     answer = await upstream.call_tool_json(tool, call.body.get("arguments"), timeout, down)
                     return Result.of(answer)
                 except TimeoutError:
@@ -241,10 +239,7 @@ class VirtualServer:
                 except asyncio.CancelledError:
                     if down is None or not down.cancelled:
                         raise
-                    task = asyncio.current_task()
-                    if task is not None:
-                        task.uncancel()  # the client's cancellation, not the server's: the call ends here
-                    raise CallCancelled("The client cancelled the call.") from None
+                    raise down.taken_back() from None
                 finally:
                     if down is not None:
                         down.task = None
