@@ -23,6 +23,8 @@ from tests.mcp.test_governance import rows
 from tests.mcp.upstream import CANCELLED, LoopbackMCP
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.mcp import fast
+from wardgate.mcp.backchannel import capabilities_of
+from wardgate.mcp.sessions import SessionSigner
 from wardgate.store.tables import audit_log
 
 HEADERS = {
@@ -253,3 +255,18 @@ def test_an_answer_from_another_session_or_principal_is_refused(gateway: Running
             assert _post(http, url, good, a).status_code == 400  # answered already
             final = next(orjson.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip())
         assert final["id"] == 3 and final["result"]["content"][0]["text"] == "sampled: A"
+
+
+def test_the_declared_capabilities_ride_in_the_signed_session_id() -> None:
+    assert (
+        capabilities_of({"capabilities": {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}}}) == "ser"
+    )
+    assert capabilities_of({"capabilities": {"elicitation": {"url": {}}}}) == "u"  # url mode only
+    assert capabilities_of({"capabilities": {"elicitation": {"form": {}, "url": {}}}}) == "eu"
+    for hostile in (None, "x", {"capabilities": []}, {"capabilities": {"sampling": True, "roots": "yes"}}):
+        assert capabilities_of(hostile) == ""
+    signer = SessionSigner("k" * 32, 60)
+    claims = signer.verify(signer.mint("dev", "master", "se"))
+    assert claims is not None and claims.capabilities == "se"
+    old = signer.verify(signer.mint("dev", "master"))  # an id minted before the claim existed reads as none
+    assert old is not None and old.capabilities == ""
