@@ -36,7 +36,7 @@ HEADERS = {
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[RunningGateway]:
-    with LoopbackMCP("streamable_http", "gh") as http:
+    with LoopbackMCP("streamable_http", "gh", relaying=True) as http:
         config = f"""
 mcp:
   servers:

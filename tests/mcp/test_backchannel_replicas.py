@@ -7,17 +7,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx2
 import mcp_types as types
+import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.limits.test_replicas import Replicas
-from tests.mcp.test_replicas import RoundRobin, replicas, upstream  # noqa: F401  (the two replicas, the upstream)
-from tests.mcp.upstream import CANCELLED, STARTED
+from tests.mcp.test_replicas import RoundRobin, replicas  # noqa: F401  (the two replicas, on the upstream below)
+from tests.mcp.upstream import CANCELLED, STARTED, LoopbackMCP
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[LoopbackMCP]:
+    with LoopbackMCP("streamable_http", "gh", relaying=True) as http:
+        yield http
 
 
 class Recording(RoundRobin):

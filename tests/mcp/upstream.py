@@ -29,7 +29,8 @@ class Name(BaseModel):
     name: str
 
 
-def build(name: str = "upstream") -> MCPServer:
+def build(name: str = "upstream", relaying: bool = False) -> MCPServer:
+    """``relaying``: also the tools that ask the client things mid-call (tests/mcp/test_backchannel*.py)."""
     server = MCPServer(name, log_level="WARNING")
 
     @server.tool()
@@ -75,6 +76,31 @@ def build(name: str = "upstream") -> MCPServer:
             await ctx.report_progress(i, n, f"step {i}")
         return f"counted {n}"
 
+    if relaying:
+        _relaying_tools(server)
+
+    @server.completion()
+    async def complete(
+        ref: types.PromptReference | types.ResourceTemplateReference,
+        argument: types.CompletionArgument,
+        context: types.CompletionContext | None,
+    ) -> types.Completion | None:
+        if isinstance(ref, types.PromptReference) and ref.name == "greet" and argument.name == "who":
+            return types.Completion(values=[w for w in ("Ada", "Alan", "Grace") if w.startswith(argument.value)])
+        return None
+
+    @server.resource("test://greeting")
+    def greeting() -> str:
+        return f"hello from {name}"
+
+    @server.prompt()
+    def greet(who: str) -> str:
+        return f"Say hello to {who}."
+
+    return server
+
+
+def _relaying_tools(server: MCPServer) -> None:
     @server.tool()
     async def ask_sampling(prompt: str, ctx: Context) -> str:
         """Asks the client's model mid-call (sampling/createMessage on the call's stream)."""
@@ -122,26 +148,6 @@ def build(name: str = "upstream") -> MCPServer:
             raise
         return "unreachable"
 
-    @server.completion()
-    async def complete(
-        ref: types.PromptReference | types.ResourceTemplateReference,
-        argument: types.CompletionArgument,
-        context: types.CompletionContext | None,
-    ) -> types.Completion | None:
-        if isinstance(ref, types.PromptReference) and ref.name == "greet" and argument.name == "who":
-            return types.Completion(values=[w for w in ("Ada", "Alan", "Grace") if w.startswith(argument.value)])
-        return None
-
-    @server.resource("test://greeting")
-    def greeting() -> str:
-        return f"hello from {name}"
-
-    @server.prompt()
-    def greet(who: str) -> str:
-        return f"Say hello to {who}."
-
-    return server
-
 
 class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
@@ -159,9 +165,16 @@ class _Server(uvicorn.Server):
 class LoopbackMCP:
     """An MCPServer on 127.0.0.1 in a background thread; ``url`` is its MCP endpoint for the chosen transport."""
 
-    def __init__(self, transport: Literal["streamable_http", "sse"], name: str = "upstream", front: Any = None) -> None:
-        """``front``: wraps the server's ASGI app (an OAuth front, tests/mcp/test_oauth_upstream.py)."""
-        server = build(name)
+    def __init__(
+        self,
+        transport: Literal["streamable_http", "sse"],
+        name: str = "upstream",
+        front: Any = None,
+        relaying: bool = False,
+    ) -> None:
+        """``front``: wraps the server's ASGI app (an OAuth front, tests/mcp/test_oauth_upstream.py); ``relaying``:
+        with the tools that ask the client things mid-call."""
+        server = build(name, relaying)
         app = server.streamable_http_app() if transport == "streamable_http" else server.sse_app()
         if front is not None:
             app = front(app)
