@@ -45,6 +45,7 @@ mcp:
     dev: {{servers: [github], prefix: true}}
   tools:
     github.ask_sampling: {{timeout_s: 10}}
+    github.ask_roots: {{timeout_s: 0.5}}
 """
         with gateway_from_yaml(config) as gw:
             yield gw
@@ -182,6 +183,22 @@ def test_a_cancelled_call_is_cancelled_upstream_and_audited(gateway: RunningGate
     audit = [r for r in gateway.run(rows(gateway, audit_log)) if r["action"] == "mcp.tools/call"]
     cancelled = [r for r in audit if r["details"]["name"] == "github.wait_cancel"]
     assert cancelled[-1]["details"]["outcome"] == "cancelled" and cancelled[-1]["details"]["status"] == 499
+
+
+def test_a_client_that_never_answers_is_cut_at_the_tools_timeout(gateway: RunningGateway, path: list[int]) -> None:
+    backchannel = gateway.worker.mcp._backchannel  # type: ignore[union-attr]
+
+    async def roots(context: Any) -> types.ListRootsResult:
+        await asyncio.Event().wait()  # never answers
+        raise AssertionError
+
+    async def go() -> types.CallToolResult:
+        async with client(gateway, list_roots_callback=roots) as s:
+            return await s.call_tool("github.ask_roots", {})
+
+    result = asyncio.run(go())
+    assert result.is_error and "did not answer within 0.5 s" in text_of(result)
+    assert not backchannel._pending and not backchannel._calls  # nothing left waiting
 
 
 def _post(http: httpx2.Client, url: str, body: Any, session: str | None = None) -> httpx2.Response:
