@@ -48,6 +48,7 @@ def open_mcp(
         ) from exc
     from wardgate.config.mcp import MCPServerConfig, VirtualServerConfig
     from wardgate.mcp.audit import MCPAuditStage
+    from wardgate.mcp.backchannel import Backchannel
     from wardgate.mcp.listing import Cursors
     from wardgate.mcp.mounts import Mounts
     from wardgate.mcp.policy import ToolPolicies, ToolPolicyStage
@@ -72,12 +73,13 @@ def open_mcp(
     master_key = settings.master_key.get_secret_value()
 
     cursors = Cursors(master_key)
+    backchannel = Backchannel(redis, prefix)  # upstreams' requests relayed to the client, cancellations (any replica)
 
     def build_upstream(name: str, server: MCPServerConfig) -> Upstream:
         return Upstream(name, server, redis, prefix, master_key)
 
     def build_virtual(name: str, vs: VirtualServerConfig, upstreams: dict[str, Upstream]) -> VirtualServer:
-        return VirtualServer(name, vs, config, upstreams, policies, stages, cursors)
+        return VirtualServer(name, vs, config, upstreams, policies, stages, cursors, backchannel)
 
     # an upstream replaced or removed in the admin API is closed after its calls end, at most the longest timeout
     drain_s = max([config.default_timeout_s, *(t.timeout_s for t in config.tools.values())]) + 5.0
@@ -100,6 +102,7 @@ def open_mcp(
         relay,
         streams,
         config.stream_retention_s,
+        backchannel,
     )
     if engine is not None:  # tool policies, servers and virtual servers made in the admin API: re-read every
         # limits.refresh_s and when announced

@@ -11,11 +11,18 @@ import os
 import socket
 import sys
 import threading
+import warnings
 from typing import Any, Literal
 
 import mcp_types as types
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.message import ServerMessageMetadata
+from pydantic import BaseModel
+
+STARTED: set[str] = set()  # wait_cancel's tags whose call reached the server (which runs in a thread)
+CANCELLED: set[str] = set()  # wait_cancel's tags whose call the gateway cancelled
 
 
 class Gate:
@@ -33,7 +40,12 @@ class Gate:
 GATE = Gate()
 
 
-def build(name: str = "upstream") -> MCPServer:
+class Name(BaseModel):
+    name: str
+
+
+def build(name: str = "upstream", relaying: bool = False) -> MCPServer:
+    """``relaying``: also the tools that ask the client things mid-call (tests/mcp/test_backchannel*.py)."""
     server = MCPServer(name, log_level="WARNING")
 
     @server.tool()
@@ -103,6 +115,9 @@ def build(name: str = "upstream") -> MCPServer:
         gates.setdefault(key, asyncio.Event()).set()
         return f"release {key}"
 
+    if relaying:
+        _relaying_tools(server)
+
     @server.completion()
     async def complete(
         ref: types.PromptReference | types.ResourceTemplateReference,
@@ -124,6 +139,55 @@ def build(name: str = "upstream") -> MCPServer:
     return server
 
 
+def _relaying_tools(server: MCPServer) -> None:
+    @server.tool()
+    async def ask_sampling(prompt: str, ctx: Context) -> str:
+        """Asks the client's model mid-call (sampling/createMessage on the call's stream)."""
+        message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))
+        with warnings.catch_warnings():  # sampling is deprecated in the newest spec; clients of older ones use it
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            result = await ctx.request_context.session.create_message(
+                messages=[message], max_tokens=16, related_request_id=ctx.request_id
+            )
+        content = result.content
+        return f"sampled: {content.text if isinstance(content, types.TextContent) else '?'}"
+
+    @server.tool()
+    async def ask_name(ctx: Context) -> str:
+        """Asks the user for a name mid-call (elicitation/create on the call's stream); the field has no default."""
+        answer = await ctx.elicit("Your name?", Name)
+        return f"{answer.action}: {answer.data.name}" if answer.action == "accept" else answer.action
+
+    @server.tool()
+    async def ask_roots(ctx: Context) -> str:
+        """Asks the client's roots mid-call (roots/list on the call's stream)."""
+        related = ServerMessageMetadata(related_request_id=ctx.request_id)
+        result = await ctx.request_context.session.send_request(
+            types.ListRootsRequest(), types.ListRootsResult, metadata=related
+        )
+        return ",".join(str(root.uri) for root in result.roots)
+
+    @server.tool()
+    async def chatty(ctx: Context) -> str:
+        """Logs and reports progress mid-call."""
+        with warnings.catch_warnings():  # logging is deprecated in the newest spec; clients of older ones use it
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await ctx.info("working on it")
+        await ctx.report_progress(1, 2, "half way")
+        return "done"
+
+    @server.tool()
+    async def wait_cancel(tag: str) -> str:
+        """Waits until cancelled, and records the cancellation under ``tag`` (CANCELLED)."""
+        STARTED.add(tag)
+        try:
+            await asyncio.Event().wait()
+        except BaseException:
+            CANCELLED.add(tag)
+            raise
+        return "unreachable"
+
+
 class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
         super().__init__(config)
@@ -140,9 +204,16 @@ class _Server(uvicorn.Server):
 class LoopbackMCP:
     """An MCPServer on 127.0.0.1 in a background thread; ``url`` is its MCP endpoint for the chosen transport."""
 
-    def __init__(self, transport: Literal["streamable_http", "sse"], name: str = "upstream", front: Any = None) -> None:
-        """``front``: wraps the server's ASGI app (an OAuth front, tests/mcp/test_oauth_upstream.py)."""
-        server = build(name)
+    def __init__(
+        self,
+        transport: Literal["streamable_http", "sse"],
+        name: str = "upstream",
+        front: Any = None,
+        relaying: bool = False,
+    ) -> None:
+        """``front``: wraps the server's ASGI app (an OAuth front, tests/mcp/test_oauth_upstream.py); ``relaying``:
+        with the tools that ask the client things mid-call."""
+        server = build(name, relaying)
         app = server.streamable_http_app() if transport == "streamable_http" else server.sse_app()
         if front is not None:
             app = front(app)

@@ -36,6 +36,8 @@ def outcome_of(error: BaseException | None, result: Result | None) -> tuple[str,
         failed = result is not None and result.raw is None and bool(result.body.get("isError"))
         return ("tool_error" if failed else "ok"), 200, None
     if isinstance(error, WardgateError):
+        if error.code == "cancelled":  # the client's notifications/cancelled (backchannel.py)
+            return "cancelled", error.status, error.code
         kind = "refused" if error.status in (401, 403, 429) else "failed"
         return kind, error.status, error.code or error.type
     return "failed", 500, type(error).__name__

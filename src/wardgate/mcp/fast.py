@@ -19,6 +19,8 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from wardgate.api.asgi import Scope, Send
 from wardgate.core.principal import Principal
+from wardgate.mcp.audit import actor_of
+from wardgate.mcp.backchannel import CallCancelled, Downstream
 from wardgate.mcp.virtual import VirtualServer
 
 PARAM_KEYS = frozenset(("name", "arguments", "_meta"))
@@ -63,14 +65,39 @@ def eligible(scope: Scope, message: Any) -> bool:
     return _headers_ok(scope)
 
 
-async def tools_call(vs: VirtualServer, principal: Principal, message: dict[str, Any], send: Send) -> None:
+async def tools_call(
+    vs: VirtualServer, principal: Principal, message: dict[str, Any], send: Send, session: str = "", caps: str = ""
+) -> None:
+    """Answers the call with one SSE event; when the upstream sends something for the client first (a relayed
+    request, progress, a log message: backchannel.py), the stream starts with it and the answer follows. A call the
+    client cancelled ends its stream without an answer."""
     params = message["params"]
+    started = False
+
+    async def stream(out: dict[str, Any]) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        await send({"type": "http.response.body", "body": _event(out), "more_body": True})
+
+    down = Downstream(actor_of(principal), session, message["id"], caps, stream)
+    answer: dict[str, Any] | None
     try:
-        result = await vs.call_tool(principal, params["name"], params.get("arguments"))
-        answer: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"], "result": result}
+        result = await vs.call_tool(principal, params["name"], params.get("arguments"), down)
+        answer = {"jsonrpc": "2.0", "id": message["id"], "result": result}
+    except CallCancelled:
+        answer = None
     except MCPError as exc:
         answer = {"jsonrpc": "2.0", "id": message["id"], "error": exc.error.model_dump(mode="json", exclude_none=True)}
-    body = b"event: message\r\ndata: " + orjson.dumps(answer) + b"\r\n\r\n"
+    body = _event(answer) if answer is not None else b""
+    if started:
+        await send({"type": "http.response.body", "body": body})
+        return
     headers = [*SSE_HEADERS, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _event(message: dict[str, Any]) -> bytes:
+    return b"event: message\r\ndata: " + orjson.dumps(message) + b"\r\n\r\n"

@@ -6,10 +6,12 @@ Why not the SDK's ``ClientSession.call_tool``: per call it runs memory streams, 
 request and of the result, and an httpx2 request, which took most of a worker's time (bench/RESULTS.md, issue 18).
 The SDK still opens, negotiates and re-opens the session, and carries every other request (and authorizes: an
 upstream that answers 401 or 403 sends the call to the SDK's session, whose OAuth provider gets a token; the lane
-sends the token the provider holds). The lane handles the one thing a stream may carry besides the answer: a
-server-to-client request, answered as the server's ``elicitation`` policy says (elicitation.py) for an elicitation
-and with a JSON-RPC error otherwise (sampling, roots: a tools/call relayed this way has no client to ask);
-notifications on the stream are dropped.
+sends the token the provider holds). Besides the answer, a call's stream may carry what belongs to the call's
+downstream client (its ``Peer``, backchannel.py): a server-to-client request (sampling, elicitation, roots) is
+relayed to the client when it declared the capability, else answered as the server's ``elicitation`` policy says
+(elicitation.py) for an elicitation and with a JSON-RPC error otherwise; progress (the call's own token) and log
+notifications are relayed to the client; other notifications are dropped. A call cancelled before its answer (the
+client's ``notifications/cancelled``, or the tool's timeout) sends ``notifications/cancelled`` to the upstream.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -29,6 +31,20 @@ NOT_RELAYED = -32601
 MAX_RESUMES = 5  # a tools/call stream closed before its answer is resumed (Last-Event-ID) at most this often
 DEFAULT_RETRY_S = 1.0  # the delay before resuming when the stream named none (the SDK clients' default)
 MAX_RETRY_S = 30.0  # an upstream's `retry` is capped: the call's timeout still bounds the whole
+
+
+class Peer(Protocol):
+    """The downstream side of one call, as the lane sees it (backchannel.Downstream)."""
+
+    progress_token: Any  # the client's progress token; None when it asked for no progress
+
+    async def ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """The client's answer (``result`` or ``error``) to an upstream's request; None: the policy answers."""
+        ...
+
+    async def notify(self, message: dict[str, Any]) -> None:
+        """An upstream notification for the client (progress with the client's token, logging)."""
+        ...
 
 
 class _Stream:
@@ -76,6 +92,7 @@ class HTTPLane:
         self.protocol_version: str | None = None
         self._ids = itertools.count(1)
         self._http: aiohttp.ClientSession | None = None
+        self._background: set[asyncio.Task[None]] = set()  # cancellations on their way to the upstream
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
@@ -107,13 +124,34 @@ class HTTPLane:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    async def call_tool(self, tool: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
+    async def call_tool(self, tool: str, arguments: dict[str, Any] | None, peer: Peer | None = None) -> dict[str, Any]:
         """The upstream's ``CallToolResult`` as JSON (its own shape, unvalidated beyond being an object)."""
         request_id = next(self._ids)
         params: dict[str, Any] = {"name": tool}
         if arguments is not None:
             params["arguments"] = arguments
+        if peer is not None and peer.progress_token is not None:
+            params["_meta"] = {"progressToken": request_id}
         body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params})
+        try:
+            return await self._call(body, request_id, peer)
+        except asyncio.CancelledError:  # the client cancelled, or the timeout: the upstream may stop working on it
+            task = asyncio.get_running_loop().create_task(self._cancelled(request_id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            raise
+
+    async def _cancelled(self, request_id: int) -> None:
+        params = {"requestId": request_id, "reason": "The gateway's caller cancelled the call or it timed out."}
+        body = orjson.dumps({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params})
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                async with self._client().post(self.url, data=body, headers=self._request_headers()) as response:
+                    await response.read()
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            pass  # best effort: the spec's cancellation is advisory
+
+    async def _call(self, body: bytes, request_id: int, peer: Peer | None) -> dict[str, Any]:
         http = self._client()
         try:
             async with http.post(self.url, data=body, headers=self._request_headers()) as response:
@@ -125,7 +163,7 @@ class HTTPLane:
                 if response.status >= 400 and kind != "application/json":
                     raise LaneBroken(f"the upstream answered HTTP {response.status}")
                 if kind == "text/event-stream":
-                    return await self._from_stream(response, request_id)
+                    return await self._from_stream(response, request_id, peer)
                 raw = await response.content.read(MAX_ANSWER_BYTES + 1)
                 if len(raw) > MAX_ANSWER_BYTES:
                     raise LaneBroken("the upstream's answer is too large")
@@ -133,12 +171,14 @@ class HTTPLane:
         except (aiohttp.ClientError, OSError, orjson.JSONDecodeError) as exc:
             raise LaneBroken(f"{type(exc).__name__}: {exc}"[:300]) from exc
 
-    async def _from_stream(self, response: aiohttp.ClientResponse, request_id: int) -> dict[str, Any]:
+    async def _from_stream(
+        self, response: aiohttp.ClientResponse, request_id: int, peer: Peer | None
+    ) -> dict[str, Any]:
         """The answer to ``request_id`` from an SSE stream. A stream the upstream closes before the answer (SEP-1699
         polling) is resumed as the spec says: after the stream's ``retry`` delay, a GET with ``Last-Event-ID``, at
         most MAX_RESUMES times (the call's timeout bounds the whole)."""
         stream = _Stream()
-        answer = await self._read_events(response, request_id, stream)
+        answer = await self._read_events(response, request_id, stream, peer)
         resumes = 0
         while answer is None:
             if stream.event_id is None or resumes >= MAX_RESUMES:
@@ -152,11 +192,11 @@ class HTTPLane:
                 kind = again.headers.get("Content-Type", "").partition(";")[0].strip().lower()
                 if again.status != 200 or kind != "text/event-stream":
                     raise LaneBroken(f"the upstream did not resume the stream (HTTP {again.status})")
-                answer = await self._read_events(again, request_id, stream)
+                answer = await self._read_events(again, request_id, stream, peer)
         return answer
 
     async def _read_events(
-        self, response: aiohttp.ClientResponse, request_id: int, stream: _Stream
+        self, response: aiohttp.ClientResponse, request_id: int, stream: _Stream, peer: Peer | None
     ) -> dict[str, Any] | None:
         """Reads events until the answer (returned) or the stream's end (None), in chunks (an event may be far
         longer than a line reader's limit) and bounded in total over the resumed streams."""
@@ -188,19 +228,25 @@ class HTTPLane:
                     message = orjson.loads(payload)
                     if not isinstance(message, dict):
                         continue
-                    if "method" in message and "id" in message:  # a server-to-client request
-                        await self._reply(message)
+                    if "method" in message:
+                        if "id" in message:  # a server-to-client request
+                            await self._reply(message, peer)
+                        elif peer is not None:
+                            await _relay_notification(message, request_id, peer)
                         continue
                     if message.get("id") == request_id:
                         return _answer(message, request_id)
         return None
 
-    async def _reply(self, request: dict[str, Any]) -> None:
+    async def _reply(self, request: dict[str, Any], peer: Peer | None) -> None:
+        relayed = await peer.ask(request) if peer is not None else None
         answer = None
-        if request.get("method") == "elicitation/create":
+        if relayed is None and request.get("method") == "elicitation/create":
             answer = elicitation.answer(self._elicitation, request.get("params"))
         reply: dict[str, Any] = {"jsonrpc": "2.0", "id": request["id"]}
-        if answer is not None:
+        if relayed is not None:
+            reply.update(relayed)
+        elif answer is not None:
             reply["result"] = answer
         else:
             reply["error"] = {
@@ -210,6 +256,17 @@ class HTTPLane:
         body = orjson.dumps(reply)
         async with self._client().post(self.url, data=body, headers=self._request_headers()) as response:
             await response.read()
+
+
+async def _relay_notification(message: dict[str, Any], request_id: int, peer: Peer) -> None:
+    """The call's progress (under the client's token) and the upstream's log messages go to the client."""
+    method, params = message.get("method"), message.get("params")
+    if method == "notifications/progress":
+        if peer.progress_token is None or not isinstance(params, dict) or params.get("progressToken") != request_id:
+            return
+        await peer.notify({**message, "params": {**params, "progressToken": peer.progress_token}})
+    elif method == "notifications/message":
+        await peer.notify(message)
 
 
 def _answer(message: Any, request_id: int) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class SessionClaims:
     virtual_server: str
     principal: str  # "<kind>:<id>"
     expires: int
+    capabilities: str = ""  # what the client declared at initialize (backchannel.py's letters)
 
 
 def _b64(data: bytes) -> str:
@@ -49,10 +50,11 @@ class SessionSigner:
         self._deleted: OrderedDict[str, int] = OrderedDict()
         self._live: OrderedDict[str, float] = OrderedDict()  # slot → when Redis last said it was not deleted
 
-    def mint(self, virtual_server: str, principal: str) -> str:
-        payload = orjson.dumps(
-            {"v": virtual_server, "p": principal, "e": int(time.time() + self._ttl_s), "n": os.urandom(9).hex()}
-        )
+    def mint(self, virtual_server: str, principal: str, capabilities: str = "") -> str:
+        claims = {"v": virtual_server, "p": principal, "e": int(time.time() + self._ttl_s), "n": os.urandom(9).hex()}
+        if capabilities:
+            claims["c"] = capabilities
+        payload = orjson.dumps(claims)
         body = _b64(payload)
         return f"{body}.{self._mac(body)}"
 
@@ -68,7 +70,7 @@ class SessionSigner:
             return None
         try:
             data = orjson.loads(_unb64(body))
-            claims = SessionClaims(str(data["v"]), str(data["p"]), int(data["e"]))
+            claims = SessionClaims(str(data["v"]), str(data["p"]), int(data["e"]), str(data.get("c", ""))[:8])
         except (ValueError, KeyError, TypeError):
             return None
         return claims if claims.expires > time.time() else None

@@ -28,11 +28,13 @@ from wardgate.core.principal import Principal
 from wardgate.core.runtime import Authenticate
 from wardgate.mcp import fast
 from wardgate.mcp.audit import actor_of
+from wardgate.mcp.backchannel import Backchannel, capabilities_of
 from wardgate.mcp.errors import SCOPE_KEY, UNAUTHORIZED
 from wardgate.mcp.mounts import Mount, Mounts
 from wardgate.mcp.policy import ToolPolicies
 from wardgate.mcp.resume import ResumableResponse, owner_of, replay, version_of
-from wardgate.mcp.sessions import SessionSigner
+from wardgate.mcp.sdk_stream import SESSION_SCOPE_KEY
+from wardgate.mcp.sessions import SessionClaims, SessionSigner
 from wardgate.mcp.sse_relay import SSERelay
 from wardgate.mcp.stored import effective
 from wardgate.mcp.streams import StreamStore
@@ -80,6 +82,13 @@ def _is_initialize(message: Any) -> bool:
     return isinstance(message, dict) and message.get("method") == "initialize"
 
 
+def _initialize_params(message: Any) -> Any:
+    for m in message if isinstance(message, list) else [message]:
+        if isinstance(m, dict) and m.get("method") == "initialize":
+            return m.get("params")
+    return None
+
+
 class MCPSurface:
     def __init__(
         self,
@@ -92,6 +101,7 @@ class MCPSurface:
         relay: SSERelay | None = None,
         streams: StreamStore | None = None,
         stream_limit_s: float = 300.0,
+        backchannel: Backchannel | None = None,
     ) -> None:
         self.mounts = mounts  # the upstreams and virtual servers served now (the config file's and the admin API's)
         self._config = config
@@ -101,6 +111,7 @@ class MCPSurface:
         self._read_client_cert = read_client_cert
         self._relay = relay or SSERelay(None, "", 1)
         self._streams, self._stream_limit_s = streams, stream_limit_s  # Last-Event-ID resumption (resume.py)
+        self._backchannel = backchannel or Backchannel()
         self.policies: ToolPolicies | None = None  # with the admin API's policies (manage_policies)
         self._stored_policies: Callable[[], Awaitable[list[tuple[str, Any]]]] | None = None
         self._policy_refresh_s = 5.0
@@ -143,6 +154,7 @@ class MCPSurface:
     async def start(self, wait_s: float = 10.0) -> None:
         """Start-up waits (bounded) for the upstreams, so the first tools/list is complete; one that is down is
         retried in the background and its tools appear when it connects."""
+        await self._backchannel.start()  # answers and cancellations relayed from other replicas
         await self.reload_managed(wait_s)
         if self._stored_policies is not None or self._stored_servers is not None:
             self._refresher = asyncio.get_running_loop().create_task(self._refresh(), name="mcp-admin-objects")
@@ -154,6 +166,7 @@ class MCPSurface:
                 await self._refresher
         await self.mounts.close()
         await self._relay.close()
+        await self._backchannel.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = scope["path"].split("/")  # "", "mcp", name, [sse | messages]
@@ -199,14 +212,16 @@ class MCPSurface:
     async def _streamable(self, mount: Mount, principal: Principal, scope: Scope, receive: Receive, send: Send) -> None:
         name, method = mount.vs.name, scope["method"]
         session_id = _header(scope, SESSION_HEADER)
-        if session_id is not None and not await self._session_ok(name, principal, session_id):
-            await send_rpc_error(send, 404, INVALID_REQUEST, "Session not found.")
-            return
+        claims = None
+        if session_id is not None:
+            claims = await self._session_ok(name, principal, session_id)
+            if claims is None:
+                await send_rpc_error(send, 404, INVALID_REQUEST, "Session not found.")
+                return
         if method == "DELETE":
             if session_id is None:
                 await send_rpc_error(send, 400, INVALID_REQUEST, "DELETE needs the Mcp-Session-Id header.")
                 return
-            claims = self._sessions.verify(session_id)
             assert claims is not None
             await self._sessions.delete(session_id, claims)
             await send({"type": "http.response.start", "status": 204, "headers": []})
@@ -243,12 +258,18 @@ class MCPSurface:
         if not isinstance(message, dict | list) or (isinstance(message, list) and not message):
             await send_rpc_error(send, 400, INVALID_REQUEST, "Invalid request: expected a JSON-RPC object.")
             return
+        session, caps = (session_id, claims.capabilities) if session_id is not None and claims is not None else ("", "")
         if fast.eligible(scope, message):
             assert isinstance(message, dict)
-            await fast.tools_call(mount.vs, principal, message, send)
+            await fast.tools_call(mount.vs, principal, message, send, session, caps)
             return
+        if isinstance(message, dict) and await self._back(principal, session, message, send):
+            return
+        if session:  # for the SDK's handlers: relays to the client and its cancellations (sdk_stream.py)
+            scope[SESSION_SCOPE_KEY] = (session, caps)
         if _is_initialize(message) and session_id is None:
-            minted = self._sessions.mint(name, actor_of(principal)).encode("ascii")
+            declared = capabilities_of(_initialize_params(message))
+            minted = self._sessions.mint(name, actor_of(principal), declared).encode("ascii")
 
             async def send_with_session(event: MutableMapping[str, Any]) -> None:
                 if event["type"] == "http.response.start" and event["status"] < 300:
@@ -269,11 +290,27 @@ class MCPSurface:
         finally:
             await resumable.finish()
 
-    async def _session_ok(self, name: str, principal: Principal, session_id: str) -> bool:
+    async def _session_ok(self, name: str, principal: Principal, session_id: str) -> SessionClaims | None:
         claims = self._sessions.verify(session_id)
         if claims is None or claims.virtual_server != name or claims.principal != actor_of(principal):
-            return False
-        return not await self._sessions.deleted(session_id)
+            return None
+        return None if await self._sessions.deleted(session_id) else claims
+
+    async def _back(self, principal: Principal, session: str, message: dict[str, Any], send: Send) -> bool:
+        """A client's answer to a relayed request, or its cancellation of a call (backchannel.py): 202 when taken;
+        an answer no relayed request of this principal and session waits for is a 400 with a JSON-RPC error (the
+        streamable HTTP transport's answer to a response it cannot accept). False: the SDK's to handle."""
+        if "method" not in message:
+            if await self._backchannel.answer(actor_of(principal), session, message):
+                await send_plain(send, 202, b"")
+            else:
+                await send_rpc_error(send, 400, INVALID_REQUEST, "No request of this session waits for this response.")
+            return True
+        if message.get("method") == "notifications/cancelled" and "id" not in message:
+            await self._backchannel.cancel(actor_of(principal), session, message.get("params"))
+            await send_plain(send, 202, b"")
+            return True
+        return False
 
     async def _sse_stream(self, mount: Mount, scope: Scope, receive: Receive, send: Send) -> None:
         """The legacy transport: one SSE stream per client, its messages POSTed beside it. The stream lives in this

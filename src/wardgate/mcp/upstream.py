@@ -35,6 +35,8 @@ from wardgate.mcp.lane import HTTPLane, LaneBroken, LaneRefused, LaneRPCError
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from wardgate.mcp.backchannel import Downstream
+
 log = logging.getLogger("wardgate.mcp")
 STDERR_KEEP = 64 * 1024  # bytes of a stdio child's stderr kept for the log when it exits
 INITIAL_BACKOFF_S = 0.2
@@ -235,9 +237,16 @@ class Upstream:
                     command=config.command[0], args=list(config.command[1:]), env=_child_env(config), cwd=config.cwd
                 )
                 read, write = await stack.enter_async_context(stdio_client(params, errlog=errlog))
-            policy = config.elicitation
+            # sampling, elicitation and roots are declared: the gateway relays them to a downstream client that
+            # declared them (backchannel.py); for one that did not, the callbacks below answer (server policy)
             session = await stack.enter_async_context(
-                ClientSession(read, write, elicitation_callback=None if policy == "refuse" else _elicit(policy))
+                ClientSession(
+                    read,
+                    write,
+                    sampling_callback=_not_relayed,
+                    elicitation_callback=_elicit(config.elicitation),
+                    list_roots_callback=_not_relayed,
+                )
             )
             async with asyncio.timeout(config.connect_timeout_s):
                 self.server_info = await session.initialize()  # the SDK negotiates the protocol version
@@ -331,19 +340,22 @@ class Upstream:
 
     @_counted
     async def call_tool_json(
-        self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None
+        self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, peer: Downstream | None = None
     ) -> dict[str, Any]:
-        """The tool's result as JSON: over the direct lane when the upstream speaks streamable HTTP and no progress
-        is relayed, else the SDK's session (``progress`` receives the upstream's progress notifications).
+        """The tool's result as JSON: over the direct lane when the upstream speaks streamable HTTP, else the SDK's
+        session. ``peer`` is the call's downstream client: the lane relays the upstream's requests and notifications
+        on the call's stream to it (backchannel.py); the SDK's session relays progress only (an SSE or stdio
+        upstream's requests carry nothing that ties them to a call: its server's policy answers them).
         Raises TimeoutError, MCPError (the upstream's own error) or UpstreamUnavailable."""
-        if self._lane is None or progress is not None:
+        progress = peer.progress if peer is not None and peer.progress_token is not None else None
+        if self._lane is None:
             result = await self.call_tool(tool, arguments, timeout_s, progress)
             return result.model_dump(mode="json", by_alias=True, exclude_none=True)
         if not self._lane_ready:
             self._session_or_raise()
         try:
             async with asyncio.timeout(timeout_s):
-                return await self._lane.call_tool(tool, arguments)
+                return await self._lane.call_tool(tool, arguments, peer)
         except LaneRPCError as exc:
             error = exc.error
             code = error.get("code")
@@ -353,7 +365,7 @@ class Upstream:
                 error.get("data"),
             ) from None
         except LaneRefused:  # 401/403: the SDK's session authorizes (a token, a refresh, a scope step-up)
-            result = await self.call_tool(tool, arguments, timeout_s)
+            result = await self.call_tool(tool, arguments, timeout_s, progress)
             return result.model_dump(mode="json", by_alias=True, exclude_none=True)
         except LaneBroken as exc:
             self.last_error = str(exc)
@@ -383,6 +395,12 @@ def _elicit(policy: str) -> Any:
         return types.ElicitResult.model_validate(answer)
 
     return callback
+
+
+async def _not_relayed(context: Any, params: Any = None) -> types.ErrorData:
+    """Sampling and roots asked on the SDK's session (an SSE or stdio upstream, whose requests name no call) or by a
+    call whose client did not declare them: the gateway has no model and no roots of its own."""
+    return types.ErrorData(code=elicitation.NOT_ANSWERED, message="The gateway does not relay this request here.")
 
 
 def _child_env(config: StdioServerConfig) -> dict[str, str]:

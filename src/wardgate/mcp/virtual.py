@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from time import perf_counter
@@ -26,7 +26,11 @@ from wardgate.core.errors import WardgateError
 from wardgate.core.ids import new_request_id
 from wardgate.core.pipeline import Pipeline, Stage
 from wardgate.core.principal import Principal
+from wardgate.mcp import sdk_stream
+from wardgate.mcp.audit import actor_of
+from wardgate.mcp.backchannel import Backchannel, CallCancelled, Downstream
 from wardgate.mcp.errors import (
+    UPSTREAM,
     UpstreamFailed,
     UpstreamTimeout,
     answer_of,
@@ -43,7 +47,6 @@ log = logging.getLogger("wardgate.mcp")
 NANO = Decimal(1_000_000_000)
 _OPERATION, _TOOL_NAME = ga.GEN_AI_OPERATION_NAME, ga.GEN_AI_TOOL_NAME  # the upstream call's span (telemetry)
 _EXECUTE_TOOL = ga.GenAiOperationNameValues.EXECUTE_TOOL.value
-Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class VirtualServer:
         policies: ToolPolicies,
         stages: Sequence[Stage],
         cursors: Cursors,
+        backchannel: Backchannel | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -77,7 +81,8 @@ class VirtualServer:
         rp = self.federated
         self._names: dict[str, ToolRef] = {}  # listed tool name → the tool (built from the cached catalog)
         self._names_until = 0.0  # the event loop's time until which the map is reused
-        self._progress: dict[str, Progress] = {}  # call id → where the upstream's progress goes (calls in flight)
+        self._downstream: dict[str, Downstream] = {}  # call id → its downstream client (calls in flight)
+        self._backchannel = backchannel or Backchannel()
         with warnings.catch_warnings():  # logging is deprecated in the newest spec; clients of older ones use it
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             self.server: Server[Any] = Server(
@@ -166,22 +171,23 @@ class VirtualServer:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
+        principal = principal_of(ctx)
         token = ctx.meta.get("progress_token") if ctx.meta else None
-        progress: Progress | None = None
-        if token is not None and ctx.request_id is not None:  # the upstream's progress, relayed on this request
-            session, related = ctx.session, str(ctx.request_id)
-
-            async def progress(value: float, total: float | None, message: str | None) -> None:
-                await session.send_progress_notification(token, value, total, message, related_request_id=related)
-
-        result = await self.call_tool(principal_of(ctx), params.name, params.arguments, progress)
+        session, caps = sdk_stream.session_of(ctx) or ("", "")
+        down = Downstream(actor_of(principal), session, ctx.request_id, caps, sdk_stream.sender(ctx), token)
+        try:
+            result = await self.call_tool(principal, params.name, params.arguments, down)
+        except CallCancelled:
+            sdk_stream.silence(ctx)  # a cancelled request is not answered
+            raise MCPError(UPSTREAM, "The call was cancelled.") from None
         return types.CallToolResult.model_validate(result)
 
     async def call_tool(
-        self, principal: Principal, name: str, arguments: dict[str, Any] | None, progress: Progress | None = None
+        self, principal: Principal, name: str, arguments: dict[str, Any] | None, down: Downstream | None = None
     ) -> dict[str, Any]:
         """One governed tools/call: the result as JSON (an error result for a tool-level failure); a refusal or the
-        upstream's own JSON-RPC error raises MCPError."""
+        upstream's own JSON-RPC error raises MCPError, a cancellation by the client CallCancelled. ``down`` is the
+        call's downstream client (what the upstream asks and tells it, and its cancellation: backchannel.py)."""
         ref = await self._resolve(name)
         if ref is None:  # hidden and unknown tools are indistinguishable: a caller learns nothing it may not list
             # an error result, as the SDK's servers answer an unknown tool
@@ -190,16 +196,22 @@ class VirtualServer:
         call = self._call(principal, "tools/call", ref.canonical, ref.server, {"arguments": arguments})
         call.tool = ref.canonical
         call.fixed_cost_nanousd = int((config.price_usd if config else Decimal(0)) * NANO)
-        if progress is not None:
-            self._progress[call.id] = progress
+        if down is not None:
+            down.backchannel = self._backchannel
+            self._downstream[call.id] = down
+            self._backchannel.track(down)
         try:
             result = await self._pipeline.run(call)
         except (UpstreamTimeout, UpstreamFailed) as exc:  # a tool-level failure: an error result, not a protocol one
             return {"content": [{"type": "text", "text": exc.message}], "isError": True}
+        except CallCancelled:
+            raise
         except WardgateError as exc:
             raise json_rpc_error(exc) from None
         finally:
-            self._progress.pop(call.id, None)
+            if down is not None:
+                self._downstream.pop(call.id, None)
+                self._backchannel.untrack(down)
         return answer_of(result)
 
     def _call(self, principal: Principal, operation: Operation, name: str, server: str, body: dict[str, Any]) -> Call:
@@ -229,13 +241,21 @@ class VirtualServer:
                 timeout = config.timeout_s if config else self._mcp.default_timeout_s
                 tool = call.tool.split(".", 1)[1]
                 began = perf_counter()
+                down = self._downstream.get(call.id)
                 try:
-                    progress = self._progress.get(call.id)
-                    answer = await upstream.call_tool_json(tool, call.body.get("arguments"), timeout, progress)
+                    if down is not None:
+                        down.started(timeout)
+                    answer = await upstream.call_tool_json(tool, call.body.get("arguments"), timeout, down)
                     return Result.of(answer)
                 except TimeoutError:
                     raise UpstreamTimeout(f"Tool {call.tool!r} did not answer within {timeout:g} s.") from None
+                except asyncio.CancelledError:
+                    if down is None or not down.cancelled:
+                        raise
+                    raise down.taken_back() from None
                 finally:
+                    if down is not None:
+                        down.task = None
                     if call.trace is not None:  # telemetry: the upstream call's span
                         attributes = {_OPERATION: _EXECUTE_TOOL, _TOOL_NAME: call.tool, "wardgate.mcp_server": server}
                         call.trace.step("execute_tool", began, attributes)
