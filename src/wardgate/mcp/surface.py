@@ -30,6 +30,7 @@ from wardgate.mcp import fast
 from wardgate.mcp.audit import actor_of
 from wardgate.mcp.backchannel import Backchannel, capabilities_of
 from wardgate.mcp.errors import SCOPE_KEY, UNAUTHORIZED
+from wardgate.mcp.http_bits import drop, header, once, replay_body, send_plain, send_rpc_error
 from wardgate.mcp.mounts import Mount, Mounts
 from wardgate.mcp.policy import ToolPolicies
 from wardgate.mcp.resume import ResumableResponse, owner_of, replay, version_of
@@ -45,35 +46,6 @@ log = logging.getLogger("wardgate.mcp")
 SESSION_HEADER = b"mcp-session-id"
 PARSE_ERROR, INVALID_REQUEST = -32700, -32600
 KEEP_ALIVE_S = 5.0  # a followed stream that has nothing new sends a comment this often (and notices a gone client)
-
-
-async def send_rpc_error(
-    send: Send, status: int, code: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}})
-    out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]
-    await send({"type": "http.response.start", "status": status, "headers": out})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> MutableMapping[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # after the body: the client's disconnect, as the server reports it
-
-    return replay
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _is_initialize(message: Any) -> bool:
@@ -211,7 +183,7 @@ class MCPSurface:
 
     async def _streamable(self, mount: Mount, principal: Principal, scope: Scope, receive: Receive, send: Send) -> None:
         name, method = mount.vs.name, scope["method"]
-        session_id = _header(scope, SESSION_HEADER)
+        session_id = header(scope, SESSION_HEADER)
         claims = None
         if session_id is not None:
             claims = await self._session_ok(name, principal, session_id)
@@ -228,7 +200,7 @@ class MCPSurface:
             await send({"type": "http.response.body", "body": b""})
             return
         manager = mount.manager
-        last_event_id = _header(scope, b"last-event-id") if method == "GET" else None
+        last_event_id = header(scope, b"last-event-id") if method == "GET" else None
         if last_event_id is not None and self._streams is not None:  # resuming a POST's stream (any replica)
             owner = owner_of(name, actor_of(principal), session_id)
             refused = await replay(
@@ -242,7 +214,7 @@ class MCPSurface:
                 send, 405, INVALID_REQUEST, f"Method {method[:10]} is not allowed here.", [(b"allow", b"POST, DELETE")]
             )
             return
-        length = _header(scope, b"content-length")
+        length = header(scope, b"content-length")
         try:
             body = await read_body(receive, self._max, int(length) if length and length.isdigit() else None)
         except Disconnected:
@@ -276,14 +248,14 @@ class MCPSurface:
                     event = {**event, "headers": [*event.get("headers", []), (SESSION_HEADER, minted)]}
                 await send(event)
 
-            await manager.handle_request(scope, _replay(body, receive), send_with_session)
+            await manager.handle_request(scope, replay_body(body, receive), send_with_session)
             return
         if self._streams is None or session_id is None:  # resumable: a stream of a session (resume.py)
-            await manager.handle_request(scope, _replay(body, receive), send)
+            await manager.handle_request(scope, replay_body(body, receive), send)
             return
         owner = owner_of(name, actor_of(principal), session_id)
         resumable = ResumableResponse(
-            self._streams, owner, version_of(scope), send, _replay(body, receive), self._stream_limit_s
+            self._streams, owner, version_of(scope), send, replay_body(body, receive), self._stream_limit_s
         )
         try:
             await manager.handle_request(scope, resumable.receive, resumable.send)
@@ -322,7 +294,7 @@ class MCPSurface:
 
         async def deliver(headers: list[tuple[bytes, bytes]], body: bytes) -> None:
             await transport.handle_post_message(
-                _message_scope(vs.name, opened[0], headers, principal), _once(body), _drop
+                _message_scope(vs.name, opened[0], headers, principal), once(body), drop
             )
 
         async def watch(event: MutableMapping[str, Any]) -> None:
@@ -354,7 +326,7 @@ class MCPSurface:
                 return
             await mount.sse.handle_post_message(scope, receive, send)
             return
-        length = _header(scope, b"content-length")
+        length = header(scope, b"content-length")
         try:
             body = await read_body(receive, self._max, int(length) if length and length.isdigit() else None)
         except Disconnected:
@@ -385,20 +357,3 @@ def _message_scope(name: str, session_id: str, headers: list[tuple[bytes, bytes]
         "client": ("127.0.0.1", 0),
         SCOPE_KEY: principal,
     }
-
-
-def _once(body: bytes) -> Receive:
-    async def receive() -> MutableMapping[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
-
-
-async def _drop(event: MutableMapping[str, Any]) -> None:
-    """The relayed message's HTTP answer was given by the replica that received it."""
-
-
-async def send_plain(send: Send, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -13,12 +13,10 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import secrets
 import socket
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import httpx2
 import mcp_types as types
@@ -31,6 +29,7 @@ from mcp.shared.exceptions import MCPError
 from wardgate.config.mcp import MCPServerConfig, SSEServerConfig, StdioServerConfig, StreamableHTTPServerConfig
 from wardgate.mcp import elicitation
 from wardgate.mcp.lane import HTTPLane, LaneBroken, LaneRefused, LaneRPCError
+from wardgate.mcp.stdio_child import bounded_stderr, child_env
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     from wardgate.mcp.backchannel import Downstream
 
 log = logging.getLogger("wardgate.mcp")
-STDERR_KEEP = 64 * 1024  # bytes of a stdio child's stderr kept for the log when it exits
 INITIAL_BACKOFF_S = 0.2
 UPSTREAM_ERROR = -32603
 ListKind = Literal["resources", "templates", "prompts"]
@@ -232,9 +230,9 @@ class Upstream:
                     )
                 )
             else:
-                errlog = stack.enter_context(_bounded_stderr(self.name))
+                errlog = stack.enter_context(bounded_stderr(self.name))
                 params = StdioServerParameters(
-                    command=config.command[0], args=list(config.command[1:]), env=_child_env(config), cwd=config.cwd
+                    command=config.command[0], args=list(config.command[1:]), env=child_env(config), cwd=config.cwd
                 )
                 read, write = await stack.enter_async_context(stdio_client(params, errlog=errlog))
             # sampling, elicitation and roots are declared: the gateway relays them to a downstream client that
@@ -401,28 +399,3 @@ async def _not_relayed(context: Any, params: Any = None) -> types.ErrorData:
     """Sampling and roots asked on the SDK's session (an SSE or stdio upstream, whose requests name no call) or by a
     call whose client did not declare them: the gateway has no model and no roots of its own."""
     return types.ErrorData(code=elicitation.NOT_ANSWERED, message="The gateway does not relay this request here.")
-
-
-def _child_env(config: StdioServerConfig) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(config.env)
-    return env
-
-
-@contextlib.contextmanager
-def _bounded_stderr(name: str) -> Any:
-    """The child's stderr goes to a temporary file; its last STDERR_KEEP bytes are logged when the session ends
-    (a chatty child never grows memory or floods the log)."""
-    handle: TextIO = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
-    try:
-        yield handle
-    finally:
-        try:  # the child wrote through the descriptor: read the file's end from it, in bytes
-            fd = handle.fileno()
-            size = os.fstat(fd).st_size
-            tail = os.pread(fd, STDERR_KEEP, max(0, size - STDERR_KEEP)).decode("utf-8", "replace").strip()
-            if tail:
-                log.info("MCP upstream %s stderr (last %d bytes): %s", name, min(size, STDERR_KEEP), tail)
-        finally:
-            handle.close()
