@@ -35,7 +35,9 @@ $(PHOENIX_VENV)/.installed: constraints-phoenix.txt | $(BIN)/python
 	$(PHOENIX_VENV)/bin/python -m pip --disable-pip-version-check -q install -c constraints-phoenix.txt arize-phoenix
 	@touch $@
 
-test: $(VENV)/.installed-test $(PHOENIX_VENV)/.installed  ## the whole suite over every core; Postgres/Redis tests skip locally when absent, fail in CI
+test:  ## the whole suite over every core; Postgres/Redis tests skip locally when absent, fail in CI
+	@# the gateway's venv and Phoenix's are independent: installed side by side (a minute off a clean clone's run)
+	$(MAKE) --no-print-directory -j2 $(VENV)/.installed-test $(PHOENIX_VENV)/.installed
 	WARDGATE_PHOENIX=$${WARDGATE_PHOENIX:-$(PHOENIX_VENV)/bin/phoenix} $(BIN)/python -m pytest -n $${TEST_WORKERS:-auto} --dist loadfile $(ARGS)
 
 judges: $(VENV)/.installed-test  ## install the external judges (Prism from npm, openai-python's tests) into ~/.cache/wardgate/judges
