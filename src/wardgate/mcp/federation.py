@@ -98,7 +98,7 @@ class ResourcesAndPrompts:
 
     # -- handlers --------------------------------------------------------------------------------------------
 
-    def _page(self, kind: ListKind, method: str, items: list[Any], params: Any) -> tuple[list[Any], str | None]:
+    def _page(self, method: str, items: list[Any], params: Any) -> tuple[list[Any], str | None]:
         cursor = params.cursor if params is not None else None
         return self._cursors.page(items, cursor, method, self.name, self._mcp.list_page_size)
 
@@ -107,7 +107,7 @@ class ResourcesAndPrompts:
     ) -> types.ListResourcesResult:
         principal_of(ctx)
         items = [r for _, r in await self.items("resources")]
-        page, following = self._page("resources", "resources/list", items, params)
+        page, following = self._page("resources/list", items, params)
         return types.ListResourcesResult(resources=page, next_cursor=following)
 
     async def list_templates(
@@ -115,7 +115,7 @@ class ResourcesAndPrompts:
     ) -> types.ListResourceTemplatesResult:
         principal_of(ctx)
         items = [t for _, t in await self.items("templates")]
-        page, following = self._page("templates", "resources/templates/list", items, params)
+        page, following = self._page("resources/templates/list", items, params)
         return types.ListResourceTemplatesResult(resource_templates=page, next_cursor=following)
 
     async def list_prompts(
@@ -125,7 +125,7 @@ class ResourcesAndPrompts:
         items = [
             p.model_copy(update={"name": listed_name(self.config, s, p.name)}) for s, p in await self.items("prompts")
         ]
-        page, following = self._page("prompts", "prompts/list", items, params)
+        page, following = self._page("prompts/list", items, params)
         return types.ListPromptsResult(prompts=page, next_cursor=following)
 
     async def _governed(self, call: Call, not_listed: MCPError) -> dict[str, Any]:
