@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Text, cast, delete, select
+from sqlalchemy import Table, Text, cast, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,12 +41,17 @@ def digest(entries: list[CatalogEntry]) -> str:
     return h.hexdigest()
 
 
-class CatalogStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+class SealedEntries:
+    """Rows of (kind, name, config, sealed secrets) made in the admin API: the catalog's, and the MCP servers'
+    (store/mcp_servers.py) in a table of the same shape. ``nouns`` names each kind in messages."""
+
+    def __init__(self, engine: AsyncEngine, table: Table, nouns: dict[str, str] | None = None) -> None:
         self.engine = engine
+        self.table = table
+        self.nouns = nouns or {}
 
     async def entries(self) -> list[CatalogEntry]:
-        c = catalog_entries.c
+        c = self.table.c
         query = select(c.kind, c.name, cast(c.config, Text), c.secrets, c.updated_by, c.updated_at)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(c.kind, c.name))).all()
@@ -65,42 +70,45 @@ class CatalogStore:
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(
-                    catalog_entries.insert().values(
+                    self.table.insert().values(
                         kind=entry.kind, name=entry.name, created_at=stamp, updated_at=stamp, **values
                     )
                 )
         except IntegrityError as exc:
-            raise Conflict(f"a {entry.kind} named {entry.name!r} already exists") from exc
+            raise Conflict(f"a {self.nouns.get(entry.kind, entry.kind)} named {entry.name!r} already exists") from exc
 
     async def replace(self, entry: CatalogEntry) -> None:
-        c = catalog_entries.c
+        c = self.table.c
         where = (c.kind == entry.kind) & (c.name == entry.name)
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                catalog_entries.update()
+                self.table.update()
                 .where(where)
                 .values(config=entry.config, secrets=entry.secrets, updated_by=entry.updated_by, updated_at=now())
             )
         if result.rowcount == 0:
-            raise NotFoundInStore(absent(entry.kind, entry.name))
+            raise NotFoundInStore(absent(self.nouns.get(entry.kind, entry.kind), entry.name))
 
     async def reseal(self, kind: str, name: str, old: str, new: str) -> bool:
         """Swap one row's sealed secrets if they are still ``old`` (key rotation)."""
-        c = catalog_entries.c
+        c = self.table.c
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                catalog_entries.update()
-                .where((c.kind == kind) & (c.name == name) & (c.secrets == old))
-                .values(secrets=new)
+                self.table.update().where((c.kind == kind) & (c.name == name) & (c.secrets == old)).values(secrets=new)
             )
         return bool(result.rowcount)
 
     async def delete(self, kind: str, name: str) -> None:
-        c = catalog_entries.c
+        c = self.table.c
         async with self.engine.begin() as conn:
-            result = await conn.execute(delete(catalog_entries).where((c.kind == kind) & (c.name == name)))
+            result = await conn.execute(delete(self.table).where((c.kind == kind) & (c.name == name)))
         if result.rowcount == 0:
-            raise NotFoundInStore(absent(kind, name))
+            raise NotFoundInStore(absent(self.nouns.get(kind, kind), name))
+
+
+class CatalogStore(SealedEntries):
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine, catalog_entries)
 
 
 def absent(kind: str, name: str) -> str:
