@@ -70,8 +70,15 @@ class Watcher:
     def attach(self, page: Any) -> None:
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        page.on("requestfailed", lambda req: self.problems.append(f"request failed: {req.url} {req.failure}"))
+        page.on("requestfailed", self._request_failed)
         page.on("response", self._response)
+
+    def _request_failed(self, request: Any) -> None:
+        # the browser cancels a page's fetches still in flight when the test moves to another page: not a failure
+        # of the server (a reset or an empty answer is another error, and a 4xx/5xx is seen in ``_response``)
+        if request.failure == "net::ERR_ABORTED":
+            return
+        self.problems.append(f"request failed: {request.url} {request.failure}")
 
     def _response(self, response: Any) -> None:
         if response.status < 400:
