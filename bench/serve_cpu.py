@@ -35,6 +35,8 @@ CASES = {  # name: (config, key, model, stream)
     "master chat": ("config.yaml", MASTER, "bench-gpt", False),
     "full chat": ("full.yaml", KEY, "bench-gpt", False),
     "full stream": ("full.yaml", KEY, "bench-gpt-stream", True),
+    "guards chat": ("full-guards.yaml", KEY, "bench-gpt", False),  # issue 14: the default guards on the full path
+    "guards stream": ("full-guards.yaml", KEY, "bench-gpt-stream", True),
 }
 
 

@@ -35,21 +35,34 @@ class AnswerChunks:
         run: list[Chunk] = []
         middles: list[bytes] = []  # each run event's JSON string, between the envelope's prefix and suffix
         envelope = state.envelope
-        for chunk in chunks:
+        prefix = suffix = b""
+        low = high = 0  # the middle's bounds in an event's bytes (``high`` from the end); at least a byte between
+        if envelope is not None:
+            prefix, suffix = envelope[0], envelope[1]
+            low, high = len(prefix), len(suffix)
+        for chunk in chunks:  # the commonest case first, in as few steps as may be: a run of enveloped text events
             raw = chunk.raw
-            if envelope is not None and raw is not None and chunk.usage is None and not chunk.parsed:
-                prefix, suffix = envelope[0], envelope[1]
-                if len(raw) > len(prefix) + len(suffix) and raw.startswith(prefix) and raw.endswith(suffix):
-                    run.append(chunk)
-                    middles.append(raw[len(prefix) : len(raw) - len(suffix)])
-                    continue
+            if (
+                low
+                and raw is not None
+                and raw.startswith(prefix)
+                and raw.endswith(suffix)
+                and len(raw) > low + high
+                and chunk.usage is None
+                and not chunk.parsed
+            ):
+                run.append(chunk)
+                middles.append(raw[low:-high] if high else raw[low:])
+                continue
             if run:
                 self._release_run(call, state, run, middles, out)
                 run, middles = [], []
             seen = self.on_chunk(call, chunk)
             if seen is not None:
                 out.append(seen)
-            envelope = state.envelope  # found on the first text event
+            if not low and state.envelope is not None:  # found on the first text event
+                prefix, suffix = state.envelope[0], state.envelope[1]
+                low, high = len(prefix), len(suffix)
         if run:
             self._release_run(call, state, run, middles, out)
         return out
@@ -88,7 +101,12 @@ class AnswerChunks:
                 find_envelope(state, raw, data, choices[0])
             released = self._one_text(state, choices[0])
             if released is not None:
-                return None if not released and not data.get("usage") else Chunk(data)
+                if not released and not data.get("usage"):
+                    return None
+                envelope = state.envelope
+                if raw is not None and envelope is not None:  # found in this event: its bytes with the new text
+                    return Chunk(raw=envelope[0] + orjson.dumps(released) + envelope[1])
+                return Chunk(data)
         silent = chunk.usage is None and not data.get("usage")
         for choice in choices:
             if isinstance(choice, dict) and not self._choice(call, state, choice):

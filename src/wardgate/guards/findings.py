@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -116,9 +117,34 @@ def trigger_gate(patterns: Sequence[Pattern]) -> Trigger | None:
         raise ValueError(f"a trigger class is written [...] and not negated: {classes}")
     # one class of every last character: a single scan with no alternation
     last = "[" + "".join(c[1:-1] for c in classes) + "".join(dict.fromkeys(re.escape(t[-1]) for t in literals)) + "]"
-    full = "|".join(classes + [re.escape(t) for t in literals])
+    # literals that differ only in their first character are one class and their common rest ("A ", "B " … of a
+    # NINO's start: ``[AB…] ``): a few branches for the scan to try at each position, not one a literal
+    rests: dict[str, list[str]] = {}
+    for t in literals:
+        rests.setdefault(t[1:], []).append(t[0])
+    grouped = [
+        re.escape(firsts[0] + rest)
+        if len(firsts) == 1
+        else "[" + "".join(map(re.escape, firsts)) + "]" + re.escape(rest)
+        for rest, firsts in rests.items()
+    ]
+    full = "|".join(classes + grouped)
     width = max([1] + [len(t) for t in literals])
     return Trigger(re.compile(last), re.compile(full), width)
+
+
+@functools.lru_cache(maxsize=1024)
+def max_width(source: str, flags: int = 0) -> int | None:
+    """The most characters a match of ``source`` (a `regex` module pattern, version 0: the `re` syntax) can span,
+    lookarounds aside; None when it has no bound or the `re` parser cannot read it. A stream's unfinished value is a
+    prefix of a match, so it starts no further back than this from the text's end (``Scanner.pending_start``)."""
+    parser = importlib.import_module("re._parser")  # what `re` compiles with (private, no stubs): widths of spans
+
+    try:
+        high = parser.parse(source, flags & re.VERBOSE).getwidth()[1]
+    except Exception:  # regex-only syntax (\p{…}, possessive quantifiers in old parsers …): not bounded here
+        return None
+    return int(high) if high < 1 << 16 else None  # an unbounded repeat reads as MAXREPEAT
 
 
 def compile_rx(source: str, flags: int = 0) -> regex.Pattern[str]:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wardgate.guards.engine import Guard, GuardFailed
-from wardgate.guards.findings import Finding, Pattern, Trigger, joined
+from wardgate.guards.findings import Finding, Pattern, Trigger, joined, max_width
 
 _RANK = {"warn": 0, "redact": 1, "pseudonymize": 1, "block": 2}
 _GENERIC = frozenset({"phone", "email", "assigned_secret"})  # on the same span, a more specific entity wins
@@ -51,7 +51,7 @@ class ScanSet:
     def __init__(self, guards: Sequence[Guard]) -> None:
         self.guards = tuple(guards)
         self._patterns: tuple[tuple[Guard, Pattern], ...] | None = None
-        self._spaced: tuple[tuple[Guard, Pattern], ...] | None = None
+        self._spaced: tuple[tuple[Guard, Pattern, int | None], ...] | None = None
         self._trigger: tuple[Trigger | None] | None = None
 
     @property
@@ -61,9 +61,10 @@ class ScanSet:
         return self._patterns
 
     @property
-    def spaced(self) -> tuple[tuple[Guard, Pattern], ...]:
+    def spaced(self) -> tuple[tuple[Guard, Pattern, int | None], ...]:
+        """The patterns whose values hold whitespace, each with the most characters a match spans (None: no bound)."""
         if self._spaced is None:
-            self._spaced = tuple((g, p) for g, p in self.patterns if p.spaced)
+            self._spaced = tuple((g, p, max_width(p.rx.pattern, p.rx.flags)) for g, p in self.patterns if p.spaced)
         return self._spaced
 
     @property
@@ -95,7 +96,7 @@ class Scanner:
         return self._set.patterns
 
     @property
-    def spaced(self) -> tuple[tuple[Guard, Pattern], ...]:
+    def spaced(self) -> tuple[tuple[Guard, Pattern, int | None], ...]:
         return self._set.spaced
 
     @property
@@ -129,13 +130,15 @@ class Scanner:
             start -= 1
         if start == since:
             return start
-        for guard, pattern in self.spaced:
+        for guard, pattern, width in self.spaced:
+            # an unfinished value is a prefix of a match: it starts no more than the widest match from the end
+            low = since if width is None else max(since, end - width)
             hint = pattern.partial_hint
-            if hint is not None and hint.search(text, since) is None:
+            if hint is not None and hint.search(text, low) is None:
                 continue
             try:
                 rx, timeout = pattern.rx, pattern.timeout
-                for m in rx.finditer(text, since, partial=True, timeout=timeout):
+                for m in rx.finditer(text, low, partial=True, timeout=timeout):
                     s = m.start()
                     if s >= start:
                         break
