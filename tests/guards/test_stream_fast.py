@@ -77,10 +77,11 @@ def test_every_match_and_every_spaced_start_of_one_holds_the_trigger() -> None:
             for m in pattern.rx.finditer(text):
                 value = m.group(0)
                 assert trigger.full.search(value), (pattern.entity, value)
-                assert trigger.last.search(value), (pattern.entity, value)
+                assert trigger.ends_in(value), (pattern.entity, value)
                 for end in range(1, len(value) + 1 if pattern.spaced else 0):  # pending_start looks at spaced ones
                     if any(c.isspace() for c in value[:end]):
                         assert trigger.full.search(value[:end]), (pattern.entity, value[:end])
+                        assert trigger.ends_in(value[:end]), (pattern.entity, value[:end])
                 checked += 1
     assert checked >= len(TEXTS)
 

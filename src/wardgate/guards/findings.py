@@ -82,18 +82,32 @@ class Pattern:
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """The triggers of several patterns (``Pattern.trigger``), found in two steps: ``last`` finds a character a
-    trigger can end with (one cheap scan: a text without one cannot end a trigger), ``full`` the triggers."""
+    """The triggers of several patterns (``Pattern.trigger``). ``full`` is one regular expression of them all (the
+    definition); ``ends_in`` looks for them in parts that each scan fast: the one-character triggers as one class
+    (a bitmap of ASCII characters when the text is ASCII), the literals as one trie, and each group of literals with
+    a lookahead as a regular expression that starts with a class."""
 
-    last: re.Pattern[str]
     full: re.Pattern[str]
-    width: int  # characters of the longest trigger
+    width: int  # characters of the longest trigger, with the one its lookahead reads
+    chars: re.Pattern[str] | None  # the one-character triggers
+    ascii_chars: re.Pattern[str] | None  # the same, for an ASCII text: its ASCII members spelled out
+    literals: re.Pattern[str] | None  # the longer literals, as a trie (one branch a first character)
+    ahead: tuple[re.Pattern[str], ...]
+    items: tuple[str, ...]  # what it was built from (``joined`` builds one of several)
 
     def ends_in(self, text: str, since: int = 0) -> bool:
         """Whether a trigger in ``text`` ends after ``since`` (``text[:since]`` is known to hold none)."""
-        if self.last.search(text, since) is None:
-            return False
-        return self.full.search(text, max(0, since - self.width + 1)) is not None
+        start = max(0, since - self.width + 1)
+        chars = self.ascii_chars if text.isascii() else self.chars
+        if chars is not None and chars.search(text, start) is not None:
+            return True
+        literals = self.literals
+        if literals is not None and literals.search(text, start) is not None:
+            return True
+        for rx in self.ahead:
+            if rx.search(text, start) is not None:
+                return True
+        return False
 
 
 @functools.lru_cache(maxsize=64)
@@ -101,36 +115,78 @@ def joined(triggers: tuple[Trigger, ...]) -> Trigger:
     """One test for several guards' triggers (a call's answer guards: the same few sets, call after call)."""
     if len(triggers) == 1:
         return triggers[0]
-    last = "[" + "".join(t.last.pattern[1:-1] for t in triggers) + "]"
-    full = "|".join(t.full.pattern for t in triggers)
-    return Trigger(re.compile(last), re.compile(full), max(t.width for t in triggers))
+    return build_trigger(tuple(dict.fromkeys(item for t in triggers for item in t.items)))
+
+
+AHEAD = "(?="  # a trigger item may end in one lookahead: what must follow it (or the text's end) for it to count
 
 
 def trigger_gate(patterns: Sequence[Pattern]) -> Trigger | None:
     """One test for any of ``patterns``' triggers; None when one of them has none (or there are none)."""
     if not patterns or any(p.trigger is None for p in patterns):
         return None
-    items = list(dict.fromkeys(t for p in patterns for t in p.trigger or ()))
-    classes = [t for t in items if t.startswith("[")]
-    literals = sorted((t for t in items if not t.startswith("[")), key=len, reverse=True)
-    if any(c.startswith("[^") or not c.endswith("]") for c in classes):
-        raise ValueError(f"a trigger class is written [...] and not negated: {classes}")
-    # one class of every last character: a single scan with no alternation
-    last = "[" + "".join(c[1:-1] for c in classes) + "".join(dict.fromkeys(re.escape(t[-1]) for t in literals)) + "]"
-    # literals that differ only in their first character are one class and their common rest ("A ", "B " … of a
-    # NINO's start: ``[AB…] ``): a few branches for the scan to try at each position, not one a literal
-    rests: dict[str, list[str]] = {}
-    for t in literals:
-        rests.setdefault(t[1:], []).append(t[0])
-    grouped = [
-        re.escape(firsts[0] + rest)
-        if len(firsts) == 1
-        else "[" + "".join(map(re.escape, firsts)) + "]" + re.escape(rest)
-        for rest, firsts in rests.items()
+    return build_trigger(tuple(dict.fromkeys(t for p in patterns for t in p.trigger or ())))
+
+
+def build_trigger(items: tuple[str, ...]) -> Trigger:
+    """An item is a one-character class ``[…]`` or a literal, and may end in a lookahead ``(?=…)``: what must follow
+    it, or ``\\Z``, for it to count (a NINO's "B " before a digit or at the end: "HTTP proxy" holds none)."""
+    split = [_split(t) for t in items]
+    classes = [body for body, ahead in split if body.startswith("[") and not ahead]
+    singles = [body for body, ahead in split if not body.startswith("[") and len(body) == 1 and not ahead]
+    literals = [body for body, ahead in split if not body.startswith("[") and len(body) > 1 and not ahead]
+    if any(c.startswith("[^") or not c.endswith("]") or "]" in c[1:-1] for c, _ in split if c.startswith("[")):
+        raise ValueError(f"a trigger class is written [...] and not negated: {items}")
+    chars = None
+    if classes or singles:
+        chars = "[" + "".join(c[1:-1] for c in classes) + "".join(map(re.escape, singles)) + "]"
+    # literals with a lookahead that differ only in their first character are one class and their common rest ("A ",
+    # "B " … of a NINO's start: ``[AB…] (?=…)``): each group one expression that starts with a class, which the `re`
+    # engine scans for at C speed
+    groups: dict[tuple[str, str], list[str]] = {}
+    for body, ahead in split:
+        if ahead and body.startswith("["):
+            groups.setdefault(("", ahead), []).append(body)
+        elif ahead:
+            groups.setdefault((body[1:], ahead), []).append(body[0])
+    ahead = [
+        (_one_of(firsts) if len(firsts) > 1 or firsts[0].startswith("[") else re.escape(firsts[0]))
+        + re.escape(rest)
+        + look
+        for (rest, look), firsts in groups.items()
     ]
-    full = "|".join(classes + grouped)
-    width = max([1] + [len(t) for t in literals])
-    return Trigger(re.compile(last), re.compile(full), width)
+    full = "|".join(([chars] if chars else []) + [re.escape(t) for t in literals] + ahead)
+    width = max([1] + [len(b) + bool(a) if not b.startswith("[") else 1 + bool(a) for b, a in split])
+    return Trigger(
+        re.compile(full),
+        width,
+        re.compile(chars) if chars else None,
+        _ascii_class(chars) if chars else None,
+        re.compile(trie(literals)) if literals else None,
+        tuple(re.compile(a) for a in ahead),
+        items,
+    )
+
+
+def _one_of(firsts: list[str]) -> str:
+    return "[" + "".join(f[1:-1] if f.startswith("[") else re.escape(f) for f in firsts) + "]"
+
+
+def _ascii_class(chars: str) -> re.Pattern[str] | None:
+    """The ASCII members of a class, spelled out: the engine tests them with a bitmap (a ``\\d`` or a range of
+    astral characters makes it test each character's category instead); None when it has none."""
+    rx = re.compile(chars)
+    members = [c for c in map(chr, range(128)) if rx.match(c)]
+    return re.compile("[" + "".join(map(re.escape, members)) + "]") if members else None
+
+
+def _split(item: str) -> tuple[str, str]:
+    at = item.find(AHEAD)
+    if at < 0:
+        return item, ""
+    if not item.endswith(")") or at == 0:
+        raise ValueError(f"a trigger's lookahead ends it: {item!r}")
+    return item[:at], item[at:]
 
 
 @functools.lru_cache(maxsize=1024)

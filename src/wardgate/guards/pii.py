@@ -229,7 +229,9 @@ PATTERNS: dict[str, Sequence[Pattern]] = {
     "br_cpf": [Pattern("br_cpf", compile_rx(r"(?<!\d)\d{3}\.\d{3}\.\d{3}-\d{2}(?!\d)"), _cpf)],
 }
 
-_NINO_STARTS = (DIGIT_TRIGGER, *(f"{c} " for c in "ABCEGHJKLMNPRSTWXYZ"))  # [A-CEGHJ-NPR-TW-Z], then " ?"
+# a NINO's second letter [A-CEGHJ-NPR-TW-Z] and the space after it, where a digit or the text's end follows: an
+# acronym before a word ("HTTP proxy", "AWS region") starts none, and is no reason for a stream's full step
+_NINO_STARTS = (DIGIT_TRIGGER, *(f"{c} (?={DIGIT_TRIGGER}|\\Z)" for c in "ABCEGHJKLMNPRSTWXYZ"))
 _SPACED = frozenset({"phone", "credit_card", "iban", "uk_nino", "fr_nir", "in_aadhaar"})  # values with spaces in
 _COLON, _DIGIT_START = re.compile(":"), re.compile(r"[\d+(]")
 # a spaced value the stream must hold back holds a space, so it is more than its first letters: an IBAN's start is two
