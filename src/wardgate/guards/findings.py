@@ -104,10 +104,7 @@ class Trigger:
         literals = self.literals
         if literals is not None and literals.search(text, start) is not None:
             return True
-        for rx in self.ahead:
-            if rx.search(text, start) is not None:
-                return True
-        return False
+        return any(rx.search(text, start) is not None for rx in self.ahead)
 
 
 @functools.lru_cache(maxsize=64)
@@ -149,13 +146,13 @@ def build_trigger(items: tuple[str, ...]) -> Trigger:
             groups.setdefault(("", ahead), []).append(body)
         elif ahead:
             groups.setdefault((body[1:], ahead), []).append(body[0])
-    ahead = [
+    lookaheads = [
         (_one_of(firsts) if len(firsts) > 1 or firsts[0].startswith("[") else re.escape(firsts[0]))
         + re.escape(rest)
         + look
         for (rest, look), firsts in groups.items()
     ]
-    full = "|".join(([chars] if chars else []) + [re.escape(t) for t in literals] + ahead)
+    full = "|".join(([chars] if chars else []) + [re.escape(t) for t in literals] + lookaheads)
     width = max([1] + [len(b) + bool(a) if not b.startswith("[") else 1 + bool(a) for b, a in split])
     return Trigger(
         re.compile(full),
@@ -163,7 +160,7 @@ def build_trigger(items: tuple[str, ...]) -> Trigger:
         re.compile(chars) if chars else None,
         _ascii_class(chars) if chars else None,
         re.compile(trie(literals)) if literals else None,
-        tuple(re.compile(a) for a in ahead),
+        tuple(re.compile(a) for a in lookaheads),
         items,
     )
 
