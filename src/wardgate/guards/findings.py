@@ -104,7 +104,10 @@ class Trigger:
         literals = self.literals
         if literals is not None and literals.search(text, start) is not None:
             return True
-        return any(rx.search(text, start) is not None for rx in self.ahead)
+        for rx in self.ahead:  # noqa: SIM110 - a loop, not a generator: this runs on every chunk of every stream
+            if rx.search(text, start) is not None:
+                return True
+        return False
 
 
 @functools.lru_cache(maxsize=64)
