@@ -44,6 +44,7 @@ from wardgate.runtime_build import build_runtime
 from wardgate.store.audit import AuditEntry, AuditLog, audit_key
 from wardgate.store.availability import store_outage
 from wardgate.store.budgets import BudgetStore
+from wardgate.store.driver_insert import prepare_every
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.guards import GuardStore
 from wardgate.store.keys import KeyStore, key_events_channel
@@ -114,6 +115,7 @@ async def open_worker(settings: Settings) -> Worker:
         engine = create_engine(settings.store)
         stack.push_async_callback(engine.dispose)
         await upgrade(engine)
+        prepare_every(engine.dialect)  # the batched writes' statements, compiled before any request
         http = UpstreamHTTP(new_session())
         stack.push_async_callback(http.session.close)
         redis = await open_redis(settings.redis)

@@ -227,3 +227,18 @@ async def test_a_refused_row_raises_sqlalchemys_error_and_writes_nothing(engine:
             await usage._INSERT.execute(conn, rows)
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(usage_events)) == 0
+
+
+def test_a_worker_compiles_every_batched_write_before_serving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The roll-ups' upserts (140 columns each) take tens of ms to compile: at start-up, not in the first flush under
+    traffic, when every request waiting on the loop would pay for it."""
+    from tests.support import gateway_from_yaml
+    from wardgate.store import rollup
+
+    assert {id(i) for i in (usage._INSERT, audit._INSERT, *rollup._UPSERTS.values())} <= {
+        id(i) for i in driver_insert.EVERY
+    }
+    for insert in driver_insert.EVERY:
+        monkeypatch.setattr(insert, "_prepared", {})
+    with gateway_from_yaml(""):
+        assert all("sqlite" in insert._prepared for insert in driver_insert.EVERY)

@@ -49,6 +49,16 @@ SQLITE_MAX_VARIABLES = 32766  # SQLite's default limit on host parameters per st
 CHUNK = 100  # rows converted per step of the event loop: ~0.5 ms each
 PIECE = 64  # at most this many rows per SQLite statement (bound by the driver thread in one GIL hold): a power of 2
 Piece = tuple[str, Sequence[Any]]  # a statement's SQL text and its parameters
+EVERY: list[DriverInsert] = []  # each one made (module-level statements: the ledger, its roll-ups, the audit trail)
+
+
+def prepare_every(dialect: Dialect) -> None:
+    """Compile every statement for ``dialect`` now: a worker does it at start-up, not in its first flush under
+    traffic (the roll-ups' upserts of 140 columns take tens of ms each to compile, all that time holding the loop)."""
+    for insert in EVERY:
+        insert.prepare(dialect)
+
+
 _VALUES = re.compile(r"^(?P<head>.*? VALUES )(?P<row>\([?, ]+\))(?P<tail>.*)$", re.DOTALL)
 
 
@@ -62,8 +72,9 @@ class DriverInsert:
         self._columns = tuple(columns)
         self._prepared: dict[str, tuple[str, int, Converter]] = {}
         self._texts: dict[tuple[str, int], str] = {}  # multi-row statements by (single-row SQL, rows)
+        EVERY.append(self)
 
-    def _prepare(self, dialect: Dialect) -> tuple[str, int, Converter]:
+    def prepare(self, dialect: Dialect) -> tuple[str, int, Converter]:
         found = self._prepared.get(dialect.name)
         if found is None:
             statement = self._build(dialect.name).inline()  # no RETURNING: nothing is read back
@@ -86,7 +97,7 @@ class DriverInsert:
     async def execute(self, conn: AsyncConnection, rows: Iterable[Sequence[Any]]) -> None:
         """Insert ``rows`` (each a sequence of values in ``columns`` order), converted ``CHUNK`` rows per step of the
         loop."""
-        sql, width, convert = self._prepare(conn.dialect)
+        sql, width, convert = self.prepare(conn.dialect)
         parts = _VALUES.match(sql) if conn.dialect.name == "sqlite" else None
         piece = max(1, min(PIECE, SQLITE_MAX_VARIABLES // max(1, width)))
         source = iter(rows)
