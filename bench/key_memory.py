@@ -121,7 +121,11 @@ def structures(app: Gateway) -> dict[str, tuple[int, int]]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    tmp = tempfile.mkdtemp(prefix="keymem-")
+    with tempfile.TemporaryDirectory(prefix="keymem-") as tmp:
+        await measure(args, tmp)
+
+
+async def measure(args: argparse.Namespace, tmp: str) -> None:
     store = f"sqlite:///{tmp}/soak.db"
     keys_file = Path(tmp) / "keys.txt"
     total = args.warm + args.keys
