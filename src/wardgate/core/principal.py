@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,9 +18,9 @@ class Principal:
     team: str | None = None
     user: str | None = None
     allowed_models: frozenset[str] | None = None  # None: every model
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # read-only: keys of a project may share one
     # the project's metadata and cost center, from the store (never from the client): managed prompts bind them
-    project_metadata: dict[str, Any] = field(default_factory=dict)
+    project_metadata: Mapping[str, Any] = field(default_factory=dict)  # read-only, shared by a project's keys
 
     def may_use(self, model: str) -> bool:
         """The one model-access rule; enforced once per call, right after identity (identity/access.py)."""

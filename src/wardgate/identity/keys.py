@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import sys
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from wardgate.core.batching import BatchWriter
@@ -46,39 +49,68 @@ KeyUseAudit = Literal["all", "denied", "none"]
 
 MAX_ENTRIES = 100_000
 MAX_REVOKED = 100_000
+MAX_PROJECTS = 10_000  # projects whose shared parts are kept (store rows, not client input; bounded all the same)
+NO_TAGS: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class CachedKey:
+    """What serving reads of a key's row: the rest of ``KeyRecord`` (prefix, name, creation time, tags, models) is
+    either in the principal or never read on a request, and a worker may cache 100,000 keys."""
+
+    id: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    def usable_at(self, when: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > when)
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
     expires: float  # monotonic: fresh until then
     validated: float  # monotonic: when the store last answered for this key
-    record: KeyRecord | None
+    record: CachedKey | None
     principal: Principal | None
 
 
-def principal_for(
+@dataclass(frozen=True, slots=True)
+class _ProjectParts:
+    """What every key of a project puts in its principal, made once per version of the project row and shared by
+    all its cached keys (one copy per key was ~1 KB each)."""
+
+    project: Project
+    models: frozenset[str] | None
+    metadata: dict[str, Any]
+
+
+def _parts(project: Project) -> _ProjectParts:
+    models = frozenset(project.allowed_models) if project.allowed_models is not None else None
+    return _ProjectParts(
+        replace(project, id=sys.intern(project.id), name=sys.intern(project.name)), models, _metadata(project)
+    )
+
+
+def _principal(
     record: KeyRecord,
-    project_models: tuple[str, ...] | None,
-    project_name: str | None = None,
-    project_metadata: dict[str, Any] | None = None,
+    project_models: frozenset[str] | None,
+    project: str,
+    project_name: str | None,
+    project_metadata: dict[str, Any],
 ) -> Principal:
-    models: frozenset[str] | None = None
-    if record.models is not None and project_models is not None:
-        models = frozenset(record.models) & frozenset(project_models)
-    elif record.models is not None:
-        models = frozenset(record.models)
-    elif project_models is not None:
-        models = frozenset(project_models)
+    models = project_models
+    if record.models is not None:
+        models = frozenset(record.models) if project_models is None else frozenset(record.models) & project_models
     return Principal(
         kind="key",
         id=record.id,
-        project=record.project_id,
+        project=project,
         project_name=project_name,
-        team=record.team_id,
-        user=record.user_id,
+        team=sys.intern(record.team_id) if record.team_id is not None else None,
+        user=record.user_id,  # one per user mostly: interning would only grow the interpreter's table
         allowed_models=models,
-        tags={str(k): str(v) for k, v in record.tags.items()},
-        project_metadata=project_metadata or {},
+        tags={str(k): str(v) for k, v in record.tags.items()} if record.tags else NO_TAGS,
+        project_metadata=project_metadata,
     )
 
 
@@ -102,6 +134,7 @@ class KeyCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._loading: dict[str, asyncio.Future[_Entry]] = {}
         self._revoked: dict[str, None] = {}  # digests known revoked (pushed or written here); insertion-ordered
+        self._projects: dict[str, _ProjectParts] = {}  # by project id: the parts its keys' principals share
 
     async def lookup(self, credential: str) -> _Entry:
         digest = key_hash(credential)
@@ -139,18 +172,31 @@ class KeyCache:
             del self._loading[digest]
 
     async def _load(self, digest: str) -> _Entry:
+        cached = principal = None
         with reaching_store(self.outage):
             record = await self.keys.by_hash(digest)
-            principal = None
             if record is not None:
                 try:
                     project = await self.tenancy.get_project(record.project_id)
                 except NotFoundInStore:
                     record = None
                 else:
-                    principal = principal_for(record, project.allowed_models, project.name, _metadata(project))
+                    parts = self._shared(project)
+                    shared = parts.project
+                    principal = _principal(record, parts.models, shared.id, shared.name, parts.metadata)
+                    cached = CachedKey(record.id, record.expires_at, record.revoked_at)
         now = time.monotonic()
-        return _Entry(now + self.ttl_s, now, record, principal)
+        return _Entry(now + self.ttl_s, now, cached, principal)
+
+    def _shared(self, project: Project) -> _ProjectParts:
+        """The project's shared parts; made again when the row changed (its new values apply to keys loaded from
+        now on, as before)."""
+        parts = self._projects.get(project.id)
+        if parts is None or parts.project != project:
+            if len(self._projects) >= MAX_PROJECTS:
+                self._projects.clear()
+            parts = self._projects[project.id] = _parts(project)
+        return parts
 
     def _known_revoked(self, digest: str, entry: _Entry) -> _Entry:
         """A load that read the row just before a revocation committed must not bring the key back."""

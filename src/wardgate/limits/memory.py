@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from wardgate.limits.backend import (
     BudgetHold,
@@ -18,6 +19,10 @@ from wardgate.limits.backend import (
 )
 
 WINDOW_S = 60.0
+SMALL = 16  # a window holding up to this many entries is a list; past it, a deque (O(1) at the left end)
+
+T = TypeVar("T")
+Times = list[T] | deque[T]  # oldest first
 
 
 @dataclass(slots=True)
@@ -32,12 +37,40 @@ class _Budget:
 
 @dataclass(slots=True)
 class _Rate:
-    requests: deque[float] = field(default_factory=deque)  # admission times (sliding window)
-    tokens: deque[tuple[float, int]] = field(default_factory=deque)
+    """One counter per key, user, project… seen within a window: tens of thousands of them when every user calls,
+    so each holds only what it uses. A window is None while empty and a short list until it grows past SMALL (an
+    empty deque alone takes 760 bytes); ``in_flight`` is made by the first concurrency hold."""
+
+    requests: Times[float] | None = None  # admission times (sliding window)
+    tokens: Times[tuple[float, int]] | None = None
     token_sum: int = 0
-    in_flight: dict[str, float] = field(default_factory=dict)
+    in_flight: dict[str, float] | None = None
     bucket_level: float = -1.0
     bucket_at: float = 0.0
+
+
+def _pushed(times: Times[T] | None, item: T) -> Times[T]:
+    if times is None:
+        return [item]
+    times.append(item)
+    if len(times) > SMALL and isinstance(times, list):
+        return deque(times)
+    return times
+
+
+def _requests_after(times: Times[float] | None, horizon: float) -> Times[float] | None:
+    """The admission times later than ``horizon`` (None: none)."""
+    if times is None:
+        return None
+    if isinstance(times, deque):
+        while times and times[0] <= horizon:
+            times.popleft()
+    else:
+        n = 0
+        while n < len(times) and times[n] <= horizon:
+            n += 1
+        del times[:n]
+    return times or None
 
 
 class MemoryLimits:
@@ -90,12 +123,22 @@ class MemoryLimits:
                 self._sweep_rates(now)
             rate = self._rates[key] = _Rate()
         horizon = now - WINDOW_S
-        while rate.requests and rate.requests[0] <= horizon:
-            rate.requests.popleft()
-        while rate.tokens and rate.tokens[0][0] <= horizon:
-            rate.token_sum -= rate.tokens.popleft()[1]
-        for rid in [r for r, exp in rate.in_flight.items() if exp <= now]:
-            del rate.in_flight[rid]
+        rate.requests = _requests_after(rate.requests, horizon)
+        tokens = rate.tokens
+        if tokens is not None:
+            if isinstance(tokens, deque):
+                while tokens and tokens[0][0] <= horizon:
+                    rate.token_sum -= tokens.popleft()[1]
+            else:
+                n = 0
+                while n < len(tokens) and tokens[n][0] <= horizon:
+                    rate.token_sum -= tokens[n][1]
+                    n += 1
+                del tokens[:n]
+            rate.tokens = tokens or None
+        if rate.in_flight:
+            for rid in [r for r, exp in rate.in_flight.items() if exp <= now]:
+                del rate.in_flight[rid]
         return rate
 
     async def reserve(
@@ -124,14 +167,14 @@ class MemoryLimits:
         rate_objs: list[tuple[_Rate, RateHold]] = []
         for i, rhold in enumerate(rates):
             rate = self._rate(rhold.key, now)
-            if rhold.concurrent is not None and len(rate.in_flight) >= rhold.concurrent:
+            if rhold.concurrent is not None and len(rate.in_flight or ()) >= rhold.concurrent:
                 return Decision(False, i, "concurrent", retry_after_s=1.0)
             if rhold.rpm is not None:
                 if rhold.bucket:
                     level = self._bucket_level(rate, rhold.rpm, now)
                     if level < 1:
                         return Decision(False, i, "rpm", retry_after_s=(1 - level) * WINDOW_S / rhold.rpm)
-                elif len(rate.requests) >= rhold.rpm:
+                elif rate.requests is not None and len(rate.requests) >= rhold.rpm:
                     return Decision(False, i, "rpm", retry_after_s=max(0.0, rate.requests[0] + WINDOW_S - now))
             if rhold.tpm is not None and rate.token_sum + rhold.tokens > rhold.tpm and (rate.token_sum > 0):
                 reset = rate.tokens[0][0] + WINDOW_S - now if rate.tokens else WINDOW_S
@@ -147,17 +190,19 @@ class MemoryLimits:
                 if rhold.bucket:
                     rate.bucket_level -= 1
                 else:
-                    rate.requests.append(now)
+                    rate.requests = _pushed(rate.requests, now)
             if rhold.tpm is not None:
-                rate.tokens.append((now, rhold.tokens))
+                rate.tokens = _pushed(rate.tokens, (now, rhold.tokens))
                 rate.token_sum += rhold.tokens
             if rhold.concurrent is not None:
+                if rate.in_flight is None:
+                    rate.in_flight = {}
                 rate.in_flight[request_id] = now + hold_ttl_s
             rate_states.append(
                 RateState(
                     requests_remaining=None
                     if rhold.rpm is None
-                    else max(0, rhold.rpm - len(rate.requests))
+                    else max(0, rhold.rpm - len(rate.requests or ()))
                     if not rhold.bucket
                     else int(rate.bucket_level),
                     tokens_remaining=None if rhold.tpm is None else max(0, rhold.tpm - rate.token_sum),
@@ -188,9 +233,9 @@ class MemoryLimits:
             rate = self._rate(r.key, now)
             delta = r.actual_tokens - r.reserved_tokens
             if delta:
-                rate.tokens.append((now, delta))
+                rate.tokens = _pushed(rate.tokens, (now, delta))
                 rate.token_sum += delta
-            if r.concurrent:
+            if r.concurrent and rate.in_flight:
                 rate.in_flight.pop(request_id, None)
         return totals
 

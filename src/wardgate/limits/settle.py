@@ -43,8 +43,12 @@ class Settler:
             Settlement(key, cost if rule.in_usd else tokens, (window.end - now).total_seconds() + WINDOW_SLACK_S)
             for rule, key, window, _ in reservation.budgets
         ]
+        # a rule without tpm counts no tokens at admission, so it has no correction to record either (it was an entry
+        # per request in a token window nothing reads)
         rate_settlements = [
-            RateSettlement(key, reserved, tokens, rate.config.concurrent is not None)
+            RateSettlement(
+                key, reserved, tokens if rate.config.tpm is not None else reserved, rate.config.concurrent is not None
+            )
             for rate, key, reserved in reservation.rates
         ]
         if getattr(self.backend, "remote", False):

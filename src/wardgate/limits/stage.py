@@ -73,7 +73,9 @@ class LimitsStage:
         self._windows: dict[tuple[str, object], Window] = {}
         self._cached = cached_models  # models the response cache serves: the only ones a budget can tip to it
         self.reservations: dict[str, Reservation] = {}  # by call id, while the call runs
-        self.seen_keys: dict[str, tuple[BudgetRule, str, Window]] = {}  # budget counters used: for state and gauges
+        # budget counters used, for state and gauges: the latest window per budget and scope value (a per-user
+        # budget's past windows would otherwise stay here for ever, one entry per user per day)
+        self.seen_keys: dict[tuple[str, str], tuple[BudgetRule, str, Window]] = {}
 
     async def before(self, call: Call) -> Result | None:
         if not self.budgets and not self.rates:
@@ -313,7 +315,8 @@ class LimitsStage:
     def _headers(self, call: Call, reservation: Reservation, decision: Decision) -> None:
         for rule, key, window, _ in reservation.budgets:
             if rule.config.scope != "end_user":  # client-chosen values: never a growing map or a series each
-                self.seen_keys[key] = (rule, rule.value_of(key), window)
+                value = rule.value_of(key)
+                self.seen_keys[rule.config.name, value] = (rule, value, window)
         call.response_headers += state_headers(reservation.budgets, reservation.rates, decision)
 
     def chunk_hook(self, call: Call) -> Callable[[Call, Chunk], Chunk | None] | None:
