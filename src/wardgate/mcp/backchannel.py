@@ -39,6 +39,7 @@ MAX_ID = 64
 # the capabilities a client declared at initialize, as letters in its signed session id (sessions.py)
 SAMPLING, ELICITATION, ELICITATION_URL, ROOTS = "s", "e", "u", "r"
 CANCELLED_CODE = "cancelled"
+NO_ANSWER = -32603  # what the upstream gets when its relayed request's call ended before the client answered
 
 
 class CallCancelled(WardgateError):
@@ -73,6 +74,7 @@ class Downstream:
 
     __slots__ = (
         "actor",
+        "asks",
         "backchannel",
         "caps",
         "cancelled",
@@ -94,6 +96,29 @@ class Downstream:
         self.task: asyncio.Task[Any] | None = None  # set while the upstream call is awaited (cancellation)
         self.cancelled = False
         self.timeout_s = 60.0
+        self.asks: set[asyncio.Task[dict[str, Any] | None]] = set()  # relays from outside the call's task
+
+    async def ask_aside(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """``ask`` from another task than the call's (an SDK client session's callback: an SSE or stdio upstream's
+        request, upstream.py): bounded by the call's timeout, and given up when the call ends (``end``). None: the
+        policy answers."""
+        if self.backchannel is None or not self.declares(request.get("method"), request.get("params")):
+            return None
+        task = asyncio.get_running_loop().create_task(self.ask(request))
+        self.asks.add(task)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.timeout_s)
+            if done and not task.cancelled():
+                return task.result()
+            return {"error": {"code": NO_ANSWER, "message": "The client did not answer during the call."}}
+        finally:
+            task.cancel()
+            self.asks.discard(task)
+
+    def end(self) -> None:
+        """The call is over: relayed requests still waiting for the client are given up."""
+        for task in self.asks:
+            task.cancel()
 
     async def ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
         method, params = request.get("method"), request.get("params")
@@ -188,6 +213,7 @@ class Backchannel:
         key = _key(down.actor, down.session, down.request_id)
         if self._calls.get(key) is down:
             del self._calls[key]
+        down.end()
 
     async def cancel(self, actor: str, session: str, params: Any) -> None:
         """A client's notifications/cancelled: the call it names stops here, or on the replica that holds it."""
