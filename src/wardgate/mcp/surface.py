@@ -90,6 +90,7 @@ class MCPSurface:
         self._refresher: asyncio.Task[None] | None = None
         self._stored_servers: Callable[[], Awaitable[list[Any]]] | None = None  # with the admin API's servers
         self._box = SecretBox([])
+        self._entries: list[Any] = []  # the admin API's servers and virtual servers, as last read
 
     @property
     def upstreams(self) -> Mapping[str, Upstream]:
@@ -112,8 +113,20 @@ class MCPSurface:
         a change is announced) and serves them: new upstreams start, replaced and removed ones drain (mounts.py)."""
         if self.policies is not None and self._stored_policies is not None:
             self.policies.replace_stored(await self._stored_policies())
-        entries = await self._stored_servers() if self._stored_servers is not None else []
-        await self.mounts.apply(effective(self._config, entries, self._box), wait_s)
+        self._entries = await self._stored_servers() if self._stored_servers is not None else []
+        await self.mounts.apply(effective(self._config, self._entries, self._box), wait_s)
+
+    async def reconfigure(self, config: MCPConfig) -> None:
+        """A config reload changed the file's ``mcp:`` (its hot keys, reload/plan.py): served through the same swap
+        as the admin API's changes, so what is unchanged keeps its sessions and what was replaced or removed drains
+        (its in-flight calls finish) before it closes."""
+        self._config = config
+        self.mounts.config = config
+        try:
+            await self.reload_managed()
+        except Exception as exc:  # noqa: BLE001 - the store away: the file's change applies over the last known
+            log.warning("MCP admin objects: re-read failed (%s); keeping the last known", type(exc).__name__)
+            await self.mounts.apply(effective(config, self._entries, self._box))
 
     async def _refresh(self) -> None:
         while True:
