@@ -58,6 +58,7 @@ def open_mcp(
     from wardgate.mcp.surface import MCPSurface
     from wardgate.mcp.upstream import Upstream
     from wardgate.mcp.virtual import VirtualServer
+    from wardgate.mcp.worker_peers import WorkerPeers
 
     config = settings.mcp
     assert config is not None and settings.master_key is not None, "validated at load"
@@ -73,7 +74,9 @@ def open_mcp(
     master_key = settings.master_key.get_secret_value()
 
     cursors = Cursors(master_key)
-    backchannel = Backchannel(redis, prefix)  # upstreams' requests relayed to the client, cancellations (any replica)
+    # upstreams' requests relayed to the client, cancellations: any replica with Redis, else this host's workers
+    peers = WorkerPeers.from_env(config.max_message_bytes) if redis is None else None
+    backchannel = Backchannel(redis, prefix, peers)
 
     def build_upstream(name: str, server: MCPServerConfig) -> Upstream:
         return Upstream(name, server, redis, prefix, master_key)
