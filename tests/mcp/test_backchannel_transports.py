@@ -253,3 +253,22 @@ def test_a_legacy_sse_answer_no_request_waits_for_is_refused(gateway: RunningGat
             return out
 
     assert asyncio.run(go()) == [400, 400, 400]
+
+
+@pytest.mark.parametrize("vs", ["sse-up", "stdio-up"])
+def test_log_and_progress_of_an_sse_or_stdio_upstream_reach_the_caller(gateway: RunningGateway, vs: str) -> None:
+    logged: list[Any] = []
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logged.append(params.data)
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total, message))
+
+    async def go() -> str:
+        async with client(gateway, vs, logging_callback=on_log) as s:
+            return text_of(await s.call_tool("chatty", {}, progress_callback=on_progress))
+
+    assert asyncio.run(go()) == "done"
+    assert logged == ["working on it"] and progress == [(1.0, 2.0, "half way")]

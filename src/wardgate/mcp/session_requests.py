@@ -7,7 +7,7 @@ downstream client (backchannel.py, under an id the gateway mints, the answer tak
 be about one call: while exactly one request is in flight on the session and it is a ``tools/call`` whose client
 declared the capability. Otherwise (no request in flight, several, or a client that did not declare it) the
 server's policy answers, as it does for every caller: ``elicitation`` (elicitation.py) for an elicitation, JSON-RPC
-error -32601 for sampling and roots.
+error -32601 for sampling and roots. Log messages follow the same rule (relayed, else dropped).
 """
 
 from __future__ import annotations
@@ -50,15 +50,24 @@ class SessionRequests:
 
     async def _relayed(self, method: str, params: Any) -> dict[str, Any] | None:
         """The client's answer (``result`` or ``error``); None: the server's policy answers."""
-        if len(self._on_session) != 1:
-            return None
-        peer = next(iter(self._on_session.values()))
+        peer = self._sole()
         if peer is None:
             return None
         request: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
         if params is not None:
             request["params"] = params.model_dump(mode="json", by_alias=True, exclude_none=True)
         return await peer.ask_aside(request)
+
+    def _sole(self) -> Downstream | None:
+        return next(iter(self._on_session.values())) if len(self._on_session) == 1 else None
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """A log message on the session reaches the caller of the one call in flight (as a streamable HTTP
+        upstream's, sent on the call's stream, does); otherwise it is dropped."""
+        peer = self._sole()
+        if peer is not None:
+            message = params.model_dump(mode="json", by_alias=True, exclude_none=True)
+            await peer.notify({"jsonrpc": "2.0", "method": "notifications/message", "params": message})
 
     async def sampling(
         self, context: Any, params: types.CreateMessageRequestParams

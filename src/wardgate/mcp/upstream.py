@@ -245,6 +245,7 @@ class Upstream:
                     sampling_callback=self._asked.sampling,
                     elicitation_callback=self._asked.elicitation,
                     list_roots_callback=self._asked.roots,
+                    logging_callback=self._asked.log,
                 )
             )
             async with asyncio.timeout(config.connect_timeout_s):
