@@ -75,6 +75,9 @@ async def test_tool_with_progress(ctx: Context) -> str:
     return "Progress test completed"
 
 
-if __name__ == "__main__":
-    port = int(sys.argv[1])
-    uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning")
+if __name__ == "__main__":  # relay_upstream.py PORT [sse] | relay_upstream.py stdio
+    if sys.argv[1] == "stdio":
+        server.run("stdio")
+    else:
+        app = server.sse_app() if sys.argv[2:] == ["sse"] else server.streamable_http_app()
+        uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")

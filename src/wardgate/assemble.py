@@ -321,6 +321,8 @@ async def reassemble(worker: Worker, settings: Settings) -> Worker:
         await _quietly(worker.budget_refresher.replace_config(tuple(BudgetRule.of(b) for b in settings.budgets)))
     if settings.rate_limits != worker.settings.rate_limits:
         await _quietly(worker.rate_limit_refresher.replace_config(tuple(RateRule(r) for r in settings.rate_limits)))
+    if worker.mcp is not None and settings.mcp is not None and settings.mcp != worker.settings.mcp:
+        await worker.mcp.reconfigure(settings.mcp)  # the file's servers and virtual servers, hot-swapped (mounts.py)
     return dataclasses.replace(worker, settings=settings, runtime=runtime)
 
 

@@ -134,6 +134,8 @@ def serve(args: argparse.Namespace) -> int:
         os.environ["WARDGATE_METRICS_DIR"] = _metrics_dir(chosen)
         if not chosen:  # made for this run: the server removes it when it ends
             os.environ[run.METRICS_DIR_OWNED_ENV] = "1"
+        # the workers' sockets for MCP answers that reach another worker than the one holding the call (no Redis)
+        os.environ["WARDGATE_MCP_PEERS_DIR"] = _peers_dir(os.environ["WARDGATE_METRICS_DIR"])
     argv = [
         sys.executable, "-m", "wardgate.server", "--host", args.host, "--port", str(args.port),
         "--workers", str(args.workers), "--log-level", args.log_level,
@@ -143,6 +145,17 @@ def serve(args: argparse.Namespace) -> int:
     sys.stderr.flush()
     os.execv(sys.executable, argv)
     return 0  # not reached
+
+
+def _peers_dir(metrics_dir: str) -> str:
+    """A directory only this user reads, inside the run's metrics directory (removed with it), without an earlier
+    run's sockets (mcp/worker_peers.py)."""
+    path = Path(metrics_dir) / "mcp-peers"
+    path.mkdir(mode=0o700, exist_ok=True)
+    path.chmod(0o700)
+    for old in path.glob("*.sock"):
+        old.unlink()
+    return str(path)
 
 
 def _metrics_dir(chosen: str | None) -> str:

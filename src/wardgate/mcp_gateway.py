@@ -46,7 +46,7 @@ def open_mcp(
         raise RuntimeError(
             "`mcp:` is configured but the MCP SDK is not installed: pip install 'wardgate[mcp]'"
         ) from exc
-    from wardgate.config.mcp import MCPServerConfig, VirtualServerConfig
+    from wardgate.config.mcp import MCPConfig, MCPServerConfig, VirtualServerConfig
     from wardgate.mcp.audit import MCPAuditStage
     from wardgate.mcp.backchannel import Backchannel
     from wardgate.mcp.listing import Cursors
@@ -58,6 +58,7 @@ def open_mcp(
     from wardgate.mcp.surface import MCPSurface
     from wardgate.mcp.upstream import Upstream
     from wardgate.mcp.virtual import VirtualServer
+    from wardgate.mcp.worker_peers import WorkerPeers
 
     config = settings.mcp
     assert config is not None and settings.master_key is not None, "validated at load"
@@ -73,17 +74,20 @@ def open_mcp(
     master_key = settings.master_key.get_secret_value()
 
     cursors = Cursors(master_key)
-    backchannel = Backchannel(redis, prefix)  # upstreams' requests relayed to the client, cancellations (any replica)
+    # upstreams' requests relayed to the client, cancellations: any replica with Redis, else this host's workers
+    peers = WorkerPeers.from_env(config.max_message_bytes) if redis is None else None
+    backchannel = Backchannel(redis, prefix, peers)
 
     def build_upstream(name: str, server: MCPServerConfig) -> Upstream:
         return Upstream(name, server, redis, prefix, master_key)
 
-    def build_virtual(name: str, vs: VirtualServerConfig, upstreams: dict[str, Upstream]) -> VirtualServer:
-        return VirtualServer(name, vs, config, upstreams, policies, stages, cursors, backchannel)
+    def build_virtual(
+        name: str, vs: VirtualServerConfig, upstreams: dict[str, Upstream], mcp: MCPConfig
+    ) -> VirtualServer:
+        return VirtualServer(name, vs, mcp, upstreams, policies, stages, cursors, backchannel)
 
-    # an upstream replaced or removed in the admin API is closed after its calls end, at most the longest timeout
-    drain_s = max([config.default_timeout_s, *(t.timeout_s for t in config.tools.values())]) + 5.0
-    mounts = Mounts(build_upstream, build_virtual, config.max_message_bytes, drain_s)
+    # an upstream replaced or removed (the admin API, a config reload) is closed after its calls end
+    mounts = Mounts(build_upstream, build_virtual, config, config.max_message_bytes)
     sessions = SessionSigner(master_key, config.session_ttl_s, redis, prefix)
     relay = SSERelay(redis, prefix, config.session_ttl_s)
     streams: StreamStore

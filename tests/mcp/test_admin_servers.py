@@ -216,3 +216,51 @@ def test_a_stdio_server_made_in_the_api_is_a_supervised_child_stopped_when_delet
             asyncio.run(asyncio.sleep(0.05))
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
+
+
+def test_a_put_keeps_the_stored_secrets_its_body_leaves_out_or_sends_masked(
+    gw: RunningGateway, upstreams: tuple[LoopbackMCP, LoopbackMCP]
+) -> None:
+    """As the catalog keeps a provider's key: a client that PUTs back what GET showed (secrets masked), or leaves
+    the headers out, does not wipe them. An explicit map replaces them; a mask that stands for nothing is a 400."""
+    _, ops = upstreams
+    team = "team-secret-value-77"
+    server = {
+        "name": "kept",
+        "transport": "streamable_http",
+        "url": ops.url,
+        "headers": {"Authorization": API_TOKEN, "X-Team": team},
+    }
+
+    def served() -> dict[str, str]:
+        return dict(gw.worker.mcp.upstreams["kept"].config.headers)  # type: ignore[union-attr]
+
+    with admin(gw) as c:
+        assert c.post("/admin/v1/mcp/servers", json=server).status_code == 201
+        # headers left out: kept whole (and the rest of the entry is the body's)
+        left_out = {k: v for k, v in server.items() if k != "headers"} | {"connect_timeout_s": 7}
+        assert c.put("/admin/v1/mcp/servers/kept", json=left_out).status_code == 200
+        assert served() == {"Authorization": API_TOKEN, "X-Team": team}
+        assert gw.worker.mcp.upstreams["kept"].config.connect_timeout_s == 7  # type: ignore[union-attr]
+        # what GET shows, PUT back as it is: the masked values stand for the stored ones
+        shown = c.get("/admin/v1/mcp/servers/kept").json()["data"][0]["config"]
+        assert shown["headers"] == {"Authorization": "…4321", "X-Team": "…e-77"}
+        assert c.put("/admin/v1/mcp/servers/kept", json={**shown, "name": "kept"}).status_code == 200
+        assert served() == {"Authorization": API_TOKEN, "X-Team": team}
+        # an explicit map is the body's: a masked value keeps its header, a key left out of it is dropped
+        mixed = {**server, "headers": {"Authorization": "…4321", "X-New": "new-value"}}
+        assert c.put("/admin/v1/mcp/servers/kept", json=mixed).status_code == 200
+        assert served() == {"Authorization": API_TOKEN, "X-New": "new-value"}
+        # a mask that stands for no stored value (another secret's, or a header never stored) is refused
+        for headers in ({"Authorization": "…0000"}, {"X-Other": "…4321"}, {"X-Other": "…"}):
+            refused = c.put("/admin/v1/mcp/servers/kept", json={**server, "headers": headers})
+            assert refused.status_code == 400 and refused.json()["error"]["param"] == f"headers.{next(iter(headers))}"
+        assert served() == {"Authorization": API_TOKEN, "X-New": "new-value"}  # nothing changed
+        masked_new = {**server, "name": "masked", "headers": {"Authorization": "…4321"}}
+        assert c.post("/admin/v1/mcp/servers", json=masked_new).status_code == 400  # nothing to stand for
+        # {} removes them
+        assert c.put("/admin/v1/mcp/servers/kept", json={**server, "headers": {}}).status_code == 200
+        assert served() == {}
+        assert c.delete("/admin/v1/mcp/servers/kept").status_code == 200
+    trail = [r for r in gw.run(rows(gw, audit_log)) if r["target"] == "kept"]
+    assert API_TOKEN not in str(trail) and team not in str(trail)

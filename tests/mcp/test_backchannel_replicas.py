@@ -14,6 +14,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp.client.session import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.limits.test_replicas import Replicas
@@ -125,3 +126,54 @@ def test_a_cancellation_posted_to_another_replica_reaches_the_upstream(
 
     balancer = asyncio.run(go())
     assert _port_of(balancer, b'"tools/call"', tag.encode()) != _port_of(balancer, b"notifications/cancelled")
+
+
+class AnswersElsewhere(RoundRobin):
+    """Round robin, except that a client's answer to a relayed request goes to a replica other than the one holding
+    the event stream (the first request's)."""
+
+    def __init__(self, ports: list[int]) -> None:
+        super().__init__(ports)
+        self.answered: list[int] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "POST" and b'"wg-' in request.content and b'"method"' not in request.content:
+            port = next(p for p in self.ports if p != self.sent[0])
+            self.answered.append(port)
+            self.sent.append(port)
+            request.url = request.url.copy_with(port=port)
+            return await self._inner.handle_async_request(request)
+        return await super().handle_async_request(request)
+
+
+def test_a_legacy_sse_clients_answer_posted_to_another_replica_reaches_the_call(
+    replicas: tuple[Replicas, str],  # noqa: F811
+) -> None:
+    """The legacy SSE transport: the stream is held by one replica; an answer to a relayed request POSTed to another
+    one is relayed to the stream's (sse_relay.py) and taken by the relay there, not by the SDK's session."""
+    group, key = replicas
+    balancer = AnswersElsewhere(group.ports)
+
+    def client(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth=None):  # type: ignore[no-untyped-def]
+        return httpx2.AsyncClient(transport=balancer, headers=headers, timeout=timeout, auth=auth)
+
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        block = params.messages[0].content
+        assert isinstance(block, types.TextContent)
+        answer = types.TextContent(type="text", text=f"for {block.text}")
+        return types.CreateMessageResult(role="assistant", content=answer, model="m1")
+
+    async def go() -> list[str]:
+        async with (
+            sse_client(
+                f"http://127.0.0.1:{group.ports[0]}/mcp/dev/sse",
+                headers={"Authorization": f"Bearer {key}"},
+                httpx_client_factory=client,
+            ) as (read, write),
+            ClientSession(read, write, sampling_callback=sampling) as session,
+        ):
+            await session.initialize()
+            return [text_of(await session.call_tool("github.ask_sampling", {"prompt": f"p{i}"})) for i in range(2)]
+
+    assert asyncio.run(go()) == ["sampled: for p0", "sampled: for p1"]
+    assert len(balancer.answered) == 2 and balancer.sent[0] not in balancer.answered

@@ -3,11 +3,12 @@ applies is skipped without failing the others, and secrets are masked in every v
 
 from __future__ import annotations
 
+import pytest
 from cryptography.fernet import Fernet
 
 from wardgate.config.mcp import MCPConfig
 from wardgate.config.secrets import SecretBox
-from wardgate.mcp.stored import effective, masked
+from wardgate.mcp.stored import MaskedSecret, effective, masked, with_kept_secrets
 from wardgate.store.mcp_servers import StoredMCP
 
 FILE = MCPConfig.model_validate(
@@ -76,3 +77,31 @@ def test_secrets_are_masked() -> None:
     assert masked(server["s"])["env"] == {"TOKEN": "…1234"} and masked(server["s"])["command"] == ["x", "…", "…"]
     assert masked(server["q"])["url"] == "http://a/sse?…"
     assert "secret" not in str(shown).replace("client_secret", "") and "env-secret" not in str(masked(server["s"]))
+
+
+def test_a_put_body_gets_back_the_stored_secrets_it_leaves_out_or_masks() -> None:
+    kept = {"headers": {"A": "header-secret-1234"}, "env": {"T": "env-secret-5678"}, "oauth.client_secret": "cs-9999x"}
+    http = {"transport": "streamable_http", "url": "http://a/mcp"}
+    assert with_kept_secrets(http, kept) == {**http, "headers": {"A": "header-secret-1234"}}  # no oauth: none kept
+    oauth = {**http, "oauth": {"client_id": "c"}}
+    assert with_kept_secrets(oauth, kept)["oauth"] == {"client_id": "c", "client_secret": "cs-9999x"}
+    assert (
+        with_kept_secrets({**http, "oauth": {"client_id": "c", "client_secret": "…"}}, kept)["oauth"]["client_secret"]
+        == "cs-9999x"
+    )  # a short secret's hint is "…"
+    assert with_kept_secrets({**http, "oauth": {"client_id": "c", "client_secret": None}}, kept)["oauth"] == {
+        "client_id": "c",
+        "client_secret": None,
+    }  # null removes
+    stdio = {"transport": "stdio", "command": ["x"]}
+    assert with_kept_secrets(stdio, kept) == {**stdio, "env": {"T": "env-secret-5678"}}  # a stdio server has no headers
+    assert with_kept_secrets({**stdio, "env": {"T": "…5678", "U": "u"}}, kept)["env"] == {
+        "T": "env-secret-5678",
+        "U": "u",
+    }
+    for hostile in ({**http, "headers": {"A": "…0000"}}, {**http, "headers": {"B": "…"}}):
+        with pytest.raises(MaskedSecret):
+            with_kept_secrets(hostile, kept)
+    with pytest.raises(MaskedSecret):
+        with_kept_secrets({**http, "headers": {"A": "…1234"}}, {})  # nothing stored
+    assert with_kept_secrets({**http, "headers": "odd"}, kept)["headers"] == "odd"  # left for validation to refuse

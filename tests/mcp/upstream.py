@@ -242,5 +242,5 @@ class LoopbackMCP:
         self._sock.close()
 
 
-if __name__ == "__main__":
-    build(sys.argv[1] if len(sys.argv) > 1 else "stdio").run("stdio")
+if __name__ == "__main__":  # python -m tests.mcp.upstream [name] [relaying]
+    build(sys.argv[1] if len(sys.argv) > 1 else "stdio", "relaying" in sys.argv[2:]).run("stdio")

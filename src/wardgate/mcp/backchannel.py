@@ -8,11 +8,13 @@ random bits: never the upstream's id, not guessable) and waits, within the tool'
 a new POST, which a balancer may send to any replica: the replica that holds the id resolves it at once; another
 one finds the holder in Redis (``<prefix>mcp:bc:id:<id>``: the holder's channel, the caller and its session) and
 publishes the answer there. An answer from another principal or session, or for an id no replica waits on, is
-refused the same way (the caller learns nothing about other sessions' ids). Without Redis only the replica holding
-the call can take the answer.
+refused the same way (the caller learns nothing about other sessions' ids). Without Redis, the workers of one
+server on one host reach each other over Unix sockets (worker_peers.py: the id names the worker that minted it);
+another replica cannot take the answer.
 
 A client's ``notifications/cancelled`` for a call in flight cancels it on the replica that holds it: directly, or
-through one broadcast channel every replica listens on (no Redis write per call).
+through one broadcast channel every replica listens on (no Redis write per call), or without Redis offered to the
+other workers on this host.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from wardgate.core.errors import WardgateError
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from wardgate.mcp.worker_peers import WorkerPeers
+
 log = logging.getLogger("wardgate.mcp")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ID_PREFIX = "wg-"
@@ -39,6 +43,7 @@ MAX_ID = 64
 # the capabilities a client declared at initialize, as letters in its signed session id (sessions.py)
 SAMPLING, ELICITATION, ELICITATION_URL, ROOTS = "s", "e", "u", "r"
 CANCELLED_CODE = "cancelled"
+NO_ANSWER = -32603  # what the upstream gets when its relayed request's call ended before the client answered
 
 
 class CallCancelled(WardgateError):
@@ -73,6 +78,7 @@ class Downstream:
 
     __slots__ = (
         "actor",
+        "asks",
         "backchannel",
         "caps",
         "cancelled",
@@ -94,6 +100,29 @@ class Downstream:
         self.task: asyncio.Task[Any] | None = None  # set while the upstream call is awaited (cancellation)
         self.cancelled = False
         self.timeout_s = 60.0
+        self.asks: set[asyncio.Task[dict[str, Any] | None]] = set()  # relays from outside the call's task
+
+    async def ask_aside(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """``ask`` from another task than the call's (an SDK client session's callback: an SSE or stdio upstream's
+        request, upstream.py): bounded by the call's timeout, and given up when the call ends (``end``). None: the
+        policy answers."""
+        if self.backchannel is None or not self.declares(request.get("method"), request.get("params")):
+            return None
+        task = asyncio.get_running_loop().create_task(self.ask(request))
+        self.asks.add(task)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.timeout_s)
+            if done and not task.cancelled():
+                return task.result()
+            return {"error": {"code": NO_ANSWER, "message": "The client did not answer during the call."}}
+        finally:
+            task.cancel()
+            self.asks.discard(task)
+
+    def end(self) -> None:
+        """The call is over: relayed requests still waiting for the client are given up."""
+        for task in self.asks:
+            task.cancel()
 
     async def ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
         method, params = request.get("method"), request.get("params")
@@ -152,8 +181,13 @@ def _key(actor: str, session: str, request_id: Any) -> tuple[str, str, str]:
 class Backchannel:
     """The worker's relayed requests awaiting their answer, and its calls a client may cancel."""
 
-    def __init__(self, redis: aioredis.Redis | None = None, prefix: str = "wg:") -> None:
+    def __init__(
+        self, redis: aioredis.Redis | None = None, prefix: str = "wg:", peers: WorkerPeers | None = None
+    ) -> None:
+        """``peers``: the other workers on this host (worker_peers.py), used without Redis."""
         self._redis = redis
+        self._peers = peers if redis is None else None
+        self._route = ""  # with peers: this worker's token and a dot, at the start of every id it mints
         self._prefix = prefix + "mcp:bc:"
         self._channel = self._prefix + "r:" + secrets.token_hex(8)  # this worker's answers
         self._pending: dict[str, tuple[asyncio.Future[dict[str, Any]], str, str]] = {}
@@ -162,6 +196,8 @@ class Backchannel:
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self._peers is not None and await self._peers.start(self._deliver):
+            self._route = self._peers.token + "."
         if self._pubsub is not None:
             try:
                 await self._pubsub.subscribe(self._channel, self._prefix + "cancel")
@@ -171,6 +207,8 @@ class Backchannel:
             self._reader = asyncio.get_running_loop().create_task(self._read(), name="mcp-backchannel")
 
     async def close(self) -> None:
+        if self._peers is not None:
+            await self._peers.close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -188,6 +226,7 @@ class Backchannel:
         key = _key(down.actor, down.session, down.request_id)
         if self._calls.get(key) is down:
             del self._calls[key]
+        down.end()
 
     async def cancel(self, actor: str, session: str, params: Any) -> None:
         """A client's notifications/cancelled: the call it names stops here, or on the replica that holds it."""
@@ -196,6 +235,8 @@ class Backchannel:
             return
         if self._cancel_local(actor, session, request_id):
             return
+        if self._route and self._peers is not None:  # the other workers on this host
+            await self._peers.broadcast({"a": actor, "s": session, "i": request_id})
         if self._redis is not None:
             message = orjson.dumps({"a": actor, "s": session, "i": request_id})
             with contextlib.suppress(Exception):  # Redis away: the call runs to its end, as without Redis
@@ -214,7 +255,7 @@ class Backchannel:
         """Sends ``method`` to the client on the call's stream and returns its answer (``result`` or ``error``).
         The caller bounds the wait (the tool's timeout)."""
         assert down.send is not None
-        minted = ID_PREFIX + secrets.token_urlsafe(16)
+        minted = ID_PREFIX + self._route + secrets.token_urlsafe(16)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[minted] = (future, down.actor, down.session)
         key = self._prefix + "id:" + minted
@@ -246,6 +287,9 @@ class Backchannel:
             return False
         if minted in self._pending:
             return self._resolve(minted, actor, session, message)
+        if self._route and self._peers is not None:  # the worker the id names, on this host
+            token, dot, _ = minted[len(ID_PREFIX) :].partition(".")
+            return bool(dot) and await self._peers.send(token, {"a": actor, "s": session, "m": message})
         if self._redis is None:
             return False
         try:
@@ -283,16 +327,21 @@ class Backchannel:
             if message is None or message.get("type") != "message":
                 continue
             try:
-                data = orjson.loads(message["data"])
-                actor, session = str(data["a"]), str(data["s"])
-                if "m" in data:
-                    inner = data["m"]
-                    if isinstance(inner, dict) and isinstance(inner.get("id"), str):
-                        self._resolve(inner["id"], actor, session, inner)
-                else:
-                    self._cancel_local(actor, session, data["i"])
+                await self._deliver(orjson.loads(message["data"]))
             except Exception as exc:  # noqa: BLE001 - one bad message never stops the reader
                 log.warning("MCP backchannel: a message was not handled (%s)", type(exc).__name__)
+
+    async def _deliver(self, data: Any) -> bool:
+        """An answer or a cancellation from another worker or replica: True when it was for a call held here."""
+        if not isinstance(data, dict) or not isinstance(data.get("a"), str) or not isinstance(data.get("s"), str):
+            return False
+        actor, session = data["a"], data["s"]
+        if "m" in data:
+            inner = data["m"]
+            if not isinstance(inner, dict) or not isinstance(inner.get("id"), str) or not well_formed(inner):
+                return False
+            return self._resolve(inner["id"], actor, session, inner)
+        return self._cancel_local(actor, session, data.get("i"))
 
 
 def well_formed(message: dict[str, Any]) -> bool:

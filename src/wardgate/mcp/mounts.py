@@ -4,7 +4,8 @@
 member upstreams changed is a new ``VirtualServer`` with its own session manager), starts it, then swaps the maps in
 one assignment each: the next request sees the new set. What was replaced or removed drains in the background: a
 virtual server's session manager runs until its in-flight requests (their response streams included) have ended,
-an upstream is closed once no call is using it. Both waits are bounded by ``drain_s``.
+an upstream is closed once no call is using it. Both waits are bounded by the longest tool timeout plus 5 s
+(``drain_limit``). The admin API's changes and a config reload's (``mcp:`` in the file) go through ``apply`` alike.
 """
 
 from __future__ import annotations
@@ -18,14 +19,25 @@ from dataclasses import dataclass, field
 from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from wardgate.config.mcp import MCPServerConfig, VirtualServerConfig
+from wardgate.config.mcp import MCPConfig, MCPServerConfig, VirtualServerConfig
 from wardgate.mcp.stored import Effective
 from wardgate.mcp.upstream import Upstream
 from wardgate.mcp.virtual import VirtualServer
 
 log = logging.getLogger("wardgate.mcp")
 BuildUpstream = Callable[[str, MCPServerConfig], Upstream]
-BuildVirtual = Callable[[str, VirtualServerConfig, dict[str, Upstream]], VirtualServer]
+BuildVirtual = Callable[[str, VirtualServerConfig, dict[str, Upstream], MCPConfig], VirtualServer]
+
+
+def tuning(config: MCPConfig) -> tuple[object, ...]:
+    """The ``mcp:`` settings a virtual server is built with besides its own entry: one whose tuning changed (a config
+    reload) is replaced like one whose entry changed."""
+    return config.tools, config.default_timeout_s, config.tools_cache_s, config.list_page_size
+
+
+def drain_limit(config: MCPConfig) -> float:
+    """How long a replaced object may take to finish what it started: the longest tool timeout, plus 5 s."""
+    return max([config.default_timeout_s, *(t.timeout_s for t in config.tools.values())]) + 5.0
 
 
 @dataclass(eq=False)
@@ -36,6 +48,7 @@ class Mount:
     vs: VirtualServer
     manager: StreamableHTTPSessionManager
     sse: SseServerTransport
+    tuning: tuple[object, ...] = ()  # the `mcp:` settings it was built with (tuning())
     busy: int = 0  # requests in it now (the surface counts them: plain integer arithmetic on the hot path)
     running: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -63,12 +76,13 @@ class Mount:
 
 class Mounts:
     def __init__(
-        self, build_upstream: BuildUpstream, build_virtual: BuildVirtual, max_message_bytes: int, drain_s: float
+        self, build_upstream: BuildUpstream, build_virtual: BuildVirtual, config: MCPConfig, max_message_bytes: int
     ) -> None:
         self._build_upstream = build_upstream
         self._build_virtual = build_virtual
         self._max = max_message_bytes
-        self.drain_s = drain_s
+        self.config = config  # the `mcp:` settings new virtual servers are built with (a config reload sets them)
+        self._drain_s = drain_limit(config)  # the drain limit of the objects served now
         self.upstreams: dict[str, Upstream] = {}
         self.mounts: dict[str, Mount] = {}
         self.source: dict[tuple[str, str], str] = {}
@@ -78,6 +92,8 @@ class Mounts:
     async def apply(self, wanted: Effective, wait_s: float = 10.0) -> None:
         """Serve ``wanted``: what is unchanged is kept as it is (its sessions, its cached tool lists)."""
         async with self._lock:
+            config = self.config
+            settings = tuning(config)
             upstreams: dict[str, Upstream] = {}
             for name, server in wanted.servers.items():
                 old = self.upstreams.get(name)
@@ -89,16 +105,21 @@ class Mounts:
                 except Exception as exc:  # noqa: BLE001 - one server that cannot be built never stops the others
                     log.warning("MCP server %s not served: %s: %s", name, type(exc).__name__, str(exc)[:300])
             mounts: dict[str, Mount] = {}
-            for name, config in wanted.virtual.items():
+            for name, virtual in wanted.virtual.items():
                 old_mount = self.mounts.get(name)
-                if any(s not in upstreams for s in config.servers):
+                if any(s not in upstreams for s in virtual.servers):
                     log.warning("virtual MCP server %s not served: one of its servers is not", name)
                     continue
-                members = {s: upstreams[s] for s in config.servers}
-                if old_mount is not None and old_mount.vs.config == config and old_mount.vs.members == members:
+                members = {s: upstreams[s] for s in virtual.servers}
+                if (
+                    old_mount is not None
+                    and old_mount.vs.config == virtual
+                    and old_mount.vs.members == members
+                    and old_mount.tuning == settings
+                ):
                     mounts[name] = old_mount
                     continue
-                vs = self._build_virtual(name, config, upstreams)
+                vs = self._build_virtual(name, virtual, upstreams, config)
                 manager = StreamableHTTPSessionManager(
                     vs.server, stateless=True, json_response=False, max_request_body_size=self._max
                 )
@@ -108,7 +129,7 @@ class Mounts:
                     if old_mount is not None
                     else SseServerTransport(f"/mcp/{name}/messages/", max_request_body_size=self._max)
                 )
-                mounts[name] = Mount(vs, manager, sse)
+                mounts[name] = Mount(vs, manager, sse, settings)
             started = [u for n, u in upstreams.items() if self.upstreams.get(n) is not u]
             for upstream in started:
                 upstream.start()
@@ -124,15 +145,18 @@ class Mounts:
             self.upstreams, self.mounts, self.source = upstreams, mounts, dict(wanted.source)  # the swap
             for name in sorted({m.vs.name for m in retired_mounts} | {u.name for u in retired_upstreams}):
                 log.info("MCP %s changed or removed: draining the old one", name)
+            # the old objects' calls run to the timeouts they started with
+            drain_s, self._drain_s = max(drain_limit(config), self._drain_s), drain_limit(config)
             if retired_mounts or retired_upstreams:
-                task = loop.create_task(self._drain(retired_mounts, retired_upstreams), name="mcp-drain")
+                drain = self._drain(retired_mounts, retired_upstreams, drain_s)
+                task = loop.create_task(drain, name="mcp-drain")
                 self._draining.add(task)
                 task.add_done_callback(self._draining.discard)
 
-    async def _drain(self, mounts: list[Mount], upstreams: list[Upstream]) -> None:
+    async def _drain(self, mounts: list[Mount], upstreams: list[Upstream], drain_s: float) -> None:
         """The old objects finish what they started, then close: requests first, then the upstreams they used."""
         try:
-            async with asyncio.timeout(self.drain_s):
+            async with asyncio.timeout(drain_s):
                 await asyncio.gather(*(m.drained() for m in mounts))
                 await asyncio.gather(*(u.drained() for u in upstreams))
         except (TimeoutError, asyncio.CancelledError):  # drain_s passed, or the worker is closing: close them now

@@ -17,16 +17,25 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import JSONRPCNotification, JSONRPCRequest
 
-from wardgate.mcp.backchannel import Send
+from wardgate.mcp.backchannel import Send, capabilities_of
 
 SESSION_SCOPE_KEY = "wardgate.mcp.session"  # the ASGI scope key of (session id, declared capabilities)
+SSE_SESSION = "sse:"  # a legacy SSE session's key: this prefix and the SDK's session id (surface.py)
 
 
 def session_of(ctx: ServerRequestContext[Any, Any]) -> tuple[str, str] | None:
-    """The streamable HTTP session (its id and the capabilities its client declared) the request came with."""
+    """The session (its id and the capabilities its client declared) the request came with: a streamable HTTP one
+    (the capabilities from its signed id), or a legacy SSE one (capabilities None in the scope: the SDK's stateful
+    session holds what its client declared at initialize)."""
     request = ctx.request
     found = getattr(request, "scope", {}).get(SESSION_SCOPE_KEY) if request is not None else None
-    return found if isinstance(found, tuple) else None
+    if not isinstance(found, tuple):
+        return None
+    if found[1] is None:
+        params = ctx.session.client_params
+        declared = params.model_dump(mode="json", by_alias=True, exclude_none=True) if params is not None else None
+        return found[0], capabilities_of(declared)
+    return found
 
 
 def sender(ctx: ServerRequestContext[Any, Any]) -> Send | None:

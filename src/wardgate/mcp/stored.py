@@ -76,6 +76,56 @@ def hint(value: Any) -> str:
     return "…" + text[-4:] if len(text) >= 12 else "…"
 
 
+def is_hint(value: Any) -> bool:
+    """Whether a value reads as ``hint`` shows a secret (what a client that PUTs back a GET's config sends)."""
+    return isinstance(value, str) and value.startswith("…") and len(value) in (1, 5)
+
+
+class MaskedSecret(ValueError):
+    """A body sends a masked value (``…1234``) where no stored secret it stands for exists."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def with_kept_secrets(body: dict[str, Any], kept: Mapping[str, Any]) -> dict[str, Any]:
+    """A PUT body (a server entry, as JSON) with the stored secrets (``kept``, as ``secrets_of`` gives them) it
+    leaves out or sends masked, as the catalog keeps a provider's: a ``headers`` or ``env`` map left out is kept
+    whole, one of its values sent as its hint keeps that value (the other keys are the body's), and an OAuth
+    ``client_secret`` left out of a body's ``oauth`` (or sent as its hint) is kept. ``{}`` or ``null`` removes.
+    Raises MaskedSecret for a hint that stands for no stored value."""
+    out = dict(body)
+    transport = out.get("transport")
+    for name in ("env",) if transport == "stdio" else ("headers",):  # the maps the body's transport has
+        stored = kept.get(name)
+        stored = stored if isinstance(stored, dict) else {}
+        if name not in out:
+            if stored:
+                out[name] = dict(stored)
+            continue
+        values = out[name]
+        if isinstance(values, dict):
+            out[name] = {key: _unmasked(f"{name}.{key}", value, stored.get(key)) for key, value in values.items()}
+    oauth = out.get("oauth")
+    if transport != "stdio" and isinstance(oauth, dict):
+        secret = kept.get("oauth.client_secret")
+        if "client_secret" not in oauth:
+            if secret is not None:
+                out["oauth"] = {**oauth, "client_secret": secret}
+        else:
+            out["oauth"] = {**oauth, "client_secret": _unmasked("oauth.client_secret", oauth["client_secret"], secret)}
+    return out
+
+
+def _unmasked(path: str, value: Any, stored: Any) -> Any:
+    if not is_hint(value):
+        return value
+    if stored is None or hint(stored) != value:
+        raise MaskedSecret(path)
+    return stored
+
+
 def masked(config: BaseModel) -> dict[str, Any]:
     """A server or virtual server as the admin API shows it and the audit trail records it: header and env values,
     and the OAuth client secret, as hints; a URL's query and a command's arguments elided."""

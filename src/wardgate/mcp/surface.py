@@ -34,7 +34,7 @@ from wardgate.mcp.http_bits import drop, header, once, replay_body, send_plain, 
 from wardgate.mcp.mounts import Mount, Mounts
 from wardgate.mcp.policy import ToolPolicies
 from wardgate.mcp.resume import ResumableResponse, owner_of, replay, version_of
-from wardgate.mcp.sdk_stream import SESSION_SCOPE_KEY
+from wardgate.mcp.sdk_stream import SESSION_SCOPE_KEY, SSE_SESSION
 from wardgate.mcp.sessions import SessionClaims, SessionSigner
 from wardgate.mcp.sse_relay import SSERelay
 from wardgate.mcp.stored import effective
@@ -90,6 +90,7 @@ class MCPSurface:
         self._refresher: asyncio.Task[None] | None = None
         self._stored_servers: Callable[[], Awaitable[list[Any]]] | None = None  # with the admin API's servers
         self._box = SecretBox([])
+        self._entries: list[Any] = []  # the admin API's servers and virtual servers, as last read
 
     @property
     def upstreams(self) -> Mapping[str, Upstream]:
@@ -112,8 +113,20 @@ class MCPSurface:
         a change is announced) and serves them: new upstreams start, replaced and removed ones drain (mounts.py)."""
         if self.policies is not None and self._stored_policies is not None:
             self.policies.replace_stored(await self._stored_policies())
-        entries = await self._stored_servers() if self._stored_servers is not None else []
-        await self.mounts.apply(effective(self._config, entries, self._box), wait_s)
+        self._entries = await self._stored_servers() if self._stored_servers is not None else []
+        await self.mounts.apply(effective(self._config, self._entries, self._box), wait_s)
+
+    async def reconfigure(self, config: MCPConfig) -> None:
+        """A config reload changed the file's ``mcp:`` (its hot keys, reload/plan.py): served through the same swap
+        as the admin API's changes, so what is unchanged keeps its sessions and what was replaced or removed drains
+        (its in-flight calls finish) before it closes."""
+        self._config = config
+        self.mounts.config = config
+        try:
+            await self.reload_managed()
+        except Exception as exc:  # noqa: BLE001 - the store away: the file's change applies over the last known
+            log.warning("MCP admin objects: re-read failed (%s); keeping the last known", type(exc).__name__)
+            await self.mounts.apply(effective(config, self._entries, self._box))
 
     async def _refresh(self) -> None:
         while True:
@@ -293,9 +306,9 @@ class MCPSurface:
         opened: list[str] = []
 
         async def deliver(headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-            await transport.handle_post_message(
-                _message_scope(vs.name, opened[0], headers, principal), once(body), drop
-            )
+            scope = _message_scope(vs.name, opened[0], headers, principal)
+            if not await self._sse_answer(principal, opened[0], body, drop):
+                await transport.handle_post_message(scope, once(body), drop)
 
         async def watch(event: MutableMapping[str, Any]) -> None:
             if not opened and event["type"] == "http.response.body":
@@ -320,11 +333,8 @@ class MCPSurface:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         session_id = (query.get("session_id") or [""])[0][:64]
         held = self._relay.held(session_id)
-        if held is not None or not self._relay.shared:
-            if held is not None and held.actor != actor_of(principal):
-                await send_plain(send, 404, b"Could not find session")
-                return
-            await mount.sse.handle_post_message(scope, receive, send)
+        if held is not None and held.actor != actor_of(principal):
+            await send_plain(send, 404, b"Could not find session")
             return
         length = header(scope, b"content-length")
         try:
@@ -334,10 +344,32 @@ class MCPSurface:
         except WardgateError:
             await send_rpc_error(send, 413, INVALID_REQUEST, f"The message is larger than {self._max} bytes.")
             return
+        if held is not None or not self._relay.shared:
+            if held is None or not await self._sse_answer(principal, session_id, body, send):
+                scope[SESSION_SCOPE_KEY] = (SSE_SESSION + session_id, None)  # relays to this client (sdk_stream.py)
+                await mount.sse.handle_post_message(scope, replay_body(body, receive), send)
+            return
         if await self._relay.forward(session_id, actor_of(principal), list(scope["headers"]), body):
             await send_plain(send, 202, b"Accepted")
         else:
             await send_plain(send, 404, b"Could not find session")
+
+    async def _sse_answer(self, principal: Principal, session_id: str, body: bytes, send: Send) -> bool:
+        """A legacy-SSE client's answer to a request relayed to it (backchannel.py): taken here, never handed to the
+        SDK's session (which did not send the request). False: not such an answer, the SDK's message to handle."""
+        if b'"wg-' not in body:  # every relayed request's id starts so: the common message costs no parse here
+            return False
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(message, dict) or "method" in message:
+            return False
+        if await self._backchannel.answer(actor_of(principal), SSE_SESSION + session_id, message):
+            await send_plain(send, 202, b"Accepted")
+        else:
+            await send_rpc_error(send, 400, INVALID_REQUEST, "No request of this session waits for this response.")
+        return True
 
 
 _ENDPOINT = re.compile(rb"session_id=([0-9a-f]{32})")
@@ -356,4 +388,5 @@ def _message_scope(name: str, session_id: str, headers: list[tuple[bytes, bytes]
         "server": ("127.0.0.1", 0),
         "client": ("127.0.0.1", 0),
         SCOPE_KEY: principal,
+        SESSION_SCOPE_KEY: (SSE_SESSION + session_id, None),  # relays to this client (sdk_stream.py)
     }

@@ -27,8 +27,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from wardgate.config.mcp import MCPServerConfig, SSEServerConfig, StdioServerConfig, StreamableHTTPServerConfig
-from wardgate.mcp import elicitation
 from wardgate.mcp.lane import HTTPLane, LaneBroken, LaneRefused, LaneRPCError
+from wardgate.mcp.session_requests import SessionRequests
 from wardgate.mcp.stdio_child import bounded_stderr, child_env
 
 if TYPE_CHECKING:
@@ -114,6 +114,7 @@ class Upstream:
             else None
         )
         self._lane_ready = False
+        self._asked = SessionRequests(config.elicitation)  # what the upstream asks on the SDK's session
         self.busy = 0  # calls using the upstream now
         self._waiter: asyncio.Event | None = None  # set while a drain waits for busy to reach 0
 
@@ -236,14 +237,15 @@ class Upstream:
                 )
                 read, write = await stack.enter_async_context(stdio_client(params, errlog=errlog))
             # sampling, elicitation and roots are declared: the gateway relays them to a downstream client that
-            # declared them (backchannel.py); for one that did not, the callbacks below answer (server policy)
+            # declared them (backchannel.py); for one that did not, the server's policy answers
             session = await stack.enter_async_context(
                 ClientSession(
                     read,
                     write,
-                    sampling_callback=_not_relayed,
-                    elicitation_callback=_elicit(config.elicitation),
-                    list_roots_callback=_not_relayed,
+                    sampling_callback=self._asked.sampling,
+                    elicitation_callback=self._asked.elicitation,
+                    list_roots_callback=self._asked.roots,
+                    logging_callback=self._asked.log,
                 )
             )
             async with asyncio.timeout(config.connect_timeout_s):
@@ -275,12 +277,14 @@ class Upstream:
         tools: list[types.Tool] = []
         cursor: str | None = None
         try:
-            for _ in range(100):  # a bounded number of pages
-                page = await session.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
-                tools.extend(page.tools)
-                cursor = page.next_cursor
-                if not cursor:
-                    break
+            with self._asked.in_flight():
+                for _ in range(100):  # a bounded number of pages
+                    params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
+                    page = await session.list_tools(params=params)
+                    tools.extend(page.tools)
+                    cursor = page.next_cursor
+                    if not cursor:
+                        break
         except MCPError as exc:
             if exc.code == types.CONNECTION_CLOSED:
                 raise self._broken(exc) from exc
@@ -318,12 +322,16 @@ class Upstream:
 
     @_counted
     async def call_tool(
-        self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, progress: Any = None
+        self, tool: str, arguments: dict[str, Any] | None, timeout_s: float, peer: Downstream | None = None
     ) -> types.CallToolResult:
+        """On the SDK's session; ``peer``: the call's downstream client (its progress token, and the upstream's
+        requests while this is the only request in flight on the session: session_requests.py)."""
         session = self._session_or_raise()
+        progress: Any = peer.progress if peer is not None and peer.progress_token is not None else None
         try:
-            async with asyncio.timeout(timeout_s):
-                result = await session.call_tool(tool, arguments, progress_callback=progress)
+            with self._asked.in_flight(peer):
+                async with asyncio.timeout(timeout_s):
+                    result = await session.call_tool(tool, arguments, progress_callback=progress)
         except TimeoutError:
             raise
         except MCPError as exc:
@@ -342,12 +350,11 @@ class Upstream:
     ) -> dict[str, Any]:
         """The tool's result as JSON: over the direct lane when the upstream speaks streamable HTTP, else the SDK's
         session. ``peer`` is the call's downstream client: the lane relays the upstream's requests and notifications
-        on the call's stream to it (backchannel.py); the SDK's session relays progress only (an SSE or stdio
-        upstream's requests carry nothing that ties them to a call: its server's policy answers them).
+        on the call's stream to it (backchannel.py); over the SDK's session (an SSE or stdio upstream) progress is
+        relayed, and the upstream's requests while the call is the only request in flight there (session_requests.py).
         Raises TimeoutError, MCPError (the upstream's own error) or UpstreamUnavailable."""
-        progress = peer.progress if peer is not None and peer.progress_token is not None else None
         if self._lane is None:
-            result = await self.call_tool(tool, arguments, timeout_s, progress)
+            result = await self.call_tool(tool, arguments, timeout_s, peer)
             return result.model_dump(mode="json", by_alias=True, exclude_none=True)
         if not self._lane_ready:
             self._session_or_raise()
@@ -363,7 +370,7 @@ class Upstream:
                 error.get("data"),
             ) from None
         except LaneRefused:  # 401/403: the SDK's session authorizes (a token, a refresh, a scope step-up)
-            result = await self.call_tool(tool, arguments, timeout_s, progress)
+            result = await self.call_tool(tool, arguments, timeout_s, peer)
             return result.model_dump(mode="json", by_alias=True, exclude_none=True)
         except LaneBroken as exc:
             self.last_error = str(exc)
@@ -374,28 +381,11 @@ class Upstream:
         """Run one other request (resources, prompts, completion) on the session, mapping a broken session."""
         session = self._session_or_raise()
         try:
-            return await call(session)
+            with self._asked.in_flight():
+                return await call(session)
         except MCPError as exc:
             if exc.code == types.CONNECTION_CLOSED:
                 raise self._broken(exc) from exc
             raise
         except Exception as exc:
             raise self._broken(exc) from exc
-
-
-def _elicit(policy: str) -> Any:
-    """The SDK's elicitation callback for ``policy`` (elicitation.py decides the answer)."""
-
-    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult | types.ErrorData:
-        answer = elicitation.answer(policy, params.model_dump(mode="json", by_alias=True, exclude_none=True))
-        if answer is None:
-            return types.ErrorData(code=elicitation.NOT_ANSWERED, message="The gateway does not answer elicitation.")
-        return types.ElicitResult.model_validate(answer)
-
-    return callback
-
-
-async def _not_relayed(context: Any, params: Any = None) -> types.ErrorData:
-    """Sampling and roots asked on the SDK's session (an SSE or stdio upstream, whose requests name no call) or by a
-    call whose client did not declare them: the gateway has no model and no roots of its own."""
-    return types.ErrorData(code=elicitation.NOT_ANSWERED, message="The gateway does not relay this request here.")

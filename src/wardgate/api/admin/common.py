@@ -83,15 +83,26 @@ def store_errors(handler: Handler) -> Handler:
     return guarded
 
 
-async def read_body(request: Request, model: type[M], *, required: bool = True) -> M:
+async def read_body(
+    request: Request,
+    model: type[M],
+    *,
+    required: bool = True,
+    before: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> M:
+    """The body as ``model``; ``before`` rewrites a JSON object body before it is validated (the MCP servers' PUT
+    puts back the stored secrets it leaves out)."""
     raw = await request.body()
     if not raw.strip():
         if required:
             raise InvalidRequest("This request needs a JSON body.")
         raw = b"{}"
     try:
-        if too_deep(orjson.loads(raw), raw):  # the data plane's depth limit: audit and answers re-encode the body
+        data = orjson.loads(raw)
+        if too_deep(data, raw):  # the data plane's depth limit: audit and answers re-encode the body
             raise InvalidJSON(f"The body is nested more than {MAX_DEPTH} levels deep, the most this gateway accepts.")
+        if before is not None and isinstance(data, dict):
+            raw = orjson.dumps(before(data))
     except orjson.JSONDecodeError:
         pass  # pydantic names the problem below
     try:

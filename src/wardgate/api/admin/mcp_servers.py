@@ -5,6 +5,8 @@ the others when the change is announced or within limits.refresh_s). The config 
 A body is the config file's ``mcp.servers.<name>`` or ``mcp.virtual_servers.<name>`` entry with its ``name``,
 validated by the same models. A server's headers, env and OAuth client secret are stored encrypted (the catalog's
 keys) and never shown or audited in clear; ``${VAR}`` is refused, since database values are never interpolated.
+A ``PUT`` keeps the stored secrets its body leaves out or sends masked, as the catalog keeps a provider's
+(mcp/stored.py ``with_kept_secrets``).
 """
 
 from __future__ import annotations
@@ -28,11 +30,21 @@ from wardgate.config.mcp import (
     VirtualServerConfig,
 )
 from wardgate.config.secrets import SECRET_KEYS_ENV, SecretBox, SecretsUnavailable
-from wardgate.mcp.stored import masked, public_of, secrets_of
+from wardgate.mcp.stored import MaskedSecret, is_hint, masked, public_of, secrets_of, with_kept_secrets
 from wardgate.store.mcp_servers import MCPServerStore, StoredMCP
 
 if TYPE_CHECKING:
     from wardgate.mcp.surface import MCPSurface
+
+
+MASKED = "is a masked value (as GET shows it) that stands for no stored secret: send the value itself"
+
+
+def _keeping(raw: dict[str, Any], kept: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return with_kept_secrets(raw, kept)
+    except MaskedSecret as exc:
+        raise bad_param(exc.path, MASKED) from None
 
 
 class MCPRows(BaseModel):
@@ -108,7 +120,8 @@ class MCPServerRoutes:
     async def replace_server(self, request: Request) -> Response:
         actor = await self._actor(request)
         name = request.path_params["name"]
-        body = (await read_body(request, ServerBody)).root
+        kept = await self._stored_secrets(name)
+        body = (await read_body(request, ServerBody, before=lambda raw: _keeping(raw, kept))).root
         surface = self._surface()
         if body.name != name:
             raise bad_param("name", f"must be {name[:100]!r} (the MCP server in the path)")
@@ -130,6 +143,17 @@ class MCPServerRoutes:
         record(self.services, actor, "mcp.server.delete", name, {})
         return reply(Deleted(object="mcp_server", id=name))
 
+    async def _stored_secrets(self, name: str) -> dict[str, Any]:
+        """The stored server's secrets, which a PUT keeps where its body leaves them out or sends them masked;
+        none when it has none, is not stored here, or no key opens them (then only the body's count)."""
+        for row in await self.store.entries():
+            if row.kind == "server" and row.name == name and row.secrets is not None:
+                try:
+                    return dict(SecretBox.of(self.services.settings).open(row.secrets))
+                except SecretsUnavailable:
+                    return {}
+        return {}
+
     def _server_entry(self, body: Any, actor: AdminActor) -> StoredMCP:
         file = self.services.settings.mcp
         assert file is not None
@@ -142,12 +166,16 @@ class MCPServerRoutes:
         secrets = secrets_of(body)
         for field in ("headers", "env"):
             for key, value in secrets.get(field, {}).items():
+                if is_hint(value):
+                    raise bad_param(f"{field}.{key}", MASKED)
                 if "${" in value:
                     raise bad_param(
                         f"{field}.{key}",
                         "${VAR} is not interpolated in the admin API (it would expose the gateway's environment); "
                         "give the value itself: it is stored encrypted",
                     )
+        if is_hint(secrets.get("oauth.client_secret")):
+            raise bad_param("oauth.client_secret", MASKED)
         sealed = None
         if secrets:
             try:
@@ -251,9 +279,9 @@ def _names(row: StoredMCP, server: str) -> bool:
 def operations(services: Worker) -> list[Operation]:
     r = MCPServerRoutes(services)
     out = []
-    for kind, path, body, noun in (
-        ("server", "/admin/v1/mcp/servers", ServerBody, "an MCP upstream server"),
-        ("virtual", "/admin/v1/mcp/virtual-servers", VirtualServerBody, "a virtual MCP server"),
+    for kind, path, body, noun, keeps in (
+        ("server", "/admin/v1/mcp/servers", ServerBody, "an MCP upstream server", "; secrets left out are kept"),
+        ("virtual", "/admin/v1/mcp/virtual-servers", VirtualServerBody, "a virtual MCP server", ""),
     ):
         out += [
             Operation(
@@ -270,7 +298,7 @@ def operations(services: Worker) -> list[Operation]:
             Operation(
                 "PUT",
                 path + "/{name}",
-                f"Replace {noun} made here; the old one drains its calls, then closes (system admin)",
+                f"Replace {noun} made here{keeps}; the old one drains its calls, then closes (system admin)",
                 "mcp",
                 getattr(r, f"replace_{kind}"),
                 MCPRows,
