@@ -25,7 +25,8 @@ from wardgate.config.schema import Settings
 from wardgate.core.batching import BatchWriter
 from wardgate.core.outage import Outage
 from wardgate.core.runtime import Runtime
-from wardgate.guards.build import build_guards_stage
+from wardgate.guards.build import build_guards_stage, reconfigure_guards
+from wardgate.guards.engine import compile_guards
 from wardgate.guards.refresh import GuardRefresher
 from wardgate.guards.stage import GuardsStage
 from wardgate.identity.external import ProjectDirectory
@@ -300,7 +301,8 @@ async def reassemble(worker: Worker, settings: Settings) -> Worker:
     """Hot reload: the same worker (store, queues, HTTP session, Redis, counters, caches) with a pipeline built from
     ``settings``, whose reloadable sections (reload/plan.py) changed. The caller swaps the returned worker's runtime
     in with one assignment; requests already running finish on the old pipeline. The stages that no reloadable
-    section configures (key-use tally, guards, prompts, telemetry) are the worker's own and carried over."""
+    section configures (key-use tally, prompts, telemetry) are the worker's own and carried over; the guards stage
+    too, with the file's guards, its hold-back and its prices replaced in place."""
     runtime = build_runtime(
         settings,
         worker.http,
@@ -323,6 +325,12 @@ async def reassemble(worker: Worker, settings: Settings) -> Worker:
         await _quietly(worker.rate_limit_refresher.replace_config(tuple(RateRule(r) for r in settings.rate_limits)))
     if worker.mcp is not None and settings.mcp is not None and settings.mcp != worker.settings.mcp:
         await worker.mcp.reconfigure(settings.mcp)  # the file's servers and virtual servers, hot-swapped (mounts.py)
+    reconfigure_guards(worker.guards, settings)
+    if settings.guards != worker.settings.guards:
+        await _quietly(worker.guard_refresher.replace_config(compile_guards(settings.guards)))
+    policies = worker.mcp.policies if worker.mcp is not None else None
+    if policies is not None and settings.tool_policies != worker.settings.tool_policies:
+        policies.replace_config(settings.tool_policies)
     return dataclasses.replace(worker, settings=settings, runtime=runtime)
 
 

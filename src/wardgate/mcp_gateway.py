@@ -108,6 +108,7 @@ def open_mcp(
         config.stream_retention_s,
         backchannel,
     )
+    surface.policies = policies  # a config reload replaces the file's (assemble.reassemble)
     if engine is not None:  # tool policies, servers and virtual servers made in the admin API: re-read every
         # limits.refresh_s and when announced
         from wardgate.config.secrets import SecretBox

@@ -39,3 +39,10 @@ def dearest_prices(settings: Settings) -> dict[str, tuple[Decimal, Decimal]]:
         if prices:
             out[model] = (max(p.input for p in prices), max(p.output for p in prices))
     return out
+
+
+def reconfigure_guards(stage: GuardsStage, settings: Settings) -> None:
+    """A config reload: the stream hold-back (``guards_stream``) and the cost guard's prices (models and providers
+    may have changed), each one assignment; the guards themselves are the refresher's (``replace_config``)."""
+    stage.holdback = settings.guards_stream.holdback_chars
+    stage.cost = CostEstimator(dearest_prices(settings), settings.limits.output_estimate_tokens)

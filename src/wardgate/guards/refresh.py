@@ -42,6 +42,7 @@ class GuardRefresher:
         self.interval_s = interval_s
         self.outage = Outage("the guard store (guards kept as last loaded)", log)
         self._from_config = stage.guards
+        self._stored: tuple[Guard, ...] = ()  # the admin API's guards as last loaded (valid ones)
         self._reported: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -49,10 +50,19 @@ class GuardRefresher:
     def config_names(self) -> frozenset[str]:
         return frozenset(g.name for g in self._from_config)
 
+    async def replace_config(self, guards: tuple[Guard, ...]) -> None:
+        """A config reload changed the file's ``guards:``: served at once with the admin API's guards as last
+        loaded, then with them re-read (a store outage leaves the first)."""
+        self._from_config = guards
+        names = self.config_names
+        self.stage.guards = (*guards, *(g for g in self._stored if g.name not in names))
+        await self.load()
+
     async def load(self) -> None:
         guards = list(self._from_config)
         names = self.config_names
         warnings: list[str] = []
+        stored: list[Guard] = []
         for name, raw in await self.store.list():
             try:
                 guard = compile_row(raw)
@@ -61,8 +71,10 @@ class GuardRefresher:
                     f"guard {name[:100]!r} in the store is not valid and is not enforced: {exc}"[:_MAX_REASON]
                 )
                 continue
+            stored.append(guard)
             if guard.name not in names:
                 guards.append(guard)
+        self._stored = tuple(stored)
         for warning in warnings:
             if warning not in self._reported:
                 log.error("%s", warning)

@@ -51,10 +51,17 @@ class ToolPolicies:
         self.from_config = tuple(policies)
         self.policies = self.from_config
         self.warnings: tuple[str, ...] = ()
+        self._rows: tuple[tuple[str, object], ...] = ()  # the admin API's, as last read
+
+    def replace_config(self, policies: Sequence[ToolPolicyConfig]) -> None:
+        """A config reload changed the file's ``tool_policies:``: they join the admin API's as last read."""
+        self.from_config = tuple(policies)
+        self.replace_stored(self._rows)
 
     def replace_stored(self, rows: Sequence[tuple[str, object]]) -> None:
         """The admin API's policies as stored (validated one by one: a damaged row is reported and skipped); a
         name the config file defines stays the config file's."""
+        self._rows = tuple(rows)
         names = {p.name for p in self.from_config}
         stored: list[ToolPolicyConfig] = []
         warnings: list[str] = []

@@ -1,8 +1,9 @@
 """What a new config changes in a running worker: pure, tested without I/O.
 
 Only the sections a worker can rebuild while it serves are applied: ``providers``, ``models`` (routes included),
-``budgets`` and ``rate_limits``. They are rebuilt into a new pipeline and swapped in with one assignment, so a
-request sees either the old config or the new one, never a mix. ``mcp`` is applied in part (``MCP_HOT``: its
+``budgets``, ``rate_limits``, ``guards``, ``guards_stream`` and ``tool_policies``. They are rebuilt into a new
+pipeline (or a new set of guards, of tool policies) and swapped in with one assignment, so a request sees either the
+old config or the new one, never a mix. ``mcp`` is applied in part (``MCP_HOT``: its
 servers, virtual servers and tool settings), through the hot swap the admin API's MCP servers use (mcp/mounts.py).
 The other sections, and the rest of ``mcp`` (and turning it on or off), hold what the worker opened at start-up
 (the store, Redis, the server's sockets, keys, queues): a change there is reported as needing a restart and the
@@ -20,7 +21,7 @@ from wardgate.config import Settings
 from wardgate.config.errors import ConfigError, ConfigProblem, dotted
 from wardgate.config.mcp import MCPConfig
 
-RELOADABLE = ("providers", "models", "budgets", "rate_limits")
+RELOADABLE = ("providers", "models", "budgets", "rate_limits", "guards", "guards_stream", "tool_policies")
 # the keys of `mcp:` a running MCP surface takes (mcp/surface.py ``reconfigure``); the others need a restart
 MCP_HOT = ("servers", "virtual_servers", "tools", "default_timeout_s", "tools_cache_s", "list_page_size", "admin_stdio")
 
