@@ -18,8 +18,8 @@ from sqlalchemy import BigInteger, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wardgate.store.rollup import fold, hour_of
-from wardgate.store.rollup_tables import BOUNDS, DIMENSION_COLUMNS, HIST, LATENCY_COLUMNS, ROLLUP_TABLES, ROLLUPS, SUMS
-from wardgate.store.rollup_tables import TTFT_COLUMNS as _TTFT
+from wardgate.store.rollup_p95 import HISTOGRAMS, grouped, per_row
+from wardgate.store.rollup_tables import BOUNDS, DIMENSION_COLUMNS, HIST, ROLLUP_TABLES, ROLLUPS, SUMS
 from wardgate.store.tables import usage_events
 
 _WIDTH = len(SUMS)
@@ -78,37 +78,82 @@ async def from_rollup(
     """The same rows as the ledger query (``analytics.analytics_rows``), from ``table_name`` and the window's edges:
     the column names and one list of values a row, in order, ready to serialise."""
     table = ROLLUP_TABLES[table_name]
-    p95 = [m for m in ("latency_p95", "ttft_p95") if m in metrics]
-    hist = [*LATENCY_COLUMNS, *_TTFT] if p95 else []
+    p95 = [m for m in HISTOGRAMS if m in metrics]
     first = -(-int((start - _EPOCH).total_seconds()) // 3600) if start is not None else None  # the first whole hour
     stop = hour_of(end) if end is not None else None  # hours before it are whole
     edges = _edges(start, end, first, stop)
+    # a daily or whole-window bucket that an edge shares with whole hours needs their histograms (rare, few rows);
+    # an hourly one never does: the edges are hours of their own
+    hist = [name for m in p95 for name in HISTOGRAMS[m]] if edges and interval != "hour" else []
     found: list[Any] = []
     width = (interval != "none") + len(group_by)
     if first is None or stop is None or first < stop:
-        bucket = table.c.hour if interval == "hour" else table.c.hour // 24 if interval == "day" else None
-        keys = ([bucket] if bucket is not None else []) + [table.c[DIMENSION_COLUMNS[d][0]] for d in group_by]
-        # sums of BIGINT are NUMERIC on PostgreSQL (Decimal in Python): cast back, no per-value conversion after
-        query = select(*keys, *(cast(func.sum(table.c[n]), BigInteger) for n in (*SUMS, *hist)))
-        if first is not None:
-            query = query.where(table.c.hour >= first)
-        if stop is not None:
-            query = query.where(table.c.hour < stop)
-        if project_ids is not None:
-            query = query.where(table.c.project_id.in_(list(project_ids)))
-        if keys:
-            query = query.group_by(*keys).order_by(*keys)
-        if conn.dialect.name == "postgresql":  # a month of hours by two dimensions is ~35k groups: hash them in memory
+        where = [table.c.hour >= first] if first is not None else []
+        where += [table.c.hour < stop] if stop is not None else []
+        where += [table.c.project_id.in_(list(project_ids))] if project_ids is not None else []
+        if conn.dialect.name == "postgresql":
+            # a month of hours by two dimensions is ~35k groups: hash them in memory; no JIT (compiling the p95s'
+            # expressions takes longer than running them) and no parallel workers (they would ship every roll-up row)
             await conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-        found = [row for row in (await conn.execute(query)).all() if row[width]]  # no group by: nothing in the window
+            await conn.execute(text("SET LOCAL jit = off"))
+            await conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        found = await _whole_hours(conn, table, where, group_by, interval, p95, hist)
+        found = [row for row in found if row[width]]  # no group by: nothing in the window
     if edges:  # the parts of an hour at the window's ends: fold the ledger rows into the roll-up's
-        merged: dict[tuple[Any, ...], list[int]] = {tuple(row[:width]): list(row[width:]) for row in found}
+        ends: dict[tuple[Any, ...], list[int]] = {}
         for low, high in edges:
-            _fold_ledger(merged, await _ledger_rows(conn, low, high, project_ids), group_by, interval, hist)
-        found = sorted((*key, *values) for key, values in merged.items())  # SQL's order, for the whole hours
+            _fold_ledger(ends, await _ledger_rows(conn, low, high, project_ids), group_by, interval, p95)
+        if hist:  # sum with the whole hours' histograms, then the p95s
+            merged = {tuple(row[:width]): list(row[width:]) for row in found}
+            for key, values in ends.items():
+                known = merged.get(key)
+                merged[key] = values if known is None else [a + b for a, b in zip(known, values, strict=True)]
+            ends, found = merged, []
+        found += [(*key, *_p95_row(values, len(p95))) for key, values in ends.items()]
+        found.sort(key=lambda row: tuple(row[:width]))  # SQL's order, for the whole hours
     if not found and interval == "none" and not group_by:  # as SQL's aggregate over no rows: one row of zeros
-        found = [(0,) * (_WIDTH + len(hist))]
-    return shape(found, metrics, group_by, interval, bool(hist))
+        found = [(0,) * _WIDTH + (None,) * len(p95)]
+    return shape(found, metrics, group_by, interval)
+
+
+async def _whole_hours(
+    conn: AsyncConnection,
+    table: Any,
+    where: list[Any],
+    group_by: Sequence[str],
+    interval: str,
+    p95: list[str],
+    hist: list[str],
+) -> list[Any]:
+    """Rows ``(*keys, *SUMS, *p95s)`` over the whole hours, ordered by key (``(*keys, *SUMS, *histograms)`` with
+    ``hist``)."""
+    dimensions = [DIMENSION_COLUMNS[d][0] for d in group_by]
+    bucket = table.c.hour if interval == "hour" else table.c.hour // 24 if interval == "day" else None
+    keys = ([("bucket", bucket)] if bucket is not None else []) + [(name, table.c[name]) for name in dimensions]
+    dialect = conn.dialect.name
+    if p95 and not hist and interval == "hour":  # each roll-up row's p95s; summed histograms only where rows share
+        found = list((await conn.execute(per_row(table, ["hour", *dimensions], where, p95, dialect=dialect))).all())
+        if any(row[-1] > 1 for row in found):
+            query = grouped(table, keys, where, p95, dialect=dialect, only_shared=True)
+            shared = {tuple(row[: len(keys)]): tuple(row[len(keys) + _WIDTH :]) for row in await conn.execute(query)}
+            cut = len(keys) + _WIDTH
+            found = [(*row[:cut], *shared[tuple(row[: len(keys)])]) if row[-1] > 1 else row for row in found]
+        return found
+    if p95 and not hist:
+        return list((await conn.execute(grouped(table, keys, where, p95, dialect=dialect))).all())
+    plain = [expression for _, expression in keys]
+    # sums of BIGINT are NUMERIC on PostgreSQL (Decimal in Python): cast back, no per-value conversion after
+    query = select(*plain, *(cast(func.sum(table.c[n]), BigInteger) for n in (*SUMS, *hist)))
+    query = query.where(*where)
+    if plain:
+        query = query.group_by(*plain).order_by(*plain)
+    return list((await conn.execute(query)).all())
+
+
+def _p95_row(values: Sequence[int], p95s: int) -> tuple[Any, ...]:
+    """``(*SUMS, *histograms)`` as ``(*SUMS, *p95s)``."""
+    sums = tuple(values[:_WIDTH])
+    return sums + tuple(histogram_p95(values[_WIDTH + i * HIST : _WIDTH + (i + 1) * HIST]) for i in range(p95s))
 
 
 def _edges(
@@ -145,16 +190,18 @@ def _fold_ledger(
     rows: list[Any],
     group_by: Sequence[str],
     interval: str,
-    hist: list[str],
+    p95: Sequence[str],
 ) -> None:
+    """Add ``rows`` (ledger rows) to ``merged``: ``(*SUMS, *the histograms of p95)`` per key."""
+    at = {"latency_p95": _WIDTH, "ttft_p95": _WIDTH + HIST}  # where fold puts each histogram
     for folded in fold(rows, tuple(group_by)):
         hour, dims, values = folded[0], folded[1 : 1 + len(group_by)], folded[1 + len(group_by) :]
         bucket = (hour,) if interval == "hour" else (hour // 24,) if interval == "day" else ()
         key = (*bucket, *dims)
-        values = values if hist else values[:_WIDTH]
+        values = values[:_WIDTH] + [v for m in p95 for v in values[at[m] : at[m] + HIST]]
         found = merged.get(key)
         if found is None:
-            merged[key] = list(values)
+            merged[key] = values
         else:
             for i, v in enumerate(values):
                 found[i] += v
@@ -170,25 +217,22 @@ def columns(metrics: Sequence[str], group_by: Sequence[str], interval: str) -> l
 
 
 def shape(
-    found: Sequence[Sequence[Any]], metrics: Sequence[str], group_by: Sequence[str], interval: str, with_hist: bool
+    found: Sequence[Sequence[Any]], metrics: Sequence[str], group_by: Sequence[str], interval: str
 ) -> tuple[list[str], list[list[Any]]]:
-    """Roll-up rows ``(bucket?, *dimensions, *SUMS, *histograms?)`` as the answer's rows (``columns``)."""
+    """Rows ``(bucket?, *dimensions, *SUMS, *p95s)`` (the p95s of ``metrics``, in ``HISTOGRAMS`` order) as the
+    answer's rows (``columns``): one C-level pick of the values a row, the dollars formatted inline."""
     offset = 1 if interval != "none" else 0
     width = offset + len(group_by)
     shown = [(offset + i, name) for i, name in enumerate(group_by) if DIMENSION_COLUMNS[name][1] != "int"]
+    p95 = [m for m in HISTOGRAMS if m in metrics]
     picks: list[tuple[str, int]] = []
     for metric in metrics:
         if metric == "spend_usd":
             picks.append(("usd", width + _OUT["cost_nanousd"]))
         elif metric in _OUT:
             picks.append(("int", width + _OUT[metric]))
-        elif with_hist:
-            low = width + _WIDTH + (HIST if metric == "ttft_p95" else 0)
-            picks.append(("p95", low))
-    if any(kind == "p95" for kind, _ in picks):
-        rows = [_shaped(raw, width, offset, interval, shown, picks) for raw in found]
-        return columns(metrics, group_by, interval), rows
-    # sums only (the common, large answer): one C-level pick of the values a row, the dollars formatted inline
+        else:
+            picks.append(("int", width + _WIDTH + p95.index(metric)))
     indices = [i for kind, i in picks for i in ((i, i) if kind == "usd" else (i,))]
     cut = len(indices)  # itemgetter of one index gives the value, not a tuple: pick it twice, keep one
     pick = itemgetter(*indices, *indices[:1]) if cut == 1 else itemgetter(*indices) if cut else (lambda raw: ())
@@ -212,29 +256,6 @@ def shape(
             row[i] = f"{n // 1_000_000_000}.{n % 1_000_000_000:09d}" if n >= 0 else usd(n)
         rows.append(row)
     return columns(metrics, group_by, interval), rows
-
-
-def _shaped(
-    raw: Sequence[Any],
-    width: int,
-    offset: int,
-    interval: str,
-    shown: list[tuple[int, str]],
-    picks: list[tuple[str, int]],
-) -> list[Any]:
-    row = list(raw[:width])
-    if offset:
-        row[0] = _label(row[0], interval)
-    for i, name in shown:
-        row[i] = _shown(name, row[i])
-    for kind, i in picks:
-        if kind == "int":
-            row.append(raw[i])
-        elif kind == "usd":
-            row += (usd(raw[i]), raw[i])
-        else:
-            row.append(histogram_p95(raw[i : i + HIST]))
-    return row
 
 
 def usd(nanousd: int) -> str:
