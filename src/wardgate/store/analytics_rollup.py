@@ -125,11 +125,25 @@ async def _whole_hours(
     dialect = conn.dialect.name
     if p95 and not hist and interval == "hour":  # each roll-up row's p95s; summed histograms only where rows share
         found = await _fetch(conn, per_row(table, ["hour", *dimensions], where, p95, dialect=dialect))
-        if any(row[-1] > 1 for row in found):
+        width = len(keys)
+        previous, shared = None, set()
+        for row in found:  # a group of several roll-up rows comes as consecutive rows
+            key = tuple(row[:width])
+            if key == previous:
+                shared.add(key)
+            previous = key
+        if shared:
             query = grouped(table, keys, where, p95, dialect=dialect, only_shared=True)
-            shared = {tuple(row[: len(keys)]): tuple(row[len(keys) + _WIDTH :]) for row in await _fetch(conn, query)}
-            cut = len(keys) + _WIDTH
-            found = [(*row[:cut], *shared[tuple(row[: len(keys)])]) if row[-1] > 1 else row for row in found]
+            summed = {tuple(row[:width]): row for row in await _fetch(conn, query)}
+            runs, previous = [], None
+            for row in found:
+                key = tuple(row[:width])
+                if key not in shared:
+                    runs.append(row)
+                elif key != previous:
+                    runs.append(summed[key])
+                previous = key
+            found = runs
         return found
     if p95 and not hist:
         return await _fetch(conn, grouped(table, keys, where, p95, dialect=dialect))

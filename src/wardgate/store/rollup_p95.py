@@ -11,11 +11,11 @@ additions a histogram, on top of the 8 block sums and the total (a level below, 
 
 Two ways to use it (``analytics_rollup.from_rollup`` picks one):
 
-- ``per_row``: the p95 of each roll-up row, then ``min`` of it over the group with ``count(*)``. Exact for a group
-  that is one roll-up row (hourly buckets grouped by dimensions that fix the roll-up's others, as project,model on
-  ``usage_rollup_models`` when each project has one team and each model one provider): no histogram is summed.
-- ``grouped``: the histograms summed over the group first (128 more aggregates a group), then the search. For
-  groups of several rows: daily buckets, coarser dimensions, and the groups ``per_row`` found with ``count(*) > 1``.
+- ``per_row``: each roll-up row's p95s, ordered by the group's key, with no aggregate: the answer for a group that
+  is one roll-up row (hourly buckets grouped by dimensions that fix the roll-up's others, as project,model on
+  ``usage_rollup_models`` when each project has one team and each model one provider).
+- ``grouped``: the histograms summed over the group first (128 more aggregates a group), then the search: daily
+  buckets and the whole window, and the groups ``per_row`` gave as several consecutive rows (``only_shared``).
 
 Each level is kept apart with ``OFFSET 0``: PostgreSQL and SQLite would otherwise fold a subquery into the query
 above it and repeat its expressions at every use.
@@ -104,24 +104,15 @@ def _p95s(level: Any, histograms: Sequence[str], *, wide: bool) -> list[Any]:
 def per_row(
     table: Any, keys: Sequence[str], where: Sequence[Any], histograms: Sequence[str], *, dialect: str
 ) -> Select[Any]:
-    """``(*keys, *SUMS, *p95s, n)`` per group of ``keys`` (roll-up columns; ``hour`` is the bucket), ordered: each
-    row's p95s, then their ``min`` over the group; exact where ``n`` (the group's roll-up rows) is 1."""
+    """``(*keys, *SUMS, *p95s)`` per roll-up row, ordered by ``keys`` (roll-up columns, ``hour`` first): the answer
+    where each group of ``keys`` is one roll-up row; a group of several rows comes as consecutive rows, whose sums and
+    p95s ``grouped`` gives. No aggregate at all: on PostgreSQL, 34,560 rows cost ~100 ms of the backend's CPU against
+    ~210 ms grouped by ``keys`` with ``count(*)`` (sums of BIGINT are NUMERIC there)."""
     wide = dialect == "postgresql"
     keep = [table.c[name] for name in (*keys, *SUMS)]
     level = _level(table, keep, histograms, where, wide=wide)
-    each = (
-        select(*(level.c[name] for name in (*keys, *SUMS)), *_p95s(level, histograms, wide=wide))
-        .offset(0)
-        .subquery("each")
-    )
-    group = [each.c[k] for k in keys]
-    query = select(
-        *group,
-        *(cast(func.sum(each.c[s]), BigInteger).label(s) for s in SUMS),
-        *(func.min(each.c[m]).label(m) for m in histograms),
-        func.count().label("n"),
-    )
-    return query.group_by(*group).order_by(*group) if group else query
+    query = select(*(level.c[name] for name in (*keys, *SUMS)), *_p95s(level, histograms, wide=wide))
+    return query.order_by(*(level.c[k] for k in keys))
 
 
 def grouped(
