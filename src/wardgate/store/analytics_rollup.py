@@ -14,7 +14,8 @@ from math import ceil
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, cast, func, select, text
+from sqlalchemy import BigInteger, String, bindparam, cast, func, select, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wardgate.store.rollup import fold, hour_of
@@ -69,7 +70,6 @@ async def from_rollup(
 ) -> tuple[list[str], list[list[Any]]]:
     """The same rows as the ledger query (``analytics.analytics_rows``), from ``table_name`` and the window's edges:
     the column names and one list of values a row, in order, ready to serialise."""
-    table = ROLLUP_TABLES[table_name]
     p95 = [m for m in HISTOGRAMS if m in metrics]
     first = -(-int((start - _EPOCH).total_seconds()) // 3600) if start is not None else None  # the first whole hour
     stop = hour_of(end) if end is not None else None  # hours before it are whole
@@ -80,16 +80,16 @@ async def from_rollup(
     found: list[Any] = []
     width = (interval != "none") + len(group_by)
     if first is None or stop is None or first < stop:
-        where = [table.c.hour >= first] if first is not None else []
-        where += [table.c.hour < stop] if stop is not None else []
-        where += [table.c.project_id.in_(list(project_ids))] if project_ids is not None else []
+        parameters: dict[str, Any] = {"first": first, "stop": stop}
+        parameters |= {f"project_{i}": project for i, project in enumerate(project_ids or ())}
+        window = (first is not None, stop is not None, None if project_ids is None else len(project_ids))
         if conn.dialect.name == "postgresql":
             # a month of hours by two dimensions is ~35k groups: hash them in memory; no JIT (compiling the p95s'
             # expressions takes longer than running them) and no parallel workers (they would ship every roll-up row)
             await conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
             await conn.execute(text("SET LOCAL jit = off"))
             await conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-        found = await _whole_hours(conn, table, where, group_by, interval, p95, hist)
+        found = await _whole_hours(conn, table_name, parameters, window, tuple(group_by), interval, p95, hist)
         found = [row for row in found if row[width]]  # no group by: nothing in the window
     if edges:  # the parts of an hour at the window's ends: fold the ledger rows into the roll-up's
         ends: dict[tuple[Any, ...], list[int]] = {}
@@ -108,70 +108,102 @@ async def from_rollup(
     return shape(found, metrics, group_by, interval)
 
 
+Window = tuple[bool, bool, int | None]  # a first hour, a stop hour, how many projects (None: all)
+Statement = tuple[str, tuple[str, ...], dict[str, Any]]  # SQL, its parameters' names in order, their defaults
+
+
 async def _whole_hours(
     conn: AsyncConnection,
-    table: Any,
-    where: list[Any],
-    group_by: Sequence[str],
+    table_name: str,
+    values: dict[str, Any],
+    window: Window,
+    group_by: tuple[str, ...],
     interval: str,
     p95: list[str],
     hist: list[str],
 ) -> list[Any]:
     """Rows ``(*keys, *SUMS, *p95s)`` over the whole hours, ordered by key (``(*keys, *SUMS, *histograms)`` with
     ``hist``)."""
+    shape = (conn.dialect, table_name, group_by, interval, tuple(p95), tuple(hist), window)
+    if not (p95 and not hist and interval == "hour"):
+        return await _fetch(conn, _statement("grouped" if p95 and not hist else "sums", *shape), values)
+    # each roll-up row's p95s; summed histograms only where rows share a group
+    found = await _fetch(conn, _statement("per_row", *shape), values)
+    width = 1 + len(group_by)
+    previous, shared = None, set()
+    for row in found:  # a group of several roll-up rows comes as consecutive rows
+        key = tuple(row[:width])
+        if key == previous:
+            shared.add(key)
+        previous = key
+    if shared:
+        summed = {tuple(row[:width]): row for row in await _fetch(conn, _statement("shared", *shape), values)}
+        runs, previous = [], None
+        for row in found:
+            key = tuple(row[:width])
+            if key not in shared:
+                runs.append(row)
+            elif key != previous:
+                runs.append(summed[key])
+            previous = key
+        found = runs
+    return found
+
+
+@lru_cache(maxsize=256)
+def _statement(
+    kind: str,
+    dialect: Dialect,
+    table_name: str,
+    group_by: tuple[str, ...],
+    interval: str,
+    p95: tuple[str, ...],
+    hist: tuple[str, ...],
+    window: Window,
+) -> Statement:
+    """The roll-up query of ``kind`` compiled once per shape (building and compiling the p95s' expressions took
+    ~50 ms of CPU): ``per_row`` / ``shared`` / ``grouped`` (rollup_p95.py), or ``sums`` (with the ``hist``
+    columns summed). Parameters: ``first``, ``stop``, ``project_<i>``."""
+    table = ROLLUP_TABLES[table_name]
+    has_first, has_stop, projects = window
+    where = [table.c.hour >= bindparam("first", type_=BigInteger)] if has_first else []
+    where += [table.c.hour < bindparam("stop", type_=BigInteger)] if has_stop else []
+    if projects is not None:
+        where.append(table.c.project_id.in_([bindparam(f"project_{i}", type_=String) for i in range(projects)]))
     dimensions = [DIMENSION_COLUMNS[d][0] for d in group_by]
     bucket = table.c.hour if interval == "hour" else table.c.hour // 24 if interval == "day" else None
     keys = ([("bucket", bucket)] if bucket is not None else []) + [(name, table.c[name]) for name in dimensions]
-    dialect = conn.dialect.name
-    if p95 and not hist and interval == "hour":  # each roll-up row's p95s; summed histograms only where rows share
-        found = await _fetch(conn, per_row(table, ["hour", *dimensions], where, p95, dialect=dialect))
-        width = len(keys)
-        previous, shared = None, set()
-        for row in found:  # a group of several roll-up rows comes as consecutive rows
-            key = tuple(row[:width])
-            if key == previous:
-                shared.add(key)
-            previous = key
-        if shared:
-            query = grouped(table, keys, where, p95, dialect=dialect, only_shared=True)
-            summed = {tuple(row[:width]): row for row in await _fetch(conn, query)}
-            runs, previous = [], None
-            for row in found:
-                key = tuple(row[:width])
-                if key not in shared:
-                    runs.append(row)
-                elif key != previous:
-                    runs.append(summed[key])
-                previous = key
-            found = runs
-        return found
-    if p95 and not hist:
-        return await _fetch(conn, grouped(table, keys, where, p95, dialect=dialect))
-    plain = [expression for _, expression in keys]
-    # sums of BIGINT are NUMERIC on PostgreSQL (Decimal in Python): cast back, no per-value conversion after
-    query = select(*plain, *(cast(func.sum(table.c[n]), BigInteger) for n in (*SUMS, *hist)))
-    query = query.where(*where)
-    if plain:
-        query = query.group_by(*plain).order_by(*plain)
-    return await _fetch(conn, query)
+    name = dialect.name
+    if kind == "per_row":
+        query = per_row(table, ["hour", *dimensions], where, p95, dialect=name)
+    elif kind in ("grouped", "shared"):
+        query = grouped(table, keys, where, p95, dialect=name, only_shared=kind == "shared")
+    else:
+        plain = [expression for _, expression in keys]
+        # sums of BIGINT are NUMERIC on PostgreSQL (Decimal in Python): cast back, no per-value conversion after
+        query = select(*plain, *(cast(func.sum(table.c[n]), BigInteger) for n in (*SUMS, *hist))).where(*where)
+        if plain:
+            query = query.group_by(*plain).order_by(*plain)
+    compiled = query.compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
 
 
-async def _fetch(conn: AsyncConnection, query: Select[Any]) -> list[Any]:
-    """``query``'s rows as the driver gives them (asyncpg's records, sqlite3's tuples), in the connection's transaction:
+async def _fetch(conn: AsyncConnection, statement: Statement, values: dict[str, Any]) -> list[Any]:
+    """The rows as the driver gives them (asyncpg's records, sqlite3's tuples), in the connection's transaction:
     tens of thousands of rows of integers and text need none of SQLAlchemy's per-row work (a Row each, result
     processors), which took ~70 ms of CPU for the 34,560 rows of a month of hours."""
+    sql, names, defaults = statement
+    parameters = [values[name] if name in values else defaults[name] for name in names]
     driver: Any = (await conn.get_raw_connection()).driver_connection
-    if conn.dialect.driver not in ("asyncpg", "aiosqlite"):
-        return list((await conn.execute(query)).all())
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    values = [compiled.params[name] for name in compiled.positiontup or ()]
     if conn.dialect.driver == "asyncpg":  # in the transaction the SET LOCALs began
-        return list(await driver.fetch(str(compiled), *values))
-    cursor = await driver.execute(str(compiled), values)
-    try:
-        return list(await cursor.fetchall())
-    finally:
-        await cursor.close()
+        return list(await driver.fetch(sql, *parameters))
+    if conn.dialect.driver == "aiosqlite":
+        cursor = await driver.execute(sql, parameters)
+        try:
+            return list(await cursor.fetchall())
+        finally:
+            await cursor.close()
+    return list((await conn.exec_driver_sql(sql, tuple(parameters))).all())
 
 
 def _p95_row(values: Sequence[int], p95s: int) -> tuple[Any, ...]:
