@@ -86,11 +86,11 @@ async def from_rollup(
         if conn.dialect.name == "postgresql":
             # a month of hours by two dimensions is ~35k groups: hash them in memory; no JIT (compiling the p95s'
             # expressions takes longer than running them) and no parallel workers (they would ship every roll-up row)
-            await conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-            await conn.execute(text("SET LOCAL jit = off"))
-            await conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+            settings = f"'work_mem', '{WORK_MEM}', true), set_config('jit', 'off', true), set_config("
+            await conn.execute(text(f"SELECT set_config({settings}'max_parallel_workers_per_gather', '0', true)"))
         found = await _whole_hours(conn, table_name, parameters, window, tuple(group_by), interval, p95, hist)
-        found = [row for row in found if row[width]]  # no group by: nothing in the window
+        if not width:  # no group by: one row, of nulls when nothing is in the window
+            found = [row for row in found if row[width]]
     if edges:  # the parts of an hour at the window's ends: fold the ledger rows into the roll-up's
         ends: dict[tuple[Any, ...], list[int]] = {}
         for low, high in edges:
@@ -313,8 +313,11 @@ def shape(
         for i in flags:
             row[i] = bool(row[i])
         for i in dollars:
-            n = row[i]
-            row[i] = f"{n // 1_000_000_000}.{n % 1_000_000_000:09d}" if n >= 0 else usd(n)
+            digits = str(row[i])  # dollars from the digits: ~0.25 µs a value against ~0.6 for two divisions
+            if len(digits) > 9 and digits[0] != "-":
+                row[i] = digits[:-9] + "." + digits[-9:]
+            else:
+                row[i] = usd(row[i])
         rows.append(row)
     return columns(metrics, group_by, interval), rows
 
