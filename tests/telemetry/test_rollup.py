@@ -1,6 +1,6 @@
 """The hourly roll-ups equal the ledger: the batch writer adds each batch in the ledger's transaction (a retried or
 repeated row counts once; two writers on one PostgreSQL hour lose nothing), a rebuild from the ledger gives the same
-rows, and analytics over a window cut mid-hour takes the ends from the ledger rows."""
+rows, and analytics over a window cut mid-hour takes the ends from the ledger rows (sums and p95s)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url
-from wardgate.store.analytics import analytics
+from wardgate.store.analytics import analytics, nearest_rank
+from wardgate.store.analytics_rollup import rollup_for
 from wardgate.store.engine import create_engine, upgrade
-from wardgate.store.rollup import backfill
-from wardgate.store.rollup_tables import ROLLUP_TABLES
+from wardgate.store.rollup import backfill, bucket_of
+from wardgate.store.rollup_tables import BOUNDS, ROLLUP_TABLES
 from wardgate.store.usage import UsageEvent, insert_events
 
 START = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
@@ -136,9 +137,10 @@ def test_a_window_cut_mid_hour_sums_exactly_the_rows_inside_it(url: str, group_b
             await insert_events(engine, batch)
             low, high = START + timedelta(minutes=37, seconds=5), START + timedelta(hours=3, minutes=12)
             for interval in ("hour", "day", "none"):
-                metrics: list[Any] = ["spend_usd", "requests", "tokens_in", "errors"]
+                metrics: list[Any] = ["spend_usd", "requests", "tokens_in", "errors", "latency_p95", "ttft_p95"]
                 rows = await analytics(engine, metrics, list(group_by), interval, start=low, end=high)
                 inside = [e for e in batch if low <= e.ts < high]
+                assert _p95s(rows, interval, group_by) == _p95s_of(inside, interval, group_by)
                 assert sum(r["cost_nanousd"] for r in rows) == sum(e.cost_nanousd for e in inside)
                 assert sum(r["requests"] for r in rows) == len(inside)
                 assert sum(r["tokens_in"] for r in rows) == sum(e.input_tokens for e in inside)
@@ -158,3 +160,31 @@ def test_a_window_cut_mid_hour_sums_exactly_the_rows_inside_it(url: str, group_b
 def _value(e: UsageEvent, dimension: str) -> Any:
     return {"project": e.project_id, "user": e.user_id, "key": e.key_id, "model": e.model, "cache": e.cache_hit,
             "status": e.status, "deployment": e.deployment}[dimension]  # fmt: skip
+
+
+def _p95s(rows: list[dict[str, Any]], interval: str, group_by: tuple[str, ...]) -> dict[tuple[Any, ...], Any]:
+    return {
+        (r.get("bucket"), *(r[d] for d in group_by)): (r["latency_p95"], r["ttft_p95"]) for r in rows if r["requests"]
+    }
+
+
+def _p95s_of(inside: list[UsageEvent], interval: str, group_by: tuple[str, ...]) -> dict[tuple[Any, ...], Any]:
+    """The ledger rows' p95s as the answer gives them: the upper edge of the histogram bucket holding the nearest
+    rank when a roll-up has the dimensions, the nearest rank itself when the ledger answers."""
+    label = {"hour": "%Y-%m-%dT%H:00:00Z", "day": "%Y-%m-%dT00:00:00Z"}.get(interval)
+    groups: dict[tuple[Any, ...], list[UsageEvent]] = {}
+    for e in inside:
+        key = (e.ts.strftime(label) if label else None, *(_value(e, d) for d in group_by))
+        groups.setdefault(key, []).append(e)
+
+    def edge(values: list[int]) -> int | None:
+        found = nearest_rank(values, 0.95)
+        return found if found is None or rollup_for(group_by) is None else BOUNDS[bucket_of(found)]
+
+    return {
+        key: (
+            edge([e.latency_ms for e in group if e.latency_ms is not None]),
+            edge([e.ttft_ms for e in group if e.ttft_ms is not None]),
+        )
+        for key, group in groups.items()
+    }
