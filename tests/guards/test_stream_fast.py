@@ -344,3 +344,43 @@ def test_a_text_only_chunk_takes_the_short_path_with_the_general_path_s_answer()
         short, general = outs
         assert [t for t in short if t] == [t for t in general if t], pieces
         assert short.count("") == 1 + (short[-1] == "")  # the role chunk, the finish chunk: a silent one is dropped
+
+
+def test_a_text_with_no_trigger_is_not_scanned_and_nothing_is_missed() -> None:
+    """``Scanner.hits`` and ``guard_hits`` skip a text holding none of the patterns' triggers (an answer's plain
+    sentences): the same findings as scanning it, on the detectors' own texts and on random streams."""
+    from wardgate.guards import scan
+
+    rng = random.Random(77)
+    texts = [*TEXTS, "Benchmarking an HTTP proxy means measuring its throughput under a steady load."]
+    texts += [_stream(rng) for _ in range(400)]
+    plain = [
+        "the",
+        "an",
+        "of",
+        "proxy",
+        "means",
+        "measuring",
+        "its",
+        "throughput",
+        "latency",
+        "and",
+        "memory",
+        "under",
+        "a",
+        "steady",
+        "load",
+        "model",
+        "answer",
+    ]
+    texts += [" ".join(rng.choice(plain) for _ in range(rng.randint(3, 40))) + "." for _ in range(100)]
+    skipped = 0
+    for guards in (BENCH_GUARDS, ALL_GUARDS):
+        compiled = compile_guards([GuardConfig.model_validate(g) for g in guards])
+        fast, full = Scanner(compiled), _FullScanner(compiled)
+        for text in texts:
+            assert fast.hits(text) == full.hits(text), text
+            for guard in compiled:
+                assert scan.guard_hits(guard, text) == _FullScanner([guard]).hits(text), (guard.name, text)
+            skipped += fast.trigger is not None and not fast.trigger.ends_in(text)
+    assert skipped > 150  # the plain sentences, in both guard sets

@@ -110,6 +110,9 @@ class Scanner:
     def hits(self, text: str) -> list[Hit]:
         """Every guard's findings, overlaps resolved (earliest first, then the strongest action, then the longest).
         GuardFailed (with ``guard`` set) when a guard cannot decide."""
+        trigger = self._set.trigger
+        if trigger is not None and not trigger.ends_in(text):  # no pattern's trigger: no pattern can match (an
+            return []  # answer's plain sentences; the stream redactor's quiet step rests on the same rule)
         raw: list[Hit] = []
         hints: dict[object, bool] = {}  # a hint (a digit, an "@") is looked for once per text
         for guard in self.guards:
@@ -172,6 +175,9 @@ class Scanner:
 
 def guard_hits(guard: Guard, text: str) -> list[Hit]:
     """``Scanner([guard]).hits(text)`` without the scanner; what the guard raises is raised."""
+    trigger = guard.trigger
+    if trigger is not None and not trigger.ends_in(text):  # none of its patterns' triggers: nothing to find
+        return []
     raw: list[Hit] = []
     _find(guard, text, raw, None)
     return raw if len(raw) < 2 else _resolved(raw)
