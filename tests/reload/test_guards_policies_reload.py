@@ -82,6 +82,10 @@ def test_a_reload_applies_the_files_guards_and_keeps_the_admin_apis(tmp_path: Pa
         assert gateway.worker.guards.holdback == 32
         names = {g.name for g in gateway.worker.guards.guards}
         assert names == {"pii", "words"}
+        listed = httpx.get(gateway.root + "/admin/v1/guards", headers=AUTH, timeout=10).json()["data"]
+        assert {(g["name"], g["source"]) for g in listed} == {("pii", "config"), ("words", "api")}
+        taken = {"name": "pii", "type": "regex", "patterns": ["x"], "action": "block"}  # the file's name now
+        assert httpx.post(gateway.root + "/admin/v1/guards", json=taken, headers=AUTH, timeout=10).status_code == 409
 
         _reload(gateway, path, base)  # the file's guard removed: the admin API's stays
         assert _chat(gateway, email).status_code == 200
