@@ -4,15 +4,11 @@ histogram bucket holding the nearest-rank p95) agree with the rows that were wri
 from __future__ import annotations
 
 import random
-import tempfile
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 
-from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 from tests.support import MASTER_KEY, gateway_from_yaml
 from wardgate.api.admin.usage import usd
 from wardgate.store.analytics import nearest_rank
@@ -23,20 +19,7 @@ from wardgate.store.usage import UsageEvent, insert_events
 START = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/a.db"
-        return
-    name = create_postgres_database()
-    try:
-        yield postgres_url(name)
-    finally:
-        drop_postgres_database(name)
-
-
-def test_hourly_sums_and_p95_equal_the_rows(store: str) -> None:
+def test_hourly_sums_and_p95_equal_the_rows(store_url: str) -> None:
     rng = random.Random(15)
     events = []
     for i in range(600):
@@ -59,7 +42,7 @@ def test_hourly_sums_and_p95_equal_the_rows(store: str) -> None:
                 ttft_ms=rng.randrange(5, 900),
             )
         )
-    with gateway_from_yaml(f"store: {store}\n") as gw:
+    with gateway_from_yaml(f"store: {store_url}\n") as gw:
         gw.run(insert_events(gw.worker.engine, events))
         answer = httpx.get(
             gw.root + "/admin/v1/analytics",
@@ -94,7 +77,7 @@ def edge(value: int | None) -> int | None:
     return None if value is None else BOUNDS[bucket_of(value)]
 
 
-def test_route_guard_outcome_and_tool_are_dimensions_on_both_stores(store: str) -> None:
+def test_route_guard_outcome_and_tool_are_dimensions_on_both_stores(store_url: str) -> None:
     """`route`, `route_arm`, `guard_outcome`, `tool` and `virtual_server` come from each row's details (or, for `tool`,
     an MCP tools/call's name): grouped on SQLite's json_extract and PostgreSQL's JSON paths alike, null where absent,
     and the sums of the groups are the rows'."""
@@ -139,7 +122,7 @@ def test_route_guard_outcome_and_tool_are_dimensions_on_both_stores(store: str) 
     for e in events:
         groups[expected(e)].append(e)
     dimensions = ("route", "route_arm", "guard_outcome", "tool", "virtual_server")
-    with gateway_from_yaml(f"store: {store}\n") as gw:
+    with gateway_from_yaml(f"store: {store_url}\n") as gw:
         gw.run(insert_events(gw.worker.engine, events))
         answer = httpx.get(
             gw.root + "/admin/v1/analytics",

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,19 +22,6 @@ from wardgate.store.rollup_tables import BOUNDS, ROLLUP_TABLES
 from wardgate.store.usage import UsageEvent, insert_events
 
 START = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/r.db"
-        return
-    name = create_postgres_database()
-    try:
-        yield postgres_url(name)
-    finally:
-        drop_postgres_database(name)
 
 
 def events(seed: int, n: int, prefix: str) -> list[UsageEvent]:
@@ -85,9 +70,9 @@ async def _rebuilt(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
     return await _rollups(engine)
 
 
-def test_the_writer_keeps_the_rollups_equal_to_a_rebuild_from_the_ledger(url: str) -> None:
+def test_the_writer_keeps_the_rollups_equal_to_a_rebuild_from_the_ledger(store_url: str) -> None:
     async def run() -> None:
-        engine = create_engine(url)
+        engine = create_engine(store_url)
         try:
             await upgrade(engine)
             batch = events(1, 400, "r")
@@ -128,9 +113,9 @@ def test_two_writers_on_the_same_hours_lose_nothing() -> None:
 @pytest.mark.parametrize(
     "group_by", [(), ("project", "model"), ("user", "key"), ("cache", "status", "deployment"), ("user", "status")]
 )
-def test_a_window_cut_mid_hour_sums_exactly_the_rows_inside_it(url: str, group_by: tuple[str, ...]) -> None:
+def test_a_window_cut_mid_hour_sums_exactly_the_rows_inside_it(store_url: str, group_by: tuple[str, ...]) -> None:
     async def run() -> None:
-        engine = create_engine(url)
+        engine = create_engine(store_url)
         try:
             await upgrade(engine)
             batch = events(4, 500, "w")

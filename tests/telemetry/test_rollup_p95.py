@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import tempfile
-from collections.abc import Iterator
 from math import ceil
 from typing import Any
 
-import pytest
-
-from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 from wardgate.store.analytics_rollup import histogram_p95
 from wardgate.store.engine import create_engine, upgrade
 from wardgate.store.rollup_p95 import grouped, per_row
@@ -20,19 +15,6 @@ from wardgate.store.rollup_tables import HIST, LATENCY_COLUMNS, ROLLUP_TABLES, S
 
 TABLE = ROLLUP_TABLES["usage_rollup_models"]
 BIG = 2**31 - 1  # the largest count a bucket column holds: sums of several must not overflow
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/p.db"
-        return
-    name = create_postgres_database()
-    try:
-        yield postgres_url(name)
-    finally:
-        drop_postgres_database(name)
 
 
 def histogram(rng: random.Random) -> list[int]:
@@ -88,11 +70,11 @@ def expected(written: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple[
     return {k: (histogram_p95(v[:HIST]), histogram_p95(v[HIST:])) for k, v in summed.items()}
 
 
-def test_sql_p95s_are_histogram_p95s_on_random_histograms(url: str) -> None:
+def test_sql_p95s_are_histogram_p95s_on_random_histograms(store_url: str) -> None:
     written = rows(60)
 
     async def run() -> None:
-        engine = create_engine(url)
+        engine = create_engine(store_url)
         try:
             await upgrade(engine)
             async with engine.begin() as conn:
