@@ -6,6 +6,7 @@ import glob
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,6 @@ from wardgate.api.multipart import MAX_FIELD_BYTES, MAX_PARTS, boundary_of, read
 from wardgate.core.errors import InvalidRequest, PayloadTooLarge
 
 BOUNDARY = b"wardgate-test-boundary"
-PATTERN = os.path.join(tempfile.gettempdir(), "wardgate-upload-*")
 
 
 def part(name: str, data: bytes, filename: str | None = None, extra: bytes = b"") -> bytes:
@@ -51,10 +51,12 @@ def receiver(body: bytes, chunk: int = 1000, disconnect: bool = False) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def no_leftovers() -> Iterator[None]:
-    before = set(glob.glob(PATTERN))
+def no_leftovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Spooled files go to a folder of this test's own (another test process may be spooling to the system's
+    temporary folder at the same moment), which holds none of them afterwards."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     yield
-    assert set(glob.glob(PATTERN)) <= before
+    assert glob.glob(os.path.join(tmp_path, "wardgate-upload-*")) == []
 
 
 async def test_fields_and_files_are_read_and_files_spooled_to_disk() -> None:
