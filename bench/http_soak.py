@@ -88,6 +88,21 @@ def workers_rss_mib(root: int) -> list[float]:
     return out
 
 
+def workers_anon_mib(root: int) -> list[float]:
+    """Anonymous memory (heap, arenas, thread stacks) of each worker, from smaps_rollup: RSS less the mapped files."""
+    with open(f"/proc/{root}/task/{root}/children") as f:
+        children = [int(c) for c in f.read().split()]
+    out = []
+    for pid in children:
+        with open(f"/proc/{pid}/cmdline") as f:
+            if "resource_tracker" in f.read():
+                continue
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            anon = next(int(line.split()[1]) for line in f if line.startswith("Anonymous:"))
+        out.append(anon / 1024)
+    return out
+
+
 def series(metrics_text: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     for line in metrics_text.splitlines():
@@ -108,6 +123,7 @@ def main() -> None:
     parser.add_argument("--junk", type=int, default=10_000)
     parser.add_argument("--max-series", type=int, default=2000)
     parser.add_argument("--segment-s", type=int, default=20)
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server's environment")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         store = f"sqlite:///{tmp}/soak.db"
@@ -134,7 +150,11 @@ telemetry:
         port = free_port()
         serve = [str(ROOT / ".venv/bin/wardgate"), "serve", "--config", str(config), "--port", str(port)]
         server = subprocess.Popen(
-            [*serve, "--workers", "2"], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [*serve, "--workers", "2"],
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=open(Path(tmp) / "server.log", "wb"),  # noqa: SIM115 - closed with the process
+            env={**os.environ, **dict(item.split("=", 1) for item in args.env)},
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -162,7 +182,11 @@ telemetry:
                 samples.append((done, rss))
                 if warm_rss is None and done >= args.requests // 10:
                     warm_rss = rss
-                print(json.dumps({**run, "total": done, "rss_mib": [round(r, 1) for r in rss]}), flush=True)
+                anon = [round(r, 1) for r in workers_anon_mib(server.pid)]
+                print(
+                    json.dumps({**run, "total": done, "rss_mib": [round(r, 1) for r in rss], "anon_mib": anon}),
+                    flush=True,
+                )
             with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
                 counts = series(answer.read().decode())
         finally:

@@ -136,6 +136,10 @@ def serve(args: argparse.Namespace) -> int:
             os.environ[run.METRICS_DIR_OWNED_ENV] = "1"
         # the workers' sockets for MCP answers that reach another worker than the one holding the call (no Redis)
         os.environ["WARDGATE_MCP_PEERS_DIR"] = _peers_dir(os.environ["WARDGATE_METRICS_DIR"])
+    # glibc gives each thread that allocates its own malloc arena (up to 8 a core), and memory freed in one of the
+    # SQLite driver threads' arenas stays in RSS: two arenas hold a worker ~20 MiB lower under load, and flatter
+    # (issue 15, point 2; docs/deployment.md). Read by glibc when the server starts; an operator's own value is kept
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     argv = [
         sys.executable, "-m", "wardgate.server", "--host", args.host, "--port", str(args.port),
         "--workers", str(args.workers), "--log-level", args.log_level,

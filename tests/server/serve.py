@@ -25,9 +25,23 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, config: Path, *args: str, fd_limit: int | None = None, wait: bool = True) -> None:
+    def __init__(
+        self,
+        config: Path,
+        *args: str,
+        fd_limit: int | None = None,
+        wait: bool = True,
+        env: dict[str, str | None] | None = None,
+    ) -> None:
         """``fd_limit``: the server's RLIMIT_NOFILE (soft and hard), to show what happens when descriptors are few;
-        ``wait=False``: return at once (start several in parallel), then call ``wait_ready``."""
+        ``wait=False``: return at once (start several in parallel), then call ``wait_ready``; ``env``: variables to
+        set in the server's environment (None: removed)."""
+        environ = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        for name, value in (env or {}).items():
+            if value is None:
+                environ.pop(name, None)
+            else:
+                environ[name] = value
         self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
         self.log = config.with_suffix(".log")
@@ -44,7 +58,7 @@ class Served:
                     str(self.port),
                     *args,
                 ],
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=environ,
                 stdout=out,
                 stderr=out,
                 start_new_session=True,

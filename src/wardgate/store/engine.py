@@ -23,7 +23,11 @@ _MIGRATIONS = str(Path(__file__).with_name("migrations"))
 _PG_MIGRATION_LOCK = 0x57415244  # "WARD": one advisory lock id for every replica
 
 
-SQLITE_POOL = 10  # connections a worker keeps to a SQLite file (each an aiosqlite thread)
+# connections a worker keeps to a SQLite file. Each is an aiosqlite thread, its page cache, its parsed schema and its
+# statement caches: ~7 MiB of RSS a connection once used (issue 15, point 2: 10 connections held a worker at ~183 MiB
+# under the soak of bench/http_soak.py, 4 at ~128 MiB, for the same requests a second). SQLite runs one writer at a
+# time and the hot path reads through caches: 4 leave a flush writing and three reads going at once
+SQLITE_POOL = 4
 
 
 def async_url(url: str) -> str:
