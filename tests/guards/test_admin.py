@@ -168,3 +168,31 @@ def test_a_cost_and_a_tools_guard_are_made_from_json(gateway: RunningGateway) ->
         assert c.post("/admin/v1/guards", json={"name": "test", "type": "pii"}).status_code == 400  # reserved
         for name in ("spend", "tools"):
             assert c.delete(f"/admin/v1/guards/{name}").status_code == 200
+
+
+def test_a_refresh_that_changes_nothing_keeps_the_compiled_guards_and_the_stage_memo(gateway: RunningGateway) -> None:
+    """Every worker re-reads the stored guards every limits.refresh_s: unchanged rows are not compiled again (that ran
+    on the event loop: ~130 ms per 100 pii guards), and the stage keeps its set, memo and plans."""
+    refresher = gateway.worker.guard_refresher
+    stage = refresher.stage
+    with admin(gateway) as c:
+        for i in range(3):
+            body = {"name": f"keep-{i}", "type": "pii", "entities": ["email"], "action": "warn"}
+            assert c.post("/admin/v1/guards", json=body).status_code == 201
+        try:
+            assert chat(gateway, MASTER_KEY, text="mail jane@example.org").status_code == 200  # fills the memo
+            guards, memo = stage.guards, stage.memo
+            for _ in range(3):
+                gateway.run(refresher.load())
+            assert stage.guards is guards and stage.memo is memo
+            changed = {"name": "keep-1", "type": "pii", "entities": ["email"], "action": "redact"}
+            assert c.put("/admin/v1/guards/keep-1", json=changed).status_code == 200
+            gateway.run(refresher.load())
+            now = {g.name: g for g in stage.guards}
+            before = {g.name: g for g in guards}
+            assert now["keep-1"] is not before["keep-1"] and now["keep-1"].config.action == "redact"
+            assert now["keep-0"] is before["keep-0"] and now["keep-2"] is before["keep-2"]
+            assert now["from-config"] is before["from-config"]
+        finally:
+            for i in range(3):
+                c.delete(f"/admin/v1/guards/keep-{i}")

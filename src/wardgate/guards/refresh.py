@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from wardgate.config.guards import GuardConfig
+from wardgate.core.compiled_rows import CompiledRows, same_items
 from wardgate.core.outage import Outage
 from wardgate.guards.engine import Guard, compile_guard
 from wardgate.guards.stage import GuardsStage
@@ -44,6 +45,7 @@ class GuardRefresher:
         self._from_config = stage.guards
         self._stored: tuple[Guard, ...] = ()  # the admin API's guards as last loaded (valid ones)
         self._reported: set[str] = set()
+        self._compiled: CompiledRows[Guard] = CompiledRows(compile_row)  # rows compiled once per content
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -63,12 +65,10 @@ class GuardRefresher:
         names = self.config_names
         warnings: list[str] = []
         stored: list[Guard] = []
-        for name, raw in await self.store.list():
-            try:
-                guard = compile_row(raw)
-            except ValueError as exc:
+        for name, guard in self._compiled.compile(await self.store.list()):
+            if isinstance(guard, ValueError):
                 warnings.append(
-                    f"guard {name[:100]!r} in the store is not valid and is not enforced: {exc}"[:_MAX_REASON]
+                    f"guard {name[:100]!r} in the store is not valid and is not enforced: {guard}"[:_MAX_REASON]
                 )
                 continue
             stored.append(guard)
@@ -80,7 +80,8 @@ class GuardRefresher:
                 log.error("%s", warning)
         self._reported = set(warnings)
         self.stage.warnings = tuple(warnings)
-        self.stage.guards = tuple(guards)  # one assignment: a call sees the old set or the new one
+        if not same_items(tuple(guards), self.stage.guards):  # unchanged: the stage keeps its memo and plans
+            self.stage.guards = tuple(guards)  # one assignment: a call sees the old set or the new one
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="guard-refresh")

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from wardgate.config.limits import RateLimitConfig
+from wardgate.core.compiled_rows import CompiledRows
 from wardgate.core.outage import Outage
 from wardgate.limits.refresh import PeriodicReload
 from wardgate.limits.rules import RateRule
@@ -16,6 +17,14 @@ from wardgate.limits.stage import LimitsStage
 from wardgate.store.rate_limits import RateLimitStore
 
 log = logging.getLogger("wardgate.limits")
+
+
+def _compile_row(raw: Any) -> RateRule:
+    """A stored row as a rule; ValueError (pydantic's, which says what is wrong) when it is not a valid rate limit."""
+    try:
+        return RateRule(RateLimitConfig.model_validate(raw))
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class RateLimitRefresher(PeriodicReload):
@@ -28,6 +37,7 @@ class RateLimitRefresher(PeriodicReload):
         self._from_config = stage.rates
         self._reported: set[str] = set()  # bad rows already logged: one bounded line per row, not one per reload
         self._stored: list[tuple[str, Any]] | None = None  # the store's rows as last read
+        self._compiled: CompiledRows[RateRule] = CompiledRows(_compile_row)  # rows compiled once per content
 
     async def replace_config(self, rules: tuple[RateRule, ...]) -> None:
         """A hot reload changed the config's rate limits: they join the stored ones as last read, at once and
@@ -50,16 +60,14 @@ class RateLimitRefresher(PeriodicReload):
         rules = list(self._from_config)
         names = self.config_names
         bad: set[str] = set()
-        for name, raw in stored:
-            try:
-                config = RateLimitConfig.model_validate(raw)
-            except ValidationError as exc:
-                reason = f"rate limit {name[:100]!r} in the store is not valid; skipped: {exc}"[:300]
+        for name, rule in self._compiled.compile(stored):
+            if isinstance(rule, ValueError):
+                reason = f"rate limit {name[:100]!r} in the store is not valid; skipped: {rule}"[:300]
                 bad.add(reason)
                 if reason not in self._reported:
                     log.error("%s", reason)
                 continue
-            if config.name not in names:
-                rules.append(RateRule(config))
+            if rule.config.name not in names:
+                rules.append(rule)
         self._reported = bad
         self.stage.rates = tuple(rules)  # one assignment: a request sees the old set or the new one

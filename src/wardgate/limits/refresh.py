@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from wardgate.config.limits import BudgetConfig
+from wardgate.core.compiled_rows import CompiledRows
 from wardgate.core.outage import Outage
 from wardgate.limits.rules import BudgetRule
 from wardgate.limits.stage import LimitsStage
@@ -84,6 +85,7 @@ class BudgetRefresher(PeriodicReload):
         self._from_config = stage.budgets
         self._reported: set[str] = set()  # warnings already logged: one line per bad row, not one per reload
         self._stored: list[tuple[str, Any]] | None = None  # the store's rows as last read
+        self._compiled: CompiledRows[BudgetRule] = CompiledRows(compile_row)  # rows compiled once per content
 
     async def replace_config(self, rules: tuple[BudgetRule, ...]) -> None:
         """A hot reload changed the config's budgets: they join the stored ones as last read, at once and without
@@ -106,11 +108,9 @@ class BudgetRefresher(PeriodicReload):
         rules = list(self._from_config)
         names = self.config_names
         warnings: list[str] = []
-        for name, raw in stored:
-            try:
-                rule = compile_row(raw)
-            except ValueError as exc:
-                warning = f"budget {name[:100]!r} in the store is not valid and is not enforced: {exc}"[:_MAX_REASON]
+        for name, rule in self._compiled.compile(stored):
+            if isinstance(rule, ValueError):
+                warning = f"budget {name[:100]!r} in the store is not valid and is not enforced: {rule}"[:_MAX_REASON]
                 warnings.append(warning)
                 continue
             if rule.config.name not in names:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from wardgate.config.mcp import PolicyScope, ToolPolicyConfig
 from wardgate.core.call import Call, Result
+from wardgate.core.compiled_rows import CompiledRows
 from wardgate.core.errors import WardgateError
 from wardgate.core.principal import Principal
 from wardgate.mcp.naming import matches_any
@@ -26,6 +27,13 @@ class NotListed(WardgateError):
     status = 403
     type = "permission_error"
     code = "not_listed"
+
+
+def _compile_row(raw: object) -> ToolPolicyConfig:
+    try:
+        return ToolPolicyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def scope_values(scope: PolicyScope, principal: Principal) -> tuple[str, ...]:
@@ -52,6 +60,7 @@ class ToolPolicies:
         self.policies = self.from_config
         self.warnings: tuple[str, ...] = ()
         self._rows: tuple[tuple[str, object], ...] = ()  # the admin API's, as last read
+        self._compiled: CompiledRows[ToolPolicyConfig] = CompiledRows(_compile_row)  # once per row's content
 
     def replace_config(self, policies: Sequence[ToolPolicyConfig]) -> None:
         """A config reload changed the file's ``tool_policies:``: they join the admin API's as last read."""
@@ -65,11 +74,11 @@ class ToolPolicies:
         names = {p.name for p in self.from_config}
         stored: list[ToolPolicyConfig] = []
         warnings: list[str] = []
-        for name, raw in rows:
-            try:
-                policy = ToolPolicyConfig.model_validate(raw)
-            except ValidationError as exc:
-                warnings.append(f"tool policy {name[:100]!r} in the store is not valid and is not applied: {exc}"[:500])
+        for name, policy in self._compiled.compile(rows):
+            if isinstance(policy, ValueError):
+                warnings.append(
+                    f"tool policy {name[:100]!r} in the store is not valid and is not applied: {policy}"[:500]
+                )
                 continue
             if policy.name not in names:
                 stored.append(policy)
