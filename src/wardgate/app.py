@@ -45,6 +45,7 @@ from wardgate.reload.listener import ConfigEventListener
 from wardgate.reload.plan import Plan
 from wardgate.reload.reloader import ConfigReloader, open_reloader
 from wardgate.routing.metrics import routing_collector
+from wardgate.server.memory import MemoryTrimmer
 from wardgate.store.applied_config import AppliedConfigStore
 from wardgate.store.catalog import CatalogStore
 from wardgate.store.provider_objects import ProviderObjectStore
@@ -126,6 +127,7 @@ class Gateway:
         self._video = videos.video
         self._call = calls.control
         self._realtime = RealtimeSurface(self.runtime)
+        self.memory_trimmer = MemoryTrimmer(settings.server.memory_trim_s)
         self.batch_settler = BatchSettler(self.runtime, self._provider_objects, lambda: self.settings)
 
     def _console(self) -> Handler:
@@ -237,6 +239,7 @@ class Gateway:
         # what start-up made (modules, the worker, the pipeline) lives as long as the process: full collections skip
         # it from now on, so they no longer stall the event loop for tens of ms (seen as hot-reload p99 outliers)
         gc.freeze()
+        self.memory_trimmer.start()
 
     def _chain_sigterm(self) -> None:
         """Readiness turns 503 the moment SIGTERM arrives, before uvicorn's next 0.1 s tick closes the listening
@@ -275,6 +278,7 @@ class Gateway:
                 await closing.close()
         self._runtime = None
         await self.metrics.stop()
+        await self.memory_trimmer.close()
         await self.batch_settler.close()
         if self.worker is not None:
             await self.worker.close()

@@ -73,6 +73,9 @@ class ServerConfig(Frozen):
     # read the configured models' tokenizer vocabularies at worker start, in a thread (cl100k ~35 MiB, o200k ~75 MiB
     # a worker); false: on the first exact count, which then blocks that worker's event loop once for 0.5-1 s
     preload_tokenizers: bool = False
+    # every this many seconds a worker hands the memory it freed back to the system (glibc's malloc_trim, in a
+    # thread); 0: never. Without it RSS creeps up as the heaps fragment (docs/configuration.md#server)
+    memory_trim_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
 
 
 class ReloadConfig(Frozen):
