@@ -2,8 +2,8 @@
 
 glibc keeps the memory a process frees for its next allocations. After a worker has served for a while, its heaps
 hold free pages between blocks still in use, and RSS creeps up even though nothing the worker keeps grows:
-`bench/http_soak.py` (1M requests, every request a different key) saw a worker go from 129.5 to 137 MiB at a
-steady rate, and one ``malloc_trim(0)`` gave 6.3 MiB of it back. ``malloc_trim`` returns the free pages of every
+`bench/http_soak.py` (1M requests, every request a different key) saw a worker go from 129.5 to 133.9 MiB at a
+steady rate, and one ``malloc_trim(0)`` gave 6.2 MiB of it back. ``malloc_trim`` returns the free pages of every
 arena to the system (``madvise``). It runs in a thread: ctypes releases the GIL for the call, so the event loop goes
 on serving while glibc walks its arenas.
 
