@@ -9,6 +9,11 @@ figure is the spread of RSS after the warm-up (the first 10 % of the requests) a
 
     .venv/bin/python bench/http_soak.py                    # 1,000,000 requests
     .venv/bin/python bench/http_soak.py --requests 200000 --users 20000
+    .venv/bin/python bench/http_soak.py --rate 800        # paced: the same load from start to end
+
+The per-key structures a worker keeps are bounded by time as well as count (the key cache holds the keys of the last
+30 s, the rate windows those of the last 60 s), so at 100,000 users their size follows the request rate: an unpaced
+run whose rate drifts (other processes on the machine) moves RSS with it. ``--rate`` keeps the load the same.
 """
 
 from __future__ import annotations
@@ -123,6 +128,9 @@ def main() -> None:
     parser.add_argument("--junk", type=int, default=10_000)
     parser.add_argument("--max-series", type=int, default=2000)
     parser.add_argument("--segment-s", type=int, default=20)
+    parser.add_argument(
+        "--rate", type=int, default=0, help="requests a second in all (paced); 0: as fast as the gateway answers"
+    )
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server's environment")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
@@ -173,6 +181,7 @@ telemetry:
                     "BENCH_JUNK": str(args.junk),
                     "BENCH_OUT": str(out),
                     "BENCH_OFFSET": str(done),
+                    **({"BENCH_RATE": str(args.rate), "BENCH_THREADS": "2"} if args.rate else {}),
                 }
                 cmd = ["wrk", "-t2", "-c16", f"-d{args.segment_s}s", "-s", str(ROOT / "bench/soak_keys.lua"), base]
                 subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
