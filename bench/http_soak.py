@@ -80,14 +80,21 @@ async def seed(url: str, n: int, keys_file: Path) -> None:
         f.write("\n".join(keys) + "\n")
 
 
-def workers_rss_mib(root: int) -> list[float]:
+def workers(root: int) -> list[int]:
+    """The server's worker processes (not multiprocessing's resource tracker)."""
     with open(f"/proc/{root}/task/{root}/children") as f:
         children = [int(c) for c in f.read().split()]
     out = []
     for pid in children:
         with open(f"/proc/{pid}/cmdline") as f:
-            if "resource_tracker" in f.read():  # multiprocessing's helper, not a worker
-                continue
+            if "resource_tracker" not in f.read():
+                out.append(pid)
+    return out
+
+
+def workers_rss_mib(root: int) -> list[float]:
+    out = []
+    for pid in workers(root):
         with open(f"/proc/{pid}/statm") as f:
             out.append(int(f.read().split()[1]) * PAGE / 2**20)
     return out
@@ -95,13 +102,8 @@ def workers_rss_mib(root: int) -> list[float]:
 
 def workers_anon_mib(root: int) -> list[float]:
     """Anonymous memory (heap, arenas, thread stacks) of each worker, from smaps_rollup: RSS less the mapped files."""
-    with open(f"/proc/{root}/task/{root}/children") as f:
-        children = [int(c) for c in f.read().split()]
     out = []
-    for pid in children:
-        with open(f"/proc/{pid}/cmdline") as f:
-            if "resource_tracker" in f.read():
-                continue
+    for pid in workers(root):
         with open(f"/proc/{pid}/smaps_rollup") as f:
             anon = next(int(line.split()[1]) for line in f if line.startswith("Anonymous:"))
         out.append(anon / 1024)

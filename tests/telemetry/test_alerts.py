@@ -4,7 +4,6 @@ GET /admin/v1/alerts."""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,6 @@ from aiohttp import web
 from sqlalchemy import select
 
 from tests.fakes.server import LoopbackServer, RecordedRequest
-from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.alerts import detectors
 from wardgate.config.telemetry import SeasonalDetector
@@ -34,19 +32,10 @@ class Webhook(LoopbackServer):
         return web.Response(status=200)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The store the two replicas share: a SQLite file, and a real PostgreSQL database (skipped locally when absent,
-    a failure in CI)."""
-    if request.param == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/shared.db"
-        return
-    name = create_postgres_database()
-    try:
-        yield postgres_url(name)
-    finally:
-        drop_postgres_database(name)
+@pytest.fixture
+def store(store_url: str) -> str:
+    """The store the two replicas share: a SQLite file, and a real PostgreSQL database (conftest.py's store_url)."""
+    return store_url
 
 
 @pytest.fixture
