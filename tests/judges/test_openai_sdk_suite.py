@@ -9,9 +9,11 @@ audio, images, responses ``create``, the Realtime client secrets and Realtime ca
 model-deletion endpoints are not part of a gateway.
 
 The selection is in resource groups (``GROUPS``), each one test here (``[chat]``, ``[responses]``, ``[realtime]`` …)
-with its own direct and through runs, so a slow machine fails one group with a clear message rather than losing the
-whole run. ``WARDGATE_SDK_SUITE`` picks them: unset, every group but the modalities; ``all``; or a list such as
-``realtime,responses``. ``WARDGATE_SDK_SUITE_TIMEOUT`` (seconds, default 1800) bounds each of the SDK's test files.
+comparing its own tests, so a failure names its group. Each pass (direct, through Wardgate, and the two validating
+proxy runs below) is one run of the SDK's suite over every chosen group's files, each file with its own selection
+(sdk_plugin/wardgate_sdk_select.py): a start of the SDK's suite costs seconds, and one per file and pass was most of
+this judge's time. ``WARDGATE_SDK_SUITE`` picks the groups: unset, every group but the modalities; ``all``; or a list
+such as ``realtime,responses``. ``WARDGATE_SDK_SUITE_TIMEOUT`` (seconds, default 1800) per chosen file bounds a pass.
 Responses ``retrieve``/``delete`` are not compared: a response Prism invented is not in the gateway's store (a 404
 through Wardgate, by design); for the same reason files, batches and videos are compared on their creation, lists
 and the SDK's own path checks, not on reads of Prism's ids.
@@ -24,12 +26,13 @@ relays as they are), and as many tests pass.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -149,37 +152,46 @@ models:
         yield gw
 
 
-def passed(
-    suite: Path, base_url: str, tmp_path: Path, group: str, exclude: str | None = None
-) -> tuple[set[str], list[str]]:
-    """(the SDK's tests of ``group`` that pass against ``base_url``, each file's last report line)."""
-    outcomes: set[str] = set()
-    summaries: list[str] = []
-    for n, (path, chosen) in enumerate(GROUPS[group]):
-        selection = f"({chosen}) and not ({exclude})" if exclude else chosen
-        report = tmp_path / f"report-{group}-{n}-{abs(hash(base_url))}.txt"
-        try:
-            result = subprocess.run(
-                [sys.executable, "-m", "pytest", path, "-k", selection, "-q", "-rA", "-p", "no:cacheprovider",
-                 "-o", "addopts=--tb=no", "-W", "ignore::DeprecationWarning"],
-                cwd=suite, capture_output=True, text=True, timeout=FILE_TIMEOUT_S,
-                env={**os.environ, "TEST_API_BASE_URL": base_url, "OPENAI_API_KEY": SDK_KEY, "PYTHONPATH": str(suite)},
-            )  # fmt: skip
-        except subprocess.TimeoutExpired as exc:
-            partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            pytest.fail(
-                f"the SDK's {path} took more than {FILE_TIMEOUT_S:.0f} s against {base_url} (a loaded machine: raise "
-                f"WARDGATE_SDK_SUITE_TIMEOUT, or run fewer groups with WARDGATE_SDK_SUITE=<group,...>):\n"
-                f"{partial[-2000:]}"
-            )
-        report.write_text(result.stdout + result.stderr)
-        found = re.findall(r"^PASSED (\S+)", result.stdout, flags=re.MULTILINE)
-        if not found and result.returncode not in (0, 1):
-            pytest.fail(f"the SDK's suite did not run ({path}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-        outcomes.update(found)
-        lines = result.stdout.strip().splitlines()
-        summaries.append(f"{path}: {lines[-1] if lines else '(no output)'}")
-    return outcomes, summaries
+PLUGIN = Path(__file__).parent / "sdk_plugin"  # wardgate_sdk_select: each file's own `-k` in one pytest run
+
+
+def passed(suite: Path, base_url: str, tmp_path: Path, groups: list[str], exclude: str | None = None) -> set[str]:
+    """The SDK's tests of ``groups`` that pass against ``base_url``: one pytest run of the SDK's suite over every
+    file of the groups, each file with its own selection (sdk_plugin/wardgate_sdk_select.py), so a pass costs one
+    start of the suite rather than one per file."""
+    chosen: dict[str, str] = {}
+    for group in groups:
+        for path, selection in GROUPS[group]:
+            selection = f"({selection}) and not ({exclude})" if exclude else selection
+            chosen[path] = f"({chosen[path]}) or ({selection})" if path in chosen else selection
+    report = tmp_path / f"report-{abs(hash(base_url))}.txt"
+    timeout_s = FILE_TIMEOUT_S * len(chosen)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", *chosen, "-p", "wardgate_sdk_select", "-q", "-rA",
+             "-p", "no:cacheprovider", "-o", "addopts=--tb=no", "-W", "ignore::DeprecationWarning"],
+            cwd=suite, capture_output=True, text=True, timeout=timeout_s,
+            env={**os.environ, "TEST_API_BASE_URL": base_url, "OPENAI_API_KEY": SDK_KEY,
+                 "PYTHONPATH": os.pathsep.join((str(suite), str(PLUGIN))), "WARDGATE_SDK_SELECT": json.dumps(chosen)},
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        pytest.fail(
+            f"the SDK's suite ({len(chosen)} files) took more than {timeout_s:.0f} s against {base_url} (a loaded "
+            f"machine: raise WARDGATE_SDK_SUITE_TIMEOUT, or run fewer groups with WARDGATE_SDK_SUITE=<group,...>):\n"
+            f"{partial[-2000:]}"
+        )
+    report.write_text(result.stdout + result.stderr)
+    found = set(re.findall(r"^PASSED (\S+)", result.stdout, flags=re.MULTILINE))
+    if not found and result.returncode not in (0, 1):
+        pytest.fail(f"the SDK's suite did not run ({sorted(chosen)}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return found
+
+
+def of_group(outcomes: set[str], group: str) -> set[str]:
+    """The tests of ``outcomes`` in ``group``'s files (node ids start with the file's path)."""
+    files = {path for path, _ in GROUPS[group]}
+    return {test for test in outcomes if test.split("::", 1)[0] in files}
 
 
 def counts(outcomes: set[str]) -> str:
@@ -189,31 +201,27 @@ def counts(outcomes: set[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def direct_runs(sdk_suite: Path, prism_url: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], set[str]]:
-    """The passes of a group directly against Prism, run once per group and kept for both tests."""
-    done: dict[str, set[str]] = {}
+def direct(sdk_suite: Path, prism_url: str, tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """The chosen groups' passes directly against Prism: one run of the SDK's suite, kept for every group's test."""
+    return passed(sdk_suite, prism_url, tmp_path_factory.mktemp("direct"), CHOSEN)
 
-    def direct(group: str) -> set[str]:
-        if group not in done:
-            outcomes, _ = passed(sdk_suite, prism_url, tmp_path_factory.mktemp("direct"), group)
-            assert outcomes, f"none of the SDK's {group} tests pass against Prism directly"
-            done[group] = outcomes
-        return done[group]
 
-    return direct
+@pytest.fixture(scope="module")
+def through(sdk_suite: Path, gateway: RunningGateway, tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """The same through Wardgate in front of the same Prism."""
+    return passed(sdk_suite, gateway.url, tmp_path_factory.mktemp("through"), CHOSEN)
 
 
 @pytest.mark.parametrize("group", CHOSEN)
 def test_the_sdk_suite_passes_through_the_gateway_as_it_does_directly(
-    sdk_suite: Path, direct_runs: Callable[[str], set[str]], gateway: RunningGateway, tmp_path: Path, group: str
+    direct: set[str], through: set[str], group: str
 ) -> None:
-    direct = direct_runs(group)
-    through, summaries = passed(sdk_suite, gateway.url, tmp_path, group)
-    print(f"\nSDK suite [{group}] passes, sync/async: direct {counts(direct)}, through Wardgate {counts(through)}")
-    print("\n".join(summaries))
-    missing = sorted(direct - through)
-    assert not missing, f"{len(missing)} of {len(direct)} pass directly but not through Wardgate: {missing}"
-    assert len(through) == len(direct)
+    expected, got = of_group(direct, group), of_group(through, group)
+    print(f"\nSDK suite [{group}] passes, sync/async: direct {counts(expected)}, through Wardgate {counts(got)}")
+    assert expected, f"none of the SDK's {group} tests pass against Prism directly"
+    missing = sorted(expected - got)
+    assert not missing, f"{len(missing)} of {len(expected)} pass directly but not through Wardgate: {missing}"
+    assert len(got) == len(expected)
 
 
 STREAMED = "overload_2"  # the SDK's tests of `stream: true` (chat and legacy completions, responses)
@@ -222,12 +230,12 @@ STREAMED = "overload_2"  # the SDK's tests of `stream: true` (chat and legacy co
 _VIOLATED = re.compile(r"\[HTTP SERVER\] (\w+ \S+) .*VIOLATIONS")
 
 
-def _through_proxy(suite: Path, upstream: str, tmp_path: Path, group: str) -> tuple[set[str], int, Counter[str]]:
+def _through_proxy(suite: Path, upstream: str, tmp_path: Path) -> tuple[set[str], int, Counter[str]]:
     """(the passes through ``prism proxy --errors`` in front of ``upstream``, requests it forwarded, the operations
     whose request or answer it found invalid, counted)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     with running_prism_proxy(served_spec(), upstream) as (proxy_url, log):
-        through, _ = passed(suite, proxy_url, tmp_path, group, exclude=STREAMED)
+        through = passed(suite, proxy_url, tmp_path, CHOSEN, exclude=STREAMED)
         lines = log.read_text(errors="replace").splitlines()
     forwarded = sum(1 for line in lines if "Forwarding" in line)
     violated = Counter(found.group(1) for line in lines if (found := _VIOLATED.search(line)))
@@ -236,30 +244,33 @@ def _through_proxy(suite: Path, upstream: str, tmp_path: Path, group: str) -> tu
     return through, forwarded, violated
 
 
-@pytest.mark.parametrize("group", CHOSEN)
 def test_a_validating_proxy_in_front_of_the_gateway_finds_no_violation(
-    sdk_suite: Path, prism_url: str, gateway: RunningGateway, tmp_path: Path, group: str
+    sdk_suite: Path, prism_url: str, gateway: RunningGateway, tmp_path: Path
 ) -> None:
-    """``prism proxy --errors`` between the SDK and Wardgate checks each request and answer against the spec. Streamed
-    answers are left out: Prism validates a ``text/event-stream`` body as one JSON document, so it flags every SSE
-    stream, OpenAI's own included ("Response body must be object"); the streams are compared in the test above.
+    """``prism proxy --errors`` between the SDK and Wardgate checks each request and answer against the spec, over
+    every chosen group at once. Streamed answers are left out: Prism validates a ``text/event-stream`` body as one
+    JSON document, so it flags every SSE stream, OpenAI's own included ("Response body must be object"); the streams
+    are compared in the test above.
 
     The baseline is the same proxy in front of Prism itself: Prism's mock invents some answers its own validator
     rejects (the Realtime client secret's, 2026-12), and Wardgate relays the provider's bytes as they are. So no
-    operation may be flagged through Wardgate more often than through Prism alone, and as many tests pass."""
-    baseline, baseline_forwarded, expected_flags = _through_proxy(sdk_suite, prism_url, tmp_path / "baseline", group)
-    through, forwarded, flags = _through_proxy(sdk_suite, gateway.url, tmp_path / "gateway", group)
-    print(f"\nvalidating proxy [{group}]: {len(through)} pass via Wardgate, {len(baseline)} via Prism alone; "
+    operation may be flagged through Wardgate more often than through Prism alone, and the same tests pass in each
+    group."""
+    baseline, baseline_forwarded, expected_flags = _through_proxy(sdk_suite, prism_url, tmp_path / "baseline")
+    through, forwarded, flags = _through_proxy(sdk_suite, gateway.url, tmp_path / "gateway")
+    print(f"\nvalidating proxy {CHOSEN}: {len(through)} pass via Wardgate, {len(baseline)} via Prism alone; "
           f"flagged via Wardgate {dict(flags)}, via Prism alone {dict(expected_flags)}")  # fmt: skip
-    # the proxy really sat in front of the gateway: about as many requests went through it as in front of Prism (a
-    # group whose tests are mostly the SDK's own path checks sends few requests at all: compare requests, not tests)
+    # the proxy really sat in front of the gateway: about as many requests went through it as in front of Prism
     assert baseline_forwarded > 0 and forwarded >= baseline_forwarded // 2, (
         f"{forwarded} requests reached the gateway through the proxy, {baseline_forwarded} reached Prism"
     )
     added = flags - expected_flags
     assert not added, f"operations Wardgate made invalid (beyond Prism's own answers): {dict(added)}"
-    missing = sorted(baseline - through)
-    assert not missing, (
-        f"{len(missing)} of {len(baseline)} pass through the proxy to Prism but not to Wardgate: {missing}"
-    )
+    for group in CHOSEN:
+        expected, got = of_group(baseline, group), of_group(through, group)
+        assert expected, f"none of the SDK's {group} tests pass through the proxy to Prism"
+        missing = sorted(expected - got)
+        assert not missing, (
+            f"[{group}] {len(missing)} of {len(expected)} pass via the proxy to Prism, not to Wardgate: {missing}"
+        )
     assert len(through) == len(baseline)
