@@ -109,9 +109,26 @@ def test_a_run_of_text_events_becomes_one_event() -> None:
     words = sentence.split(" ")
     events = _events([w + " " for w in words])
     out = _relay(guards, c, [events])
-    # the role event finds the envelope, the first text event is checked as it is, the rest is one run
-    assert len(out) <= 4
+    # the role event starts the choice, the first text event finds the envelope and starts the run: the text is
+    # one event, between the role event and the finish event
+    assert len(out) == 3
     assert _text(out) == " ".join(words) + " "
+
+
+def test_a_first_text_event_without_a_role_event_before_it_is_checked_as_chunk_by_chunk() -> None:
+    guards = stage(*GUARDS)
+    for value in VALUES:
+        text = f"Hello there, {value} is it."
+        parts = pieces(text, [3, 7, 20, len(text) - 4])
+
+        together, one_by_one = call(), call()
+        start(guards, together)
+        start(guards, one_by_one)
+        # no role event first: the choice has no redactor yet (each stream its own events: they are written into)
+        merged = _relay(guards, together, [[*(_event(p) for p in parts), _event(finish="stop")]])
+        single = _relay(guards, one_by_one, [[e] for e in [*(_event(p) for p in parts), _event(finish="stop")]])
+        assert _text(merged) == _text(single)
+        assert value not in _text(merged)
 
 
 def test_events_that_are_not_one_json_string_take_the_general_path() -> None:

@@ -36,33 +36,50 @@ class AnswerChunks:
         middles: list[bytes] = []  # each run event's JSON string, between the envelope's prefix and suffix
         envelope = state.envelope
         prefix = suffix = b""
-        low = high = 0  # the middle's bounds in an event's bytes (``high`` from the end); at least a byte between
+        # the middle's bounds in an event's bytes: ``low`` from the start, ``high`` from the end (at least the
+        # ``}`` that closes the delta, find_envelope), and at least a byte between them; ``low`` 0: no envelope yet
+        low = high = least = 0
         if envelope is not None:
             prefix, suffix = envelope[0], envelope[1]
             low, high = len(prefix), len(suffix)
+            least = low + high
         for chunk in chunks:  # the commonest case first, in as few steps as may be: a run of enveloped text events
             raw = chunk.raw
             if (
                 low
                 and raw is not None
+                and len(raw) > least
                 and raw.startswith(prefix)
                 and raw.endswith(suffix)
-                and len(raw) > low + high
                 and chunk.usage is None
                 and not chunk.parsed
             ):
                 run.append(chunk)
-                middles.append(raw[low:-high] if high else raw[low:])
+                middles.append(raw[low:-high])
                 continue
             if run:
                 self._release_run(call, state, run, middles, out)
                 run, middles = [], []
-            seen = self.on_chunk(call, chunk)
-            if seen is not None:
-                out.append(seen)
-            if not low and state.envelope is not None:  # found on the first text event
+            if low:
+                seen = self.on_chunk(call, chunk)
+                if seen is not None:
+                    out.append(seen)
+                continue
+            # no envelope yet: the call's first text event finds it, and its text starts the run
+            middle = None
+            if not state.envelope_tried and raw is not None and chunk.usage is None and not chunk.parsed:
+                middle = _first_in_envelope(state, chunk, raw)
+            if middle is None:
+                seen = self.on_chunk(call, chunk)
+                if seen is not None:
+                    out.append(seen)
+            if state.envelope is not None:  # found by _first_in_envelope
                 prefix, suffix = state.envelope[0], state.envelope[1]
                 low, high = len(prefix), len(suffix)
+                least = low + high
+            if middle is not None:
+                run.append(chunk)
+                middles.append(middle)
         if run:
             self._release_run(call, state, run, middles, out)
         return out
@@ -194,6 +211,22 @@ class AnswerChunks:
         if released is not None:
             delta["content"] = released
         return released
+
+
+def _first_in_envelope(state: GuardState, chunk: Chunk, raw: bytes) -> bytes | None:
+    """Looks for the envelope on an event not yet parsed before the envelope is known (``find_envelope``); its JSON
+    string when it is the envelope's first event and its choice's redactor may take its text with the run's (the
+    choice's first event, e.g. OpenAI's role event, came before; no pseudonyms); else None, and the event takes the
+    stage's ``on_chunk`` (parsed now, it no longer looks for the envelope)."""
+    data = chunk.data
+    choices = data.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    find_envelope(state, raw, data, choices[0])
+    envelope = state.envelope
+    if envelope is None or envelope[2] not in state.texts or released_text(state, envelope[2], "") is None:
+        return None
+    return raw[len(envelope[0]) : len(raw) - len(envelope[1])]
 
 
 def apply_hits(state: GuardState, hits: list[Hit], scanned: str, direction: str, what: str) -> None:

@@ -57,9 +57,12 @@ def joined_strings(middles: list[bytes]) -> str | None:
         texts = orjson.loads(b"[" + b",".join(middles) + b"]")
     except orjson.JSONDecodeError:
         return None
-    if len(texts) != len(middles) or not all(type(t) is str for t in texts):
+    if type(texts) is not list or len(texts) != len(middles):
         return None
-    return "".join(texts)
+    try:  # each middle holds at least a byte, so as many values as middles is one value each
+        return "".join(texts)
+    except TypeError:  # one of them is not a string
+        return None
 
 
 def enveloped(state: GuardState, envelope: tuple[bytes, bytes, int], raw: bytes) -> Chunk | None:
