@@ -14,7 +14,7 @@ from wardgate.guards.envelope import GENERAL, enveloped, find_envelope, joined_s
 from wardgate.guards.errors import GuardUnavailable, blocked
 from wardgate.guards.pseudonym import StreamRestorer
 from wardgate.guards.scan import Hit, redact
-from wardgate.guards.state import MAX_CHOICES, GuardState
+from wardgate.guards.state import MAX_CHOICES, Decisions, GuardState
 from wardgate.guards.stream import TextRedactor, ToolCallHold
 from wardgate.guards.tools import check_call
 
@@ -153,12 +153,13 @@ class AnswerChunks:
             scanner = state.response
             assert scanner is not None
 
+            decisions = state.decisions  # not the state: the state holds the redactor (guards/state.py, Decisions)
+
             def on_hits(hits: list[Hit], scanned: str) -> None:
-                apply_hits(state, hits, scanned, "response", "answer")
+                apply_hits(decisions, hits, scanned, "response", "answer")
 
             redactor = state.texts[index] = TextRedactor(scanner, self.holdback, on_hits)
-            state.tools[index] = ToolCallHold(lambda name, args: check_tool(state, name, args))
-        tools = state.tools[index]
+        tools = state.tools.get(index)
         text = holder.get(text_key)
         checks_text = bool(state.response is not None and state.response.guards)
         if not checks_text:  # only tools guards: text passes as it is
@@ -167,12 +168,17 @@ class AnswerChunks:
             released = redactor.feed(text) if isinstance(text, str) and text else ""
         deltas = holder.get("tool_calls")
         try:
-            calls = tools.feed(deltas) if isinstance(deltas, list) else []
+            calls: list[dict[str, Any]] = []
+            if isinstance(deltas, list):
+                if tools is None:
+                    tools = state.tools[index] = ToolCallHold()
+                calls = tools.feed(deltas, lambda name, args: check_tool(state, name, args))
             finish = choice.get("finish_reason")
             if finish:
                 if checks_text:
                     released += redactor.flush()
-                calls += tools.finish()
+                if tools is not None:
+                    calls += tools.finish(lambda name, args: check_tool(state, name, args))
         except ValueError as exc:
             raise GuardUnavailable("A streamed tool call could not be checked.") from exc
         names = state.pseudonyms
@@ -229,7 +235,7 @@ def _first_in_envelope(state: GuardState, chunk: Chunk, raw: bytes) -> bytes | N
     return raw[len(envelope[0]) : len(raw) - len(envelope[1])]
 
 
-def apply_hits(state: GuardState, hits: list[Hit], scanned: str, direction: str, what: str) -> None:
+def apply_hits(decisions: Decisions, hits: list[Hit], scanned: str, direction: str, what: str) -> None:
     """Records the hits' decisions; raises GuardBlocked when one of them blocks."""
     by_guard: dict[str, list[Hit]] = {}
     for hit in hits:
@@ -237,7 +243,7 @@ def apply_hits(state: GuardState, hits: list[Hit], scanned: str, direction: str,
     block: Guard | None = None
     for group in by_guard.values():
         guard = group[0].guard
-        state.record(guard, guard.config.action, direction, group, scanned)
+        decisions.record(guard, guard.config.action, direction, group, scanned)
         if guard.config.action == "block" and block is None:
             block = guard
     if block is not None:
@@ -246,13 +252,13 @@ def apply_hits(state: GuardState, hits: list[Hit], scanned: str, direction: str,
 
 def check_tool(state: GuardState, name: str, arguments: str) -> str:
     if state.tool_guards:
-        check_call(state.tool_guards, state, name)
+        check_call(state.tool_guards, state.decisions, name)
     scanner = state.response
     if scanner is None or not arguments:
         return arguments
     hits = scanner.hits(arguments)
     if hits:
-        apply_hits(state, hits, arguments, "response", "tool call")
+        apply_hits(state.decisions, hits, arguments, "response", "tool call")
         arguments = redact(arguments, hits)
     if state.pseudonyms is not None:
         arguments = state.pseudonyms.restore(arguments, json_string=True)

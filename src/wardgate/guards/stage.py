@@ -25,7 +25,7 @@ from wardgate.guards.memo import HitsMemo
 from wardgate.guards.plan import MAX_PLANS, Plan
 from wardgate.guards.request import check_request, check_topics
 from wardgate.guards.scan import Hit, Scanner, redact
-from wardgate.guards.state import GuardState
+from wardgate.guards.state import Decisions, GuardState
 from wardgate.guards.tools import check_call
 from wardgate.store.audit import AuditEntry
 
@@ -98,14 +98,16 @@ class GuardsStage(AnswerChunks):
         state = GuardState(None, plan.tools)
         call.guards = state
         if plan.answer or plan.tools:
-            state.response = Scanner(plan.answer_set, lambda g, e: _failed(state, g, e, "response"))
+            decisions = state.decisions  # not the state, which holds the scanner: no reference cycle (Decisions)
+            state.response = Scanner(plan.answer_set, lambda g, e: _failed(decisions, g, e, "response"))
         try:
             check_request(call, plan.request, state, self.cost, self.memo)
             if plan.topics:
                 await check_topics(call, plan.topics, state)
             if state.pseudonyms is not None:
                 if state.response is None:  # answers are restored: watch them
-                    state.response = Scanner([], lambda g, e: _failed(state, g, e, "response"))
+                    decisions = state.decisions
+                    state.response = Scanner([], lambda g, e: _failed(decisions, g, e, "response"))
                 # a pseudonymized prompt is the same for every user (<EMAIL_1>) while its restored answer is not:
                 # such a call is neither answered from nor stored in the response cache
                 call.cache_options = replace(call.cache_options or CacheOptions(), control="no-store")
@@ -124,13 +126,14 @@ class GuardsStage(AnswerChunks):
             return None
         state = GuardState(None, ())
         call.guards = state
+        decisions = state.decisions  # not the state, which holds the scanner: no reference cycle (Decisions)
         if results:
-            state.response = Scanner(results, lambda g, e: _failed(state, g, e, "response"))
+            state.response = Scanner(results, lambda g, e: _failed(decisions, g, e, "response"))
         if arguments:
-            scanner = Scanner(arguments, lambda g, e: _failed(state, g, e, "request"))
+            scanner = Scanner(arguments, lambda g, e: _failed(decisions, g, e, "request"))
 
             def on_hits(hits: list[Hit], text: str) -> None:
-                apply_hits(state, hits, text, "request", "tool arguments")
+                apply_hits(decisions, hits, text, "request", "tool arguments")
 
             mcp_guards.check(scanner, mcp_guards.argument_slots(call.body.get("arguments")), on_hits)
         return None
@@ -146,7 +149,10 @@ class GuardsStage(AnswerChunks):
             try:
                 if call.surface == "mcp":
                     mcp_guards.check_result(
-                        call, result, state.response, lambda h, t: apply_hits(state, h, t, "response", "tool result")
+                        call,
+                        result,
+                        state.response,
+                        lambda h, t: apply_hits(state.decisions, h, t, "response", "tool result"),
                     )
                 else:
                     _check_answer(call, result, state)
@@ -200,10 +206,10 @@ def _span_attributes(state: GuardState, direction: str) -> dict[str, str]:
     return {"wardgate.guard.direction": direction, "wardgate.guard.outcome": outcome}
 
 
-def _failed(state: GuardState, guard: Guard, exc: BaseException, direction: str) -> None:
+def _failed(decisions: Decisions, guard: Guard, exc: BaseException, direction: str) -> None:
     """A guard raised: fail closed (503 guard_unavailable) unless its on_error is allow."""
     log.warning("guard %r failed (%s): %s", guard.name, direction, type(exc).__name__)
-    state.record(guard, "error", direction, [], "")
+    decisions.record(guard, "error", direction, [], "")
     if guard.config.on_error == "block":
         raise GuardUnavailable(f"The {guard.config.type} guard {guard.name!r} could not check this {direction}.")
 
@@ -224,7 +230,7 @@ def _check_answer(call: Call, result: Result, state: GuardState) -> None:
             for tool in message.get("tool_calls") or ():
                 function = tool.get("function") if isinstance(tool, dict) else None
                 if state.tool_guards and isinstance(function, dict) and isinstance(function.get("name"), str):
-                    check_call(state.tool_guards, state, function["name"])
+                    check_call(state.tool_guards, state.decisions, function["name"])
                 if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                     slots.append((function, "arguments"))
         elif isinstance(choice.get("text"), str):
@@ -234,7 +240,7 @@ def _check_answer(call: Call, result: Result, state: GuardState) -> None:
             hits = scanner.hits(text)
             out = text
             if hits:
-                apply_hits(state, hits, text, "response", "answer")
+                apply_hits(state.decisions, hits, text, "response", "answer")
                 out = redact(text, hits)
             if state.pseudonyms is not None:
                 out = state.pseudonyms.restore(out, json_string=key == "arguments")

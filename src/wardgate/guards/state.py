@@ -23,13 +23,32 @@ class Decision:
     snippets: list[str] = field(default_factory=list)
 
 
+class Decisions(dict[str, Decision]):
+    """One call's decisions, by guard name. Apart from ``GuardState`` so that what a call's scanners and redactors
+    call back (they record what they find) holds these and not the state that holds them: no reference cycle, so a
+    call's guard state goes when the call does, not at the cyclic collector's next pass (guards/stage.py)."""
+
+    __slots__ = ()
+
+    def record(self, guard: Guard, action: str, direction: str, hits: list[Hit], scanned: str) -> None:
+        decision = self.get(guard.name)
+        if decision is None:
+            decision = self[guard.name] = Decision(guard, action, direction)
+        elif _RANK[action] > _RANK[decision.action]:
+            decision.action = action
+        for hit in hits:
+            decision.counts[hit.finding.entity] += 1
+            if len(decision.snippets) < MAX_SNIPPETS and hit.pattern is not None:
+                decision.snippets.append(mask(scanned[hit.finding.start : hit.finding.end]))
+
+
 @dataclass(slots=True)
 class GuardState:
     response: Scanner | None  # the answer's guards, when any apply (tools guards included: then it may be empty)
     tool_guards: tuple[Guard, ...] = ()  # tools guards on the answer
-    decisions: dict[str, Decision] = field(default_factory=dict)
+    decisions: Decisions = field(default_factory=Decisions)
     texts: dict[int, TextRedactor] = field(default_factory=dict)  # per streamed choice
-    tools: dict[int, ToolCallHold] = field(default_factory=dict)
+    tools: dict[int, ToolCallHold] = field(default_factory=dict)  # per streamed choice, once it calls a tool
     pseudonyms: Pseudonyms | None = None  # when a pseudonymize guard applies: placeholder → value
     restorers: dict[int, StreamRestorer] = field(default_factory=dict)  # per streamed choice
     # a streamed text event's bytes before and after its text's JSON string, when the provider repeats them in each
@@ -38,15 +57,7 @@ class GuardState:
     envelope_tried: bool = False
 
     def record(self, guard: Guard, action: str, direction: str, hits: list[Hit], scanned: str) -> None:
-        decision = self.decisions.get(guard.name)
-        if decision is None:
-            decision = self.decisions[guard.name] = Decision(guard, action, direction)
-        elif _RANK[action] > _RANK[decision.action]:
-            decision.action = action
-        for hit in hits:
-            decision.counts[hit.finding.entity] += 1
-            if len(decision.snippets) < MAX_SNIPPETS and hit.pattern is not None:
-                decision.snippets.append(mask(scanned[hit.finding.start : hit.finding.end]))
+        self.decisions.record(guard, action, direction, hits, scanned)
 
     def header(self) -> bytes:
         return ",".join(f"{name}={d.action}" for name, d in self.decisions.items()).encode()

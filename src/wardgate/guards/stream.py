@@ -203,17 +203,20 @@ class _ToolCall:
         return out
 
 
+ToolCheck = Callable[[str, str], str]  # (name, arguments) -> arguments as released (redacted); raises to block
+
+
 class ToolCallHold:
-    """One choice's streamed tool calls, held until each is complete and checked."""
+    """One choice's streamed tool calls, held until each is complete and checked (by the ``check`` each step is
+    given: the hold keeps no reference to the call's state)."""
 
-    __slots__ = ("_check", "_current", "_max")
+    __slots__ = ("_current", "_max")
 
-    def __init__(self, check: Callable[[str, str], str], max_chars: int = MAX_TOOL_ARGUMENTS) -> None:
-        self._check = check  # (name, arguments) -> arguments as released (redacted); raises to block
+    def __init__(self, max_chars: int = MAX_TOOL_ARGUMENTS) -> None:
         self._current: _ToolCall | None = None
         self._max = max_chars
 
-    def feed(self, deltas: list[Any]) -> list[dict[str, Any]]:
+    def feed(self, deltas: list[Any], check: ToolCheck) -> list[dict[str, Any]]:
         """Tool-call deltas in; the calls completed by them out (checked)."""
         out: list[dict[str, Any]] = []
         for delta in deltas:
@@ -226,7 +229,7 @@ class ToolCallHold:
                 index != current.index or (delta.get("id") and current.id not in (None, delta["id"]))
             ):
                 if current is not None:
-                    out.append(self._release(current))
+                    out.append(_release(current, check))
                 current = self._current = _ToolCall(index)
             if isinstance(delta.get("id"), str):
                 current.id = delta["id"]
@@ -243,10 +246,11 @@ class ToolCallHold:
                         parts.append(piece)
         return out
 
-    def finish(self) -> list[dict[str, Any]]:
+    def finish(self, check: ToolCheck) -> list[dict[str, Any]]:
         current, self._current = self._current, None
-        return [self._release(current)] if current is not None else []
+        return [_release(current, check)] if current is not None else []
 
-    def _release(self, call: _ToolCall) -> dict[str, Any]:
-        name = "".join(call.name)
-        return call.delta(self._check(name, "".join(call.arguments)))
+
+def _release(call: _ToolCall, check: ToolCheck) -> dict[str, Any]:
+    name = "".join(call.name)
+    return call.delta(check(name, "".join(call.arguments)))

@@ -10,7 +10,7 @@ from typing import Any
 from wardgate.core.call import Call
 from wardgate.guards.engine import Guard
 from wardgate.guards.errors import blocked
-from wardgate.guards.state import GuardState
+from wardgate.guards.state import Decisions, GuardState
 
 
 def tool_name(tool: Any) -> str | None:
@@ -68,13 +68,13 @@ def _chosen(choice: Any) -> str | None:
     return None
 
 
-def check_call(guards: Sequence[Guard], state: GuardState, name: str) -> None:
+def check_call(guards: Sequence[Guard], decisions: Decisions, name: str) -> None:
     """A tool call in an answer: refused (GuardBlocked) when a blocking tools guard does not allow it."""
     for guard in guards:
         if guard.allows_tool(name):
             continue
         action = guard.config.action
-        state.record(guard, action, "response", [], "")
-        state.decisions[guard.name].counts["tool_call"] += 1
+        decisions.record(guard, action, "response", [], "")
+        decisions[guard.name].counts["tool_call"] += 1
         if action == "block":
             raise blocked(guard.name, "tools", "tool call")
