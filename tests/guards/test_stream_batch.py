@@ -171,3 +171,15 @@ def test_pseudonymized_answers_are_restored_across_a_batch() -> None:
     events = _events(["I wrote to <EMA", "IL_1> as ", "asked."])
     out = _relay(guards, c, [events])
     assert _text(out) == "I wrote to jane@example.org as asked."
+
+
+def test_an_event_the_guards_leave_as_it_is_is_relayed_as_it_came() -> None:
+    guards = stage(*GUARDS)
+    for batches in ([_events(["Hello ", "there."])], [[e] for e in _events(["Hello ", "there."])]):
+        c = call()
+        start(guards, c)
+        role = batches[0][0]
+        raw = role.raw
+        out = _relay(guards, c, batches)
+        assert out[0] is role and out[0].raw == raw  # not parsed and written again
+        assert _text(out) == "Hello there."

@@ -125,6 +125,10 @@ class AnswerChunks:
                     return Chunk(raw=envelope[0] + orjson.dumps(released) + envelope[1])
                 return Chunk(data)
         silent = chunk.usage is None and not data.get("usage")
+        if len(choices) == 1 and _releases_nothing(choices[0]):  # e.g. OpenAI's role event: sent as it came
+            if not self._choice(call, state, choices[0]):  # starts the choice's redactor
+                silent = False
+            return None if silent else chunk
         for choice in choices:
             if isinstance(choice, dict) and not self._choice(call, state, choice):
                 silent = False
@@ -217,6 +221,15 @@ class AnswerChunks:
         if released is not None:
             delta["content"] = released
         return released
+
+
+def _releases_nothing(choice: object) -> bool:
+    """Whether ``_choice`` leaves this choice as it is: no text (or an empty one), no tool calls, not finished (what
+    the choice's redactor and restorer hold is released on a later event)."""
+    if type(choice) is not dict or choice.get("finish_reason"):
+        return False
+    delta = choice.get("delta")
+    return type(delta) is dict and "tool_calls" not in delta and delta.get("content", "") == ""
 
 
 def _first_in_envelope(state: GuardState, chunk: Chunk, raw: bytes) -> bytes | None:
