@@ -42,7 +42,7 @@ def check_request(
                     _cost(call, guard, state, cost)
             else:
                 if slots is None:
-                    slots = list(request_texts(call.operation, call.body))
+                    slots = request_texts(call.operation, call.body)
                 if kind == "size":
                     _size(call, guard, state, slots)
                 else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 # roles whose text may carry an indirect injection (the client's own, tool results, retrieved documents); the
@@ -12,42 +11,40 @@ UNTRUSTED_ROLES = frozenset({"user", "tool", "function"})
 Slot = tuple[str, Any, Any]  # (role, container, key): container[key] is the text
 
 
-def request_texts(operation: str, body: dict[str, Any]) -> Iterator[Slot]:
+def request_texts(operation: str, body: dict[str, Any]) -> list[Slot]:
+    out: list[Slot] = []
     if operation == "chat":
         messages = body.get("messages")
         if not isinstance(messages, list):
-            return
+            return out
         for message in messages:
             if not isinstance(message, dict):
                 continue
             role = message.get("role")
             role = role if isinstance(role, str) else "user"
-            yield from _content(role, message)
+            content = message.get("content")
+            if isinstance(content, str):
+                out.append((role, message, "content"))
+            elif isinstance(content, list):
+                for part in content:
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        out.append((role, part, "text"))
             calls = message.get("tool_calls")
             if isinstance(calls, list):
                 for call in calls:
                     function = call.get("function") if isinstance(call, dict) else None
                     if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                        yield role, function, "arguments"
-        return
+                        out.append((role, function, "arguments"))
+        return out
     key = "prompt" if operation == "completions" else "input"
     value = body.get(key)
     if isinstance(value, str):
-        yield "user", body, key
+        out.append(("user", body, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
             if isinstance(item, str):
-                yield "user", value, i
-
-
-def _content(role: str, message: dict[str, Any]) -> Iterator[Slot]:
-    content = message.get("content")
-    if isinstance(content, str):
-        yield role, message, "content"
-    elif isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                yield role, part, "text"
+                out.append(("user", value, i))
+    return out
 
 
 def message_count(operation: str, body: dict[str, Any]) -> int:
