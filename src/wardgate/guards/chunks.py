@@ -32,19 +32,20 @@ class AnswerChunks:
         if not isinstance(state, GuardState):
             return chunks
         out: list[Chunk] = []
-        run: list[Chunk] = []
-        middles: list[bytes] = []  # each run event's JSON string, between the envelope's prefix and suffix
+        start = -1  # where the run under way began in ``chunks`` (-1: none)
         envelope = state.envelope
         prefix = suffix = b""
-        # the middle's bounds in an event's bytes: ``low`` from the start, ``high`` from the end (at least the
-        # ``}`` that closes the delta, find_envelope), and at least a byte between them; ``low`` 0: no envelope yet
-        low = high = least = 0
+        # an enveloped event's bytes: ``prefix`` + its text's JSON string + ``suffix``, at least a byte between them;
+        # ``low`` 0: no envelope yet
+        low = least = 0
         if envelope is not None:
             prefix, suffix = envelope[0], envelope[1]
-            low, high = len(prefix), len(suffix)
-            least = low + high
-        for chunk in chunks:  # the commonest case first, in as few steps as may be: a run of enveloped text events
+            low = len(prefix)
+            least = low + len(suffix)
+        for i, chunk in enumerate(chunks):  # the commonest case first, in as few steps as may be: a run of text
             raw = chunk.raw
+            # the bytes are what the check reads and what the client would have received (a parsed chunk's raw
+            # bytes are relayed as they are too: a stage that changes its data drops them)
             if (
                 low
                 and raw is not None
@@ -52,46 +53,46 @@ class AnswerChunks:
                 and raw.startswith(prefix)
                 and raw.endswith(suffix)
                 and chunk.usage is None
-                and not chunk.parsed
             ):
-                run.append(chunk)
-                middles.append(raw[low:-high])
+                if start < 0:
+                    start = i
                 continue
-            if run:
-                self._release_run(call, state, run, middles, out)
-                run, middles = [], []
+            if start >= 0:
+                self._release_run(call, state, chunks[start:i], out)
+                start = -1
             if low:
                 seen = self.on_chunk(call, chunk)
                 if seen is not None:
                     out.append(seen)
                 continue
             # no envelope yet: the call's first text event finds it, and its text starts the run
-            middle = None
-            if not state.envelope_tried and raw is not None and chunk.usage is None and not chunk.parsed:
-                middle = _first_in_envelope(state, chunk, raw)
-            if middle is None:
+            first = (
+                not state.envelope_tried
+                and raw is not None
+                and chunk.usage is None
+                and not chunk.parsed
+                and _first_in_envelope(state, chunk, raw)
+            )
+            if not first:
                 seen = self.on_chunk(call, chunk)
                 if seen is not None:
                     out.append(seen)
             if state.envelope is not None:  # found by _first_in_envelope
                 prefix, suffix = state.envelope[0], state.envelope[1]
-                low, high = len(prefix), len(suffix)
-                least = low + high
-            if middle is not None:
-                run.append(chunk)
-                middles.append(middle)
-        if run:
-            self._release_run(call, state, run, middles, out)
+                low = len(prefix)
+                least = low + len(suffix)
+            if first:
+                start = i
+        if start >= 0:
+            self._release_run(call, state, chunks[start:], out)
         return out
 
-    def _release_run(
-        self, call: Call, state: GuardState, run: list[Chunk], middles: list[bytes], out: list[Chunk]
-    ) -> None:
+    def _release_run(self, call: Call, state: GuardState, run: list[Chunk], out: list[Chunk]) -> None:
         assert state.envelope is not None
         prefix, suffix, index = state.envelope
         released = None
         if len(run) > 1:
-            texts = joined_strings(middles)
+            texts = joined_strings(run, len(prefix), len(suffix))
             if texts is not None:
                 released = released_text(state, index, texts)
         if released is None:  # one event, not all JSON strings, or a choice that needs the general path
@@ -232,20 +233,18 @@ def _releases_nothing(choice: object) -> bool:
     return type(delta) is dict and "tool_calls" not in delta and delta.get("content", "") == ""
 
 
-def _first_in_envelope(state: GuardState, chunk: Chunk, raw: bytes) -> bytes | None:
-    """Looks for the envelope on an event not yet parsed before the envelope is known (``find_envelope``); its JSON
-    string when it is the envelope's first event and its choice's redactor may take its text with the run's (the
-    choice's first event, e.g. OpenAI's role event, came before; no pseudonyms); else None, and the event takes the
-    stage's ``on_chunk`` (parsed now, it no longer looks for the envelope)."""
+def _first_in_envelope(state: GuardState, chunk: Chunk, raw: bytes) -> bool:
+    """Looks for the envelope on an event not yet parsed before the envelope is known (``find_envelope``): True when
+    it is the envelope's first event and its choice's redactor may take its text with the run's (the choice's first
+    event, e.g. OpenAI's role event, came before; no pseudonyms); else the event takes the stage's ``on_chunk``
+    (parsed now, it no longer looks for the envelope)."""
     data = chunk.data
     choices = data.get("choices")
     if type(choices) is not list or len(choices) != 1:
-        return None
+        return False
     find_envelope(state, raw, data, choices[0])
     envelope = state.envelope
-    if envelope is None or envelope[2] not in state.texts or released_text(state, envelope[2], "") is None:
-        return None
-    return raw[len(envelope[0]) : len(raw) - len(envelope[1])]
+    return envelope is not None and envelope[2] in state.texts and released_text(state, envelope[2], "") is not None
 
 
 def apply_hits(decisions: Decisions, hits: list[Hit], scanned: str, direction: str, what: str) -> None:

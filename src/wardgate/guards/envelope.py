@@ -50,16 +50,16 @@ def find_envelope(state: GuardState, raw: bytes, data: dict[str, Any], choice: o
     state.envelope = (raw[:start], raw[start + len(text) :], index if isinstance(index, int) else 0)
 
 
-def joined_strings(middles: list[bytes]) -> str | None:
-    """The texts of several events' JSON strings, joined (one parse for them all); None when one of them is not
-    exactly one JSON string."""
+def joined_strings(run: list[Chunk], low: int, high: int) -> str | None:
+    """The texts of a run of events' JSON strings (each event's bytes less its first ``low`` and last ``high``),
+    joined (one parse for them all); None when one of them is not exactly one JSON string."""
     try:
-        texts = orjson.loads(b"[" + b",".join(middles) + b"]")
+        texts = orjson.loads(b"[" + b",".join([chunk.raw[low:-high] for chunk in run]) + b"]")  # type: ignore[index]
     except orjson.JSONDecodeError:
         return None
-    if type(texts) is not list or len(texts) != len(middles):
+    if type(texts) is not list or len(texts) != len(run):
         return None
-    try:  # each middle holds at least a byte, so as many values as middles is one value each
+    try:  # each middle holds at least a byte, so as many values as events is one value each
         return "".join(texts)
     except TypeError:  # one of them is not a string
         return None
