@@ -18,7 +18,7 @@ from tests.guards.test_stream_fuzz import PII_VALUES
 from wardgate.config.guards import GuardConfig
 from wardgate.guards import pii, secrets
 from wardgate.guards.engine import compile_guards
-from wardgate.guards.findings import DIGIT_TRIGGER, Pattern, Trigger, trigger_gate
+from wardgate.guards.findings import DIGIT_TRIGGER, Pattern, Trigger, build_trigger, trigger_gate
 from wardgate.guards.scan import Hit, Scanner, redact
 from wardgate.guards.stream import TextRedactor
 
@@ -84,6 +84,35 @@ def test_every_match_and_every_spaced_start_of_one_holds_the_trigger() -> None:
                         assert trigger.ends_in(value[:end]), (pattern.entity, value[:end])
                 checked += 1
     assert checked >= len(TEXTS)
+
+
+def test_ends_in_answers_as_the_full_expression_from_the_same_start() -> None:
+    # ends_in searches in parts (the class by deleting other bytes, the literals as a trie, a class and literal
+    # before a lookahead as the literal behind a lookbehind): each answer is the definition's, ``full``, searched
+    # from ``since`` less the widest trigger, for ASCII and other texts, every ``since``
+    rng = random.Random(11)
+    stage_ = stage(*ALL_GUARDS)
+    probe = call()
+    start(stage_, probe)
+    joined = probe.guards.response.trigger  # type: ignore[attr-defined]
+    synthetic = [  # lookaheads whose characters are no trigger themselves, classes with and without ASCII members
+        build_trigger(("A (?=y)", "B (?=y)", "Kz(?=\\Z)", "kz(?=\\Z)", "[é€]", "hook")),
+        build_trigger(("a (?=x|\\Z)", "Q (?=x|\\Z)", "[€ß]")),
+        build_trigger(("S (?=1)", "xo")),
+    ]
+    triggers = [joined, *synthetic, *(_trigger(p) for p in ALL_PATTERNS)]
+    alphabet = "aAbBQSWKkxyz0189 -_:=@~.\nJhokéß€𝟙\u00a0"
+    texts = [*TEXTS, "Benchmarking an HTTP proxy means measuring its throughput.", "QQ 12", "AB ", "P  1", "hook"]
+    texts += ["xA yq.", "B y", "wa xyz", "Q  x", "S 1 2", "okz", "Kz.", "é a", "€ Q x"]  # the synthetic ones
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))) for _ in range(600)]
+    checked = 0
+    for trigger in triggers:
+        for text in texts:
+            for since in range(len(text) + 1) if len(text) <= 32 else {0, len(text) // 2, len(text) - 2, len(text)}:
+                expected = trigger.full.search(text, max(0, since - trigger.width + 1)) is not None
+                assert trigger.ends_in(text, since) == expected, (trigger.items, text, since)
+                checked += 1
+    assert checked > 10_000
 
 
 def test_every_start_of_a_spaced_match_that_holds_a_space_holds_its_partial_hint() -> None:
