@@ -51,8 +51,9 @@ def find_envelope(state: GuardState, raw: bytes, data: dict[str, Any], choice: o
 
 
 def joined_strings(run: list[Chunk], low: int, high: int) -> str | None:
-    """The texts of a run of events' JSON strings (each event's bytes less its first ``low`` and last ``high``),
-    joined (one parse for them all); None when one of them is not exactly one JSON string."""
+    """The texts of a run of events' JSON strings (each event's bytes less its first ``low`` and last ``high``:
+    at least 1, the ``}`` that closes the delta), joined (one parse for them all); None when one of them is not
+    exactly one JSON string."""
     try:
         texts = orjson.loads(b"[" + b",".join([chunk.raw[low:-high] for chunk in run]) + b"]")  # type: ignore[index]
     except orjson.JSONDecodeError:
