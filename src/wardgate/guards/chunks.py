@@ -4,6 +4,7 @@ Each choice's text goes through its ``TextRedactor`` (stream.py), its tool calls
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
@@ -177,13 +178,13 @@ class AnswerChunks:
             if isinstance(deltas, list):
                 if tools is None:
                     tools = state.tools[index] = ToolCallHold()
-                calls = tools.feed(deltas, lambda name, args: check_tool(state, name, args))
+                calls = tools.feed(deltas, partial(check_tool, state))
             finish = choice.get("finish_reason")
             if finish:
                 if checks_text:
                     released += redactor.flush()
                 if tools is not None:
-                    calls += tools.finish(lambda name, args: check_tool(state, name, args))
+                    calls += tools.finish(partial(check_tool, state))
         except ValueError as exc:
             raise GuardUnavailable("A streamed tool call could not be checked.") from exc
         names = state.pseudonyms
