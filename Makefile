@@ -25,6 +25,7 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt $(VENV)/.installed
 	@touch $@
 
 run: $(VENV)/.installed  ## serve on the embedded default (demo config unless ARGS="--config FILE")
+	@$(BIN)/python -m compileall -q src >/dev/null  # bytecode as a wheel install has it: workers start faster
 	$(BIN)/wardgate serve $(ARGS)
 
 # Arize Phoenix, a real OTLP backend for tests/telemetry/test_phoenix.py (issue 15, point 4): ~140 packages whose pins

@@ -67,6 +67,10 @@ ulimit -n 65536 2>/dev/null || true
 # ---------------------------------------------------------------- our load test
 PY="$ROOT/.venv/bin/python"
 [ -x "$PY" ] || PY="$(command -v python3)"
+# A wheel install ships compiled bytecode; the editable install here compiles src/ at its first import, and at every
+# import where PYTHONDONTWRITEBYTECODE is set (as on the bench host): each worker's cold start would pay ~0.8 s of
+# CPU for it. Compile once, as pip does for a wheel (compileall writes the cache whatever that variable says).
+"$PY" -m compileall -q "$ROOT/src" >/dev/null
 if [ "$LOAD" = 1 ]; then
   say "load test: bench/load.py ${load_args[*]:-}"
   if [ "${BENCH_NETNS:-1}" = 1 ] && command -v ip >/dev/null && unshare -n true 2>/dev/null; then
