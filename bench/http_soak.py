@@ -134,6 +134,9 @@ def main() -> None:
         "--rate", type=int, default=0, help="requests a second in all (paced); 0: as fast as the gateway answers"
     )
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server's environment")
+    parser.add_argument(
+        "--upstream", default="http://127.0.0.1:18080/v1", help="the fake upstream's base URL (another nginx port)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         store = f"sqlite:///{tmp}/soak.db"
@@ -145,7 +148,7 @@ def main() -> None:
         config.write_text(f"""master_key: {MASTER}
 store: {store}
 providers:
-  fake: {{type: openai, base_url: http://127.0.0.1:18080/v1, api_key: sk-fake-upstream-key}}
+  fake: {{type: openai, base_url: {args.upstream}, api_key: sk-fake-upstream-key}}
 models:
   bench-gpt: [{{provider: fake, model: gpt-4o-mini}}]
 budgets:
