@@ -124,6 +124,25 @@ async def test_a_writer_process_that_dies_is_started_again_and_no_row_is_lost_or
     assert (await audit.verify(engine, KEY)).ok
 
 
+async def test_a_signal_to_the_whole_process_group_leaves_it_to_the_worker_to_end(
+    writer: WriterProcess, engine: AsyncEngine
+) -> None:
+    ledger, trail = queues(writer)
+    ledger.put(event("first"))
+    await ledger.flush()  # it has answered: its signal handlers are set
+    assert writer.pid is not None
+    os.kill(writer.pid, signal.SIGTERM)  # a service manager stopping everything: the worker drains, then closes it
+    os.kill(writer.pid, signal.SIGINT)
+    for i in range(30):
+        ledger.put(event(f"s{i}"))
+        trail.put(entry(i))
+    await ledger.stop()
+    await trail.stop()
+    await writer.close()
+    assert writer.started == 1
+    assert await count(engine, usage_events) == 31 and await count(engine, audit_log) == 30
+
+
 async def test_a_row_the_store_refuses_is_set_aside_alone(writer: WriterProcess, engine: AsyncEngine) -> None:
     with pytest.raises(StoreWriteRefused):
         await writer.insert_events([event("x"), event(None)], None)  # type: ignore[arg-type]  # request_id NOT NULL

@@ -9,7 +9,8 @@ driver thread's GIL holds) is spent on the worker's event loop. It is the same c
 Protocol (``remote_writes.py`` is the other end): frames of a 4-byte big-endian length and a pickle. The first frame
 is the ``Opening``; then requests ``(id, op, payload)`` with ``op`` one of ``"ledger"``, ``"audit"``, ``"close"``,
 each answered ``(id, None)`` when committed or ``(id, (summary, unreachable))`` when it failed. ``close`` signs the
-audit head, closes the store and is answered last. End of input (the worker is gone) closes the same way.
+audit head, closes the store and is answered last. End of input (the worker is gone) closes the same way; SIGINT and
+SIGTERM are ignored, so a signal sent to the whole process group cannot end it before its worker has drained.
 
 Run as ``python -m wardgate.store.writer_process FD`` with the socket inherited as file descriptor ``FD``.
 """
@@ -20,6 +21,7 @@ import asyncio
 import logging
 import os
 import pickle
+import signal
 import socket
 import struct
 import sys
@@ -109,6 +111,10 @@ async def serve(sock: socket.socket) -> None:
 
 
 def main() -> None:
+    # a Ctrl-C in the terminal, or a service manager signalling every process of the group, reaches this process
+    # too: it ends when its worker says so (close) or is gone (end of input), after the worker's queues have drained
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s[%(process)d]: %(message)s")
     sock = socket.socket(fileno=int(sys.argv[1]))
     try:
