@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import uvloop
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -141,6 +144,23 @@ async def test_a_signal_to_the_whole_process_group_leaves_it_to_the_worker_to_en
     await writer.close()
     assert writer.started == 1
     assert await count(engine, usage_events) == 31 and await count(engine, audit_log) == 30
+
+
+def test_it_holds_none_of_its_workers_descriptors(tmp_path: Path) -> None:
+    async def check() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listening:  # as a worker's: open when the writer starts,
+            listening.set_inheritable(True)  # and inheritable (uvicorn hands it to its workers that way)
+            process = WriterProcess(Opening(f"sqlite:///{tmp_path / 'w.db'}", KEY, 3600.0, 0))
+            await process.start()
+            try:
+                inode = f"socket:[{os.fstat(listening.fileno()).st_ino}]"
+                fds = os.listdir(f"/proc/{process.pid}/fd")
+                held = {os.readlink(f"/proc/{process.pid}/fd/{fd}") for fd in fds}
+                assert inode not in held  # else a drained worker's port would go on accepting connections
+            finally:
+                await process.close()
+
+    uvloop.run(check())  # the loop `wardgate serve` runs (its own subprocess support leaked them)
 
 
 async def test_a_row_the_store_refuses_is_set_aside_alone(writer: WriterProcess, engine: AsyncEngine) -> None:

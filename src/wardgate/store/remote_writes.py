@@ -13,10 +13,10 @@ and awaited until the writer process answers that it committed. Until then the r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import pickle
 import socket
+import subprocess
 import sys
 from collections.abc import Container, Sequence
 from operator import attrgetter
@@ -44,7 +44,7 @@ class WriterProcess:
 
     def __init__(self, opening: Opening) -> None:
         self._opening = opening
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -64,14 +64,14 @@ class WriterProcess:
             if self._closed:
                 raise ConnectionResetError("the store writer process is closed")
             ours, theirs = socket.socketpair()
-            try:
-                self._proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "wardgate.store.writer_process",
-                    str(theirs.fileno()),
+            try:  # not the loop's subprocess support: uvloop's keeps every inheritable descriptor open in the child,
+                # the worker's listening socket among them (a drained worker's port then kept accepting connections)
+                self._proc = await asyncio.to_thread(
+                    subprocess.Popen,
+                    [sys.executable, "-m", "wardgate.store.writer_process", str(theirs.fileno())],
                     pass_fds=(theirs.fileno(),),
-                    stdin=asyncio.subprocess.DEVNULL,
+                    close_fds=True,
+                    stdin=subprocess.DEVNULL,
                 )
             finally:
                 theirs.close()
@@ -100,16 +100,17 @@ class WriterProcess:
         if writer is not None:
             writer.close()
         pending, self._pending = self._pending, {}
-        code = self._proc.returncode if self._proc is not None else None
+        code = self._proc.poll() if self._proc is not None else None
         if pending and not self._closed:
             log.error("store writer process exited (code %s) with %d writes unanswered; retrying", code, len(pending))
         for future in pending.values():
             if not future.done():
                 future.set_exception(ConnectionResetError("the store writer process exited"))
         proc = self._proc
-        if proc is not None and proc.returncode is None:  # the socket broke but the process lives: end it
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+        if proc is not None and proc.poll() is None:  # the socket broke but the process lives: end it
+            proc.kill()
+        if proc is not None and not self._closed:
+            asyncio.get_running_loop().run_in_executor(None, proc.wait)  # reaped, not left a zombie
 
     async def _request(self, op: str, payload: Any) -> None:
         if self._writer is None:
@@ -153,12 +154,11 @@ class WriterProcess:
         try:
             if self._writer is not None:
                 await asyncio.wait_for(self._request("close", None), timeout_s)
-            await asyncio.wait_for(proc.wait(), timeout_s)
-        except (TimeoutError, ConnectionError) as exc:
+            await asyncio.to_thread(proc.wait, timeout_s)
+        except (TimeoutError, subprocess.TimeoutExpired, ConnectionError) as exc:
             log.error("store writer process did not close cleanly (%s); ending it", type(exc).__name__)
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+            proc.kill()
+            await asyncio.to_thread(proc.wait)
         finally:
             if self._reader_task is not None:
                 await asyncio.gather(self._reader_task, return_exceptions=True)
