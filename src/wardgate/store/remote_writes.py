@@ -1,7 +1,7 @@
 """The worker's end of its store writer process (``writer_process.py``; decision 063).
 
 The worker's BatchWriters keep their queues, retries, bisection and drain as with the inline writer; only their sink
-changes: a batch is pickled as plain tuples (~3 µs a row, ``CHUNK`` rows per step of the loop), sent over a socket
+changes: a batch is pickled as plain tuples (~3 µs a row, ``STEP`` rows per step of the loop), sent over a socket
 and awaited until the writer process answers that it committed. Until then the rows stay queued in the worker, so:
 
 - a writer process that dies (killed, crashed) fails the writes in flight with ``ConnectionResetError``, an
@@ -18,16 +18,16 @@ import pickle
 import socket
 import subprocess
 import sys
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from operator import attrgetter
 from typing import Any
 
 from wardgate.store.audit import AuditEntry
-from wardgate.store.driver_insert import CHUNK
 from wardgate.store.usage import UsageEvent, event_row
 from wardgate.store.writer_process import Opening, frame, read_frame
 
 log = logging.getLogger("wardgate.store.writer")
+STEP = 50  # rows pickled per step of the loop: ~0.1-0.2 ms
 _AUDIT_ROW = attrgetter("actor", "action", "target", "details", "ts")  # AuditEntry's fields, in order
 
 
@@ -130,12 +130,7 @@ class WriterProcess:
 
     async def insert_events(self, events: Sequence[UsageEvent], maybe_written: Container[str] | None) -> None:
         """``store.usage.insert_events`` in the writer process."""
-        chunks = []
-        for start in range(0, len(events), CHUNK):
-            if start:
-                await asyncio.sleep(0)
-            rows = list(map(event_row, events[start : start + CHUNK]))
-            chunks.append(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+        chunks = await _pickled(events, event_row)
         suspects = None
         if maybe_written is not None:
             suspects = frozenset(e.request_id for e in events if e.request_id in maybe_written)
@@ -143,7 +138,7 @@ class WriterProcess:
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         """``AuditLog.append`` in the writer process."""
-        await self._request("audit", list(map(_AUDIT_ROW, entries)))
+        await self._request("audit", await _pickled(entries, _AUDIT_ROW))
 
     async def close(self, timeout_s: float = 30.0) -> None:
         """Have the process sign the audit head and exit (after the BatchWriters have drained through it)."""
@@ -162,3 +157,13 @@ class WriterProcess:
         finally:
             if self._reader_task is not None:
                 await asyncio.gather(self._reader_task, return_exceptions=True)
+
+
+async def _pickled(items: Sequence[Any], row: Callable[[Any], tuple[Any, ...]]) -> list[bytes]:
+    """``items`` as tuples, pickled ``STEP`` at a time with the loop free in between."""
+    chunks = []
+    for start in range(0, len(items), STEP):
+        if start:
+            await asyncio.sleep(0)
+        chunks.append(pickle.dumps(list(map(row, items[start : start + STEP])), protocol=pickle.HIGHEST_PROTOCOL))
+    return chunks

@@ -78,7 +78,7 @@ async def serve(sock: socket.socket) -> None:
                 events = [UsageEvent(*row) for chunk in rows for row in pickle.loads(chunk)]  # noqa: S301
                 await insert_events(engine, events, maybe_written)
             elif op == "audit":
-                await audit_log.append([AuditEntry(*row) for row in payload])
+                await audit_log.append([AuditEntry(*row) for chunk in payload for row in pickle.loads(chunk)])  # noqa: S301
             else:
                 raise ValueError(f"unknown request {op!r}")
         except Exception as exc:  # any failure goes back to the worker's BatchWriter, which retries or bisects
