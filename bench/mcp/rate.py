@@ -75,8 +75,9 @@ def cpu_s(root: int, only: str | None = None) -> float:
                 wanted = only is None or only.encode() in f.read()
             if wanted:
                 total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                pids.extend(int(c) for c in f.read().split())
+            for task in os.listdir(f"/proc/{pid}/task"):  # a child started from a thread is that thread's
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    pids.extend(int(c) for c in f.read().split())
         except OSError:
             continue
     return total
