@@ -9,7 +9,9 @@ With --probe, each worker also samples its event loop's lag and its GIL wait (be
 Wardgate run reports their p50/p99/max over its window. The probe is not free: its GIL thread wakes every 2 ms, and
 while a worker's loop is busy it forces a GIL hand-over (perf sched, 2026-12-07: 40-120 ms a second of a loop's
 GIL waits at load 20-30, more than the SQLite writer's threads, and ~0.05-0.1 ms CPU a call), so read point 7's
-p99 from a run without --probe. With --rate N --paced-only, only the two paced runs.
+p99 from a run without --probe. With --rate N --paced-only, only the two paced runs. `--config-extra "ledger: {writer:
+process}"` runs the workers with their store writer processes (decision 063); their CPU is counted in the gateway's
+and also reported apart (`writer_cpu_ms_per_req`).
 Usage: .venv/bin/python bench/mcp/rate.py [--workers 2] [--duration 10] [--conc 64] [--rate N] [--paced-only]
        [--probe] [--redis URL]
 """
