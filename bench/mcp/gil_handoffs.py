@@ -35,12 +35,12 @@ from typing import Any
 import aiosqlite
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flush_stall import entry, event  # noqa: E402  (bench/flush_stall.py: the same MCP rows)
+from flush_stall import entry, event, ledger_writes  # noqa: E402  (bench/flush_stall.py: the same MCP rows)
 
 from wardgate.core.batching import BatchWriter  # noqa: E402
 from wardgate.store.audit import AuditEntry, AuditLog  # noqa: E402
 from wardgate.store.engine import create_engine, upgrade  # noqa: E402
-from wardgate.store.usage import LedgerWrites, UsageEvent  # noqa: E402
+from wardgate.store.usage import UsageEvent  # noqa: E402
 
 HANDED = [0]
 
@@ -111,7 +111,7 @@ async def main() -> None:
         engine = create_engine(f"sqlite:///{os.path.join(tmp, 'w.db')}")
         await upgrade(engine)
         audit_log = AuditLog(engine, b"k" * 32)
-        ledger = BatchWriter("usage-ledger", LedgerWrites(engine), max_batch=args.rows, interval_s=3600)
+        ledger = BatchWriter("usage-ledger", ledger_writes(engine), max_batch=args.rows, interval_s=3600)
         audit = BatchWriter("audit", audit_log.append, max_batch=args.rows, interval_s=3600)
         ledger.start()
         audit.start()

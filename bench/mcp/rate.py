@@ -9,7 +9,9 @@ With --probe, each worker also samples its event loop's lag and its GIL wait (be
 Wardgate run reports their p50/p99/max over its window. The probe is not free: its GIL thread wakes every 2 ms, and
 while a worker's loop is busy it forces a GIL hand-over (perf sched, 2026-12-07: 40-120 ms a second of a loop's
 GIL waits at load 20-30, more than the SQLite writer's threads, and ~0.05-0.1 ms CPU a call), so read point 7's
-p99 from a run without --probe. With --rate N --paced-only, only the two paced runs.
+p99 from a run without --probe. With --rate N --paced-only, only the two paced runs. `--config-extra "ledger: {writer:
+process}"` runs the workers with their store writer processes (decision 063); their CPU is counted in the gateway's
+and also reported apart (`writer_cpu_ms_per_req`).
 Usage: .venv/bin/python bench/mcp/rate.py [--workers 2] [--duration 10] [--conc 64] [--rate N] [--paced-only]
        [--probe] [--redis URL]
 """
@@ -32,6 +34,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 KEY = "sk-bench-master-key"
+WRITER = "wardgate.store.writer_process"
 BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}
 
 
@@ -60,8 +63,9 @@ def wait_ready(url: str, deadline_s: float = 60) -> None:
     raise RuntimeError(f"not ready: {url}")
 
 
-def cpu_s(root: int) -> float:
-    """User + system CPU seconds of a process and its children (the server's workers), from /proc."""
+def cpu_s(root: int, only: str | None = None) -> float:
+    """User + system CPU seconds of a process and its children (the server's workers, their store writer
+    processes), from /proc; ``only``: of those whose command line holds it."""
     total = 0.0
     pids = [root]
     while pids:
@@ -69,9 +73,13 @@ def cpu_s(root: int) -> float:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                pids.extend(int(c) for c in f.read().split())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                wanted = only is None or only.encode() in f.read()
+            if wanted:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in os.listdir(f"/proc/{pid}/task"):  # a child started from a thread is that thread's
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    pids.extend(int(c) for c in f.read().split())
         except OSError:
             continue
     return total
@@ -194,11 +202,13 @@ def main() -> None:
             gateway = procs[1].pid
 
             def measured(name: str, url: str, extra: str, rate: float | None) -> None:
-                before, start = cpu_s(gateway), time.monotonic()
+                before, start, writer = cpu_s(gateway), time.monotonic(), cpu_s(gateway, WRITER)
                 run = wrk(url, extra, tmp, args.duration, args.conc, rate)
-                used, end = cpu_s(gateway) - before, time.monotonic()
+                used, end, writer = cpu_s(gateway) - before, time.monotonic(), cpu_s(gateway, WRITER) - writer
                 requests = int(run["requests"])  # type: ignore[call-overload]
                 runs[name] = {**run, "gateway_cpu_ms_per_req": round(1000 * used / max(1, requests), 3)}
+                if writer:  # ledger.writer: process (decision 063): its share of the above
+                    runs[name]["writer_cpu_ms_per_req"] = round(1000 * writer / max(1, requests), 3)
                 runs[name]["load"] = round(os.getloadavg()[0], 1)
                 if args.probe:
                     time.sleep(1.2)  # the workers rewrite their samples every second

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -53,8 +53,10 @@ from wardgate.store.provider_objects import ProviderObjectStore
 from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.responses import ResponseStore
 from wardgate.store.tenancy import TenancyStore
-from wardgate.store.usage import LedgerWrites, UsageEvent, describe
+from wardgate.store.usage import InsertEvents, LedgerWrites, UsageEvent, describe, insert_events
 from wardgate.usage.cost import cost_function
+
+WRITER_NICE = 5  # the store writer process's niceness: a worker's requests first, the batched writes after them
 
 if TYPE_CHECKING:  # loaded only when identity.jwt (telemetry, mcp:, prompts:, redis:) is configured
     import redis.asyncio as aioredis
@@ -140,16 +142,28 @@ async def open_worker(settings: Settings) -> Worker:
         )
         await audit_log.check_at_start(derived=hmac_key is None)
         batch, interval = ledger_config.max_batch, ledger_config.flush_interval_s
+        insert: InsertEvents = partial(insert_events, engine)
+        append: Callable[[Sequence[AuditEntry]], Awaitable[None]] = audit_log.append
+        if ledger_config.writer == "process":  # decision 063: the rows' CPU off this worker's loop and GIL
+            from wardgate.store.remote_writes import WriterProcess
+            from wardgate.store.writer_process import Opening
+
+            opening = Opening(settings.store, audit_log.key, settings.audit.checkpoint_interval_s, WRITER_NICE)
+            writer = WriterProcess(opening)
+            await writer.start()
+            stack.push_async_callback(writer.close)  # after both queues have drained through it (below)
+            insert, append = writer.insert_events, writer.append_audit
         ledger = BatchWriter(
-            "usage-ledger", LedgerWrites(engine), max_batch=batch, interval_s=interval, describe=describe
+            "usage-ledger", LedgerWrites(insert), max_batch=batch, interval_s=interval, describe=describe
         )
-        audit = BatchWriter("audit", audit_log.append, max_batch=batch, interval_s=interval)
+        audit = BatchWriter("audit", append, max_batch=batch, interval_s=interval)
         key_uses = KeyUseTally()  # allowed key uses, one audit row per key and model per flush
         audit.add_source(key_uses.drain)
         ledger.start()
         stack.push_async_callback(ledger.stop)
-        audit_log.start()
-        stack.push_async_callback(audit_log.close)  # after the last batch: its checkpoint holds the final head
+        if ledger_config.writer == "inline":  # else the writer process signs the checkpoints
+            audit_log.start()
+            stack.push_async_callback(audit_log.close)  # after the last batch: its checkpoint holds the final head
         audit.start()
         stack.push_async_callback(audit.stop)
         tenancy, keys, identity, outage = TenancyStore(engine), KeyStore(engine), settings.identity, store_outage()

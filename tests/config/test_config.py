@@ -181,3 +181,13 @@ def test_secrets_are_read_from_files_in_the_secrets_dir_after_the_environment(tm
     (tmp_path / "OPENAI_API_KEY").unlink()
     text = problems(GOOD, env=Environment({}, str(tmp_path)))
     assert "environment variable OPENAI_API_KEY is not set." in text
+
+
+def test_the_ledger_writer_is_inline_or_a_process_that_can_reach_the_store() -> None:
+    assert load_config_text(GOOD, source="w.yaml", env=ENV).ledger.writer == "inline"
+    chosen = load_config_text(GOOD + "ledger: {writer: process}\n", source="w.yaml", env=ENV)
+    assert chosen.ledger.writer == "process"
+    assert "ledger.writer" in problems(GOOD + "ledger: {writer: thread}\n")
+    for memory in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:w?mode=memory&uri=true"):
+        text = problems(GOOD + f"store: '{memory}'\nledger: {{writer: process}}\n")
+        assert "cannot reach an in-memory SQLite store" in text

@@ -105,8 +105,9 @@ tool_policies:
         assert sorted(r["details"]["name"] for r in refused) == ["github.add", "github.delete_repo", "github.read_file"]
 
 
-def test_the_ledger_and_audit_record_every_call_with_its_price(upstream: LoopbackMCP) -> None:
-    with gateway(upstream) as gw:
+@pytest.mark.parametrize("writer", ["inline", "process"])  # process: decision 063's store writer process
+def test_the_ledger_and_audit_record_every_call_with_its_price(upstream: LoopbackMCP, writer: str) -> None:
+    with gateway(upstream, f"ledger: {{writer: {writer}}}") as gw:
         key = make_key(gw, "acme")
         assert asyncio.run(outcomes(gw, key, [("github.add", {"a": 1, "b": 2}), ("github.echo", {"text": "s3cret"})]))
         ledger = sorted((r for r in gw.run(rows(gw, usage_events)) if r["surface"] == "mcp"), key=lambda r: r["model"])

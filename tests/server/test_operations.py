@@ -50,7 +50,7 @@ master_key: {MASTER}
 store: "{postgres_url(database)}"
 redis: {{url: "{redis_url()}", key_prefix: "wgops-{uuid.uuid4().hex[:8]}:"}}
 server: {{drain_timeout_s: {DRAIN_S}, preload_tokenizers: false}}
-ledger: {{flush_interval_s: 60}}
+ledger: {{flush_interval_s: 60, writer: process}}  # the store writer process drains too (decision 063)
 limits: {{hold_wait_s: 0, refresh_s: 3600}}  # only a push can bring an admin-API budget to another replica
 providers:
   up: {{type: openai, base_url: "{upstream.url}", api_key: sk-up}}

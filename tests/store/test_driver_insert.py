@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import aiosqlite
@@ -103,7 +104,7 @@ async def test_a_batch_whose_commit_answer_was_lost_is_written_once(
             raise ConnectionError("connection lost after COMMIT")
 
     monkeypatch.setattr(usage, "insert_events", commit_then_lose_the_answer)
-    writes = usage.LedgerWrites(engine)
+    writes = usage.LedgerWrites(partial(usage.insert_events, engine))
     batch = [event(i) for i in range(20)]
     with pytest.raises(ConnectionError):
         await writes(batch)

@@ -125,6 +125,9 @@ class RedisConfig(Frozen):
 class LedgerConfig(Frozen):
     flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     max_batch: Annotated[int, Field(gt=0, le=10_000)] = 500
+    # process: each worker's batches are written by a child process of its own (store/writer_process.py), off the
+    # worker's event loop and GIL; inline: by the worker itself (decision 063)
+    writer: Literal["inline", "process"] = "inline"
 
 
 class AuditConfig(Frozen):
@@ -355,6 +358,14 @@ class Settings(Frozen):
         if not value.startswith(("sqlite:", "sqlite+aiosqlite:", "postgresql:", "postgresql+asyncpg:", "postgres:")):
             raise ValueError("must be a sqlite:///path or postgresql://user@host/db URL")
         return value
+
+    @model_validator(mode="after")
+    def _writer_reaches_store(self) -> Self:
+        path = self.store.partition("://")[2].lstrip("/")
+        memory = not path or path.startswith(":memory:") or "mode=memory" in path
+        if self.ledger.writer == "process" and self.store.startswith("sqlite") and memory:
+            raise ValueError("ledger.writer: 'process' cannot reach an in-memory SQLite store; use a file or 'inline'")
+        return self
 
     @model_validator(mode="after")
     def _cache_embeddings(self) -> Self:

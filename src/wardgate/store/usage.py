@@ -9,7 +9,7 @@ Only billable rows (``billable``: something was answered or consumed) are summed
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from operator import attrgetter
@@ -168,6 +168,8 @@ def _insert(dialect: str) -> Any:
 # fresh compile, ~40 % of a worker's CPU; SQLAlchemy's per-row parameter dicts another ~5 %)
 _INSERT = DriverInsert(_insert, _FIELDS)
 _ROW = attrgetter(*_FIELDS)
+event_row = _ROW  # an event as a tuple of its fields, in order: ``UsageEvent(*event_row(e))`` is ``e`` again
+InsertEvents = Callable[[Sequence["UsageEvent"], Container[str] | None], Awaitable[None]]
 
 
 async def insert_events(
@@ -190,13 +192,13 @@ class LedgerWrites:
     (a fresh id cannot be in the ledger yet): the lookup, a query of up to 500 ids per batch, is paid after a
     failure, not on every batch."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, insert: InsertEvents) -> None:
+        self._insert = insert  # ``partial(insert_events, engine)``, or the same in the store writer process
         self._suspect: set[str] = set()
 
     async def __call__(self, batch: Sequence[UsageEvent]) -> None:
         try:
-            await insert_events(self._engine, batch, self._suspect)
+            await self._insert(batch, self._suspect)
         except BaseException:
             self._suspect.update(e.request_id for e in batch)
             raise
