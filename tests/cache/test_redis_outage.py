@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 from tests.limits.throwaway_redis import free_port
 from wardgate.cache.entry import CachedAnswer
 from wardgate.cache.runtime import ResponseCache
+from wardgate.config.cache import CacheConfig
 from wardgate.config.routing import RoutingConfig
-from wardgate.config.schema import CacheConfig
 from wardgate.routing.state import RoutingState
 
 

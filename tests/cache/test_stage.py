@@ -15,7 +15,7 @@ from wardgate.cache.entry import CachedAnswer
 from wardgate.cache.keys import exact_key, tenant_of
 from wardgate.cache.runtime import ResponseCache
 from wardgate.cache.stage import CacheMiss, CacheStage, ModelPolicy
-from wardgate.config.schema import CacheConfig
+from wardgate.config.cache import CacheConfig
 from wardgate.core.call import CacheOptions, Call, Result
 from wardgate.core.errors import UpstreamError
 from wardgate.core.principal import Principal

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from wardgate.cache.keys import fingerprint
 from wardgate.cache.runtime import ResponseCache
 from wardgate.cache.stage import CacheStage, ModelPolicy, SemanticPolicy
-from wardgate.config.schema import ModelCacheConfig, SemanticCacheConfig, Settings
+from wardgate.config.cache import ModelCacheConfig, SemanticCacheConfig
+from wardgate.config.schema import Settings
 from wardgate.core.call import CostOf
 
 if TYPE_CHECKING:

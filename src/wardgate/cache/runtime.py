@@ -23,7 +23,7 @@ from wardgate.cache.invalidation import (
 from wardgate.cache.local import LocalLRU
 from wardgate.cache.singleflight import SingleFlight
 from wardgate.cache.stats import CacheStats, StatsGroup, report
-from wardgate.config.schema import CacheConfig
+from wardgate.config.cache import CacheConfig
 from wardgate.core.errors import StoreUnavailable
 from wardgate.core.outage import Outage
 
