@@ -109,10 +109,20 @@ def test_a_run_of_text_events_becomes_one_event() -> None:
     words = sentence.split(" ")
     events = _events([w + " " for w in words])
     out = _relay(guards, c, [events])
-    # the role event starts the choice, the first text event finds the envelope and starts the run: the text is
-    # one event, between the role event and the finish event
+    # the role event starts the choice and gives the envelope, so the first text event starts the run; the choice's
+    # finish event ends it and carries its text, as chunk by chunk it carries what the redactor held
+    assert len(out) == 2
+    assert out[0].raw == events[0].raw
+    assert _text(out) == " ".join(words) + " "
+    assert orjson.loads(out[1].to_bytes())["choices"][0]["finish_reason"] == "stop"
+    # the finish in the next read: the run is one event of its own
+    again = call()
+    start(guards, again)
+    events = _events([w + " " for w in words])
+    out = _relay(guards, again, [events[:-1], events[-1:]])
     assert len(out) == 3
     assert _text(out) == " ".join(words) + " "
+    assert out[2].raw == events[-1].raw  # nothing held: the finish event as it came
 
 
 def test_a_first_text_event_without_a_role_event_before_it_is_checked_as_chunk_by_chunk() -> None:

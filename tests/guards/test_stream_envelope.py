@@ -117,3 +117,44 @@ def test_a_provider_whose_bytes_are_not_compact_is_checked_the_general_way() -> 
     state = c.guards
     assert isinstance(state, GuardState) and state.envelope is None and state.envelope_tried
     assert "".join(out) == "alpha beta gamma delta "
+
+
+@pytest.mark.parametrize("guards", [BENCH_GUARDS, ALL_GUARDS], ids=["bench", "all"])
+def test_a_finish_event_with_an_empty_delta_is_sent_as_the_general_path_sends_it(
+    guards: tuple[dict[str, Any], ...],
+) -> None:
+    """The finish envelope (from the role event): what the redactor held is put into the finish event's delta, byte
+    for byte as the general path writes it; with nothing held, the event goes as it came."""
+    rng = random.Random(13)
+    finishes = 0
+    for text in [*TEXTS, *ODD, "Benchmarking an HTTP proxy means measuring its throughput.", "ends in a space "]:
+        for reason in ("stop", "length", "content_filter"):
+            events = [*_events(text, rng)[:-1], _event(None, finish=reason)]  # the finish's delta is {}
+            general = _run(guards, events, raw=False)
+            fast = _run(guards, events, raw=True)
+            assert fast == general, (text, reason)
+            finishes += 1
+    assert finishes > 100
+
+
+def test_the_finish_envelope_is_used_only_for_a_finish_with_an_empty_delta() -> None:
+    s = stage(*BENCH_GUARDS)
+    c = call()
+    start(s, c)
+    role, first = _event(None, role=True), _event("Hello there")
+    s.on_chunk(c, Chunk(raw=role))
+    state = c.guards
+    assert isinstance(state, GuardState) and state.finish is not None and state.envelope is not None
+    prefix, suffix, at = state.finish
+    assert prefix.endswith(b'"finish_reason":') and prefix[at : at + 2] == b"{}"
+    assert s.on_chunk(c, Chunk(raw=first)) is not None  # "Hello " released, "there" held
+    for odd in (prefix + b'""' + suffix, prefix + b"null" + suffix):
+        seen = s.on_chunk(c, Chunk(raw=odd))  # no finish: the general path, which holds the text back
+        assert seen is None or "there" not in seen.to_bytes().decode()
+    with pytest.raises(orjson.JSONDecodeError):  # not JSON: as the general path, the stream fails
+        s.on_chunk(c, Chunk(raw=prefix + b'"a","b"' + suffix))
+    finish = Chunk(raw=_event(None, finish="stop"))
+    seen = s.on_chunk(c, finish)
+    assert seen is not None and orjson.loads(seen.to_bytes())["choices"][0]["delta"] == {"content": "there"}
+    again = Chunk(raw=_event(None, finish="stop"))
+    assert s.on_chunk(c, again) is again  # nothing held: as it came

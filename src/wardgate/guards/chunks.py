@@ -11,7 +11,7 @@ import orjson
 
 from wardgate.core.call import Call, Chunk
 from wardgate.guards.engine import Guard
-from wardgate.guards.envelope import GENERAL, enveloped, find_envelope, joined_strings, released_text
+from wardgate.guards.envelope import GENERAL, enveloped, find_envelope, finished, joined_strings, released_text
 from wardgate.guards.errors import GuardUnavailable, blocked
 from wardgate.guards.pseudonym import StreamRestorer
 from wardgate.guards.scan import Hit, redact
@@ -27,29 +27,33 @@ class AnswerChunks:
 
     def on_batch(self, call: Call, chunks: list[Chunk]) -> list[Chunk]:
         """Chunks that arrived together (one read from the provider): each run of text events in the call's envelope
-        is checked as one text and released as one event, the others one by one (``on_chunk``). The client gets the
-        same text, in fewer events, no later: they were all in hand already (envelope.py)."""
+        is checked as one text and released as one event (in the choice's finish event when that ends the run), the
+        others one by one (``on_chunk``). The client gets the same text, in fewer events, no later: they were all in
+        hand already (envelope.py)."""
         state = call.guards
         if not isinstance(state, GuardState):
             return chunks
         out: list[Chunk] = []
+        if state.envelope is None:  # one by one until an event gives it (OpenAI's role event, the stream's first)
+            for i, chunk in enumerate(chunks):
+                seen = self.on_chunk(call, chunk)
+                if seen is not None:
+                    out.append(seen)
+                if state.envelope is not None:
+                    chunks = chunks[i + 1 :]
+                    break
+            else:
+                return out
+        prefix, suffix, index = state.envelope
+        # an enveloped event's bytes: ``prefix`` + its text's JSON string + ``suffix``, at least a byte between them
+        low, least = len(prefix), len(prefix) + len(suffix)
         start = -1  # where the run under way began in ``chunks`` (-1: none)
-        envelope = state.envelope
-        prefix = suffix = b""
-        # an enveloped event's bytes: ``prefix`` + its text's JSON string + ``suffix``, at least a byte between them;
-        # ``low`` 0: no envelope yet
-        low = least = 0
-        if envelope is not None:
-            prefix, suffix = envelope[0], envelope[1]
-            low = len(prefix)
-            least = low + len(suffix)
         for i, chunk in enumerate(chunks):  # the commonest case first, in as few steps as may be: a run of text
             raw = chunk.raw
             # the bytes are what the check reads and what the client would have received (a parsed chunk's raw
             # bytes are relayed as they are too: a stage that changes its data drops them)
             if (
-                low
-                and raw is not None
+                raw is not None
                 and len(raw) > least
                 and raw.startswith(prefix)
                 and raw.endswith(suffix)
@@ -59,44 +63,28 @@ class AnswerChunks:
                     start = i
                 continue
             if start >= 0:
-                self._release_run(call, state, chunks[start:i], out)
-                start = -1
-            if low:
-                seen = self.on_chunk(call, chunk)
-                if seen is not None:
-                    out.append(seen)
-                continue
-            # no envelope yet: the call's first text event finds it, and its text starts the run
-            first = (
-                not state.envelope_tried
-                and raw is not None
-                and chunk.usage is None
-                and not chunk.parsed
-                and _first_in_envelope(state, chunk, raw)
-            )
-            if not first:
-                seen = self.on_chunk(call, chunk)
-                if seen is not None:
-                    out.append(seen)
-            if state.envelope is not None:  # found by _first_in_envelope
-                prefix, suffix = state.envelope[0], state.envelope[1]
-                low = len(prefix)
-                least = low + len(suffix)
-            if first:
-                start = i
+                run, start = chunks[start:i], -1
+                text = joined_strings(run, low, least - low)
+                if text is not None:  # the choice's finish: the run's text goes in it (as the general path)
+                    done = finished(state, chunk, text)
+                    if done is not GENERAL:
+                        out.append(done)
+                        continue
+                self._release_run(call, state, run, text, out)
+            seen = self.on_chunk(call, chunk)
+            if seen is not None:
+                out.append(seen)
         if start >= 0:
-            self._release_run(call, state, chunks[start:], out)
+            run = chunks[start:]
+            self._release_run(call, state, run, joined_strings(run, low, least - low), out)
         return out
 
-    def _release_run(self, call: Call, state: GuardState, run: list[Chunk], out: list[Chunk]) -> None:
+    def _release_run(self, call: Call, state: GuardState, run: list[Chunk], text: str | None, out: list[Chunk]) -> None:
+        """One event for a run of text events (``text``: theirs, None when one of them is not one JSON string)."""
         assert state.envelope is not None
         prefix, suffix, index = state.envelope
-        released = None
-        if len(run) > 1:
-            texts = joined_strings(run, len(prefix), len(suffix))
-            if texts is not None:
-                released = released_text(state, index, texts)
-        if released is None:  # one event, not all JSON strings, or a choice that needs the general path
+        released = released_text(state, index, text) if text is not None else None
+        if released is None:  # not all JSON strings, or a choice that needs the general path
             out.extend(seen for chunk in run if (seen := self.on_chunk(call, chunk)) is not None)
         elif released:  # nothing released: a silent run (the envelope's usage is null)
             out.append(Chunk(raw=prefix + orjson.dumps(released) + suffix))
@@ -108,9 +96,11 @@ class AnswerChunks:
         envelope = state.envelope
         if envelope is not None and chunk.usage is None and chunk.raw is not None and not chunk.parsed:
             out = enveloped(state, envelope, chunk.raw)
+            if out is GENERAL:
+                out = finished(state, chunk)
             if out is not GENERAL:
                 return out
-        raw = chunk.raw if not chunk.parsed and chunk.usage is None and not state.envelope_tried else None
+        raw = chunk.raw if chunk.usage is None and not state.envelope_tried else None
         data = chunk.data
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices:
@@ -232,20 +222,6 @@ def _releases_nothing(choice: object) -> bool:
         return False
     delta = choice.get("delta")
     return type(delta) is dict and "tool_calls" not in delta and delta.get("content", "") == ""
-
-
-def _first_in_envelope(state: GuardState, chunk: Chunk, raw: bytes) -> bool:
-    """Looks for the envelope on an event not yet parsed before the envelope is known (``find_envelope``): True when
-    it is the envelope's first event and its choice's redactor may take its text with the run's (the choice's first
-    event, e.g. OpenAI's role event, came before; no pseudonyms); else the event takes the stage's ``on_chunk``
-    (parsed now, it no longer looks for the envelope)."""
-    data = chunk.data
-    choices = data.get("choices")
-    if type(choices) is not list or len(choices) != 1:
-        return False
-    find_envelope(state, raw, data, choices[0])
-    envelope = state.envelope
-    return envelope is not None and envelope[2] in state.texts and released_text(state, envelope[2], "") is not None
 
 
 def apply_hits(decisions: Decisions, hits: list[Hit], scanned: str, direction: str, what: str) -> None:

@@ -30,24 +30,78 @@ def released_text(state: GuardState, index: int, text: str) -> str | None:
 
 
 GENERAL = Chunk(raw=b"")  # "not an enveloped event: take the general path"
-_CONTENT = b'"delta":{"content":'
+# put in an event's object where its delta and finish reason are, its JSON is split there: quoted, it can only be one
+# of the values put there (a string's quotes are escaped inside a JSON string), so it parts them wherever it lies
+_MARK = "\ue000wardgate\ue000"
+_MARKED = orjson.dumps(_MARK)
 
 
 def find_envelope(state: GuardState, raw: bytes, data: dict[str, Any], choice: object) -> None:
-    """Looks once per call, on its first event of one text-only choice, for the bytes around the text."""
-    if type(choice) is not dict or choice.get("finish_reason") or choice.get("logprobs"):
+    """Looks once per call, on its first event of one choice (OpenAI's role event, or a first text event), for the
+    bytes around a text event's text: those of this event's object with its delta ``{"content": …}``. So the first
+    text event is already in the envelope, and the role event's bytes are all it takes (it is parsed anyway). And
+    the bytes around a finish event's reason: this object with its delta ``{}`` and a ``finish_reason``."""
+    if type(choice) is not dict or choice.get("finish_reason") or choice.get("logprobs") or data.get("usage"):
         return
     delta = choice.get("delta")
-    if type(delta) is not dict or len(delta) != 1 or type(delta.get("content")) is not str or data.get("usage"):
+    if type(delta) is not dict:
         return
     state.envelope_tried = True
-    text = orjson.dumps(delta["content"])
-    at = raw.find(_CONTENT + text + b"}")
-    if at < 0 or raw.find(_CONTENT, at + 1) >= 0 or orjson.dumps(data) != raw:
-        return
-    start = at + len(_CONTENT)
     index = choice.get("index", 0)
-    state.envelope = (raw[:start], raw[start + len(text) :], index if isinstance(index, int) else 0)
+    index = index if isinstance(index, int) else 0
+    reasoned = "finish_reason" in choice
+    reason = choice.get("finish_reason")
+    try:
+        choice["delta"] = _MARK
+        if reasoned:
+            choice["finish_reason"] = _MARK
+        parts = orjson.dumps(data).split(_MARKED)
+    finally:
+        choice["delta"] = delta
+        if reasoned:
+            choice["finish_reason"] = reason
+    if not raw.startswith(parts[0]) or not raw.endswith(parts[-1]):
+        return  # the provider does not write as orjson does: no later event would be in the envelope
+    if len(parts) == 2:  # no finish reason: a text envelope only
+        state.envelope = (parts[0] + b'{"content":', b"}" + parts[1], index)
+    elif len(parts) == 3 and parts[0].endswith(b'"delta":'):  # the delta before the reason, as OpenAI writes them
+        head, between, tail = parts
+        state.envelope = (head + b'{"content":', b"}" + between + orjson.dumps(reason) + tail, index)
+        state.finish = (head + b"{}" + between, tail, len(head))
+
+
+def finishes(state: GuardState, chunk: Chunk) -> bool:
+    """Whether ``chunk`` is the envelope's choice's finish event with an empty delta (``state.finish``), and the
+    choice needs nothing but its redactor: its flush is all its check does."""
+    finish, raw = state.finish, chunk.raw
+    if finish is None or raw is None or chunk.usage is not None or chunk.parsed:
+        return False
+    prefix, suffix, _ = finish
+    if len(raw) <= len(prefix) + len(suffix) or not raw.startswith(prefix) or not raw.endswith(suffix):
+        return False
+    try:
+        reason = orjson.loads(raw[len(prefix) : len(raw) - len(suffix)])
+    except orjson.JSONDecodeError:
+        return False
+    assert state.envelope is not None
+    index = state.envelope[2]
+    return type(reason) is str and reason != "" and index not in state.tools and released_text(state, index, "") == ""
+
+
+def finished(state: GuardState, chunk: Chunk, text: str = "") -> Chunk:
+    """What the stage's ``on_chunk`` returns for a finish event (``finishes``), ``text`` of the choice arrived with
+    it (a run of text events before it in one read, ``AnswerChunks.on_batch``): what the redactor releases of it and
+    then holds, in the event's delta, as the general path writes it; the event as it came when that is nothing;
+    ``GENERAL`` if not such an event."""
+    if not finishes(state, chunk):
+        return GENERAL
+    assert state.finish is not None and state.envelope is not None and chunk.raw is not None
+    redactor = state.texts[state.envelope[2]]
+    released = redactor.feed(text) + redactor.flush() if text else redactor.flush()
+    if not released:
+        return chunk
+    raw, at = chunk.raw, state.finish[2]  # the delta's ``{}``
+    return Chunk(raw=raw[:at] + b'{"content":' + orjson.dumps(released) + b"}" + raw[at + 2 :])
 
 
 def joined_strings(run: list[Chunk], low: int, high: int) -> str | None:

@@ -54,6 +54,9 @@ class GuardState:
     # a streamed text event's bytes before and after its text's JSON string, when the provider repeats them in each
     # event (guards/stage.py, GuardsStage.on_chunk); looked for once per call
     envelope: tuple[bytes, bytes, int] | None = None  # (prefix, suffix, choice index)
+    # and the bytes around that choice's finish reason, in an event whose delta is empty; with where the delta's
+    # ``{}`` is (guards/envelope.py, ``finished``)
+    finish: tuple[bytes, bytes, int] | None = None
     envelope_tried: bool = False
 
     def record(self, guard: Guard, action: str, direction: str, hits: list[Hit], scanned: str) -> None:
