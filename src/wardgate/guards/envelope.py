@@ -70,19 +70,24 @@ def find_envelope(state: GuardState, raw: bytes, data: dict[str, Any], choice: o
         state.finish = (head + b"{}" + between, tail, len(head))
 
 
+def between(raw: bytes, prefix: bytes, suffix: bytes) -> object:
+    """The JSON value an event holds between an envelope's ``prefix`` and ``suffix``; None when it is not wrapped so,
+    or not one JSON value (callers want a string, which None is not)."""
+    if len(raw) <= len(prefix) + len(suffix) or not raw.startswith(prefix) or not raw.endswith(suffix):
+        return None
+    try:
+        return orjson.loads(raw[len(prefix) : len(raw) - len(suffix)])
+    except orjson.JSONDecodeError:
+        return None
+
+
 def finishes(state: GuardState, chunk: Chunk) -> bool:
     """Whether ``chunk`` is the envelope's choice's finish event with an empty delta (``state.finish``), and the
     choice needs nothing but its redactor: its flush is all its check does."""
     finish, raw = state.finish, chunk.raw
     if finish is None or raw is None or chunk.usage is not None or chunk.parsed:
         return False
-    prefix, suffix, _ = finish
-    if len(raw) <= len(prefix) + len(suffix) or not raw.startswith(prefix) or not raw.endswith(suffix):
-        return False
-    try:
-        reason = orjson.loads(raw[len(prefix) : len(raw) - len(suffix)])
-    except orjson.JSONDecodeError:
-        return False
+    reason = between(raw, finish[0], finish[1])
     assert state.envelope is not None
     index = state.envelope[2]
     return type(reason) is str and reason != "" and index not in state.tools and released_text(state, index, "") == ""
@@ -124,12 +129,7 @@ def enveloped(state: GuardState, envelope: tuple[bytes, bytes, int], raw: bytes)
     """What the stage's ``on_chunk`` returns for an event that is the envelope around one JSON string; ``GENERAL``
     when it is not one, or when its choice needs the general path."""
     prefix, suffix, index = envelope
-    if len(raw) <= len(prefix) + len(suffix) or not raw.startswith(prefix) or not raw.endswith(suffix):
-        return GENERAL
-    try:
-        text = orjson.loads(raw[len(prefix) : len(raw) - len(suffix)])
-    except orjson.JSONDecodeError:
-        return GENERAL
+    text = between(raw, prefix, suffix)
     if type(text) is not str:
         return GENERAL
     released = released_text(state, index, text)
