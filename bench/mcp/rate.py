@@ -13,7 +13,7 @@ p99 from a run without --probe. With --rate N --paced-only, only the two paced r
 process}"` runs the workers with their store writer processes (decision 063); their CPU is counted in the gateway's
 and also reported apart (`writer_cpu_ms_per_req`).
 Usage: .venv/bin/python bench/mcp/rate.py [--workers 2] [--duration 10] [--conc 64] [--rate N] [--paced-only]
-       [--probe] [--redis URL]
+       [--probe] [--redis URL] [--floor aiohttp] [--floor uvicorn]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -63,9 +64,9 @@ def wait_ready(url: str, deadline_s: float = 60) -> None:
     raise RuntimeError(f"not ready: {url}")
 
 
-def cpu_s(root: int, only: str | None = None) -> float:
+def cpu_s(root: int, only: str | None = None, system: bool = False) -> float:
     """User + system CPU seconds of a process and its children (the server's workers, their store writer
-    processes), from /proc; ``only``: of those whose command line holds it."""
+    processes), from /proc; ``only``: of those whose command line holds it; ``system``: the kernel's part alone."""
     total = 0.0
     pids = [root]
     while pids:
@@ -76,7 +77,7 @@ def cpu_s(root: int, only: str | None = None) -> float:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 wanted = only is None or only.encode() in f.read()
             if wanted:
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                total += ((0 if system else int(fields[11])) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
             for task in os.listdir(f"/proc/{pid}/task"):  # a child started from a thread is that thread's
                 with open(f"/proc/{pid}/task/{task}/children") as f:
                     pids.extend(int(c) for c in f.read().split())
@@ -146,6 +147,18 @@ def wrk(url: str, headers: str, tmp: str, duration: int, conc: int, rate: float 
     return result
 
 
+def floor_port(up_port: int) -> int:
+    return up_port + 1 if up_port < 65535 else up_port - 1
+
+
+def floor_process(kind: str, up_port: int, workers: int) -> subprocess.Popen[bytes]:
+    """One process of bench/mcp/floor_proxy.py on the floor's port (SO_REUSEPORT shares it among ``workers``)."""
+    script = os.path.join(HERE, "floor_proxy.py")
+    upstream = f"http://127.0.0.1:{up_port}/mcp"
+    command = [sys.executable, script, kind, str(floor_port(up_port)), upstream, KEY]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=2)
@@ -157,6 +170,13 @@ def main() -> None:
     parser.add_argument("--config-extra", default="", help="YAML appended to the gateway's config (an A/B switch)")
     parser.add_argument("--paced-only", action="store_true", help="with --rate: skip the full-speed runs")
     parser.add_argument("--probe", action="store_true", help="sample the workers' loop lag and GIL wait")
+    parser.add_argument(
+        "--floor",
+        action="append",
+        choices=("aiohttp", "uvicorn"),
+        default=[],
+        help="also measure bench/mcp/floor_proxy.py (a bare Python pass-through, --workers processes) the same way",
+    )
     args = parser.parse_args()
     if args.paced_only and not args.rate:
         sys.exit("--paced-only needs --rate")
@@ -201,12 +221,17 @@ def main() -> None:
             runs: dict[str, dict[str, object]] = {}
             gateway = procs[1].pid
 
-            def measured(name: str, url: str, extra: str, rate: float | None) -> None:
-                before, start, writer = cpu_s(gateway), time.monotonic(), cpu_s(gateway, WRITER)
+            def measured(name: str, url: str, extra: str, rate: float | None, roots: Sequence[int] = ()) -> None:
+                pids = roots or [gateway]
+                before, start, writer = sum(map(cpu_s, pids)), time.monotonic(), cpu_s(gateway, WRITER)
+                kernel = sum(cpu_s(pid, system=True) for pid in pids)
                 run = wrk(url, extra, tmp, args.duration, args.conc, rate)
-                used, end, writer = cpu_s(gateway) - before, time.monotonic(), cpu_s(gateway, WRITER) - writer
+                used, end = sum(map(cpu_s, pids)) - before, time.monotonic()
+                kernel = sum(cpu_s(pid, system=True) for pid in pids) - kernel
+                writer = 0 if roots else cpu_s(gateway, WRITER) - writer
                 requests = int(run["requests"])  # type: ignore[call-overload]
                 runs[name] = {**run, "gateway_cpu_ms_per_req": round(1000 * used / max(1, requests), 3)}
+                runs[name]["kernel_cpu_ms_per_req"] = round(1000 * kernel / max(1, requests), 3)
                 if writer:  # ledger.writer: process (decision 063): its share of the above
                     runs[name]["writer_cpu_ms_per_req"] = round(1000 * writer / max(1, requests), 3)
                 runs[name]["load"] = round(os.getloadavg()[0], 1)
@@ -220,6 +245,20 @@ def main() -> None:
             rate = args.rate or round(float(runs["wardgate"]["rps"]) / 2)  # type: ignore[arg-type]
             measured(f"direct@{rate}", direct, headers, rate)
             measured(f"wardgate@{rate}", through, auth, rate)
+            for kind in args.floor:
+                floors = [floor_process(kind, up_port, args.workers) for _ in range(args.workers)]
+                procs.extend(floors)
+                wait_ready(f"http://127.0.0.1:{floor_port(up_port)}/mcp/bench")
+                floor_url = f"http://127.0.0.1:{floor_port(up_port)}/mcp/bench"
+                floor_auth = f"{headers}\nAuthorization: Bearer {KEY}"
+                wrk(floor_url, floor_auth, tmp, 3, args.conc, None)  # warm-up
+                pids = [f.pid for f in floors]
+                if not args.paced_only:
+                    measured(f"floor-{kind}", floor_url, floor_auth, None, pids)
+                measured(f"floor-{kind}@{rate}", floor_url, floor_auth, rate, pids)
+                for f in floors:
+                    f.terminate()
+                    f.wait(timeout=30)
             for name, run in runs.items():
                 print(json.dumps({"run": name, **run}))
         finally:
