@@ -38,7 +38,7 @@ from wardgate.alerts.runner import TICK_S
 from wardgate.config.schema import LedgerConfig
 from wardgate.config.telemetry import SeasonalDetector
 
-RES = 5  # seconds a data bin: divides every tick, window and baseline offset
+RES = 10  # seconds a data bin: divides every tick, window and baseline offset
 DAY_B = 86_400 // RES
 WEEK_B = 7 * DAY_B
 HISTORY_WEEKS = 4
@@ -208,7 +208,8 @@ def firing(
         long_b = ALERT_WINDOW_S // RES
         offsets = detectors.baseline_offsets(ALERT_WINDOW_S)
         past = [series.values(ends - o // RES, long_b, seen=False) for o in offsets]
-        for window_s, _ in detectors.windows(ALERT_WINDOW_S):
+        for window in detectors.windows(ALERT_WINDOW_S, kind):
+            window_s = window.seconds
             rise = signals.floor(kind, window_s)
             value, n = series.values(ends, window_s // RES, seen=True)
             candidates = np.nonzero((n > 0) & (value >= rise))[0]  # necessary: the rate rose by `rise` at least
@@ -217,14 +218,16 @@ def firing(
                 history = [
                     (o, round(r[i] * m[i]), round(m[i])) for o, (r, m) in zip(offsets, past, strict=True) if m[i] > 0
                 ]
-                verdict = detectors.error_burst(detector, round(value[i] * n[i]), round(n[i]), history, rise)
+                errors, requests = round(value[i] * n[i]), round(n[i])
+                verdict = detectors.error_burst(detector, errors, requests, history, rise, 60 / (step * RES))
                 assert i in chosen or not verdict.firing, "the pre-filter skipped a firing evaluation"
                 fired[i] |= verdict.firing
         return fired
-    for window_s, factor in detectors.windows(ALERT_WINDOW_S):
+    for window in detectors.windows(ALERT_WINDOW_S, kind):
+        window_s, factor = window.seconds, window.factor
         width = window_s // RES
         offsets = detectors.baseline_offsets(window_s)
-        value, _ = series.values(ends, width, seen=True)
+        value, rows = series.values(ends, width, seen=True)
         past = np.stack([series.past(ends - o // RES, width, step) for o in offsets], axis=1)
         floor = signals.floor(kind, window_s)
         with np.errstate(invalid="ignore"):
@@ -235,12 +238,14 @@ def firing(
             )
             score = (value - centre) / spread
         # necessary (0.9: float rounding): the real verdict decides
-        candidates = np.nonzero(score > 0.9 * sensitivity * factor)[0]
+        candidates = np.nonzero((score > 0.9 * sensitivity * factor) & (rows >= window.min_rows))[0]
         chosen = set(candidates.tolist())
         for i in _with_samples(candidates, len(ends), check, rng):
             if math.isnan(value[i]):
                 continue
             history = [float(h) for h in past[i] if not math.isnan(h)]
+            if rows[i] < window.min_rows:  # the runner's rule: no verdict
+                continue
             verdict = detectors.seasonal(detector, float(value[i]), history, floor, None, factor)
             assert i in chosen or not verdict.firing, "the pre-filter skipped a firing evaluation"
             fired[i] |= verdict.firing
@@ -311,7 +316,7 @@ def main() -> None:
     parser.add_argument("--ttft-sigma", type=float, default=0.5, help="log-spread of a request's TTFT")
     parser.add_argument("--check", action="store_true", help="verify the pre-filter on random evaluations")
     args = parser.parse_args()
-    assert args.tick % RES == 0 and 60 % args.tick == 0, "the tick must be a multiple of 5 s dividing 60"
+    assert args.tick % RES == 0 and 60 % args.tick == 0, f"the tick must be a multiple of {RES} s dividing 60"
     print(
         f"tick {args.tick:g} s, flush {args.flush:g} s + {args.write_s:g} s, evaluation {args.eval_s:g} s, "
         f"TTFT sigma {args.ttft_sigma:g}, sensitivity {args.sensitivity:g}, "

@@ -115,11 +115,11 @@ class AlertRunner:
             # the alert's window, and its last minute: a sharp rise fires within a tick or two of its start,
             # a slow or thin one (a few errors more than usual) once the whole window shows it
             counts = await self._error_history(alert, end) if alert.signal == "error_rate" else None
-            for window_s, factor in detectors.windows(alert.window_s):
+            for window in detectors.windows(alert.window_s, alert.signal):
                 found = (
-                    await self._seasonal(alert, detector, end, window_s, factor)
+                    await self._seasonal(alert, detector, end, window)
                     if counts is None
-                    else await self._error_burst(alert, detector, end, window_s, counts)
+                    else await self._error_burst(alert, detector, end, window.seconds, counts)
                 )
                 for series, verdict in found.items():
                     kept = verdicts.get(series)
@@ -173,25 +173,31 @@ class AlertRunner:
         out = {}
         for series, rate in current.items():
             n = trials.get(series, 0.0)
-            out[series] = detectors.error_burst(detector, round(rate * n), round(n), history.get(series, []), rise)
+            counts = history.get(series, [])
+            out[series] = detectors.error_burst(detector, round(rate * n), round(n), counts, rise, 60 / TICK_S)
         return out
 
     async def _seasonal(
-        self, alert: AlertConfig, detector: SeasonalDetector, end: datetime, window_s: int, factor: float
+        self, alert: AlertConfig, detector: SeasonalDetector, end: datetime, window: detectors.Window
     ) -> dict[str, detectors.Verdict]:
-        start = end - timedelta(seconds=window_s)
-        trials: dict[str, float] = {}
-        current = await signals.window_values(self.engine, alert, start, end, self.models, trials)
+        start = end - timedelta(seconds=window.seconds)
+        rows: dict[str, float] = {}  # the rows of each series in the window (a rate's counting noise, a p95's rows)
+        current = await signals.window_values(self.engine, alert, start, end, self.models, rows)
         histories: dict[str, list[float]] = {}
-        for offset in detectors.baseline_offsets(window_s):
+        for offset in detectors.baseline_offsets(window.seconds):
             back = timedelta(seconds=offset)
             past = await self.past.values(alert, start - back, end - back, end.timestamp())
             for series in current:
                 if series in past:
                     histories.setdefault(series, []).append(past[series])
-        floor = signals.floor(alert.signal, window_s)
+        floor = signals.floor(alert.signal, window.seconds)
+        rate = alert.signal == "error_rate"
         return {
-            series: detectors.seasonal(detector, value, histories.get(series, []), floor, trials.get(series), factor)
+            series: detectors.seasonal(
+                detector, value, histories.get(series, []), floor, rows.get(series) if rate else None, window.factor
+            )
+            if rows.get(series, 0.0) >= window.min_rows
+            else detectors.Verdict(False, value)
             for series, value in current.items()
         }
 

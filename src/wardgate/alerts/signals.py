@@ -70,7 +70,8 @@ async def window_values(
     trials: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Series → the signal's value over [start, end). A series with no rows has no value (absent). ``trials``, for
-    ``error_rate``: filled with each series' request count (the detector's counting noise)."""
+    ``error_rate``: filled with each series' request count (the detector's counting noise); for a p95, with each
+    series' rows."""
     column = SCOPE_COLUMNS.get(alert.scope)
     keys = [column.label("series")] if column is not None else []
     query: Any
@@ -97,6 +98,8 @@ async def window_values(
         groups: dict[str, list[int]] = defaultdict(list)
         for row in rows:
             groups[_series(row, keys)].append(int(row["v"]))
+        if trials is not None:
+            trials.update((k, float(len(v))) for k, v in groups.items())
         return {k: float(nearest_rank(v, 0.95) or 0) for k, v in groups.items()}
     out: dict[str, float] = {}
     for row in rows:
