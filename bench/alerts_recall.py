@@ -88,8 +88,14 @@ def run(kind: str, rng: random.Random, sensitivity: float) -> tuple[int, int, in
     pn, pd = [0.0, *accumulate(num)], [0.0, *accumulate(den)]
     detector = SeasonalDetector(type="seasonal", sensitivity=sensitivity)
     scales = [
-        (w // TICK, [o // TICK for o in detectors.baseline_offsets(w)], signals.floor(kind, w), factor)
-        for w, factor in detectors.windows(WINDOW_S)
+        (
+            w.seconds // TICK,
+            [o // TICK for o in detectors.baseline_offsets(w.seconds)],
+            signals.floor(kind, w.seconds),
+            w.factor,
+        )
+        for w in detectors.windows(WINDOW_S)
+        if w.seconds % TICK == 0  # the sharp 30 s window of p95s is not modelled here (it models a mean)
     ]
     long_width, long_offsets = WINDOW_S // TICK, [o // TICK for o in detectors.baseline_offsets(WINDOW_S)]
     firing = []

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from tests.fakes.server import LoopbackServer, RecordedRequest
 from tests.support import MASTER_KEY, RunningGateway, gateway_from_yaml
 from wardgate.alerts import detectors
+from wardgate.alerts.runner import TICK_S
 from wardgate.config.telemetry import SeasonalDetector
 from wardgate.store.tables import audit_log
 from wardgate.store.usage import UsageEvent, insert_events
@@ -211,3 +212,23 @@ def test_an_error_burst_is_a_count_against_the_weeks_baseline_rate() -> None:
     assert not detectors.error_burst(detector, 50, 100, history[:4], 0.01).firing  # too little history
     assert detectors.poisson_at_least(0, 1.0) == 1.0
     assert abs(detectors.poisson_at_least(5, 0.525) - 2.152e-4) < 1e-7
+
+
+def test_a_round_reads_only_the_newest_baseline_window_of_each_week(store: str, hook: Webhook) -> None:
+    """On the tick grid the baseline window a round reads k windows back is the one a round ``window_s`` later reads
+    k - 1 back: once a window length has passed, a round reads 4 baseline windows a window length (one a week)."""
+    gw, other = replicas(store, hook)
+    with gw, other:
+        runner = gw.worker.alerts
+        assert runner is not None
+        gw.run(runner.close())
+        spend = [a for a in runner.alerts if a.name == "spend-spike"]
+        runner.alerts = tuple(spend)
+        reads = []
+        for k in range(WINDOW_S // int(TICK_S) + 1):
+            before = runner.past.queries
+            gw.run(runner.evaluate(NOW - NOW % TICK_S + k * TICK_S))
+            reads.append(runner.past.queries - before)
+    per_window = len(detectors.baseline_offsets(WINDOW_S))
+    assert reads[0] == 2 * per_window  # the alert's window and its last minute: 20 baseline windows each
+    assert reads[-1] == 2 * 4

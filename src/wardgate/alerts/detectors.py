@@ -22,7 +22,14 @@ MIN_HISTORY = 5  # fewer baseline windows with data: no verdict (a new deploymen
 MAD_TO_SIGMA = 1.4826
 SHORT_S = 60  # the short window every seasonal alert also evaluates …
 SHORT_FACTOR = 4 / 3  # … at a higher score (sensitivity × this): its noisier windows are looked at 5 times as often
-COUNT_FACTOR = 4 / 3  # an error count is tested at the normal tail of sensitivity × this (3 → 4σ, 3e-5)
+# a p95 also reads its last 30 s (at the same score): a p95 does not add up over its window, so a ×2 shows only once
+# most of the window's rows are slow, and the last minute takes ~40 s to show it. Judged from SHARP_MIN_ROWS rows:
+# below, a p95 is one of the window's 5 slowest calls, which one slow call moves.
+SHARP_S = 30
+SHARP_MIN_ROWS = 100
+P95_SIGNALS = frozenset({"ttft_p95", "latency_p95"})
+COUNT_FACTOR = 4 / 3  # an error count is tested at the normal tail of sensitivity × this (3 → 4σ, 3e-5) …
+COUNT_TESTS_PER_MINUTE = 3.0  # … when tested 3 times a minute; tested more often, at a tail smaller in proportion
 MAD_FLOOR_SHARE = 0.2  # the spread is taken as at least 20 % of the median (and at least `floor`)
 
 
@@ -34,9 +41,22 @@ class Verdict:
     score: float | None = None
 
 
-def windows(window_s: int) -> list[tuple[int, float]]:
-    """(window, score factor) a seasonal alert looks at: its own, and the last ``SHORT_S`` when that is shorter."""
-    return [(window_s, 1.0), (SHORT_S, SHORT_FACTOR)] if window_s > SHORT_S else [(window_s, 1.0)]
+@dataclass(frozen=True, slots=True)
+class Window:
+    seconds: int
+    factor: float = 1.0  # the score it fires at is sensitivity × this
+    min_rows: int = 0  # fewer rows in it: no verdict
+
+
+def windows(window_s: int, signal: str = "") -> list[Window]:
+    """The windows a seasonal alert looks at: its own, the last ``SHORT_S`` when that is shorter, and for a p95 the
+    last ``SHARP_S``."""
+    out = [Window(window_s)]
+    if window_s > SHORT_S:
+        out.append(Window(SHORT_S, SHORT_FACTOR))
+    if signal in P95_SIGNALS and window_s > SHARP_S:
+        out.append(Window(SHARP_S, SHORT_FACTOR, SHARP_MIN_ROWS))
+    return out
 
 
 def baseline_offsets(window_s: int) -> list[int]:
@@ -107,13 +127,15 @@ def error_burst(
     requests: int,
     history: list[tuple[int, int, int]],
     min_rise: float,
+    tests_per_minute: float = COUNT_TESTS_PER_MINUTE,
 ) -> Verdict:
     """An error-rate window (``errors`` of ``requests``) against ``history``: (seconds back, errors, requests) of
     each baseline window. The baseline rate is the errors (plus one) over the requests of the baseline windows but
     those of the week with the highest rate (a past incident moves one week's). It fires when so many errors are
     unlikely at that rate (Poisson tail below the normal tail of ``sensitivity × COUNT_FACTOR``: overlapping windows
-    are tested at every tick) and the rate rose by at least ``min_rise`` and doubled: a real change, not a
-    significant 0.1 % on a million requests."""
+    are tested at every tick; ``tests_per_minute``, the runner's ticks a minute, divides that tail in proportion past
+    3, so a shorter tick does not add false alerts) and the rate rose by at least ``min_rise`` and doubled: a real
+    change, not a significant 0.1 % on a million requests."""
     value = errors / requests if requests else 0.0
     weeks: dict[int, list[int]] = {}
     for offset, e, n in history:
@@ -129,9 +151,12 @@ def error_burst(
     expected = baseline * requests
     p = poisson_at_least(errors, expected)
     score = -log10(p) if p > 0 else float("inf")
-    firing = value >= max(2 * baseline, baseline + min_rise) and p < tail_probability(
-        detector.sensitivity * COUNT_FACTOR
+    alpha = (
+        tail_probability(detector.sensitivity * COUNT_FACTOR)
+        * COUNT_TESTS_PER_MINUTE
+        / max(tests_per_minute, COUNT_TESTS_PER_MINUTE)
     )
+    firing = value >= max(2 * baseline, baseline + min_rise) and p < alpha
     return Verdict(firing, value, baseline, score)
 
 

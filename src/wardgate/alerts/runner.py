@@ -1,9 +1,10 @@
-"""The `alerts:` loop of one worker: every ``TICK_S`` it evaluates every alert over its trailing window, on the
-ledger every replica shares, and notifies the webhooks of each new episode.
+"""The `alerts:` loop of one worker: at every multiple of ``TICK_S`` on the clock it evaluates every alert over its
+trailing window, on the ledger every replica shares, and notifies the webhooks of each new episode.
 
 Exactly once across replicas: a firing is one ``alert_events`` row per (alert, series, window index), unique, so
 only the replica whose insert won notifies, and only when the window before did not fire too (an episode that goes
-on is recorded, not notified again).
+on is recorded, not notified again). Every runner evaluates the same instants (the tick grid, not its own start),
+so two replicas never read windows that straddle a window index's boundary apart from each other.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +35,8 @@ from wardgate.store.rate_limits import RateLimitStore
 from wardgate.store.tables import alert_events, rate_limits
 
 log = logging.getLogger("wardgate.alerts")
-TICK_S = 20.0  # a spike is seen at most this long after its window shows it: webhooks well within a minute
+# a spike is seen at most this long after its window shows it; divides 60 s, so baseline windows recur (PastWindows)
+TICK_S = 10.0
 WEBHOOK_TIMEOUT_S = 5.0
 
 
@@ -66,6 +69,8 @@ class AlertRunner:
         self.failed = 0
         self._task: asyncio.Task[None] | None = None
         self._down = False
+        longest = max((a.window_s for a in self.alerts), default=0)
+        self.past = signals.PastWindows(engine, models, keep_s=longest + 2 * TICK_S)
 
     def start(self) -> None:
         if self._task is None and self.alerts:
@@ -80,8 +85,10 @@ class AlertRunner:
 
     async def _forever(self) -> None:
         while True:
+            due = next_tick(self.clock())
+            await asyncio.sleep(max(0.0, due - self.clock()))
             try:
-                await self.evaluate(self.clock())
+                await self.evaluate(due)
                 if self._down:
                     self._down = False
                     log.warning("alerts: the store answers again")
@@ -89,7 +96,6 @@ class AlertRunner:
                 if not self._down:  # one line per outage
                     self._down = True
                     log.warning("alerts: cannot read the ledger; alerts are not evaluated until it answers")
-            await asyncio.sleep(TICK_S)
 
     async def evaluate(self, now: float) -> list[Fired]:
         """Evaluate every alert over [now - window_s, now); returns what fired in this round."""
@@ -98,6 +104,7 @@ class AlertRunner:
             fired += await self._evaluate(alert, now)
             if isinstance(alert.action, ThrottleSpec):
                 await self._lift_throttles(alert, alert.action, now)
+        self.past.forget(now)
         return fired
 
     async def _evaluate(self, alert: AlertConfig, now: float) -> list[Fired]:
@@ -108,11 +115,11 @@ class AlertRunner:
             # the alert's window, and its last minute: a sharp rise fires within a tick or two of its start,
             # a slow or thin one (a few errors more than usual) once the whole window shows it
             counts = await self._error_history(alert, end) if alert.signal == "error_rate" else None
-            for window_s, factor in detectors.windows(alert.window_s):
+            for window in detectors.windows(alert.window_s, alert.signal):
                 found = (
-                    await self._seasonal(alert, detector, end, window_s, factor)
+                    await self._seasonal(alert, detector, end, window)
                     if counts is None
-                    else await self._error_burst(alert, detector, end, window_s, counts)
+                    else await self._error_burst(alert, detector, end, window.seconds, counts)
                 )
                 for series, verdict in found.items():
                     kept = verdicts.get(series)
@@ -141,10 +148,11 @@ class AlertRunner:
         every window the alert tests (a rate does not depend on the window's length; the longer windows count more)."""
         start = end - timedelta(seconds=alert.window_s)
         history: dict[str, list[tuple[int, int, int]]] = {}
+        now = end.timestamp()
         for offset in detectors.baseline_offsets(alert.window_s):
             back = timedelta(seconds=offset)
             trials: dict[str, float] = {}
-            past = await signals.window_values(self.engine, alert, start - back, end - back, self.models, trials)
+            past = await self.past.values(alert, start - back, end - back, now, trials)
             for series, rate in past.items():
                 n = trials.get(series, 0.0)
                 history.setdefault(series, []).append((offset, round(rate * n), round(n)))
@@ -165,25 +173,31 @@ class AlertRunner:
         out = {}
         for series, rate in current.items():
             n = trials.get(series, 0.0)
-            out[series] = detectors.error_burst(detector, round(rate * n), round(n), history.get(series, []), rise)
+            counts = history.get(series, [])
+            out[series] = detectors.error_burst(detector, round(rate * n), round(n), counts, rise, 60 / TICK_S)
         return out
 
     async def _seasonal(
-        self, alert: AlertConfig, detector: SeasonalDetector, end: datetime, window_s: int, factor: float
+        self, alert: AlertConfig, detector: SeasonalDetector, end: datetime, window: detectors.Window
     ) -> dict[str, detectors.Verdict]:
-        start = end - timedelta(seconds=window_s)
-        trials: dict[str, float] = {}
-        current = await signals.window_values(self.engine, alert, start, end, self.models, trials)
+        start = end - timedelta(seconds=window.seconds)
+        rows: dict[str, float] = {}  # the rows of each series in the window (a rate's counting noise, a p95's rows)
+        current = await signals.window_values(self.engine, alert, start, end, self.models, rows)
         histories: dict[str, list[float]] = {}
-        for offset in detectors.baseline_offsets(window_s):
+        for offset in detectors.baseline_offsets(window.seconds):
             back = timedelta(seconds=offset)
-            past = await signals.window_values(self.engine, alert, start - back, end - back, self.models)
+            past = await self.past.values(alert, start - back, end - back, end.timestamp())
             for series in current:
                 if series in past:
                     histories.setdefault(series, []).append(past[series])
-        floor = signals.floor(alert.signal, window_s)
+        floor = signals.floor(alert.signal, window.seconds)
+        rate = alert.signal == "error_rate"
         return {
-            series: detectors.seasonal(detector, value, histories.get(series, []), floor, trials.get(series), factor)
+            series: detectors.seasonal(
+                detector, value, histories.get(series, []), floor, rows.get(series) if rate else None, window.factor
+            )
+            if rows.get(series, 0.0) >= window.min_rows
+            else detectors.Verdict(False, value)
             for series, value in current.items()
         }
 
@@ -269,6 +283,12 @@ class AlertRunner:
             else:
                 self.failed += 1
                 log.warning("alerts: webhook of alert %s did not take the notification", alert.name)
+
+
+def next_tick(now: float) -> float:
+    """The first instant of the tick grid (multiples of ``TICK_S`` since the epoch) after ``now``: every runner of
+    every replica evaluates the same instants, whatever its start or its clock's skew below a tick."""
+    return (math.floor(now / TICK_S) + 1) * TICK_S
 
 
 def throttle_prefix(alert: AlertConfig) -> str:
