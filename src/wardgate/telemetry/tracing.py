@@ -171,6 +171,15 @@ class Tracing:
                 except Exception:  # that span again
                     self.exporter.dropped += 1
 
+    def add_fields(self, fields: Sequence[bytes]) -> None:
+        """Keep a call's spans, already encoded (``span_wire.SpanWriter``), for export (a full queue drops them,
+        counted)."""
+        spans = self._spans
+        if len(spans) + len(fields) > self._capacity:
+            self.queue_dropped += len(fields)
+            return
+        spans.extend(fields)
+
     def ready(self) -> None:
         """Spans were added (the stage's batch is done): send a full batch now, fewer within ``SCHEDULE_DELAY_S``."""
         n = len(self._spans)
