@@ -83,6 +83,7 @@ class SpanWriter:
         self._blocks: dict[int, tuple[Mapping[str, Any], bytes, bytes]] = {}
         self._statuses: dict[str, bytes] = {}
         self._request_id = field(b"\x0a", text("wardgate.request_id"))
+        self._id_heads: dict[int, bytes] = {}  # the request id's field up to its bytes, by their length
         self._usage = tuple(int_prefixes(key) for key in _USAGE_KEYS)
         self._max_tokens = (int_prefixes(semconv.REQUEST_MAX_TOKENS), float_prefix(semconv.REQUEST_MAX_TOKENS))
         self._temperature = (int_prefixes(semconv.REQUEST_TEMPERATURE), float_prefix(semconv.REQUEST_TEMPERATURE))
@@ -103,6 +104,23 @@ class SpanWriter:
                 self._statuses.clear()
             found = self._statuses[error_type] = status_field(error_type)
         return found
+
+    def _id_head(self, n: int) -> bytes:
+        """The request id's attribute field up to its ``n`` bytes (``AnyValue{string_value [1]}``)."""
+        if len(self._id_heads) >= MAX_CACHED:
+            self._id_heads.clear()
+        value = b"\x0a" + varint(n)
+        pair = len(self._request_id) + 1 + len(varint(len(value) + n)) + len(value) + n
+        head = b"\x4a" + varint(pair) + self._request_id + b"\x12" + varint(len(value) + n) + value
+        self._id_heads[n] = head
+        return head
+
+    def _int(self, index: int, count: Any) -> bytes:
+        """A usage count beyond the table (large, negative, not an int)."""
+        if count.__class__ is int and count >= 0:
+            data = varint(count)
+            return self._usage[index][len(data)] + data
+        return self._encoder.attribute_field(_USAGE_KEYS[index], count)
 
     def _number(self, prefixes: tuple[tuple[bytes, ...], bytes], value: Any, key: str) -> bytes:
         """A request's int or float value (max_tokens, temperature)."""
@@ -141,31 +159,39 @@ class SpanWriter:
         else:
             ids = _IDS_PARENT.pack(0x0A, 0x10, high, low, 0x12, 0x08, span_id, 0x22, 0x08, parent_id)
         data = call.id.encode("utf-8", "replace")
-        n = len(data)
-        value = (b"\x0a" + LENGTHS[n] if n < SHORT else b"\x0a" + varint(n)) + data
-        pair = self._request_id + b"\x12" + varint(len(value)) + value
+        head = self._id_heads.get(len(data))
+        if head is None:
+            head = self._id_head(len(data))
         parts = [ids, block[1], _TIMES.pack(0x39, end_ns - int((now - call.started) * 1e9), 0x41, end_ns), block[2]]
         append = parts.append
-        append(b"\x4a" + varint(len(pair)) + pair)
+        append(head + data)
         if usage is not None and counted:
-            encoder = self._encoder
-            for prefixes, count, key in zip(
-                self._usage,
-                (
-                    usage.input_tokens,
-                    usage.output_tokens,
-                    usage.cached_tokens,
-                    usage.cache_write_tokens,
-                    usage.reasoning_tokens,
-                ),
-                _USAGE_KEYS,
-                strict=True,
-            ):
-                if count.__class__ is int and count >= 0:
-                    data = LENGTHS[count] if count < SHORT else varint(count)
-                    append(prefixes[len(data)] + data)
-                else:
-                    append(encoder.attribute_field(key, count))
+            ints = self._usage
+            count = usage.input_tokens  # the five counts written out: this runs once per call
+            if count.__class__ is int and 0 <= count < SHORT:
+                append(ints[0][len(LENGTHS[count])] + LENGTHS[count])
+            else:
+                append(self._int(0, count))
+            count = usage.output_tokens
+            if count.__class__ is int and 0 <= count < SHORT:
+                append(ints[1][len(LENGTHS[count])] + LENGTHS[count])
+            else:
+                append(self._int(1, count))
+            count = usage.cached_tokens
+            if count.__class__ is int and 0 <= count < SHORT:
+                append(ints[2][len(LENGTHS[count])] + LENGTHS[count])
+            else:
+                append(self._int(2, count))
+            count = usage.cache_write_tokens
+            if count.__class__ is int and 0 <= count < SHORT:
+                append(ints[3][len(LENGTHS[count])] + LENGTHS[count])
+            else:
+                append(self._int(3, count))
+            count = usage.reasoning_tokens
+            if count.__class__ is int and 0 <= count < SHORT:
+                append(ints[4][len(LENGTHS[count])] + LENGTHS[count])
+            else:
+                append(self._int(4, count))
         body = call.body
         number = body.get("max_tokens")
         if number is not None and (number.__class__ is int or number.__class__ is float):
@@ -185,9 +211,9 @@ class SpanWriter:
         if error_type is not None:
             append(self._status(error_type))
         append(FLAGS_REMOTE if trace.remote else FLAGS_LOCAL)
-        n = sum(map(len, parts))
-        parts[0] = (SPAN_TAGS[n] if n < SHORT else b"\x12" + varint(n)) + ids
-        out = [b"".join(parts)]
+        data = b"".join(parts)  # then its tag and length: one more copy of the span costs less than summing lengths
+        n = len(data)
+        out = [(SPAN_TAGS[n] if n < SHORT else b"\x12" + varint(n)) + data]
         attempts = trace.attempts
         if attempts is not None:
             for span, start_ns, attempted, ended_ns, failure in attempts:
@@ -225,11 +251,8 @@ class SpanWriter:
         ids = _IDS_PARENT.pack(0x0A, 0x10, high, low, 0x12, 0x08, span_id, 0x22, 0x08, parent_id)
         times = _TIMES.pack(0x39, start_ns, 0x41, end_ns)
         if error_type is None:
-            n = len(ids) + len(block[1]) + len(times) + len(block[2]) + len(FLAGS_LOCAL)
-            return b"".join(
-                ((SPAN_TAGS[n] if n < SHORT else b"\x12" + varint(n)), ids, block[1], times, block[2], FLAGS_LOCAL)
-            )
-        status = self._status(error_type)
-        n = len(ids) + len(block[1]) + len(times) + len(block[2]) + len(status) + len(FLAGS_LOCAL)
-        head = SPAN_TAGS[n] if n < SHORT else b"\x12" + varint(n)
-        return b"".join((head, ids, block[1], times, block[2], status, FLAGS_LOCAL))
+            data = b"".join((ids, block[1], times, block[2], FLAGS_LOCAL))
+        else:
+            data = b"".join((ids, block[1], times, block[2], self._status(error_type), FLAGS_LOCAL))
+        n = len(data)
+        return (SPAN_TAGS[n] if n < SHORT else b"\x12" + varint(n)) + data
