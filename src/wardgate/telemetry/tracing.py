@@ -33,7 +33,7 @@ from wardgate.telemetry.otlp_wire import WireEncoder
 
 log = logging.getLogger("wardgate.telemetry")
 SCHEDULE_DELAY_S = 1.0  # a batch leaves at least this often, or as soon as it is full
-MAX_EXPORT_BATCH = 512
+MAX_EXPORT_BATCH = 1024  # half the default export_queue: a batch in flight leaves room for the next
 _LOW_64 = (1 << 64) - 1
 SCOPE = "wardgate"  # the spans' instrumentation scope
 Send = Callable[[bytes], Awaitable[bool]]
