@@ -65,6 +65,41 @@ def tree(root: int) -> list[int]:
     return out
 
 
+def by_role(root: int) -> dict[str, float]:
+    """CPU seconds of a server's processes and threads by role: ``master``, ``loop`` (each worker's main thread, its
+    event loop), ``threads`` (the workers' other threads: the store's, a writer's), ``children`` (the workers' own
+    child processes, e.g. a ledger writer process). Threads that ended since are missing from both readings."""
+    out = dict.fromkeys(("master", "loop", "threads", "children"), 0.0)
+    pids = tree(root)
+    workers = set()
+    for pid in pids:
+        try:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if parent == root:
+            workers.add(pid)
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            seconds = (int(fields[11]) + int(fields[12])) / TICK
+            if pid == root:
+                role = "master"
+            elif pid in workers:
+                role = "loop" if int(tid) == pid else "threads"
+            else:
+                role = "children"
+            out[role] += seconds
+    return out
+
+
 def cpu_s(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -137,9 +172,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="per measured run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--src", help="PYTHONPATH for the servers (another checkout's src)")
+    parser.add_argument("--b-src", help="PYTHONPATH for the second server only (A/B of two checkouts)")
     parser.add_argument("--configs", nargs=2, default=["full.yaml", "full-otel.yaml"], help="without, with telemetry")
     parser.add_argument("--stream", action="store_true", help="streamed calls (bench-gpt-stream), as the peer run's")
     parser.add_argument("--harness-prompt", action="store_true", help="the peer benchmark's prompt (system + user)")
+    parser.add_argument("--roles", action="store_true", help="also µs a request by role (loop thread, other threads …)")
     args = parser.parse_args()
     body = Path(tempfile.mkdtemp()) / "body.json"
     request = {
@@ -152,7 +189,10 @@ def main() -> None:
         request["stream"] = True
     body.write_text(json.dumps(request))
     base, otel = (str(BENCH / c) for c in args.configs)  # relative to bench/, or absolute
-    servers = {"full": Server(base, sys.executable, args.src), "full-otel": Server(otel, sys.executable, args.src)}
+    servers = {
+        "full": Server(base, sys.executable, args.src),
+        "full-otel": Server(otel, sys.executable, args.b_src or args.src),
+    }
     try:
         for server in servers.values():
             wrk(server.url, body, 3, server.dir / "wrk.json")  # warm-up
@@ -161,12 +201,17 @@ def main() -> None:
         for _ in range(args.rounds):  # both servers at once: the machine's noise falls on both alike
             pids = {name: tree(server.proc.pid) for name, server in servers.items()}
             before = {name: cpu_s(p) for name, p in pids.items()}
+            roles_before = {name: by_role(server.proc.pid) for name, server in servers.items()} if args.roles else {}
             with ThreadPoolExecutor(len(servers)) as pool:
                 runs = {
                     name: pool.submit(wrk, server.url, body, args.seconds, server.dir / "wrk.json")
                     for name, server in servers.items()
                 }
                 counts = {name: run.result() for name, run in runs.items()}
+            for name, server in servers.items() if args.roles else ():
+                after = by_role(server.proc.pid)
+                split = {role: (after[role] - roles_before[name][role]) / counts[name] * 1e6 for role in after}
+                print(f"  {name} by role (µs a request):", "  ".join(f"{r} {v:.0f}" for r, v in split.items()))
             per_round = {}
             for name in servers:
                 cpu = cpu_s(pids[name]) - before[name]

@@ -5,7 +5,7 @@
 
 Each case runs the stage's hooks as the pipeline does for one answered chat call (``before``, one upstream attempt,
 ``after``) on a Call with a principal, a deployment and usage. "spans" also encodes every span to OTLP protobuf in the
-stage's batches (the request exactly as it would be sent, then dropped: the HTTP POST of a 512-span batch is left
+stage's batches (the request exactly as it would be sent, then dropped: the HTTP POST of a 1,024-span batch is left
 out). Compare the figures with the full path's CPU per request in bench/RESULTS.md.
 """
 

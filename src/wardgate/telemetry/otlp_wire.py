@@ -32,8 +32,8 @@ _TIMES = struct.Struct("<BQBQ")  # start_time_unix_nano [7] and end_time_unix_na
 _IDS = struct.Struct(">BBQQBBQ")  # trace_id [1] (16 bytes, big-endian as the id reads), span_id [2]
 _IDS_PARENT = struct.Struct(">BBQQBBQBBQ")  # … and parent_span_id [4]
 _LOW_64 = (1 << 64) - 1
-_FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", 0x101)  # flags [16], fixed32: has-remote-parent known, local
-_FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", 0x301)  # … remote
+FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", 0x101)  # flags [16], fixed32: has-remote-parent known, local
+FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", 0x301)  # … remote
 _DOUBLE = struct.Struct("<d")
 _STATUS_ERROR = b"\x18\x02"  # Status.code [3] = STATUS_CODE_ERROR
 _KIND_VALUES = {id(kind): kind.value for kind in SpanKind}  # by identity: an enum's own hash is Python code
@@ -51,9 +51,9 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
-_SHORT = 1 << 14  # lengths below this have their varint precomputed
-_LENGTHS = [varint(n) for n in range(_SHORT)]
-_SPAN_TAGS = [b"\x12" + varint(n) for n in range(_SHORT)]  # ScopeSpans.spans [2] and a span's length
+SHORT = 1 << 14  # lengths below this have their varint precomputed
+LENGTHS = [varint(n) for n in range(SHORT)]
+SPAN_TAGS = [b"\x12" + varint(n) for n in range(SHORT)]  # ScopeSpans.spans [2] and a span's length
 
 
 def field(tag: bytes, payload: bytes) -> bytes:
@@ -61,7 +61,7 @@ def field(tag: bytes, payload: bytes) -> bytes:
     return tag + varint(len(payload)) + payload
 
 
-def _text(value: str) -> bytes:
+def text(value: str) -> bytes:
     return value.encode("utf-8", "replace")  # a lone surrogate would make the whole batch unencodable
 
 
@@ -69,7 +69,7 @@ def any_value(value: Any) -> bytes:
     """An ``AnyValue``: str, bool, int, float, a list or tuple (of strings), anything else as its ``str``."""
     kind = value.__class__
     if kind is str:
-        return field(b"\x0a", _text(value))
+        return field(b"\x0a", text(value))
     if kind is bool:
         return b"\x10\x01" if value else b"\x10\x00"
     if kind is int:
@@ -77,13 +77,13 @@ def any_value(value: Any) -> bytes:
     if kind is float:
         return b"\x21" + _DOUBLE.pack(value)
     if kind is list or kind is tuple:
-        return field(b"\x2a", b"".join(field(b"\x0a", field(b"\x0a", _text(str(v)))) for v in value))
-    return field(b"\x0a", _text(str(value)))
+        return field(b"\x2a", b"".join(field(b"\x0a", field(b"\x0a", text(str(v)))) for v in value))
+    return field(b"\x0a", text(str(value)))
 
 
 def key_value(key: str, value: Any) -> bytes:
     """A ``KeyValue``, as the payload of a repeated ``attributes`` field."""
-    return field(b"\x0a", _text(key)) + field(b"\x12", any_value(value))
+    return field(b"\x0a", text(key)) + field(b"\x12", any_value(value))
 
 
 class WireEncoder:
@@ -92,7 +92,7 @@ class WireEncoder:
 
     def __init__(self, resource: Mapping[str, Any], scope_name: str) -> None:
         self._resource = field(b"\x0a", b"".join(field(b"\x0a", key_value(k, v)) for k, v in resource.items()))
-        self._scope = field(b"\x0a", field(b"\x0a", _text(scope_name)))
+        self._scope = field(b"\x0a", field(b"\x0a", text(scope_name)))
         self._attributes: dict[str, dict[Any, bytes]] = {}  # key → value (or (type, value)) → its attributes field
         # keys whose values did not repeat (a request id, a TTFT): their cache filled up once, so they are encoded
         # each time (their key's bytes kept) rather than cached and emptied over and over
@@ -117,21 +117,30 @@ class WireEncoder:
         if found is None:
             if len(by_value) >= MAX_CACHED:  # a key whose values do not repeat: no more caching for it
                 del self._attributes[key]
-                self._unique[key] = field(b"\x0a", _text(key))
+                self._unique[key] = field(b"\x0a", text(key))
                 return field(b"\x4a", key_value(key, value))
             found = by_value[index] = field(b"\x4a", key_value(key, value))
         return found
 
-    def _head(self, name: str, kind: int) -> bytes:
+    def head(self, name: str, kind: int) -> bytes:
+        """A span's name [5] and kind [6] fields (``kind``: the ``SpanKind`` value)."""
         found = self._heads.get((name, kind))
         if found is None:
             if len(self._heads) >= MAX_CACHED:
                 self._heads.clear()
-            named = field(b"\x2a", _text(name)) if name else b""  # proto3: "" is not written
+            named = field(b"\x2a", text(name)) if name else b""  # proto3: "" is not written
             found = self._heads[(name, kind)] = (
                 named + _KINDS[kind + 1]
             )  # the proto's SpanKind counts UNSPECIFIED first
         return found
+
+    def attribute_field(self, key: str, value: Any) -> bytes:
+        """One ``Span.attributes`` field, as ``span_field`` writes it."""
+        return self._attribute(key, value)
+
+    def shared_fields(self, shared: Mapping[str, Any]) -> bytes:
+        """The ``Span.attributes`` fields of a span's shared attributes, in their order."""
+        return b"".join(self._attribute(k, v) for k, v in shared.items())
 
     def span_field(self, r: SpanRecord) -> bytes:
         """One ``Span`` message as a ``ScopeSpans.spans`` field (its tag and length first), ready for ``request``."""
@@ -145,13 +154,13 @@ class WireEncoder:
         kind = _KIND_VALUES[id(r.kind)]
         head = self._heads.get((r.name, kind))
         if head is None:
-            head = self._head(r.name, kind)
+            head = self.head(r.name, kind)
         shared = r.shared  # encoded once per dict (the stage keeps one per shape of span)
         cached = self._shared.get(id(shared))
         if cached is None or cached[0] is not shared:
             if len(self._shared) >= MAX_CACHED:
                 self._shared.clear()
-            cached = self._shared[id(shared)] = (shared, b"".join(self._attribute(k, v) for k, v in shared.items()))
+            cached = self._shared[id(shared)] = (shared, self.shared_fields(shared))
         parts = [ids, head, _TIMES.pack(0x39, r.start_ns, 0x41, r.end_ns), cached[1]]
         cache = self._attributes
         unique = self._unique
@@ -167,20 +176,20 @@ class WireEncoder:
             elif kind is str or (kind is int and value >= 0):
                 prefix = unique.get(key)  # a key whose values do not repeat (a request id): written directly
                 if prefix is not None:
-                    data = _text(value) if kind is str else varint(value)
+                    data = text(value) if kind is str else varint(value)
                     n = len(data)
-                    if n < _SHORT:  # AnyValue{string_value [1] | int_value [3]} in KeyValue.value [2]
-                        any_of = (b"\x0a" + _LENGTHS[n] if kind is str else b"\x18") + data
-                        pair = prefix + b"\x12" + _LENGTHS[len(any_of)] + any_of
-                        append(b"\x4a" + _LENGTHS[len(pair)] + pair)  # Span.attributes [9]
+                    if n < SHORT:  # AnyValue{string_value [1] | int_value [3]} in KeyValue.value [2]
+                        any_of = (b"\x0a" + LENGTHS[n] if kind is str else b"\x18") + data
+                        pair = prefix + b"\x12" + LENGTHS[len(any_of)] + any_of
+                        append(b"\x4a" + LENGTHS[len(pair)] + pair)  # Span.attributes [9]
                         continue
             append(self._attribute(key, value))
         if r.error_type is not None:
-            message = field(b"\x12", _text(r.error_type)) if r.error_type else b""
+            message = field(b"\x12", text(r.error_type)) if r.error_type else b""
             append(field(b"\x7a", message + _STATUS_ERROR))
-        append(_FLAGS_REMOTE if r.remote_parent else _FLAGS_LOCAL)
+        append(FLAGS_REMOTE if r.remote_parent else FLAGS_LOCAL)
         n = sum(map(len, parts))
-        parts[0] = (_SPAN_TAGS[n] if n < _SHORT else b"\x12" + varint(n)) + ids  # spans [2], length-delimited
+        parts[0] = (SPAN_TAGS[n] if n < SHORT else b"\x12" + varint(n)) + ids  # spans [2], length-delimited
         return b"".join(parts)
 
     def request(self, span_fields: Sequence[bytes]) -> bytes:

@@ -81,6 +81,31 @@ class SpanBuilder:
         self.shapes[key] = found
         return found
 
+    def root(self, call: Call, status: int, error_type: str | None, counted: bool) -> tuple[Mapping[str, Any], str]:
+        """The request span's shared attributes and its name, kept per shape."""
+        deployment = call.deployment
+        principal = call.principal
+        prompt = call.prompt  # set by the prompts stage: a name it resolved, a version id, control or canary
+        route = call.route
+        shape = (
+            call.operation,
+            call.model[:MAX_ATTRIBUTE],
+            call.stream,
+            call.surface,
+            status,
+            error_type,
+            (deployment.name, deployment.provider, deployment.upstream_model) if deployment is not None else None,
+            (principal.project, principal.team, principal.user) if principal is not None else None,
+            (prompt.name, prompt.version, prompt.variant) if prompt is not None else None,
+            (route.strategy, route.attempts, route.failed) if route is not None else None,
+            call.cache_status,
+            counted and call.usage_estimated,
+        )
+        found = self.shapes.get(shape)
+        if found is None:
+            found = self.shape(shape, self._root_shape(call, status, error_type, counted))
+        return found
+
     def records(
         self,
         call: Call,
@@ -99,26 +124,7 @@ class SpanBuilder:
         principal = call.principal
         usage = call.usage
         counted = usage is not None and principal is not None
-        prompt = call.prompt  # set by the prompts stage: a name it resolved, a version id, control or canary
-        route = call.route
-        shape = (
-            operation,
-            call.model[:MAX_ATTRIBUTE],
-            call.stream,
-            call.surface,
-            status,
-            error_type,
-            (deployment.name, deployment.provider, deployment.upstream_model) if deployment is not None else None,
-            (principal.project, principal.team, principal.user) if principal is not None else None,
-            (prompt.name, prompt.version, prompt.variant) if prompt is not None else None,
-            (route.strategy, route.attempts, route.failed) if route is not None else None,
-            call.cache_status,
-            counted and call.usage_estimated,
-        )
-        found = self.shapes.get(shape)
-        if found is None:
-            found = self.shape(shape, self._root_shape(call, status, error_type, counted))
-        shared, name = found
+        shared, name = self.root(call, status, error_type, counted)
         body = call.body
         if usage is not None and counted:
             attributes: dict[str, Any] = {
@@ -169,15 +175,15 @@ class SpanBuilder:
         attempts = trace.attempts
         if attempts is not None:
             for span, start_ns, attempted, ended_ns, failure in attempts:
-                shared, name = self._attempt_shape(operation, attempted, None, failure)
+                shared, name = self.attempt_shape(operation, attempted, None, failure)
                 out.append(_attempt(name, trace_id, span, span_id, start_ns, ended_ns, shared, failure))
         if trace.open is not None:  # the attempt that answered (or failed the call)
             span, start_ns, attempted = trace.open
             model = deployment.upstream_model if error_type is None and deployment is not None else None
-            shared, name = self._attempt_shape(operation, attempted, model, error_type)
+            shared, name = self.attempt_shape(operation, attempted, model, error_type)
             out.append(_attempt(name, trace_id, span, span_id, start_ns, end_ns, shared, error_type))
         if trace.steps is not None:
-            self._add_steps(out, trace, end_ns, now)
+            self.add_steps(out, trace, end_ns, now)
         return out
 
     def tool_records(
@@ -221,10 +227,10 @@ class SpanBuilder:
             )
         ]
         if trace.steps is not None:
-            self._add_steps(out, trace, end_ns, now)
+            self.add_steps(out, trace, end_ns, now)
         return out
 
-    def _add_steps(self, out: list[SpanRecord], trace: CallSpans, end_ns: int, now: float) -> None:
+    def add_steps(self, out: list[SpanRecord], trace: CallSpans, end_ns: int, now: float) -> None:
         assert trace.steps is not None
         trace_id, parent = trace.trace_id, trace.span_id
         for name, began, ended, attributes in trace.steps:
@@ -244,7 +250,7 @@ class SpanBuilder:
                 )
             )
 
-    def _attempt_shape(
+    def attempt_shape(
         self, operation: str, deployment: Deployment, response_model: str | None, error_type: str | None
     ) -> tuple[Mapping[str, Any], str]:
         """An attempt span's shared attributes and its name."""

@@ -28,6 +28,7 @@ from wardgate.telemetry.access import RequestLog
 from wardgate.telemetry.context import CallSpans
 from wardgate.telemetry.metric_export import MetricExport
 from wardgate.telemetry.metrics import RequestMetrics
+from wardgate.telemetry.span_wire import SpanWriter
 from wardgate.telemetry.spans import SpanBuilder, output_messages
 from wardgate.telemetry.tracing import Tracing
 
@@ -79,6 +80,8 @@ class TelemetryStage:
         self.tracing = tracing
         self.metric_export = metric_export
         self.spans = SpanBuilder(providers, metrics.model_label, capture_content, latest)
+        # spans straight to wire bytes; captured content (large, never repeated) goes through the records
+        self._writer = SpanWriter(self.spans, tracing.encoder) if tracing is not None and not capture_content else None
         self.capture_content = capture_content
         self._log = request_log
         self._ended: list[Ended] = []  # calls ended and not yet processed
@@ -168,6 +171,7 @@ class TelemetryStage:
         batch = ended[:limit]
         del ended[:limit]
         spans, tracing, cost_of, providers = self.spans, self.tracing, self._cost_of, self._providers
+        writer = self._writer
         record = self.metrics.record
         for call, status, error_type, now, end_ns, output in batch:
             try:
@@ -185,7 +189,16 @@ class TelemetryStage:
                     provider = providers.get(deployment.provider, deployment.provider)
                 record(call, provider, status, error_type, cost, now - call.started, now)
                 if tracing is not None and isinstance(trace, CallSpans) and trace.sampled:
-                    tracing.add(spans.records(call, trace, status, error_type, cost, end_ns, now, output))
+                    fields = None
+                    if writer is not None:
+                        try:
+                            fields = writer.fields(call, trace, status, error_type, cost, end_ns, now)
+                        except Exception:  # a value the writer does not expect: the records encode what they can
+                            log.debug("telemetry: request %s: spans through the records", call.id, exc_info=True)
+                    if fields is not None:
+                        tracing.add_fields(fields)
+                    else:
+                        tracing.add(spans.records(call, trace, status, error_type, cost, end_ns, now, output))
             except Exception:  # one call's bad value must not stop the others' metrics and spans
                 log.exception("telemetry: request %s could not be recorded", call.id)
 

@@ -33,7 +33,7 @@ from wardgate.telemetry.otlp_wire import WireEncoder
 
 log = logging.getLogger("wardgate.telemetry")
 SCHEDULE_DELAY_S = 1.0  # a batch leaves at least this often, or as soon as it is full
-MAX_EXPORT_BATCH = 512
+MAX_EXPORT_BATCH = 1024  # half the default export_queue: a batch in flight leaves room for the next
 _LOW_64 = (1 << 64) - 1
 SCOPE = "wardgate"  # the spans' instrumentation scope
 Send = Callable[[bytes], Awaitable[bool]]
@@ -170,6 +170,15 @@ class Tracing:
                     spans.append(field(record))
                 except Exception:  # that span again
                     self.exporter.dropped += 1
+
+    def add_fields(self, fields: Sequence[bytes]) -> None:
+        """Keep a call's spans, already encoded (``span_wire.SpanWriter``), for export (a full queue drops them,
+        counted)."""
+        spans = self._spans
+        if len(spans) + len(fields) > self._capacity:
+            self.queue_dropped += len(fields)
+            return
+        spans.extend(fields)
 
     def ready(self) -> None:
         """Spans were added (the stage's batch is done): send a full batch now, fewer within ``SCHEDULE_DELAY_S``."""
